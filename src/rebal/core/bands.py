@@ -1,0 +1,139 @@
+"""Tolerance bands and inner rails around target weights.
+
+A band says how far a weight may drift before the account is out of tolerance; an inner rail
+says where an opportunistic rebalance stops (seed 001, Daryanani 2007). Both come in two kinds:
+absolute (target ± a percentage points) and relative (target × (1 ± r)).
+
+Rules, pinned by tests and documented in ``docs/drift-and-bands.md``:
+
+* Half-width. When both kinds are set for a slot, the *narrower* applies: a position is inside
+  tolerance only when it satisfies every band it was given.
+* Target of zero. A relative band around a zero target has zero width, so any holding of a
+  security the model does not want is out of band; an absolute band tolerates up to its width.
+* Edges are clipped to [0, 1]: a weight cannot be negative or exceed the account.
+* Defaults. A run gives one kind of band (seed 001: 20 % relative); rails default to half the
+  band of the same kind (seed 001: 10 % relative); the wide band of the tiered policy defaults to
+  twice the band.
+* Per-security overrides (``band_abs`` ... in models.csv) replace the run's bands for that slot
+  (both kinds: a security given ``band_abs`` alone is judged by its absolute band only), and its
+  rails and wide band derive from its own band unless it sets rails too.
+
+All weights are fractions (0.05 = 5 %). Arrays are (accounts, slots).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rebal.core.types import FloatArray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BandSpec:
+    """Run-level band settings, as fractions; ``None`` means not set."""
+
+    band_abs: float | None = None
+    band_rel: float | None = 0.20
+    rail_abs: float | None = None
+    rail_rel: float | None = None
+    wide_abs: float | None = None
+    wide_rel: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.band_abs is None and self.band_rel is None:
+            raise ValueError("a band needs an absolute or a relative width")
+        for name in ("band_abs", "band_rel", "rail_abs", "rail_rel", "wide_abs", "wide_rel"):
+            value = getattr(self, name)
+            if value is not None and not (0.0 <= value < 10.0):
+                raise ValueError(f"{name} must be a non-negative fraction, received {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class BandParams:
+    """Per-slot band widths, (accounts, slots) each; NaN where a kind is not set."""
+
+    band_abs: FloatArray
+    band_rel: FloatArray
+    rail_abs: FloatArray
+    rail_rel: FloatArray
+    wide_abs: FloatArray
+    wide_rel: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class Edges:
+    """Lower and upper edges, as weights, of the band, the inner rail and the wide band."""
+
+    band_low: FloatArray
+    band_high: FloatArray
+    rail_low: FloatArray
+    rail_high: FloatArray
+    wide_low: FloatArray
+    wide_high: FloatArray
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def resolve_band_params(
+    spec: BandSpec,
+    shape: tuple[int, int],
+    overrides: BandParams | None = None,
+) -> BandParams:
+    """Return per-slot widths: the run's ``spec`` with per-security ``overrides`` on top.
+
+    Rails and wide bands left unset default to half and twice the band of the same kind. An
+    override row that sets any band kind replaces both band kinds of the run for that slot, so a
+    security given ``band_abs`` alone is judged by its absolute band only; rails and wide bands
+    follow the same rule.
+    """
+    run = {
+        "band_abs": spec.band_abs,
+        "band_rel": spec.band_rel,
+        "rail_abs": spec.rail_abs if spec.rail_abs is not None else _scaled(spec.band_abs, 0.5),
+        "rail_rel": spec.rail_rel if spec.rail_rel is not None else _scaled(spec.band_rel, 0.5),
+        "wide_abs": spec.wide_abs if spec.wide_abs is not None else _scaled(spec.band_abs, 2.0),
+        "wide_rel": spec.wide_rel if spec.wide_rel is not None else _scaled(spec.band_rel, 2.0),
+    }
+    out = {name: np.full(shape, _or_nan(value)) for name, value in run.items()}
+    if overrides is not None:
+        band_set = ~np.isnan(overrides.band_abs) | ~np.isnan(overrides.band_rel)
+        rail_set = ~np.isnan(overrides.rail_abs) | ~np.isnan(overrides.rail_rel)
+        for kind in ("abs", "rel"):
+            band = getattr(overrides, f"band_{kind}")
+            rail = getattr(overrides, f"rail_{kind}")
+            out[f"band_{kind}"] = np.where(band_set, band, out[f"band_{kind}"])
+            # A security with its own band gets rails and wide band derived from it.
+            derived_rail = np.where(band_set, band * 0.5, out[f"rail_{kind}"])
+            out[f"rail_{kind}"] = np.where(rail_set, rail, derived_rail)
+            out[f"wide_{kind}"] = np.where(band_set, band * 2.0, out[f"wide_{kind}"])
+    return BandParams(**out)
+
+
+def _half_width(target: FloatArray, absolute: FloatArray, relative: FloatArray) -> FloatArray:
+    # fmin ignores NaN: the narrower of the kinds that are set; inf where neither is set.
+    width = np.fmin(absolute, relative * target)
+    return np.where(np.isnan(width), np.inf, width)
+
+
+def band_edges(target: FloatArray, params: BandParams) -> Edges:
+    """Return the band, rail and wide-band edges around ``target`` (weights, clipped to [0, 1])."""
+
+    def around(absolute: FloatArray, relative: FloatArray) -> tuple[FloatArray, FloatArray]:
+        width = _half_width(target, absolute, relative)
+        return np.clip(target - width, 0.0, 1.0), np.clip(target + width, 0.0, 1.0)
+
+    band_low, band_high = around(params.band_abs, params.band_rel)
+    rail_low, rail_high = around(params.rail_abs, params.rail_rel)
+    wide_low, wide_high = around(params.wide_abs, params.wide_rel)
+    # A rail never lies outside its band, a wide band never inside it.
+    rail_low, rail_high = np.maximum(rail_low, band_low), np.minimum(rail_high, band_high)
+    wide_low, wide_high = np.minimum(wide_low, band_low), np.maximum(wide_high, band_high)
+    return Edges(band_low, band_high, rail_low, rail_high, wide_low, wide_high)

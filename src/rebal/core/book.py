@@ -1,0 +1,59 @@
+"""A book of accounts as arrays: the shape every core function works on.
+
+Each account has K position slots (K = the most securities any account holds or targets);
+slot ``k`` of account ``i`` holds security ``symbol[i, k]`` (an index into the book's universe)
+or is padding (``symbol == -1``). Quantities are integer micro-shares and money is integer
+cents, so what is money stays exact; weights and prices are float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rebal.core.bands import BandParams
+from rebal.core.types import BoolArray, FloatArray, IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class BookArrays:
+    """Accounts × slots arrays of a book, plus per-account flags (all aligned by row)."""
+
+    symbol: IntArray  # (N, K) index into ``universe``; -1 for padding
+    quantity_micro: IntArray  # (N, K) shares held x 10^6
+    price: FloatArray  # (N, K) quoted price; NaN where the security has no price
+    target: FloatArray  # (N, K) target weight (fraction); 0 outside the model
+    overrides: BandParams  # (N, K) per-security band widths from the model; NaN if not set
+    restricted: BoolArray  # (N, K) never bought or sold in this account
+    cash_cents: IntArray  # (N,) settled cash
+    pending_cents: IntArray  # (N,) deposit (+) or withdrawal (-) not yet applied
+    cash_target: FloatArray  # (N,) the model's CASH weight; 0 when it has none
+    cash_overrides: BandParams  # (N, 1) band widths of the model's CASH row; NaN if not set
+    has_cash_target: BoolArray  # (N,) the model has a CASH row
+    has_model: BoolArray  # (N,)
+    can_trade: BoolArray  # (N,)
+    liquidate: BoolArray  # (N,)
+
+    @property
+    def used(self) -> BoolArray:
+        """Slots that hold or target a security."""
+        result: BoolArray = self.symbol >= 0
+        return result
+
+    @property
+    def value(self) -> FloatArray:
+        """Market value per slot; NaN where a used slot has no price, 0 for padding."""
+        result: FloatArray = np.where(self.used, self.quantity_micro / 1e6 * self.price, 0.0)
+        return result
+
+    @property
+    def n_accounts(self) -> int:
+        """Number of accounts (rows)."""
+        return int(self.symbol.shape[0])
+
+
+def empty_band_params(shape: tuple[int, int]) -> BandParams:
+    """Band widths with nothing set (all NaN)."""
+    nan = np.full(shape, np.nan)
+    return BandParams(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy())

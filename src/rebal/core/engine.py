@@ -1,0 +1,190 @@
+"""A whole rebalancing run over a book, as one pass of array operations.
+
+1. Value every slot and place the band, rail and wide-band edges (:mod:`rebal.core.bands`).
+2. Measure drift (:mod:`rebal.core.drift`) and give each account its status
+   (:mod:`rebal.core.status`).
+3. Choose, per account, what to do: accounts to liquidate are liquidated; an account whose
+   status calls for action (or every account, with ``all_accounts``) follows the run's policy
+   when that policy wants to trade; an account with a cash flow or a cash shortfall that the
+   policy leaves alone invests or raises it with the cash-flow policy.
+4. Each policy computes desired values for its accounts (:mod:`rebal.core.policies`).
+5. Desired values become exact orders (:mod:`rebal.core.trades`).
+
+Accounts that cannot be checked, have no model or cannot trade get no orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rebal.core.bands import BandSpec, band_edges, resolve_band_params
+from rebal.core.book import BookArrays
+from rebal.core.drift import Drift, measure_drift
+from rebal.core.policies import POLICIES, CashFlow, Liquidation, PolicyInput, policy_by_name
+from rebal.core.status import ACTIONABLE, Status, Statuses, classify
+from rebal.core.trades import MICRO, TradeRules, Trades, generate_trades
+from rebal.core.types import BoolArray, FloatArray, IntArray
+
+POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
+NO_POLICY = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """Settings of one run: the policy, the bands and how orders are made."""
+
+    policy: str = "rails"
+    bands: BandSpec = field(default_factory=BandSpec)
+    rules: TradeRules = field(default_factory=TradeRules)
+    cash_reserve: float = 0.0  # fraction of account value kept in cash
+    all_accounts: bool = False
+
+    def __post_init__(self) -> None:
+        policy_by_name(self.policy)
+        if not 0.0 <= self.cash_reserve < 1.0:
+            raise ValueError(f"cash reserve must be in [0, 100) %, received {self.cash_reserve}")
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """The outcome of a run: drift, statuses, which policy each account followed, orders."""
+
+    drift: Drift
+    statuses: Statuses
+    policy: IntArray  # (N,) index into POLICY_NAMES, NO_POLICY where nothing was proposed
+    trades: Trades
+    weight_after: FloatArray  # (N, K) estimated weights after the orders
+
+    @property
+    def traded(self) -> BoolArray:
+        """Accounts with at least one order."""
+        result: BoolArray = self.trades.count > 0
+        return result
+
+
+def measure_book(book: BookArrays, bands: BandSpec) -> Drift:
+    """Return the drift of every account of ``book`` under the run's ``bands``."""
+    shape = book.symbol.shape
+    params = resolve_band_params(bands, shape, book.overrides)
+    edges = band_edges(book.target, params)
+    cash_params = resolve_band_params(bands, (shape[0], 1), book.cash_overrides)
+    cash_edges = band_edges(book.cash_target[:, None], cash_params)
+    low = np.where(book.has_cash_target, cash_edges.band_low[:, 0], 0.0)
+    high = np.where(book.has_cash_target, cash_edges.band_high[:, 0], 1.0)
+    return measure_drift(
+        book.value,
+        book.cash_cents / 100.0,
+        book.target,
+        edges,
+        book.used,
+        cash_target=book.cash_target,
+        cash_edges=(low, high),
+    )
+
+
+def classify_book(book: BookArrays, drift: Drift) -> Statuses:
+    """Return the status of every account of ``book``."""
+    return classify(
+        drift,
+        has_model=book.has_model,
+        can_trade=book.can_trade,
+        liquidate=book.liquidate,
+        flow=book.pending_cents / 100.0,
+        restricted=book.restricted,
+        used=book.used,
+    )
+
+
+def _choose_policies(
+    book: BookArrays, drift: Drift, statuses: Statuses, config: RunConfig, spendable: FloatArray
+) -> IntArray:
+    status = statuses.status
+    checkable = (status > int(Status.UNABLE_TO_CHECK)) & book.can_trade & drift.priced
+    selected = np.isin(status, [int(s) for s in ACTIONABLE]) | config.all_accounts
+    run_policy = policy_by_name(config.policy)
+    follows_run = run_policy.wants_trade(drift) & (drift.any_breach | config.all_accounts)
+    cash_event = (book.pending_cents != 0) | (spendable < 0)
+    choice = np.full(book.n_accounts, NO_POLICY, dtype=np.int64)
+    choice = np.where(cash_event, POLICY_NAMES.index(CashFlow().name), choice)
+    choice = np.where(follows_run, POLICY_NAMES.index(run_policy.name), choice)
+    choice = np.where(book.liquidate, POLICY_NAMES.index(Liquidation().name), choice)
+    result: IntArray = np.where(checkable & selected, choice, NO_POLICY)
+    return result
+
+
+def _kept_cents(book: BookArrays, drift: Drift, cash_reserve: float) -> IntArray:
+    post_total = np.nan_to_num(drift.total) + book.pending_cents / 100.0
+    keep = np.maximum(book.cash_target, cash_reserve) * np.maximum(post_total, 0.0)
+    result: IntArray = np.rint(keep * 100.0).astype(np.int64)
+    return result
+
+
+def propose(book: BookArrays, config: RunConfig) -> Proposal:
+    """Measure, classify and propose orders for every account of ``book``."""
+    drift = measure_book(book, config.bands)
+    statuses = classify_book(book, drift)
+    keep_cents = _kept_cents(book, drift, config.cash_reserve)
+    spendable = (book.cash_cents + book.pending_cents - keep_cents) / 100.0
+    choice = _choose_policies(book, drift, statuses, config, spendable)
+
+    desired = np.nan_to_num(drift.value)
+    frozen = book.restricted | ~book.used
+    for index, name in enumerate(POLICY_NAMES):
+        rows = np.flatnonzero(choice == index)
+        if rows.size == 0:
+            continue
+        sub = _subset_drift(drift, rows)
+        inp = PolicyInput(drift=sub, frozen=frozen[rows], spendable=spendable[rows])
+        desired[rows] = POLICIES[name].desired_values(inp)
+
+    tradable = (choice >= 0)[:, None] & book.used & ~book.restricted
+    trades = generate_trades(
+        book.quantity_micro,
+        book.price,
+        desired,
+        book.cash_cents,
+        book.pending_cents,
+        keep_cents,
+        tradable,
+        config.rules,
+    )
+    # Orders only where a policy ran; elsewhere the flow is not applied.
+    acted = choice >= 0
+    cash_after = np.where(acted, trades.cash_after_cents, book.cash_cents)
+    trades = Trades(
+        sell_micro=trades.sell_micro,
+        sell_cents=trades.sell_cents,
+        buy_cents=trades.buy_cents,
+        buy_micro=trades.buy_micro,
+        cash_after_cents=cash_after,
+        dropped=trades.dropped,
+    )
+    return Proposal(
+        drift=drift,
+        statuses=statuses,
+        policy=choice,
+        trades=trades,
+        weight_after=_weights_after(book, drift, trades),
+    )
+
+
+def _weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
+    quantity = book.quantity_micro - trades.sell_micro + trades.buy_micro
+    value = np.where(book.used, quantity / MICRO * np.nan_to_num(book.price), 0.0)
+    total = value.sum(axis=1) + trades.cash_after_cents / 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(total[:, None] > 0, value / total[:, None], np.nan)
+    result: FloatArray = np.where(drift.priced[:, None], weight, np.nan)
+    return result
+
+
+def _subset_drift(drift: Drift, rows: IntArray) -> Drift:
+    edges = type(drift.edges)(*(getattr(drift.edges, f)[rows] for f in drift.edges.__slots__))
+    return Drift(
+        **{
+            name: (edges if name == "edges" else getattr(drift, name)[rows])
+            for name in Drift.__slots__
+        }
+    )

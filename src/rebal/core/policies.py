@@ -1,0 +1,232 @@
+"""Rebalancing policies: small objects that say *whether* to trade and *where to end up*.
+
+A policy reads a :class:`PolicyInput` (the measured drift, the frozen slots and the cash it may
+spend) and returns, for every account and slot at once, the value each position should have
+after trading. It knows nothing of shares, rounding or orders: :mod:`rebal.core.trades` turns
+desired values into orders for live use, and the backtest lab applies them continuously. The
+same objects therefore drive both, which is the point.
+
+Conventions shared by every policy:
+
+* ``post_total`` is the account's value after the pending cash flow: securities + cash + flow.
+  Targets are taken against it, so a deposit is invested and a withdrawal raised.
+* ``spendable`` is cash the policy may spend: cash + flow - cash kept (the model's cash target
+  or the run's reserve, whichever is larger). Negative means cash must be raised.
+* Frozen slots (restricted securities, accounts that cannot trade) keep their value; the other
+  targets share what is left in proportion to their weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from rebal.core.drift import Drift
+from rebal.core.fill import level_fill, proportional_fill
+from rebal.core.types import BoolArray, FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInput:
+    """What a policy reads: drift, frozen slots (N, K) and spendable cash (N,)."""
+
+    drift: Drift
+    frozen: BoolArray
+    spendable: FloatArray
+
+    @property
+    def held(self) -> FloatArray:
+        """Market value per slot, 0 for padding."""
+        return self.drift.value
+
+    @property
+    def post_total(self) -> FloatArray:
+        """Value to be held in securities after trading, plus the cash kept, per account."""
+        result: FloatArray = self.held.sum(axis=1) + self.spendable
+        return result
+
+    @property
+    def target_value(self) -> FloatArray:
+        """Target value per free slot, sharing what the frozen slots leave (N, K)."""
+        free_target = np.where(self.frozen, 0.0, self.drift.target)
+        weight_sum = free_target.sum(axis=1, keepdims=True)
+        frozen_value = np.where(self.frozen, self.held, 0.0).sum(axis=1, keepdims=True)
+        budget = np.maximum(self.post_total[:, None] - frozen_value, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result: FloatArray = np.where(weight_sum > 0, free_target / weight_sum * budget, 0.0)
+        return result
+
+
+class Policy(Protocol):
+    """A rebalancing policy: a trigger and a destination."""
+
+    name: str
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        """Return, per account, whether the policy would trade on this drift."""
+        ...
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        """Return the value each slot should have after trading (N, K)."""
+        ...
+
+
+def _keep_frozen(inp: PolicyInput, desired: FloatArray) -> FloatArray:
+    result: FloatArray = np.where(inp.frozen, inp.held, np.maximum(desired, 0.0))
+    return result
+
+
+def _raise_cash(inp: PolicyInput, values: FloatArray, amount: FloatArray) -> FloatArray:
+    """Sell ``amount`` (N,) from ``values``: most overweight first, then pro rata to target."""
+    free = ~inp.frozen
+    target = inp.target_value
+    excess = np.where(free, values - target, 0.0)
+    first = level_fill(excess, amount)
+    values = values - first
+    rest = np.maximum(amount - first.sum(axis=1), 0.0)
+    # Beyond the overweights, sell across the free positions in proportion to their value.
+    sellable = np.where(free, values, 0.0)
+    second = proportional_fill(sellable, sellable, rest)
+    result: FloatArray = values - second
+    return result
+
+
+def _spend_cash(inp: PolicyInput, values: FloatArray, amount: FloatArray) -> FloatArray:
+    """Buy with ``amount`` (N,): most underweight first; beyond every gap, at target weights."""
+    free = ~inp.frozen
+    target = inp.target_value
+    gap = np.where(free, target - values, 0.0)
+    first = level_fill(gap, amount)
+    rest = np.maximum(amount - first.sum(axis=1), 0.0)
+    weights = np.where(free, target, 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        second = np.where(total > 0, weights / total, 0.0) * rest[:, None]
+    result: FloatArray = values + first + second
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    """Trade every position to target whenever asked (calendar or manual rebalancing)."""
+
+    name: str = "full"
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        result: BoolArray = drift.checked.any(axis=1)
+        return result
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        return _keep_frozen(inp, inp.target_value)
+
+
+@dataclass(frozen=True, slots=True)
+class Bands:
+    """Threshold rebalancing: trade every position to target, only when a band is breached."""
+
+    name: str = "bands"
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        return drift.any_breach
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        return _keep_frozen(inp, inp.target_value)
+
+
+@dataclass(frozen=True, slots=True)
+class Rails:
+    """Opportunistic rebalancing with tolerance bands and inner rails (seed 001, Daryanani).
+
+    On a band breach: every position above its upper inner rail is sold down to that rail; the
+    proceeds plus spendable cash buy the positions below target, in proportion to their
+    relative distance from target, none past its target. If cash must be raised beyond what
+    the rail sells bring, the most overweight positions are sold first.
+    """
+
+    name: str = "rails"
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        return drift.any_breach
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        free = ~inp.frozen
+        post_total = inp.post_total[:, None]
+        rail_value = inp.drift.edges.rail_high * post_total
+        held = inp.held
+        values = np.where(free & (held > rail_value), rail_value, held)
+        budget = inp.spendable + (held - values).sum(axis=1)
+        target = inp.target_value
+        shortfall = np.where(free, target - values, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            distance = np.where(target > 0, shortfall / target, 0.0)
+        bought = proportional_fill(distance, shortfall, budget)
+        values = values + bought
+        values = _raise_cash(inp, values, np.maximum(-budget, 0.0))
+        return _keep_frozen(inp, values)
+
+
+@dataclass(frozen=True, slots=True)
+class Tiered:
+    """A small breach trades to the inner rails, a breach of the wide band trades to target."""
+
+    name: str = "tiered"
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        return drift.any_breach
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        wide = inp.drift.any_wide_breach[:, None]
+        return np.where(wide, Full().desired_values(inp), Rails().desired_values(inp))
+
+
+@dataclass(frozen=True, slots=True)
+class CashFlow:
+    """Invest deposits and raise withdrawals without otherwise trading.
+
+    A deposit buys the most underweight positions first and never sells; a deposit larger than
+    every shortfall fills them all and puts the rest in at target weights. A withdrawal sells
+    the most overweight first (holdings outside the model are wholly overweight), then pro rata.
+    """
+
+    name: str = "cash-flow"
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        # Whether cash flows is known only from the input; the caller selects the accounts.
+        result: BoolArray = drift.checked.any(axis=1)
+        return result
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        held = inp.held
+        values = _spend_cash(inp, held, np.maximum(inp.spendable, 0.0))
+        values = _raise_cash(inp, values, np.maximum(-inp.spendable, 0.0))
+        return _keep_frozen(inp, values)
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidation:
+    """Sell everything that may be sold."""
+
+    name: str = "liquidation"
+
+    def wants_trade(self, drift: Drift) -> BoolArray:
+        result: BoolArray = drift.checked.any(axis=1)
+        return result
+
+    def desired_values(self, inp: PolicyInput) -> FloatArray:
+        return _keep_frozen(inp, np.zeros_like(inp.held))
+
+
+POLICIES: dict[str, Policy] = {
+    p.name: p for p in (Full(), Bands(), Rails(), Tiered(), CashFlow(), Liquidation())
+}
+
+
+def policy_by_name(name: str) -> Policy:
+    """Return the policy called ``name`` (full, bands, rails, tiered, cash-flow, liquidation)."""
+    try:
+        return POLICIES[name]
+    except KeyError:
+        known = ", ".join(POLICIES)
+        raise ValueError(f"unknown policy {name!r}; choose one of {known}") from None
