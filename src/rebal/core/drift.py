@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rebal.core.bands import Edges
-from rebal.core.types import BoolArray, FloatArray
+from rebal.core.types import BoolArray, FloatArray, any_per_row
 
 # Weights are compared with this slack so that float noise on a position exactly at its edge
 # does not flip it out of band.
@@ -46,13 +46,13 @@ class Drift:
     @property
     def any_breach(self) -> BoolArray:
         """Accounts with at least one security (or a cash target) outside its band."""
-        result: BoolArray = self.breach.any(axis=1) | self.cash_breach
+        result: BoolArray = any_per_row(self.breach) | self.cash_breach
         return result
 
     @property
     def any_wide_breach(self) -> BoolArray:
         """Accounts with at least one security outside its wide band."""
-        result: BoolArray = self.wide_breach.any(axis=1)
+        result: BoolArray = any_per_row(self.wide_breach)
         return result
 
 
@@ -91,7 +91,7 @@ def measure_drift(
     """
     n = value.shape[0]
     missing = used & np.isnan(value)
-    priced: BoolArray = ~missing.any(axis=1)
+    priced: BoolArray = ~any_per_row(missing)
     held = np.where(used, np.nan_to_num(value, nan=0.0), 0.0)
     total = np.where(priced, cash + held.sum(axis=1), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -107,7 +107,7 @@ def measure_drift(
     if cash_edges is None:
         cash_breach = np.zeros(n, dtype=bool)
     else:
-        cash_breach = checked.any(axis=1) & _outside(cash_weight, cash_edges[0], cash_edges[1])
+        cash_breach = any_per_row(checked) & _outside(cash_weight, cash_edges[0], cash_edges[1])
     return Drift(
         value=np.where(used, value, 0.0),
         cash=cash,

@@ -15,11 +15,11 @@ Accounts that cannot be checked, have no model or cannot trade get no orders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from rebal.core.bands import BandSpec, band_edges, resolve_band_params
+from rebal.core.bands import BandSpec, Edges, band_edges, resolve_band_params
 from rebal.core.book import BookArrays
 from rebal.core.drift import Drift, measure_drift
 from rebal.core.policies import POLICIES, CashFlow, Liquidation, PolicyInput, policy_by_name
@@ -181,10 +181,6 @@ def _weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray
 
 
 def _subset_drift(drift: Drift, rows: IntArray) -> Drift:
-    edges = type(drift.edges)(*(getattr(drift.edges, f)[rows] for f in drift.edges.__slots__))
-    return Drift(
-        **{
-            name: (edges if name == "edges" else getattr(drift, name)[rows])
-            for name in Drift.__slots__
-        }
-    )
+    edges = Edges(*(getattr(drift.edges, f.name)[rows] for f in fields(Edges)))
+    arrays = {f.name: getattr(drift, f.name)[rows] for f in fields(Drift) if f.name != "edges"}
+    return Drift(edges=edges, **arrays)

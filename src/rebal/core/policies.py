@@ -25,7 +25,7 @@ import numpy as np
 
 from rebal.core.drift import Drift
 from rebal.core.fill import level_fill, proportional_fill
-from rebal.core.types import BoolArray, FloatArray
+from rebal.core.types import BoolArray, FloatArray, any_per_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,10 @@ class PolicyInput:
 class Policy(Protocol):
     """A rebalancing policy: a trigger and a destination."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The public name, as given to ``--policy``."""
+        ...
 
     def wants_trade(self, drift: Drift) -> BoolArray:
         """Return, per account, whether the policy would trade on this drift."""
@@ -115,7 +118,7 @@ class Full:
     name: str = "full"
 
     def wants_trade(self, drift: Drift) -> BoolArray:
-        result: BoolArray = drift.checked.any(axis=1)
+        result: BoolArray = any_per_row(drift.checked)
         return result
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
@@ -194,7 +197,7 @@ class CashFlow:
 
     def wants_trade(self, drift: Drift) -> BoolArray:
         # Whether cash flows is known only from the input; the caller selects the accounts.
-        result: BoolArray = drift.checked.any(axis=1)
+        result: BoolArray = any_per_row(drift.checked)
         return result
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
@@ -211,7 +214,7 @@ class Liquidation:
     name: str = "liquidation"
 
     def wants_trade(self, drift: Drift) -> BoolArray:
-        result: BoolArray = drift.checked.any(axis=1)
+        result: BoolArray = any_per_row(drift.checked)
         return result
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:

@@ -27,7 +27,7 @@ from enum import IntEnum
 import numpy as np
 
 from rebal.core.drift import Drift
-from rebal.core.types import BoolArray, IntArray
+from rebal.core.types import BoolArray, IntArray, any_per_row
 
 CASH_SLOT = -2  # ``subject`` value naming the account's cash
 
@@ -89,7 +89,7 @@ class Statuses:
 
 
 def _first_slot(mask: BoolArray) -> IntArray:
-    result: IntArray = np.where(mask.any(axis=1), mask.argmax(axis=1), -1)
+    result: IntArray = np.where(any_per_row(mask), mask.argmax(axis=1), -1)
     return result
 
 
@@ -98,7 +98,7 @@ def worst_breach(drift: Drift) -> IntArray:
     edges = drift.edges
     outside = np.maximum(edges.band_low - drift.weight, drift.weight - edges.band_high)
     outside = np.where(drift.breach, outside, -np.inf)
-    result: IntArray = np.where(drift.breach.any(axis=1), outside.argmax(axis=1), -1)
+    result: IntArray = np.where(any_per_row(drift.breach), outside.argmax(axis=1), -1)
     return result
 
 
@@ -143,9 +143,9 @@ def classify(
         (liquidate, Status.LIQUIDATION, Reason.LIQUIDATE, -1),
         (-flow > drift.total, Status.NEEDS_ATTENTION, Reason.WITHDRAWAL_TOO_LARGE, -1),
         (drift.cash < 0, Status.NEEDS_ATTENTION, Reason.NEGATIVE_CASH, -1),
-        (off_model.any(axis=1), Status.NEEDS_ATTENTION, Reason.RESTRICTED_OFF_MODEL,
+        (any_per_row(off_model), Status.NEEDS_ATTENTION, Reason.RESTRICTED_OFF_MODEL,
          _first_slot(off_model)),
-        (restricted_breach.any(axis=1), Status.NEEDS_ATTENTION, Reason.RESTRICTED_BREACH,
+        (any_per_row(restricted_breach), Status.NEEDS_ATTENTION, Reason.RESTRICTED_BREACH,
          _first_slot(restricted_breach)),
         (~can_trade & wants_action, Status.NEEDS_ATTENTION, Reason.CANNOT_TRADE, -1),
         (~(drift.total > 0), Status.UNABLE_TO_CHECK, Reason.NO_VALUE, -1),
