@@ -1,0 +1,1 @@
+"""Reading and validating the four book tables (models, accounts, holdings, prices)."""

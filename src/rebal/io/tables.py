@@ -1,0 +1,305 @@
+"""Validate and normalise the four book tables: models, accounts, holdings, prices.
+
+The rules are the same whether the tables come from CSV files (`rebal.io.csvfiles`) or
+from DataFrames built in Python (`validate_tables`): every cell is read through its text.
+All problems in all four tables are collected and raised together as one `InputError`;
+otherwise the result is a `Tables` of typed, normalised DataFrames for the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rebal.io.errors import InputError, Problem
+from rebal.io.sheet import IntArray, Sheet
+
+__all__ = ["InputError", "Problem", "Source", "Tables", "check_book", "validate_tables"]
+
+ACCOUNT_TYPES = ("taxable", "ira", "roth")
+CASH = "CASH"
+#: Weights of a model must sum to 100% within this many percentage points.
+WEIGHT_SUM_TOLERANCE = 0.01
+_FLOAT_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns a table must have and the ones it may have."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """Every column name the table accepts, required ones first."""
+        return self.required + self.optional
+
+
+MODELS = Schema(("model", "symbol", "weight"), ("band_abs", "band_rel", "rail_abs", "rail_rel"))
+ACCOUNTS = Schema(
+    ("account", "model", "cash"),
+    ("type", "household", "can_trade", "restricted", "pending_cash", "liquidate"),
+)
+HOLDINGS = Schema(("account", "symbol", "quantity"), ("cost_basis", "acquired"))
+PRICES = Schema(("symbol", "price"))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table as read: its name for messages, its cells, and each row's source line.
+
+    `frame` is None when the table could not be read (that problem is already recorded).
+    `lines` defaults to the row position + 2 (the header is line 1).
+    """
+
+    name: str
+    frame: pd.DataFrame | None
+    lines: IntArray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    """The validated book, one normalised DataFrame (fresh RangeIndex) per table.
+
+    - models: model, symbol, weight (fraction), band_abs, band_rel, rail_abs, rail_rel
+      (fractions, NaN when not set).
+    - accounts: account, model ("" for none), cash_cents (int64), type, household,
+      can_trade (bool), restricted (sorted tuple of symbols), pending_cents (int64),
+      liquidate (bool).
+    - holdings: account, symbol, quantity_micro (int64, shares x 10**6), cost_basis_cents
+      (Int64, <NA> when not given), acquired (datetime.date or None), line (source line).
+    - prices: symbol, price (float64), price_text (the price as written, for exact Decimal use).
+    """
+
+    models: pd.DataFrame
+    accounts: pd.DataFrame
+    holdings: pd.DataFrame
+    prices: pd.DataFrame
+
+
+def validate_tables(
+    models: pd.DataFrame, accounts: pd.DataFrame, holdings: pd.DataFrame, prices: pd.DataFrame
+) -> Tables:
+    """Validate four DataFrames (cells may be strings or numbers) and return the `Tables`.
+
+    Messages name the tables `models`, `accounts`, `holdings`, `prices`, with row numbers
+    as if the frame were a file: the first row is line 2. Raises `InputError`.
+    """
+    return check_book(
+        Source("models", models),
+        Source("accounts", accounts),
+        Source("holdings", holdings),
+        Source("prices", prices),
+    )
+
+
+def check_book(
+    models: Source,
+    accounts: Source,
+    holdings: Source,
+    prices: Source,
+    problems: tuple[Problem, ...] = (),
+) -> Tables:
+    """Validate the four tables plus the links between them; raise `InputError` on any problem.
+
+    `problems` are ones already found while reading (a missing file, say); they are reported
+    together with the rest. Problems are ordered by table (models, accounts, holdings,
+    prices), then by line, file-level problems first.
+    """
+    found = list(problems)
+    model_sheet = _open(models, MODELS, found)
+    account_sheet = _open(accounts, ACCOUNTS, found)
+    holding_sheet = _open(holdings, HOLDINGS, found)
+    price_sheet = _open(prices, PRICES, found)
+
+    model_names = None if model_sheet is None else set(model_sheet.text("model"))
+    account_ids = None if account_sheet is None else set(account_sheet.text("account"))
+    # A table that could not be opened has a problem on record, so it is never returned.
+    unread = pd.DataFrame()
+    tables = Tables(
+        models=_models(model_sheet) if model_sheet else unread,
+        accounts=_accounts(account_sheet, model_names, models.name) if account_sheet else unread,
+        holdings=_holdings(holding_sheet, account_ids, accounts.name) if holding_sheet else unread,
+        prices=_prices(price_sheet) if price_sheet else unread,
+    )
+    if found:
+        order = {src.name: i for i, src in enumerate((models, accounts, holdings, prices))}
+        found.sort(key=lambda p: (order.get(p.file, len(order)), p.row or 0))
+        raise InputError(found)
+    return tables
+
+
+def _header_name(column: Hashable) -> str:
+    return str(column).replace("\ufeff", "").strip()
+
+
+def _open(source: Source, schema: Schema, problems: list[Problem]) -> Sheet | None:
+    """Check the header of `source` and wrap it in a `Sheet`; None if it cannot be checked."""
+    if source.frame is None:
+        return None
+    names = [_header_name(column) for column in source.frame.columns]
+    missing = [name for name in schema.required if name not in names]
+    unknown = [name or f"(unnamed column {i + 1})" for i, name in enumerate(names)
+               if name not in schema.allowed]
+    repeated = sorted({name for name in names if names.count(name) > 1 and name})
+
+    def file_problem(message: str) -> None:
+        problems.append(Problem(source.name, None, None, message))
+
+    if missing:
+        file_problem(f"missing required column(s): {', '.join(missing)}")
+    if unknown:
+        file_problem(
+            f"unknown column(s): {', '.join(unknown)}; allowed: {', '.join(schema.allowed)}"
+        )
+    if repeated:
+        file_problem(f"repeated column(s): {', '.join(repeated)}")
+    if missing or repeated:
+        return None
+    lines = source.lines
+    if lines is None:
+        lines = np.arange(2, len(source.frame) + 2, dtype=np.int64)
+    return Sheet.from_frame(source.name, source.frame.set_axis(names, axis=1), lines, problems)
+
+
+def _flag_duplicates(
+    sheet: Sheet,
+    keys: dict[str, pd.Series | np.ndarray],
+    among: np.ndarray | pd.Series,
+    column: str | None,
+    describe: Callable[[tuple[object, ...], int], str],
+) -> None:
+    """Report rows (of those in `among`) whose `keys` equal an earlier row's.
+
+    `describe(key, first_line)` words the problem, reported on every repeat.
+    """
+    frame = pd.DataFrame(keys)[np.asarray(among, dtype=bool)]
+    repeats = frame[frame.duplicated(keep=False)]
+    first: dict[tuple[object, ...], int] = {}
+    for position, key in zip(repeats.index, repeats.itertuples(index=False, name=None),
+                             strict=True):
+        if key in first:
+            sheet.report(int(position), column, describe(key, int(sheet.lines[first[key]])))
+        else:
+            first[key] = int(position)
+
+
+def _models(sheet: Sheet) -> pd.DataFrame:
+    """Check models rows (weights, bands, rails, duplicates, sums) and normalise them."""
+    model = sheet.required("model", "model name")
+    symbol = sheet.symbols("symbol")
+    weight = sheet.percent("weight", required=True, noun="weight")
+    limits = {
+        column: sheet.percent(column, required=False, noun=column)
+        for column in MODELS.optional
+    }
+    for kind in ("abs", "rel"):
+        band, rail = limits[f"band_{kind}"], limits[f"rail_{kind}"]
+        band_text, rail_text = sheet.text(f"band_{kind}"), sheet.text(f"rail_{kind}")
+        for position in np.flatnonzero((rail > band).to_numpy()):
+            sheet.report(
+                int(position),
+                f"rail_{kind}",
+                f"rail {rail_text[position]!r} is wider than its band_{kind} "
+                f"{band_text[position]!r}",
+            )
+    _flag_duplicates(
+        sheet, {"model": model, "symbol": symbol}, (model != "") & (symbol != ""), "symbol",
+        lambda key, line: f"duplicate symbol {key[1]!r} in model {key[0]!r} (first on line {line})",
+    )
+    _check_weight_sums(sheet, model, weight)
+    return pd.DataFrame(
+        {"model": model, "symbol": symbol, "weight": weight / 100}
+        | {column: values / 100 for column, values in limits.items()}
+    )
+
+
+def _check_weight_sums(sheet: Sheet, model: pd.Series, weight: pd.Series) -> None:
+    """Each model's weights must sum to 100%; models with an unreadable weight are skipped."""
+    unreadable = set(model[weight.isna()])
+    sums = weight.groupby(model, sort=False).sum()
+    first_row = pd.Series(np.arange(len(model))).groupby(model, sort=False).first()
+    for name, total in sums.items():
+        if name == "" or name in unreadable:
+            continue
+        if abs(total - 100) > WEIGHT_SUM_TOLERANCE + _FLOAT_SLACK:
+            shown = f"{round(total, 6):f}".rstrip("0").rstrip(".")
+            sheet.report(
+                int(first_row[name]),
+                "weight",
+                f"weights of model {name!r} sum to {shown}%, not 100%",
+            )
+
+
+def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> pd.DataFrame:
+    """Check accounts rows (ids, model links, cash, flags) and normalise them."""
+    account = sheet.required("account", "account id")
+    model = sheet.text("model")
+    if model_names is not None:
+        sheet.flag((model != "") & ~model.isin(model_names), "model",
+                   lambda v: f"unknown model {v!r} (not in {models_file})")
+    cash, _ = sheet.minor_units("cash", 2, required=True, floor="any", noun="cash")
+    account_type = sheet.choice("type", ACCOUNT_TYPES, "taxable", "account type")
+    can_trade = sheet.boolean("can_trade", default=True)
+    restricted = sheet.symbol_lists("restricted")
+    pending, _ = sheet.minor_units("pending_cash", 2, required=False, floor="any",
+                                   noun="pending cash")
+    liquidate = sheet.boolean("liquidate", default=False)
+    _flag_duplicates(sheet, {"account": account}, account != "", "account",
+                     lambda key, line: f"duplicate account {key[0]!r} (first on line {line})")
+    return pd.DataFrame({
+        "account": account,
+        "model": model,
+        "cash_cents": cash,
+        "type": account_type,
+        "household": sheet.text("household"),
+        "can_trade": can_trade,
+        "restricted": restricted,
+        "pending_cents": pending,
+        "liquidate": liquidate,
+    })
+
+
+def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) -> pd.DataFrame:
+    """Check holdings rows (accounts, symbols, quantities, lots) and normalise them."""
+    account = sheet.required("account", "account id")
+    if account_ids is not None:
+        sheet.flag((account != "") & ~account.isin(account_ids), "account",
+                   lambda v: f"unknown account {v!r} (not in {accounts_file})")
+    symbol = sheet.symbols("symbol")
+    sheet.flag(symbol == CASH, "symbol",
+               lambda _: "CASH cannot be held as a position; put cash in the accounts table")
+    quantity, _ = sheet.minor_units("quantity", 6, required=True, floor="positive",
+                                    noun="quantity")
+    cost, cost_given = sheet.minor_units("cost_basis", 2, required=False,
+                                         floor="nonnegative", noun="cost basis")
+    acquired = sheet.dates("acquired")
+    _flag_duplicates(
+        sheet,
+        {"account": account, "symbol": symbol, "quantity": quantity,
+         "cost": np.where(cost_given, cost, -1), "acquired": acquired},
+        sheet.ok,
+        None,
+        lambda _, line: f"duplicate of line {line} (all columns equal)",
+    )
+    return pd.DataFrame({
+        "account": account,
+        "symbol": symbol,
+        "quantity_micro": quantity,
+        "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
+        "acquired": acquired,
+        "line": sheet.lines,
+    })
+
+
+def _prices(sheet: Sheet) -> pd.DataFrame:
+    """Check prices rows (positive finite prices, one per symbol) and normalise them."""
+    symbol = sheet.symbols("symbol")
+    price, text = sheet.price("price")
+    _flag_duplicates(sheet, {"symbol": symbol}, symbol != "", "symbol",
+                     lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})")
+    return pd.DataFrame({"symbol": symbol, "price": price, "price_text": text})
