@@ -1,0 +1,1 @@
+"""Data files shipped with rebal (the sample book under `sample/`), read as package data."""
