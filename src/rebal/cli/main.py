@@ -2,7 +2,15 @@
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+from rebal.cli.book_commands import drift_command, propose_command
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Portfolio rebalancing: drift, statuses, trades and backtests for a book of accounts.",
+)
+app.command("drift")(drift_command)
+app.command("propose")(propose_command)
 
 
 @app.command()

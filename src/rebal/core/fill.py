@@ -68,5 +68,6 @@ def proportional_fill(share: FloatArray, cap: FloatArray, budget: FloatArray) ->
     free_share = np.where(saturated > 0, share_after[rows, idx], ss.sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.where(free_share > 0, (b - capped_sum) / free_share, np.inf)
-    result: FloatArray = np.minimum(c, lam[:, None] * s)
-    return np.where(s > 0, result, 0.0)
+    with np.errstate(invalid="ignore"):  # inf * 0 on slots with no share, masked below
+        result: FloatArray = np.where(s > 0, np.minimum(c, lam[:, None] * s), 0.0)
+    return result

@@ -1,0 +1,288 @@
+"""`rebal drift` and `rebal propose`: the book commands.
+
+Both read the four tables (or the sample book), run the core and print a Rich report, or JSON or
+CSV for programs. Input errors print every problem found, name file, line and column, and exit
+with status 1 without writing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from decimal import Decimal, InvalidOperation
+from enum import Enum, StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rebal.book import Book, FlowError, build_book
+from rebal.cli.render import render_drift, render_proposal
+from rebal.core.bands import BandSpec
+from rebal.core.engine import RunConfig, propose
+from rebal.core.policies import POLICIES
+from rebal.core.trades import TradeRules
+from rebal.io.atomic import write_text_atomic
+from rebal.io.csvfiles import read_tables
+from rebal.io.errors import InputError
+from rebal.report import document, positions_frame, status_labels, trades_frame
+
+EXIT_BAD_INPUT = 1
+err = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    """How results are printed."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+PolicyName = Enum("PolicyName", {name.replace("-", "_"): name for name in POLICIES}, type=str)  # type: ignore[misc]
+
+ModelsOpt = Annotated[Path | None, typer.Option("--models", help="models.csv: model,symbol,weight")]
+AccountsOpt = Annotated[
+    Path | None, typer.Option("--accounts", help="accounts.csv: account,model,cash")
+]
+HoldingsOpt = Annotated[
+    Path | None, typer.Option("--holdings", help="holdings.csv: account,symbol,quantity")
+]
+PricesOpt = Annotated[Path | None, typer.Option("--prices", help="prices.csv: symbol,price")]
+SampleOpt = Annotated[
+    bool, typer.Option("--sample", help="Use the sample book shipped with rebal instead of files.")
+]
+BandAbsOpt = Annotated[
+    str | None, typer.Option("--band-abs", help="Absolute band, percentage points (e.g. 5).")
+]
+BandRelOpt = Annotated[
+    str | None, typer.Option("--band-rel", help="Relative band, percent of target [default 20].")
+]
+RailAbsOpt = Annotated[
+    str | None, typer.Option("--rail-abs", help="Absolute inner rail [default: half the band].")
+]
+RailRelOpt = Annotated[
+    str | None, typer.Option("--rail-rel", help="Relative inner rail [default: half the band].")
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file (atomically).")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _percent(option: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    cleaned = text.strip().removesuffix("%").strip()
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise _fail(f"{option} {text!r} is not a percentage") from None
+    if not 0 <= value < 1000:
+        raise _fail(f"{option} must be a non-negative percentage, received {text}")
+    return value / 100.0
+
+
+def _band_spec(
+    band_abs: str | None,
+    band_rel: str | None,
+    rail_abs: str | None,
+    rail_rel: str | None,
+    wide_abs: str | None = None,
+    wide_rel: str | None = None,
+) -> BandSpec:
+    if band_abs is not None and band_rel is not None:
+        raise _fail("give either --band-abs or --band-rel, not both (per-security bands may mix)")
+    b_abs = _percent("--band-abs", band_abs)
+    b_rel = _percent("--band-rel", band_rel)
+    if b_abs is None and b_rel is None:
+        b_rel = 0.20
+    return BandSpec(
+        band_abs=b_abs,
+        band_rel=b_rel,
+        rail_abs=_percent("--rail-abs", rail_abs),
+        rail_rel=_percent("--rail-rel", rail_rel),
+        wide_abs=_percent("--wide-band-abs", wide_abs),
+        wide_rel=_percent("--wide-band-rel", wide_rel),
+    )
+
+
+_FLOW = re.compile(r"^\s*(?P<account>[^=]+?)\s*=\s*(?P<amount>[0-9][0-9,]*(\.[0-9]{1,2})?)\s*$")
+
+
+def _flows(deposits: list[str], withdrawals: list[str]) -> dict[str, int]:
+    flows: dict[str, int] = {}
+    for option, items, sign in (("--deposit", deposits, 1), ("--withdraw", withdrawals, -1)):
+        for item in items:
+            match = _FLOW.match(item)
+            if not match:
+                raise _fail(f"{option} {item!r}: expected ACCOUNT=AMOUNT, e.g. ACC-1=2500.00")
+            try:
+                cents = int(Decimal(match["amount"].replace(",", "")) * 100)
+            except InvalidOperation:
+                raise _fail(f"{option} {item!r}: amount is not a number") from None
+            if cents == 0:
+                raise _fail(f"{option} {item!r}: amount must be positive")
+            flows[match["account"]] = flows.get(match["account"], 0) + sign * cents
+    return flows
+
+
+def _load(
+    models: Path | None,
+    accounts: Path | None,
+    holdings: Path | None,
+    prices: Path | None,
+    sample: bool,
+    flows: dict[str, int] | None = None,
+) -> Book:
+    paths = {"--models": models, "--accounts": accounts, "--holdings": holdings, "--prices": prices}
+    if sample:
+        if any(paths.values()):
+            raise _fail("--sample replaces the four files; give one or the other")
+        root = resources.files("rebal") / "data" / "sample"
+        models, accounts, holdings, prices = (
+            Path(str(root / name))
+            for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
+        )
+    else:
+        missing = [option for option, path in paths.items() if path is None]
+        if missing:
+            raise _fail(f"missing {', '.join(missing)} (or use --sample for the sample book)")
+    assert models and accounts and holdings and prices
+    with err.status("Reading and validating the book..."):
+        try:
+            tables = read_tables(models, accounts, holdings, prices)
+        except InputError as exc:
+            raise _fail(f"the book has problems; nothing was written:\n{exc}") from None
+    with err.status(f"Arranging {len(tables.accounts):,} accounts..."):
+        try:
+            return build_book(tables, flows)
+        except FlowError as exc:
+            raise _fail(str(exc)) from None
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(output, text)
+        err.print(f"wrote {output}")
+
+
+def drift_command(
+    models: ModelsOpt = None,
+    accounts: AccountsOpt = None,
+    holdings: HoldingsOpt = None,
+    prices: PricesOpt = None,
+    sample: SampleOpt = False,
+    band_abs: BandAbsOpt = None,
+    band_rel: BandRelOpt = None,
+    rail_abs: RailAbsOpt = None,
+    rail_rel: RailRelOpt = None,
+    output_format: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+) -> None:
+    """Show the drift and status of every account against its model."""
+    bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel)
+    book = _load(models, accounts, holdings, prices, sample)
+    with err.status("Measuring drift..."):
+        result = propose(book.arrays, RunConfig(policy="full", bands=bands))
+    if output_format is OutputFormat.json:
+        _emit(json.dumps(document(book, result, include_trades=False), indent=1) + "\n", output)
+    elif output_format is OutputFormat.csv:
+        frame = positions_frame(book, result)
+        frame.insert(1, "status", status_labels(result)[frame["row"]])
+        frame["quantity"] = frame.pop("quantity_micro").map(_micro_text)
+        _emit(frame.drop(columns=["row", "weight_after"]).to_csv(index=False), output)
+    else:
+        render_drift(book, result, output)
+
+
+def propose_command(
+    models: ModelsOpt = None,
+    accounts: AccountsOpt = None,
+    holdings: HoldingsOpt = None,
+    prices: PricesOpt = None,
+    sample: SampleOpt = False,
+    policy: Annotated[
+        PolicyName, typer.Option("--policy", help="What to trade to.")  # type: ignore[valid-type]
+    ] = "rails",  # type: ignore[assignment]
+    band_abs: BandAbsOpt = None,
+    band_rel: BandRelOpt = None,
+    rail_abs: RailAbsOpt = None,
+    rail_rel: RailRelOpt = None,
+    wide_band_abs: Annotated[
+        str | None, typer.Option(help="Tiered: absolute wide band [default: twice the band].")
+    ] = None,
+    wide_band_rel: Annotated[
+        str | None, typer.Option(help="Tiered: relative wide band [default: twice the band].")
+    ] = None,
+    whole_shares: Annotated[
+        bool, typer.Option("--whole-shares", help="Round to whole shares (default: 6 decimals).")
+    ] = False,
+    min_trade: Annotated[
+        str, typer.Option("--min-trade", help="Drop trades smaller than this amount.")
+    ] = "1",
+    cash_reserve: Annotated[
+        str, typer.Option("--cash-reserve", help="Percent of account value kept in cash.")
+    ] = "0",
+    all_accounts: Annotated[
+        bool, typer.Option("--all", help="Consider every account, not only those needing action.")
+    ] = False,
+    net: Annotated[bool, typer.Option("--net", help="Net buys and sells per symbol.")] = False,
+    deposit: Annotated[
+        list[str], typer.Option("--deposit", help="ACCOUNT=AMOUNT to invest (repeatable).")
+    ] = [],  # noqa: B006 - Typer reads the default, never mutates it
+    withdraw: Annotated[
+        list[str], typer.Option("--withdraw", help="ACCOUNT=AMOUNT to raise (repeatable).")
+    ] = [],  # noqa: B006
+    output_format: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+) -> None:
+    """Propose the trades that bring accounts back to their models."""
+    bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel)
+    try:
+        min_cents = int(Decimal(min_trade) * 100)
+    except InvalidOperation:
+        raise _fail(f"--min-trade {min_trade!r} is not an amount") from None
+    if min_cents < 0:
+        raise _fail("--min-trade must not be negative")
+    reserve = _percent("--cash-reserve", cash_reserve) or 0.0
+    if reserve >= 1:
+        raise _fail("--cash-reserve must be below 100%")
+    config = RunConfig(
+        policy=str(policy.value),
+        bands=bands,
+        rules=TradeRules(whole_shares=whole_shares, min_trade_cents=min_cents),
+        cash_reserve=reserve,
+        all_accounts=all_accounts,
+    )
+    book = _load(models, accounts, holdings, prices, sample, _flows(deposit, withdraw))
+    with err.status(f"Proposing trades for {book.arrays.n_accounts:,} accounts..."):
+        result = propose(book.arrays, config)
+    if output_format is OutputFormat.json:
+        doc = document(book, result, include_trades=True, net=net)
+        _emit(json.dumps(doc, indent=1) + "\n", output)
+    elif output_format is OutputFormat.csv:
+        trades = trades_frame(book, result)
+        trades["quantity"] = trades.pop("quantity_micro").map(_micro_text)
+        trades["amount"] = trades.pop("amount_cents").map(_cents_text)
+        _emit(trades.drop(columns=["row"]).to_csv(index=False), output)
+    else:
+        render_proposal(book, result, output, net=net)
+
+
+def _micro_text(n: int) -> str:
+    return format(Decimal(int(n)).scaleb(-6).normalize(), "f")
+
+
+def _cents_text(n: int) -> str:
+    return format(Decimal(int(n)).scaleb(-2), "f")

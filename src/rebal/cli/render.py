@@ -1,0 +1,131 @@
+"""Rich tables for people: status counts, the accounts that need action, the blotter."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from rebal.book import Book
+from rebal.core.engine import Proposal
+from rebal.core.status import ACTIONABLE, Status
+from rebal.io.atomic import write_text_atomic
+from rebal.report import blotter_frame, policy_labels, reasons, status_labels, trades_frame
+
+SHOWN_ACCOUNTS = 25
+STYLE = {
+    Status.NO_PORTFOLIO_ASSIGNED: "dim",
+    Status.UNABLE_TO_CHECK: "magenta",
+    Status.NEEDS_ATTENTION: "bold red",
+    Status.LIQUIDATION: "red",
+    Status.NEW_WITHDRAWAL: "yellow",
+    Status.NEW_DEPOSIT: "cyan",
+    Status.OUT_OF_TOLERANCE: "yellow",
+    Status.INSIDE_TOLERANCE: "green",
+}
+
+
+def _console(output: Path | None) -> Console:
+    # Reports written to a file or a pipe get a width that fits a reason on one line.
+    wide = output is not None or not sys.stdout.isatty()
+    return Console(record=output is not None, width=150 if wide else None)
+
+
+def _finish(console: Console, output: Path | None) -> None:
+    if output is not None:
+        write_text_atomic(output, console.export_text())
+
+
+def _status_table(book: Book, result: Proposal) -> Table:
+    table = Table(title=f"{book.arrays.n_accounts:,} accounts by status")
+    table.add_column("status")
+    table.add_column("accounts", justify="right")
+    table.add_column("value", justify="right")
+    counts = np.bincount(result.statuses.status, minlength=len(Status))
+    value = np.bincount(
+        result.statuses.status, weights=np.nan_to_num(result.drift.total), minlength=len(Status)
+    )
+    for status in Status:
+        table.add_row(
+            f"[{STYLE[status]}]{status.label}[/]",
+            f"{counts[status]:,}",
+            f"{value[status]:,.2f}",
+        )
+    return table
+
+
+def _accounts_table(book: Book, result: Proposal, rows: np.ndarray, with_orders: bool) -> Table:
+    # Most urgent status first, then the largest accounts.
+    order = np.lexsort((-np.nan_to_num(result.drift.total[rows]), result.statuses.status[rows]))
+    rows = rows[order]
+    shown = rows[:SHOWN_ACCOUNTS]
+    more = len(rows) - len(shown)
+    title = f"{len(rows):,} accounts need action" + (
+        f" (first {len(shown)}; --format json or csv for all)" if more else ""
+    )
+    table = Table(title=title)
+    for name in ("account", "model", "status"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("reason", ratio=1)
+    table.add_column("value", justify="right", no_wrap=True)
+    if with_orders:
+        table.add_column("policy")
+        table.add_column("orders", justify="right")
+    labels = status_labels(result)
+    sentences = reasons(book, result)
+    policies = policy_labels(result)
+    ids = book.accounts["account"].to_numpy()
+    models = book.accounts["model"].to_numpy()
+    for i in shown:
+        status = Status(int(result.statuses.status[i]))
+        total = result.drift.total[i]
+        cells = [
+            str(ids[i]),
+            str(models[i]) or "-",
+            f"[{STYLE[status]}]{labels[i]}[/]",
+            sentences[i],
+            "-" if np.isnan(total) else f"{total:,.2f}",
+        ]
+        if with_orders:
+            cells += [policies[i] or "-", str(int(result.trades.count[i]))]
+        table.add_row(*cells)
+    return table
+
+
+def render_drift(book: Book, result: Proposal, output: Path | None) -> None:
+    """Print status counts and the accounts whose status calls for action."""
+    console = _console(output)
+    console.print(_status_table(book, result))
+    action = np.flatnonzero(np.isin(result.statuses.status, [int(s) for s in ACTIONABLE]))
+    console.print(_accounts_table(book, result, action, with_orders=False))
+    _finish(console, output)
+
+
+def render_proposal(book: Book, result: Proposal, output: Path | None, net: bool) -> None:
+    """Print status counts, the accounts with orders or needing attention, and the blotter."""
+    console = _console(output)
+    console.print(_status_table(book, result))
+    attention = result.statuses.status == int(Status.NEEDS_ATTENTION)
+    rows = np.flatnonzero(result.traded | attention)
+    console.print(_accounts_table(book, result, rows, with_orders=True))
+    trades = trades_frame(book, result)
+    blotter = blotter_frame(trades, net)
+    table = Table(title=f"Blotter{' (netted)' if net else ''}: {len(trades):,} orders")
+    for name in ("symbol", "side", "quantity", "amount", "accounts"):
+        table.add_column(name, justify="left" if name in ("symbol", "side") else "right")
+    for r in blotter.itertuples(index=False):
+        table.add_row(
+            r.symbol,
+            r.side,
+            f"{r.quantity_micro / 1e6:,.6f}",
+            f"{r.amount_cents / 100:,.2f}",
+            f"{r.accounts:,}",
+        )
+    console.print(table)
+    dropped = int(result.trades.dropped.sum())
+    if dropped:
+        console.print(f"{dropped:,} trades below the minimum trade were dropped.")
+    _finish(console, output)
