@@ -74,7 +74,9 @@ SECURITIES = (
     Security("VFIAX", "631.57", 0.10, 0.17),
 )
 UNPRICED_SYMBOL = "XDELX"
-LEGACY_SYMBOLS = ("AAPL", "VFIAX")
+# Legacy non-model holdings: symbol -> (micro-shares per unit, fewest units, most units).
+# AAPL is held in whole shares, the VFIAX mutual fund in thousandths of a share.
+LEGACY_HOLDINGS = {"AAPL": (MICRO, 5, 200), "VFIAX": (1_000, 5_000, 200_000)}
 
 # model -> rows of (symbol, weight in percent, band_abs override in percent or "").
 MODELS: dict[str, tuple[tuple[str, int, str], ...]] = {
@@ -274,13 +276,87 @@ def households(rng: np.random.Generator, count: int) -> list[str]:
     return ids[:count]
 
 
+def drift_and_cash(
+    rng: np.random.Generator, kind: str, on_target: bool, cash_target: float
+) -> tuple[float, float]:
+    """The account's maximum relative drift and its cash as a share of its value."""
+    if on_target:
+        return 0.0, cash_target + rng.uniform(0.0, 0.0025)
+    if kind == "restricted_held" or rng.random() < BREACH_SHARE:
+        drift, cash_share = rng.uniform(0.3, 0.8), rng.uniform(0.0, 0.05)
+    elif cash_target:
+        # Inside tolerance means the CASH target too.
+        drift, cash_share = rng.uniform(0.0, 0.12), cash_target + rng.uniform(-0.003, 0.003)
+    else:
+        drift, cash_share = rng.uniform(0.0, 0.12), rng.uniform(0.0, 0.05)
+    return drift, -rng.uniform(0.002, 0.03) if kind == "negative_cash" else cash_share
+
+
+def model_lots(
+    rng: np.random.Generator,
+    history: PriceHistory,
+    model: str,
+    invested: float,
+    fractional: bool,
+    first_day: int,
+    drift: float,
+) -> tuple[list[Lot], str]:
+    """Lots of the model's securities bought on `first_day` and drifted since, worth `invested`.
+
+    Also returns the symbol that drifted furthest (relative to its target).
+    """
+    symbols, targets, _ = model_targets(model)
+    last = len(history.days) - 1
+    growth = np.array([history.price(s, last) / history.price(s, first_day) for s in symbols])
+    weights = drifted_weights(rng, targets, growth, drift)
+    lots: list[Lot] = []
+    for symbol, weight in zip(symbols, weights, strict=True):
+        price = history.price(symbol, last)
+        units, unit_micro = position_units(invested * weight, price, fractional)
+        if units > 0:
+            lots += split_into_lots(rng, history, symbol, units, unit_micro, first_day)
+    return lots, symbols[int(np.argmax(np.abs(weights - targets) / targets))]
+
+
+def special_lots(
+    rng: np.random.Generator, history: PriceHistory, kind: str, first_day: int
+) -> list[Lot]:
+    """Extra lots some conditions add: a legacy non-model holding, or the unpriced fund."""
+    if kind == "legacy_holding":
+        symbol = str(rng.choice(list(LEGACY_HOLDINGS)))
+        unit_micro, fewest, most = LEGACY_HOLDINGS[symbol]
+        units = int(rng.integers(fewest, most + 1))
+        bought = int(rng.integers(0, first_day))
+        return split_into_lots(rng, history, symbol, units, unit_micro, bought)
+    if kind == "unpriced":
+        return [Lot(UNPRICED_SYMBOL, 250 * MICRO, 412_550, first_day)]
+    return []
+
+
+def restriction(rng: np.random.Generator, kind: str, most_drifted: str) -> str:
+    """The `restricted` cell: the out-of-band held symbol, symbols not held, or blank."""
+    if kind == "restricted_held":
+        return most_drifted
+    if kind == "restricted_not_held":
+        return ";".join(sorted(rng.choice(["AAPL", "TSLA", "XOM", "MO"], 2, replace=False)))
+    return ""
+
+
+def pending(rng: np.random.Generator, kind: str, total_cents: int) -> int:
+    """Pending cash in cents: a deposit or a withdrawal in whole $100, smaller than the account."""
+    if kind == "deposit":
+        return 10_000 * max(1, round(total_cents * rng.uniform(0.01, 0.3) / 10_000))
+    if kind == "withdrawal":
+        return -10_000 * max(1, round(total_cents * rng.uniform(0.02, 0.6) / 10_000))
+    return 0
+
+
 def build_book(rng: np.random.Generator) -> dict[str, list[tuple[str, ...]]]:
     """Draw the whole book and return the rows of each CSV (header first)."""
     history = simulate_history(rng)
     last = len(history.days) - 1
-    model_names = list(MODELS)
     values = np.clip(rng.lognormal(math.log(120_000), 1.15, N_ACCOUNTS), 3_000, 5_000_000)
-    account_models = rng.choice(model_names, size=N_ACCOUNTS, p=list(MODEL_SHARE.values()))
+    account_models = rng.choice(list(MODELS), size=N_ACCOUNTS, p=list(MODEL_SHARE.values()))
     types = rng.choice(["taxable", "ira", "roth"], size=N_ACCOUNTS, p=[0.5, 0.35, 0.15])
     fractional = rng.random(N_ACCOUNTS) < FRACTIONAL_SHARE
     household_ids = households(rng, N_ACCOUNTS)
@@ -291,92 +367,45 @@ def build_book(rng: np.random.Generator) -> dict[str, list[tuple[str, ...]]]:
     accounts: list[tuple[str, ...]] = [ACCOUNTS_HEADER]
     holdings: list[tuple[str, ...]] = [HOLDINGS_HEADER]
     for i in range(N_ACCOUNTS):
-        account = f"ACC-{i + 1:06d}"
-        kind = condition.get(i, "")
-        model = str(account_models[i])
-        symbols, targets, cash_target = model_targets(model)
-        value = float(values[i])
-        if i in on_target:
-            drift = 0.0
-            cash_share = cash_target + rng.uniform(0.0, 0.0025)
-        elif kind == "restricted_held" or rng.random() < BREACH_SHARE:
-            drift = rng.uniform(0.3, 0.8)
-            cash_share = rng.uniform(0.0, 0.05)
-        else:
-            drift = rng.uniform(0.0, 0.12)
-            # Inside tolerance means the CASH target too, where the model has one.
-            cash_share = (
-                cash_target + rng.uniform(-0.003, 0.003) if cash_target else rng.uniform(0.0, 0.05)
-            )
-        if kind == "negative_cash":
-            cash_share = -rng.uniform(0.002, 0.03)
-        cash_cents = round(value * cash_share * 100)
+        account, kind, model = f"ACC-{i + 1:06d}", condition.get(i, ""), str(account_models[i])
+        drift, cash_share = drift_and_cash(rng, kind, i in on_target, model_targets(model)[2])
+        cash_cents = round(float(values[i]) * cash_share * 100)
         first_day = int(rng.integers(earliest_purchase, latest_purchase + 1))
-        growth = np.array([history.price(s, last) / history.price(s, first_day) for s in symbols])
-        weights = drifted_weights(rng, targets, growth, drift)
-        invested = value - cash_cents / 100
-
-        lots: list[Lot] = []
-        for symbol, weight in zip(symbols, weights, strict=True):
-            units, unit_micro = position_units(
-                invested * weight, history.price(symbol, last), bool(fractional[i])
-            )
-            if units > 0:
-                lots += split_into_lots(rng, history, symbol, units, unit_micro, first_day)
-
-        restricted = ""
-        if kind == "restricted_held":
-            restricted = symbols[int(np.argmax(np.abs(weights - targets) / targets))]
-        elif kind == "restricted_not_held":
-            restricted = ";".join(sorted(rng.choice(["AAPL", "TSLA", "XOM", "MO"], 2, False)))
-        elif kind == "legacy_holding":
-            symbol = str(rng.choice(LEGACY_SYMBOLS))
-            units = int(rng.integers(5, 200)) * (1 if symbol == "AAPL" else 1000)
-            unit_micro = MICRO if symbol == "AAPL" else 1000
-            bought = int(rng.integers(0, earliest_purchase))
-            lots += split_into_lots(rng, history, symbol, units, unit_micro, bought)
-        elif kind == "unpriced":
-            lots.append(Lot(UNPRICED_SYMBOL, 250 * MICRO, 412_550, first_day))
-        elif kind == "tiny":
-            lots = [Lot("VTI", 4_512, 131, first_day)]
-            cash_cents = 125
-        if kind == "no_model":
-            model = ""
-
+        invested = float(values[i]) - cash_cents / 100
+        lots, most_drifted = model_lots(
+            rng, history, model, invested, bool(fractional[i]), first_day, drift
+        )
+        lots += special_lots(rng, history, kind, first_day)
+        if kind == "tiny":
+            lots, cash_cents = [Lot("VTI", 4_512, 131, first_day)], 125
         total_cents = cash_cents + sum(
             round(lot.quantity_micro * history.price(lot.symbol, last) / 10_000)
             for lot in lots
             if lot.symbol != UNPRICED_SYMBOL
         )
-        pending_cents = 0
-        if kind == "deposit":
-            pending_cents = 10_000 * max(1, round(total_cents * rng.uniform(0.01, 0.3) / 10_000))
-        elif kind == "withdrawal":
-            pending_cents = -10_000 * max(1, round(total_cents * rng.uniform(0.02, 0.6) / 10_000))
-
         accounts.append(
             (
                 account,
-                model,
+                "" if kind == "no_model" else model,
                 money(cash_cents),
                 str(types[i]),
                 household_ids[i],
                 "false" if kind == "cannot_trade" else "true",
-                restricted,
-                money(pending_cents),
+                restriction(rng, kind, most_drifted),
+                money(pending(rng, kind, total_cents)),
                 "true" if kind == "liquidate" else "false",
             )
         )
-        for lot in sorted(lots, key=lambda lot: (lot.symbol, lot.day)):
-            holdings.append(
-                (
-                    account,
-                    lot.symbol,
-                    quantity(lot.quantity_micro),
-                    money(lot.cost_cents),
-                    history.days[lot.day].isoformat(),
-                )
+        holdings += [
+            (
+                account,
+                lot.symbol,
+                quantity(lot.quantity_micro),
+                money(lot.cost_cents),
+                history.days[lot.day].isoformat(),
             )
+            for lot in sorted(lots, key=lambda lot: (lot.symbol, lot.day))
+        ]
 
     models: list[tuple[str, ...]] = [MODELS_HEADER]
     for name, rows in MODELS.items():
