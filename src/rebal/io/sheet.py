@@ -71,7 +71,10 @@ class Sheet:
         cls, name: str, frame: pd.DataFrame, lines: IntArray, problems: list[Problem]
     ) -> Sheet:
         """Build a sheet from `frame` (columns already named), dropping all-blank rows."""
-        columns = {str(col): _as_text(frame.iloc[:, i]) for i, col in enumerate(frame.columns)}
+        columns = {
+            str(col): _as_text(frame.iloc[:, i].reset_index(drop=True))
+            for i, col in enumerate(frame.columns)
+        }
         cells = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), dtype=object)
         filled = np.zeros(len(cells), dtype=bool)
         for text in columns.values():

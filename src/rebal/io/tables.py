@@ -121,10 +121,14 @@ def check_book(
     # A table that could not be opened has a problem on record, so it is never returned.
     unread = pd.DataFrame()
     tables = Tables(
-        models=_models(model_sheet) if model_sheet else unread,
-        accounts=_accounts(account_sheet, model_names, models.name) if account_sheet else unread,
-        holdings=_holdings(holding_sheet, account_ids, accounts.name) if holding_sheet else unread,
-        prices=_prices(price_sheet) if price_sheet else unread,
+        models=unread if model_sheet is None else _models(model_sheet),
+        accounts=unread
+        if account_sheet is None
+        else _accounts(account_sheet, model_names, models.name),
+        holdings=unread
+        if holding_sheet is None
+        else _holdings(holding_sheet, account_ids, accounts.name),
+        prices=unread if price_sheet is None else _prices(price_sheet),
     )
     if found:
         order = {src.name: i for i, src in enumerate((models, accounts, holdings, prices))}
