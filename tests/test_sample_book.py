@@ -36,6 +36,7 @@ def read(name: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def book() -> dict[str, pd.DataFrame]:
+    """The four shipped tables by name."""
     return {name: read(name) for name in TABLES}
 
 
