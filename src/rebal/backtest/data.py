@@ -1,0 +1,228 @@
+"""Price histories for the backtest lab: the shipped Shiller series and users' CSV files.
+
+A history is a (T, K) array of positive prices (or total-return index levels) on T strictly
+increasing dates for K symbols. Users' files come in two shapes:
+
+* wide: ``date,SYM1,SYM2,...`` with one row per date;
+* long: ``date,symbol,price`` with one row per date and symbol.
+
+Every problem found (unparsable date or price, gap, duplicate, non-positive price, unsorted
+dates) is collected and raised as one :class:`rebal.io.errors.InputError` naming the file and
+the line, so nothing is simulated on a half-read history.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from rebal.core.types import FloatArray
+from rebal.io.errors import InputError, Problem
+
+SHIPPED_NAME = "shiller_us_stock_bond_monthly.csv"
+LONG_HEADER = ("date", "symbol", "price")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceHistory:
+    """Prices (T, K) of ``symbols`` on ``dates`` (datetime64[D], strictly increasing)."""
+
+    dates: np.ndarray
+    symbols: tuple[str, ...]
+    prices: FloatArray
+    source: str
+
+    def between(self, start: date | None, end: date | None) -> PriceHistory:
+        """Return the observations dated within ``[start, end]`` (either bound may be open)."""
+        lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D")))
+        hi = (
+            len(self.dates)
+            if end is None
+            else int(np.searchsorted(self.dates, np.datetime64(end, "D"), side="right"))
+        )
+        if hi - lo < 2:
+            span = f"{start or 'the start'} to {end or 'the end'}"
+            raise ValueError(
+                f"{self.source}: fewer than two observations from {span} "
+                f"(the data covers {self.dates[0]} to {self.dates[-1]})"
+            )
+        return PriceHistory(self.dates[lo:hi], self.symbols, self.prices[lo:hi], self.source)
+
+    def select(self, symbols: list[str]) -> PriceHistory:
+        """Return the columns ``symbols``, in that order; unknown names are an error."""
+        missing = [s for s in symbols if s not in self.symbols]
+        if missing:
+            known = ", ".join(self.symbols)
+            raise ValueError(f"{self.source}: no prices for {', '.join(missing)} (has {known})")
+        idx = [self.symbols.index(s) for s in symbols]
+        return PriceHistory(self.dates, tuple(symbols), self.prices[:, idx], self.source)
+
+
+def parse_date(text: str) -> date:
+    """Parse ``YYYY-MM-DD`` or ``YYYY-MM`` (the first of the month)."""
+    text = text.strip()
+    if len(text) == 7:
+        text += "-01"
+    return date.fromisoformat(text)
+
+
+def load_shipped() -> PriceHistory:
+    """Return the shipped monthly US stock / 10-year Treasury total-return series (1871 on)."""
+    ref = resources.files("rebal").joinpath("data", "history", SHIPPED_NAME)
+    with resources.as_file(ref) as path:
+        return load_prices(path, name=f"shipped {SHIPPED_NAME}")
+
+
+def load_prices(path: Path, *, name: str | None = None) -> PriceHistory:
+    """Read a wide or long price CSV; raise :class:`InputError` listing every problem."""
+    label = name or path.name
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise InputError([Problem(label, None, None, f"cannot read: {exc.strerror}")]) from exc
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise InputError([Problem(label, None, None, "empty file (no header)")])
+    header = [cell.strip() for cell in rows[0]]
+    if tuple(h.lower() for h in header) == LONG_HEADER:
+        return _read_long(label, rows)
+    if header[0].lower() != "date":
+        raise InputError(
+            [Problem(label, 1, header[0], "first column must be 'date' (wide: date,SYM1,SYM2,..."
+                     "; long: date,symbol,price)")]
+        )
+    return _read_wide(label, header, rows)
+
+
+def _price(label: str, line: int, column: str, text: str, problems: list[Problem]) -> float:
+    """Parse one price cell; record a problem and return NaN when it is not usable."""
+    text = text.strip()
+    if not text:
+        problems.append(Problem(label, line, column, "missing price (gap)"))
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(Problem(label, line, column, f"not a number: {text!r}"))
+        return math.nan
+    if not math.isfinite(value) or value <= 0:
+        problems.append(Problem(label, line, column, f"non-positive price {text}"))
+        return math.nan
+    return value
+
+
+def _date(label: str, line: int, text: str, problems: list[Problem]) -> date | None:
+    try:
+        return parse_date(text)
+    except ValueError:
+        problems.append(Problem(label, line, "date", f"not a date (YYYY-MM-DD): {text!r}"))
+        return None
+
+
+def _check_order(
+    label: str, line: int, when: date, previous: tuple[date, int] | None, problems: list[Problem]
+) -> None:
+    """Record a duplicate or an out-of-order date against the previous row of the same series."""
+    if previous is None:
+        return
+    prev, prev_line = previous
+    if when == prev:
+        message = f"duplicate date {when} (also line {prev_line})"
+        problems.append(Problem(label, line, "date", message))
+    elif when < prev:
+        message = f"dates not sorted: {when} after {prev} (line {prev_line})"
+        problems.append(Problem(label, line, "date", message))
+
+
+def _read_wide(label: str, header: list[str], rows: list[list[str]]) -> PriceHistory:
+    problems: list[Problem] = []
+    symbols = header[1:]
+    seen: set[str] = set()
+    for sym in symbols:
+        if not sym:
+            problems.append(Problem(label, 1, None, "empty symbol name in header"))
+        elif sym in seen:
+            problems.append(Problem(label, 1, sym, f"duplicate column {sym}"))
+        seen.add(sym)
+    if not symbols:
+        problems.append(Problem(label, 1, None, "no price columns after 'date'"))
+    dates: list[date] = []
+    prices: list[list[float]] = []
+    previous: tuple[date, int] | None = None
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(
+                Problem(label, line, None, f"{len(row)} cells, header has {len(header)}")
+            )
+            continue
+        when = _date(label, line, row[0], problems)
+        cells = zip(symbols, row[1:], strict=True)
+        values = [_price(label, line, sym, cell, problems) for sym, cell in cells]
+        if when is None:
+            continue
+        _check_order(label, line, when, previous, problems)
+        previous = (when, line)
+        dates.append(when)
+        prices.append(values)
+    return _finish(label, dates, tuple(symbols), prices, problems)
+
+
+def _read_long(label: str, rows: list[list[str]]) -> PriceHistory:
+    problems: list[Problem] = []
+    by_symbol: dict[str, dict[date, float]] = {}
+    last: dict[str, tuple[date, int]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 3:
+            problems.append(Problem(label, line, None, f"{len(row)} cells, expected 3"))
+            continue
+        sym = row[1].strip()
+        when = _date(label, line, row[0], problems)
+        value = _price(label, line, sym or "price", row[2], problems)
+        if not sym:
+            problems.append(Problem(label, line, "symbol", "empty symbol"))
+            continue
+        if when is None:
+            continue
+        _check_order(label, line, when, last.get(sym), problems)
+        last[sym] = (when, line)
+        by_symbol.setdefault(sym, {})[when] = value
+    symbols = tuple(by_symbol)
+    all_dates = sorted({d for series in by_symbol.values() for d in series})
+    for sym, series in by_symbol.items():
+        gaps = [d for d in all_dates if d not in series]
+        if gaps:
+            shown = ", ".join(str(d) for d in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
+            problems.append(
+                Problem(label, None, sym, f"gap: no price on {len(gaps)} date(s): {shown}")
+            )
+    prices = [[by_symbol[s].get(d, math.nan) for s in symbols] for d in all_dates]
+    return _finish(label, all_dates, symbols, prices, problems)
+
+
+def _finish(
+    label: str,
+    dates: list[date],
+    symbols: tuple[str, ...],
+    prices: list[list[float]],
+    problems: list[Problem],
+) -> PriceHistory:
+    if not problems and len(dates) < 2:
+        problems.append(Problem(label, None, None, "fewer than two dated rows"))
+    if problems:
+        raise InputError(problems)
+    return PriceHistory(
+        dates=np.array(dates, dtype="datetime64[D]"),
+        symbols=symbols,
+        prices=np.array(prices, dtype=np.float64),
+        source=label,
+    )

@@ -1,0 +1,377 @@
+"""The vectorised simulator: V policy variants over one price history, as (V, K) arrays.
+
+Every row is one variant (a policy, its bands and its review schedule) holding K assets. The
+core's own objects decide: :func:`rebal.core.drift.measure_drift` measures drift and band
+breaches, a policy's ``wants_trade`` says whether it trades and ``desired_values`` where to.
+The lab adds only what a backtest needs around them: the review schedule, cash flows,
+trading costs, and bookkeeping of values, drift, events and turnover.
+
+Speed comes from not visiting quiet days one at a time. Between two trades a row's units
+are constant, so its drift over a whole window of observations is one call of the core on
+the stacked ``(observations, K)`` rows. Each round scans, for every active variant, a
+window starting at its own position; the first observation where the policy wants to trade
+(on a review date) becomes a trade, and the variant resumes the next round from the
+observation after it. Windows double while nothing happens and shrink after a trade, so a
+quiet 20-year daily history costs a few dozen core calls, and a sweep of a thousand variants
+costs the same number of rounds, each on all variants at once. Cash-flow dates are visited
+by every variant together, one observation at a time.
+
+Conventions (documented in ``docs/backtest.md``):
+
+* Observation 0 buys the targets at their weights, without costs; it is not an event.
+* Weights and drift are recorded before any trade of the observation.
+* Costs are ``bps`` of the traded value plus ``fixed`` per slot traded; they are paid out of
+  the portfolio by scaling the post-trade values down (weights stay where the policy put them).
+* A flow at an observation goes to the policy when the variant trades then (as spendable
+  cash); otherwise a cash-flow policy places it (most underweight first, most overweight
+  first for withdrawals) and every other policy buys or sells pro rata to current holdings.
+  A withdrawal larger than the portfolio empties it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rebal.core.bands import Edges
+from rebal.core.drift import Drift, measure_drift
+from rebal.core.policies import Policy, PolicyInput
+from rebal.core.types import BoolArray, FloatArray, IntArray
+
+#: Largest window (observations) a variant scans in one round.
+MAX_WINDOW = 4096
+#: First window of every variant.
+FIRST_WINDOW = 64
+#: Most stacked rows (variants x observations) measured in one round, to bound memory.
+ROUND_BUDGET = 1 << 16
+#: Core policies that trade only when a weight is outside its band (``Drift.any_breach``); the
+#: scan asks the core only about observations within ``NEAR`` of a band edge for these.
+#: ``tests/backtest/test_engine.py`` checks that their ``wants_trade`` is ``any_breach``.
+BAND_TRIGGERED = frozenset({"bands", "rails", "tiered"})
+#: Core policies that trade only on a cash flow, never on review.
+FLOW_ONLY = frozenset({"cash-flow"})
+#: How close (in weight) to a band edge an observation must come to be measured by the core;
+#: wider than the core's own edge slack, so no breach is missed.
+NEAR = 1e-9
+_SILENT, _BANDED, _ALWAYS = 0, 1, 2
+#: A trade smaller than this fraction of the portfolio is float noise, not a trade.
+NOISE = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """Trading costs: ``bps`` of traded value plus ``fixed`` currency units per slot traded."""
+
+    bps: float = 0.0
+    fixed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything one simulation needs, as arrays.
+
+    ``policies`` holds the distinct policy objects (``None`` = never trade); ``policy_idx``
+    (V,) points each variant at one. ``reviews`` (S, T) holds the distinct review masks and
+    ``review_idx`` (V,) points each variant at one. ``flows`` (T,) is the cash added at each
+    observation (negative = withdrawn), the same for every variant.
+    """
+
+    prices: FloatArray
+    target: FloatArray
+    edges: Edges
+    policies: tuple[Policy | None, ...]
+    policy_idx: IntArray
+    reviews: BoolArray
+    review_idx: IntArray
+    initial: float
+    flows: FloatArray
+    costs: Costs
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    """What a simulation records, per variant (rows) and observation (columns)."""
+
+    value: FloatArray  # (V, T) portfolio value after the trades, costs and flows of each date
+    flow_times: IntArray  # (F,) observations with a cash flow
+    flow_done: FloatArray  # (V, F) the flow actually made (a withdrawal is capped at the value)
+    events: IntArray  # (V,) trades made by the policy
+    turnover: FloatArray  # (V,) sum over trades of (sum|trade| - |flow|) / 2 / value before
+    costs: FloatArray  # (V,) trading costs paid
+    drift_sum: FloatArray  # (V,) sum over observations 1..T-1 of max_k |weight - target|
+    drift_max: FloatArray  # (V,) max over observations of max_k |weight - target|
+    weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
+    weights: FloatArray | None  # (V, T, K) weights before trading, when recorded
+
+
+def _trigger_kind(policy: Policy | None) -> int:
+    if policy is None or policy.name in FLOW_ONLY:
+        return _SILENT
+    return _BANDED if policy.name in BAND_TRIGGERED else _ALWAYS
+
+
+def _take_drift(drift: Drift, idx: IntArray) -> Drift:
+    """The rows ``idx`` of a measured drift."""
+    return Drift(
+        value=drift.value[idx],
+        cash=drift.cash[idx],
+        total=drift.total[idx],
+        weight=drift.weight[idx],
+        target=drift.target[idx],
+        drift=drift.drift[idx],
+        relative=drift.relative[idx],
+        edges=_take_edges(drift.edges, idx),
+        checked=drift.checked[idx],
+        breach=drift.breach[idx],
+        wide_breach=drift.wide_breach[idx],
+        cash_weight=drift.cash_weight[idx],
+        cash_target=drift.cash_target[idx],
+        cash_breach=drift.cash_breach[idx],
+        priced=drift.priced[idx],
+    )
+
+
+def _take_edges(edges: Edges, rows: IntArray) -> Edges:
+    return Edges(
+        edges.band_low[rows],
+        edges.band_high[rows],
+        edges.rail_low[rows],
+        edges.rail_high[rows],
+        edges.wide_low[rows],
+        edges.wide_high[rows],
+    )
+
+
+class _Simulation:
+    """The mutable state of one run; :func:`simulate` is its only user."""
+
+    def __init__(self, plan: Plan, record_weights: bool) -> None:
+        self.plan = plan
+        prices = plan.prices
+        self.T, self.K = prices.shape
+        self.V = plan.target.shape[0]
+        self.used: BoolArray = np.ones((self.V, self.K), dtype=bool)
+        self.units: FloatArray = plan.initial * plan.target / prices[0]
+        self.value: FloatArray = np.zeros((self.V, self.T))
+        self.value[:, 0] = plan.initial
+        self.events: IntArray = np.zeros(self.V, dtype=np.int64)
+        self.turnover: FloatArray = np.zeros(self.V)
+        self.costs: FloatArray = np.zeros(self.V)
+        self.drift_sum: FloatArray = np.zeros(self.V)
+        self.drift_max: FloatArray = np.zeros(self.V)
+        self.weight_sum: FloatArray = np.zeros((self.V, self.K))
+        self.weights: FloatArray | None = None
+        if record_weights:
+            self.weights = np.zeros((self.V, self.T, self.K))
+            self.weights[:, 0] = plan.target
+        self.pos: IntArray = np.ones(self.V, dtype=np.int64)
+        self.window: IntArray = np.full(self.V, FIRST_WINDOW, dtype=np.int64)
+        self.flow_times: IntArray = np.flatnonzero(plan.flows[1:]) + 1
+        self.flow_done: FloatArray = np.zeros((self.V, len(self.flow_times)))
+        self.trigger = np.array([_trigger_kind(p) for p in plan.policies])
+        self.has_policy = np.array([p is not None for p in plan.policies])
+        self.low_near: FloatArray = plan.edges.band_low + NEAR
+        self.high_near: FloatArray = plan.edges.band_high - NEAR
+
+    # -- measuring -------------------------------------------------------------------------
+
+    def _measure(self, rows: IntArray, held: FloatArray) -> Drift:
+        return measure_drift(
+            held,
+            np.zeros(len(rows)),
+            self.plan.target[rows],
+            _take_edges(self.plan.edges, rows),
+            self.used[rows],
+        )
+
+    def _candidates(self, rows: IntArray, times: IntArray, weight: FloatArray) -> BoolArray:
+        """Stacked rows where a policy might want to trade: a superset of :meth:`_wants`.
+
+        Band-triggered policies can only trade where a weight is within ``NEAR`` of a band
+        edge or beyond it; every other reviewing policy is a candidate on each review date.
+        """
+        plan = self.plan
+        kind = self.trigger[plan.policy_idx[rows]]
+        cand = plan.reviews[plan.review_idx[rows], times] & (kind != _SILENT)
+        banded = cand & (kind == _BANDED)
+        if banded.any():
+            near = (weight < self.low_near[rows]) | (weight > self.high_near[rows])
+            cand &= (kind != _BANDED) | near.any(axis=1)
+        return cand
+
+    def _wants(self, rows: IntArray, times: IntArray, drift: Drift) -> BoolArray:
+        """Per stacked row: a review date of a reviewing policy that wants to trade."""
+        plan = self.plan
+        wants = np.zeros(len(rows), dtype=bool)
+        pidx = plan.policy_idx[rows]
+        for gi, policy in enumerate(plan.policies):
+            if policy is None or self.trigger[gi] == _SILENT:
+                continue
+            in_group = pidx == gi
+            if in_group.any():
+                wants |= in_group & policy.wants_trade(drift)
+        wants &= plan.reviews[plan.review_idx[rows], times]
+        return wants
+
+    def _record(
+        self, rows: IntArray, times: IntArray, weight: FloatArray, total: FloatArray
+    ) -> None:
+        """Book drift, weights and pre-trade value of stacked rows (sorted by variant)."""
+        # An emptied portfolio has no weights; it counts as on target.
+        alive = total > 0
+        absdrift = np.abs(weight - self.plan.target[rows]).max(axis=1) * alive
+        bounds = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        who = rows[bounds]
+        self.drift_sum[who] += np.add.reduceat(absdrift, bounds)
+        self.drift_max[who] = np.maximum(self.drift_max[who], np.maximum.reduceat(absdrift, bounds))
+        self.weight_sum[who] += np.add.reduceat(weight, bounds, axis=0)
+        self.value[rows, times] = total
+        if self.weights is not None:
+            self.weights[rows, times] = weight
+
+    # -- trading ---------------------------------------------------------------------------
+
+    def _trade(
+        self,
+        rows: IntArray,
+        times: IntArray,
+        held: FloatArray,
+        flow: FloatArray,
+        drift: Drift | None,
+    ) -> None:
+        """Trade ``rows`` at ``times``: by their policy given their ``drift``, else pro rata."""
+        plan = self.plan
+        desired = np.empty_like(held)
+        total = held.sum(axis=1)
+        if drift is not None:
+            pidx = plan.policy_idx[rows]
+            for gi in np.unique(pidx):
+                policy = plan.policies[gi]
+                assert policy is not None
+                sub = np.flatnonzero(pidx == gi)
+                one = drift if len(sub) == len(rows) else _take_drift(drift, sub)
+                frozen = np.zeros((len(sub), self.K), dtype=bool)
+                inp = PolicyInput(drift=one, frozen=frozen, spendable=flow[sub])
+                desired[sub] = policy.desired_values(inp)
+            self.events[rows] += 1
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where(total > 0, (total + flow) / total, 0.0)
+            desired = held * scale[:, None]
+            empty = total <= 0
+            desired[empty] = np.maximum(flow[empty], 0.0)[:, None] * plan.target[rows[empty]]
+        trade = np.abs(desired - held)
+        traded = trade.sum(axis=1)
+        size = np.maximum(total, np.abs(flow))
+        count = (trade > NOISE * size[:, None]).sum(axis=1)
+        post = desired.sum(axis=1)
+        cost = np.minimum(plan.costs.bps * 1e-4 * traded + plan.costs.fixed * count, post)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(post > 0, (post - cost) / post, 0.0)
+            churn = np.where(total > 0, np.maximum(traded - np.abs(flow), 0.0) / 2 / total, 0.0)
+        final = desired * scale[:, None]
+        self.units[rows] = final / plan.prices[times]
+        self.value[rows, times] = final.sum(axis=1)
+        self.costs[rows] += cost
+        self.turnover[rows] += churn
+
+    # -- the two kinds of step -------------------------------------------------------------
+
+    def scan_round(self, limit: int) -> None:
+        """Advance every variant short of ``limit`` through one window or to its next trade."""
+        act = np.flatnonzero(self.pos < limit)
+        lens = np.minimum(self.window[act], limit - self.pos[act])
+        if lens.sum() > ROUND_BUDGET:
+            lens = np.minimum(lens, max(1, ROUND_BUDGET // len(act)))
+        starts = np.cumsum(lens) - lens
+        seg = np.repeat(np.arange(len(act)), lens)
+        off = np.arange(int(lens.sum())) - starts[seg]
+        rows = act[seg]
+        times = self.pos[rows] + off
+        held = self.units[rows] * self.plan.prices[times]
+        total = held.sum(axis=1)
+        weight = held / np.where(total > 0, total, np.inf)[:, None]
+        first = np.full(len(act), -1, dtype=np.int64)
+        trade_drift: Drift | None = None
+        cand = np.flatnonzero(self._candidates(rows, times, weight))
+        if cand.size:
+            drift = self._measure(rows[cand], held[cand])
+            confirmed = np.flatnonzero(self._wants(rows[cand], times[cand], drift))
+            if confirmed.size:
+                hit_seg, at = np.unique(seg[cand[confirmed]], return_index=True)
+                first[hit_seg] = off[cand[confirmed[at]]]
+                trade_drift = _take_drift(drift, confirmed[at])
+        last = np.where(first >= 0, first, lens - 1)
+        keep = np.flatnonzero(off <= last[seg])
+        self._record(rows[keep], times[keep], weight[keep], total[keep])
+        traded = np.flatnonzero(first >= 0)
+        if trade_drift is not None:
+            at_trade = starts[traded] + first[traded]
+            t_rows, t_times = act[traded], times[at_trade]
+            self._trade(t_rows, t_times, held[at_trade], np.zeros(len(traded)), trade_drift)
+            self.pos[t_rows] = t_times + 1
+            self.window[t_rows] = np.clip(2 * (first[traded] + 1), 1, MAX_WINDOW)
+        quiet = act[first < 0]
+        self.pos[quiet] += lens[first < 0]
+        self.window[quiet] = np.minimum(2 * self.window[quiet], MAX_WINDOW)
+
+    def flow_step(self, t: int, slot: int) -> None:
+        """Observation ``t`` with a cash flow, for every variant together."""
+        rows = np.arange(self.V)
+        times = np.full(self.V, t)
+        held = self.units * self.plan.prices[t]
+        drift = self._measure(rows, held)
+        self._record(rows, times, np.nan_to_num(drift.weight), drift.total)
+        flow = np.maximum(np.full(self.V, self.plan.flows[t]), -drift.total)
+        self.flow_done[:, slot] = flow
+        by_policy = self._wants(rows, times, drift) | (
+            self.trigger[self.plan.policy_idx] == _SILENT
+        ) & self.has_policy[self.plan.policy_idx]
+        sel = np.flatnonzero(by_policy)
+        if sel.size:
+            self._trade(sel, times[sel], held[sel], flow[sel], _take_drift(drift, sel))
+        sel = np.flatnonzero(~by_policy)
+        if sel.size:
+            self._trade(sel, times[sel], held[sel], flow[sel], None)
+        self.pos[:] = t + 1
+
+    def result(self) -> SimResult:
+        return SimResult(
+            value=self.value,
+            flow_times=self.flow_times,
+            flow_done=self.flow_done,
+            events=self.events,
+            turnover=self.turnover,
+            costs=self.costs,
+            drift_sum=self.drift_sum,
+            drift_max=self.drift_max,
+            weight_sum=self.weight_sum,
+            weights=self.weights,
+        )
+
+
+def simulate(
+    plan: Plan,
+    *,
+    record_weights: bool = False,
+    on_progress: Callable[[float], None] | None = None,
+) -> SimResult:
+    """Run every variant of ``plan`` over the whole history and return what it recorded.
+
+    ``record_weights`` keeps the (V, T, K) weight paths (for plots; memory grows with V).
+    ``on_progress`` is called with the fraction of variant-observations done.
+    """
+    sim = _Simulation(plan, record_weights)
+    limits = [*sim.flow_times.tolist(), sim.T]
+    for slot, limit in enumerate(limits):
+        while (sim.pos < limit).any():
+            sim.scan_round(limit)
+            if on_progress is not None:
+                on_progress(float(sim.pos.sum()) / (sim.V * sim.T))
+        if limit < sim.T:
+            sim.flow_step(limit, slot)
+    if on_progress is not None:
+        on_progress(1.0)
+    return sim.result()

@@ -1,0 +1,77 @@
+"""Metrics of a simulation, one value per variant; each is defined in ``docs/backtest.md``.
+
+Returns are time-weighted: the return of observation t is the value after t's trades, costs
+and flows, less t's flow, over the value after t-1. Cash flows therefore do not count as
+performance, but costs do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rebal.backtest.engine import Plan, SimResult
+from rebal.core.types import FloatArray, IntArray
+
+DAYS_PER_YEAR = 365.25
+
+
+def period_returns(result: SimResult) -> FloatArray:
+    """Time-weighted return of every variant over every observation after the first (V, T-1)."""
+    value = result.value
+    end = value[:, 1:].copy()
+    end[:, result.flow_times - 1] -= result.flow_done
+    prev = value[:, :-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = np.where(prev > 0, end / prev - 1.0, 0.0)
+    return out
+
+
+def target_returns(plan: Plan) -> FloatArray:
+    """Returns of the continuously rebalanced target of every variant (V, T-1)."""
+    asset = plan.prices[1:] / plan.prices[:-1] - 1.0
+    out: FloatArray = plan.target @ asset.T
+    return out
+
+
+def years_between(dates: np.ndarray) -> float:
+    """Length of the history in years of 365.25 days."""
+    days = (dates[-1] - dates[0]).astype("timedelta64[D]").astype(np.int64)
+    return float(days) / DAYS_PER_YEAR
+
+
+def drawdown(returns: FloatArray) -> FloatArray:
+    """Maximum drawdown of each row's growth path, as a negative fraction (0 if none)."""
+    growth = np.cumprod(1.0 + returns, axis=1)
+    growth = np.concatenate([np.ones((returns.shape[0], 1)), growth], axis=1)
+    peak = np.maximum.accumulate(growth, axis=1)
+    out: FloatArray = (growth / peak - 1.0).min(axis=1)
+    return out
+
+
+def compute_metrics(
+    result: SimResult,
+    plan: Plan,
+    dates: np.ndarray,
+    baseline: IntArray,
+) -> dict[str, FloatArray]:
+    """Return every metric per variant; ``baseline`` (V,) is each variant's never-rebalance row."""
+    years = years_between(dates)
+    periods = result.value.shape[1] - 1
+    per_year = periods / years
+    r = period_returns(result)
+    growth = np.prod(1.0 + r, axis=1)
+    ann = np.where(growth > 0, growth ** (1.0 / years) - 1.0, -1.0)
+    active = r - target_returns(plan)
+    return {
+        "annual_return": ann,
+        "volatility": r.std(axis=1, ddof=1) * np.sqrt(per_year),
+        "max_drawdown": drawdown(r),
+        "avg_abs_drift": result.drift_sum / periods,
+        "max_abs_drift": result.drift_max,
+        "tracking_error": active.std(axis=1, ddof=1) * np.sqrt(per_year),
+        "events": result.events.astype(np.float64),
+        "turnover": result.turnover / years,
+        "costs": result.costs,
+        "final_value": result.value[:, -1],
+        "rebalancing_benefit": ann - ann[baseline],
+    }

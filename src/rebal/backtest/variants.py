@@ -1,0 +1,128 @@
+"""Policy variants of the lab and how they map onto the core's policies and a review schedule.
+
+The lab's policy names are the ones advisors use; each is a core policy plus a schedule:
+
+=========== ====================== ==================================================
+lab policy  core policy            reviewed on
+=========== ====================== ==================================================
+never       (none)                 never: buy and hold; flows pro rata to holdings
+calendar    ``Full``               calendar dates (monthly ... annual, a given day)
+threshold   ``Bands``              every check (daily = each observation, or weekly ...)
+hybrid      ``Bands``              calendar review dates, trading only on a band breach
+rails       ``Rails``              every ``look`` observations (or a check frequency)
+tiered      ``Tiered``             as rails; a breach of the wide band goes to target
+cash-flow   ``CashFlow``           never reviewed: only deposits and withdrawals trade
+=========== ====================== ==================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rebal.backtest.data import PriceHistory
+from rebal.backtest.engine import Costs, Plan
+from rebal.backtest.schedule import ScheduleSpec
+from rebal.core.bands import BandParams, BandSpec, band_edges, resolve_band_params
+from rebal.core.policies import Policy, policy_by_name
+from rebal.core.types import FloatArray
+
+#: Lab policy name -> core policy name (None: the variant never trades by itself).
+CORE_POLICY: dict[str, str | None] = {
+    "never": None,
+    "calendar": "full",
+    "threshold": "bands",
+    "hybrid": "bands",
+    "rails": "rails",
+    "tiered": "tiered",
+    "cash-flow": "cash-flow",
+}
+#: Review frequency a lab policy uses when none is given.
+DEFAULT_FREQUENCY = {"calendar": "quarterly", "hybrid": "quarterly"}
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One policy variant: a lab policy, its bands and when it is reviewed."""
+
+    policy: str
+    bands: BandSpec = field(default_factory=BandSpec)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+
+    def __post_init__(self) -> None:
+        if self.policy not in CORE_POLICY:
+            raise ValueError(
+                f"unknown policy {self.policy!r}; choose one of {', '.join(CORE_POLICY)}"
+            )
+
+    @property
+    def reviews(self) -> ScheduleSpec:
+        """The effective schedule: none for never and cash-flow."""
+        if self.policy in ("never", "cash-flow"):
+            return ScheduleSpec(never=True)
+        return self.schedule
+
+    def label(self) -> str:
+        """A short human label such as ``threshold rel 20% daily``."""
+        parts = [self.policy]
+        if self.policy in ("threshold", "hybrid", "rails", "tiered"):
+            b = self.bands
+            if b.band_abs is not None:
+                parts.append(f"abs {b.band_abs * 100:g}%")
+            if b.band_rel is not None:
+                parts.append(f"rel {b.band_rel * 100:g}%")
+        if self.policy not in ("never", "cash-flow"):
+            parts.append(self.reviews.describe())
+        return " ".join(parts)
+
+
+def build_plan(
+    history: PriceHistory,
+    variants: list[Variant],
+    target: FloatArray,
+    *,
+    initial: float,
+    flows: FloatArray,
+    costs: Costs,
+) -> Plan:
+    """Turn variants with (V, K) ``target`` weights into the arrays the engine runs."""
+    if initial <= 0:
+        raise ValueError(f"the initial value must be positive, received {initial}")
+    shape = (1, target.shape[1])
+    params_by_spec: dict[BandSpec, BandParams] = {}
+    rows: list[BandParams] = []
+    for v in variants:
+        if v.bands not in params_by_spec:
+            params_by_spec[v.bands] = resolve_band_params(v.bands, shape)
+        rows.append(params_by_spec[v.bands])
+    params = BandParams(
+        *(np.concatenate([getattr(r, f) for r in rows]) for f in BandParams.__slots__)
+    )
+    policies: list[Policy | None] = []
+    policy_idx = []
+    for v in variants:
+        name = CORE_POLICY[v.policy]
+        policy = None if name is None else policy_by_name(name)
+        if policy not in policies:
+            policies.append(policy)
+        policy_idx.append(policies.index(policy))
+    schedules: list[ScheduleSpec] = []
+    review_idx = []
+    for v in variants:
+        if v.reviews not in schedules:
+            schedules.append(v.reviews)
+        review_idx.append(schedules.index(v.reviews))
+    reviews = np.stack([s.mask(history.dates) for s in schedules])
+    return Plan(
+        prices=history.prices,
+        target=target,
+        edges=band_edges(target, params),
+        policies=tuple(policies),
+        policy_idx=np.array(policy_idx, dtype=np.int64),
+        reviews=reviews,
+        review_idx=np.array(review_idx, dtype=np.int64),
+        initial=float(initial),
+        flows=flows,
+        costs=costs,
+    )
