@@ -3,6 +3,7 @@
 import typer
 
 from rebal.cli.book_commands import drift_command, propose_command
+from rebal.cli.tax import wash_sales_command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -11,6 +12,7 @@ app = typer.Typer(
 )
 app.command("drift")(drift_command)
 app.command("propose")(propose_command)
+app.command("wash-sales")(wash_sales_command)
 
 
 @app.command()

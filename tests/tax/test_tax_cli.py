@@ -1,0 +1,99 @@
+"""`rebal wash-sales`: the documented CSV format in, Form 8949 lines / JSON out, clear errors."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from rebal.cli.main import app
+
+runner = CliRunner()
+HISTORY = """date,account,household,account_type,symbol,side,quantity,price,lot_id
+2025-01-06,joint,smith,taxable,VTI,buy,100,10.00,a
+2025-03-10,joint,smith,taxable,VTI,sell,100,7.50,a
+2025-03-20,ira,smith,ira,VTI,buy,40,8.00,
+2025-03-21,spouse,smith,taxable,ITOT,buy,60,8.00,
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "history.csv"
+    path.write_text(text)
+    return path
+
+
+def test_json_reports_household_wash_sales(tmp_path: Path) -> None:
+    path = write(tmp_path, HISTORY)
+    args = ["--transactions", str(path), "--format", "json", "--identical", "VTI,ITOT"]
+    result = runner.invoke(app, ["wash-sales", *args])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["total_disallowed"] == 250.0
+    assert doc["permanently_disallowed"] == 100.0  # the 40 shares bought in the IRA
+    assert [(w["replacement_account"], w["disallowed"]) for w in doc["wash_sales"]] == [
+        ("ira", 100.0),
+        ("spouse", 150.0),
+    ]
+    spouse_lot = next(lot for lot in doc["open_lots"] if lot["account"] == "spouse")
+    assert spouse_lot["basis"] == 630.0  # 480 + 150 disallowed
+    assert doc["accounts"] == [
+        {
+            "household": "smith",
+            "account": "joint",
+            "realized_st": 0.0,
+            "realized_lt": 0.0,
+            "disallowed": 250.0,
+            "permanently_disallowed": 100.0,
+        }
+    ]
+
+
+def test_csv_is_form_8949_lines_with_exact_cents(tmp_path: Path) -> None:
+    path = write(tmp_path, HISTORY)
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert (row["adjustment_code"], row["adjustment"], row["gain"]) == ("W", "100.00", "-150.00")
+
+
+def test_table_output_to_a_file(tmp_path: Path) -> None:
+    path = write(tmp_path, HISTORY)
+    out = tmp_path / "report.txt"
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "Wash sales" in text and "lost for good" in text
+
+
+def test_bad_rows_are_all_named_and_exit_non_zero(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "date,account,symbol,side,quantity,price\n"
+        "2025-13-01,a,X,buy,10,5\n"
+        "2025-01-01,a,X,hold,-1,abc\n",
+    )
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path)])
+    assert result.exit_code == 1
+    assert "history.csv line 2, column date: '2025-13-01' is not a date" in result.stderr
+    assert "history.csv line 3, column side: 'hold' is not buy or sell" in result.stderr
+    assert "line 3, column quantity: must be positive" in result.stderr
+    assert result.stdout == ""
+
+
+def test_selling_more_than_held_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "date,account,symbol,side,quantity,amount\n2025-01-02,a,X,sell,5,50\n")
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path)])
+    assert result.exit_code == 1
+    assert "history.csv line 2: selling 5 X in a: cannot sell 5: only 0 held" in result.stderr
+
+
+def test_missing_columns_and_missing_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "date,account,symbol,quantity\n2025-01-02,a,X,5\n")
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path)])
+    assert result.exit_code == 1
+    assert "missing column(s): side, price or amount" in result.stderr
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1
+    assert "file not found" in result.stderr
