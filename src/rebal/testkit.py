@@ -1,0 +1,30 @@
+"""Shipped helpers for tests and notebooks: build a book from rows written like the CSV files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from rebal.book import Book, build_book
+from rebal.io.tables import validate_tables
+
+
+def make_book(
+    models: Sequence[Sequence[object]],
+    accounts: Sequence[Sequence[object]],
+    holdings: Sequence[Sequence[object]],
+    prices: dict[str, object],
+    *,
+    model_columns: Sequence[str] = ("model", "symbol", "weight"),
+    account_columns: Sequence[str] = ("account", "model", "cash"),
+    holding_columns: Sequence[str] = ("account", "symbol", "quantity"),
+) -> Book:
+    """Validate the four tables given as rows and build the core's book from them."""
+    tables = validate_tables(
+        pd.DataFrame(list(models), columns=list(model_columns)).astype(str),
+        pd.DataFrame(list(accounts), columns=list(account_columns)).astype(str),
+        pd.DataFrame(list(holdings), columns=list(holding_columns)).astype(str),
+        pd.DataFrame(list(prices.items()), columns=["symbol", "price"]).astype(str),
+    )
+    return build_book(tables)
