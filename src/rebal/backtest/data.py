@@ -65,8 +65,10 @@ class PriceHistory:
 
 
 def parse_date(text: str) -> date:
-    """Parse ``YYYY-MM-DD`` or ``YYYY-MM`` (the first of the month)."""
+    """Parse ``YYYY-MM-DD``, ``YYYY-MM`` (the first of the month) or ``YYYY`` (January 1)."""
     text = text.strip()
+    if len(text) == 4:
+        text += "-01"
     if len(text) == 7:
         text += "-01"
     return date.fromisoformat(text)

@@ -13,6 +13,17 @@ from rebal.backtest.engine import Plan, SimResult
 from rebal.core.types import FloatArray, IntArray
 
 DAYS_PER_YEAR = 365.25
+#: Metrics that are fractions and are shown as percentages.
+PERCENT_COLUMNS = (
+    "annual_return",
+    "volatility",
+    "max_drawdown",
+    "avg_abs_drift",
+    "max_abs_drift",
+    "tracking_error",
+    "turnover",
+    "rebalancing_benefit",
+)
 
 
 def period_returns(result: SimResult) -> FloatArray:

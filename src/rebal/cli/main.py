@@ -2,6 +2,7 @@
 
 import typer
 
+from rebal.cli.backtest import backtest_command
 from rebal.cli.book_commands import drift_command, propose_command
 from rebal.cli.tax import wash_sales_command
 
@@ -13,6 +14,7 @@ app = typer.Typer(
 app.command("drift")(drift_command)
 app.command("propose")(propose_command)
 app.command("wash-sales")(wash_sales_command)
+app.command("backtest")(backtest_command)
 
 
 @app.command()

@@ -1,0 +1,199 @@
+"""Grids of policy variants and running them: one simulation for the whole grid, one table out.
+
+A grid is given as ``name=values`` specs whose cartesian product varies a base variant:
+``band_rel=5:30:5`` (start:stop:step, stop included), ``policy=threshold,rails``
+(a list), or as a CSV grid file with one variant per row and the same names as columns.
+Names: ``policy``, ``band_abs``, ``band_rel``, ``rail_abs``, ``rail_rel``, ``wide_abs``,
+``wide_rel`` (in percent, like every band option of the command line: ``band_rel=20`` is a 20 %
+relative band), ``frequency``, ``day`` and ``look``.
+
+Every run adds a never-rebalance baseline (unless the grid holds one) so the rebalancing
+benefit can be measured; it is dropped from the table unless asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rebal.backtest.data import PriceHistory
+from rebal.backtest.engine import Costs, Plan, SimResult, simulate
+from rebal.backtest.metrics import compute_metrics
+from rebal.backtest.schedule import ScheduleSpec
+from rebal.backtest.variants import Variant, build_plan
+from rebal.core.bands import BandSpec
+from rebal.core.types import FloatArray
+from rebal.io.errors import InputError, Problem
+
+BAND_FIELDS = ("band_abs", "band_rel", "rail_abs", "rail_rel", "wide_abs", "wide_rel")
+SCHEDULE_FIELDS = ("frequency", "day", "look")
+GRID_FIELDS = ("policy", *BAND_FIELDS, *SCHEDULE_FIELDS)
+#: Largest grid a single call accepts (memory grows with variants x observations).
+MAX_VARIANTS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class LabRun:
+    """A finished run: the variants (baseline last if added), the plan, what it recorded."""
+
+    history: PriceHistory
+    variants: list[Variant]
+    plan: Plan
+    result: SimResult
+    table: pd.DataFrame
+
+
+def _values(name: str, text: str) -> list[str]:
+    """Expand ``a:b:step`` (inclusive) or ``a,b,c`` into strings."""
+    if ":" in text and name not in ("policy", "frequency"):
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"sweep {name}: a range is start:stop:step, received {text!r}")
+        start, stop, step = (float(p) for p in parts)
+        if step <= 0 or stop < start:
+            raise ValueError(f"sweep {name}: need start <= stop and step > 0 in {text!r}")
+        count = int(np.floor((stop - start) / step + 1e-9)) + 1
+        return [f"{round(start + i * step, 12):g}" for i in range(count)]
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def vary(base: Variant, settings: dict[str, str]) -> Variant:
+    """Return ``base`` with the named grid settings replaced (values as text, bands in %)."""
+    unknown = set(settings) - set(GRID_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown sweep parameter(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(GRID_FIELDS)}"
+        )
+    bands = {f: getattr(base.bands, f) for f in BAND_FIELDS}
+    schedule: dict[str, str | int | None] = {
+        "frequency": base.schedule.frequency,
+        "day": base.schedule.day,
+        "look": base.schedule.look,
+    }
+    for name, text in settings.items():
+        if name in BAND_FIELDS:
+            bands[name] = None if text in ("", "none") else float(text) / 100.0
+        elif name == "frequency":
+            schedule[name] = text
+        elif name in ("day", "look"):
+            schedule[name] = None if text in ("", "none") else int(float(text))
+    # A grid that sets one kind of band only means that kind alone.
+    for kind, other in (("band_abs", "band_rel"), ("band_rel", "band_abs")):
+        if kind in settings and other not in settings and bands[kind] is not None:
+            bands[other] = None
+    policy = settings.get("policy", base.policy)
+    return Variant(
+        policy=policy,
+        bands=BandSpec(**bands),
+        schedule=ScheduleSpec(
+            frequency=str(schedule["frequency"]),
+            day=int(schedule["day"] or 1),
+            look=None if schedule["look"] is None else int(schedule["look"]),
+        ),
+    )
+
+
+def expand_grid(base: Variant, specs: list[str]) -> list[Variant]:
+    """Return the cartesian product of ``name=values`` specs applied to ``base``."""
+    axes: list[tuple[str, list[str]]] = []
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        if not sep or not text:
+            raise ValueError(f"a sweep is name=values, received {spec!r}")
+        axes.append((name.strip(), _values(name.strip(), text)))
+    count = int(np.prod([len(values) for _, values in axes]))
+    if count > MAX_VARIANTS:
+        raise ValueError(f"the sweep has {count} variants, more than {MAX_VARIANTS}")
+    names = [name for name, _ in axes]
+    return [
+        vary(base, dict(zip(names, combo, strict=True)))
+        for combo in itertools.product(*(values for _, values in axes))
+    ]
+
+
+def read_grid(path: Path, base: Variant) -> list[Variant]:
+    """Read a CSV grid file (one variant per row); every bad row is reported with its line."""
+    problems: list[Problem] = []
+    variants: list[Variant] = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        for line, row in enumerate(reader, start=2):
+            settings = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                variants.append(vary(base, settings))
+            except (ValueError, TypeError) as exc:
+                problems.append(Problem(path.name, line, None, str(exc)))
+    if not variants and not problems:
+        problems.append(Problem(path.name, None, None, "no variants (empty grid file)"))
+    if problems:
+        raise InputError(problems)
+    return variants
+
+
+def run_lab(
+    history: PriceHistory,
+    variants: list[Variant],
+    weights: FloatArray,
+    *,
+    initial: float,
+    flows: FloatArray | None = None,
+    costs: Costs | None = None,
+    record_weights: bool = False,
+    on_progress: Callable[[float], None] | None = None,
+) -> LabRun:
+    """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics."""
+    if not variants:
+        raise ValueError("nothing to run: no policy variants")
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(history.symbols),) or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError("target weights must be one non-negative number per symbol, not all 0")
+    weights = weights / weights.sum()
+    run_variants = list(variants)
+    never = [i for i, v in enumerate(variants) if v.policy == "never"]
+    if never:
+        base_row = never[0]
+    else:
+        run_variants.append(Variant("never"))
+        base_row = len(run_variants) - 1
+    n = len(run_variants)
+    target = np.broadcast_to(weights, (n, len(weights))).copy()
+    plan = build_plan(
+        history,
+        run_variants,
+        target,
+        initial=initial,
+        flows=np.zeros(len(history.dates)) if flows is None else flows,
+        costs=costs or Costs(),
+    )
+    result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
+    metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row))
+    table = _table(run_variants, metrics, result.weight_sum / (len(history.dates) - 1), history)
+    return LabRun(history, run_variants, plan, result, table.iloc[: len(variants)])
+
+
+def _table(
+    variants: list[Variant],
+    metrics: dict[str, FloatArray],
+    avg_weight: FloatArray,
+    history: PriceHistory,
+) -> pd.DataFrame:
+    rows = []
+    for v in variants:
+        row: dict[str, object] = {"variant": v.label(), "policy": v.policy}
+        row.update(dataclasses.asdict(v.bands))
+        row["schedule"] = v.reviews.describe()
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for name, values in metrics.items():
+        table[name] = values
+    for k, sym in enumerate(history.symbols):
+        table[f"avg_weight_{sym}"] = avg_weight[:, k]
+    return table
