@@ -104,6 +104,13 @@ class SimResult:
     drift_max: FloatArray  # (V,) max over observations of max_k |weight - target|
     weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
     weights: FloatArray | None  # (V, T, K) weights before trading, when recorded
+    event_rows: IntArray  # (E,) variant of every policy trade, in the order they were made
+    event_times: IntArray  # (E,) observation of every policy trade
+
+    def event_dates(self, row: int) -> IntArray:
+        """Observations at which variant ``row`` traded by its policy, in order."""
+        times: IntArray = np.sort(self.event_times[self.event_rows == row])
+        return times
 
 
 def _trigger_kind(policy: Policy | None) -> int:
@@ -166,6 +173,7 @@ class _Simulation:
         if record_weights:
             self.weights = np.zeros((self.V, self.T, self.K))
             self.weights[:, 0] = plan.target
+        self.log: list[tuple[IntArray, IntArray]] = []
         self.pos: IntArray = np.ones(self.V, dtype=np.int64)
         self.window: IntArray = np.full(self.V, FIRST_WINDOW, dtype=np.int64)
         self.flow_times: IntArray = np.flatnonzero(plan.flows[1:]) + 1
@@ -256,6 +264,7 @@ class _Simulation:
                 inp = PolicyInput(drift=one, frozen=frozen, spendable=flow[sub])
                 desired[sub] = policy.desired_values(inp)
             self.events[rows] += 1
+            self.log.append((rows, times))
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 scale = np.where(total > 0, (total + flow) / total, 0.0)
@@ -349,6 +358,8 @@ class _Simulation:
             drift_max=self.drift_max,
             weight_sum=self.weight_sum,
             weights=self.weights,
+            event_rows=np.concatenate([r for r, _ in self.log] or [np.zeros(0, np.int64)]),
+            event_times=np.concatenate([t for _, t in self.log] or [np.zeros(0, np.int64)]),
         )
 
 
