@@ -550,3 +550,72 @@ def _open_lot(household: str, h: _Holding) -> OpenLot:
         acquired=h.lot.acquired,
         replacement=h.replacement,
     )
+
+
+@dataclass(frozen=True)
+class WashGuard:
+    """What a household must not do on `as_of` without creating a wash sale.
+
+    Built from the household's recent history: selling at a loss is blocked by a purchase of a
+    substantially identical security in the 30 days before (unless that purchase is among the
+    lots being sold, in full, the same day: the same-day rule), and buying is blocked by a sale
+    at a loss, not yet washed, in the 30 days before. What happens after `as_of` (buying back
+    within 30 days after a loss sale) is the caller's to avoid: see `rebuy_after`.
+    """
+
+    as_of: date
+    group_of: dict[str, str]
+    recent_buys: tuple[Transaction, ...]
+    recent_losses: tuple[Disposal, ...]
+
+    @classmethod
+    def from_history(
+        cls,
+        transactions: Sequence[Transaction],
+        as_of: date,
+        identical: Iterable[Collection[str]] = (),
+    ) -> "WashGuard":
+        """Replay the history up to `as_of` and keep the trades that matter on `as_of`."""
+        groups = [set(g) for g in identical]
+        past = [t for t in transactions if t.trade_date <= as_of]
+        result = compute_wash_sales(past, identical=groups)
+        earliest = as_of - timedelta(days=WINDOW_DAYS)
+        buys = tuple(t for t in past if t.side is Side.BUY and t.trade_date >= earliest)
+        losses = tuple(
+            d
+            for d in result.disposals
+            if d.account_type.taxable
+            and d.sold >= earliest
+            and d.basis - d.proceeds - d.disallowed > 0
+        )
+        return cls(as_of, identical_groups(groups), buys, losses)
+
+    def same_security(self, a: str, b: str) -> bool:
+        """Whether `a` and `b` are the same or substantially identical securities."""
+        return self.group_of.get(a, a) == self.group_of.get(b, b)
+
+    def loss_sale_blocker(
+        self, household: str, symbol: str, sold_in_full: Collection[tuple[str, str]] = ()
+    ) -> Transaction | None:
+        """A recent purchase that would wash a loss on selling `symbol` today, if any.
+
+        `sold_in_full` lists (account, lot id) of lots sold entirely in the same sale; a buy
+        without lot id has the id ``L<line>``.
+        """
+        for buy in self.recent_buys:
+            key = (buy.account, buy.lot_id or f"L{buy.line}")
+            mine = buy.household == household and self.same_security(buy.symbol, symbol)
+            if mine and key not in sold_in_full:
+                return buy
+        return None
+
+    def buy_blocker(self, household: str, symbol: str) -> Disposal | None:
+        """A recent loss sale that buying `symbol` today would wash, if any."""
+        for loss in self.recent_losses:
+            if loss.household == household and self.same_security(loss.symbol, symbol):
+                return loss
+        return None
+
+    def rebuy_after(self) -> date:
+        """First day a security sold at a loss on `as_of` may be bought back safely."""
+        return self.as_of + timedelta(days=WINDOW_DAYS + 1)
