@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rebal.io.csvfiles import read_tables
@@ -68,6 +69,43 @@ def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path: Path) -
 def test_holdings_keep_their_source_line(tmp_path: Path) -> None:
     holdings = "account,symbol,quantity\n\nA1,VTI,1\nA1,VTI,2\n"
     assert list(read(tmp_path, holdings=holdings).holdings["line"]) == [3, 4]
+
+
+#: A holdings file with a leading blank line, padded header, CRLF and LF endings, blank and
+#: comma-only lines, and (at lines 5, 7, 8) a short row, a bad number and a long row.
+ODD_HOLDINGS = [
+    "\n",
+    " account , symbol,quantity,cost_basis\r\n",
+    "A1,vti,1.5,10\r\n",
+    ",,,\n",
+    "A1,VTI,2\n",
+    "   \n",
+    "A1,BND,x,\n",
+    "A1,VTI,1,2,3\n",
+    "A1,BND,3,\n",
+    "\n",
+]
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_files_with_and_without_quotes_read_the_same(tmp_path: Path, quoted: bool) -> None:
+    def text(lines: list[str]) -> str:
+        joined = "".join(lines)
+        return joined.replace("BND", '"BND"') if quoted else joined
+
+    assert problems(tmp_path, holdings=text(ODD_HOLDINGS)) == [
+        "holdings.csv line 5: row has 3 fields but the header has 4",
+        "holdings.csv line 7, column quantity: 'x' is not a number",
+        "holdings.csv line 8: row has 5 fields but the header has 4",
+    ]
+    fixed = ODD_HOLDINGS.copy()
+    fixed[4], fixed[6], fixed[7] = "A1,VTI,2,\n", "A1,BND,4,\n", "A1,VTI,1,\n"
+    holdings = read(tmp_path, holdings=text(fixed)).holdings
+    assert holdings["line"].tolist() == [3, 5, 7, 8, 9]
+    assert holdings["symbol"].tolist() == ["VTI", "VTI", "BND", "VTI", "BND"]
+    assert holdings["quantity_micro"].tolist() == [1_500_000, 2_000_000, 4_000_000,
+                                                   1_000_000, 3_000_000]
+    assert holdings["cost_basis_cents"].tolist() == [1000, pd.NA, pd.NA, pd.NA, pd.NA]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +274,7 @@ def test_holdings_keep_their_source_line(tmp_path: Path) -> None:
         ),
         pytest.param(
             "prices", b"symbol,price\nVTI,\xff\n",
-            "prices.csv: not UTF-8 text: {dir}/prices.csv",
+            "prices.csv line 2: not UTF-8 text: {dir}/prices.csv",
             id="not-utf8",
         ),
     ],

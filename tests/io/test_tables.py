@@ -136,7 +136,7 @@ def test_money_and_quantities_convert_exactly() -> None:
     assert tables.holdings["cost_basis_cents"].tolist() == [29, pd.NA, 9999999999]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.decimals(min_value=-(10**12), max_value=10**12, places=2), min_size=1,
                 max_size=20))
 def test_any_two_decimal_amount_round_trips_to_cents(amounts: list[Decimal]) -> None:

@@ -1,9 +1,10 @@
 """One input table as trimmed text, with vectorised typed readers that collect problems.
 
-A `Sheet` holds every cell of a table as a stripped string plus the source line of every
-row. Its readers (`percent`, `minor_units`, `boolean`, ...) validate and convert a whole
-column at once (regex `fullmatch`, then exact conversion) and turn only the bad cells into
-`Problem`s, so a holdings file with millions of rows is checked without a Python loop per row.
+A `Sheet` holds every cell of a table as a stripped Arrow-backed string plus the source
+line of every row. Its readers (`percent`, `minor_units`, `boolean`, ...) validate and
+convert a whole column at once (regex `fullmatch`, then exact conversion) and turn only
+the bad cells into `Problem`s, so a holdings file with millions of rows is checked without
+a Python loop per row.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rebal.io.errors import Problem
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
+TEXT = pd.StringDtype("pyarrow")
 #: Plain decimal notation: optional sign, digits with an optional fraction. No exponent,
 #: no thousands separators, no currency signs, no nan/inf.
 DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
@@ -34,6 +36,11 @@ _MAX_DIGITS = 18
 Floor = Literal["any", "nonnegative", "positive"]
 
 
+def mask(values: pd.Series | BoolArray) -> BoolArray:
+    """A boolean Series (numpy, masked or Arrow-backed) as a plain numpy mask."""
+    return np.asarray(pd.Series(values).to_numpy(dtype=bool, na_value=False))
+
+
 def _not_a_number(value: str) -> str:
     hint = " (use plain decimal notation like 1234.56)" if any(c.isdigit() for c in value) else ""
     return f"{value!r} is not a number{hint}"
@@ -43,10 +50,9 @@ def _as_text(column: pd.Series) -> pd.Series:
     """Cells as stripped strings; missing cells (None, NaN, NA) become ""."""
     if pd.api.types.is_datetime64_any_dtype(column):
         given = column.dropna()
-        midnight = bool((given == given.dt.normalize()).all())
-        text = column.dt.strftime("%Y-%m-%d") if midnight else column.astype(str)
-        return text.where(column.notna(), "").astype(object)
-    return column.astype(str).where(column.notna(), "").astype(object).str.strip()
+        if (given == given.dt.normalize()).all():
+            column = column.dt.strftime("%Y-%m-%d")
+    return column.astype(TEXT).fillna("").str.strip()
 
 
 class Sheet:
@@ -57,13 +63,13 @@ class Sheet:
     """
 
     def __init__(
-        self, name: str, cells: pd.DataFrame, lines: IntArray, problems: list[Problem]
+        self, name: str, cells: dict[str, pd.Series], lines: IntArray, problems: list[Problem]
     ) -> None:
-        """Wrap `cells` (stripped strings, RangeIndex) whose rows come from `lines`."""
+        """Wrap `cells` (stripped text columns, RangeIndex) whose rows come from `lines`."""
         self.name = name
         self.lines = lines
         self.problems = problems
-        self.ok: BoolArray = np.ones(len(cells), dtype=bool)
+        self.ok: BoolArray = np.ones(len(lines), dtype=bool)
         self._cells = cells
 
     @classmethod
@@ -71,40 +77,41 @@ class Sheet:
         cls, name: str, frame: pd.DataFrame, lines: IntArray, problems: list[Problem]
     ) -> Sheet:
         """Build a sheet from `frame` (columns already named), dropping all-blank rows."""
-        columns = {
+        cells = {
             str(col): _as_text(frame.iloc[:, i].reset_index(drop=True))
             for i, col in enumerate(frame.columns)
         }
-        cells = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), dtype=object)
-        filled = np.zeros(len(cells), dtype=bool)
-        for text in columns.values():
-            filled |= (text != "").to_numpy()
+        filled = np.zeros(len(frame), dtype=bool)
+        for text in cells.values():
+            filled |= mask(text != "")
         if not filled.all():
-            cells = cells[filled].reset_index(drop=True)
+            cells = {col: text[filled].reset_index(drop=True) for col, text in cells.items()}
             lines = lines[filled]
         return cls(name, cells, lines, problems)
 
     def __len__(self) -> int:
-        return len(self._cells)
+        return len(self.lines)
 
     def text(self, column: str) -> pd.Series:
         """The stripped text of `column`, or "" in every row when the column is absent."""
-        if column in self._cells.columns:
+        if column in self._cells:
             return self._cells[column]
-        return pd.Series("", index=self._cells.index, dtype=object)
+        return pd.Series("", index=pd.RangeIndex(len(self)), dtype=TEXT)
 
     def report(self, position: int, column: str | None, message: str) -> None:
         """Record a problem with the row at `position`."""
         self.problems.append(Problem(self.name, int(self.lines[position]), column, message))
         self.ok[position] = False
 
-    def flag(self, mask: Sequence[bool] | BoolArray | pd.Series, column: str,
+    def flag(self, where: pd.Series | BoolArray, column: str,
              message: Callable[[str], str]) -> None:
-        """Record `message(cell text)` for every row where `mask` is true."""
-        positions = np.flatnonzero(np.asarray(mask, dtype=bool))
-        values = self.text(column).to_numpy()
-        for position in positions:
-            self.report(int(position), column, message(str(values[position])))
+        """Record `message(cell text)` for every row where `where` is true."""
+        positions = np.flatnonzero(mask(where))
+        if len(positions) == 0:
+            return
+        values = self.text(column).iloc[positions]
+        for position, value in zip(positions, values, strict=True):
+            self.report(int(position), column, message(str(value)))
 
     def required(self, column: str, what: str) -> pd.Series:
         """Text of a column that must not be blank (`what` names the value in the message)."""
@@ -120,8 +127,8 @@ class Sheet:
                  ) -> tuple[pd.Series, BoolArray]:
         """The column's text and which cells hold a number; flags non-numbers and blanks."""
         text = self.text(column)
-        blank = (text == "").to_numpy()
-        number = text.str.fullmatch(pattern).to_numpy(dtype=bool)
+        blank = mask(text == "")
+        number = mask(text.str.fullmatch(pattern))
         if required:
             self.flag(blank, column, lambda _: "missing value (a number is required)")
         self.flag(~blank & ~number, column, _not_a_number)
@@ -145,10 +152,10 @@ class Sheet:
         Negative values are flagged and returned as NaN.
         """
         text, number = self._numbers(column, required, _PERCENT)
-        digits = text.str.replace(r"\s*%$", "", regex=True).where(number)
-        values = pd.to_numeric(digits, errors="coerce").astype(np.float64)
-        self._check_floor(column, values.to_numpy(), number, "nonnegative", noun)
-        return values.where(values >= 0) + 0.0  # + 0.0 turns -0.0 into 0.0
+        digits = text.str.replace(r"\s*%$", "", regex=True).where(number, "nan")
+        values = digits.astype(np.float64).to_numpy()
+        self._check_floor(column, values, number, "nonnegative", noun)
+        return pd.Series(np.where(values >= 0, values + 0.0, np.nan))  # + 0.0: no -0.0
 
     def minor_units(self, column: str, places: int, required: bool, floor: Floor, noun: str
                     ) -> tuple[IntArray, BoolArray]:
@@ -157,10 +164,11 @@ class Sheet:
         More than `places` decimals is an error, not a rounding; blank or bad cells are 0.
         """
         text, number = self._numbers(column, required)
-        units, too_precise, too_large = _to_minor_units(text.where(number, "0"), places)
-        self.flag(number & too_precise, column,
-                  lambda v: f"{v!r} has more than {places} decimal places")
-        self.flag(number & too_large, column, lambda v: f"{v!r} is too large")
+        units, decimals, digits = _to_minor_units(text.where(number, "0"), places)
+        too_precise = number & (decimals > places)
+        too_large = number & ~too_precise & (digits > _MAX_DIGITS)
+        self.flag(too_precise, column, lambda v: f"{v!r} has more than {places} decimal places")
+        self.flag(too_large, column, lambda v: f"{v!r} is too large")
         given = number & ~too_precise & ~too_large
         self._check_floor(column, units, given, floor, noun)
         return np.where(given, units, 0), given
@@ -168,7 +176,7 @@ class Sheet:
     def price(self, column: str) -> tuple[npt.NDArray[np.float64], pd.Series]:
         """A required, finite, strictly positive number as float64, and its text as given."""
         text, number = self._numbers(column, True)
-        values = pd.to_numeric(text.where(number), errors="coerce").to_numpy(np.float64)
+        values = text.where(number, "nan").astype(np.float64).to_numpy()
         finite = number & np.isfinite(values)
         self.flag(number & ~finite, column, lambda v: f"{v!r} is too large")
         self._check_floor(column, values, finite, "positive", "price")
@@ -177,25 +185,27 @@ class Sheet:
     def boolean(self, column: str, default: bool) -> BoolArray:
         """true/false, yes/no, 1/0 in any case; blank (or no column) means `default`."""
         low = self.text(column).str.lower()
-        true = low.isin(_TRUE).to_numpy()
-        blank = (low == "").to_numpy()
-        self.flag(~true & ~blank & ~low.isin(_FALSE).to_numpy(), column,
+        true = mask(low.isin(_TRUE))
+        blank = mask(low == "")
+        self.flag(~true & ~blank & ~mask(low.isin(_FALSE)), column,
                   lambda v: f"{v!r} is not a boolean (use true/false, yes/no or 1/0)")
         return np.where(blank, default, true)
 
     def choice(self, column: str, allowed: Sequence[str], default: str, noun: str) -> pd.Series:
         """One of `allowed` in any case, lower-cased; blank (or no column) means `default`."""
         low = self.text(column).str.lower()
-        self.flag((low != "") & ~low.isin(allowed), column,
+        self.flag(mask(low != "") & ~mask(low.isin(allowed)), column,
                   lambda v: f"{v!r} is not a valid {noun} (use {', '.join(allowed)})")
         return low.where(low != "", default)
 
     def dates(self, column: str) -> pd.Series:
         """ISO dates (YYYY-MM-DD) as `datetime.date` objects; None where blank or bad."""
         text = self.text(column)
-        iso = text.where(text.str.fullmatch(_ISO_DATE).astype(bool))
+        if not mask(text != "").any():
+            return pd.Series([None] * len(self), dtype=object)
+        iso = text.where(mask(text.str.fullmatch(_ISO_DATE)), None)
         parsed = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
-        self.flag((text != "") & parsed.isna(), column,
+        self.flag(mask(text != "") & mask(parsed.isna()), column,
                   lambda v: f"{v!r} is not a valid date (use YYYY-MM-DD)")
         return parsed.dt.date.astype(object).where(parsed.notna(), None)
 
@@ -205,28 +215,27 @@ class Sheet:
             tuple(sorted({s.strip().upper() for s in cell.split(";")} - {""})) if cell else ()
             for cell in self.text(column)
         ]
-        return pd.Series(lists, index=self._cells.index, dtype=object)
+        return pd.Series(lists, dtype=object)
 
 
-def _to_minor_units(text: pd.Series, places: int) -> tuple[IntArray, BoolArray, BoolArray]:
+def _to_minor_units(text: pd.Series, places: int) -> tuple[IntArray, IntArray, IntArray]:
     """Exact units of 10**-places of plain decimal strings, with no float round trip.
 
-    Returns (units, too_precise, too_large); units are 0 where a flag is set. Trailing zeros
-    of the fraction do not count as decimal places ("1.500" is 150 cents).
+    Returns (units, decimals, digits): units are valid only where decimals <= places and
+    digits (the length of the result) <= 18. Trailing zeros of the fraction do not count
+    as decimal places ("1.500" is 150 cents).
     """
-    if len(text) == 0:
-        empty = np.zeros(0, dtype=bool)
-        return np.zeros(0, dtype=np.int64), empty, empty
-    negative = text.str.startswith("-").to_numpy()
-    parts = text.str.lstrip("+-").str.partition(".")
-    whole = parts[0].str.lstrip("0")
-    fraction = parts[2].str.rstrip("0")
-    too_precise = (fraction.str.len() > places).to_numpy()
-    too_large = (whole.str.len() > _MAX_DIGITS - places).to_numpy()
-    usable = ~too_precise & ~too_large
-    whole_units = whole.where(usable & (whole != "").to_numpy(), "0").astype(np.int64).to_numpy()
-    fraction_units = (
-        fraction.where(usable, "").str.ljust(places, "0").astype(np.int64).to_numpy()
-    )
-    units = whole_units * 10**places + fraction_units
-    return np.where(negative, -units, units), too_precise, too_large
+    negative = mask(text.str.startswith("-"))
+    body = text.str.lstrip("+-")
+    has_dot = mask(body.str.contains(".", regex=False))
+    body = body.where(~has_dot, body.str.rstrip("0"))
+    length = body.str.len().to_numpy(dtype=np.int64)
+    dot = body.str.find(".").to_numpy(dtype=np.int64)
+    decimals = np.where(has_dot, length - dot - 1, 0)
+    significant = body.str.replace(".", "", regex=False).str.lstrip("0")
+    shift = places - decimals
+    digits = significant.str.len().to_numpy(dtype=np.int64) + shift
+    usable = (shift >= 0) & (digits <= _MAX_DIGITS)
+    whole = significant.where(usable & mask(significant != ""), "0").astype(np.int64).to_numpy()
+    units = whole * np.power(10, np.where(usable, shift, 0), dtype=np.int64)
+    return np.where(negative, -units, units), decimals, digits

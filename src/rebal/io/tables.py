@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rebal.io.errors import InputError, Problem
-from rebal.io.sheet import IntArray, Sheet
+from rebal.io.sheet import IntArray, Sheet, mask
 
 __all__ = ["InputError", "Problem", "Source", "Tables", "check_book", "validate_tables"]
 
@@ -170,6 +170,11 @@ def _open(source: Source, schema: Schema, problems: list[Problem]) -> Sheet | No
     return Sheet.from_frame(source.name, source.frame.set_axis(names, axis=1), lines, problems)
 
 
+def _plain(text: pd.Series) -> pd.Series:
+    """Text as an object column of Python strings, the form the core expects."""
+    return text.astype(object)
+
+
 def _flag_duplicates(
     sheet: Sheet,
     keys: dict[str, pd.Series | np.ndarray],
@@ -181,7 +186,7 @@ def _flag_duplicates(
 
     `describe(key, first_line)` words the problem, reported on every repeat.
     """
-    frame = pd.DataFrame(keys)[np.asarray(among, dtype=bool)]
+    frame = pd.DataFrame(keys)[mask(among)]
     repeats = frame[frame.duplicated(keep=False)]
     first: dict[tuple[object, ...], int] = {}
     for position, key in zip(repeats.index, repeats.itertuples(index=False, name=None),
@@ -212,12 +217,12 @@ def _models(sheet: Sheet) -> pd.DataFrame:
                 f"{band_text[position]!r}",
             )
     _flag_duplicates(
-        sheet, {"model": model, "symbol": symbol}, (model != "") & (symbol != ""), "symbol",
+        sheet, {"model": model, "symbol": symbol}, mask(model != "") & mask(symbol != ""), "symbol",
         lambda key, line: f"duplicate symbol {key[1]!r} in model {key[0]!r} (first on line {line})",
     )
     _check_weight_sums(sheet, model, weight)
     return pd.DataFrame(
-        {"model": model, "symbol": symbol, "weight": weight / 100}
+        {"model": _plain(model), "symbol": _plain(symbol), "weight": weight / 100}
         | {column: values / 100 for column, values in limits.items()}
     )
 
@@ -244,7 +249,7 @@ def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> p
     account = sheet.required("account", "account id")
     model = sheet.text("model")
     if model_names is not None:
-        sheet.flag((model != "") & ~model.isin(model_names), "model",
+        sheet.flag(mask(model != "") & ~mask(model.isin(model_names)), "model",
                    lambda v: f"unknown model {v!r} (not in {models_file})")
     cash, _ = sheet.minor_units("cash", 2, required=True, floor="any", noun="cash")
     account_type = sheet.choice("type", ACCOUNT_TYPES, "taxable", "account type")
@@ -256,11 +261,11 @@ def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> p
     _flag_duplicates(sheet, {"account": account}, account != "", "account",
                      lambda key, line: f"duplicate account {key[0]!r} (first on line {line})")
     return pd.DataFrame({
-        "account": account,
-        "model": model,
+        "account": _plain(account),
+        "model": _plain(model),
         "cash_cents": cash,
-        "type": account_type,
-        "household": sheet.text("household"),
+        "type": _plain(account_type),
+        "household": _plain(sheet.text("household")),
         "can_trade": can_trade,
         "restricted": restricted,
         "pending_cents": pending,
@@ -272,7 +277,7 @@ def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) ->
     """Check holdings rows (accounts, symbols, quantities, lots) and normalise them."""
     account = sheet.required("account", "account id")
     if account_ids is not None:
-        sheet.flag((account != "") & ~account.isin(account_ids), "account",
+        sheet.flag(mask(account != "") & ~mask(account.isin(account_ids)), "account",
                    lambda v: f"unknown account {v!r} (not in {accounts_file})")
     symbol = sheet.symbols("symbol")
     sheet.flag(symbol == CASH, "symbol",
@@ -291,8 +296,8 @@ def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) ->
         lambda _, line: f"duplicate of line {line} (all columns equal)",
     )
     return pd.DataFrame({
-        "account": account,
-        "symbol": symbol,
+        "account": _plain(account),
+        "symbol": _plain(symbol),
         "quantity_micro": quantity,
         "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
         "acquired": acquired,
@@ -306,4 +311,4 @@ def _prices(sheet: Sheet) -> pd.DataFrame:
     price, text = sheet.price("price")
     _flag_duplicates(sheet, {"symbol": symbol}, symbol != "", "symbol",
                      lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})")
-    return pd.DataFrame({"symbol": symbol, "price": price, "price_text": text})
+    return pd.DataFrame({"symbol": _plain(symbol), "price": price, "price_text": _plain(text)})
