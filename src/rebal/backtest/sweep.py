@@ -194,6 +194,7 @@ def _table(
     table = pd.DataFrame(rows)
     for name, values in metrics.items():
         table[name] = values
+    table["events"] = table["events"].astype(np.int64)
     for k, sym in enumerate(history.symbols):
         table[f"avg_weight_{sym}"] = avg_weight[:, k]
     return table

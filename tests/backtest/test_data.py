@@ -1,0 +1,102 @@
+"""Price files: what loads, and the errors a user sees for what does not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rebal.backtest.data import load_prices, load_shipped
+from rebal.io.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+SHILLER = SHARED / "datasets_s-and-p-500" / "shiller_ie_data.csv"
+DERIVED = SHARED / "derived" / "us_stock_bond_bill_monthly_returns.csv"
+
+
+def _write(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_wide_and_long_files_load_to_the_same_history(tmp_path: Path) -> None:
+    wide = _write(tmp_path, "date,AAA,BBB\n2020-01-02,10,20\n2020-01-03,11,19.5\n", "w.csv")
+    long = _write(
+        tmp_path,
+        "date,symbol,price\n2020-01-02,AAA,10\n2020-01-03,AAA,11\n"
+        "2020-01-02,BBB,20\n2020-01-03,BBB,19.5\n",
+        "l.csv",
+    )
+    a, b = load_prices(wide), load_prices(long)
+    assert a.symbols == b.symbols == ("AAA", "BBB")
+    np.testing.assert_array_equal(a.prices, b.prices)
+    np.testing.assert_array_equal(a.dates, b.dates)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("date,A,B\n2020-01-02,1,2\n2020-01-03,,2\n", "prices.csv line 3, column A: missing price"),
+        ("date,A\n2020-01-02,1\n2020-01-02,2\n", "line 3, column date: duplicate date 2020-01-02"),
+        ("date,A\n2020-01-02,1\n2020-01-03,0\n", "prices.csv line 3, column A: non-positive price"),
+        ("date,A\n2020-01-02,1\n2020-01-03,-4\n", "non-positive price -4"),
+        ("date,A\n2020-01-03,1\n2020-01-02,2\n", "line 3, column date: dates not sorted"),
+        ("date,A\n2020-01-02,1\n2020-13-03,2\n", "line 3, column date: not a date"),
+        ("date,A\n2020-01-02,1\n2020-01-03,abc\n", "line 3, column A: not a number"),
+        ("date,A,A\n2020-01-02,1,1\n2020-01-03,1,1\n", "line 1, column A: duplicate column A"),
+        ("price,A\n2020-01-02,1\n", "first column must be 'date'"),
+        (
+            "date,symbol,price\n2020-01-02,A,1\n2020-01-02,B,1\n2020-01-03,A,1\n",
+            "prices.csv, column B: gap: no price on 1 date(s): 2020-01-03",
+        ),
+        (
+            "date,symbol,price\n2020-01-02,A,1\n2020-01-02,A,2\n",
+            "prices.csv line 3, column date: duplicate date 2020-01-02 (also line 2)",
+        ),
+    ],
+    ids=["gap", "duplicate", "zero", "negative", "unsorted", "bad-date", "bad-number",
+         "duplicate-column", "no-date-column", "long-gap", "long-duplicate"],
+)
+def test_bad_files_name_file_line_and_problem(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_prices(_write(tmp_path, text))
+    assert expected in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = "date,A,B\n2020-01-02,1,\n2020-01-01,0,2\n"
+    with pytest.raises(InputError) as caught:
+        load_prices(_write(tmp_path, text))
+    assert len(caught.value.problems) == 3
+
+
+def test_shipped_series_covers_1871_to_2023() -> None:
+    history = load_shipped()
+    assert history.symbols == ("stocks", "bonds")
+    assert str(history.dates[0]) == "1871-01-01"
+    assert str(history.dates[-1]) == "2023-09-01"
+    assert len(history.dates) == 1833
+    np.testing.assert_array_equal(history.prices[0], [1.0, 1.0])
+
+
+@pytest.mark.skipif(not DERIVED.exists(), reason="reference data ../shared absent")
+def test_shipped_returns_match_the_independently_derived_reference() -> None:
+    history = load_shipped()
+    reference = np.genfromtxt(DERIVED, delimiter=",", skip_header=1, usecols=(1, 2))
+    ours = history.prices[1:] / history.prices[:-1] - 1
+    np.testing.assert_allclose(ours, reference, atol=6e-9)
+
+
+@pytest.mark.skipif(not SHILLER.exists(), reason="reference data ../shared absent")
+def test_derivation_script_reproduces_the_shipped_file(tmp_path: Path) -> None:
+    out = tmp_path / "series.csv"
+    script = REPO / "scripts" / "derive_shiller_series.py"
+    subprocess.run([sys.executable, str(script), str(SHILLER), str(out)], check=True,
+                   capture_output=True)
+    shipped = REPO / "src" / "rebal" / "data" / "history" / "shiller_us_stock_bond_monthly.csv"
+    assert out.read_bytes() == shipped.read_bytes()
