@@ -35,7 +35,7 @@ def read_tables(models: Path, accounts: Path, holdings: Path, prices: Path) -> T
     """
     problems: list[Problem] = []
     sources = [_read(Path(path), problems) for path in (models, accounts, holdings, prices)]
-    return check_book(*sources, problems=tuple(problems))
+    return check_book(sources[0], sources[1], sources[2], sources[3], tuple(problems))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from rebal.io.errors import Problem
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 TEXT = pd.StringDtype("pyarrow")
 #: Plain decimal notation: optional sign, digits with an optional fraction. No exponent,
@@ -134,7 +135,7 @@ class Sheet:
         self.flag(~blank & ~number, column, _not_a_number)
         return text, number
 
-    def _check_floor(self, column: str, values: npt.NDArray[np.float64] | IntArray,
+    def _check_floor(self, column: str, values: FloatArray | IntArray,
                      checked: BoolArray, floor: Floor, noun: str) -> None:
         """Flag values below `floor` ("negative quantity '-5' (quantity must be > 0)")."""
         if floor == "any":
@@ -153,7 +154,7 @@ class Sheet:
         """
         text, number = self._numbers(column, required, _PERCENT)
         digits = text.str.replace(r"\s*%$", "", regex=True).where(number, "nan")
-        values = digits.astype(np.float64).to_numpy()
+        values: FloatArray = digits.to_numpy(dtype=np.float64)
         self._check_floor(column, values, number, "nonnegative", noun)
         return pd.Series(np.where(values >= 0, values + 0.0, np.nan))  # + 0.0: no -0.0
 
@@ -173,10 +174,10 @@ class Sheet:
         self._check_floor(column, units, given, floor, noun)
         return np.where(given, units, 0), given
 
-    def price(self, column: str) -> tuple[npt.NDArray[np.float64], pd.Series]:
+    def price(self, column: str) -> tuple[FloatArray, pd.Series]:
         """A required, finite, strictly positive number as float64, and its text as given."""
         text, number = self._numbers(column, True)
-        values = text.where(number, "nan").astype(np.float64).to_numpy()
+        values: FloatArray = text.where(number, "nan").to_numpy(dtype=np.float64)
         finite = number & np.isfinite(values)
         self.flag(number & ~finite, column, lambda v: f"{v!r} is too large")
         self._check_floor(column, values, finite, "positive", "price")

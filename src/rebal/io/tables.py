@@ -230,18 +230,16 @@ def _models(sheet: Sheet) -> pd.DataFrame:
 def _check_weight_sums(sheet: Sheet, model: pd.Series, weight: pd.Series) -> None:
     """Each model's weights must sum to 100%; models with an unreadable weight are skipped."""
     unreadable = set(model[weight.isna()])
-    sums = weight.groupby(model, sort=False).sum()
-    first_row = pd.Series(np.arange(len(model))).groupby(model, sort=False).first()
-    for name, total in sums.items():
+    by_model = pd.DataFrame({"total": weight, "row": np.arange(len(model))}).groupby(
+        model, sort=False
+    )
+    totals = by_model.agg(total=("total", "sum"), row=("row", "first"))
+    for name, total, row in zip(totals.index, totals["total"], totals["row"], strict=True):
         if name == "" or name in unreadable:
             continue
         if abs(total - 100) > WEIGHT_SUM_TOLERANCE + _FLOAT_SLACK:
             shown = f"{round(total, 6):f}".rstrip("0").rstrip(".")
-            sheet.report(
-                int(first_row[name]),
-                "weight",
-                f"weights of model {name!r} sum to {shown}%, not 100%",
-            )
+            sheet.report(int(row), "weight", f"weights of model {name!r} sum to {shown}%, not 100%")
 
 
 def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> pd.DataFrame:
