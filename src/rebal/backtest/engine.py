@@ -113,6 +113,27 @@ class SimResult:
         return times
 
 
+def _rowsum(x: FloatArray) -> FloatArray:
+    # A matrix-vector product: several times faster than ``sum(axis=1)`` over a few columns.
+    result: FloatArray = x @ np.ones(x.shape[1])
+    return result
+
+
+def _rowmax(x: FloatArray) -> FloatArray:
+    # Column by column: ``max(axis=1)`` over a few columns is slow in numpy.
+    result = x[:, 0].copy()
+    for k in range(1, x.shape[1]):
+        np.maximum(result, x[:, k], out=result)
+    return result
+
+
+def _rowany(x: BoolArray) -> BoolArray:
+    result = x[:, 0].copy()
+    for k in range(1, x.shape[1]):
+        np.logical_or(result, x[:, k], out=result)
+    return result
+
+
 def _trigger_kind(policy: Policy | None) -> int:
     if policy is None or policy.name in FLOW_ONLY:
         return _SILENT
@@ -205,8 +226,9 @@ class _Simulation:
         cand = plan.reviews[plan.review_idx[rows], times] & (kind != _SILENT)
         banded = cand & (kind == _BANDED)
         if banded.any():
-            near = (weight < self.low_near[rows]) | (weight > self.high_near[rows])
-            cand &= (kind != _BANDED) | near.any(axis=1)
+            low = np.take(self.low_near, rows, axis=0)
+            high = np.take(self.high_near, rows, axis=0)
+            cand &= (kind != _BANDED) | _rowany((weight < low) | (weight > high))
         return cand
 
     def _wants(self, rows: IntArray, times: IntArray, drift: Drift) -> BoolArray:
@@ -229,7 +251,7 @@ class _Simulation:
         """Book drift, weights and pre-trade value of stacked rows (sorted by variant)."""
         # An emptied portfolio has no weights; it counts as on target.
         alive = total > 0
-        absdrift = np.abs(weight - self.plan.target[rows]).max(axis=1) * alive
+        absdrift = _rowmax(np.abs(weight - np.take(self.plan.target, rows, axis=0))) * alive
         bounds = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
         who = rows[bounds]
         self.drift_sum[who] += np.add.reduceat(absdrift, bounds)
@@ -299,8 +321,8 @@ class _Simulation:
         off = np.arange(int(lens.sum())) - starts[seg]
         rows = act[seg]
         times = self.pos[rows] + off
-        held = self.units[rows] * self.plan.prices[times]
-        total = held.sum(axis=1)
+        held = np.take(self.units, rows, axis=0) * np.take(self.plan.prices, times, axis=0)
+        total = _rowsum(held)
         weight = held / np.where(total > 0, total, np.inf)[:, None]
         first = np.full(len(act), -1, dtype=np.int64)
         trade_drift: Drift | None = None
@@ -314,7 +336,7 @@ class _Simulation:
                 trade_drift = _take_drift(drift, confirmed[at])
         last = np.where(first >= 0, first, lens - 1)
         keep = np.flatnonzero(off <= last[seg])
-        self._record(rows[keep], times[keep], weight[keep], total[keep])
+        self._record(rows[keep], times[keep], np.take(weight, keep, axis=0), total[keep])
         traded = np.flatnonzero(first >= 0)
         if trade_drift is not None:
             at_trade = starts[traded] + first[traded]
