@@ -240,3 +240,23 @@ def test_min_tax_never_costs_more_than_fifo(
     assert estimated_tax(min_tax.realised_st, min_tax.realised_lt, rates) <= (
         estimated_tax(fifo.realised_st, fifo.realised_lt, rates) + slack
     )
+
+
+def _marginal(relief_st: Decimal, relief_lt: Decimal, rates: TaxRates) -> Decimal:
+    return relief_st * rates.short_term_total + relief_lt * rates.long_term_total
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=sale_case())
+def test_rate_aware_min_tax_has_the_least_marginal_tax(
+    case: tuple[tuple[TaxLot, ...], Decimal, Decimal],
+) -> None:
+    lots, quantity, price = case
+    rates = TaxRates(short_term=D("0.37"), long_term=D("0.20"), state=D("0.05"))
+    best = relieve_lots(lots, quantity, LotMethod.MIN_TAX, price, AS_OF, rates=rates)
+    slack = D("0.01") * len(lots)
+    for method in (LotMethod.FIFO, LotMethod.LIFO, LotMethod.HIFO, LotMethod.MIN_TAX):
+        other = relieve_lots(lots, quantity, method, price, AS_OF)
+        assert _marginal(best.realised_st, best.realised_lt, rates) <= (
+            _marginal(other.realised_st, other.realised_lt, rates) + slack
+        ), method

@@ -12,7 +12,11 @@ whether it is short or long term. Methods (chosen per account, per run):
   per share first), short-term gains last (smallest first). For the same quantity it never costs
   more estimated tax (`rebal.tax.rates.estimated_tax`) than FIFO: it takes only losses when there
   are enough of them, and otherwise every loss and the cheapest gains, while FIFO must take every
-  long-term lot before any short-term one.
+  long-term lot before any short-term one. Given the tax rates (`rates=`), ``min-tax`` ranks lots
+  by their tax per share instead (gain per share × the rate of its term, losses negative): a
+  small short-term gain may then go before a large long-term one, and the marginal tax of the
+  sale (short-term result × rate + long-term result × rate) is the least possible for the
+  quantity.
 - ``average``: single-category average cost (mutual funds, IRS Pub 564/550): every share has the
   average basis of the position; the shares sold are the oldest ones for the holding period.
 
@@ -31,6 +35,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from rebal.tax.money import ZERO, allocate, share_of
+from rebal.tax.rates import TaxRates
 
 
 class LotMethod(StrEnum):
@@ -143,12 +148,18 @@ class Relief:
         return sum((s.gain for s in self.sales if s.term is Term.LONG), ZERO)
 
 
-def _min_tax_key(lot: TaxLot, price: Decimal, as_of: date) -> tuple[int, Decimal]:
-    """Losses (and break-even) first by gain per share, then LT gains, then ST gains."""
+def _min_tax_key(
+    lot: TaxLot, price: Decimal, as_of: date, rates: TaxRates | None
+) -> tuple[int, Decimal]:
+    """Without rates: losses (and break-even) first by gain per share, then LT gains, then ST
+    gains. With rates: by tax per share."""
     gain = price - lot.cost_per_share
+    long = holding_term(lot.acquired, as_of) is Term.LONG
+    if rates is not None:
+        return (0, gain * (rates.long_term_total if long else rates.short_term_total))
     if gain <= 0:
         return (0, gain)
-    return (1 if holding_term(lot.acquired, as_of) is Term.LONG else 2, gain)
+    return (1 if long else 2, gain)
 
 
 def relief_order(
@@ -157,6 +168,7 @@ def relief_order(
     price: Decimal,
     as_of: date,
     lot_ids: Sequence[str] | None = None,
+    rates: TaxRates | None = None,
 ) -> list[int]:
     """Indices of `lots` in the order `method` consumes them (ties: older, then input order)."""
     idx = range(len(lots))
@@ -167,7 +179,7 @@ def relief_order(
     if method is LotMethod.HIFO:
         return sorted(idx, key=lambda i: (-lots[i].cost_per_share, lots[i].acquired, i))
     if method is LotMethod.MIN_TAX:
-        keys = {i: _min_tax_key(lots[i], price, as_of) for i in idx}
+        keys = {i: _min_tax_key(lots[i], price, as_of, rates) for i in idx}
         return sorted(idx, key=lambda i: (*keys[i], lots[i].acquired, i))
     if not lot_ids:
         raise ValueError("specific identification needs the lot ids to sell")
@@ -189,10 +201,12 @@ def relieve_lots(
     *,
     lot_ids: Sequence[str] | None = None,
     proceeds: Decimal | None = None,
+    rates: TaxRates | None = None,
 ) -> Relief:
     """Sell `quantity` shares at `price` on `as_of` out of `lots` using `method`.
 
-    Lots may be consumed partially. `lot_ids` names the lots for specific identification.
+    Lots may be consumed partially. `lot_ids` names the lots for specific identification;
+    `rates` makes ``min-tax`` rank lots by tax per share (module docstring).
     `proceeds` is the exact total when `quantity * price` is not (it defaults to that product);
     it is split over the lot parts pro rata to quantity, cent-rounded, summing exactly. Raises
     ValueError for a non-positive quantity, for selling more than is held (no shorting) or more
@@ -203,7 +217,7 @@ def relieve_lots(
     held = sum((lot.quantity for lot in lots), ZERO)
     if quantity > held:
         raise ValueError(f"cannot sell {quantity}: only {held} held")
-    order = relief_order(lots, method, price, as_of, lot_ids)
+    order = relief_order(lots, method, price, as_of, lot_ids, rates)
     taken: dict[int, Decimal] = {}
     left = quantity
     for i in order:

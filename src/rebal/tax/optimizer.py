@@ -1,0 +1,162 @@
+"""The optimising tax-aware rebalance of one taxable account: a mixed-integer programme (HiGHS).
+
+Minimise estimated tax + trading cost + a drift penalty, subject to every position ending within
+its band, cash not negative, no shorting (a lot sells at most what it holds) and no wash sale
+(a position that is bought sells no losing lot). Variables: shares sold per lot, money invested
+per position, the absolute drift per position, the tax, and one binary per position that has a
+losing lot (buy it, or sell its losing lots, not both).
+
+Estimated tax is IRS netting (`rebal.tax.rates.estimated_tax`), which is not convex; the model
+uses its convex envelope max(0, LT rate × (ST + LT), ST rate × ST + LT rate × LT). The two agree
+except when a net long-term loss offsets a net short-term gain, where the model overstates the
+tax (the long-term loss is valued at the long-term rate); plans are always priced exactly
+afterwards by `rebal.tax.plan.evaluate`.
+
+The model works in float64; the solution is rounded explicitly at the boundary: shares to
+`SHARE_STEP` (never above the lot), money to the cent, and `CASH_CUSHION` absorbs the rounding
+of the cost.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import highspy
+import numpy as np
+
+from rebal.tax.lots import Term, holding_term
+from rebal.tax.money import to_cents
+from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan
+
+
+@dataclass(frozen=True)
+class Solved:
+    """The optimiser's plan and what the solver said."""
+
+    plan: Plan
+    objective: float
+    status: str
+
+
+class _Rows:
+    """Sparse constraint rows collected before being handed to HiGHS at once."""
+
+    def __init__(self) -> None:
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.starts: list[int] = []
+        self.index: list[int] = []
+        self.value: list[float] = []
+
+    def add(self, lower: float, upper: float, terms: dict[int, float]) -> None:
+        self.starts.append(len(self.index))
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.index.extend(terms)
+        self.value.extend(terms.values())
+
+
+def optimal_plan(
+    problem: AccountProblem, *, drift_penalty: float = 1e-4, time_limit: float = 30.0
+) -> Solved:
+    """Solve `problem` to optimality (relative MIP gap 1e-6) and round the plan.
+
+    `drift_penalty` is the cost per dollar of remaining distance from target, per position.
+    Raises RuntimeError when HiGHS finds no feasible plan.
+    """
+    positions = problem.positions
+    total = float(problem.total)
+    cost = float(problem.cost_rate)
+    rates = problem.rates
+    lots = [(k, lot) for k, p in enumerate(positions) for lot in p.lots]
+    n_lots, n_pos = len(lots), len(positions)
+    price = [float(positions[k].price) for k, _ in lots]
+    gain = [price[j] - float(lot.cost_per_share) for j, (_, lot) in enumerate(lots)]
+    rate = [
+        float(
+            rates.long_term_total
+            if holding_term(lot.acquired, problem.as_of) is Term.LONG
+            else rates.short_term_total
+        )
+        for _, lot in lots
+    ]
+    losing = sorted({k for j, (k, _) in enumerate(lots) if gain[j] < 0})
+    # columns: sold shares per lot | money in per position | drift per position | tax | binaries
+    col_buy, col_drift = n_lots, n_lots + n_pos
+    col_tax = n_lots + 2 * n_pos
+    col_bin = {k: col_tax + 1 + i for i, k in enumerate(losing)}
+    n_cols = col_tax + 1 + len(losing)
+    lower = np.zeros(n_cols)
+    upper = np.full(n_cols, highspy.kHighsInf)
+    upper[:n_lots] = [float(lot.quantity) for _, lot in lots]
+    for col in col_bin.values():
+        upper[col] = 1.0
+    costs = np.zeros(n_cols)
+    costs[:n_lots] = np.asarray(price) * cost
+    costs[col_buy:col_drift] = cost
+    costs[col_drift:col_tax] = drift_penalty
+    costs[col_tax] = 1.0
+
+    rows = _Rows()
+    by_position: list[list[int]] = [[] for _ in positions]
+    for j, (k, _) in enumerate(lots):
+        by_position[k].append(j)
+    for k, p in enumerate(positions):
+        value, px = float(p.value), float(p.price)
+        move = {j: -px for j in by_position[k]} | {col_buy + k: 1.0}
+        low, high = float(p.target - p.band) * total, float(p.target + p.band) * total
+        rows.add(low - value, high - value, move)
+        gap = value - float(p.target) * total
+        rows.add(gap, highspy.kHighsInf, {j: -v for j, v in move.items()} | {col_drift + k: 1.0})
+        rows.add(-gap, highspy.kHighsInf, move | {col_drift + k: 1.0})
+    cash_terms = {j: price[j] * (1 - cost) for j in range(n_lots)}
+    cash_terms |= {col_buy + k: -(1 + cost) for k in range(n_pos)}
+    rows.add(float(CASH_CUSHION - problem.cash), highspy.kHighsInf, cash_terms)
+    long_rate = float(rates.long_term_total)
+    tax = {col_tax: 1.0}
+    rows.add(0.0, highspy.kHighsInf, {j: -long_rate * gain[j] for j in range(n_lots)} | tax)
+    rows.add(0.0, highspy.kHighsInf, {j: -rate[j] * gain[j] for j in range(n_lots)} | tax)
+    for k, col in col_bin.items():
+        for j in by_position[k]:
+            if gain[j] < 0:
+                quantity = upper[j]
+                rows.add(-highspy.kHighsInf, quantity, {j: 1.0, col: quantity})
+        rows.add(-highspy.kHighsInf, 0.0, {col_buy + k: 1.0, col: -2.0 * total})
+
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("time_limit", time_limit)
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    h.addVars(n_cols, lower, upper)
+    h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32), costs)
+    if col_bin:
+        cols = np.asarray(list(col_bin.values()), dtype=np.int32)
+        h.changeColsIntegrality(
+            len(cols), cols, np.full(len(cols), highspy.HighsVarType.kInteger)
+        )
+    h.addRows(
+        len(rows.lower),
+        np.asarray(rows.lower),
+        np.asarray(rows.upper),
+        len(rows.index),
+        np.asarray(rows.starts, dtype=np.int32),
+        np.asarray(rows.index, dtype=np.int32),
+        np.asarray(rows.value),
+    )
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"account {problem.account}: the optimiser found no plan ({status})")
+    x = np.asarray(h.getSolution().col_value)
+    sells: dict[str, Decimal] = {}
+    for j, (_, lot) in enumerate(lots):
+        shares = min(lot.quantity, Decimal(repr(float(x[j]))).quantize(SHARE_STEP))
+        if shares > 0:
+            sells[lot.lot_id] = shares
+    buys: dict[str, Decimal] = {}
+    for k, p in enumerate(positions):
+        money = to_cents(Decimal(repr(float(x[col_buy + k]))))
+        if money > 0:
+            buys[p.symbol] = money
+    objective = float(h.getInfo().objective_function_value)
+    return Solved(Plan("optimizer", sells, buys), objective, status)

@@ -1,0 +1,162 @@
+"""The fast rule-based tax-aware rebalance of one taxable account (Decimal, no solver).
+
+It trades only what the bands require and pays for it with the cheapest shares:
+
+1. A position above its band is sold down to the band's upper edge, lots by ``min-tax`` with
+   the rates (least tax per share first).
+2. A position below its band is bought up to the band's lower edge.
+3. If cash falls short, more shares are sold, cheapest tax per dollar of proceeds first (losses
+   first, then gains by rate × gain per dollar), from positions that are not bought, never below
+   their lower edge.
+4. While the run realises a net gain, losing lots of positions that are not bought are sold
+   (largest loss per dollar first, within band room) to offset it, when the tax saved beats the
+   cost of trading out and back in.
+5. Cash beyond the cash target is invested in positions that were not sold, up to their target,
+   in proportion to how far below it they are.
+
+A position that is bought is never sold at a loss in the same run (that would be a wash sale).
+The optimiser (`rebal.tax.optimizer`) solves the same problem exactly; `benchmarks/tax.py`
+compares the two.
+"""
+
+from collections import defaultdict
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from rebal.tax.lots import LotMethod, TaxLot, Term, holding_term, relieve_lots
+from rebal.tax.money import ZERO, to_cents
+from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan, Position
+
+
+class _Run:
+    """Mutable state of one rule-based rebalance."""
+
+    def __init__(self, problem: AccountProblem) -> None:
+        self.problem = problem
+        self.total = problem.total
+        self.held: dict[str, list[TaxLot]] = {p.symbol: list(p.lots) for p in problem.positions}
+        self.value: dict[str, Decimal] = {p.symbol: p.value for p in problem.positions}
+        self.sells: dict[str, Decimal] = defaultdict(Decimal)
+        self.buys: dict[str, Decimal] = defaultdict(Decimal)
+        self.proceeds = ZERO
+        self.gain = ZERO
+
+    def low(self, p: Position) -> Decimal:
+        return (p.target - p.band) * self.total
+
+    def rate(self, lot: TaxLot) -> Decimal:
+        rates = self.problem.rates
+        long = holding_term(lot.acquired, self.problem.as_of) is Term.LONG
+        return rates.long_term_total if long else rates.short_term_total
+
+    def sell(self, p: Position, shares: Decimal, method: LotMethod, lot_ids: list[str]) -> None:
+        lots = self.held[p.symbol]
+        shares = min(shares, sum((lot.quantity for lot in lots), ZERO))
+        if shares <= 0:
+            return
+        relief = relieve_lots(
+            lots,
+            shares,
+            method,
+            p.price,
+            self.problem.as_of,
+            lot_ids=lot_ids or None,
+            rates=self.problem.rates,
+        )
+        for sale in relief.sales:
+            self.sells[sale.lot_id] += sale.quantity
+            self.gain += sale.gain
+        self.held[p.symbol] = list(relief.remaining)
+        self.value[p.symbol] -= relief.proceeds
+        self.proceeds += relief.proceeds
+
+    def cash_after(self) -> Decimal:
+        bought = sum(self.buys.values(), ZERO)
+        cost = to_cents((self.proceeds + bought) * self.problem.cost_rate)
+        return self.problem.cash + self.proceeds - bought - cost - CASH_CUSHION
+
+
+def _shares(value: Decimal, price: Decimal) -> Decimal:
+    return (value / price).quantize(SHARE_STEP, rounding=ROUND_CEILING)
+
+
+def rule_based_plan(problem: AccountProblem) -> Plan:
+    """The rule-based plan for `problem` (see the module docstring for the rules)."""
+    run = _Run(problem)
+    total = run.total
+    for p in problem.positions:  # 1. down to the upper edge
+        excess = run.value[p.symbol] - (p.target + p.band) * total
+        if excess > 0:
+            run.sell(p, _shares(excess, p.price), LotMethod.MIN_TAX, [])
+    for p in problem.positions:  # 2. up to the lower edge
+        gap = run.low(p) - run.value[p.symbol]
+        if gap > 0:
+            run.buys[p.symbol] = to_cents(gap)
+    free = [p for p in problem.positions if p.symbol not in run.buys]
+    short = -run.cash_after()
+    if short > 0:  # 3. cheapest proceeds first
+        _raise_cash(run, free, short / (1 - problem.cost_rate))
+    if run.gain > 0:  # 4. offset the net gain with losses
+        _offset_gains(run, free)
+    _invest_surplus(run)  # 5.
+    sells = {lot_id: q for lot_id, q in run.sells.items() if q > 0}
+    buys = {symbol: v for symbol, v in run.buys.items() if v > 0}
+    return Plan("rule-based", sells, buys)
+
+
+def _ranked(
+    run: _Run, positions: list[Position], losses_only: bool
+) -> list[tuple[Position, TaxLot]]:
+    """Lots by tax per dollar of proceeds, cheapest first; losses only: those worth harvesting
+    (the tax they save at the long-term rate beats trading out and back in)."""
+    ranked: list[tuple[Decimal, str, str, Position, TaxLot]] = []
+    for p in positions:
+        for lot in run.held[p.symbol]:
+            per_dollar = (p.price - lot.cost_per_share) / p.price
+            worth = -per_dollar * run.problem.rates.long_term_total > 2 * run.problem.cost_rate
+            if not losses_only or worth:
+                ranked.append((run.rate(lot) * per_dollar, p.symbol, lot.lot_id, p, lot))
+    ranked.sort(key=lambda r: r[:3])
+    return [(p, lot) for *_, p, lot in ranked]
+
+
+def _sell_lot(run: _Run, p: Position, lot: TaxLot, value: Decimal) -> None:
+    """Sell up to `value` of `lot`, never taking the position below its lower edge."""
+    take = min(value, run.value[p.symbol] - run.low(p), lot.quantity * p.price)
+    if take > 0:
+        run.sell(p, min(lot.quantity, _shares(take, p.price)), LotMethod.SPECIFIC, [lot.lot_id])
+
+
+def _raise_cash(run: _Run, positions: list[Position], amount: Decimal) -> None:
+    """Raise `amount` of proceeds, cheapest tax per dollar first."""
+    target = run.proceeds + amount
+    for p, lot in _ranked(run, positions, losses_only=False):
+        if run.proceeds >= target:
+            return
+        _sell_lot(run, p, lot, target - run.proceeds)
+
+
+def _offset_gains(run: _Run, positions: list[Position]) -> None:
+    """Realise losses until the run's net gain is offset or no losing lot is left."""
+    for p, lot in _ranked(run, positions, losses_only=True):
+        if run.gain <= 0:
+            return
+        _sell_lot(run, p, lot, run.gain / (lot.cost_per_share - p.price) * p.price)
+
+
+def _invest_surplus(run: _Run) -> None:
+    """Spend cash above the cash target on unsold positions below target, pro rata to gap."""
+    problem = run.problem
+    cash_target = (1 - sum((p.target for p in problem.positions), ZERO)) * run.total
+    surplus = (run.cash_after() - cash_target) / (1 + problem.cost_rate)
+    sold = {p.symbol for p in problem.positions if any(lot.lot_id in run.sells for lot in p.lots)}
+    gaps = {
+        p.symbol: p.target * run.total - run.value[p.symbol] - run.buys[p.symbol]
+        for p in problem.positions
+        if p.symbol not in sold
+    }
+    gaps = {symbol: gap for symbol, gap in gaps.items() if gap > 0}
+    if surplus <= 0 or not gaps:
+        return
+    scale = min(Decimal(1), surplus / sum(gaps.values(), ZERO))
+    for symbol, gap in gaps.items():
+        run.buys[symbol] += (gap * scale).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
