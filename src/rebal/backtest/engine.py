@@ -45,7 +45,7 @@ MAX_WINDOW = 4096
 #: First window of every variant.
 FIRST_WINDOW = 64
 #: Most stacked rows (variants x observations) measured in one round, to bound memory.
-ROUND_BUDGET = 1 << 16
+ROUND_BUDGET = 1 << 14
 #: Core policies that trade only when a weight is outside its band (``Drift.any_breach``); the
 #: scan asks the core only about observations within ``NEAR`` of a band edge for these.
 #: ``tests/backtest/test_engine.py`` checks that their ``wants_trade`` is ``any_breach``.
@@ -324,21 +324,12 @@ class _Simulation:
         held = np.take(self.units, rows, axis=0) * np.take(self.plan.prices, times, axis=0)
         total = _rowsum(held)
         weight = held / np.where(total > 0, total, np.inf)[:, None]
-        first = np.full(len(act), -1, dtype=np.int64)
-        trade_drift: Drift | None = None
-        cand = np.flatnonzero(self._candidates(rows, times, weight))
-        if cand.size:
-            drift = self._measure(rows[cand], held[cand])
-            confirmed = np.flatnonzero(self._wants(rows[cand], times[cand], drift))
-            if confirmed.size:
-                hit_seg, at = np.unique(seg[cand[confirmed]], return_index=True)
-                first[hit_seg] = off[cand[confirmed[at]]]
-                trade_drift = _take_drift(drift, confirmed[at])
+        first, trade_drift = self._first_trades(seg, off, rows, times, held, weight, len(act))
         last = np.where(first >= 0, first, lens - 1)
         keep = np.flatnonzero(off <= last[seg])
         self._record(rows[keep], times[keep], np.take(weight, keep, axis=0), total[keep])
         traded = np.flatnonzero(first >= 0)
-        if trade_drift is not None:
+        if trade_drift is not None and traded.size:
             at_trade = starts[traded] + first[traded]
             t_rows, t_times = act[traded], times[at_trade]
             self._trade(t_rows, t_times, held[at_trade], np.zeros(len(traded)), trade_drift)
@@ -347,6 +338,44 @@ class _Simulation:
         quiet = act[first < 0]
         self.pos[quiet] += lens[first < 0]
         self.window[quiet] = np.minimum(2 * self.window[quiet], MAX_WINDOW)
+
+    def _first_trades(
+        self,
+        seg: IntArray,
+        off: IntArray,
+        rows: IntArray,
+        times: IntArray,
+        held: FloatArray,
+        weight: FloatArray,
+        segments: int,
+    ) -> tuple[IntArray, Drift | None]:
+        """Per segment, the offset of its first trade (-1 if none) and the drift of those rows.
+
+        Only the first candidate of each segment is put to the core; a segment whose first
+        candidate the core turns down (a weight within ``NEAR`` of an edge but inside it) puts
+        its next candidate, until every segment has a trade or no candidate left.
+        """
+        first = np.full(segments, -1, dtype=np.int64)
+        pending = np.flatnonzero(self._candidates(rows, times, weight))
+        heads_ok: list[IntArray] = []
+        drifts: list[Drift] = []
+        while pending.size:
+            s = seg[pending]
+            is_head = np.r_[True, s[1:] != s[:-1]]
+            heads = pending[is_head]
+            drift = self._measure(rows[heads], held[heads])
+            ok = self._wants(rows[heads], times[heads], drift)
+            first[seg[heads[ok]]] = off[heads[ok]]
+            heads_ok.append(heads[ok])
+            drifts.append(_take_drift(drift, np.flatnonzero(ok)))
+            rejected = np.zeros(segments, dtype=bool)
+            rejected[seg[heads[~ok]]] = True
+            pending = pending[~is_head & rejected[s]]
+        if len(drifts) <= 1:
+            return first, drifts[0] if drifts else None
+        # Rare: trades found in several passes; measure them again, in segment order.
+        at = np.sort(np.concatenate(heads_ok))
+        return first, self._measure(rows[at], held[at])
 
     def flow_step(self, t: int, slot: int) -> None:
         """Observation ``t`` with a cash flow, for every variant together."""
