@@ -44,7 +44,10 @@ class Book:
 
 def _band_params(
     frame: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
-) -> BandParams:
+) -> BandParams | None:
+    """Per-slot overrides from the model rows; None when no row sets any."""
+    if frame[list(_BAND_COLUMNS)].isna().all().all():
+        return None
     arrays = {}
     for name in _BAND_COLUMNS:
         out = np.full(shape, np.nan)

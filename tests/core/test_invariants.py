@@ -112,4 +112,8 @@ def test_proposals_keep_their_invariants(case):
     # its target among the others, so their targets move: see test_restricted_weight_is_shared).
     rails = (result.policy == POLICY_NAMES.index("rails")) & ~a.restricted.any(axis=1)
     buy_slots = (t.buy_cents > 0) & rails[:, None]
-    assert (result.weight_after[buy_slots] <= a.target[buy_slots] + 1e-9).all()
+    # (Up to two cents of the account: orders are rounded to cents and micro-shares.)
+    total = result.drift.total
+    cents = np.divide(0.02, total, out=np.full_like(total, np.inf), where=total > 0)
+    slack = np.broadcast_to(cents[:, None], buy_slots.shape)
+    assert (result.weight_after[buy_slots] <= a.target[buy_slots] + slack[buy_slots]).all()

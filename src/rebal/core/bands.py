@@ -82,17 +82,10 @@ def _scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
 
 
-def resolve_band_params(
-    spec: BandSpec,
-    shape: tuple[int, int],
-    overrides: BandParams | None = None,
-) -> BandParams:
-    """Return per-slot widths: the run's ``spec`` with per-security ``overrides`` on top.
+def run_band_params(spec: BandSpec) -> BandParams:
+    """Return the run's widths as 0-d arrays, which broadcast against any (N, K) target.
 
-    Rails and wide bands left unset default to half and twice the band of the same kind. An
-    override row that sets any band kind replaces both band kinds of the run for that slot, so a
-    security given ``band_abs`` alone is judged by its absolute band only; rails and wide bands
-    follow the same rule.
+    Rails and wide bands left unset default to half and twice the band of the same kind.
     """
     run = {
         "band_abs": spec.band_abs,
@@ -102,7 +95,22 @@ def resolve_band_params(
         "wide_abs": spec.wide_abs if spec.wide_abs is not None else _scaled(spec.band_abs, 2.0),
         "wide_rel": spec.wide_rel if spec.wide_rel is not None else _scaled(spec.band_rel, 2.0),
     }
-    out = {name: np.full(shape, _or_nan(value)) for name, value in run.items()}
+    return BandParams(**{name: np.array(_or_nan(value)) for name, value in run.items()})
+
+
+def resolve_band_params(
+    spec: BandSpec,
+    shape: tuple[int, int],
+    overrides: BandParams | None = None,
+) -> BandParams:
+    """Return per-slot widths (arrays of ``shape``): the run's ``spec``, ``overrides`` on top.
+
+    An override row that sets any band kind replaces both band kinds of the run for that slot,
+    so a security given ``band_abs`` alone is judged by its absolute band only; its rails and
+    wide band derive from its own band unless it sets rails too.
+    """
+    run = run_band_params(spec)
+    out = {f: np.broadcast_to(getattr(run, f), shape).copy() for f in BandParams.__slots__}
     if overrides is not None:
         band_set = ~np.isnan(overrides.band_abs) | ~np.isnan(overrides.band_rel)
         rail_set = ~np.isnan(overrides.rail_abs) | ~np.isnan(overrides.rail_rel)
@@ -117,18 +125,33 @@ def resolve_band_params(
     return BandParams(**out)
 
 
+def _unset(width: FloatArray) -> bool:
+    return width.ndim == 0 and bool(np.isnan(width))
+
+
 def _half_width(target: FloatArray, absolute: FloatArray, relative: FloatArray) -> FloatArray:
+    # Run-level widths arrive as 0-d arrays: one kind unset needs a single pass.
+    if _unset(absolute) and _unset(relative):
+        return np.full_like(target, np.inf)
+    if _unset(absolute) and relative.ndim == 0:
+        result: FloatArray = relative * target
+        return result
+    if _unset(relative) and absolute.ndim == 0:
+        return np.broadcast_to(absolute, target.shape)
     # fmin ignores NaN: the narrower of the kinds that are set; inf where neither is set.
     width = np.fmin(absolute, relative * target)
     return np.where(np.isnan(width), np.inf, width)
 
 
 def band_edges(target: FloatArray, params: BandParams) -> Edges:
-    """Return the band, rail and wide-band edges around ``target`` (weights, clipped to [0, 1])."""
+    """Return the band, rail and wide-band edges around ``target`` (weights, clipped to [0, 1]).
+
+    ``params`` may hold 0-d arrays (one width for every slot, see :func:`run_band_params`).
+    """
 
     def around(absolute: FloatArray, relative: FloatArray) -> tuple[FloatArray, FloatArray]:
         width = _half_width(target, absolute, relative)
-        return np.clip(target - width, 0.0, 1.0), np.clip(target + width, 0.0, 1.0)
+        return np.maximum(target - width, 0.0), np.minimum(target + width, 1.0)
 
     band_low, band_high = around(params.band_abs, params.band_rel)
     rail_low, rail_high = around(params.rail_abs, params.rail_rel)

@@ -24,12 +24,12 @@ class BookArrays:
     quantity_micro: IntArray  # (N, K) shares held x 10^6
     price: FloatArray  # (N, K) quoted price; NaN where the security has no price
     target: FloatArray  # (N, K) target weight (fraction); 0 outside the model
-    overrides: BandParams  # (N, K) per-security band widths from the model; NaN if not set
+    overrides: BandParams | None  # (N, K) per-security band widths; None when the book has none
     restricted: BoolArray  # (N, K) never bought or sold in this account
     cash_cents: IntArray  # (N,) settled cash
     pending_cents: IntArray  # (N,) deposit (+) or withdrawal (-) not yet applied
     cash_target: FloatArray  # (N,) the model's CASH weight; 0 when it has none
-    cash_overrides: BandParams  # (N, 1) band widths of the model's CASH row; NaN if not set
+    cash_overrides: BandParams | None  # (N, 1) widths of the models' CASH rows; None if none
     has_cash_target: BoolArray  # (N,) the model has a CASH row
     has_model: BoolArray  # (N,)
     can_trade: BoolArray  # (N,)
@@ -51,9 +51,3 @@ class BookArrays:
     def n_accounts(self) -> int:
         """Number of accounts (rows)."""
         return int(self.symbol.shape[0])
-
-
-def empty_band_params(shape: tuple[int, int]) -> BandParams:
-    """Band widths with nothing set (all NaN)."""
-    nan = np.full(shape, np.nan)
-    return BandParams(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy())

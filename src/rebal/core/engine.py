@@ -19,7 +19,14 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from rebal.core.bands import BandSpec, Edges, band_edges, resolve_band_params
+from rebal.core.bands import (
+    BandParams,
+    BandSpec,
+    Edges,
+    band_edges,
+    resolve_band_params,
+    run_band_params,
+)
 from rebal.core.book import BookArrays
 from rebal.core.drift import Drift, measure_drift
 from rebal.core.policies import POLICIES, CashFlow, Liquidation, PolicyInput, policy_by_name
@@ -67,10 +74,13 @@ class Proposal:
 def measure_book(book: BookArrays, bands: BandSpec) -> Drift:
     """Return the drift of every account of ``book`` under the run's ``bands``."""
     shape = book.symbol.shape
-    params = resolve_band_params(bands, shape, book.overrides)
-    edges = band_edges(book.target, params)
-    cash_params = resolve_band_params(bands, (shape[0], 1), book.cash_overrides)
-    cash_edges = band_edges(book.cash_target[:, None], cash_params)
+    run = run_band_params(bands)
+
+    def params(overrides: BandParams | None, shape: tuple[int, int]) -> BandParams:
+        return run if overrides is None else resolve_band_params(bands, shape, overrides)
+
+    edges = band_edges(book.target, params(book.overrides, shape))
+    cash_edges = band_edges(book.cash_target[:, None], params(book.cash_overrides, (shape[0], 1)))
     low = np.where(book.has_cash_target, cash_edges.band_low[:, 0], 0.0)
     high = np.where(book.has_cash_target, cash_edges.band_high[:, 0], 1.0)
     return measure_drift(

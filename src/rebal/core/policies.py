@@ -18,6 +18,7 @@ Conventions shared by every policy:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,27 +82,40 @@ def _keep_frozen(inp: PolicyInput, desired: FloatArray) -> FloatArray:
     return result
 
 
-def _raise_cash(inp: PolicyInput, values: FloatArray, amount: FloatArray) -> FloatArray:
-    """Sell ``amount`` (N,) from ``values``: most overweight first, then pro rata to target."""
-    free = ~inp.frozen
-    target = inp.target_value
-    excess = np.where(free, values - target, 0.0)
-    first = level_fill(excess, amount)
+Fill = Callable[[FloatArray, FloatArray, FloatArray, BoolArray], FloatArray]
+
+
+def _on_rows(
+    fill: Fill, values: FloatArray, amount: FloatArray, target: FloatArray, frozen: BoolArray
+) -> FloatArray:
+    """Apply ``fill`` only to the accounts with a positive ``amount``: most have none."""
+    rows = np.flatnonzero(amount > 0)
+    if rows.size == 0:
+        return values
+    values = values.copy()
+    values[rows] = fill(values[rows], amount[rows], target[rows], frozen[rows])
+    return values
+
+
+def _raise(
+    values: FloatArray, amount: FloatArray, target: FloatArray, frozen: BoolArray
+) -> FloatArray:
+    # Most overweight first; beyond the overweights, pro rata to what is left.
+    free = ~frozen
+    first = level_fill(np.where(free, values - target, 0.0), amount)
     values = values - first
     rest = np.maximum(amount - first.sum(axis=1), 0.0)
-    # Beyond the overweights, sell across the free positions in proportion to their value.
     sellable = np.where(free, values, 0.0)
-    second = proportional_fill(sellable, sellable, rest)
-    result: FloatArray = values - second
+    result: FloatArray = values - proportional_fill(sellable, sellable, rest)
     return result
 
 
-def _spend_cash(inp: PolicyInput, values: FloatArray, amount: FloatArray) -> FloatArray:
-    """Buy with ``amount`` (N,): most underweight first; beyond every gap, at target weights."""
-    free = ~inp.frozen
-    target = inp.target_value
-    gap = np.where(free, target - values, 0.0)
-    first = level_fill(gap, amount)
+def _spend(
+    values: FloatArray, amount: FloatArray, target: FloatArray, frozen: BoolArray
+) -> FloatArray:
+    # Most underweight first; beyond every gap, at target weights.
+    free = ~frozen
+    first = level_fill(np.where(free, target - values, 0.0), amount)
     rest = np.maximum(amount - first.sum(axis=1), 0.0)
     weights = np.where(free, target, 0.0)
     total = weights.sum(axis=1, keepdims=True)
@@ -109,6 +123,20 @@ def _spend_cash(inp: PolicyInput, values: FloatArray, amount: FloatArray) -> Flo
         second = np.where(total > 0, weights / total, 0.0) * rest[:, None]
     result: FloatArray = values + first + second
     return result
+
+
+def raise_cash(
+    inp: PolicyInput, values: FloatArray, amount: FloatArray, target: FloatArray
+) -> FloatArray:
+    """Sell ``amount`` (N,) from ``values``: most overweight first, then pro rata."""
+    return _on_rows(_raise, values, amount, target, inp.frozen)
+
+
+def spend_cash(
+    inp: PolicyInput, values: FloatArray, amount: FloatArray, target: FloatArray
+) -> FloatArray:
+    """Buy with ``amount`` (N,): most underweight first; beyond every gap, at target weights."""
+    return _on_rows(_spend, values, amount, target, inp.frozen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +189,20 @@ class Rails:
         values = np.where(free & (held > rail_value), rail_value, held)
         budget = inp.spendable + (held - values).sum(axis=1)
         target = inp.target_value
-        shortfall = np.where(free, target - values, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            distance = np.where(target > 0, shortfall / target, 0.0)
-        bought = proportional_fill(distance, shortfall, budget)
-        values = values + bought
-        values = _raise_cash(inp, values, np.maximum(-budget, 0.0))
+        values = _on_rows(_buy_by_distance, values, budget, target, inp.frozen)
+        values = raise_cash(inp, values, np.maximum(-budget, 0.0), target)
         return _keep_frozen(inp, values)
+
+
+def _buy_by_distance(
+    values: FloatArray, budget: FloatArray, target: FloatArray, frozen: BoolArray
+) -> FloatArray:
+    # Below-target positions, in proportion to their relative distance, none past target.
+    shortfall = np.where(frozen, 0.0, target - values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.where(target > 0, shortfall / target, 0.0)
+    result: FloatArray = values + proportional_fill(distance, shortfall, budget)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +236,9 @@ class CashFlow:
         return result
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
-        held = inp.held
-        values = _spend_cash(inp, held, np.maximum(inp.spendable, 0.0))
-        values = _raise_cash(inp, values, np.maximum(-inp.spendable, 0.0))
+        target = inp.target_value
+        values = spend_cash(inp, inp.held, np.maximum(inp.spendable, 0.0), target)
+        values = raise_cash(inp, values, np.maximum(-inp.spendable, 0.0), target)
         return _keep_frozen(inp, values)
 
 

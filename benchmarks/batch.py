@@ -1,0 +1,93 @@
+"""Throughput of a whole-book run: drift + statuses + `rails` orders for 1,000,000 accounts.
+
+Builds, in memory, a book of 1,000,000 accounts x 10 positions (seeded), times
+``rebal.core.engine.propose`` with the rails policy, and in the same process times the
+memory-bound reference ``quantity * price[symbol_index]`` over the same arrays: one gather and
+one multiply, the least any valuation of the book must do. The ratio of the two is the figure to
+watch; it is independent of the machine's speed.
+
+What bounds it: the engine makes a few dozen passes over (N, K) float64 arrays (valuation, band
+edges, drift, breach masks, the rails sells and the proportional fill's sort, the orders'
+rounding), each memory-bound like the reference, so the ratio is roughly the number of passes;
+the one sort per account row (``argsort`` over K slots in the fill) is the costliest single step.
+
+Run: ``.venv/bin/python benchmarks/batch.py [--accounts N]``. Last line:
+``ratio_vs_memory_pass=<engine time / reference time>`` (goal: 20 or less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from rebal.core.bands import BandSpec
+from rebal.core.book import BookArrays
+from rebal.core.engine import RunConfig, propose
+
+K = 10
+UNIVERSE = 50
+
+
+def make_book(n: int, seed: int = 7) -> BookArrays:
+    """A book of ``n`` accounts on 10-security models with lognormal drift."""
+    rng = np.random.default_rng(seed)
+    price_of = rng.uniform(10, 500, UNIVERSE)
+    symbol = np.stack([rng.choice(UNIVERSE, K, replace=False) for _ in range(256)])
+    symbol = symbol[rng.integers(0, 256, n)]
+    target = np.full((n, K), 1.0 / K)
+    value = rng.lognormal(11, 1, n)[:, None] * target * rng.lognormal(0, 0.15, (n, K))
+    quantity = np.rint(value / price_of[symbol] * 1e6).astype(np.int64)
+    return BookArrays(
+        symbol=symbol,
+        quantity_micro=quantity,
+        price=price_of[symbol],
+        target=target,
+        overrides=None,
+        restricted=np.zeros((n, K), dtype=bool),
+        cash_cents=rng.integers(0, 500_000, n),
+        pending_cents=np.zeros(n, dtype=np.int64),
+        cash_target=np.zeros(n),
+        cash_overrides=None,
+        has_cash_target=np.zeros(n, dtype=bool),
+        has_model=np.ones(n, dtype=bool),
+        can_trade=np.ones(n, dtype=bool),
+        liquidate=np.zeros(n, dtype=bool),
+    ), price_of
+
+
+def best_of(runs: int, fn) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    book, price_of = make_book(args.accounts)
+    config = RunConfig(policy="rails", bands=BandSpec(band_rel=0.20))
+    quantity = book.quantity_micro / 1e6
+
+    result = propose(book, config)
+    engine = best_of(args.runs, lambda: propose(book, config))
+    reference = best_of(args.runs, lambda: quantity * price_of[book.symbol])
+
+    traded = int(result.traded.sum())
+    orders = int(result.trades.count.sum())
+    print(f"accounts={args.accounts:,} positions_per_account={K}")
+    print(f"accounts_traded={traded:,} orders={orders:,}")
+    print(f"engine_seconds={engine:.3f} accounts_per_second={args.accounts / engine:,.0f}")
+    print(f"reference_seconds={reference:.4f}")
+    print(f"ratio_vs_memory_pass={engine / reference:.1f}")
+
+
+if __name__ == "__main__":
+    main()
