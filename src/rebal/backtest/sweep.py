@@ -126,7 +126,8 @@ def read_grid(path: Path, base: Variant) -> list[Variant]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         for line, row in enumerate(reader, start=2):
-            settings = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            # An empty cell keeps the base value; "none" unsets a band.
+            settings = {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
             try:
                 variants.append(vary(base, settings))
             except (ValueError, TypeError) as exc:
