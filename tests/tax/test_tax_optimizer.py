@@ -1,5 +1,6 @@
 """Tax-aware rebalance of one account: naive FIFO vs rule-based vs the HiGHS optimiser."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -114,3 +115,27 @@ def test_rules_and_optimizer_reach_the_bands(p: AccountProblem) -> None:
     rules = evaluate(p, rule_based_plan(p))
     optimum = evaluate(p, optimal_plan(p).plan)
     assert rules.feasible and optimum.feasible
+
+
+def test_gain_budget_caps_the_gain_and_reports_what_it_left() -> None:
+    a = (TaxLot("a1", D(70), D(3500), date(2020, 1, 1)),)  # LT gain 50 a share
+    p = replace(problem(a_lots=a), gain_budget=D(500))
+    for plan in (rule_based_plan(p), optimal_plan(p).plan):
+        result = evaluate(p, plan)
+        assert result.realised_lt <= D("500.0001"), plan.method
+        assert plan.sells["a1"] >= D("9.99"), plan.method  # the budget is used, not wasted
+        assert result.outside_band["A"] >= D(999), plan.method  # 10 of 20 shares left
+        assert result.cash_after >= 0
+
+
+def test_short_term_gains_can_be_forbidden() -> None:
+    a = (
+        TaxLot("a1", D(40), D(2000), date(2020, 1, 1)),  # LT gain 10 tax a share
+        TaxLot("a2", D(30), D(2850), date(2025, 3, 1)),  # ST gain 2 tax a share
+    )
+    allowed = problem(a_lots=a)
+    assert set(rule_based_plan(allowed).sells) == {"a2"}
+    forbidden = replace(allowed, short_term_gains=False)
+    for plan in (rule_based_plan(forbidden), optimal_plan(forbidden).plan):
+        assert set(plan.sells) == {"a1"}, plan.method
+        assert evaluate(forbidden, plan).feasible

@@ -1,10 +1,13 @@
 """The optimising tax-aware rebalance of one taxable account: a mixed-integer programme (HiGHS).
 
 Minimise estimated tax + trading cost + a drift penalty, subject to every position ending within
-its band, cash not negative, no shorting (a lot sells at most what it holds) and no wash sale
-(a position that is bought sells no losing lot). Variables: shares sold per lot, money invested
-per position, the absolute drift per position, the tax, and one binary per position that has a
-losing lot (buy it, or sell its losing lots, not both).
+its band, cash not negative, no shorting (a lot sells at most what it holds), no wash sale (a
+position that is bought sells no losing lot), the gain budget (net realised gain at most
+`AccountProblem.gain_budget`) and, when forbidden, no short-term lot sold at a gain. The bands
+are soft with a steep penalty (`BAND_PENALTY`), so when the budget does not allow reaching them
+the plan does the most drift reduction it can. Variables: shares sold per lot; per position the
+money invested, the absolute drift and the amounts above and below the band; the tax; and one
+binary per position that has a losing lot (buy it, or sell its losing lots, not both).
 
 Estimated tax is IRS netting (`rebal.tax.rates.estimated_tax`), which is not convex; the model
 uses its convex envelope max(0, LT rate × (ST + LT), ST rate × ST + LT rate × LT). The two agree
@@ -26,6 +29,10 @@ import numpy as np
 from rebal.tax.lots import Term, holding_term
 from rebal.tax.money import to_cents
 from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan
+
+#: Cost per dollar a position ends outside its band: above any tax or trading cost per dollar,
+#: so the bands are met whenever the gain budget and the short-term switch allow.
+BAND_PENALTY = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,20 +87,26 @@ def optimal_plan(
         for _, lot in lots
     ]
     losing = sorted({k for j, (k, _) in enumerate(lots) if gain[j] < 0})
-    # columns: sold shares per lot | money in per position | drift per position | tax | binaries
-    col_buy, col_drift = n_lots, n_lots + n_pos
-    col_tax = n_lots + 2 * n_pos
+    # columns: sold shares per lot | money in, drift, above band, below band per position | tax
+    # | binaries
+    col_buy, col_drift, col_over, col_under = (n_lots + i * n_pos for i in range(4))
+    col_tax = n_lots + 4 * n_pos
     col_bin = {k: col_tax + 1 + i for i, k in enumerate(losing)}
     n_cols = col_tax + 1 + len(losing)
     lower = np.zeros(n_cols)
     upper = np.full(n_cols, highspy.kHighsInf)
     upper[:n_lots] = [float(lot.quantity) for _, lot in lots]
+    if not problem.short_term_gains:
+        for j, (_, lot) in enumerate(lots):
+            if gain[j] > 0 and holding_term(lot.acquired, problem.as_of) is Term.SHORT:
+                upper[j] = 0.0
     for col in col_bin.values():
         upper[col] = 1.0
     costs = np.zeros(n_cols)
     costs[:n_lots] = np.asarray(price) * cost
     costs[col_buy:col_drift] = cost
-    costs[col_drift:col_tax] = drift_penalty
+    costs[col_drift:col_over] = drift_penalty
+    costs[col_over:col_tax] = BAND_PENALTY
     costs[col_tax] = 1.0
 
     rows = _Rows()
@@ -104,13 +117,17 @@ def optimal_plan(
         value, px = float(p.value), float(p.price)
         move = {j: -px for j in by_position[k]} | {col_buy + k: 1.0}
         low, high = float(p.target - p.band) * total, float(p.target + p.band) * total
-        rows.add(low - value, high - value, move)
+        rows.add(-highspy.kHighsInf, high - value, move | {col_over + k: -1.0})
+        rows.add(low - value, highspy.kHighsInf, move | {col_under + k: 1.0})
         gap = value - float(p.target) * total
         rows.add(gap, highspy.kHighsInf, {j: -v for j, v in move.items()} | {col_drift + k: 1.0})
         rows.add(-gap, highspy.kHighsInf, move | {col_drift + k: 1.0})
     cash_terms = {j: price[j] * (1 - cost) for j in range(n_lots)}
     cash_terms |= {col_buy + k: -(1 + cost) for k in range(n_pos)}
     rows.add(float(CASH_CUSHION - problem.cash), highspy.kHighsInf, cash_terms)
+    if problem.gain_budget is not None:
+        budget = float(problem.gain_budget)
+        rows.add(-highspy.kHighsInf, budget, {j: gain[j] for j in range(n_lots)})
     long_rate = float(rates.long_term_total)
     tax = {col_tax: 1.0}
     rows.add(0.0, highspy.kHighsInf, {j: -long_rate * gain[j] for j in range(n_lots)} | tax)

@@ -26,7 +26,8 @@ from rebal.tax.rates import TaxRates, estimated_tax
 SHARE_STEP = Decimal("0.000001")
 #: Money by which a position may end outside its band: rounding to cents and share steps.
 BAND_TOLERANCE = Decimal("0.05")
-#: Cash a planner keeps back to absorb the rounding of shares, cents and trading cost.
+#: Cash a planner keeps back to absorb the rounding of shares, cents and trading cost (the
+#: rule-based method and the optimiser both end with at least this much cash when they can).
 CASH_CUSHION = Decimal(1)
 
 
@@ -53,7 +54,11 @@ class Position:
 
 @dataclass(frozen=True)
 class AccountProblem:
-    """Everything a tax-aware rebalance of one taxable account needs."""
+    """Everything a tax-aware rebalance of one taxable account needs.
+
+    `gain_budget` caps the net realised gain (short plus long term) of the run;
+    `short_term_gains=False` forbids selling a short-term lot at a gain.
+    """
 
     account: str
     positions: tuple[Position, ...]
@@ -61,6 +66,8 @@ class AccountProblem:
     rates: TaxRates
     as_of: date
     cost_rate: Decimal = Decimal("0.0005")
+    gain_budget: Decimal | None = None
+    short_term_gains: bool = True
 
     @property
     def total(self) -> Decimal:
@@ -87,7 +94,8 @@ class Plan:
 @dataclass(frozen=True)
 class PlanResult:
     """The exact outcome of a plan; `band_excess` is the largest amount of money by which a
-    position ends outside its band (zero or negative: all inside)."""
+    position ends outside its band (zero or negative: all inside); `outside_band` lists the
+    positions left outside (what a gain budget left undone), in money beyond the band edge."""
 
     realised_st: Decimal
     realised_lt: Decimal
@@ -97,6 +105,7 @@ class PlanResult:
     cash_after: Decimal
     weights_after: dict[str, Decimal]
     band_excess: Decimal
+    outside_band: dict[str, Decimal]
 
     @property
     def feasible(self) -> bool:
@@ -127,11 +136,15 @@ def evaluate(problem: AccountProblem, plan: Plan) -> PlanResult:
     cash_after = problem.cash + proceeds - bought - cost
     total = problem.total
     weights: dict[str, Decimal] = {}
+    outside: dict[str, Decimal] = {}
     excess = ZERO
     for p in problem.positions:
         value = p.value - sold_value.get(p.symbol, ZERO) + plan.buys.get(p.symbol, ZERO)
         weights[p.symbol] = value / total
-        excess = max(excess, abs(value - p.target * total) - p.band * total)
+        beyond = abs(value - p.target * total) - p.band * total
+        excess = max(excess, beyond)
+        if beyond > BAND_TOLERANCE:
+            outside[p.symbol] = to_cents(beyond)
     return PlanResult(
         realised_st=st,
         realised_lt=lt,
@@ -141,6 +154,7 @@ def evaluate(problem: AccountProblem, plan: Plan) -> PlanResult:
         cash_after=cash_after,
         weights_after=weights,
         band_excess=excess,
+        outside_band=outside,
     )
 
 

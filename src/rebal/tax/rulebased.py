@@ -15,11 +15,16 @@ It trades only what the bands require and pays for it with the cheapest shares:
    in proportion to how far below it they are.
 
 A position that is bought is never sold at a loss in the same run (that would be a wash sale).
+With a gain budget (`AccountProblem.gain_budget`) no sale takes the run's net realised gain past
+it, and with short-term gains forbidden no short-term lot is sold at a gain; when that leaves
+cash short, the buys shrink pro rata, and what stays outside the bands is reported by
+`rebal.tax.plan.evaluate` (`PlanResult.outside_band`).
 The optimiser (`rebal.tax.optimizer`) solves the same problem exactly; `benchmarks/tax.py`
 compares the two.
 """
 
 from collections import defaultdict
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from rebal.tax.lots import LotMethod, TaxLot, Term, holding_term, relieve_lots
@@ -33,7 +38,9 @@ class _Run:
     def __init__(self, problem: AccountProblem) -> None:
         self.problem = problem
         self.total = problem.total
-        self.held: dict[str, list[TaxLot]] = {p.symbol: list(p.lots) for p in problem.positions}
+        self.held: dict[str, dict[str, TaxLot]] = {
+            p.symbol: {lot.lot_id: lot for lot in p.lots} for p in problem.positions
+        }
         self.value: dict[str, Decimal] = {p.symbol: p.value for p in problem.positions}
         self.sells: dict[str, Decimal] = defaultdict(Decimal)
         self.buys: dict[str, Decimal] = defaultdict(Decimal)
@@ -43,40 +50,48 @@ class _Run:
     def low(self, p: Position) -> Decimal:
         return (p.target - p.band) * self.total
 
+    def long_term(self, lot: TaxLot) -> bool:
+        return holding_term(lot.acquired, self.problem.as_of) is Term.LONG
+
     def rate(self, lot: TaxLot) -> Decimal:
         rates = self.problem.rates
-        long = holding_term(lot.acquired, self.problem.as_of) is Term.LONG
-        return rates.long_term_total if long else rates.short_term_total
+        return rates.long_term_total if self.long_term(lot) else rates.short_term_total
 
-    def sell(self, p: Position, shares: Decimal, method: LotMethod, lot_ids: list[str]) -> None:
-        lots = self.held[p.symbol]
-        shares = min(shares, sum((lot.quantity for lot in lots), ZERO))
+    def sellable(self, p: Position, lot: TaxLot) -> bool:
+        """False for a short-term lot at a gain when short-term gains are forbidden."""
+        gain = p.price > lot.cost_per_share
+        return self.problem.short_term_gains or not gain or self.long_term(lot)
+
+    def sell(self, p: Position, lot_id: str, value: Decimal) -> None:
+        """Sell up to `value` of a lot: never below the position's lower edge, never past the
+        gain budget."""
+        lot = self.held[p.symbol][lot_id]
+        take = min(value, self.value[p.symbol] - self.low(p), lot.quantity * p.price)
+        gain_per_share = p.price - lot.cost_per_share
+        budget = self.problem.gain_budget
+        if budget is not None and gain_per_share > 0:
+            take = min(take, (budget - self.gain) / gain_per_share * p.price)
+        capped = budget is not None and gain_per_share > 0
+        rounding = ROUND_FLOOR if capped else ROUND_CEILING
+        shares = min(lot.quantity, (take / p.price).quantize(SHARE_STEP, rounding=rounding))
         if shares <= 0:
             return
-        relief = relieve_lots(
-            lots,
-            shares,
-            method,
-            p.price,
-            self.problem.as_of,
-            lot_ids=lot_ids or None,
-            rates=self.problem.rates,
-        )
-        for sale in relief.sales:
-            self.sells[sale.lot_id] += sale.quantity
-            self.gain += sale.gain
-        self.held[p.symbol] = list(relief.remaining)
-        self.value[p.symbol] -= relief.proceeds
-        self.proceeds += relief.proceeds
+        (sale,) = relieve_lots([lot], shares, LotMethod.FIFO, p.price, self.problem.as_of).sales
+        self.sells[lot_id] += sale.quantity
+        self.gain += sale.gain
+        if sale.quantity == lot.quantity:
+            del self.held[p.symbol][lot_id]
+        else:
+            self.held[p.symbol][lot_id] = replace(
+                lot, quantity=lot.quantity - sale.quantity, cost_basis=lot.cost_basis - sale.basis
+            )
+        self.value[p.symbol] -= sale.proceeds
+        self.proceeds += sale.proceeds
 
     def cash_after(self) -> Decimal:
         bought = sum(self.buys.values(), ZERO)
         cost = to_cents((self.proceeds + bought) * self.problem.cost_rate)
         return self.problem.cash + self.proceeds - bought - cost - CASH_CUSHION
-
-
-def _shares(value: Decimal, price: Decimal) -> Decimal:
-    return (value / price).quantize(SHARE_STEP, rounding=ROUND_CEILING)
 
 
 def rule_based_plan(problem: AccountProblem) -> Plan:
@@ -85,8 +100,12 @@ def rule_based_plan(problem: AccountProblem) -> Plan:
     total = run.total
     for p in problem.positions:  # 1. down to the upper edge
         excess = run.value[p.symbol] - (p.target + p.band) * total
-        if excess > 0:
-            run.sell(p, _shares(excess, p.price), LotMethod.MIN_TAX, [])
+        for _, lot in _ranked(run, [p], losses_only=False):
+            if excess <= 0:
+                break
+            before = run.value[p.symbol]
+            run.sell(p, lot.lot_id, excess)
+            excess -= before - run.value[p.symbol]
     for p in problem.positions:  # 2. up to the lower edge
         gap = run.low(p) - run.value[p.symbol]
         if gap > 0:
@@ -97,6 +116,8 @@ def rule_based_plan(problem: AccountProblem) -> Plan:
         _raise_cash(run, free, short / (1 - problem.cost_rate))
     if run.gain > 0:  # 4. offset the net gain with losses
         _offset_gains(run, free)
+    if run.cash_after() < -CASH_CUSHION:  # the gain budget kept cash short: buy less
+        _shrink_buys(run)
     _invest_surplus(run)  # 5.
     sells = {lot_id: q for lot_id, q in run.sells.items() if q > 0}
     buys = {symbol: v for symbol, v in run.buys.items() if v > 0}
@@ -106,24 +127,26 @@ def rule_based_plan(problem: AccountProblem) -> Plan:
 def _ranked(
     run: _Run, positions: list[Position], losses_only: bool
 ) -> list[tuple[Position, TaxLot]]:
-    """Lots by tax per dollar of proceeds, cheapest first; losses only: those worth harvesting
-    (the tax they save at the long-term rate beats trading out and back in)."""
+    """Sellable lots by tax per dollar of proceeds, cheapest first; losses only: those worth
+    harvesting (the tax they save at the long-term rate beats trading out and back in)."""
     ranked: list[tuple[Decimal, str, str, Position, TaxLot]] = []
     for p in positions:
-        for lot in run.held[p.symbol]:
+        for lot in run.held[p.symbol].values():
             per_dollar = (p.price - lot.cost_per_share) / p.price
             worth = -per_dollar * run.problem.rates.long_term_total > 2 * run.problem.cost_rate
-            if not losses_only or worth:
+            if run.sellable(p, lot) and (not losses_only or worth):
                 ranked.append((run.rate(lot) * per_dollar, p.symbol, lot.lot_id, p, lot))
     ranked.sort(key=lambda r: r[:3])
     return [(p, lot) for *_, p, lot in ranked]
 
 
-def _sell_lot(run: _Run, p: Position, lot: TaxLot, value: Decimal) -> None:
-    """Sell up to `value` of `lot`, never taking the position below its lower edge."""
-    take = min(value, run.value[p.symbol] - run.low(p), lot.quantity * p.price)
-    if take > 0:
-        run.sell(p, min(lot.quantity, _shares(take, p.price)), LotMethod.SPECIFIC, [lot.lot_id])
+def _shrink_buys(run: _Run) -> None:
+    """Scale the buys down until cash is not negative (cents rounded down)."""
+    bought = sum(run.buys.values(), ZERO)
+    spendable = bought + run.cash_after() + CASH_CUSHION
+    scale = max(ZERO, spendable / bought / (1 + run.problem.cost_rate)) if bought else ZERO
+    for symbol, money in run.buys.items():
+        run.buys[symbol] = (money * scale).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
 
 
 def _raise_cash(run: _Run, positions: list[Position], amount: Decimal) -> None:
@@ -132,7 +155,7 @@ def _raise_cash(run: _Run, positions: list[Position], amount: Decimal) -> None:
     for p, lot in _ranked(run, positions, losses_only=False):
         if run.proceeds >= target:
             return
-        _sell_lot(run, p, lot, target - run.proceeds)
+        run.sell(p, lot.lot_id, target - run.proceeds)
 
 
 def _offset_gains(run: _Run, positions: list[Position]) -> None:
@@ -140,7 +163,7 @@ def _offset_gains(run: _Run, positions: list[Position]) -> None:
     for p, lot in _ranked(run, positions, losses_only=True):
         if run.gain <= 0:
             return
-        _sell_lot(run, p, lot, run.gain / (lot.cost_per_share - p.price) * p.price)
+        run.sell(p, lot.lot_id, run.gain / (lot.cost_per_share - p.price) * p.price)
 
 
 def _invest_surplus(run: _Run) -> None:
