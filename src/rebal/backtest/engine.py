@@ -367,7 +367,7 @@ class _Simulation:
             ok = self._wants(rows[heads], times[heads], drift)
             first[seg[heads[ok]]] = off[heads[ok]]
             heads_ok.append(heads[ok])
-            drifts.append(_take_drift(drift, np.flatnonzero(ok)))
+            drifts.append(drift if ok.all() else _take_drift(drift, np.flatnonzero(ok)))
             rejected = np.zeros(segments, dtype=bool)
             rejected[seg[heads[~ok]]] = True
             pending = pending[~is_head & rejected[s]]

@@ -14,7 +14,6 @@ benefit can be measured; it is dropped from the table unless asked for.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,16 +185,17 @@ def _table(
     avg_weight: FloatArray,
     history: PriceHistory,
 ) -> pd.DataFrame:
-    rows = []
-    for v in variants:
-        row: dict[str, object] = {"variant": v.label(), "policy": v.policy}
-        row.update(dataclasses.asdict(v.bands))
-        row["schedule"] = v.reviews.describe()
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    for name, values in metrics.items():
-        table[name] = values
-    table["events"] = table["events"].astype(np.int64)
+    columns: dict[str, object] = {
+        "variant": [v.label() for v in variants],
+        "policy": [v.policy for v in variants],
+    }
+    for name in BAND_FIELDS:
+        # NaN where a kind of band is not set.
+        values = [getattr(v.bands, name) for v in variants]
+        columns[name] = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+    columns["schedule"] = [v.reviews.describe() for v in variants]
+    columns.update(metrics)
+    columns["events"] = metrics["events"].astype(np.int64)
     for k, sym in enumerate(history.symbols):
-        table[f"avg_weight_{sym}"] = avg_weight[:, k]
-    return table
+        columns[f"avg_weight_{sym}"] = avg_weight[:, k]
+    return pd.DataFrame(columns)
