@@ -223,7 +223,7 @@ class _Simulation:
         """
         plan = self.plan
         kind = self.trigger[plan.policy_idx[rows]]
-        cand = plan.reviews[plan.review_idx[rows], times] & (kind != _SILENT)
+        cand: BoolArray = plan.reviews[plan.review_idx[rows], times] & (kind != _SILENT)
         banded = cand & (kind == _BANDED)
         if banded.any():
             low = np.take(self.low_near, rows, axis=0)
