@@ -37,7 +37,7 @@ def make_book(n: int, seed: int = 7) -> BookArrays:
     symbol = np.stack([rng.choice(UNIVERSE, K, replace=False) for _ in range(256)])
     symbol = symbol[rng.integers(0, 256, n)]
     target = np.full((n, K), 1.0 / K)
-    value = rng.lognormal(11, 1, n)[:, None] * target * rng.lognormal(0, 0.15, (n, K))
+    value = rng.lognormal(11, 1, n)[:, None] * target * rng.lognormal(0, 0.10, (n, K))
     quantity = np.rint(value / price_of[symbol] * 1e6).astype(np.int64)
     return BookArrays(
         symbol=symbol,

@@ -15,14 +15,14 @@ Accounts that cannot be checked, have no model or cannot trade get no orders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rebal.core.bands import (
     BandParams,
     BandSpec,
-    Edges,
     band_edges,
     resolve_band_params,
     run_band_params,
@@ -30,11 +30,14 @@ from rebal.core.bands import (
 from rebal.core.book import BookArrays
 from rebal.core.drift import Drift, measure_drift
 from rebal.core.policies import POLICIES, CashFlow, Liquidation, PolicyInput, policy_by_name
+from rebal.core.rows import concat_rows, take_rows
 from rebal.core.status import ACTIONABLE, Status, Statuses, classify
 from rebal.core.trades import MICRO, TradeRules, Trades, generate_trades
 from rebal.core.types import BoolArray, FloatArray, IntArray
 
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
+# Accounts per chunk: (chunk, K) float64 working arrays of a few hundred KB stay in cache.
+CHUNK_ACCOUNTS = 4096
 NO_POLICY = -1
 
 
@@ -131,8 +134,27 @@ def _kept_cents(book: BookArrays, drift: Drift, cash_reserve: float) -> IntArray
     return result
 
 
-def propose(book: BookArrays, config: RunConfig) -> Proposal:
-    """Measure, classify and propose orders for every account of ``book``."""
+def propose(
+    book: BookArrays,
+    config: RunConfig,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Proposal:
+    """Measure, classify and propose orders for every account of ``book``.
+
+    The book is processed in chunks of :data:`CHUNK_ACCOUNTS` accounts, so the working arrays
+    stay in the processor's cache; ``on_progress(done, total)`` is called after each chunk.
+    """
+    n = book.n_accounts
+    parts = []
+    for start in range(0, max(n, 1), CHUNK_ACCOUNTS):
+        rows = slice(start, min(start + CHUNK_ACCOUNTS, n))
+        parts.append(_propose_chunk(take_rows(book, rows), config))
+        if on_progress is not None:
+            on_progress(rows.stop, n)
+    return parts[0] if len(parts) == 1 else concat_rows(parts)
+
+
+def _propose_chunk(book: BookArrays, config: RunConfig) -> Proposal:
     drift = measure_book(book, config.bands)
     statuses = classify_book(book, drift)
     keep_cents = _kept_cents(book, drift, config.cash_reserve)
@@ -145,9 +167,14 @@ def propose(book: BookArrays, config: RunConfig) -> Proposal:
         rows = np.flatnonzero(choice == index)
         if rows.size == 0:
             continue
-        sub = _subset_drift(drift, rows)
+        policy = POLICIES[name]
+        if rows.size == book.n_accounts:  # one policy for the whole book: no copies
+            inp = PolicyInput(drift=drift, frozen=frozen, spendable=spendable)
+            desired = policy.desired_values(inp)
+            continue
+        sub = take_rows(drift, rows)
         inp = PolicyInput(drift=sub, frozen=frozen[rows], spendable=spendable[rows])
-        desired[rows] = POLICIES[name].desired_values(inp)
+        desired[rows] = policy.desired_values(inp)
 
     tradable = (choice >= 0)[:, None] & book.used & ~book.restricted
     trades = generate_trades(
@@ -188,9 +215,3 @@ def _weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray
         weight = np.where(total[:, None] > 0, value / total[:, None], np.nan)
     result: FloatArray = np.where(drift.priced[:, None], weight, np.nan)
     return result
-
-
-def _subset_drift(drift: Drift, rows: IntArray) -> Drift:
-    edges = Edges(*(getattr(drift.edges, f.name)[rows] for f in fields(Edges)))
-    arrays = {f.name: getattr(drift, f.name)[rows] for f in fields(Drift) if f.name != "edges"}
-    return Drift(edges=edges, **arrays)
