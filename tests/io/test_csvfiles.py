@@ -322,3 +322,12 @@ def test_more_than_fifty_problems_are_summarised(tmp_path: Path) -> None:
     assert len(lines) == 51
     assert lines[-1] == "... and 10 more"
     assert lines[49].startswith("holdings.csv line 51, column quantity: zero quantity")
+
+
+def test_unreadable_file_is_reported_with_its_path(tmp_path: Path) -> None:
+    models, accounts, _, prices = write_book(tmp_path)
+    directory = tmp_path / "holdings.csv.d"
+    directory.mkdir()
+    with pytest.raises(InputError) as caught:
+        read_tables(models, accounts, directory, prices)
+    assert str(caught.value) == f"holdings.csv.d: cannot read {directory}: Is a directory"
