@@ -287,7 +287,7 @@ def _replay(state: _Household, trades: list[Transaction]) -> None:
             else:
                 _sell(state, trade)
             day_end += 1
-        _wash_day(state, first_sold, trades[day_end:])
+        _wash_day(state, first_sold, trades, day_end)
         day_start = day_end
 
 
@@ -376,14 +376,16 @@ def _sell(state: _Household, trade: Transaction) -> None:
     state.lots[key] = [replace(by_id[lot.lot_id], lot=lot) for lot in relief.remaining]
 
 
-def _wash_day(state: _Household, first_sold: int, later: list[Transaction]) -> None:
+def _wash_day(
+    state: _Household, first_sold: int, trades: list[Transaction], later: int
+) -> None:
     """Check each loss sold today (in line order) against the replacement candidates."""
     index = first_sold
     while index < len(state.sold):
         sale = state.sold[index]
         loss = sale.holding.lot.cost_basis - sale.proceeds
         if sale.holding.account_type.taxable and loss > 0:
-            _wash_one(state, index, loss, later)
+            _wash_one(state, index, loss, trades, later)
         index += 1
 
 
@@ -405,8 +407,11 @@ class _Purchase(NamedTuple):
 _Candidate = _Holding | _Sold | Transaction
 
 
-def _wash_one(state: _Household, index: int, loss: Decimal, later: list[Transaction]) -> None:
-    """Match the loss sold at `state.sold[index]` with replacement shares, earliest bought first."""
+def _wash_one(
+    state: _Household, index: int, loss: Decimal, trades: list[Transaction], later: int
+) -> None:
+    """Match the loss sold at `state.sold[index]` with replacement shares, earliest bought
+    first; `trades[later:]` are the household's trades after the sale day."""
     sale = state.sold[index]
     sold = sale.holding
     group = state.group(sold.symbol)
@@ -432,11 +437,11 @@ def _wash_one(state: _Household, index: int, loss: Decimal, later: list[Transact
         if s.holding.bought == day and s.holding.buy_line > sale.line and eligible(s.holding)
     ]
     last = day + timedelta(days=WINDOW_DAYS)
-    candidates += [
-        (t.trade_date, t.line, 2, t)
-        for t in later
-        if t.trade_date <= last and t.side is Side.BUY and state.group(t.symbol) == group
-    ]
+    for t in (trades[i] for i in range(later, len(trades))):
+        if t.trade_date > last:
+            break
+        if t.side is Side.BUY and state.group(t.symbol) == group:
+            candidates.append((t.trade_date, t.line, 2, t))
     candidates.sort(key=lambda c: c[:3])
 
     matches: list[tuple[Decimal, _Candidate]] = []
