@@ -69,8 +69,12 @@ def sell_trade(
     household: str | None = None,
     guard: WashGuard | None = None,
 ) -> tuple[TradeTax, Relief]:
-    """Relieve the lots of a sell and explain its tax effect; also returns the relief."""
-    relief = relieve_lots(lots, quantity, method, price, as_of, lot_ids=lot_ids)
+    """Relieve the lots of a sell and explain its tax effect; also returns the relief.
+
+    ``min-tax`` ranks lots by tax per share at `rates`, the order the rule-based rebalancer
+    (`rebal.tax.rulebased`) sells in, so the lots reported are the lots it planned to sell.
+    """
+    relief = relieve_lots(lots, quantity, method, price, as_of, lot_ids=lot_ids, rates=rates)
     tax = _marginal(relief.sales, rates, account_type)
     flag = None
     loss = any(s.gain < 0 for s in relief.sales)
