@@ -72,7 +72,8 @@ def sell_trade(
     """Relieve the lots of a sell and explain its tax effect; also returns the relief.
 
     ``min-tax`` ranks lots by tax per share at `rates`, the order the rule-based rebalancer
-    (`rebal.tax.rulebased`) sells in, so the lots reported are the lots it planned to sell.
+    (`rebal.tax.rulebased`) sells in within a position; when short-term gains are forbidden
+    the planned lots must be named instead (``specific`` with `lot_ids`).
     """
     relief = relieve_lots(lots, quantity, method, price, as_of, lot_ids=lot_ids, rates=rates)
     tax = _marginal(relief.sales, rates, account_type)
