@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from rebal.tax.lots import LotMethod, LotSale, TaxLot, relieve_lots
 from rebal.tax.optimizer import optimal_plan
 from rebal.tax.plan import AccountProblem, Position, evaluate, naive_fifo_plan
-from rebal.tax.rates import TaxRates
+from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.rulebased import rule_based_plan
+from rebal.tax.wash_sales import Side, Transaction, WashGuard
 
 D = Decimal
 AS_OF = date(2025, 6, 1)
@@ -139,3 +140,19 @@ def test_short_term_gains_can_be_forbidden() -> None:
     for plan in (rule_based_plan(forbidden), optimal_plan(forbidden).plan):
         assert set(plan.sells) == {"a1"}, plan.method
         assert evaluate(forbidden, plan).feasible
+
+
+def test_recent_household_trades_block_washing_trades() -> None:
+    taxable = AccountType.TAXABLE
+    history = [
+        Transaction(1, date(2025, 1, 2), "x", "h", taxable, "B", Side.BUY, D(1), D(60)),
+        Transaction(2, date(2025, 5, 20), "x", "h", taxable, "B", Side.SELL, D(1), D(40)),
+        Transaction(3, date(2025, 5, 25), "y", "h", taxable, "A", Side.BUY, D(1), D(99)),
+    ]
+    no_buy, no_loss = WashGuard.from_history(history, AS_OF).blocked("h", ["A", "B"])
+    assert (no_buy, no_loss) == ({"B"}, {"A"})
+    p = replace(problem(), blocked_buys=no_buy, blocked_loss_sales=no_loss)
+    for plan in (rule_based_plan(p), optimal_plan(p).plan):
+        assert "a3" not in plan.sells and "B" not in plan.buys, plan.method
+        result = evaluate(p, plan)
+        assert result.outside_band == {"B": D(1500)}, plan.method  # left for the substitute

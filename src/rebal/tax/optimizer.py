@@ -3,11 +3,13 @@
 Minimise estimated tax + trading cost + a drift penalty, subject to every position ending within
 its band, cash not negative, no shorting (a lot sells at most what it holds), no wash sale (a
 position that is bought sells no losing lot), the gain budget (net realised gain at most
-`AccountProblem.gain_budget`) and, when forbidden, no short-term lot sold at a gain. The bands
-are soft with a steep penalty (`BAND_PENALTY`), so when the budget does not allow reaching them
-the plan does the most drift reduction it can. Variables: shares sold per lot; per position the
-money invested, the absolute drift and the amounts above and below the band; the tax; and one
-binary per position that has a losing lot (buy it, or sell its losing lots, not both).
+`AccountProblem.gain_budget`), when forbidden no short-term lot sold at a gain, and nothing the
+household's recent trades would turn into a wash sale (`blocked_buys`, `blocked_loss_sales`).
+The bands are soft with a steep penalty (`BAND_PENALTY`), so when the budget or a blocked trade
+does not allow reaching them the plan does the most drift reduction it can. Variables: shares
+sold per lot; per position the money invested, the absolute drift and the amounts above and below
+the band; the tax; and one binary per position that has a losing lot (buy it, or sell its losing
+lots, not both).
 
 Estimated tax is IRS netting (`rebal.tax.rates.estimated_tax`), which is not convex; the model
 uses its convex envelope max(0, LT rate × (ST + LT), ST rate × ST + LT rate × LT). The two agree
@@ -96,10 +98,14 @@ def optimal_plan(
     lower = np.zeros(n_cols)
     upper = np.full(n_cols, highspy.kHighsInf)
     upper[:n_lots] = [float(lot.quantity) for _, lot in lots]
-    if not problem.short_term_gains:
-        for j, (_, lot) in enumerate(lots):
-            if gain[j] > 0 and holding_term(lot.acquired, problem.as_of) is Term.SHORT:
-                upper[j] = 0.0
+    for j, (k, lot) in enumerate(lots):
+        short_gain = gain[j] > 0 and holding_term(lot.acquired, problem.as_of) is Term.SHORT
+        washed = gain[j] < 0 and positions[k].symbol in problem.blocked_loss_sales
+        if washed or (short_gain and not problem.short_term_gains):
+            upper[j] = 0.0
+    for k, p in enumerate(positions):
+        if p.symbol in problem.blocked_buys:
+            upper[col_buy + k] = 0.0
     for col in col_bin.values():
         upper[col] = 1.0
     costs = np.zeros(n_cols)

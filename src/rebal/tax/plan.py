@@ -57,7 +57,9 @@ class AccountProblem:
     """Everything a tax-aware rebalance of one taxable account needs.
 
     `gain_budget` caps the net realised gain (short plus long term) of the run;
-    `short_term_gains=False` forbids selling a short-term lot at a gain.
+    `short_term_gains=False` forbids selling a short-term lot at a gain. `blocked_buys` and
+    `blocked_loss_sales` are the symbols the household may not buy, or sell at a loss, today
+    without a wash sale (`rebal.tax.wash_sales.WashGuard.blocked`).
     """
 
     account: str
@@ -68,6 +70,8 @@ class AccountProblem:
     cost_rate: Decimal = Decimal("0.0005")
     gain_budget: Decimal | None = None
     short_term_gains: bool = True
+    blocked_buys: frozenset[str] = frozenset()
+    blocked_loss_sales: frozenset[str] = frozenset()
 
     @property
     def total(self) -> Decimal:

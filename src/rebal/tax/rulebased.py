@@ -14,7 +14,9 @@ It trades only what the bands require and pays for it with the cheapest shares:
 5. Cash beyond the cash target is invested in positions that were not sold, up to their target,
    in proportion to how far below it they are.
 
-A position that is bought is never sold at a loss in the same run (that would be a wash sale).
+A position that is bought is never sold at a loss in the same run (that would be a wash sale),
+nor is a security in `blocked_buys` bought or a losing lot of one in `blocked_loss_sales` sold
+(the household's recent trades would make it a wash sale).
 With a gain budget (`AccountProblem.gain_budget`) no sale takes the run's net realised gain past
 it, and with short-term gains forbidden no short-term lot is sold at a gain; when that leaves
 cash short, the buys shrink pro rata, and what stays outside the bands is reported by
@@ -58,8 +60,11 @@ class _Run:
         return rates.long_term_total if self.long_term(lot) else rates.short_term_total
 
     def sellable(self, p: Position, lot: TaxLot) -> bool:
-        """False for a short-term lot at a gain when short-term gains are forbidden."""
+        """False for a short-term lot at a gain when short-term gains are forbidden, and for a
+        losing lot of a security whose loss would be washed."""
         gain = p.price > lot.cost_per_share
+        if p.price < lot.cost_per_share and p.symbol in self.problem.blocked_loss_sales:
+            return False
         return self.problem.short_term_gains or not gain or self.long_term(lot)
 
     def sell(self, p: Position, lot_id: str, value: Decimal) -> None:
@@ -108,7 +113,7 @@ def rule_based_plan(problem: AccountProblem) -> Plan:
             excess -= before - run.value[p.symbol]
     for p in problem.positions:  # 2. up to the lower edge
         gap = run.low(p) - run.value[p.symbol]
-        if gap > 0:
+        if gap > 0 and p.symbol not in problem.blocked_buys:
             run.buys[p.symbol] = to_cents(gap)
     free = [p for p in problem.positions if p.symbol not in run.buys]
     short = -run.cash_after()
@@ -175,7 +180,7 @@ def _invest_surplus(run: _Run) -> None:
     gaps = {
         p.symbol: p.target * run.total - run.value[p.symbol] - run.buys[p.symbol]
         for p in problem.positions
-        if p.symbol not in sold
+        if p.symbol not in sold and p.symbol not in problem.blocked_buys
     }
     gaps = {symbol: gap for symbol, gap in gaps.items() if gap > 0}
     if surplus <= 0 or not gaps:

@@ -621,6 +621,18 @@ class WashGuard:
                 return loss
         return None
 
+    def blocked(
+        self, household: str, symbols: Iterable[str]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(symbols that may not be bought, symbols that may not be sold at a loss) today.
+
+        Conservative for loss sales: the exception for lots sold in full is not applied.
+        """
+        symbols = list(symbols)
+        no_buy = frozenset(s for s in symbols if self.buy_blocker(household, s) is not None)
+        no_loss = frozenset(s for s in symbols if self.loss_sale_blocker(household, s) is not None)
+        return no_buy, no_loss
+
     def rebuy_after(self) -> date:
         """First day a security sold at a loss on `as_of` may be bought back safely."""
         return self.as_of + timedelta(days=WINDOW_DAYS + 1)
