@@ -30,6 +30,7 @@ VARIANTS = [
     Variant("hybrid", BandSpec(band_abs=0.02, band_rel=None), ScheduleSpec("quarterly")),
     Variant("rails", BandSpec(band_rel=0.10), ScheduleSpec(look=5)),
     Variant("tiered", BandSpec(band_rel=0.06), ScheduleSpec("daily")),
+    Variant("rails", BandSpec(band_rel=0.04), ScheduleSpec("daily", cooldown=30)),
     Variant("cash-flow"),
 ]
 
@@ -49,6 +50,7 @@ def reference(
     value = np.zeros(n)
     value[0] = initial
     events, turnover, paid, drift_sum = 0, 0.0, 0.0, 0.0
+    next_review = 0
     for t in range(1, n):
         held = units * prices[t]
         drift = measure_drift(held[None], np.zeros(1), target, edges, np.ones((1, k), bool))
@@ -57,13 +59,15 @@ def reference(
         value[t] = total
         flow = max(float(flows[t]), -total)
         reviewing = policy is not None and name != "cash-flow"
-        if (reviewing and reviews[t] and bool(policy.wants_trade(drift)[0])) or (
+        review = reviewing and reviews[t] and t >= next_review
+        if (review and bool(policy.wants_trade(drift)[0])) or (
             name == "cash-flow" and flow != 0
         ):
             assert policy is not None
             inp = PolicyInput(drift, np.zeros((1, k), bool), np.array([flow]))
             desired = policy.desired_values(inp)[0]
             events += 1
+            next_review = t + variant.reviews.cooldown
         elif flow != 0:
             desired = held * (total + flow) / total
         else:
@@ -139,3 +143,17 @@ def test_band_triggered_policies_trade_exactly_on_a_breach(seed: int, spec: Band
     drift = measure_drift(held, np.zeros(n), target, edges, np.ones((n, k), bool))
     for name in BAND_TRIGGERED:
         np.testing.assert_array_equal(policy_by_name(name).wants_trade(drift), drift.any_breach)
+
+
+def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
+    flows = np.zeros(len(history.dates))
+    variants = [
+        Variant("rails", BandSpec(band_rel=0.04), ScheduleSpec("daily", cooldown=cooldown))
+        for cooldown in (0, 30)
+    ]
+    target = np.repeat(WEIGHTS[None, :], 2, axis=0)
+    plan = build_plan(history, variants, target, initial=1.0, flows=flows, costs=Costs())
+    result = simulate(plan)
+    assert np.diff(result.event_dates(1)).min() >= 30
+    assert np.diff(result.event_dates(0)).min() < 30
+    assert result.events[1] < result.events[0]

@@ -74,7 +74,8 @@ class Plan:
 
     ``policies`` holds the distinct policy objects (``None`` = never trade); ``policy_idx``
     (V,) points each variant at one. ``reviews`` (S, T) holds the distinct review masks and
-    ``review_idx`` (V,) points each variant at one. ``flows`` (T,) is the cash added at each
+    ``review_idx`` (V,) points each variant at one; ``cooldown`` (V,) is how many observations
+    a variant's reviews pause after each of its trades. ``flows`` (T,) is the cash added at each
     observation (negative = withdrawn), the same for every variant.
     """
 
@@ -85,6 +86,7 @@ class Plan:
     policy_idx: IntArray
     reviews: BoolArray
     review_idx: IntArray
+    cooldown: IntArray
     initial: float
     flows: FloatArray
     costs: Costs
@@ -195,6 +197,7 @@ class _Simulation:
             self.weights = np.zeros((self.V, self.T, self.K))
             self.weights[:, 0] = plan.target
         self.log: list[tuple[IntArray, IntArray]] = []
+        self.next_review: IntArray = np.zeros(self.V, dtype=np.int64)
         self.pos: IntArray = np.ones(self.V, dtype=np.int64)
         self.window: IntArray = np.full(self.V, FIRST_WINDOW, dtype=np.int64)
         self.flow_times: IntArray = np.flatnonzero(plan.flows[1:]) + 1
@@ -223,7 +226,7 @@ class _Simulation:
         """
         plan = self.plan
         kind = self.trigger[plan.policy_idx[rows]]
-        cand: BoolArray = plan.reviews[plan.review_idx[rows], times] & (kind != _SILENT)
+        cand: BoolArray = self._reviewed(rows, times) & (kind != _SILENT)
         banded = cand & (kind == _BANDED)
         if banded.any():
             low = np.take(self.low_near, rows, axis=0)
@@ -242,8 +245,16 @@ class _Simulation:
             in_group = pidx == gi
             if in_group.any():
                 wants |= in_group & policy.wants_trade(drift)
-        wants &= plan.reviews[plan.review_idx[rows], times]
+        wants &= self._reviewed(rows, times)
         return wants
+
+    def _reviewed(self, rows: IntArray, times: IntArray) -> BoolArray:
+        """Per stacked row: a review date of the variant, outside a cooldown."""
+        plan = self.plan
+        result: BoolArray = plan.reviews[plan.review_idx[rows], times] & (
+            times >= self.next_review[rows]
+        )
+        return result
 
     def _record(
         self, rows: IntArray, times: IntArray, weight: FloatArray, total: FloatArray
@@ -287,6 +298,7 @@ class _Simulation:
                 desired[sub] = policy.desired_values(inp)
             self.events[rows] += 1
             self.log.append((rows, times))
+            self.next_review[rows] = times + plan.cooldown[rows]
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 scale = np.where(total > 0, (total + flow) / total, 0.0)

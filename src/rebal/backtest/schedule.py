@@ -10,6 +10,10 @@ The core decides *whether* a drifted portfolio should trade and *where to*; this
 * a look interval of ``n`` is true on every ``n``-th observation (Daryanani's look interval in
   trading days, seed 001).
 
+A cooldown pauses the reviews for a number of observations after each trade (seed 001 pauses the
+monitoring of small portfolios for six months after a rebalance; Alpaca calls it cooldown days);
+the engine applies it, since it depends on when the trades happen.
+
 Observation 0 is the initial allocation and is never a review.
 """
 
@@ -29,12 +33,14 @@ _MONTHS_PER_PERIOD = {"monthly": 1, "quarterly": 3, "semi-annual": 6, "annual": 
 class ScheduleSpec:
     """A review schedule: a calendar ``frequency`` and ``day``, or every ``look`` observations.
 
+    ``cooldown`` is the number of observations after a trade before the next review may trade.
     ``never`` is a schedule with no reviews (buy and hold, or cash-flow-only investing).
     """
 
     frequency: str = "daily"
     day: int = 1
     look: int | None = None
+    cooldown: int = 0
     never: bool = False
 
     def __post_init__(self) -> None:
@@ -46,16 +52,20 @@ class ScheduleSpec:
             raise ValueError("day counts from 1 (first observation) or -1 (last); 0 is invalid")
         if self.look is not None and self.look < 1:
             raise ValueError(f"a look interval is a positive number of observations: {self.look}")
+        if self.cooldown < 0:
+            raise ValueError(f"a cooldown is a number of observations >= 0: {self.cooldown}")
 
     def describe(self) -> str:
         """A short human label: ``quarterly`` or ``every 10 obs``."""
         if self.never:
             return "none"
         if self.look is not None:
-            return f"every {self.look} obs"
-        if self.frequency == "daily" or self.day == 1:
-            return self.frequency
-        return f"{self.frequency} day {self.day}"
+            text = f"every {self.look} obs"
+        elif self.frequency == "daily" or self.day == 1:
+            text = self.frequency
+        else:
+            text = f"{self.frequency} day {self.day}"
+        return text + (f" cooldown {self.cooldown}" if self.cooldown else "")
 
     def mask(self, dates: np.ndarray) -> BoolArray:
         """Return the review mask over ``dates`` (datetime64[D], increasing)."""

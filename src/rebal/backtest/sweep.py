@@ -5,7 +5,7 @@ A grid is given as ``name=values`` specs whose cartesian product varies a base v
 (a list), or as a CSV grid file with one variant per row and the same names as columns.
 Names: ``policy``, ``band_abs``, ``band_rel``, ``rail_abs``, ``rail_rel``, ``wide_abs``,
 ``wide_rel`` (in percent, like every band option of the command line: ``band_rel=20`` is a 20 %
-relative band), ``frequency``, ``day`` and ``look``.
+relative band), ``frequency``, ``day``, ``look`` and ``cooldown``.
 
 Every run adds a never-rebalance baseline (unless the grid holds one) so the rebalancing
 benefit can be measured; it is dropped from the table unless asked for.
@@ -32,7 +32,7 @@ from rebal.core.types import FloatArray
 from rebal.io.errors import InputError, Problem
 
 BAND_FIELDS = ("band_abs", "band_rel", "rail_abs", "rail_rel", "wide_abs", "wide_rel")
-SCHEDULE_FIELDS = ("frequency", "day", "look")
+SCHEDULE_FIELDS = ("frequency", "day", "look", "cooldown")
 GRID_FIELDS = ("policy", *BAND_FIELDS, *SCHEDULE_FIELDS)
 #: Largest grid a single call accepts (memory grows with variants x observations).
 MAX_VARIANTS = 100_000
@@ -76,13 +76,14 @@ def vary(base: Variant, settings: dict[str, str]) -> Variant:
         "frequency": base.schedule.frequency,
         "day": base.schedule.day,
         "look": base.schedule.look,
+        "cooldown": base.schedule.cooldown,
     }
     for name, text in settings.items():
         if name in BAND_FIELDS:
             bands[name] = None if text in ("", "none") else float(text) / 100.0
         elif name == "frequency":
             schedule[name] = text
-        elif name in ("day", "look"):
+        elif name in ("day", "look", "cooldown"):
             schedule[name] = None if text in ("", "none") else int(float(text))
     # A grid that sets one kind of band only means that kind alone.
     for kind, other in (("band_abs", "band_rel"), ("band_rel", "band_abs")):
@@ -96,6 +97,7 @@ def vary(base: Variant, settings: dict[str, str]) -> Variant:
             frequency=str(schedule["frequency"]),
             day=int(schedule["day"] or 1),
             look=None if schedule["look"] is None else int(schedule["look"]),
+            cooldown=int(schedule["cooldown"] or 0),
         ),
     )
 

@@ -122,6 +122,7 @@ def build_plan(
         policy_idx=np.array(policy_idx, dtype=np.int64),
         reviews=reviews,
         review_idx=np.array(review_idx, dtype=np.int64),
+        cooldown=np.array([v.reviews.cooldown for v in variants], dtype=np.int64),
         initial=float(initial),
         flows=flows,
         costs=costs,

@@ -184,6 +184,11 @@ def backtest_command(
         typer.Option(help="Look interval: check every N observations (trading days on daily "
                      "data); replaces --frequency."),
     ] = None,
+    cooldown: Annotated[
+        int,
+        typer.Option(help="Observations after a trade before the next review may trade "
+                     "(seed 001's pause after rebalancing)."),
+    ] = 0,
     band_abs: Annotated[
         str | None, typer.Option(help="Absolute band, percentage points (e.g. 5).")
     ] = None,
@@ -265,6 +270,7 @@ def backtest_command(
                 frequency=frequency or DEFAULT_FREQUENCY.get(policy.value, "daily"),
                 day=day,
                 look=look,
+                cooldown=cooldown,
             ),
         )
         if grid is not None:
