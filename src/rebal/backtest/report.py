@@ -69,6 +69,9 @@ def weights_with_bands(focus: LabRun) -> str:
         (line,) = ax.plot(dates, weights[:, k] * 100, lw=1.0, label=sym)
         for edge in (edges.band_low[0, k], edges.band_high[0, k]):
             ax.axhline(edge * 100, color=line.get_color(), ls="--", lw=0.8, alpha=0.7)
+    trades = dates[focus.result.event_dates(0)]
+    ax.plot(trades, np.full(len(trades), ax.get_ylim()[0]), "|", color="black", ms=8,
+            label="rebalances")
     ax.set_ylabel("weight before trading (%)")
     ax.set_title(f"Weights with tolerance bands: {focus.variants[0].label()}")
     ax.grid(alpha=0.3)
