@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -52,7 +53,7 @@ class LabPolicy(StrEnum):
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -174,7 +175,7 @@ def backtest_command(
         str | None,
         typer.Option(help=f"Review calendar (calendar, hybrid) or how often a band is checked "
                      f"(threshold, rails, tiered): {', '.join(FREQUENCIES)}. daily = every "
-                     "observation. [default: quarterly for calendar/hybrid, else daily]"),
+                     "observation (default: quarterly for calendar/hybrid, else daily)."),
     ] = None,
     day: Annotated[
         int, typer.Option(help="Observation of the period to review on: 1 first, -1 last.")
@@ -193,19 +194,19 @@ def backtest_command(
         str | None, typer.Option(help="Absolute band, percentage points (e.g. 5).")
     ] = None,
     band_rel: Annotated[
-        str | None, typer.Option(help="Relative band, percent of target [default 20].")
+        str | None, typer.Option(help="Relative band, percent of target (default 20).")
     ] = None,
     rail_abs: Annotated[
-        str | None, typer.Option(help="Absolute inner rail [default: half the band].")
+        str | None, typer.Option(help="Absolute inner rail (default: half the band).")
     ] = None,
     rail_rel: Annotated[
-        str | None, typer.Option(help="Relative inner rail [default: half the band].")
+        str | None, typer.Option(help="Relative inner rail (default: half the band).")
     ] = None,
     wide_abs: Annotated[
-        str | None, typer.Option(help="Tiered: absolute wide band [default: twice the band].")
+        str | None, typer.Option(help="Tiered: absolute wide band (default: twice the band).")
     ] = None,
     wide_rel: Annotated[
-        str | None, typer.Option(help="Tiered: relative wide band [default: twice the band].")
+        str | None, typer.Option(help="Tiered: relative wide band (default: twice the band).")
     ] = None,
     start: Annotated[str | None, typer.Option(help="First date, YYYY-MM or YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date, YYYY-MM or YYYY-MM-DD.")] = None,
@@ -221,7 +222,7 @@ def backtest_command(
     prices: Annotated[
         Path | None,
         typer.Option(help="Price CSV: wide (date,SYM1,SYM2,...) or long (date,symbol,price). "
-                     "[default: the shipped Shiller series]"),
+                     "(default: the shipped Shiller series)."),
     ] = None,
     sweep: Annotated[
         list[str] | None,
