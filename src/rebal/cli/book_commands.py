@@ -18,11 +18,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rebal.book import Book, FlowError, build_book
 from rebal.cli.render import render_drift, render_proposal
 from rebal.core.bands import BandSpec
-from rebal.core.engine import RunConfig, propose
+from rebal.core.engine import Proposal, RunConfig, propose
 from rebal.core.policies import POLICIES
 from rebal.core.trades import TradeRules
 from rebal.io.atomic import write_text_atomic
@@ -169,6 +170,21 @@ def _load(
             raise _fail(str(exc)) from None
 
 
+def _run_with_progress(book: Book, config: RunConfig, what: str) -> Proposal:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(what, total=book.arrays.n_accounts)
+        return propose(
+            book.arrays, config, lambda done, _total: progress.update(task, completed=done)
+        )
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -193,13 +209,12 @@ def drift_command(
     """Show the drift and status of every account against its model."""
     bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel)
     book = _load(models, accounts, holdings, prices, sample)
-    with err.status("Measuring drift..."):
-        result = propose(book.arrays, RunConfig(policy="full", bands=bands))
+    result = _run_with_progress(book, RunConfig(policy="full", bands=bands), "Measuring drift")
     if output_format is OutputFormat.json:
         _emit(json.dumps(document(book, result, include_trades=False), indent=1) + "\n", output)
     elif output_format is OutputFormat.csv:
         frame = positions_frame(book, result)
-        frame.insert(1, "status", status_labels(result)[frame["row"]])
+        frame.insert(2, "status", status_labels(result)[frame["row"]])
         frame["quantity"] = frame.pop("quantity_micro").map(_micro_text)
         _emit(frame.drop(columns=["row", "weight_after"]).to_csv(index=False), output)
     else:
@@ -266,8 +281,7 @@ def propose_command(
         all_accounts=all_accounts,
     )
     book = _load(models, accounts, holdings, prices, sample, _flows(deposit, withdraw))
-    with err.status(f"Proposing trades for {book.arrays.n_accounts:,} accounts..."):
-        result = propose(book.arrays, config)
+    result = _run_with_progress(book, config, "Proposing trades")
     if output_format is OutputFormat.json:
         doc = document(book, result, include_trades=True, net=net)
         _emit(json.dumps(doc, indent=1) + "\n", output)

@@ -65,6 +65,30 @@ def _to_cents(value: FloatArray) -> IntArray:
     return np.rint(value * 100.0).astype(np.int64)
 
 
+def _cover_shortfall(
+    cash: IntArray,
+    sell_micro: IntArray,
+    sell_cents: IntArray,
+    held_micro: IntArray,
+    price: FloatArray,
+    rules: TradeRules,
+) -> tuple[IntArray, IntArray]:
+    short = -(cash + sell_cents.sum(axis=1))
+    rows = np.flatnonzero((short > 0) & (sell_micro > 0).any(axis=1))
+    if rows.size == 0:
+        return sell_micro, sell_cents
+    sell_micro, sell_cents = sell_micro.copy(), sell_cents.copy()
+    col = sell_cents[rows].argmax(axis=1)
+    p = price[rows, col]
+    extra = np.ceil(short[rows] / 100.0 / p * MICRO + _FLOAT_SLACK)
+    if rules.whole_shares:
+        extra = np.ceil(extra / WHOLE_SHARE) * WHOLE_SHARE
+    room = held_micro[rows, col] - sell_micro[rows, col]
+    sell_micro[rows, col] += np.minimum(extra.astype(np.int64), room)
+    sell_cents[rows, col] = _to_cents(sell_micro[rows, col] / MICRO * p)
+    return sell_micro, sell_cents
+
+
 def generate_trades(
     quantity_micro: IntArray,
     price: FloatArray,
@@ -113,6 +137,12 @@ def generate_trades(
     small_sell = (sell_micro > 0) & (sell_cents < rules.min_trade_cents)
     sell_micro = np.where(small_sell, 0, sell_micro)
     sell_cents = np.where(small_sell, 0, sell_cents)
+
+    # 2b. Rounding the sales to micro-shares and their proceeds to cents can leave a cash flow
+    # short by a few cents: the largest sale then sells enough more to cover it.
+    sell_micro, sell_cents = _cover_shortfall(
+        cash_cents + flow_cents, sell_micro, sell_cents, held_micro, safe_price, rules
+    )
 
     # 3. Cash the buys may spend.
     available = cash_cents + flow_cents + sell_cents.sum(axis=1) - keep_cents
