@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -23,3 +25,9 @@ def generated_history(
 @pytest.fixture
 def history() -> PriceHistory:
     return generated_history()
+
+
+@pytest.fixture(scope="session")
+def make_history() -> Callable[..., PriceHistory]:
+    """The generator itself, for tests that draw their own histories."""
+    return generated_history

@@ -7,6 +7,8 @@ event, cost and drift figure, with cash flows and costs switched on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -157,3 +159,38 @@ def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
     assert np.diff(result.event_dates(1)).min() >= 30
     assert np.diff(result.event_dates(0)).min() < 30
     assert result.events[1] < result.events[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**31),
+    policy=st.sampled_from(["calendar", "threshold", "hybrid", "rails", "tiered"]),
+    band=st.floats(min_value=0.01, max_value=0.3),
+    relative=st.booleans(),
+    frequency=st.sampled_from(["daily", "weekly", "monthly"]),
+    cooldown=st.integers(min_value=0, max_value=10),
+    flow=st.sampled_from([0.0, 300.0, -200.0]),
+)
+def test_engine_matches_reference_on_random_histories(
+    make_history: Callable[..., PriceHistory],
+    seed: int,
+    policy: str,
+    band: float,
+    relative: bool,
+    frequency: str,
+    cooldown: int,
+    flow: float,
+) -> None:
+    history = make_history(days=90, seed=seed)
+    spec = BandSpec(band_rel=band) if relative else BandSpec(band_abs=band / 3, band_rel=None)
+    variant = Variant(policy, spec, ScheduleSpec(frequency, cooldown=cooldown))
+    flows = np.zeros(len(history.dates))
+    flows[ScheduleSpec("weekly").mask(history.dates)] = flow
+    costs = Costs(bps=5, fixed=0.5)
+    plan = build_plan(
+        history, [variant], WEIGHTS[None, :].copy(), initial=10_000.0, flows=flows, costs=costs
+    )
+    result = simulate(plan)
+    ref = reference(history, variant, flows, costs, 10_000.0)
+    np.testing.assert_allclose(result.value[0], ref["value"], rtol=1e-11)
+    assert result.events[0] == ref["events"]

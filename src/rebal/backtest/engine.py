@@ -13,8 +13,10 @@ window starting at its own position; the first observation where the policy want
 (on a review date) becomes a trade, and the variant resumes the next round from the
 observation after it. Windows double while nothing happens and shrink after a trade, so a
 quiet 20-year daily history costs a few dozen core calls, and a sweep of a thousand variants
-costs the same number of rounds, each on all variants at once. Cash-flow dates are visited
-by every variant together, one observation at a time.
+costs about as many rounds as its busiest variant has trades, each on all variants at once.
+Within a window only the candidates are put to the core: for the policies that trade on a band
+breach, observations where a weight comes within ``NEAR`` of a band edge; for the others, every
+review date. Cash-flow dates are visited by every variant together, one observation at a time.
 
 Conventions (documented in ``docs/backtest.md``):
 
