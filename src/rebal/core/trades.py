@@ -7,7 +7,9 @@ broker can take, for every account at once:
    rounded to the share precision (micro-shares, or whole shares rounded *up* so a sale raises
    at least what was asked; a position sold to zero sells exactly what is held). Never more
    than is held: no short sales.
-2. Sells worth less than the minimum trade are dropped.
+2. Sells worth less than the minimum trade are dropped, unless the account must raise cash (a
+   withdrawal or negative cash): then every sale is kept, and if rounding left it a few cents
+   short, its largest sale sells enough more.
 3. Cash for buys = cash + pending flow + estimated sale proceeds - cash kept. Buys never spend
    more: when the wanted buys exceed it, they are scaled down together.
 4. Buys are notional amounts in cents, rounded down, with an estimated quantity; with whole
@@ -133,8 +135,9 @@ def generate_trades(
     sell_micro = np.where(sell_all, held_micro, np.minimum(np.maximum(rounded, 0), held_micro))
     sell_cents = _to_cents(sell_micro / MICRO * safe_price)
 
-    # 2. Minimum trade on sells.
-    small_sell = (sell_micro > 0) & (sell_cents < rules.min_trade_cents)
+    # 2. Minimum trade on sells, except where the sales must raise cash (a withdrawal, a debit).
+    must_raise = (cash_cents + flow_cents < 0)[:, None]
+    small_sell = (sell_micro > 0) & (sell_cents < rules.min_trade_cents) & ~must_raise
     sell_micro = np.where(small_sell, 0, sell_micro)
     sell_cents = np.where(small_sell, 0, sell_cents)
 
