@@ -400,9 +400,9 @@ class _Simulation:
         self._record(rows, times, np.nan_to_num(drift.weight), drift.total)
         flow = np.maximum(np.full(self.V, self.plan.flows[t]), -drift.total)
         self.flow_done[:, slot] = flow
-        by_policy = self._wants(rows, times, drift) | (
-            self.trigger[self.plan.policy_idx] == _SILENT
-        ) & self.has_policy[self.plan.policy_idx]
+        pidx = self.plan.policy_idx
+        places_flow = (self.trigger[pidx] == _SILENT) & self.has_policy[pidx] & (flow != 0)
+        by_policy = self._wants(rows, times, drift) | places_flow
         sel = np.flatnonzero(by_policy)
         if sel.size:
             self._trade(sel, times[sel], held[sel], flow[sel], _take_drift(drift, sel))
