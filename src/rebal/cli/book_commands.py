@@ -209,7 +209,7 @@ def drift_command(
     """Show the drift and status of every account against its model."""
     bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel)
     book = _load(models, accounts, holdings, prices, sample)
-    result = _run_with_progress(book, RunConfig(policy="full", bands=bands), "Measuring drift")
+    result = _run_with_progress(book, RunConfig(bands=bands, trade=False), "Measuring drift")
     if output_format is OutputFormat.json:
         _emit(json.dumps(document(book, result, include_trades=False), indent=1) + "\n", output)
     elif output_format is OutputFormat.csv:

@@ -50,6 +50,7 @@ class RunConfig:
     rules: TradeRules = field(default_factory=TradeRules)
     cash_reserve: float = 0.0  # fraction of account value kept in cash
     all_accounts: bool = False
+    trade: bool = True  # False: measure drift and statuses only, propose no orders
 
     def __post_init__(self) -> None:
         policy_by_name(self.policy)
@@ -123,7 +124,7 @@ def _choose_policies(
     choice = np.where(cash_event, POLICY_NAMES.index(CashFlow().name), choice)
     choice = np.where(follows_run, POLICY_NAMES.index(run_policy.name), choice)
     choice = np.where(book.liquidate, POLICY_NAMES.index(Liquidation().name), choice)
-    result: IntArray = np.where(checkable & selected, choice, NO_POLICY)
+    result: IntArray = np.where(checkable & selected & config.trade, choice, NO_POLICY)
     return result
 
 

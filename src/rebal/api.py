@@ -1,0 +1,143 @@
+"""The Python API: the four tables in as pandas DataFrames, the results out as DataFrames.
+
+The same validation, engine and reporting as the command line::
+
+    from rebal.api import propose
+    result = propose(models, accounts, holdings, prices, policy="rails", band_rel=20)
+    result.accounts   # one row per account: status, reason, value, cash, cash_after, policy
+    result.positions  # one row per position: weights, drift and band in percent
+    result.trades     # the orders, sells before buys
+    result.blotter    # orders aggregated by symbol and side
+
+Percentages are given as percent (``band_rel=20`` is 20 %), as on the command line. Money and
+quantities come back as ``Decimal``. Invalid tables raise :class:`rebal.io.errors.InputError`
+listing every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from rebal.book import Book, build_book
+from rebal.core.bands import BandSpec
+from rebal.core.engine import Proposal, RunConfig
+from rebal.core.engine import propose as run_engine
+from rebal.core.trades import TradeRules
+from rebal.io.tables import validate_tables
+from rebal.report import (
+    blotter_frame,
+    policy_labels,
+    positions_frame,
+    reasons,
+    status_labels,
+    trades_frame,
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A run's results as DataFrames, plus the book and the raw proposal for further work."""
+
+    accounts: pd.DataFrame
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    blotter: pd.DataFrame
+    book: Book
+    proposal: Proposal
+
+
+def _fraction(percent: float | None) -> float | None:
+    return None if percent is None else percent / 100.0
+
+
+def _decimals(series: pd.Series, places: int) -> pd.Series:
+    return series.map(lambda n: Decimal(int(n)).scaleb(-places))
+
+
+def _result(book: Book, proposal: Proposal, net: bool) -> Result:
+    arrays = book.arrays
+    accounts = pd.DataFrame(
+        {
+            "account": book.accounts["account"].to_numpy(),
+            "model": book.accounts["model"].to_numpy(),
+            "status": status_labels(proposal),
+            "reason": reasons(book, proposal),
+            "value": np.round(proposal.drift.total, 2),
+            "cash": _decimals(pd.Series(arrays.cash_cents), 2),
+            "pending_cash": _decimals(pd.Series(arrays.pending_cents), 2),
+            "cash_after": _decimals(pd.Series(proposal.trades.cash_after_cents), 2),
+            "policy": policy_labels(proposal),
+            "orders": proposal.trades.count,
+        }
+    )
+    positions = positions_frame(book, proposal).drop(columns="row")
+    positions.insert(2, "quantity", _decimals(positions.pop("quantity_micro"), 6))
+    trades = trades_frame(book, proposal)
+    blotter = blotter_frame(trades, net)
+    for frame in (trades, blotter):
+        frame["quantity"] = _decimals(frame.pop("quantity_micro"), 6)
+        frame["amount"] = _decimals(frame.pop("amount_cents"), 2)
+    return Result(accounts, positions, trades.drop(columns="row"), blotter, book, proposal)
+
+
+def propose(
+    models: pd.DataFrame,
+    accounts: pd.DataFrame,
+    holdings: pd.DataFrame,
+    prices: pd.DataFrame,
+    *,
+    policy: str = "rails",
+    band_abs: float | None = None,
+    band_rel: float | None = None,
+    rail_abs: float | None = None,
+    rail_rel: float | None = None,
+    wide_band_abs: float | None = None,
+    wide_band_rel: float | None = None,
+    whole_shares: bool = False,
+    min_trade: Decimal | int | str = 1,
+    cash_reserve: float = 0.0,
+    all_accounts: bool = False,
+    net: bool = False,
+) -> Result:
+    """Validate the tables, measure drift and propose orders, like ``rebal propose``."""
+    if band_abs is None and band_rel is None:
+        band_rel = 20.0
+    config = RunConfig(
+        policy=policy,
+        bands=BandSpec(
+            band_abs=_fraction(band_abs),
+            band_rel=_fraction(band_rel),
+            rail_abs=_fraction(rail_abs),
+            rail_rel=_fraction(rail_rel),
+            wide_abs=_fraction(wide_band_abs),
+            wide_rel=_fraction(wide_band_rel),
+        ),
+        rules=TradeRules(
+            whole_shares=whole_shares, min_trade_cents=int(Decimal(str(min_trade)) * 100)
+        ),
+        cash_reserve=cash_reserve / 100.0,
+        all_accounts=all_accounts,
+    )
+    book = build_book(validate_tables(models, accounts, holdings, prices))
+    return _result(book, run_engine(book.arrays, config), net)
+
+
+def drift(
+    models: pd.DataFrame,
+    accounts: pd.DataFrame,
+    holdings: pd.DataFrame,
+    prices: pd.DataFrame,
+    *,
+    band_abs: float | None = None,
+    band_rel: float | None = None,
+) -> Result:
+    """Validate the tables and measure drift and statuses, like ``rebal drift`` (no orders)."""
+    if band_abs is None and band_rel is None:
+        band_rel = 20.0
+    bands = BandSpec(band_abs=_fraction(band_abs), band_rel=_fraction(band_rel))
+    book = build_book(validate_tables(models, accounts, holdings, prices))
+    return _result(book, run_engine(book.arrays, RunConfig(bands=bands, trade=False)), False)
