@@ -125,3 +125,52 @@ def test_proposals_keep_their_invariants(case):
     cents = np.divide(0.02, total, out=np.full_like(total, np.inf), where=total > 0)
     slack = np.broadcast_to(cents[:, None], buy_slots.shape)
     assert (result.weight_after[buy_slots] <= a.target[buy_slots] + slack[buy_slots]).all()
+
+
+@st.composite
+def tradable_books(draw: st.DrawFn):
+    """Accounts of reasonable size with no restriction, so a rebalance can reach every band."""
+    n_sec = draw(st.integers(2, 5))
+    cuts = sorted(
+        draw(st.lists(st.integers(1, 99), min_size=n_sec - 1, max_size=n_sec - 1, unique=True))
+    )
+    weights = np.diff([0, *cuts, 100])
+    models = [("m", SYMBOLS[i], str(w)) for i, w in enumerate(weights)]
+    prices = {s: str(draw(st.decimals("1", "900", places=2))) for s in SYMBOLS}
+    accounts, holdings = [], []
+    for a in range(draw(st.integers(1, 5))):
+        accounts.append(
+            (
+                f"acc{a}",
+                "m",
+                str(draw(st.decimals("0", "50000", places=2))),
+                str(draw(st.decimals("-2000", "20000", places=2))),
+            )
+        )
+        for sym in draw(st.lists(st.sampled_from(SYMBOLS), min_size=1, max_size=5, unique=True)):
+            holdings.append((f"acc{a}", sym, str(draw(st.decimals("1", "2000", places=3)))))
+    return make_book(
+        models,
+        accounts,
+        holdings,
+        prices,
+        account_columns=("account", "model", "cash", "pending_cash"),
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(tradable_books(), st.sampled_from(["full", "bands", "tiered"]))
+def test_rebalanced_accounts_end_inside_their_bands(book, policy):
+    a = book.arrays
+    result = propose(
+        a, RunConfig(policy=policy, all_accounts=True, rules=TradeRules(min_trade_cents=1))
+    )
+    edges = result.drift.edges
+    for i in np.flatnonzero(result.policy == POLICY_NAMES.index(policy)):
+        value = result.drift.total[i] + a.pending_cents[i] / 100
+        if value < 10_000:  # rounding to cents and micro-shares is negligible above this
+            continue
+        used = a.used[i]
+        after = result.weight_after[i, used]
+        assert (after >= edges.band_low[i, used] - 1e-6).all()
+        assert (after <= edges.band_high[i, used] + 1e-6).all()
