@@ -51,7 +51,8 @@ def reference(
     units = initial * WEIGHTS / prices[0]
     value = np.zeros(n)
     value[0] = initial
-    events, turnover, paid, drift_sum = 0, 0.0, 0.0, 0.0
+    events, turnover, paid, drift_sum, realised = 0, 0.0, 0.0, 0.0, 0.0
+    basis = initial * WEIGHTS
     next_review = 0
     for t in range(1, n):
         held = units * prices[t]
@@ -79,12 +80,19 @@ def reference(
         post = desired.sum()
         cost = min(costs.bps * 1e-4 * trade.sum() + costs.fixed * count, post)
         final = desired * (post - cost) / post if post > 0 else np.zeros(k)
+        for j in range(k):
+            if final[j] < held[j]:
+                share = (held[j] - final[j]) / held[j]
+                realised += held[j] - final[j] - basis[j] * share
+                basis[j] *= 1 - share
+            else:
+                basis[j] += final[j] - held[j]
         units = final / prices[t]
         value[t] = final.sum()
         paid += cost
         turnover += max(trade.sum() - abs(flow), 0.0) / 2 / total
     return {"value": value, "events": events, "turnover": turnover, "costs": paid,
-            "drift_sum": drift_sum}
+            "drift_sum": drift_sum, "realised": realised}
 
 
 @pytest.mark.parametrize(
@@ -109,6 +117,7 @@ def test_engine_matches_day_by_day_reference(
         assert result.costs[row] == pytest.approx(ref["costs"], rel=1e-9, abs=1e-9)
         assert result.turnover[row] == pytest.approx(ref["turnover"], rel=1e-9, abs=1e-12)
         assert result.drift_sum[row] == pytest.approx(ref["drift_sum"], rel=1e-9)
+        assert result.realised[row] == pytest.approx(ref["realised"], rel=1e-9, abs=1e-6)
     # Every reviewing policy traded at least once, so the comparison means something.
     assert (result.events[1:-1] > 0).all()
 
@@ -195,3 +204,16 @@ def test_engine_matches_reference_on_random_histories(
     ref = reference(history, variant, flows, costs, 10_000.0)
     np.testing.assert_allclose(result.value[0], ref["value"], rtol=1e-11)
     assert result.events[0] == ref["events"]
+    assert result.realised[0] == pytest.approx(ref["realised"], rel=1e-9, abs=1e-6)
+
+
+def test_selling_everything_realises_the_whole_gain(history: PriceHistory) -> None:
+    flows = np.zeros(len(history.dates))
+    flows[200] = -1e12
+    plan = build_plan(
+        history, [Variant("never")], WEIGHTS[None, :].copy(), initial=1_000.0, flows=flows,
+        costs=Costs(),
+    )
+    result = simulate(plan)
+    proceeds = -result.flow_done[0, 0]
+    assert result.realised[0] == pytest.approx(proceeds - 1_000.0, rel=1e-12)

@@ -104,6 +104,7 @@ class SimResult:
     events: IntArray  # (V,) trades made by the policy
     turnover: FloatArray  # (V,) sum over trades of (sum|trade| - |flow|) / 2 / value before
     costs: FloatArray  # (V,) trading costs paid
+    realised: FloatArray  # (V,) net realised gains of all sales, on average cost basis
     drift_sum: FloatArray  # (V,) sum over observations 1..T-1 of max_k |weight - target|
     drift_max: FloatArray  # (V,) max over observations of max_k |weight - target|
     weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
@@ -191,6 +192,8 @@ class _Simulation:
         self.events: IntArray = np.zeros(self.V, dtype=np.int64)
         self.turnover: FloatArray = np.zeros(self.V)
         self.costs: FloatArray = np.zeros(self.V)
+        self.realised: FloatArray = np.zeros(self.V)
+        self.basis: FloatArray = plan.initial * plan.target  # average cost basis per slot
         self.drift_sum: FloatArray = np.zeros(self.V)
         self.drift_max: FloatArray = np.zeros(self.V)
         self.weight_sum: FloatArray = np.zeros((self.V, self.K))
@@ -320,7 +323,21 @@ class _Simulation:
         self.units[rows] = final / plan.prices[times]
         self.value[rows, times] = final.sum(axis=1)
         self.costs[rows] += cost
+        self._book_gains(rows, held, final)
         self.turnover[rows] += churn
+
+    def _book_gains(self, rows: IntArray, held: FloatArray, final: FloatArray) -> None:
+        """Realise gains on what was sold, at the average cost of the slot; add what was bought.
+
+        Average cost (every unit of a slot carries the same basis) is what a vectorised lab
+        can track; lot-level relief (FIFO, HIFO, minimum tax) lives in :mod:`rebal.tax`.
+        """
+        basis = self.basis[rows]
+        sold = np.maximum(held - final, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.where(held > 0, sold / held, 0.0)
+        self.realised[rows] += _rowsum(sold - basis * fraction)
+        self.basis[rows] = basis * (1.0 - fraction) + np.maximum(final - held, 0.0)
 
     # -- the two kinds of step -------------------------------------------------------------
 
@@ -419,6 +436,7 @@ class _Simulation:
             events=self.events,
             turnover=self.turnover,
             costs=self.costs,
+            realised=self.realised,
             drift_sum=self.drift_sum,
             drift_max=self.drift_max,
             weight_sum=self.weight_sum,

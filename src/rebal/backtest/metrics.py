@@ -83,6 +83,7 @@ def compute_metrics(
         "events": result.events.astype(np.float64),
         "turnover": result.turnover / years,
         "costs": result.costs,
+        "realised_gains": result.realised,
         "final_value": result.value[:, -1],
         "rebalancing_benefit": ann - ann[baseline],
     }

@@ -126,6 +126,7 @@ def _render(run: LabRun, console: Console) -> None:
         "events": "events",
         "turnover": "turnover/yr",
         "costs": "costs",
+        "realised_gains": "realised gains",
         "rebalancing_benefit": "benefit vs never",
     }
     for col, name in headers.items():
@@ -138,7 +139,7 @@ def _render(run: LabRun, console: Console) -> None:
                 cells.append(f"{value * 100:.2f}%")
             elif col == "events":
                 cells.append(f"{int(value)}")
-            elif col == "costs":
+            elif col in ("costs", "realised_gains"):
                 cells.append(f"{value:,.2f}")
             else:
                 cells.append(str(value))
@@ -151,7 +152,7 @@ def _render(run: LabRun, console: Console) -> None:
 def _write_table(run: LabRun, out: Path) -> None:
     # Analytics are float64; round at the boundary: money to cents, fractions to 1e-10.
     table = run.table.copy()
-    money = ["costs", "final_value"]
+    money = ["costs", "realised_gains", "final_value"]
     table[money] = table[money].round(2)
     numeric = [c for c in table.columns if c not in money and pd.api.types.is_float_dtype(table[c])]
     table[numeric] = table[numeric].round(10)
