@@ -303,7 +303,7 @@ def backtest_command(
             run = lab(variants, progress=lambda done: bar.update(task, completed=done))
     else:
         run = lab(variants)
-    _render(run, Console(width=None if sys.stdout.isatty() else 160))
+    _render(run, Console(width=None if sys.stdout.isatty() else 200))
     if out is not None:
         _write_table(run, out)
     if report is not None:
