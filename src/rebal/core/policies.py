@@ -77,6 +77,11 @@ class Policy(Protocol):
         ...
 
 
+def whenever_asked(drift: Drift) -> BoolArray:
+    """The trigger of policies that trade whenever they are run: every checkable account."""
+    return any_per_row(drift.checked)
+
+
 def _keep_frozen(inp: PolicyInput, desired: FloatArray) -> FloatArray:
     result: FloatArray = np.where(inp.frozen, inp.held, np.maximum(desired, 0.0))
     return result
@@ -146,8 +151,7 @@ class Full:
     name: str = "full"
 
     def wants_trade(self, drift: Drift) -> BoolArray:
-        result: BoolArray = any_per_row(drift.checked)
-        return result
+        return whenever_asked(drift)
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
         return _keep_frozen(inp, inp.target_value)
@@ -232,8 +236,7 @@ class CashFlow:
 
     def wants_trade(self, drift: Drift) -> BoolArray:
         # Whether cash flows is known only from the input; the caller selects the accounts.
-        result: BoolArray = any_per_row(drift.checked)
-        return result
+        return whenever_asked(drift)
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
         target = inp.target_value
@@ -249,8 +252,7 @@ class Liquidation:
     name: str = "liquidation"
 
     def wants_trade(self, drift: Drift) -> BoolArray:
-        result: BoolArray = any_per_row(drift.checked)
-        return result
+        return whenever_asked(drift)
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
         return _keep_frozen(inp, np.zeros_like(inp.held))
