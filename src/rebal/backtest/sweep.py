@@ -34,8 +34,10 @@ from rebal.io.errors import InputError, Problem
 BAND_FIELDS = ("band_abs", "band_rel", "rail_abs", "rail_rel", "wide_abs", "wide_rel")
 SCHEDULE_FIELDS = ("frequency", "day", "look", "cooldown")
 GRID_FIELDS = ("policy", *BAND_FIELDS, *SCHEDULE_FIELDS)
-#: Largest grid a single call accepts (memory grows with variants x observations).
+#: Largest grid a single call accepts.
 MAX_VARIANTS = 100_000
+#: Most variant-observations one run records (the value paths take 8 bytes each: 2 GB).
+MAX_CELLS = 250_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,11 @@ def run_lab(
         run_variants.append(Variant("never"))
         base_row = len(run_variants) - 1
     n = len(run_variants)
+    if n * len(history.dates) > MAX_CELLS:
+        raise ValueError(
+            f"{len(variants)} variants over {len(history.dates)} observations would need "
+            f"{n * len(history.dates) * 8 / 1e9:.1f} GB; use fewer variants or a shorter period"
+        )
     target = np.broadcast_to(weights, (n, len(weights))).copy()
     plan = build_plan(
         history,
