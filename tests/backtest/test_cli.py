@@ -73,3 +73,9 @@ def test_unknown_sweep_parameter_is_refused() -> None:
     result = runner.invoke(app, ["backtest", "--sweep", "band=1:2:1"])
     assert result.exit_code == 1
     assert "unknown sweep parameter" in result.output
+
+
+def test_a_missing_grid_file_is_an_input_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["backtest", "--grid", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1
+    assert "nope.csv: cannot read" in result.output

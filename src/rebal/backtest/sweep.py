@@ -126,15 +126,18 @@ def read_grid(path: Path, base: Variant) -> list[Variant]:
     """Read a CSV grid file (one variant per row); every bad row is reported with its line."""
     problems: list[Problem] = []
     variants: list[Variant] = []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        for line, row in enumerate(reader, start=2):
-            # An empty cell keeps the base value; "none" unsets a band.
-            settings = {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
-            try:
-                variants.append(vary(base, settings))
-            except (ValueError, TypeError) as exc:
-                problems.append(Problem(path.name, line, None, str(exc)))
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise InputError([Problem(path.name, None, None, f"cannot read: {exc.strerror}")]) from exc
+    for line, row in enumerate(rows, start=2):
+        # An empty cell keeps the base value; "none" unsets a band.
+        settings = {k.strip(): v.strip() for k, v in row.items() if k and v and v.strip()}
+        try:
+            variants.append(vary(base, settings))
+        except (ValueError, TypeError) as exc:
+            problems.append(Problem(path.name, line, None, str(exc)))
     if not variants and not problems:
         problems.append(Problem(path.name, None, None, "no variants (empty grid file)"))
     if problems:
