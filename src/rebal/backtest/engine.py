@@ -33,7 +33,8 @@ Conventions (documented in ``docs/backtest.md``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -146,35 +147,16 @@ def _trigger_kind(policy: Policy | None) -> int:
 
 
 def _take_drift(drift: Drift, idx: IntArray) -> Drift:
-    """The rows ``idx`` of a measured drift."""
-    return Drift(
-        value=drift.value[idx],
-        cash=drift.cash[idx],
-        total=drift.total[idx],
-        weight=drift.weight[idx],
-        target=drift.target[idx],
-        drift=drift.drift[idx],
-        relative=drift.relative[idx],
-        edges=_take_edges(drift.edges, idx),
-        checked=drift.checked[idx],
-        breach=drift.breach[idx],
-        wide_breach=drift.wide_breach[idx],
-        cash_weight=drift.cash_weight[idx],
-        cash_target=drift.cash_target[idx],
-        cash_breach=drift.cash_breach[idx],
-        priced=drift.priced[idx],
-    )
+    """The rows ``idx`` of a measured drift (every field is per account, edges included)."""
+    parts: dict[str, Any] = {}
+    for f in fields(drift):
+        value = getattr(drift, f.name)
+        parts[f.name] = _take_edges(value, idx) if isinstance(value, Edges) else value[idx]
+    return Drift(**parts)
 
 
 def _take_edges(edges: Edges, rows: IntArray) -> Edges:
-    return Edges(
-        edges.band_low[rows],
-        edges.band_high[rows],
-        edges.rail_low[rows],
-        edges.rail_high[rows],
-        edges.wide_low[rows],
-        edges.wide_high[rows],
-    )
+    return Edges(**{f.name: getattr(edges, f.name)[rows] for f in fields(edges)})
 
 
 class _Simulation:
