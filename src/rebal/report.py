@@ -39,19 +39,24 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def reasons(book: Book, proposal: Proposal) -> list[str]:
-    """Return a sentence per account saying why it has its status."""
+def reasons(book: Book, proposal: Proposal, rows: np.ndarray | None = None) -> list[str]:
+    """Return a sentence per account (or per account of ``rows``) saying why it has its status."""
     symbols = book.symbols()
     st = proposal.statuses
+    breached = proposal.drift.any_breach
+    picked = range(book.arrays.n_accounts) if rows is None else rows
     out: list[str] = []
-    for i in range(book.arrays.n_accounts):
+    for i in picked:
         k = int(st.subject[i])
         sym = symbols[i, k] if k >= 0 else ""
-        out.append(_reason_text(Reason(int(st.reason[i])), i, k, sym, book, proposal))
+        why = Reason(int(st.reason[i]))
+        out.append(_reason_text(why, int(i), k, sym, bool(breached[i]), book, proposal))
     return out
 
 
-def _reason_text(why: Reason, i: int, k: int, sym: str, book: Book, proposal: Proposal) -> str:
+def _reason_text(
+    why: Reason, i: int, k: int, sym: str, breached: bool, book: Book, proposal: Proposal
+) -> str:
     arrays, drift = book.arrays, proposal.drift
     if why in (Reason.BREACH, Reason.RESTRICTED_BREACH):
         prefix = "restricted " if why is Reason.RESTRICTED_BREACH else ""
@@ -91,7 +96,7 @@ def _reason_text(why: Reason, i: int, k: int, sym: str, book: Book, proposal: Pr
             return f"deposit of {_money_text(pending)} to invest"
     if why is Reason.CANNOT_TRADE:
         needs = []
-        if drift.any_breach[i]:
+        if breached:
             needs.append("is out of tolerance")
         if pending:
             needs.append("has a pending cash flow")

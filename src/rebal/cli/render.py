@@ -75,7 +75,7 @@ def _accounts_table(book: Book, result: Proposal, rows: np.ndarray, with_orders:
         table.add_column("policy")
         table.add_column("orders", justify="right")
     labels = status_labels(result)
-    sentences = reasons(book, result)
+    sentences = dict(zip(shown, reasons(book, result, shown), strict=True))
     policies = policy_labels(result)
     ids = book.accounts["account"].to_numpy()
     models = book.accounts["model"].to_numpy()
