@@ -46,7 +46,10 @@ from rebal.core.types import BoolArray, FloatArray, IntArray
 #: Largest window (observations) a variant scans in one round.
 MAX_WINDOW = 4096
 #: First window of every variant.
-FIRST_WINDOW = 64
+FIRST_WINDOW = 256
+#: A quiet window grows by this factor; after a trade the window is this many times the
+#: stretch that led to it.
+GROWTH = 4
 #: Most stacked rows (variants x observations) measured in one round, to bound memory.
 ROUND_BUDGET = 1 << 14
 #: Core policies that trade only when a weight is outside its band (``Drift.any_breach``); the
@@ -347,10 +350,10 @@ class _Simulation:
             t_rows, t_times = act[traded], times[at_trade]
             self._trade(t_rows, t_times, held[at_trade], np.zeros(len(traded)), trade_drift)
             self.pos[t_rows] = t_times + 1
-            self.window[t_rows] = np.clip(2 * (first[traded] + 1), 1, MAX_WINDOW)
+            self.window[t_rows] = np.clip(GROWTH * (first[traded] + 1), 1, MAX_WINDOW)
         quiet = act[first < 0]
         self.pos[quiet] += lens[first < 0]
-        self.window[quiet] = np.minimum(2 * self.window[quiet], MAX_WINDOW)
+        self.window[quiet] = np.minimum(GROWTH * self.window[quiet], MAX_WINDOW)
 
     def _first_trades(
         self,
