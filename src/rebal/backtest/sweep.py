@@ -51,13 +51,20 @@ class LabRun:
     table: pd.DataFrame
 
 
+def _number(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a number") from None
+
+
 def _values(name: str, text: str) -> list[str]:
     """Expand ``a:b:step`` (inclusive) or ``a,b,c`` into strings."""
     if ":" in text and name not in ("policy", "frequency"):
         parts = text.split(":")
         if len(parts) != 3:
             raise ValueError(f"sweep {name}: a range is start:stop:step, received {text!r}")
-        start, stop, step = (float(p) for p in parts)
+        start, stop, step = (_number(name, p) for p in parts)
         if step <= 0 or stop < start:
             raise ValueError(f"sweep {name}: need start <= stop and step > 0 in {text!r}")
         count = int(np.floor((stop - start) / step + 1e-9)) + 1
@@ -82,11 +89,11 @@ def vary(base: Variant, settings: dict[str, str]) -> Variant:
     }
     for name, text in settings.items():
         if name in BAND_FIELDS:
-            bands[name] = None if text in ("", "none") else float(text) / 100.0
+            bands[name] = None if text in ("", "none") else _number(name, text) / 100.0
         elif name == "frequency":
             schedule[name] = text
         elif name in ("day", "look", "cooldown"):
-            schedule[name] = None if text in ("", "none") else int(float(text))
+            schedule[name] = None if text in ("", "none") else int(_number(name, text))
     # A grid that sets one kind of band only means that kind alone.
     for kind, other in (("band_abs", "band_rel"), ("band_rel", "band_abs")):
         if kind in settings and other not in settings and bands[kind] is not None:
