@@ -75,8 +75,17 @@ def apply_flows(accounts: pd.DataFrame, flows: Mapping[str, int]) -> pd.DataFram
     return accounts.assign(pending_cents=accounts["pending_cents"] + extra)
 
 
-def build_book(tables: Tables, flows: Mapping[str, int] | None = None) -> Book:
-    """Return the arrays of ``tables``; ``flows`` adds pending cash (cents) per account."""
+def build_book(
+    tables: Tables,
+    flows: Mapping[str, int] | None = None,
+    extra_slots: pd.DataFrame | None = None,
+) -> Book:
+    """Return the arrays of ``tables``; ``flows`` adds pending cash (cents) per account.
+
+    ``extra_slots`` (columns ``account``, ``symbol``) adds empty slots (quantity 0, target 0)
+    for securities an account may buy without holding or targeting them: the substitutes of the
+    tax layer (`rebal.taxaware`). A slot already present is not repeated.
+    """
     accounts = apply_flows(tables.accounts.reset_index(drop=True), flows or {})
     n = len(accounts)
     row_of = pd.Series(np.arange(n), index=accounts["account"])
@@ -95,6 +104,11 @@ def build_book(tables: Tables, flows: Mapping[str, int] | None = None) -> Book:
         .sum()
         .reset_index()
     )
+    if extra_slots is not None and len(extra_slots):
+        empty = extra_slots[["account", "symbol"]].assign(quantity_micro=np.int64(0))
+        held = pd.concat([held, empty], ignore_index=True).drop_duplicates(
+            ["account", "symbol"], keep="first"
+        )
     held["row"] = row_of.reindex(held["account"]).to_numpy()
     slots = targets[["row", "symbol", "weight", "order", *_BAND_COLUMNS]].merge(
         held[["row", "symbol", "quantity_micro"]], on=["row", "symbol"], how="outer"

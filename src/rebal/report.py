@@ -19,6 +19,7 @@ import pandas as pd
 from rebal.book import Book
 from rebal.core.engine import NO_POLICY, POLICY_NAMES, Proposal
 from rebal.core.status import CASH_SLOT, Reason, Status
+from rebal.taxaware import TaxAwareProposal
 
 PCT_DECIMALS = 4
 
@@ -207,9 +208,18 @@ def policy_labels(proposal: Proposal) -> np.ndarray:
 
 
 def document(
-    book: Book, proposal: Proposal, *, include_trades: bool, net: bool = False
+    book: Book,
+    proposal: Proposal,
+    *,
+    include_trades: bool,
+    net: bool = False,
+    tax: TaxAwareProposal | None = None,
 ) -> dict[str, Any]:
-    """Return the JSON document of a run (``drift`` has no trades, ``propose`` has them)."""
+    """Return the JSON document of a run (``drift`` has no trades, ``propose`` has them).
+
+    With ``tax`` (a ``--tax-aware`` run, whose ``proposal`` is ``tax.proposal``) each account
+    gets a ``tax`` object, each sell a ``lot`` list, and the reason a note on what tax changed.
+    """
     arrays = book.arrays
     labels = status_labels(proposal)
     why = reasons(book, proposal)
@@ -221,11 +231,13 @@ def document(
     accounts: list[dict[str, Any]] = []
     for i, acc in enumerate(book.accounts.itertuples(index=False)):
         total = proposal.drift.total[i]
+        annotation = None if tax is None else tax.annotation(i)
+        note = "" if annotation is None or not annotation.note else f"; {annotation.note}"
         entry: dict[str, Any] = {
             "account": acc.account,
             "model": acc.model or None,
             "status": labels[i],
-            "reason": why[i],
+            "reason": why[i] + note,
             "value": None if np.isnan(total) else round(float(total), 2),
             "cash": float(_cents(arrays.cash_cents[i])),
             "pending_cash": float(_cents(arrays.pending_cents[i])),
@@ -234,7 +246,8 @@ def document(
         if include_trades:
             entry["policy"] = policies[i] or None
             entry["cash_after"] = float(_cents(proposal.trades.cash_after_cents[i]))
-            entry["trades"] = _trades_json(by_row_trades.get(i))
+            lots = None if annotation is None else annotation.lots
+            entry["trades"] = _trades_json(by_row_trades.get(i), lots)
             entry["dropped_small_trades"] = int(proposal.trades.dropped[i])
             pos = by_row_pos.get(i)
             entry["weights_after"] = (
@@ -242,6 +255,8 @@ def document(
                 if pos is None or not proposal.drift.priced[i]
                 else {s: float(w) for s, w in zip(pos["symbol"], pos["weight_after"], strict=True)}
             )
+        if annotation is not None:
+            entry["tax"] = annotation.tax
         accounts.append(entry)
     doc: dict[str, Any] = {"accounts": accounts}
     if include_trades:
@@ -277,18 +292,24 @@ def _positions_json(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     ]
 
 
-def _trades_json(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+def _trades_json(
+    frame: pd.DataFrame | None, lots: dict[str, list[dict[str, Any]]] | None = None
+) -> list[dict[str, Any]]:
+    """Orders as JSON; with ``lots`` (tax-aware runs) every sell carries its ``lot`` list."""
     if frame is None:
         return []
-    return [
-        {
+    out = []
+    for r in frame.itertuples(index=False):
+        trade: dict[str, Any] = {
             "symbol": r.symbol,
             "side": r.side,
             "quantity": float(_micro(r.quantity_micro)),
             "amount": float(_cents(r.amount_cents)),
         }
-        for r in frame.itertuples(index=False)
-    ]
+        if lots is not None and r.side == "sell":
+            trade["lot"] = lots.get(r.symbol, [])
+        out.append(trade)
+    return out
 
 
 def _num(x: float) -> float | None:

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rebal.book import Book, FlowError, build_book
+from rebal.cli import tax_options as tx
 from rebal.cli.render import render_drift, render_proposal
 from rebal.core.bands import BandSpec
 from rebal.core.engine import Proposal, RunConfig, propose
@@ -29,7 +30,10 @@ from rebal.core.trades import TradeRules
 from rebal.io.atomic import write_text_atomic
 from rebal.io.csvfiles import read_tables
 from rebal.io.errors import InputError
+from rebal.io.tables import Tables
 from rebal.report import document, positions_frame, status_labels, trades_frame
+from rebal.tax.wash_sales import HistoryError
+from rebal.taxaware import TaxAwareProposal, run_tax_aware
 
 EXIT_BAD_INPUT = 1
 err = Console(stderr=True)
@@ -136,14 +140,14 @@ def _flows(deposits: list[str], withdrawals: list[str]) -> dict[str, int]:
     return flows
 
 
-def _load(
+def _read(
     models: Path | None,
     accounts: Path | None,
     holdings: Path | None,
     prices: Path | None,
     sample: bool,
-    flows: dict[str, int] | None = None,
-) -> Book:
+) -> tuple[Tables, str]:
+    """Read and validate the four tables (or the sample book); also the holdings file name."""
     paths = {"--models": models, "--accounts": accounts, "--holdings": holdings, "--prices": prices}
     if sample:
         if any(paths.values()):
@@ -160,9 +164,20 @@ def _load(
     assert models and accounts and holdings and prices
     with err.status("Reading and validating the book..."):
         try:
-            tables = read_tables(models, accounts, holdings, prices)
+            return read_tables(models, accounts, holdings, prices), holdings.name
         except InputError as exc:
             raise _fail(f"the book has problems; nothing was written:\n{exc}") from None
+
+
+def _load(
+    models: Path | None,
+    accounts: Path | None,
+    holdings: Path | None,
+    prices: Path | None,
+    sample: bool,
+    flows: dict[str, int] | None = None,
+) -> Book:
+    tables, _ = _read(models, accounts, holdings, prices, sample)
     with err.status(f"Arranging {len(tables.accounts):,} accounts..."):
         try:
             return build_book(tables, flows)
@@ -261,6 +276,23 @@ def propose_command(
     ] = [],  # noqa: B006
     output_format: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
+    tax_aware: tx.TaxAwareOpt = False,
+    lot_method: tx.LotMethodOpt = tx.LotMethod.MIN_TAX,
+    gain_budget: tx.GainBudgetOpt = None,
+    no_short_term_gains: tx.NoShortTermOpt = False,
+    tlh: tx.TlhOpt = False,
+    substitutes: tx.SubstitutesOpt = None,
+    household: tx.HouseholdOpt = False,
+    optimizer: tx.OptimizerOpt = tx.Optimizer.rules,
+    st_rate: tx.StRateOpt = tx.DEFAULT_ST_RATE,
+    lt_rate: tx.LtRateOpt = tx.DEFAULT_LT_RATE,
+    state_rate: tx.StateRateOpt = "0",
+    transactions: tx.TransactionsOpt = None,
+    as_of: tx.AsOfOpt = None,
+    tax_inefficient: tx.TaxInefficientOpt = None,
+    drift_cost: tx.DriftCostOpt = None,
+    withdrawal_date: tx.WithdrawalDateOpt = [],  # noqa: B006 - read, never mutated
+    hold_before_withdrawal: tx.HoldDaysOpt = tx.DEFAULT_HOLD_DAYS,
 ) -> None:
     """Propose the trades that bring accounts back to their models."""
     bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel)
@@ -280,10 +312,42 @@ def propose_command(
         cash_reserve=reserve,
         all_accounts=all_accounts,
     )
-    book = _load(models, accounts, holdings, prices, sample, _flows(deposit, withdraw))
-    result = _run_with_progress(book, config, "Proposing trades")
+    settings = tx.tax_settings(
+        _fail,
+        tax_aware=tax_aware,
+        lot_method=lot_method,
+        gain_budget=gain_budget,
+        no_short_term_gains=no_short_term_gains,
+        tlh=tlh,
+        substitutes=substitutes,
+        household=household,
+        optimizer=optimizer,
+        rates=(st_rate, lt_rate, state_rate),
+        transactions=transactions,
+        as_of=as_of,
+        tax_inefficient=tax_inefficient,
+        drift_cost=drift_cost,
+        withdrawal_dates=withdrawal_date,
+        hold_days=hold_before_withdrawal,
+    )
+    taxed: TaxAwareProposal | None = None
+    if settings is None:
+        book = _load(models, accounts, holdings, prices, sample, _flows(deposit, withdraw))
+        result = _run_with_progress(book, config, "Proposing trades")
+    else:
+        tables, holdings_name = _read(models, accounts, holdings, prices, sample)
+        try:
+            with err.status("Proposing tax-aware trades..."):
+                book, taxed = run_tax_aware(
+                    tables, config, settings, _flows(deposit, withdraw), holdings_name
+                )
+        except InputError as exc:
+            raise _fail(f"the input has problems; nothing was written:\n{exc}") from None
+        except (FlowError, HistoryError) as exc:
+            raise _fail(str(exc)) from None
+        result = taxed.proposal
     if output_format is OutputFormat.json:
-        doc = document(book, result, include_trades=True, net=net)
+        doc = document(book, result, include_trades=True, net=net, tax=taxed)
         _emit(json.dumps(doc, indent=1) + "\n", output)
     elif output_format is OutputFormat.csv:
         trades = trades_frame(book, result)

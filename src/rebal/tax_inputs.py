@@ -1,0 +1,153 @@
+"""Inputs of a tax-aware proposal: tax lots from the holdings table, and substitute groups.
+
+`rebal propose --tax-aware` reads each holdings row of a taxable account as one tax lot
+(`cost_basis`, `acquired`); a taxable holding without them is an input error naming the file
+and line, since the tax of selling it cannot be known. Substitute groups (`--substitutes FILE`)
+are equivalence groups such as ``VTI,ITOT,SCHB``: funds tracking different indexes of one
+market, bought instead of a security whose purchase would create a wash sale or whose loss is
+harvested. Nothing here reads the clock; `as_of` is an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rebal.io.errors import InputError, Problem
+from rebal.io.tables import Tables
+from rebal.tax.lots import TaxLot
+from rebal.tax.rates import AccountType
+
+SubstituteGroups = tuple[tuple[str, ...], ...]
+
+
+def check_lots(tables: Tables, as_of: date, holdings_name: str = "holdings") -> None:
+    """Raise InputError for every holdings row of a taxable account that is not a usable lot.
+
+    A taxable lot needs `cost_basis` and `acquired`, and must not be acquired after `as_of`.
+    """
+    holdings = tables.holdings
+    kinds = tables.accounts.set_index("account")["type"]
+    taxable = holdings["account"].map(kinds).eq(AccountType.TAXABLE.value).to_numpy()
+    no_basis = holdings["cost_basis_cents"].isna().to_numpy()
+    acquired = holdings["acquired"]
+    no_date = acquired.isna().to_numpy()
+    late = np.array([d is not None and d > as_of for d in acquired], dtype=bool)
+    problems: list[Problem] = []
+    for position in np.flatnonzero(taxable & (no_basis | no_date | late)):
+        line = int(holdings["line"].iat[position])
+        account = holdings["account"].iat[position]
+        symbol = holdings["symbol"].iat[position]
+        what = f"{symbol} in taxable account {account}"
+        if no_basis[position]:
+            message = f"{what} has no cost_basis; --tax-aware needs the lot's cost basis"
+            problems.append(Problem(holdings_name, line, "cost_basis", message))
+        if no_date[position]:
+            message = f"{what} has no acquired date; --tax-aware needs it for the holding period"
+            problems.append(Problem(holdings_name, line, "acquired", message))
+        elif late[position]:
+            message = f"{what} was acquired on {acquired.iat[position]}, after the as-of {as_of}"
+            problems.append(Problem(holdings_name, line, "acquired", message))
+    if problems:
+        raise InputError(problems)
+
+
+class LotIndex:
+    """The tax lots of the book, looked up per account and symbol.
+
+    Lot ids are ``SYMBOL-LINE`` (the holdings line of the lot), unique within an account. Rows
+    without a cost basis or date (allowed in IRA and Roth accounts) are not lots.
+    """
+
+    def __init__(self, holdings: pd.DataFrame) -> None:
+        self._holdings = holdings
+        self._rows = holdings.groupby("account", sort=False).indices
+
+    def lots(self, account: str, symbol: str) -> tuple[TaxLot, ...]:
+        """The lots of `symbol` held in `account` (empty when none, or without basis)."""
+        rows = self._rows.get(account)
+        if rows is None:
+            return ()
+        h = self._holdings
+        out = []
+        for r in rows:
+            if h["symbol"].iat[r] != symbol:
+                continue
+            basis, acquired = h["cost_basis_cents"].iat[r], h["acquired"].iat[r]
+            if pd.isna(basis) or acquired is None:
+                continue
+            out.append(
+                TaxLot(
+                    lot_id=f"{symbol}-{int(h['line'].iat[r])}",
+                    quantity=Decimal(int(h["quantity_micro"].iat[r])).scaleb(-6),
+                    cost_basis=Decimal(int(basis)).scaleb(-2),
+                    acquired=acquired,
+                )
+            )
+        return tuple(out)
+
+
+def parse_substitutes(name: str, lines: Sequence[str]) -> SubstituteGroups:
+    """Groups of substitutes, one per line (``VTI,ITOT,SCHB``); ``#`` starts a comment.
+
+    Raises InputError (naming `name` and the line) for a group of fewer than two symbols or a
+    symbol in two groups.
+    """
+    groups: list[tuple[str, ...]] = []
+    first_line: dict[str, int] = {}
+    problems: list[Problem] = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.split("#", 1)[0].strip()
+        if not text:
+            continue
+        symbols = tuple(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
+        if len(symbols) < 2:
+            problems.append(Problem(name, number, None, f"a group needs two symbols: {text!r}"))
+            continue
+        for symbol in symbols:
+            if symbol in first_line:
+                message = f"{symbol} is already in the group on line {first_line[symbol]}"
+                problems.append(Problem(name, number, None, message))
+            first_line.setdefault(symbol, number)
+        groups.append(symbols)
+    if problems:
+        raise InputError(problems)
+    return tuple(groups)
+
+
+def read_substitutes(path: Path) -> SubstituteGroups:
+    """Read a substitutes file (`parse_substitutes`); unreadable files are an InputError."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        message = f"file not found: {path}"
+    except UnicodeDecodeError:
+        message = f"not UTF-8 text: {path}"
+    except OSError as exc:
+        message = f"cannot read {path}: {exc.strerror or exc}"
+    else:
+        return parse_substitutes(path.name, text.splitlines())
+    raise InputError([Problem(path.name, None, None, message)])
+
+
+def substitute_slots(tables: Tables, groups: SubstituteGroups) -> pd.DataFrame:
+    """(account, symbol) slots a taxable account needs to buy a substitute of what it holds or
+    targets: every priced member of the group of such a symbol."""
+    members = pd.DataFrame(
+        [(g, s) for g, group in enumerate(groups) for s in group], columns=["group", "symbol"]
+    )
+    priced = members[members["symbol"].isin(set(tables.prices["symbol"]))]
+    accounts = tables.accounts[tables.accounts["type"] == AccountType.TAXABLE.value]
+    held = tables.holdings[["account", "symbol"]]
+    targeted = accounts[["account", "model"]].merge(tables.models, on="model")[
+        ["account", "symbol"]
+    ]
+    mine = pd.concat([held[held["account"].isin(accounts["account"])], targeted])
+    in_group = mine.merge(members, on="symbol")[["account", "group"]].drop_duplicates()
+    slots = in_group.merge(priced, on="group")[["account", "symbol"]].drop_duplicates()
+    return slots.reset_index(drop=True)
