@@ -54,7 +54,7 @@ GROWTH = 4
 ROUND_BUDGET = 1 << 14
 #: Core policies that trade only when a weight is outside its band (``Drift.any_breach``); the
 #: scan asks the core only about observations within ``NEAR`` of a band edge for these.
-#: ``tests/backtest/test_engine.py`` checks that their ``wants_trade`` is ``any_breach``.
+#: ``tests/backtest/test_backtest_engine.py`` checks that their ``wants_trade`` is ``any_breach``.
 BAND_TRIGGERED = frozenset({"bands", "rails", "tiered"})
 #: Core policies that trade only on a cash flow, never on review.
 FLOW_ONLY = frozenset({"cash-flow"})
