@@ -12,11 +12,18 @@ The same validation, engine and reporting as the command line::
 Percentages are given as percent (``band_rel=20`` is 20 %), as on the command line. Money and
 quantities come back as ``Decimal``. Invalid tables raise :class:`rebal.io.errors.InputError`
 listing every problem.
+
+``tax_aware=True`` runs the tax layer like ``rebal propose --tax-aware`` (same options as keyword
+arguments, rates in percent); ``result.tax`` then has one row per account (realised short- and
+long-term gains, estimated tax, wash-sale flags, the planner used and the note) and
+``result.tax_aware`` the full annotation (the JSON ``tax`` objects and each sell's lots).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -36,6 +43,10 @@ from rebal.report import (
     status_labels,
     trades_frame,
 )
+from rebal.tax.lots import LotMethod
+from rebal.tax.rates import TaxRates
+from rebal.tax.wash_sales import Transaction
+from rebal.taxaware import TaxAwareProposal, TaxSettings, run_tax_aware
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class Result:
     blotter: pd.DataFrame
     book: Book
     proposal: Proposal
+    tax: pd.DataFrame | None = None
+    tax_aware: TaxAwareProposal | None = None
 
 
 def _fraction(percent: float | None) -> float | None:
@@ -102,8 +115,30 @@ def propose(
     cash_reserve: float = 0.0,
     all_accounts: bool = False,
     net: bool = False,
+    tax_aware: bool = False,
+    lot_method: str = "min-tax",
+    gain_budget: Decimal | int | str | None = None,
+    no_short_term_gains: bool = False,
+    tlh: bool = False,
+    substitutes: Sequence[Sequence[str]] = (),
+    household: bool = False,
+    optimizer: str = "rules",
+    st_rate: float | str = 37,
+    lt_rate: float | str = 20,
+    state_rate: float | str = 0,
+    transactions: Sequence[Transaction] = (),
+    as_of: date | None = None,
+    tax_inefficient: Sequence[str] = (),
+    drift_cost: float | str | None = None,
+    withdrawal_dates: Mapping[str, date] | None = None,
+    hold_before_withdrawal: int = 30,
 ) -> Result:
-    """Validate the tables, measure drift and propose orders, like ``rebal propose``."""
+    """Validate the tables, measure drift and propose orders, like ``rebal propose``.
+
+    With ``tax_aware`` the tax options apply as on the command line (``drift_cost`` in bps,
+    rates in percent, ``as_of`` defaulting to today's local date; ``transactions`` as read by
+    `rebal.tax.transactions.read_transactions`).
+    """
     if band_abs is None and band_rel is None:
         band_rel = 20.0
     config = RunConfig(
@@ -122,8 +157,52 @@ def propose(
         cash_reserve=cash_reserve / 100.0,
         all_accounts=all_accounts,
     )
-    book = build_book(validate_tables(models, accounts, holdings, prices))
-    return _result(book, run_engine(book.arrays, config), net)
+    tables = validate_tables(models, accounts, holdings, prices)
+    if not tax_aware:
+        book = build_book(tables)
+        return _result(book, run_engine(book.arrays, config), net)
+    if optimizer not in ("rules", "highs"):
+        raise ValueError(f"optimizer must be 'rules' or 'highs', received {optimizer!r}")
+    hundred = Decimal(100)
+    settings = TaxSettings(
+        as_of=as_of or datetime.now().astimezone().date(),
+        rates=TaxRates(
+            Decimal(str(st_rate)) / hundred,
+            Decimal(str(lt_rate)) / hundred,
+            Decimal(str(state_rate)) / hundred,
+        ),
+        lot_method=LotMethod(lot_method),
+        gain_budget=None if gain_budget is None else Decimal(str(gain_budget)),
+        short_term_gains=not no_short_term_gains,
+        optimizer=optimizer == "highs",
+        tlh=tlh,
+        substitutes=tuple(tuple(group) for group in substitutes),
+        transactions=tuple(transactions),
+        household=household,
+        tax_inefficient=frozenset(tax_inefficient),
+        drift_cost=None if drift_cost is None else Decimal(str(drift_cost)) / 10000,
+        withdrawal_dates=dict(withdrawal_dates or {}),
+        hold_days=hold_before_withdrawal,
+    )
+    book, taxed = run_tax_aware(tables, config, settings)
+    plain = _result(book, taxed.proposal, net)
+    rows = [taxed.annotation(i) for i in range(book.arrays.n_accounts)]
+    tax = pd.DataFrame(
+        {
+            "account": book.accounts["account"].to_numpy(),
+            **{
+                key: [Decimal(str(a.tax[key])) for a in rows]
+                for key in ("realized_st", "realized_lt", "estimated_tax")
+            },
+            "wash_sale_flags": [a.tax["wash_sale_flags"] for a in rows],
+            "method": [a.tax["method"] for a in rows],
+            "note": [a.note for a in rows],
+        }
+    )
+    return Result(
+        plain.accounts, plain.positions, plain.trades, plain.blotter, book, taxed.proposal,
+        tax, taxed,
+    )
 
 
 def drift(

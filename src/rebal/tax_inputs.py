@@ -65,31 +65,30 @@ class LotIndex:
     """
 
     def __init__(self, holdings: pd.DataFrame) -> None:
-        self._holdings = holdings
         self._rows = holdings.groupby("account", sort=False).indices
+        self._symbol = holdings["symbol"].to_numpy()
+        self._quantity = holdings["quantity_micro"].to_numpy()
+        basis = holdings["cost_basis_cents"]
+        self._has_lot = (basis.notna() & holdings["acquired"].notna()).to_numpy()
+        self._basis = basis.fillna(0).to_numpy(dtype=np.int64)
+        self._acquired = holdings["acquired"].to_numpy()
+        self._line = holdings["line"].to_numpy()
 
     def lots(self, account: str, symbol: str) -> tuple[TaxLot, ...]:
         """The lots of `symbol` held in `account` (empty when none, or without basis)."""
         rows = self._rows.get(account)
         if rows is None:
             return ()
-        h = self._holdings
-        out = []
-        for r in rows:
-            if h["symbol"].iat[r] != symbol:
-                continue
-            basis, acquired = h["cost_basis_cents"].iat[r], h["acquired"].iat[r]
-            if pd.isna(basis) or acquired is None:
-                continue
-            out.append(
-                TaxLot(
-                    lot_id=f"{symbol}-{int(h['line'].iat[r])}",
-                    quantity=Decimal(int(h["quantity_micro"].iat[r])).scaleb(-6),
-                    cost_basis=Decimal(int(basis)).scaleb(-2),
-                    acquired=acquired,
-                )
+        return tuple(
+            TaxLot(
+                lot_id=f"{symbol}-{int(self._line[r])}",
+                quantity=Decimal(int(self._quantity[r])).scaleb(-6),
+                cost_basis=Decimal(int(self._basis[r])).scaleb(-2),
+                acquired=self._acquired[r],
             )
-        return tuple(out)
+            for r in rows
+            if self._symbol[r] == symbol and self._has_lot[r]
+        )
 
 
 def parse_substitutes(name: str, lines: Sequence[str]) -> SubstituteGroups:

@@ -350,6 +350,8 @@ class _Run:
             self.note(i, "tax-aware plan not possible (no positive value to invest); policy kept")
             return
         plan = self._solve(i, problem)
+        if evaluate(problem, plan).cash_after < 0:
+            problem, plan = self._raise_anyway(i, problem, plan)
         if self.s.drift_cost is not None and self.spendable_cents(i) >= 0:
             worth = self._worth_it(i, problem, plan)
             if worth is None:
@@ -430,6 +432,32 @@ class _Run:
                 self.note(i, f"{exc}; rule-based plan used")
         self.method[i] = "rule-based"
         return rule_based_plan(problem)
+
+    def _raise_anyway(
+        self, i: int, problem: AccountProblem, plan: Plan
+    ) -> tuple[AccountProblem, Plan]:
+        """Cash owed (a withdrawal, a debit) comes before tax preferences: when the plan leaves
+        cash short, sell losses a wash sale would wash, then set the gain limits aside."""
+        relaxations = (
+            (
+                {"blocked_loss_sales": frozenset()},
+                "losses sold to raise the cash owed although the household bought the security "
+                "recently or buys it in this run (wash sale)",
+            ),
+            (
+                {"gain_budget": None, "short_term_gains": True},
+                "gain budget and short-term switch set aside to raise the cash owed",
+            ),
+        )
+        for change, why in relaxations:
+            relaxed = replace(problem, **change)
+            if relaxed == problem:
+                continue
+            problem, plan = relaxed, self._solve(i, relaxed)
+            self.note(i, why)
+            if evaluate(problem, plan).cash_after >= 0:
+                break
+        return problem, plan
 
     def _worth_it(self, i: int, problem: AccountProblem, plan: Plan) -> Plan | None:
         """The plan if its tax is worth the drift it closes; else the plan realising no net
