@@ -479,7 +479,7 @@ class _Run:
         why = (
             f"estimated tax {result.estimated_tax:,.2f} exceeds the benefit {benefit:,.2f} of "
             f"closing the drift ({to_cents(closed):,.2f} at a drift cost of "
-            f"{self.s.drift_cost * 10000:f} bps)"
+            f"{(self.s.drift_cost * 10000).normalize():f} bps)"
         )
         budget = ZERO if problem.gain_budget is None else min(problem.gain_budget, ZERO)
         smaller = self._solve(i, replace(problem, gain_budget=budget))

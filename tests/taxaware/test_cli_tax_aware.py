@@ -1,0 +1,339 @@
+"""`rebal propose --tax-aware` end to end through the command line, on small worked books.
+
+The book: model m = VTI 60 % / BND 40 %, prices VTI 200, BND 100, as of 2025-12-01. Taxable
+account t1 holds VTI lot A (line 2: 50 shares, cost 100 each, 2020, long term) and lot B
+(line 3: 50 shares, cost 150 each, June 2025, short term) and 40 BND: VTI is at 83 %, far above
+its 48-72 % band, so VTI must be sold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rebal.cli.main import app
+
+runner = CliRunner()
+
+MODELS = "model,symbol,weight\nm,VTI,60\nm,BND,40\n"
+ACCOUNTS = "account,model,cash,type,household\nt1,m,0,taxable,h1\ni1,m,0,ira,h1\n"
+HOLDINGS = (
+    "account,symbol,quantity,cost_basis,acquired\n"
+    "t1,VTI,50,5000,2020-01-02\n"
+    "t1,VTI,50,7500,2025-06-01\n"
+    "t1,BND,40,4000,2020-01-02\n"
+    "i1,VTI,100,10000,2020-01-02\n"
+    "i1,BND,40,4000,2020-01-02\n"
+)
+PRICES = "symbol,price\nVTI,200\nBND,100\nAGG,50\nITOT,100\n"
+AS_OF = ["--as-of", "2025-12-01"]
+
+
+def _book(tmp_path: Path, **overrides: str) -> list[str]:
+    files = {"models": MODELS, "accounts": ACCOUNTS, "holdings": HOLDINGS, "prices": PRICES}
+    files.update(overrides)
+    args = []
+    for name, text in files.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text)
+        args += [f"--{name}", str(path)]
+    return args
+
+
+def _propose(tmp_path: Path, *options: str, **files: str) -> dict[str, dict]:
+    args = ["propose", *_book(tmp_path, **files), "--tax-aware", *AS_OF, "--format", "json"]
+    result = runner.invoke(app, [*args, *options])
+    assert result.exit_code == 0, result.output
+    return {a["account"]: a for a in json.loads(result.stdout)["accounts"]}
+
+
+def _sells(account: dict) -> dict[str, dict]:
+    return {t["symbol"]: t for t in account["trades"] if t["side"] == "sell"}
+
+
+def _buys(account: dict) -> dict[str, dict]:
+    return {t["symbol"]: t for t in account["trades"] if t["side"] == "buy"}
+
+
+def test_hifo_sells_the_highest_cost_lot_and_reports_gain_and_tax_exactly(tmp_path):
+    t1 = _propose(tmp_path, "--lot-method", "hifo", "--whole-shares")["t1"]
+
+    vti = _sells(t1)["VTI"]
+    shares = vti["quantity"]
+    assert shares == int(shares) > 0
+    assert [lot["lot_id"] for lot in vti["lot"]] == ["VTI-3"]  # cost 150 > 100
+    (lot,) = vti["lot"]
+    assert lot == {
+        "lot_id": "VTI-3",
+        "quantity": shares,
+        "acquired": "2025-06-01",
+        "term": "short",
+        "basis": 150 * shares,
+        "proceeds": 200 * shares,
+        "gain": 50 * shares,
+    }
+    assert t1["tax"]["realized_st"] == 50 * shares
+    assert t1["tax"]["realized_lt"] == 0
+    assert t1["tax"]["estimated_tax"] == pytest.approx(round(0.37 * 50 * shares, 2), abs=1e-9)
+    assert t1["tax"]["wash_sale_flags"] == []
+    assert "BND" in _buys(t1)
+
+
+def test_fifo_sells_the_oldest_lot_long_term(tmp_path):
+    t1 = _propose(tmp_path, "--lot-method", "fifo", "--whole-shares")["t1"]
+
+    (lot,) = _sells(t1)["VTI"]["lot"]
+    assert (lot["lot_id"], lot["term"]) == ("VTI-2", "long")
+    assert t1["tax"]["realized_lt"] == 100 * lot["quantity"]
+    assert t1["tax"]["estimated_tax"] == pytest.approx(round(0.20 * 100 * lot["quantity"], 2))
+
+
+def test_rates_are_options(tmp_path):
+    t1 = _propose(
+        tmp_path, "--lot-method", "fifo", "--whole-shares", "--lt-rate", "15", "--state-rate", "5"
+    )["t1"]
+
+    assert t1["tax"]["estimated_tax"] == pytest.approx(round(0.20 * t1["tax"]["realized_lt"], 2))
+
+
+def test_json_adds_a_tax_object_per_account_and_lots_on_every_sell(tmp_path):
+    accounts = _propose(tmp_path)
+
+    for account in accounts.values():
+        assert {"realized_st", "realized_lt", "estimated_tax", "wash_sale_flags"} <= set(
+            account["tax"]
+        )
+        assert {"account", "status", "reason", "trades", "weights_after"} <= set(account)
+        for trade in account["trades"]:
+            assert ("lot" in trade) == (trade["side"] == "sell")
+
+
+def test_gain_budget_caps_net_realised_gain_and_reports_what_it_left(tmp_path):
+    t1 = _propose(tmp_path, "--gain-budget", "500")["t1"]
+
+    realised = t1["tax"]["realized_st"] + t1["tax"]["realized_lt"]
+    assert 0 < realised <= 500
+    assert t1["tax"]["outside_band"]["VTI"] > 0  # VTI stays above its band
+    assert "gain budget 500.00 left outside the bands: VTI" in t1["reason"]
+
+
+def test_no_short_term_gains_realises_none(tmp_path):
+    t1 = _propose(tmp_path, "--no-short-term-gains")["t1"]
+
+    assert t1["tax"]["realized_st"] == 0
+    lots = _sells(t1)["VTI"]["lot"]
+    assert lots and all(lot["term"] == "long" for lot in lots)
+
+
+def test_no_short_term_gains_with_a_fixed_method_sells_only_what_the_method_allows(tmp_path):
+    # HIFO must take the short-term lot first, so nothing may be sold.
+    t1 = _propose(tmp_path, "--no-short-term-gains", "--lot-method", "hifo")["t1"]
+
+    assert "VTI" not in _sells(t1)
+    assert t1["tax"]["realized_st"] == 0
+
+
+def test_ira_realises_no_taxable_gain(tmp_path):
+    i1 = _propose(tmp_path)["i1"]
+
+    vti = _sells(i1)["VTI"]
+    assert vti["lot"] and all(lot["gain"] > 0 for lot in vti["lot"])
+    assert i1["tax"]["realized_st"] == i1["tax"]["realized_lt"] == i1["tax"]["estimated_tax"] == 0
+
+
+LOSS_HOLDINGS = (
+    "account,symbol,quantity,cost_basis,acquired\n"
+    "t1,VTI,100,25000,2020-01-02\n"  # a loss of 50 a share
+    "t1,BND,40,4000,2020-01-02\n"
+)
+LOSS_ACCOUNTS = "account,model,cash,type,household\nt1,m,0,taxable,h1\n"
+
+
+def test_a_loss_is_not_sold_within_30_days_of_a_household_purchase(tmp_path):
+    history = tmp_path / "tx.csv"
+    history.write_text(
+        "date,account,household,account_type,symbol,side,quantity,price\n"
+        "2025-11-20,spouse,h1,taxable,VTI,buy,1,190\n"
+    )
+    free = _propose(tmp_path, accounts=LOSS_ACCOUNTS, holdings=LOSS_HOLDINGS)["t1"]
+    guarded = _propose(
+        tmp_path, "--transactions", str(history), accounts=LOSS_ACCOUNTS, holdings=LOSS_HOLDINGS
+    )["t1"]
+
+    assert free["tax"]["realized_lt"] < 0  # without the history it sells VTI at a loss
+    assert "VTI" not in _sells(guarded)
+    assert guarded["tax"]["wash_sale_flags"] == []
+
+
+def test_a_blocked_buy_goes_to_a_substitute(tmp_path):
+    history = tmp_path / "tx.csv"
+    history.write_text(
+        "date,account,household,account_type,symbol,side,quantity,price\n"
+        "2025-01-06,other,h1,taxable,BND,buy,10,120\n"
+        "2025-11-25,other,h1,taxable,BND,sell,10,100\n"  # a loss 6 days ago
+    )
+    subs = tmp_path / "subs.txt"
+    subs.write_text("# bond funds\nBND,AGG\nVTI,ITOT\n")
+    files = {"accounts": LOSS_ACCOUNTS, "holdings": "".join(HOLDINGS.splitlines(True)[:4])}
+    plain = _propose(tmp_path, **files)["t1"]
+    t1 = _propose(tmp_path, "--transactions", str(history), "--substitutes", str(subs), **files)
+    t1 = t1["t1"]
+
+    assert "BND" in _buys(plain)
+    assert "BND" not in _buys(t1)
+    assert _buys(t1)["AGG"]["amount"] > 0
+    assert "BND not bought (wash sale" in t1["reason"] and "AGG bought instead" in t1["reason"]
+    assert t1["tax"]["wash_sale_flags"] == []
+
+
+def test_tlh_harvests_a_loss_into_a_substitute(tmp_path):
+    holdings = (
+        "account,symbol,quantity,cost_basis,acquired\n"
+        "t1,VTI,30,7500,2020-01-02\n"  # 6,000 worth, a loss of 1,500
+        "t1,BND,40,4000,2020-01-02\n"
+    )
+    subs = tmp_path / "subs.txt"
+    subs.write_text("VTI,ITOT\n")
+    t1 = _propose(
+        tmp_path, "--tlh", "--substitutes", str(subs), accounts=LOSS_ACCOUNTS, holdings=holdings
+    )["t1"]
+
+    assert _sells(t1)["VTI"]["quantity"] == 30
+    assert _buys(t1)["ITOT"]["amount"] == pytest.approx(6000, abs=1)
+    assert t1["tax"]["realized_lt"] == -1500
+    assert "harvest" in t1["reason"]
+
+
+def test_household_sells_in_the_ira_and_places_bonds_there(tmp_path):
+    accounts = _propose(tmp_path, "--household", "--tax-inefficient", "BND")
+    t1, i1 = accounts["t1"], accounts["i1"]
+
+    assert _sells(t1) == {}
+    assert t1["tax"]["estimated_tax"] == 0
+    assert "VTI" in _sells(i1)
+    household = 48000.0
+    vti = sum(a["weights_after"]["VTI"] / 100 * a["value"] for a in (t1, i1))
+    assert vti == pytest.approx(0.60 * household, rel=1e-3)
+    assert i1["weights_after"]["BND"] > 60  # bonds located in the IRA
+    for a in (t1, i1):
+        assert 0 <= a["cash_after"] < 1  # fully invested
+        assert "rebalanced as one portfolio" in a["reason"]
+
+
+def test_household_with_different_models_rebalances_each_account_alone(tmp_path):
+    models = MODELS + "n,VTI,50\nn,BND,50\n"
+    accounts = "account,model,cash,type,household\nt1,m,0,taxable,h1\ni1,n,0,ira,h1\n"
+    result = _propose(tmp_path, "--household", models=models, accounts=accounts)
+
+    assert "different models" in result["t1"]["reason"]
+    assert _sells(result["t1"])  # rebalanced on its own
+
+
+def test_a_withdrawal_scheduled_soon_holds_the_rebalance(tmp_path):
+    t1 = _propose(tmp_path, "--withdrawal-date", "t1=2025-12-15")["t1"]
+
+    assert t1["trades"] == [] and t1["policy"] is None
+    assert "withdrawal is scheduled on 2025-12-15" in t1["reason"]
+
+
+def test_tax_above_the_benefit_of_closing_drift_shrinks_the_trades(tmp_path):
+    t1 = _propose(tmp_path, "--drift-cost", "1")["t1"]  # 1 bp per dollar: drift is cheap
+
+    assert t1["tax"]["estimated_tax"] == 0
+    assert "exceeds the benefit" in t1["reason"]
+
+
+def test_optimizer_highs_keeps_the_bands_and_budget(tmp_path):
+    t1 = _propose(tmp_path, "--optimizer", "highs", "--gain-budget", "2000")["t1"]
+
+    assert t1["tax"]["method"] == "optimizer"
+    assert t1["tax"]["realized_st"] + t1["tax"]["realized_lt"] <= 2000
+
+
+def test_csv_output_is_the_tax_aware_order_list(tmp_path):
+    args = ["propose", *_book(tmp_path), "--tax-aware", *AS_OF, "--household", "--format", "csv"]
+    result = runner.invoke(app, args)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "account,symbol,side,quantity,amount"
+    assert not any(line.startswith("t1,") and ",sell," in line for line in lines)
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def _fails(tmp_path: Path, *options: str, code: int = 1, **files: str) -> str:
+    out = tmp_path / "out.json"
+    args = ["propose", *_book(tmp_path, **files), *AS_OF, "--format", "json", "-o", str(out)]
+    result = runner.invoke(app, [*args, *options])
+    assert result.exit_code == code, result.output
+    assert not out.exists()
+    return " ".join(result.output.split())
+
+
+def test_taxable_lots_without_basis_are_an_input_error_naming_file_and_line(tmp_path):
+    holdings = HOLDINGS.replace("t1,BND,40,4000,2020-01-02", "t1,BND,40,,")
+    message = _fails(tmp_path, "--tax-aware", holdings=holdings)
+
+    assert "holdings.csv line 4, column cost_basis" in message
+    assert "taxable account t1" in message
+
+
+def test_ira_lots_without_basis_are_fine(tmp_path):
+    holdings = HOLDINGS.replace("i1,VTI,100,10000,2020-01-02", "i1,VTI,100,,")
+    assert _sells(_propose(tmp_path, holdings=holdings)["i1"])["VTI"]["lot"] == []
+
+
+def test_a_lot_acquired_after_the_as_of_date_is_an_input_error(tmp_path):
+    holdings = HOLDINGS.replace("t1,BND,40,4000,2020-01-02", "t1,BND,40,4000,2026-01-02")
+    message = _fails(tmp_path, "--tax-aware", holdings=holdings)
+
+    assert "holdings.csv line 4, column acquired" in message
+
+
+def test_unknown_lot_method_is_a_command_line_error(tmp_path):
+    message = _fails(tmp_path, "--tax-aware", "--lot-method", "newest", code=2)
+
+    assert "newest" in message
+
+
+def test_bad_transactions_file_is_an_input_error(tmp_path):
+    history = tmp_path / "tx.csv"
+    history.write_text("date,account,symbol,side,quantity,price\n2025-13-01,a,VTI,buy,1,10\n")
+    message = _fails(tmp_path, "--tax-aware", "--transactions", str(history))
+
+    assert "tx.csv line 2" in message
+
+
+def test_missing_transactions_file_is_an_input_error(tmp_path):
+    message = _fails(tmp_path, "--tax-aware", "--transactions", str(tmp_path / "none.csv"))
+
+    assert "file not found" in message
+
+
+def test_bad_substitutes_file_is_an_input_error(tmp_path):
+    subs = tmp_path / "subs.txt"
+    subs.write_text("VTI,ITOT\nBND\n")
+    message = _fails(tmp_path, "--tax-aware", "--substitutes", str(subs))
+
+    assert "subs.txt line 2" in message
+
+
+def test_tax_options_need_tax_aware(tmp_path):
+    message = _fails(tmp_path, "--lot-method", "hifo", "--gain-budget", "10")
+
+    assert "--lot-method, --gain-budget, --as-of need(s) --tax-aware" in message
+
+
+def test_tlh_needs_substitutes(tmp_path):
+    assert "--tlh needs --substitutes" in _fails(tmp_path, "--tax-aware", "--tlh")
+
+
+def test_withdrawal_date_of_unknown_account(tmp_path):
+    message = _fails(tmp_path, "--tax-aware", "--withdrawal-date", "zz=2025-12-10")
+
+    assert "unknown account(s): zz" in message
