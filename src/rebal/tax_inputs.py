@@ -38,9 +38,10 @@ def check_lots(tables: Tables, as_of: date, holdings_name: str = "holdings") -> 
     acquired = holdings["acquired"]
     no_date = acquired.isna().to_numpy()
     late = np.array([d is not None and d > as_of for d in acquired], dtype=bool)
+    lines = holdings["line"].to_numpy(dtype=np.int64)
     problems: list[Problem] = []
-    for position in np.flatnonzero(taxable & (no_basis | no_date | late)):
-        line = int(holdings["line"].iat[position])
+    for position in map(int, np.flatnonzero(taxable & (no_basis | no_date | late))):
+        line = int(lines[position])
         account = holdings["account"].iat[position]
         symbol = holdings["symbol"].iat[position]
         what = f"{symbol} in taxable account {account}"

@@ -31,7 +31,7 @@ trades), never over the whole book. Nothing here reads the clock: `TaxSettings.a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
@@ -52,7 +52,7 @@ from rebal.core.engine import (
 )
 from rebal.core.status import Status
 from rebal.core.trades import MICRO, Trades, generate_trades
-from rebal.core.types import FloatArray
+from rebal.core.types import FloatArray, IntArray
 from rebal.household import locate
 from rebal.io.errors import InputError, Problem
 from rebal.io.tables import Tables
@@ -242,7 +242,8 @@ class _Run:
     def households(self) -> None:
         """Rebalance each eligible household of two or more accounts as one portfolio."""
         groups = pd.Series(np.arange(len(self.ids))).groupby(self.household, sort=False).indices
-        for name, rows in groups.items():
+        for name, members in groups.items():
+            rows = np.asarray(members, dtype=np.int64)
             if len(rows) < 2:
                 continue
             why_not = self._household_obstacle(rows)
@@ -252,7 +253,7 @@ class _Run:
                 continue
             self._household(str(name), [int(i) for i in rows])
 
-    def _household_obstacle(self, rows: np.ndarray) -> str | None:
+    def _household_obstacle(self, rows: IntArray) -> str | None:
         a = self.book.arrays
         models = set(self.model[rows])
         if len(models) > 1:
@@ -438,7 +439,7 @@ class _Run:
     ) -> tuple[AccountProblem, Plan]:
         """Cash owed (a withdrawal, a debit) comes before tax preferences: when the plan leaves
         cash short, sell losses a wash sale would wash, then set the gain limits aside."""
-        relaxations = (
+        relaxations: tuple[tuple[dict[str, Any], str], ...] = (
             (
                 {"blocked_loss_sales": frozenset()},
                 "losses sold to raise the cash owed although the household bought the security "
@@ -824,28 +825,31 @@ class _Run:
             return TradeTax(
                 account, kind, symbol, Side.SELL, quantity, price, (), ZERO, None, rationale
             )
-        common = {"household": hh, "guard": guard}
-        args = (account, kind, symbol)
-        rest = (price, self.s.as_of, self.s.rates)
+        as_of, rates = self.s.as_of, self.s.rates
+        chosen: Sequence[TaxLot] = lots
+        ids: list[str] | None = None
+        method = self.s.lot_method
+        if method is LotMethod.SPECIFIC:  # no lots named outside a plan: least tax
+            method = LotMethod.MIN_TAX
         pieces = self.pieces.get((i, symbol))
         if pieces and quantity <= sum((p.quantity for p in pieces), ZERO):
-            ids = [p.lot_id for p in pieces]
-            named = relieve_lots(pieces, quantity, LotMethod.SPECIFIC, price, self.s.as_of,
-                                 lot_ids=ids)
-            natural = relieve_lots(lots, quantity, LotMethod.MIN_TAX, price, self.s.as_of,
-                                   rates=self.s.rates)
-            same = sorted((s.lot_id, s.quantity) for s in named.sales) == sorted(
+            # The planner's (or the harvest's) own lots; named "by min-tax" when that is what
+            # min-tax order gives anyway.
+            named = [p.lot_id for p in pieces]
+            planned = relieve_lots(
+                pieces, quantity, LotMethod.SPECIFIC, price, as_of, lot_ids=named
+            )
+            natural = relieve_lots(lots, quantity, LotMethod.MIN_TAX, price, as_of, rates=rates)
+            same = sorted((s.lot_id, s.quantity) for s in planned.sales) == sorted(
                 (s.lot_id, s.quantity) for s in natural.sales
             )
-            if same and self.s.lot_method is LotMethod.MIN_TAX:
-                return sell_trade(*args, lots, quantity, *rest, LotMethod.MIN_TAX, **common)[0]
-            return sell_trade(
-                *args, pieces, quantity, *rest, LotMethod.SPECIFIC, lot_ids=ids, **common
-            )[0]
-        method = self.s.lot_method
-        if method is LotMethod.SPECIFIC:
-            method = LotMethod.MIN_TAX
-        return sell_trade(*args, lots, quantity, *rest, method, **common)[0]
+            if not (same and method is LotMethod.MIN_TAX):
+                chosen, ids, method = pieces, named, LotMethod.SPECIFIC
+        trade, _ = sell_trade(
+            account, kind, symbol, chosen, quantity, price, as_of, rates, method,
+            lot_ids=ids, household=hh, guard=guard,
+        )
+        return trade
 
 
 def _plan_sold(plan: Plan, position: Position) -> Decimal:
