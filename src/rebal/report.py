@@ -10,6 +10,8 @@ The JSON document (``docs/output.md`` is its reference) has top-level keys ``acc
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -207,6 +209,125 @@ def policy_labels(proposal: Proposal) -> np.ndarray:
     return names[np.where(proposal.policy == NO_POLICY, len(POLICY_NAMES), proposal.policy)]
 
 
+def _column(frame: pd.DataFrame, name: str, scale: float = 1.0) -> list[Any]:
+    # Exact decimals of integer minor units survive as floats: m / 10**6 is the double nearest
+    # to the decimal, and JSON writes its shortest round-trip text, which is that decimal.
+    values = frame[name].to_numpy()
+    if scale != 1.0:
+        values = values / scale
+    if values.dtype.kind == "f":
+        return [None if v != v else v for v in values.tolist()]  # NaN -> null
+    return values.tolist()
+
+
+def _offsets(rows: pd.Series, n: int) -> list[int]:
+    result: list[int] = np.searchsorted(rows.to_numpy(), np.arange(n + 1)).tolist()
+    return result
+
+
+def account_entries(
+    book: Book,
+    proposal: Proposal,
+    *,
+    include_trades: bool,
+    tax: TaxAwareProposal | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield the JSON object of each account in turn (see ``docs/output.md``).
+
+    Columns are converted to Python values once, in bulk; each account then takes its slice,
+    so a book of a million accounts streams out without a DataFrame per account.
+    """
+    arrays = book.arrays
+    n = arrays.n_accounts
+    labels = status_labels(proposal).tolist()
+    why = reasons(book, proposal)
+    policies = policy_labels(proposal).tolist()
+    ids = book.accounts["account"].tolist()
+    models = book.accounts["model"].tolist()
+    totals = [None if v != v else round(v, 2) for v in proposal.drift.total.tolist()]
+    cash = (arrays.cash_cents / 100).tolist()
+    pending = (arrays.pending_cents / 100).tolist()
+    cash_after = (proposal.trades.cash_after_cents / 100).tolist()
+    dropped = proposal.trades.dropped.tolist()
+    priced = proposal.drift.priced.tolist()
+
+    positions = positions_frame(book, proposal)
+    p_off = _offsets(positions["row"], n)
+    p_cols = {
+        "symbol": _column(positions, "symbol"),
+        "quantity": _column(positions, "quantity_micro", 1e6),
+        "price": _column(positions, "price"),
+        "value": _column(positions, "value"),
+        **{name: _column(positions, name) for name in _PERCENT_KEYS},
+    }
+    weight_after = _column(positions, "weight_after")
+    trades = trades_frame(book, proposal)
+    t_off = _offsets(trades["row"], n)
+    t_cols = {
+        "symbol": _column(trades, "symbol"),
+        "side": _column(trades, "side"),
+        "quantity": _column(trades, "quantity_micro", 1e6),
+        "amount": _column(trades, "amount_cents", 100.0),
+    }
+    p_keys, t_keys = tuple(p_cols), tuple(t_cols)
+    p_rows = list(zip(*p_cols.values(), strict=True))
+    t_rows = list(zip(*t_cols.values(), strict=True))
+
+    for i in range(n):
+        annotation = None if tax is None else tax.annotation(i)
+        note = "" if annotation is None or not annotation.note else f"; {annotation.note}"
+        lo, hi = p_off[i], p_off[i + 1]
+        entry: dict[str, Any] = {
+            "account": ids[i],
+            "model": models[i] or None,
+            "status": labels[i],
+            "reason": why[i] + note,
+            "value": totals[i],
+            "cash": cash[i],
+            "pending_cash": pending[i],
+            "positions": [dict(zip(p_keys, row, strict=True)) for row in p_rows[lo:hi]],
+        }
+        if include_trades:
+            lots = None if annotation is None else annotation.lots
+            orders = [
+                dict(zip(t_keys, row, strict=True)) for row in t_rows[t_off[i] : t_off[i + 1]]
+            ]
+            if lots is not None:
+                for order in orders:
+                    if order["side"] == "sell":
+                        order["lot"] = lots.get(order["symbol"], [])
+            entry["policy"] = policies[i] or None
+            entry["cash_after"] = cash_after[i]
+            entry["trades"] = orders
+            entry["dropped_small_trades"] = dropped[i]
+            entry["weights_after"] = (
+                dict(zip(p_cols["symbol"][lo:hi], weight_after[lo:hi], strict=True))
+                if priced[i]
+                else {}
+            )
+        if annotation is not None:
+            entry["tax"] = annotation.tax
+        yield entry
+
+
+_PERCENT_KEYS = ("weight", "target", "drift", "band_low", "band_high")
+
+
+def blotter_entries(book: Book, proposal: Proposal, net: bool = False) -> list[dict[str, Any]]:
+    """The blotter rows of the JSON document."""
+    blotter = blotter_frame(trades_frame(book, proposal), net)
+    return [
+        {
+            "symbol": r.symbol,
+            "side": r.side,
+            "quantity": r.quantity_micro / 1e6,
+            "amount": r.amount_cents / 100,
+            "accounts": int(r.accounts),
+        }
+        for r in blotter.itertuples(index=False)
+    ]
+
+
 def document(
     book: Book,
     proposal: Proposal,
@@ -220,96 +341,31 @@ def document(
     With ``tax`` (a ``--tax-aware`` run, whose ``proposal`` is ``tax.proposal``) each account
     gets a ``tax`` object, each sell a ``lot`` list, and the reason a note on what tax changed.
     """
-    arrays = book.arrays
-    labels = status_labels(proposal)
-    why = reasons(book, proposal)
-    policies = policy_labels(proposal)
-    positions = positions_frame(book, proposal)
-    trades = trades_frame(book, proposal)
-    by_row_pos = {r: g for r, g in positions.groupby("row", sort=False)}
-    by_row_trades = {r: g for r, g in trades.groupby("row", sort=False)}
-    accounts: list[dict[str, Any]] = []
-    for i, acc in enumerate(book.accounts.itertuples(index=False)):
-        total = proposal.drift.total[i]
-        annotation = None if tax is None else tax.annotation(i)
-        note = "" if annotation is None or not annotation.note else f"; {annotation.note}"
-        entry: dict[str, Any] = {
-            "account": acc.account,
-            "model": acc.model or None,
-            "status": labels[i],
-            "reason": why[i] + note,
-            "value": None if np.isnan(total) else round(float(total), 2),
-            "cash": float(_cents(arrays.cash_cents[i])),
-            "pending_cash": float(_cents(arrays.pending_cents[i])),
-            "positions": _positions_json(by_row_pos.get(i)),
-        }
-        if include_trades:
-            entry["policy"] = policies[i] or None
-            entry["cash_after"] = float(_cents(proposal.trades.cash_after_cents[i]))
-            lots = None if annotation is None else annotation.lots
-            entry["trades"] = _trades_json(by_row_trades.get(i), lots)
-            entry["dropped_small_trades"] = int(proposal.trades.dropped[i])
-            pos = by_row_pos.get(i)
-            entry["weights_after"] = (
-                {}
-                if pos is None or not proposal.drift.priced[i]
-                else {s: float(w) for s, w in zip(pos["symbol"], pos["weight_after"], strict=True)}
-            )
-        if annotation is not None:
-            entry["tax"] = annotation.tax
-        accounts.append(entry)
-    doc: dict[str, Any] = {"accounts": accounts}
+    doc: dict[str, Any] = {
+        "accounts": list(account_entries(book, proposal, include_trades=include_trades, tax=tax))
+    }
     if include_trades:
-        doc["blotter"] = [
-            {
-                "symbol": r.symbol,
-                "side": r.side,
-                "quantity": float(_micro(r.quantity_micro)),
-                "amount": float(_cents(r.amount_cents)),
-                "accounts": int(r.accounts),
-            }
-            for r in blotter_frame(trades, net).itertuples(index=False)
-        ]
+        doc["blotter"] = blotter_entries(book, proposal, net)
     return doc
 
 
-def _positions_json(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if frame is None:
-        return []
-    return [
-        {
-            "symbol": r.symbol,
-            "quantity": float(_micro(r.quantity_micro)),
-            "price": None if np.isnan(r.price) else float(r.price),
-            "value": None if np.isnan(r.value) else float(r.value),
-            "weight": _num(r.weight),
-            "target": _num(r.target),
-            "drift": _num(r.drift),
-            "band_low": _num(r.band_low),
-            "band_high": _num(r.band_high),
-        }
-        for r in frame.itertuples(index=False)
-    ]
-
-
-def _trades_json(
-    frame: pd.DataFrame | None, lots: dict[str, list[dict[str, Any]]] | None = None
-) -> list[dict[str, Any]]:
-    """Orders as JSON; with ``lots`` (tax-aware runs) every sell carries its ``lot`` list."""
-    if frame is None:
-        return []
-    out = []
-    for r in frame.itertuples(index=False):
-        trade: dict[str, Any] = {
-            "symbol": r.symbol,
-            "side": r.side,
-            "quantity": float(_micro(r.quantity_micro)),
-            "amount": float(_cents(r.amount_cents)),
-        }
-        if lots is not None and r.side == "sell":
-            trade["lot"] = lots.get(r.symbol, [])
-        out.append(trade)
-    return out
+def document_chunks(
+    book: Book,
+    proposal: Proposal,
+    *,
+    include_trades: bool,
+    net: bool = False,
+    tax: TaxAwareProposal | None = None,
+) -> Iterator[str]:
+    """Yield the JSON text of :func:`document` in pieces, one account at a time."""
+    yield '{"accounts": ['
+    entries = account_entries(book, proposal, include_trades=include_trades, tax=tax)
+    for k, entry in enumerate(entries):
+        yield ("\n " if k == 0 else ",\n ") + json.dumps(entry, ensure_ascii=False)
+    yield "\n]"
+    if include_trades:
+        yield ',\n"blotter": ' + json.dumps(blotter_entries(book, proposal, net), indent=1)
+    yield "}\n"
 
 
 def _num(x: float) -> float | None:

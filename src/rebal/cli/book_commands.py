@@ -7,9 +7,9 @@ with status 1 without writing anything.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from importlib import resources
@@ -27,11 +27,11 @@ from rebal.core.bands import BandSpec
 from rebal.core.engine import Proposal, RunConfig, propose
 from rebal.core.policies import POLICIES
 from rebal.core.trades import TradeRules
-from rebal.io.atomic import write_text_atomic
+from rebal.io.atomic import write_chunks_atomic
 from rebal.io.csvfiles import read_tables
 from rebal.io.errors import InputError
 from rebal.io.tables import Tables
-from rebal.report import document, positions_frame, status_labels, trades_frame
+from rebal.report import document_chunks, positions_frame, status_labels, trades_frame
 from rebal.tax.wash_sales import HistoryError
 from rebal.taxaware import TaxAwareProposal, run_tax_aware
 
@@ -200,11 +200,13 @@ def _run_with_progress(book: Book, config: RunConfig, what: str) -> Proposal:
         )
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str | Iterable[str], output: Path | None) -> None:
+    chunks = (text,) if isinstance(text, str) else text
     if output is None:
-        sys.stdout.write(text)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
     else:
-        write_text_atomic(output, text)
+        write_chunks_atomic(output, chunks)
         err.print(f"wrote {output}")
 
 
@@ -226,7 +228,7 @@ def drift_command(
     book = _load(models, accounts, holdings, prices, sample)
     result = _run_with_progress(book, RunConfig(bands=bands, trade=False), "Measuring drift")
     if output_format is OutputFormat.json:
-        _emit(json.dumps(document(book, result, include_trades=False), indent=1) + "\n", output)
+        _emit(document_chunks(book, result, include_trades=False), output)
     elif output_format is OutputFormat.csv:
         frame = positions_frame(book, result)
         frame.insert(2, "status", status_labels(result)[frame["row"]])
@@ -347,8 +349,7 @@ def propose_command(
             raise _fail(str(exc)) from None
         result = taxed.proposal
     if output_format is OutputFormat.json:
-        doc = document(book, result, include_trades=True, net=net, tax=taxed)
-        _emit(json.dumps(doc, indent=1) + "\n", output)
+        _emit(document_chunks(book, result, include_trades=True, net=net, tax=taxed), output)
     elif output_format is OutputFormat.csv:
         trades = trades_frame(book, result)
         trades["quantity"] = trades.pop("quantity_micro").map(_micro_text)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -20,10 +21,16 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data`, atomically.
+    """Replace `path` with `data`, atomically."""
+    write_chunks_atomic(path, (data,))
 
-    A new file gets the usual permissions (0o666 less the umask); an existing file keeps
-    its permissions.
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes | str]) -> None:
+    """Replace `path` with the concatenated `chunks` (text as UTF-8), atomically.
+
+    The chunks are written as they come, so a large document never sits whole in memory. A
+    new file gets the usual permissions (0o666 less the umask); an existing file keeps its
+    permissions.
     """
     path = Path(path)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -32,7 +39,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(temp, stat.S_IMODE(path.stat().st_mode))
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
