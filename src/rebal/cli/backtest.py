@@ -204,10 +204,20 @@ def backtest_command(
         str | None, typer.Option(help="Relative inner rail (default: half the band).")
     ] = None,
     wide_abs: Annotated[
-        str | None, typer.Option(help="Tiered: absolute wide band (default: twice the band).")
+        str | None,
+        typer.Option(
+            "--wide-band-abs",
+            "--wide-abs",
+            help="Tiered: absolute wide band (default: twice the band).",
+        ),
     ] = None,
     wide_rel: Annotated[
-        str | None, typer.Option(help="Tiered: relative wide band (default: twice the band).")
+        str | None,
+        typer.Option(
+            "--wide-band-rel",
+            "--wide-rel",
+            help="Tiered: relative wide band (default: twice the band).",
+        ),
     ] = None,
     start: Annotated[str | None, typer.Option(help="First date, YYYY-MM or YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date, YYYY-MM or YYYY-MM-DD.")] = None,
@@ -265,8 +275,8 @@ def backtest_command(
                 band_rel=0.20 if b_abs is None and b_rel is None else b_rel,
                 rail_abs=_percent("--rail-abs", rail_abs),
                 rail_rel=_percent("--rail-rel", rail_rel),
-                wide_abs=_percent("--wide-abs", wide_abs),
-                wide_rel=_percent("--wide-rel", wide_rel),
+                wide_abs=_percent("--wide-band-abs", wide_abs),
+                wide_rel=_percent("--wide-band-rel", wide_rel),
             ),
             schedule=ScheduleSpec(
                 frequency=frequency or DEFAULT_FREQUENCY.get(policy.value, "daily"),
