@@ -115,7 +115,8 @@ def _reason_text(
 
 
 def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
-    """One row per used slot: quantity, price, value, weights, drift and band, in percent."""
+    """One row per used slot: quantity, price, value, and in percent weights, drift (absolute
+    and relative to target), band and inner-rail edges."""
     arrays, drift = book.arrays, proposal.drift
     rows, cols = np.nonzero(arrays.used)
     symbols = book.symbols()
@@ -133,6 +134,9 @@ def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
             "drift": pct(drift.drift),
             "band_low": pct(drift.edges.band_low),
             "band_high": pct(drift.edges.band_high),
+            "relative_drift": pct(drift.relative),
+            "rail_low": pct(drift.edges.rail_low),
+            "rail_high": pct(drift.edges.rail_high),
             "weight_after": pct(proposal.weight_after),
         }
     )
@@ -310,7 +314,16 @@ def account_entries(
         yield entry
 
 
-_PERCENT_KEYS = ("weight", "target", "drift", "band_low", "band_high")
+_PERCENT_KEYS = (
+    "weight",
+    "target",
+    "drift",
+    "band_low",
+    "band_high",
+    "relative_drift",
+    "rail_low",
+    "rail_high",
+)
 
 
 def blotter_entries(book: Book, proposal: Proposal, net: bool = False) -> list[dict[str, Any]]:
