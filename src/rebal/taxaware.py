@@ -247,8 +247,8 @@ class _Run:
             if len(rows) < 2:
                 continue
             why_not = self._household_obstacle(rows)
-            if why_not is not None:
-                for i in rows:
+            if why_not is not None:  # said where it matters: the accounts that trade
+                for i in rows[self.proposal.policy[rows] >= 0]:
                     self.note(int(i), f"household {name}: account rebalanced alone ({why_not})")
                 continue
             self._household(str(name), [int(i) for i in rows])

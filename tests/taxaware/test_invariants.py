@@ -76,7 +76,7 @@ def books(draw: st.DrawFn) -> dict:
         "tables": (
             models,
             pd.DataFrame(accounts),
-            pd.DataFrame(holdings),
+            pd.DataFrame(holdings).drop_duplicates(),  # equal rows are an input error
             pd.DataFrame({"symbol": list(prices), "price": [f"{p:.2f}" for p in prices.values()]}),
         ),
         "options": options,
