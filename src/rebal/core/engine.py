@@ -36,8 +36,8 @@ from rebal.core.trades import MICRO, TradeRules, Trades, generate_trades
 from rebal.core.types import BoolArray, FloatArray, IntArray
 
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
-# Accounts per chunk: (chunk, K) float64 working arrays of a few hundred KB stay in cache.
-CHUNK_ACCOUNTS = 4096
+# Accounts per chunk: (chunk, K) float64 working arrays of well under a megabyte stay in cache.
+CHUNK_ACCOUNTS = 8192
 NO_POLICY = -1
 
 
