@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rebal.core.bands import BandSpec
@@ -123,3 +124,21 @@ def test_liquidation_sells_everything_that_may_be_sold():
     frame = trades_frame(book, result)
     assert frame[["symbol", "side", "quantity_micro"]].values.tolist() == [["A", "sell", 3_500_000]]
     assert result.trades.cash_after_cents[0] == 4000
+
+
+def test_deposit_that_covers_every_shortfall_lands_on_target():
+    # 70/30 of 1,000 plus 1,200: targets are 1,100 each, so A buys 400 and B 800.
+    holdings = [("x", "A", "700"), ("x", "B", "300")]
+    result, orders = _run(holdings, {"A": "1", "B": "1"}, pending="1200", policy="cash-flow")
+    assert orders == {("A", "buy"): (400.0, 400.0), ("B", "buy"): (800.0, 800.0)}
+    np.testing.assert_allclose(result.weight_after[0], [0.5, 0.5], atol=1e-9)
+    assert result.trades.cash_after_cents[0] == 0
+
+
+def test_large_withdrawal_sells_each_position_down_to_its_new_target():
+    # 60/40 of 1,000 less 500: the new targets are 250 each, so A sells 350 and B 150.
+    holdings = [("x", "A", "600"), ("x", "B", "400")]
+    result, orders = _run(holdings, {"A": "1", "B": "1"}, pending="-500", policy="cash-flow")
+    assert orders == {("A", "sell"): (350.0, 350.0), ("B", "sell"): (150.0, 150.0)}
+    np.testing.assert_allclose(result.weight_after[0], [0.5, 0.5], atol=1e-9)
+    assert result.trades.cash_after_cents[0] == 0
