@@ -195,6 +195,7 @@ class _Run:
         self.symbols = book.symbols()
         self.ids = accounts["account"].to_numpy()
         self.kind = accounts["type"].to_numpy()
+        self.is_taxable = self.kind == AccountType.TAXABLE.value
         households = accounts["household"].to_numpy()
         self.household = np.where(households == "", self.ids, households)
         self.model = accounts["model"].to_numpy()
@@ -223,9 +224,6 @@ class _Run:
         self.in_household: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def taxable(self, i: int) -> bool:
-        return bool(self.kind[i] == AccountType.TAXABLE.value)
 
     def spendable_cents(self, i: int) -> int:
         a = self.book.arrays
@@ -262,9 +260,9 @@ class _Run:
             return "an account cannot be checked, cannot trade or is being liquidated"
         if (a.restricted[rows] & a.used[rows]).any():
             return "an account has a restricted security"
-        if all(self.taxable(int(i)) for i in rows):
+        if self.is_taxable[rows].all():
             return "no tax-deferred account to trade in"
-        if any(self.taxable(int(i)) and self.spendable_cents(int(i)) < 0 for i in rows):
+        if any(self.is_taxable[i] and self.spendable_cents(int(i)) < 0 for i in rows):
             return "a taxable account must raise cash"
         return None
 
@@ -288,7 +286,7 @@ class _Run:
         total = float(drift.total[rows].sum())
         share = held.sum(axis=0) / total
         breach = bool(((share < low - 1e-12) | (share > high + 1e-12)).any())
-        flow = bool((a.pending_cents[rows] != 0).any())
+        flow = any(a.pending_cents[i] != 0 or self.spendable_cents(i) < 0 for i in rows)
         self.in_household.update(rows)
         if not breach and not flow:
             for i in rows:
@@ -300,7 +298,7 @@ class _Run:
             investable,
             held,
             weight / weight.sum(),
-            np.array([self.taxable(i) for i in rows]),
+            self.is_taxable[rows],
             np.array([self.kind[i] == AccountType.ROTH.value for i in rows]),
             np.array([s in self.s.tax_inefficient for s in names]),
         )
@@ -323,16 +321,16 @@ class _Run:
     def plan_taxable(self) -> None:
         """Plan every taxable account where a policy ran, one by one (wash-safe in the run)."""
         policy = self.proposal.policy
-        rows = [
-            int(i)
-            for i in np.flatnonzero((policy >= 0) & (policy != self.liquidation))
-            if self.taxable(int(i)) and int(i) not in self.in_household
-        ]
-        planned = set(rows) | set(self.desired) | self.held
-        trades = self.proposal.trades
-        for i, k in zip(*np.nonzero(trades.buy_cents > 0), strict=True):
-            if int(i) not in planned:
-                self.bought[str(self.household[i])].add(str(self.symbols[i, k]))
+        chosen = (policy >= 0) & (policy != self.liquidation) & self.is_taxable
+        chosen[list(self.in_household)] = False
+        rows = [int(i) for i in np.flatnonzero(chosen)]
+        # The policy's buys in the other accounts of these households block loss sales.
+        planned = chosen.copy()
+        planned[[*self.desired, *self.held]] = True
+        buyer, slot = np.nonzero(self.proposal.trades.buy_cents > 0)
+        keep = ~planned[buyer] & np.isin(self.household[buyer], self.household[rows])
+        for i, k in zip(buyer[keep], slot[keep], strict=True):
+            self.bought[str(self.household[i])].add(str(self.symbols[i, k]))
         for i in self.desired:  # household accounts' buys
             self._record_buys(i)
         for i in rows:
@@ -661,15 +659,14 @@ class _Run:
         loss = basis / 100.0 - h["quantity_micro"].to_numpy() / MICRO * price.to_numpy()
         fraction = float(self.s.harvest_rules.min_loss_fraction)
         losing = set(h["account"][(loss > 0) & (loss >= fraction * basis / 100.0)])
-        policy = self.proposal.policy
-        return [
-            int(i)
-            for i in np.flatnonzero(self.checkable)
-            if self.ids[i] in losing
-            and self.taxable(int(i))
-            and int(i) not in self.held
-            and policy[i] != self.liquidation
-        ]
+        rows = (
+            self.checkable
+            & self.is_taxable
+            & np.isin(self.ids, list(losing))
+            & (self.proposal.policy != self.liquidation)
+        )
+        rows[list(self.held)] = False
+        return [int(i) for i in np.flatnonzero(rows)]
 
     def _traded_symbols(self, i: int) -> set[str]:
         if i in self.desired:
@@ -748,7 +745,12 @@ class _Run:
         return TaxAwareProposal(proposal, self._reports(trades))
 
     def _reports(self, trades: Trades) -> dict[int, AccountTax]:
-        traded = [int(i) for i in np.flatnonzero(trades.count > 0)]
+        """Tax reports of the taxable accounts that trade and of the accounts the tax layer
+        planned (households); other IRA/Roth accounts get the empty report (no taxable gain)."""
+        trading = trades.count > 0
+        touched = np.zeros_like(trading)
+        touched[list(self.desired)] = True
+        traded = [int(i) for i in np.flatnonzero(trading & (self.is_taxable | touched))]
         guard = self._run_guard(trades, traded)
         out: dict[int, AccountTax] = {}
         for i in sorted(set(traded) | set(self.notes)):
@@ -759,20 +761,21 @@ class _Run:
             out[i] = self._report(i, trades, guard, note)
         return out
 
-    def _run_guard(self, trades: Trades, traded: list[int]) -> WashGuard:
-        """The household guard plus this run's buys (so a loss sold while another account of
-        the household buys the same security is flagged)."""
+    def _run_guard(self, trades: Trades, reported: list[int]) -> WashGuard:
+        """The household guard plus this run's buys in the households of the `reported`
+        accounts (so a loss sold while another account of the household buys is flagged)."""
+        buyer, slot = np.nonzero(trades.buy_cents > 0)
+        keep = np.isin(self.household[buyer], self.household[reported])
         buys = []
-        for i in traded:
-            for k in np.flatnonzero(trades.buy_cents[i] > 0):
-                buys.append(
-                    Transaction(
-                        0, self.s.as_of, str(self.ids[i]), str(self.household[i]),
-                        AccountType(self.kind[i]), str(self.symbols[i, k]), Side.BUY,
-                        _shares(trades.buy_micro[i, k]) or Decimal(1),
-                        _money(trades.buy_cents[i, k]), f"run-{self.ids[i]}-{self.symbols[i, k]}",
-                    )
+        for i, k in zip(buyer[keep], slot[keep], strict=True):
+            buys.append(
+                Transaction(
+                    0, self.s.as_of, str(self.ids[i]), str(self.household[i]),
+                    AccountType(self.kind[i]), str(self.symbols[i, k]), Side.BUY,
+                    _shares(trades.buy_micro[i, k]) or Decimal(1),
+                    _money(trades.buy_cents[i, k]), f"run-{self.ids[i]}-{self.symbols[i, k]}",
                 )
+            )
         return replace(self.guard, recent_buys=self.guard.recent_buys + tuple(buys))
 
     def _report(self, i: int, trades: Trades, guard: WashGuard, note: str | None) -> AccountTax:
