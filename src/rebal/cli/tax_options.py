@@ -130,7 +130,7 @@ TransactionsOpt = Annotated[
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
-        "--as-of", help="Trade date YYYY-MM-DD [default: today].", rich_help_panel=_PANEL
+        "--as-of", help="Trade date YYYY-MM-DD (default: today).", rich_help_panel=_PANEL
     ),
 ]
 TaxInefficientOpt = Annotated[
@@ -146,7 +146,7 @@ DriftCostOpt = Annotated[
     typer.Option(
         "--drift-cost",
         help="Benefit of closing drift, bps per dollar of drift closed; trades whose tax "
-        "exceeds it are shrunk or skipped [default: not weighed].",
+        "exceeds it are shrunk or skipped (default: not weighed).",
         rich_help_panel=_PANEL,
     ),
 ]
