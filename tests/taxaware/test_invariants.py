@@ -71,6 +71,7 @@ def books(draw: st.DrawFn) -> dict:
         "substitutes": [("AAA", "SUB")],
         "whole_shares": draw(st.booleans()),
         "drift_cost": draw(st.sampled_from([None, 50])),
+        "optimizer": draw(st.sampled_from(["rules", "rules", "rules", "highs"])),
     }
     return {
         "tables": (
