@@ -349,7 +349,7 @@ class _Run:
             self.note(i, "tax-aware plan not possible (no positive value to invest); policy kept")
             return
         plan = self._solve(i, problem)
-        if evaluate(problem, plan).cash_after < 0:
+        if self._owes(i, problem, plan):
             problem, plan = self._raise_anyway(i, problem, plan)
         if self.s.drift_cost is not None and self.spendable_cents(i) >= 0:
             worth = self._worth_it(i, problem, plan)
@@ -432,6 +432,14 @@ class _Run:
         self.method[i] = "rule-based"
         return rule_based_plan(problem)
 
+    def _owes(self, i: int, problem: AccountProblem, plan: Plan) -> bool:
+        """Whether the account owes cash (a withdrawal, a debit: not the cash it would like to
+        keep) that `plan` does not raise."""
+        a = self.book.arrays
+        if a.cash_cents[i] + a.pending_cents[i] >= 0:
+            return False
+        return evaluate(problem, plan).cash_after + _money(self.keep[i]) < 0
+
     def _raise_anyway(
         self, i: int, problem: AccountProblem, plan: Plan
     ) -> tuple[AccountProblem, Plan]:
@@ -454,7 +462,7 @@ class _Run:
                 continue
             problem, plan = relaxed, self._solve(i, relaxed)
             self.note(i, why)
-            if evaluate(problem, plan).cash_after >= 0:
+            if not self._owes(i, problem, plan):
                 break
         return problem, plan
 
@@ -542,13 +550,15 @@ class _Run:
         out: dict[str, Decimal] = {}
         for symbol in sorted(wanted, key=lambda s: (gain(s, wanted[s]), s)):
             p = by_symbol[symbol]
-            shares = self._step(self._capped(p, wanted[symbol], left))
+            shares = self._step(self._capped(p, wanted[symbol], left, problem.short_term_gains))
             out[symbol] = shares
             if left is not None and shares > 0:
                 left -= gain(symbol, shares)
         return out
 
-    def _capped(self, p: Position, wanted: Decimal, budget: Decimal | None) -> Decimal:
+    def _capped(
+        self, p: Position, wanted: Decimal, budget: Decimal | None, short_term_gains: bool
+    ) -> Decimal:
         """Most shares up to `wanted`, taken in lot-method order, within `budget` (net gain)
         and, when short-term gains are forbidden, before the first short-term gain lot."""
         method, as_of = self.s.lot_method, self.s.as_of
@@ -563,7 +573,7 @@ class _Run:
             if take <= 0:
                 break
             short = holding_term(lot.acquired, as_of) is Term.SHORT
-            if per_share > 0 and short and not self.s.short_term_gains:
+            if per_share > 0 and short and not short_term_gains:
                 break
             if budget is not None and per_share > 0 and gained + take * per_share > budget:
                 room = ((budget - gained) / per_share).quantize(SHARE_STEP, rounding=ROUND_FLOOR)
@@ -683,7 +693,7 @@ class _Run:
             self.desired[i] = np.nan_to_num(drift.value[i]).copy()
             self.with_flow[i] = bool(self.proposal.policy[i] >= 0)
             self.method[i] = "harvest"
-        else:
+        elif not self.method[i].endswith("harvest"):
             self.method[i] += "+harvest"
         slots = self.symbol_slots(i)
         k, s = slots[c.symbol], slots[str(c.substitute)]

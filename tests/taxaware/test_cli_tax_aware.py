@@ -120,6 +120,21 @@ def test_gain_budget_caps_net_realised_gain_and_reports_what_it_left(tmp_path):
     assert "gain budget 500.00 left outside the bands: VTI" in t1["reason"]
 
 
+@pytest.mark.parametrize("method", ["min-tax", "fifo"])
+def test_a_withdrawal_is_raised_even_past_the_gain_budget_and_says_so(tmp_path, method):
+    accounts = (
+        "account,model,cash,type,household,pending_cash\n"
+        "t1,m,0,taxable,h1,-5000\ni1,m,0,ira,h1,0\n"
+    )
+    t1 = _propose(
+        tmp_path, "--gain-budget", "0", "--no-short-term-gains", "--lot-method", method,
+        accounts=accounts,
+    )["t1"]
+
+    assert t1["cash_after"] >= 0
+    assert "gain budget and short-term switch set aside to raise the cash owed" in t1["reason"]
+
+
 def test_no_short_term_gains_realises_none(tmp_path):
     t1 = _propose(tmp_path, "--no-short-term-gains")["t1"]
 
