@@ -52,7 +52,7 @@ from rebal.core.engine import (
 )
 from rebal.core.status import Status
 from rebal.core.trades import MICRO, Trades, generate_trades
-from rebal.core.types import FloatArray, IntArray
+from rebal.core.types import BoolArray, FloatArray, IntArray
 from rebal.household import locate
 from rebal.io.errors import InputError, Problem
 from rebal.io.tables import Tables
@@ -324,17 +324,21 @@ class _Run:
         chosen = (policy >= 0) & (policy != self.liquidation) & self.is_taxable
         chosen[list(self.in_household)] = False
         rows = [int(i) for i in np.flatnonzero(chosen)]
-        # The policy's buys in the other accounts of these households block loss sales.
-        planned = chosen.copy()
-        planned[[*self.desired, *self.held]] = True
-        buyer, slot = np.nonzero(self.proposal.trades.buy_cents > 0)
-        keep = ~planned[buyer] & np.isin(self.household[buyer], self.household[rows])
-        for i, k in zip(buyer[keep], slot[keep], strict=True):
-            self.bought[str(self.household[i])].add(str(self.symbols[i, k]))
+        self._policy_buys(rows, chosen)
         for i in self.desired:  # household accounts' buys
             self._record_buys(i)
         for i in rows:
             self._plan_account(i)
+
+    def _policy_buys(self, rows: list[int], replanned: BoolArray) -> None:
+        """Record the policy's buys in the other accounts of the households of `rows`: they
+        block loss sales there (wash sales within the run)."""
+        skip = replanned.copy()
+        skip[[*self.desired, *self.held]] = True
+        buyer, slot = np.nonzero(self.proposal.trades.buy_cents > 0)
+        keep = ~skip[buyer] & np.isin(self.household[buyer], self.household[rows])
+        for i, k in zip(buyer[keep], slot[keep], strict=True):
+            self.bought[str(self.household[i])].add(str(self.symbols[i, k]))
 
     def _record_buys(self, i: int) -> None:
         held = np.nan_to_num(self.proposal.drift.value[i])
@@ -622,6 +626,7 @@ class _Run:
         rows = self._harvest_rows()
         if not rows:
             return
+        self._policy_buys(rows, np.zeros(len(self.ids), dtype=bool))
         held_lots: list[HeldLot] = []
         for i in rows:
             traded = self._traded_symbols(i)

@@ -225,6 +225,23 @@ def test_tlh_harvests_a_loss_into_a_substitute(tmp_path):
     assert "harvest" in t1["reason"]
 
 
+def test_no_harvest_while_another_account_of_the_household_buys_the_security(tmp_path):
+    accounts = "account,model,cash,type,household\nt1,m,0,taxable,h1\ni1,m,0,ira,h1\n"
+    holdings = (
+        "account,symbol,quantity,cost_basis,acquired\n"
+        "t1,VTI,30,7500,2020-01-02\nt1,BND,40,4000,2020-01-02\n"  # a harvestable loss
+        "i1,VTI,10,1000,2020-01-02\ni1,BND,80,8000,2020-01-02\n"  # the IRA buys VTI
+    )
+    subs = tmp_path / "subs.txt"
+    subs.write_text("VTI,ITOT\n")
+    result = _propose(
+        tmp_path, "--tlh", "--substitutes", str(subs), accounts=accounts, holdings=holdings
+    )
+
+    assert "VTI" in _buys(result["i1"])
+    assert "VTI" not in _sells(result["t1"])  # the loss would be lost for good in the IRA
+
+
 def test_household_sells_in_the_ira_and_places_bonds_there(tmp_path):
     accounts = _propose(tmp_path, "--household", "--tax-inefficient", "BND")
     t1, i1 = accounts["t1"], accounts["i1"]
