@@ -22,10 +22,12 @@ same cash kept, same minimum trade and share rounding), spliced into the proposa
   looked at (found with one vectorised pass over the holdings), and actionable candidates
   (`rebal.tax.harvest`) sell their losing lots and buy the substitute.
 
-Every account that trades then gets its tax report (`rebal.tax.report`): each sell's lots
-(by `lot_method`), realised short/long-term gains, the netted estimated tax and wash-sale flags.
-The loop runs over the taxable accounts that trade (and, for the report, every account that
-trades), never over the whole book. Nothing here reads the clock: `TaxSettings.as_of` is given.
+Every taxable account that trades, and every account the tax layer planned, then gets its tax
+report (`rebal.tax.report`): each sell's lots (by `lot_method`), realised short/long-term gains,
+the netted estimated tax and wash-sale flags; other IRA/Roth accounts realise no taxable gain and
+get the empty report. So the Python loop runs over the taxable accounts that trade (and the
+households and harvest candidates asked for), never over the whole book; selecting them is
+vectorised. Nothing here reads the clock: `TaxSettings.as_of` is given.
 """
 
 from __future__ import annotations
