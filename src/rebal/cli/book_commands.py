@@ -32,7 +32,6 @@ from rebal.io.csvfiles import read_tables
 from rebal.io.errors import InputError
 from rebal.io.tables import Tables
 from rebal.report import document_chunks, positions_frame, status_labels, trades_frame
-from rebal.tax.wash_sales import HistoryError
 from rebal.taxaware import TaxAwareProposal, run_tax_aware
 
 EXIT_BAD_INPUT = 1
@@ -345,7 +344,7 @@ def propose_command(
                 )
         except InputError as exc:
             raise _fail(f"the input has problems; nothing was written:\n{exc}") from None
-        except (FlowError, HistoryError) as exc:
+        except FlowError as exc:
             raise _fail(str(exc)) from None
         result = taxed.proposal
     if output_format is OutputFormat.json:
