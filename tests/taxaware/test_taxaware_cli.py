@@ -385,3 +385,11 @@ def test_withdrawal_date_of_unknown_account(tmp_path):
     message = _fails(tmp_path, "--tax-aware", "--withdrawal-date", "zz=2025-12-10")
 
     assert "unknown account(s): zz" in message
+
+
+def test_flows_work_with_tax_aware(tmp_path):
+    t1 = _propose(tmp_path, "--deposit", "t1=1000")["t1"]
+
+    assert t1["pending_cash"] == 1000 and t1["cash_after"] < 5
+    assert "deposit of 1,000.00" in t1["reason"]
+    assert "unknown account" in _fails(tmp_path, "--tax-aware", "--withdraw", "zz=10")
