@@ -97,6 +97,8 @@ def test_tax_aware_proposals_keep_the_invariants(case):
     assert not (trades.sell_micro[frozen] > 0).any() and not (trades.buy_cents[frozen] > 0).any()
     spent = trades.buy_cents.sum(axis=1) > 0
     assert (trades.cash_after_cents[spent] >= 0).all()  # buys never overspend
+    means = (arrays.cash_cents >= 0) & (arrays.cash_cents + arrays.pending_cents >= 0)
+    assert (trades.cash_after_cents[means] >= 0).all()
 
     accounts = result.book.accounts
     for i, kind in enumerate(accounts["type"]):
