@@ -33,14 +33,14 @@ Conventions (documented in ``docs/backtest.md``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from rebal.core.bands import Edges
 from rebal.core.drift import Drift, measure_drift
 from rebal.core.policies import Policy, PolicyInput
+from rebal.core.rows import take_rows
 from rebal.core.types import BoolArray, FloatArray, IntArray
 
 #: Largest window (observations) a variant scans in one round.
@@ -50,8 +50,13 @@ FIRST_WINDOW = 256
 #: A quiet window grows by this factor; after a trade the window is this many times the
 #: stretch that led to it.
 GROWTH = 4
+AFTER_TRADE = 4
+
+
 #: Most stacked rows (variants x observations) measured in one round, to bound memory.
-ROUND_BUDGET = 1 << 14
+ROUND_BUDGET = 1 << 16
+#: Observations (variants x observations) recorded in one pass.
+RECORD_CHUNK = 1 << 15
 #: Core policies that trade only when a weight is outside its band (``Drift.any_breach``); the
 #: scan asks the core only about observations within ``NEAR`` of a band edge for these.
 #: ``tests/backtest/test_backtest_engine.py`` checks that their ``wants_trade`` is ``any_breach``.
@@ -64,6 +69,14 @@ NEAR = 1e-9
 _SILENT, _BANDED, _ALWAYS = 0, 1, 2
 #: A trade smaller than this fraction of the portfolio is float noise, not a trade.
 NOISE = 1e-9
+#: Trades a variant may guess ahead in its first round; the allowance grows by ``CHAIN_GROWTH``
+#: after a round whose guesses all held, up to ``MAX_CHAIN``, and drops to 1 after one failed.
+FIRST_CHAIN = 64
+CHAIN_GROWTH = 4
+MAX_CHAIN = 1 << 16
+#: A trade left the weights guessed when they agree to this (weight units); far inside
+#: ``NEAR``, so a guessed stretch finds the same candidates as the true one.
+GUESS_TOL = 1e-13
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,23 +156,42 @@ def _rowany(x: BoolArray) -> BoolArray:
     return result
 
 
+def _window(size: IntArray) -> IntArray:
+    """``size`` rounded up to a power of two within ``[1, MAX_WINDOW]``: few distinct windows."""
+    exponent = np.ceil(np.log2(np.maximum(size, 1))).astype(np.int64)
+    result: IntArray = np.minimum(np.left_shift(1, exponent), MAX_WINDOW)
+    return result
+
+
+def _score_matrices(kind: IntArray, low: FloatArray, high: FloatArray) -> FloatArray:
+    """Per variant, a (K, 2K) matrix ``M`` such that ``held @ M`` is positive where the variant
+    might want to trade: columns ``k`` hold ``held_k - high_k * total`` and columns ``K + k``
+    ``low_k * total - held_k`` for band-triggered policies (a weight above ``high`` or below
+    ``low``); every column is ``total`` for policies that trade whenever asked."""
+    eye = np.eye(low.shape[1])
+    banded = np.concatenate([eye - high[:, None, :], low[:, None, :] - eye], axis=2)
+    result: FloatArray = np.where(
+        (kind == _BANDED)[:, None, None], banded, (kind == _ALWAYS)[:, None, None] * 1.0
+    )
+    return result
+
+
 def _trigger_kind(policy: Policy | None) -> int:
     if policy is None or policy.name in FLOW_ONLY:
         return _SILENT
     return _BANDED if policy.name in BAND_TRIGGERED else _ALWAYS
 
 
-def _take_drift(drift: Drift, idx: IntArray) -> Drift:
-    """The rows ``idx`` of a measured drift (every field is per account, edges included)."""
-    parts: dict[str, Any] = {}
-    for f in fields(drift):
-        value = getattr(drift, f.name)
-        parts[f.name] = _take_edges(value, idx) if isinstance(value, Edges) else value[idx]
-    return Drift(**parts)
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """The trades one round guessed: ``index`` into the round's variants, ``times``, ``held``
+    values before each (in the order found); per variant, ``count`` and the ``end`` reached."""
 
-
-def _take_edges(edges: Edges, rows: IntArray) -> Edges:
-    return Edges(**{f.name: getattr(edges, f.name)[rows] for f in fields(edges)})
+    index: IntArray
+    times: IntArray
+    held: FloatArray
+    count: IntArray
+    end: IntArray
 
 
 class _Simulation:
@@ -190,66 +222,83 @@ class _Simulation:
         self.next_review: IntArray = np.zeros(self.V, dtype=np.int64)
         self.pos: IntArray = np.ones(self.V, dtype=np.int64)
         self.window: IntArray = np.full(self.V, FIRST_WINDOW, dtype=np.int64)
+        # The speculation: weights each variant is expected to hold after its next trade (those
+        # after its last one), how many trades a round may guess ahead, and a candidate the
+        # core turned down (its observation, skipped by the next scan; -1 for none).
+        self.guess: FloatArray = plan.target.copy()
+        self.allow: IntArray = np.full(self.V, FIRST_CHAIN, dtype=np.int64)
+        self.skip: IntArray = np.full(self.V, -1, dtype=np.int64)
+        # Stretches at constant units still to record (variants, start, stop, units), and the
+        # values after the trades that end them (variants, observations, values).
+        self.stretches: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
+        self.after_trades: list[tuple[IntArray, IntArray, FloatArray]] = []
         self.flow_times: IntArray = np.flatnonzero(plan.flows[1:]) + 1
         self.flow_done: FloatArray = np.zeros((self.V, len(self.flow_times)))
-        self.trigger = np.array([_trigger_kind(p) for p in plan.policies])
+        kinds = np.array([_trigger_kind(p) for p in plan.policies])
+        self.kind: IntArray = kinds[plan.policy_idx]
         self.has_policy = np.array([p is not None for p in plan.policies])
-        self.low_near: FloatArray = plan.edges.band_low + NEAR
-        self.high_near: FloatArray = plan.edges.band_high - NEAR
+        self.score = _score_matrices(
+            self.kind, plan.edges.band_low + NEAR, plan.edges.band_high - NEAR
+        )
+        self.ones: FloatArray = np.ones(self.K)  # row sums as matrix products: much faster
+        self.ones2: FloatArray = np.ones(2 * self.K)
+        self.windows = _window(np.arange(MAX_WINDOW + 1))
 
-    # -- measuring -------------------------------------------------------------------------
+    # -- asking the core -------------------------------------------------------------------
 
     def _measure(self, rows: IntArray, held: FloatArray) -> Drift:
         return measure_drift(
             held,
             np.zeros(len(rows)),
             self.plan.target[rows],
-            _take_edges(self.plan.edges, rows),
+            take_rows(self.plan.edges, rows),
             self.used[rows],
         )
 
-    def _candidates(self, rows: IntArray, times: IntArray, weight: FloatArray) -> BoolArray:
-        """Stacked rows where a policy might want to trade: a superset of :meth:`_wants`.
-
-        Band-triggered policies can only trade where a weight is within ``NEAR`` of a band
-        edge or beyond it; every other reviewing policy is a candidate on each review date.
-        """
-        plan = self.plan
-        kind = self.trigger[plan.policy_idx[rows]]
-        cand: BoolArray = self._reviewed(rows, times) & (kind != _SILENT)
-        banded = cand & (kind == _BANDED)
-        if banded.any():
-            low = np.take(self.low_near, rows, axis=0)
-            high = np.take(self.high_near, rows, axis=0)
-            cand &= (kind != _BANDED) | _rowany((weight < low) | (weight > high))
-        return cand
-
-    def _wants(self, rows: IntArray, times: IntArray, drift: Drift) -> BoolArray:
-        """Per stacked row: a review date of a reviewing policy that wants to trade."""
+    def _policy_wants(self, rows: IntArray, drift: Drift) -> BoolArray:
+        """Per row: the variant's policy wants to trade on this drift (reviews aside)."""
         plan = self.plan
         wants = np.zeros(len(rows), dtype=bool)
         pidx = plan.policy_idx[rows]
         for gi, policy in enumerate(plan.policies):
-            if policy is None or self.trigger[gi] == _SILENT:
+            if policy is None or _trigger_kind(policy) == _SILENT:
                 continue
             in_group = pidx == gi
             if in_group.any():
                 wants |= in_group & policy.wants_trade(drift)
-        wants &= self._reviewed(rows, times)
         return wants
 
+    def _desired(
+        self, rows: IntArray, drift: Drift, flow: FloatArray, sel: IntArray
+    ) -> FloatArray:
+        """The values the policies of rows ``sel`` want after trading, given their ``drift``."""
+        plan = self.plan
+        desired = np.zeros((len(sel), self.K))
+        pidx = plan.policy_idx[rows[sel]]
+        for gi in np.unique(pidx):
+            policy = plan.policies[gi]
+            assert policy is not None
+            sub = np.flatnonzero(pidx == gi)
+            at = sel[sub]
+            one = drift if len(at) == len(rows) else take_rows(drift, at)
+            frozen = np.zeros((len(at), self.K), dtype=bool)
+            desired[sub] = policy.desired_values(PolicyInput(one, frozen, flow[at]))
+        return desired
+
     def _reviewed(self, rows: IntArray, times: IntArray) -> BoolArray:
-        """Per stacked row: a review date of the variant, outside a cooldown."""
+        """Per row: a review date of the variant, outside a cooldown."""
         plan = self.plan
         result: BoolArray = plan.reviews[plan.review_idx[rows], times] & (
             times >= self.next_review[rows]
         )
         return result
 
+    # -- recording and trading -------------------------------------------------------------
+
     def _record(
         self, rows: IntArray, times: IntArray, weight: FloatArray, total: FloatArray
     ) -> None:
-        """Book drift, weights and pre-trade value of stacked rows (sorted by variant)."""
+        """Book drift, weights and pre-trade value of stacked rows (grouped by variant)."""
         # An emptied portfolio has no weights; it counts as on target.
         alive = total > 0
         absdrift = _rowmax(np.abs(weight - np.take(self.plan.target, rows, axis=0))) * alive
@@ -262,136 +311,381 @@ class _Simulation:
         if self.weights is not None:
             self.weights[rows, times] = weight
 
-    # -- trading ---------------------------------------------------------------------------
-
-    def _trade(
+    def _settle(
         self,
         rows: IntArray,
         times: IntArray,
         held: FloatArray,
+        desired: FloatArray,
         flow: FloatArray,
-        drift: Drift | None,
-    ) -> None:
-        """Trade ``rows`` at ``times``: by their policy given their ``drift``, else pro rata."""
+    ) -> FloatArray:
+        """Move ``rows`` from ``held`` to ``desired`` at ``times``, less costs; the values after.
+
+        Books costs, turnover and realised gains and sets the units; the caller records the
+        value (after any recording of the pre-trade state of the same observations).
+        """
         plan = self.plan
-        desired = np.empty_like(held)
-        total = held.sum(axis=1)
-        if drift is not None:
-            pidx = plan.policy_idx[rows]
-            for gi in np.unique(pidx):
-                policy = plan.policies[gi]
-                assert policy is not None
-                sub = np.flatnonzero(pidx == gi)
-                one = drift if len(sub) == len(rows) else _take_drift(drift, sub)
-                frozen = np.zeros((len(sub), self.K), dtype=bool)
-                inp = PolicyInput(drift=one, frozen=frozen, spendable=flow[sub])
-                desired[sub] = policy.desired_values(inp)
-            self.events[rows] += 1
-            self.log.append((rows, times))
-            self.next_review[rows] = times + plan.cooldown[rows]
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.where(total > 0, (total + flow) / total, 0.0)
-            desired = held * scale[:, None]
-            empty = total <= 0
-            desired[empty] = np.maximum(flow[empty], 0.0)[:, None] * plan.target[rows[empty]]
+        total = _rowsum(held)
         trade = np.abs(desired - held)
-        traded = trade.sum(axis=1)
+        traded = _rowsum(trade)
         size = np.maximum(total, np.abs(flow))
-        count = (trade > NOISE * size[:, None]).sum(axis=1)
-        post = desired.sum(axis=1)
+        count = _rowsum(trade > NOISE * size[:, None])
+        post = _rowsum(desired)
         cost = np.minimum(plan.costs.bps * 1e-4 * traded + plan.costs.fixed * count, post)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(post > 0, (post - cost) / post, 0.0)
             churn = np.where(total > 0, np.maximum(traded - np.abs(flow), 0.0) / 2 / total, 0.0)
         final = desired * scale[:, None]
         self.units[rows] = final / plan.prices[times]
-        self.value[rows, times] = final.sum(axis=1)
         self.costs[rows] += cost
         self._book_gains(rows, held, final)
         self.turnover[rows] += churn
+        return final
 
-    def _book_gains(self, rows: IntArray, held: FloatArray, final: FloatArray) -> None:
+    def _book_gains(
+        self,
+        rows: IntArray,
+        held: FloatArray,
+        final: FloatArray,
+        batches: list[IntArray] | None = None,
+    ) -> None:
         """Realise gains on what was sold, at the average cost of the slot; add what was bought.
 
-        Average cost (every unit of a slot carries the same basis) is what a vectorised lab
-        can track; lot-level relief (FIFO, HIFO, minimum tax) lives in :mod:`rebal.tax`.
+        ``batches`` (positions in ``rows``, each naming a variant once) are booked in order, for
+        a variant trading several times; by default all rows at once. Average cost (every unit
+        of a slot carries the same basis) is what a vectorised lab can track; lot-level relief
+        (FIFO, HIFO, minimum tax) lives in :mod:`rebal.tax`.
         """
-        basis = self.basis[rows]
         sold = np.maximum(held - final, 0.0)
+        bought = np.maximum(final - held, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(held > 0, sold / held, 0.0)
-        self.realised[rows] += _rowsum(sold - basis * fraction)
-        self.basis[rows] = basis * (1.0 - fraction) + np.maximum(final - held, 0.0)
+        for e in batches if batches is not None else [np.arange(len(rows))]:
+            who = rows[e]
+            basis = self.basis[who]
+            self.realised[who] += (sold[e] - basis * fraction[e]) @ self.ones
+            self.basis[who] = basis * (1.0 - fraction[e]) + bought[e]
 
-    # -- the two kinds of step -------------------------------------------------------------
-
-    def scan_round(self, limit: int) -> None:
-        """Advance every variant short of ``limit`` through one window or to its next trade."""
-        act = np.flatnonzero(self.pos < limit)
-        lens = np.minimum(self.window[act], limit - self.pos[act])
-        if lens.sum() > ROUND_BUDGET:
-            lens = np.minimum(lens, max(1, ROUND_BUDGET // len(act)))
-        starts = np.cumsum(lens) - lens
-        seg = np.repeat(np.arange(len(act)), lens)
-        off = np.arange(int(lens.sum())) - starts[seg]
-        rows = act[seg]
-        times = self.pos[rows] + off
-        held = np.take(self.units, rows, axis=0) * np.take(self.plan.prices, times, axis=0)
-        total = _rowsum(held)
-        weight = held / np.where(total > 0, total, np.inf)[:, None]
-        first, trade_drift = self._first_trades(seg, off, rows, times, held, weight, len(act))
-        last = np.where(first >= 0, first, lens - 1)
-        keep = np.flatnonzero(off <= last[seg])
-        self._record(rows[keep], times[keep], np.take(weight, keep, axis=0), total[keep])
-        traded = np.flatnonzero(first >= 0)
-        if trade_drift is not None and traded.size:
-            at_trade = starts[traded] + first[traded]
-            t_rows, t_times = act[traded], times[at_trade]
-            self._trade(t_rows, t_times, held[at_trade], np.zeros(len(traded)), trade_drift)
-            self.pos[t_rows] = t_times + 1
-            self.window[t_rows] = np.clip(GROWTH * (first[traded] + 1), 1, MAX_WINDOW)
-        quiet = act[first < 0]
-        self.pos[quiet] += lens[first < 0]
-        self.window[quiet] = np.minimum(GROWTH * self.window[quiet], MAX_WINDOW)
-
-    def _first_trades(
+    def _policy_trades(
         self,
-        seg: IntArray,
-        off: IntArray,
         rows: IntArray,
         times: IntArray,
         held: FloatArray,
-        weight: FloatArray,
-        segments: int,
-    ) -> tuple[IntArray, Drift | None]:
-        """Per segment, the offset of its first trade (-1 if none) and the drift of those rows.
+        desired: FloatArray,
+        flow: FloatArray,
+    ) -> FloatArray:
+        """Trades the policies made: an event each; the values after."""
+        final = self._settle(rows, times, held, desired, flow)
+        self.events[rows] += 1
+        self.log.append((rows, times))
+        self.next_review[rows] = times + self.plan.cooldown[rows]
+        post = _rowsum(final)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.guess[rows] = np.where(post[:, None] > 0, final / post[:, None], self.guess[rows])
+        return final
 
-        Only the first candidate of each segment is put to the core; a segment whose first
-        candidate the core turns down (a weight within ``NEAR`` of an edge but inside it) puts
-        its next candidate, until every segment has a trade or no candidate left.
+    # -- scanning between cash flows -------------------------------------------------------
+
+    def scan_round(self, limit: int) -> None:
+        """Advance every variant short of ``limit`` through its next guessed stretch of trades.
+
+        Speculate (each variant's next trades, up to ``allow`` of them, assuming each leaves
+        the weights its last trade left), ask the core about all of them in one batch, keep each
+        variant's trades up to the first the guess got wrong, replay those and record.
         """
-        first = np.full(segments, -1, dtype=np.int64)
-        pending = np.flatnonzero(self._candidates(rows, times, weight))
-        heads_ok: list[IntArray] = []
-        drifts: list[Drift] = []
-        while pending.size:
-            s = seg[pending]
-            is_head = np.r_[True, s[1:] != s[:-1]]
-            heads = pending[is_head]
-            drift = self._measure(rows[heads], held[heads])
-            ok = self._wants(rows[heads], times[heads], drift)
-            first[seg[heads[ok]]] = off[heads[ok]]
-            heads_ok.append(heads[ok])
-            drifts.append(drift if ok.all() else _take_drift(drift, np.flatnonzero(ok)))
-            rejected = np.zeros(segments, dtype=bool)
-            rejected[seg[heads[~ok]]] = True
-            pending = pending[~is_head & rejected[s]]
-        if len(drifts) <= 1:
-            return first, drifts[0] if drifts else None
-        # Rare: trades found in several passes; measure them again, in segment order.
-        at = np.sort(np.concatenate(heads_ok))
-        return first, self._measure(rows[at], held[at])
+        act = np.flatnonzero(self.pos < limit)
+        self._settle_chain(act, self._speculate(act, limit))
+
+    def _speculate(self, act: IntArray, limit: int) -> _Chain:
+        plan = self.plan
+        n = len(act)
+        cur = self.pos[act].copy()  # the first observation not yet looked at
+        units = self.units[act].copy()
+        ready = self.next_review[act].copy()  # the first review after the cooldown
+        win = self.window[act].copy()
+        skip = self.skip[act]
+        guess = self.guess[act]
+        cooldown = plan.cooldown[act]
+        count = np.zeros(n, dtype=np.int64)
+        allow = self.allow[act]
+        found_i: list[IntArray] = []
+        found_t: list[IntArray] = []
+        found_h: list[FloatArray] = []
+        # Variants that never trade on review have nothing to look for.
+        cur[self.kind[act] == _SILENT] = limit
+        live = np.flatnonzero(cur < limit)
+        if live.size == 1:
+            self._walk(act, int(live[0]), limit, cur, count, win, (found_i, found_t, found_h))
+            live = live[:0]
+        while live.size:
+            # Variants with the same window scan together, as one (variants, window) block.
+            sizes = win[live]
+            for size in np.unique(sizes) if live.size > 1 else sizes:
+                group = live if live.size == 1 else live[sizes == size]
+                length = int(min(size, max(1, ROUND_BUDGET // group.size)))
+                # Look from the end of the cooldown, past a candidate the core turned down.
+                first = np.maximum(cur[group], ready[group])
+                first += first == skip[group]
+                hit, off = self._scan(act[group], first, length, limit, units[group])
+                quiet = group[~hit]
+                cur[quiet] = first[~hit] + length
+                win[quiet] = np.minimum(GROWTH * win[quiet], MAX_WINDOW)
+                if off.size:
+                    got = group[hit]
+                    times = first[hit] + off
+                    prices = plan.prices[times]
+                    held = units[got] * prices
+                    found_i.append(got)
+                    found_t.append(times)
+                    found_h.append(held)
+                    units[got] = (held @ self.ones)[:, None] * guess[got] / prices
+                    ready[got] = times + cooldown[got]
+                    count[got] += 1
+                    cur[got] = times + 1
+                    win[got] = self.windows[np.minimum(AFTER_TRADE * (off + 1), MAX_WINDOW)]
+            live = live[(cur[live] < limit) & (count[live] < allow[live])]
+        self.window[act] = win
+        empty = np.zeros(0, dtype=np.int64)
+        return _Chain(
+            index=np.concatenate(found_i or [empty]),
+            times=np.concatenate(found_t or [empty]),
+            held=np.concatenate(found_h or [np.zeros((0, self.K))]),
+            count=count,
+            end=np.minimum(cur, limit),
+        )
+
+    def _walk(
+        self,
+        act: IntArray,
+        i: int,
+        limit: int,
+        cur: IntArray,
+        count: IntArray,
+        win: IntArray,
+        found: tuple[list[IntArray], list[IntArray], list[FloatArray]],
+    ) -> None:
+        """:meth:`_speculate` for a lone variant ``act[i]``, its state in Python integers.
+
+        A single backtest then pays per trade for little more than the scan itself.
+        """
+        plan = self.plan
+        v = int(act[i])
+        units = self.units[v].copy()
+        matrix = self.score[v]
+        reviews = plan.reviews[plan.review_idx[v]]
+        guess = self.guess[v]
+        cooldown, skip, allow = int(plan.cooldown[v]), int(self.skip[v]), int(self.allow[v])
+        at, ready, size, n = int(cur[i]), int(self.next_review[v]), int(win[i]), 0
+        while at < limit and n < allow:
+            first = max(at, ready)
+            first += first == skip
+            stop = min(first + size, limit)
+            if first >= stop:
+                at = limit
+                break
+            cand = self._candidates(plan.prices[first:stop], units[:, None] * matrix)
+            cand &= reviews[first:stop]
+            off = int(cand.argmax())
+            if not cand[off]:
+                at, size = stop, min(GROWTH * size, MAX_WINDOW)
+                continue
+            t = first + off
+            prices = plan.prices[t]
+            held = units * prices
+            found[0].append(np.array([i]))
+            found[1].append(np.array([t]))
+            found[2].append(held[None])
+            units = (held @ self.ones) * guess / prices
+            ready, n, at = t + cooldown, n + 1, t + 1
+            size = int(self.windows[min(AFTER_TRADE * (off + 1), MAX_WINDOW)])
+        cur[i], count[i], win[i] = at, n, size
+
+    def _candidates(self, window: FloatArray, matrix: FloatArray) -> BoolArray:
+        """Where, among the prices ``window`` (..., L, K), a policy might want to trade a
+        portfolio of units folded into ``matrix`` (..., K, 2K) (see :func:`_score_matrices`)."""
+        result: BoolArray = np.maximum(window @ matrix, 0.0) @ self.ones2 > 0
+        return result
+
+    def _scan(
+        self, rows: IntArray, first: IntArray, length: int, limit: int, units: FloatArray
+    ) -> tuple[BoolArray, IntArray]:
+        """Per variant ``rows`` holding ``units``: whether observations ``first`` to ``first +
+        length`` (short of ``limit``) hold a candidate, and the offset of each first one.
+
+        A candidate is a review date where a policy might want to trade: for band-triggered
+        policies, where a weight comes within ``NEAR`` of a band edge or beyond it; for the
+        others, anywhere with something to weigh. The weights are never formed: the score
+        ``held @ M`` is positive exactly there (see :func:`_score_matrices`).
+        """
+        plan = self.plan
+        review = plan.review_idx[rows]
+        if len(rows) == 1:
+            a = int(first[0])
+            b = min(a + length, limit)
+            window = plan.prices[a:b][None]
+            reviewed = plan.reviews[review[0], a:b][None]
+        else:
+            times = first[:, None] + np.arange(length)
+            inside = times < limit
+            times = np.minimum(times, limit - 1)
+            window = np.take(plan.prices, times, axis=0)
+            reviewed = plan.reviews[review[:, None], times] & inside
+        if window.shape[1] == 0:
+            return np.zeros(len(rows), dtype=bool), np.zeros(0, dtype=np.int64)
+        cand = self._candidates(window, units[:, :, None] * self.score[rows]) & reviewed
+        off = cand.argmax(axis=1)
+        hit = cand[np.arange(len(rows)), off]
+        return hit, off[hit]
+
+    def _settle_chain(self, act: IntArray, chain: _Chain) -> None:
+        """Ask the core about every guessed trade at once; keep, replay and record the good."""
+        n = len(act)
+        order = np.lexsort((chain.times, chain.index))  # by variant, then time
+        index, times, held = chain.index[order], chain.times[order], chain.held[order]
+        first = np.cumsum(chain.count) - chain.count
+        step = np.arange(len(index)) - first[index]  # rank of the trade in its variant's chain
+        rows = act[index]
+        drift = self._measure(rows, held)
+        wants = self._policy_wants(rows, drift)
+        desired = self._desired(rows, drift, np.zeros(len(rows)), np.arange(len(rows)))
+        post = _rowsum(desired)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moved = _rowmax(np.abs(desired / post[:, None] - self.guess[rows])) > GUESS_TOL
+        none = np.int64(1) << 40  # no such trade
+        turned_down = np.full(n, none)
+        np.minimum.at(turned_down, index[~wants], step[~wants])
+        mistaken = np.full(n, none)
+        np.minimum.at(mistaken, index[wants & moved], step[wants & moved])
+        keep = np.minimum(chain.count, np.minimum(turned_down, mistaken + 1))
+        resume = chain.end.copy()
+        down = turned_down == keep  # the chain stops at a candidate the core turned down
+        resume[down] = times[first[down] + turned_down[down]]
+        self.skip[act[down]] = resume[down]
+        wrong = ~down & (mistaken < chain.count)
+        resume[wrong] = times[first[wrong] + mistaken[wrong]] + 1
+        self.allow[act[wrong]] = 1
+        right = ~down & ~wrong
+        self.allow[act[right]] = np.minimum(CHAIN_GROWTH * self.allow[act[right]], MAX_CHAIN)
+        kept = np.flatnonzero(step < keep[index])
+        self._replay(act, index[kept], times[kept], held[kept], desired[kept], resume)
+
+    def _replay(
+        self,
+        act: IntArray,
+        index: IntArray,
+        times: IntArray,
+        held: FloatArray,
+        desired: FloatArray,
+        resume: IntArray,
+    ) -> None:
+        """Make the kept trades (sorted by variant, then time) and record up to ``resume``.
+
+        A guess that held means the holdings actually there before each trade are the guessed
+        ones ``held`` times a factor ``x`` (1 for a variant's first trade of the round); every
+        core policy is homogeneous in the holdings when nothing flows, so the core's destination
+        ``desired`` scales by the same factor, and the trades' costs, turnover and gains follow.
+        """
+        plan = self.plan
+        rows = act[index]
+        n_trades = len(rows)
+        lead = np.r_[True, index[1:] != index[:-1]][:n_trades]
+        last = np.r_[index[1:] != index[:-1], True][:n_trades]
+        heads = np.flatnonzero(lead)
+        rank = np.arange(n_trades) - np.repeat(heads, np.diff(np.r_[heads, n_trades]))
+        by_rank = np.argsort(rank, kind="stable")
+        batches = np.split(by_rank, np.cumsum(np.bincount(rank))[:-1]) if n_trades else []
+        spec_total = held @ self.ones
+        trade = np.abs(desired - held)
+        traded = trade @ self.ones
+        count = (trade > NOISE * spec_total[:, None]) @ self.ones
+        post = desired @ self.ones
+        x = np.empty(n_trades)
+        x[heads] = (self.units[rows[heads]] * plan.prices[times[heads]]) @ self.ones
+        x[heads] /= spec_total[heads]
+        keep = np.empty(n_trades)
+        costs = plan.costs
+        for j, e in enumerate(batches):
+            if j:
+                x[e] = x[e - 1] * keep[e - 1] * post[e - 1] / spec_total[e - 1]
+            value = x[e] * post[e]
+            charge = costs.bps * 1e-4 * x[e] * traded[e] + costs.fixed * count[e]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                keep[e] = np.where(value > 0, 1.0 - np.minimum(charge, value) / value, 0.0)
+        now = held * x[:, None]
+        final = desired * (x * keep)[:, None]
+        self._book_gains(rows, now, final, batches)
+        self.costs += np.bincount(rows, x * post * (1.0 - keep), minlength=self.V)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            churn = np.where(spec_total > 0, traded / 2 / spec_total, 0.0)
+        self.turnover += np.bincount(rows, churn, minlength=self.V)
+        self.events += np.bincount(rows, minlength=self.V)
+        self.log.append((rows, times))
+        total_after = final @ self.ones
+        units_after = final / plan.prices[times]
+        ends = np.flatnonzero(last)
+        done = rows[ends]
+        self.next_review[done] = times[ends] + plan.cooldown[done]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.guess[done] = np.where(
+                total_after[ends, None] > 0, final[ends] / total_after[ends, None], self.guess[done]
+            )
+        # Stretches at constant units: up to each trade (its observation included, before it),
+        # then from the last trade of each variant to where it resumes.
+        start = self.pos[act]
+        begin = np.where(lead, start[index], np.r_[0, times[:-1] + 1][:n_trades])
+        before = self.units[rows]
+        before[~lead] = units_after[np.flatnonzero(~lead) - 1]
+        self.units[done] = units_after[ends]
+        tail_from = start.copy()
+        tail_from[index[ends]] = times[ends] + 1
+        tail = np.flatnonzero(resume > tail_from)
+        self.stretches.append(
+            (
+                np.r_[rows, act[tail]],
+                np.r_[begin, tail_from[tail]],
+                np.r_[times + 1, resume[tail]],
+                np.concatenate([before, self.units[act[tail]]]),
+            )
+        )
+        self.after_trades.append((rows, times, total_after))
+        self.pos[act] = resume
+
+    def flush(self) -> None:
+        """Record every stretch kept so far, in chunks of about ``RECORD_CHUNK`` observations.
+
+        Recording is deferred so that it happens in a few large passes rather than a small one
+        per round; the values after the trades overwrite the values before them.
+        """
+        if not self.stretches:
+            return
+        who, start, stop, units = (
+            np.concatenate([s[i] for s in self.stretches]) for i in range(4)
+        )
+        order = np.argsort(who, kind="stable")  # by variant; a variant's stretches in time order
+        who, start, stop, units = who[order], start[order], stop[order], units[order]
+        ends = np.cumsum(stop - start)
+        cuts = np.searchsorted(ends, np.arange(RECORD_CHUNK, int(ends[-1]), RECORD_CHUNK))
+        for part in np.split(np.arange(len(who)), np.unique(cuts + 1)):
+            if part.size:
+                self._record_stretches(who[part], start[part], stop[part], units[part])
+        for rows, times, value in self.after_trades:
+            self.value[rows, times] = value
+        self.stretches.clear()
+        self.after_trades.clear()
+
+    def _record_stretches(
+        self, who: IntArray, start: IntArray, stop: IntArray, units: FloatArray
+    ) -> None:
+        """Record observations ``[start, stop)`` of variants ``who`` (grouped) holding ``units``."""
+        lens = stop - start
+        size = int(lens.sum())
+        if size == 0:
+            return
+        times = np.arange(size) + np.repeat(start - (np.cumsum(lens) - lens), lens)
+        held = np.repeat(units, lens, axis=0) * np.take(self.plan.prices, times, axis=0)
+        total = held @ self.ones
+        weight = held / np.where(total > 0, total, np.inf)[:, None]
+        self._record(np.repeat(who, lens), times, weight, total)
 
     def flow_step(self, t: int, slot: int) -> None:
         """Observation ``t`` with a cash flow, for every variant together."""
@@ -403,17 +697,30 @@ class _Simulation:
         flow = np.maximum(np.full(self.V, self.plan.flows[t]), -drift.total)
         self.flow_done[:, slot] = flow
         pidx = self.plan.policy_idx
-        places_flow = (self.trigger[pidx] == _SILENT) & self.has_policy[pidx] & (flow != 0)
-        by_policy = self._wants(rows, times, drift) | places_flow
-        sel = np.flatnonzero(by_policy)
-        if sel.size:
-            self._trade(sel, times[sel], held[sel], flow[sel], _take_drift(drift, sel))
-        sel = np.flatnonzero(~by_policy)
-        if sel.size:
-            self._trade(sel, times[sel], held[sel], flow[sel], None)
+        places_flow = (self.kind == _SILENT) & self.has_policy[pidx] & (flow != 0)
+        wants = self._policy_wants(rows, drift) & self._reviewed(rows, times)
+        by_policy = np.flatnonzero(wants | places_flow)
+        if by_policy.size:
+            desired = self._desired(rows, drift, flow, by_policy)
+            final = self._policy_trades(
+                by_policy, times[by_policy], held[by_policy], desired, flow[by_policy]
+            )
+            self.value[by_policy, t] = _rowsum(final)
+        pro_rata = np.flatnonzero(~(wants | places_flow))
+        if pro_rata.size:
+            total = drift.total[pro_rata]
+            f = flow[pro_rata]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where(total > 0, (total + f) / total, 0.0)
+            desired = held[pro_rata] * scale[:, None]
+            empty = total <= 0
+            desired[empty] = np.maximum(f[empty], 0.0)[:, None] * self.plan.target[pro_rata[empty]]
+            final = self._settle(pro_rata, times[pro_rata], held[pro_rata], desired, f)
+            self.value[pro_rata, t] = _rowsum(final)
         self.pos[:] = t + 1
 
     def result(self) -> SimResult:
+        self.flush()
         return SimResult(
             value=self.value,
             flow_times=self.flow_times,
