@@ -247,11 +247,11 @@ class _Run:
             if len(rows) < 2:
                 continue
             why_not = self._household_obstacle(rows)
+            if why_not is None:
+                why_not = self._household(str(name), [int(i) for i in rows])
             if why_not is not None:  # said where it matters: the accounts that trade
                 for i in rows[self.proposal.policy[rows] >= 0]:
                     self.note(int(i), f"household {name}: account rebalanced alone ({why_not})")
-                continue
-            self._household(str(name), [int(i) for i in rows])
 
     def _household_obstacle(self, rows: IntArray) -> str | None:
         a = self.book.arrays
@@ -268,7 +268,9 @@ class _Run:
             return "a taxable account must raise cash"
         return None
 
-    def _household(self, name: str, rows: list[int]) -> None:
+    def _household(self, name: str, rows: list[int]) -> str | None:
+        """Place the household's holdings (`rebal.household.locate`); the reason to treat its
+        accounts alone instead when that cannot bring every position into its band."""
         a, drift = self.book.arrays, self.proposal.drift
         names: list[str] = []
         for i in rows:
@@ -289,12 +291,12 @@ class _Run:
         share = held.sum(axis=0) / total
         breach = bool(((share < low - 1e-12) | (share > high + 1e-12)).any())
         flow = any(a.pending_cents[i] != 0 or self.spendable_cents(i) < 0 for i in rows)
-        self.in_household.update(rows)
         if not breach and not flow:
+            self.in_household.update(rows)
             for i in rows:
                 self.held.add(i)
                 self.note(i, f"household {name} is inside its bands as one portfolio: no trades")
-            return
+            return None
         investable = np.array([self.spendable_cents(i) / 100.0 for i in rows]) + held.sum(axis=1)
         location = locate(
             investable,
@@ -304,6 +306,14 @@ class _Run:
             np.array([self.kind[i] == AccountType.ROTH.value for i in rows]),
             np.array([s in self.s.tax_inefficient for s in names]),
         )
+        after = location.desired.sum(axis=0) / (total + a.pending_cents[rows].sum() / 100.0)
+        outside = [names[j] for j in np.flatnonzero((after < low - 1e-9) | (after > high + 1e-9))]
+        if outside:
+            return (
+                f"the tax-deferred accounts cannot bring {', '.join(outside)} within the bands "
+                "without sales in taxable accounts"
+            )
+        self.in_household.update(rows)
         text = (
             f"household {name} rebalanced as one portfolio of {len(rows)} accounts: sales in "
             "tax-deferred accounts, taxable accounts only buy"
@@ -317,6 +327,7 @@ class _Run:
                 desired[k] = location.desired[r, index[s]]
             self.desired[i], self.with_flow[i], self.method[i] = desired, True, "household"
             self.note(i, text)
+        return None
 
     # -- taxable accounts ------------------------------------------------------------------
 

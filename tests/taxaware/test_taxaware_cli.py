@@ -271,6 +271,20 @@ def test_household_inside_its_bands_still_covers_negative_cash(tmp_path):
     assert _sells(result["t1"]) == {}
 
 
+def test_household_too_small_in_iras_rebalances_each_account_alone(tmp_path):
+    holdings = (
+        "account,symbol,quantity,cost_basis,acquired\n"
+        "t1,VTI,100,10000,2020-01-02\ni1,BND,10,1000,2020-01-02\n"
+    )  # the taxable account alone holds 95 % of the household in VTI
+    result = _propose(tmp_path, "--household", holdings=holdings)
+
+    assert "cannot bring VTI, BND within the bands without sales in taxable accounts" in (
+        result["t1"]["reason"]
+    )
+    assert _sells(result["t1"])["VTI"]["lot"]
+    assert result["t1"]["tax"]["method"] == "rule-based"
+
+
 def test_household_with_different_models_rebalances_each_account_alone(tmp_path):
     models = MODELS + "n,VTI,50\nn,BND,50\n"
     accounts = "account,model,cash,type,household\nt1,m,0,taxable,h1\ni1,n,0,ira,h1\n"
