@@ -136,18 +136,17 @@ def read_substitutes(path: Path) -> SubstituteGroups:
 
 
 def substitute_slots(tables: Tables, groups: SubstituteGroups) -> pd.DataFrame:
-    """(account, symbol) slots a taxable account needs to buy a substitute of what it holds or
+    """(account, symbol) slots an account needs to buy a substitute of what it holds or
     targets: every priced member of the group of such a symbol."""
     members = pd.DataFrame(
         [(g, s) for g, group in enumerate(groups) for s in group], columns=["group", "symbol"]
     )
     priced = members[members["symbol"].isin(set(tables.prices["symbol"]))]
-    accounts = tables.accounts[tables.accounts["type"] == AccountType.TAXABLE.value]
     held = tables.holdings[["account", "symbol"]]
-    targeted = accounts[["account", "model"]].merge(tables.models, on="model")[
+    targeted = tables.accounts[["account", "model"]].merge(tables.models, on="model")[
         ["account", "symbol"]
     ]
-    mine = pd.concat([held[held["account"].isin(accounts["account"])], targeted])
+    mine = pd.concat([held, targeted])
     in_group = mine.merge(members, on="symbol")[["account", "group"]].drop_duplicates()
     slots = in_group.merge(priced, on="group")[["account", "symbol"]].drop_duplicates()
     return slots.reset_index(drop=True)

@@ -157,6 +157,7 @@ def apply_tax(
     run = _Run(book, tables, proposal, config, settings)
     if settings.household:
         run.households()
+    run.wash_safe_buys()
     run.plan_taxable()
     if settings.tlh:
         run.harvest()
@@ -605,32 +606,85 @@ class _Run:
         if not problem.blocked_buys or not self.s.substitutes:
             return {}
         below = evaluate(problem, plan).outside_band
-        slots = self.symbol_slots(i)
-        hh = str(self.household[i])
         out: dict[str, Decimal] = {}
         for p in problem.positions:
             if p.symbol not in problem.blocked_buys or p.symbol not in below:
                 continue
             if p.value - _plan_sold(plan, p) > (p.target - p.band) * problem.total:
                 continue  # above its band, not below
-            group = next((g for g in self.s.substitutes if p.symbol in g), ())
-            for other in group:
-                safe = (
-                    other in slots
-                    and other not in problem.blocked_buys
-                    and not self.guard.same_security(other, p.symbol)
-                    and self.guard.buy_blocker(hh, other) is None
-                    and not any(self.guard.same_security(other, x) for x in self.lost[hh])
-                )
-                if safe:
-                    out[other] = out.get(other, ZERO) + below[p.symbol]
-                    self.note(
-                        i,
-                        f"{p.symbol} not bought (wash sale: sold at a loss in the household in "
-                        f"the last 30 days); {other} bought instead",
-                    )
-                    break
+            other = self._safe_substitute(i, p.symbol, problem.blocked_buys)
+            if other is not None:
+                out[other] = out.get(other, ZERO) + below[p.symbol]
         return out
+
+    def _safe_substitute(self, i: int, symbol: str, blocked: frozenset[str]) -> str | None:
+        """The first member of `symbol`'s substitute group that row `i` has a slot for and may
+        buy without a wash sale; the account's note says what was bought instead."""
+        slots = self.symbol_slots(i)
+        hh = str(self.household[i])
+        group = next((g for g in self.s.substitutes if symbol in g), ())
+        for other in group:
+            safe = (
+                other in slots
+                and other not in blocked
+                and not self.guard.same_security(other, symbol)
+                and self.guard.buy_blocker(hh, other) is None
+                and not any(self.guard.same_security(other, x) for x in self.lost[hh])
+            )
+            if safe:
+                self.note(
+                    i,
+                    f"{symbol} not bought (wash sale: sold at a loss in the household in the "
+                    f"last 30 days); {other} bought instead",
+                )
+                return other
+        return None
+
+    # -- buys of accounts the planner does not see -------------------------------------------
+
+    def wash_safe_buys(self) -> None:
+        """IRA/Roth accounts, and households rebalanced as one, buy nothing the household sold
+        at a loss in the last 30 days (in an IRA the loss would be lost for good): such a buy
+        goes to a wash-safe substitute, or its money stays in cash."""
+        losers = list({d.household for d in self.guard.recent_losses})
+        if not losers:
+            return
+        buys = (self.proposal.trades.buy_cents > 0).any(axis=1)
+        rows = ~self.is_taxable & buys & (self.proposal.policy >= 0)
+        rows[list(self.held)] = False
+        rows[list(self.desired)] = True
+        rows &= np.isin(self.household, losers)
+        for i in map(int, np.flatnonzero(rows)):
+            self._wash_safe_row(i)
+
+    def _wash_safe_row(self, i: int) -> None:
+        a, drift, t = self.book.arrays, self.proposal.drift, self.proposal.trades
+        held = np.nan_to_num(drift.value[i])
+        desired = self.desired.get(i)
+        if desired is None:  # the policy's orders as desired values
+            price = np.nan_to_num(a.price[i])
+            desired = held - t.sell_micro[i] / MICRO * price + t.buy_cents[i] / 100.0
+        desired = desired.copy()
+        hh = str(self.household[i])
+        changed = False
+        for symbol, k in self.symbol_slots(i).items():
+            extra = desired[k] - held[k]
+            if extra <= 0.005 or self.guard.buy_blocker(hh, symbol) is None:
+                continue
+            desired[k], changed = held[k], True
+            other = self._safe_substitute(i, symbol, frozenset({symbol}))
+            if other is not None:
+                desired[self.symbol_slots(i)[other]] += extra
+            else:
+                self.note(
+                    i,
+                    f"{symbol} not bought (wash sale: sold at a loss in the household in the "
+                    "last 30 days); its money stays in cash",
+                )
+        if changed:
+            self.desired[i] = desired
+            self.with_flow.setdefault(i, True)
+            self.method.setdefault(i, "wash-safe")
 
     # -- loss harvesting -------------------------------------------------------------------
 

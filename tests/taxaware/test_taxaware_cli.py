@@ -207,6 +207,30 @@ def test_a_blocked_buy_goes_to_a_substitute(tmp_path):
     assert t1["tax"]["wash_sale_flags"] == []
 
 
+@pytest.mark.parametrize("substitute", [True, False])
+def test_an_ira_does_not_buy_what_the_household_just_sold_at_a_loss(tmp_path, substitute):
+    history = tmp_path / "tx.csv"
+    history.write_text(
+        "date,account,household,account_type,symbol,side,quantity,price\n"
+        "2025-01-06,t1,h1,taxable,BND,buy,10,120\n"
+        "2025-11-25,t1,h1,taxable,BND,sell,10,100\n"  # a loss 6 days ago
+    )
+    subs = tmp_path / "subs.txt"
+    subs.write_text("BND,AGG\n")
+    options = ["--transactions", str(history), *(["--substitutes", str(subs)] * substitute)]
+    plain = _propose(tmp_path)["i1"]
+    i1 = _propose(tmp_path, *options)["i1"]
+
+    assert "BND" in _buys(plain)
+    assert "BND" not in _buys(i1)
+    if substitute:
+        assert _buys(i1)["AGG"]["amount"] == _buys(plain)["BND"]["amount"]
+        assert "AGG bought instead" in i1["reason"]
+    else:
+        assert i1["cash_after"] == pytest.approx(_buys(plain)["BND"]["amount"])
+        assert "its money stays in cash" in i1["reason"]
+
+
 def test_tlh_harvests_a_loss_into_a_substitute(tmp_path):
     holdings = (
         "account,symbol,quantity,cost_basis,acquired\n"
