@@ -55,8 +55,9 @@ AFTER_TRADE = 4
 
 #: Most stacked rows (variants x observations) measured in one round, to bound memory.
 ROUND_BUDGET = 1 << 16
-#: Observations (variants x observations) recorded in one pass.
-RECORD_CHUNK = 1 << 15
+#: Observations (variants x observations) recorded in one pass: small enough that the working
+#: arrays stay in cache (and below the allocator's threshold for fresh pages).
+RECORD_CHUNK = 1 << 11
 #: Core policies that trade only when a weight is outside its band (``Drift.any_breach``); the
 #: scan asks the core only about observations within ``NEAR`` of a band edge for these.
 #: ``tests/backtest/test_backtest_engine.py`` checks that their ``wants_trade`` is ``any_breach``.
@@ -176,6 +177,41 @@ def _score_matrices(kind: IntArray, low: FloatArray, high: FloatArray) -> FloatA
     return result
 
 
+def _recurrence(
+    a: FloatArray, b: FloatArray, init: FloatArray, lead: BoolArray, batches: list[IntArray]
+) -> tuple[FloatArray, FloatArray]:
+    """``y`` before and after each step of ``y <- a * y + b``, over runs of consecutive steps
+    that start from ``init`` (one row per run) at each ``lead`` step.
+
+    With every ``a`` positive, in closed form, each run on a row of its own (so that runs of
+    very different sizes never mix in one sum): ``y_j = A_j (init + sum_{i<=j} b_i / A_i)`` with
+    ``A`` the running product of ``a``; otherwise step by step, ``batches`` (the positions of
+    the first steps of every run, then of the second steps, ...) in order.
+    """
+    heads = np.flatnonzero(lead)
+    lens = np.diff(np.r_[heads, len(a)])
+    run = np.repeat(np.arange(len(heads)), lens)
+    start = init[run]
+    if (a > 0).all():
+        step = np.arange(len(a)) - np.repeat(heads, lens)
+        shape = (len(heads), int(lens.max(initial=0)), *a.shape[1:])
+        grown = np.ones(shape)
+        grown[run, step] = a
+        np.cumprod(grown, axis=1, out=grown)
+        added = np.zeros(shape)
+        added[run, step] = b
+        added /= grown
+        np.cumsum(added, axis=1, out=added)
+        after: FloatArray = (grown * (init[:, None] + added))[run, step]
+    else:
+        after = np.empty_like(a)
+        for j, e in enumerate(batches):
+            after[e] = a[e] * (start[e] if j == 0 else after[e - 1]) + b[e]
+    lead_rows = lead.reshape(-1, *([1] * (a.ndim - 1)))
+    before: FloatArray = np.where(lead_rows, start, np.roll(after, 1, axis=0))
+    return before, after
+
+
 def _trigger_kind(policy: Policy | None) -> int:
     if policy is None or policy.name in FLOW_ONLY:
         return _SILENT
@@ -237,6 +273,7 @@ class _Simulation:
         kinds = np.array([_trigger_kind(p) for p in plan.policies])
         self.kind: IntArray = kinds[plan.policy_idx]
         self.has_policy = np.array([p is not None for p in plan.policies])
+        self.one_target = bool((plan.target == plan.target[0]).all())
         self.score = _score_matrices(
             self.kind, plan.edges.band_low + NEAR, plan.edges.band_high - NEAR
         )
@@ -296,14 +333,21 @@ class _Simulation:
     # -- recording and trading -------------------------------------------------------------
 
     def _record(
-        self, rows: IntArray, times: IntArray, weight: FloatArray, total: FloatArray
+        self,
+        who: IntArray,
+        lens: IntArray,
+        times: IntArray,
+        weight: FloatArray,
+        total: FloatArray,
     ) -> None:
-        """Book drift, weights and pre-trade value of stacked rows (grouped by variant)."""
+        """Book drift, weights and pre-trade value of stacked rows: ``lens`` rows of each
+        variant ``who`` in turn (a variant once), at observations ``times``."""
+        bounds = np.cumsum(lens) - lens
+        rows = np.repeat(who, lens)
+        target = self.plan.target[0] if self.one_target else self.plan.target[rows]
+        absdrift = _rowmax(np.abs(weight - target))
         # An emptied portfolio has no weights; it counts as on target.
-        alive = total > 0
-        absdrift = _rowmax(np.abs(weight - np.take(self.plan.target, rows, axis=0))) * alive
-        bounds = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        who = rows[bounds]
+        absdrift[total <= 0] = 0.0
         self.drift_sum[who] += np.add.reduceat(absdrift, bounds)
         self.drift_max[who] = np.maximum(self.drift_max[who], np.maximum.reduceat(absdrift, bounds))
         self.weight_sum[who] += np.add.reduceat(weight, bounds, axis=0)
@@ -351,20 +395,26 @@ class _Simulation:
     ) -> None:
         """Realise gains on what was sold, at the average cost of the slot; add what was bought.
 
-        ``batches`` (positions in ``rows``, each naming a variant once) are booked in order, for
-        a variant trading several times; by default all rows at once. Average cost (every unit
-        of a slot carries the same basis) is what a vectorised lab can track; lot-level relief
-        (FIFO, HIFO, minimum tax) lives in :mod:`rebal.tax`.
+        With ``batches`` (the positions of every variant's first trade, then of the second ...),
+        ``rows`` hold several trades of a variant each, together and in time order; by default
+        every row is another variant. Average cost (every unit of a slot carries the same basis)
+        is what a vectorised lab can track; lot-level relief (FIFO, HIFO, minimum tax) lives in
+        :mod:`rebal.tax`.
         """
+        n = len(rows)
+        if n == 0:
+            return
         sold = np.maximum(held - final, 0.0)
         bought = np.maximum(final - held, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(held > 0, sold / held, 0.0)
-        for e in batches if batches is not None else [np.arange(len(rows))]:
-            who = rows[e]
-            basis = self.basis[who]
-            self.realised[who] += (sold[e] - basis * fraction[e]) @ self.ones
-            self.basis[who] = basis * (1.0 - fraction[e]) + bought[e]
+        lead = np.ones(n, dtype=bool) if batches is None else np.r_[True, rows[1:] != rows[:-1]]
+        first = rows[lead]
+        before, after = _recurrence(
+            1.0 - fraction, bought, self.basis[first], lead, batches or [np.arange(n)]
+        )
+        self.realised += np.bincount(rows, (sold - before * fraction) @ self.ones, self.V)
+        self.basis[rows[np.r_[lead[1:], True]]] = after[np.r_[lead[1:], True]]
 
     def _policy_trades(
         self,
@@ -599,18 +649,25 @@ class _Simulation:
         traded = trade @ self.ones
         count = (trade > NOISE * spec_total[:, None]) @ self.ones
         post = desired @ self.ones
-        x = np.empty(n_trades)
-        x[heads] = (self.units[rows[heads]] * plan.prices[times[heads]]) @ self.ones
-        x[heads] /= spec_total[heads]
-        keep = np.empty(n_trades)
+        x0 = (self.units[rows[heads]] * plan.prices[times[heads]]) @ self.ones / spec_total[heads]
         costs = plan.costs
-        for j, e in enumerate(batches):
-            if j:
-                x[e] = x[e - 1] * keep[e - 1] * post[e - 1] / spec_total[e - 1]
-            value = x[e] * post[e]
-            charge = costs.bps * 1e-4 * x[e] * traded[e] + costs.fixed * count[e]
+        if costs.fixed == 0:
+            # The share of a trade's value kept after costs does not depend on x.
             with np.errstate(divide="ignore", invalid="ignore"):
-                keep[e] = np.where(value > 0, 1.0 - np.minimum(charge, value) / value, 0.0)
+                paid = np.minimum(costs.bps * 1e-4 * traded, post)
+                keep = np.where(post > 0, 1.0 - paid / post, 0.0)
+                growth = keep * post / spec_total
+            x = _recurrence(growth, np.zeros(n_trades), x0, lead, batches)[0]
+        else:
+            x, keep = np.empty(n_trades), np.empty(n_trades)
+            x[heads] = x0
+            for j, e in enumerate(batches):
+                if j:
+                    x[e] = x[e - 1] * keep[e - 1] * post[e - 1] / spec_total[e - 1]
+                value = x[e] * post[e]
+                charge = costs.bps * 1e-4 * x[e] * traded[e] + costs.fixed * count[e]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    keep[e] = np.where(value > 0, 1.0 - np.minimum(charge, value) / value, 0.0)
         now = held * x[:, None]
         final = desired * (x * keep)[:, None]
         self._book_gains(rows, now, final, batches)
@@ -662,7 +719,12 @@ class _Simulation:
             np.concatenate([s[i] for s in self.stretches]) for i in range(4)
         )
         order = np.argsort(who, kind="stable")  # by variant; a variant's stretches in time order
-        who, start, stop, units = who[order], start[order], stop[order], units[order]
+        # Long stretches in pieces, so that every pass works on arrays that stay in cache.
+        pieces = (stop - start + RECORD_CHUNK - 1)[order] // RECORD_CHUNK
+        order = np.repeat(order, pieces)
+        piece = np.arange(len(order)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        start = start[order] + piece * RECORD_CHUNK
+        who, stop, units = who[order], np.minimum(stop[order], start + RECORD_CHUNK), units[order]
         ends = np.cumsum(stop - start)
         cuts = np.searchsorted(ends, np.arange(RECORD_CHUNK, int(ends[-1]), RECORD_CHUNK))
         for part in np.split(np.arange(len(who)), np.unique(cuts + 1)):
@@ -682,10 +744,12 @@ class _Simulation:
         if size == 0:
             return
         times = np.arange(size) + np.repeat(start - (np.cumsum(lens) - lens), lens)
-        held = np.repeat(units, lens, axis=0) * np.take(self.plan.prices, times, axis=0)
+        held = np.repeat(units, lens, axis=0)
+        held *= np.take(self.plan.prices, times, axis=0)
         total = held @ self.ones
-        weight = held / np.where(total > 0, total, np.inf)[:, None]
-        self._record(np.repeat(who, lens), times, weight, total)
+        held /= np.where(total > 0, total, np.inf)[:, None]
+        heads = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        self._record(who[heads], np.add.reduceat(lens, heads), times, held, total)
 
     def flow_step(self, t: int, slot: int) -> None:
         """Observation ``t`` with a cash flow, for every variant together."""
@@ -693,7 +757,8 @@ class _Simulation:
         times = np.full(self.V, t)
         held = self.units * self.plan.prices[t]
         drift = self._measure(rows, held)
-        self._record(rows, times, np.nan_to_num(drift.weight), drift.total)
+        weight = np.nan_to_num(drift.weight)  # an emptied portfolio has no weights
+        self._record(rows, np.ones(self.V, dtype=np.int64), times, weight, drift.total)
         flow = np.maximum(np.full(self.V, self.plan.flows[t]), -drift.total)
         self.flow_done[:, slot] = flow
         pidx = self.plan.policy_idx
