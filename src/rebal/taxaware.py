@@ -176,6 +176,12 @@ def _dec(x: float) -> Decimal:
     return Decimal(str(round(float(x), _DIGITS)))
 
 
+def _member(values: np.ndarray, pool: Sequence[object] | np.ndarray) -> BoolArray:
+    """Whether each of `values` is in `pool` (hashing: fast for strings, unlike np.isin)."""
+    result: BoolArray = pd.Series(values).isin(set(pool)).to_numpy()
+    return result
+
+
 def _piece(lot: TaxLot, shares: Decimal) -> TaxLot:
     """The part `shares` of `lot`, with its pro-rata basis (as `relieve_lots` splits it)."""
     return replace(lot, quantity=shares, cost_basis=share_of(lot.cost_basis, shares, lot.quantity))
@@ -196,6 +202,7 @@ class _Run:
         arrays, drift = book.arrays, proposal.drift
         accounts = book.accounts
         self.symbols = book.symbols()
+        self.used = arrays.used
         self.ids = accounts["account"].to_numpy()
         self.kind = accounts["type"].to_numpy()
         self.is_taxable = self.kind == AccountType.TAXABLE.value
@@ -210,6 +217,7 @@ class _Run:
         self.lots = LotIndex(tables.holdings)
         self.holdings = tables.holdings
         self.guard = WashGuard.from_history(settings.transactions, settings.as_of)
+        self._guards: dict[str, WashGuard] = {}
         status = proposal.statuses.status
         self.checkable = (
             (status > int(Status.UNABLE_TO_CHECK)) & arrays.can_trade & drift.priced
@@ -233,10 +241,25 @@ class _Run:
         return int(a.cash_cents[i] + a.pending_cents[i] - self.keep[i])
 
     def symbol_slots(self, i: int) -> dict[str, int]:
-        return {str(self.symbols[i, k]): int(k) for k in np.flatnonzero(self.book.arrays.used[i])}
+        return {str(self.symbols[i, k]): int(k) for k in np.flatnonzero(self.used[i])}
 
     def note(self, i: int, text: str) -> None:
         self.notes[i].append(text)
+
+    def guard_of(self, household: str, run_buys: tuple[Transaction, ...] = ()) -> WashGuard:
+        """The wash-sale guard of one household (its own recent trades only, so lookups do not
+        scan the whole book's history), plus `run_buys` of this run."""
+        guard = self._guards.get(household)
+        if guard is None:
+            guard = replace(
+                self.guard,
+                recent_buys=tuple(b for b in self.guard.recent_buys if b.household == household),
+                recent_losses=tuple(
+                    d for d in self.guard.recent_losses if d.household == household
+                ),
+            )
+            self._guards[household] = guard
+        return replace(guard, recent_buys=guard.recent_buys + run_buys) if run_buys else guard
 
     # -- households ------------------------------------------------------------------------
 
@@ -261,7 +284,7 @@ class _Run:
             return "its accounts have different models: " + ", ".join(sorted(map(str, models)))
         if not self.checkable[rows].all() or a.liquidate[rows].any():
             return "an account cannot be checked, cannot trade or is being liquidated"
-        if (a.restricted[rows] & a.used[rows]).any():
+        if (a.restricted[rows] & self.used[rows]).any():
             return "an account has a restricted security"
         if self.is_taxable[rows].all():
             return "no tax-deferred account to trade in"
@@ -350,7 +373,7 @@ class _Run:
         skip = replanned.copy()
         skip[[*self.desired, *self.held]] = True
         buyer, slot = np.nonzero(self.proposal.trades.buy_cents > 0)
-        keep = ~skip[buyer] & np.isin(self.household[buyer], self.household[rows])
+        keep = ~skip[buyer] & _member(self.household[buyer], self.household[rows])
         for i, k in zip(buyer[keep], slot[keep], strict=True):
             self.bought[str(self.household[i])].add(str(self.symbols[i, k]))
 
@@ -395,7 +418,7 @@ class _Run:
 
     def _problem(self, i: int) -> AccountProblem | None:
         a, drift = self.book.arrays, self.proposal.drift
-        free = np.flatnonzero(a.used[i] & ~a.restricted[i])
+        free = np.flatnonzero(self.used[i] & ~a.restricted[i])
         weight_sum = float(drift.target[i, free].sum())
         cash = _money(self.spendable_cents(i))
         account = str(self.ids[i])
@@ -414,7 +437,7 @@ class _Run:
         scale = float(drift.total[i]) / float(value)
         hh = str(self.household[i])
         symbols = [s for _, s, _ in positions]
-        no_buy, no_loss = self.guard.blocked(hh, symbols)
+        no_buy, no_loss = self.guard_of(hh).blocked(hh, symbols)
         no_buy |= {s for s in symbols if any(self.guard.same_security(s, x) for x in self.lost[hh])}
         no_loss |= {
             s for s in symbols if any(self.guard.same_security(s, x) for x in self.bought[hh])
@@ -628,7 +651,7 @@ class _Run:
                 other in slots
                 and other not in blocked
                 and not self.guard.same_security(other, symbol)
-                and self.guard.buy_blocker(hh, other) is None
+                and self.guard_of(hh).buy_blocker(hh, other) is None
                 and not any(self.guard.same_security(other, x) for x in self.lost[hh])
             )
             if safe:
@@ -653,7 +676,7 @@ class _Run:
         rows = ~self.is_taxable & buys & (self.proposal.policy >= 0)
         rows[list(self.held)] = False
         rows[list(self.desired)] = True
-        rows &= np.isin(self.household, losers)
+        rows &= _member(self.household, losers)
         for i in map(int, np.flatnonzero(rows)):
             self._wash_safe_row(i)
 
@@ -669,7 +692,7 @@ class _Run:
         changed = False
         for symbol, k in self.symbol_slots(i).items():
             extra = desired[k] - held[k]
-            if extra <= 0.005 or self.guard.buy_blocker(hh, symbol) is None:
+            if extra <= 0.005 or self.guard_of(hh).buy_blocker(hh, symbol) is None:
                 continue
             desired[k], changed = held[k], True
             other = self._safe_substitute(i, symbol, frozenset({symbol}))
@@ -694,44 +717,41 @@ class _Run:
         if not rows:
             return
         self._policy_buys(rows, np.zeros(len(self.ids), dtype=bool))
-        held_lots: list[HeldLot] = []
+        held_lots: dict[str, list[HeldLot]] = defaultdict(list)
         for i in rows:
             traded = self._traded_symbols(i)
             for symbol, k in self.symbol_slots(i).items():
                 if symbol in traded or self.book.arrays.restricted[i, k]:
                     continue
+                hh = str(self.household[i])
                 for lot in self.lots.lots(str(self.ids[i]), symbol):
-                    held_lots.append(
-                        HeldLot(
-                            str(self.household[i]), str(self.ids[i]), AccountType.TAXABLE,
-                            symbol, lot,
-                        )
+                    held_lots[hh].append(
+                        HeldLot(hh, str(self.ids[i]), AccountType.TAXABLE, symbol, lot)
                     )
-        run_buys = tuple(
-            Transaction(0, self.s.as_of, "(this run)", hh, AccountType.TAXABLE, s, Side.BUY,
-                        Decimal(1), ZERO, "run")
-            for hh, symbols in self.bought.items()
-            for s in symbols
-        )
-        guard = replace(self.guard, recent_buys=self.guard.recent_buys + run_buys)
         row_of = {str(self.ids[i]): i for i in rows}
-        candidates = harvest_candidates(
-            held_lots,
-            self.price,
-            self.s.as_of,
-            self.s.rates,
-            rules=self.s.harvest_rules,
-            substitutes=self.s.substitutes,
-            guard=guard,
-        )
-        for c in candidates:
-            i = row_of[c.account]
-            lost = self.lost[c.household]
-            if not c.actionable or any(guard.same_security(str(c.substitute), x) for x in lost):
-                continue
-            if c.substitute not in self.symbol_slots(i):
-                continue
-            self._harvest_one(i, c)
+        for hh, lots in held_lots.items():  # wash sales are a household matter
+            run_buys = tuple(
+                Transaction(0, self.s.as_of, "(this run)", hh, AccountType.TAXABLE, s, Side.BUY,
+                            Decimal(1), ZERO, "run")
+                for s in self.bought[hh]
+            )
+            guard = self.guard_of(hh, run_buys)
+            candidates = harvest_candidates(
+                lots,
+                self.price,
+                self.s.as_of,
+                self.s.rates,
+                rules=self.s.harvest_rules,
+                substitutes=self.s.substitutes,
+                guard=guard,
+            )
+            for c in candidates:
+                i = row_of[c.account]
+                lost = self.lost[hh]
+                if not c.actionable or any(guard.same_security(str(c.substitute), x) for x in lost):
+                    continue
+                if c.substitute in self.symbol_slots(i):
+                    self._harvest_one(i, c)
 
     def _harvest_rows(self) -> list[int]:
         """Taxable, tradable accounts with a lot below the per-lot loss threshold."""
@@ -744,7 +764,7 @@ class _Run:
         rows = (
             self.checkable
             & self.is_taxable
-            & np.isin(self.ids, list(losing))
+            & _member(self.ids, list(losing))
             & (self.proposal.policy != self.liquidation)
         )
         rows[list(self.held)] = False
@@ -805,7 +825,7 @@ class _Run:
                 a.cash_cents[rows],
                 flow,
                 self.keep[rows],
-                a.used[rows] & ~a.restricted[rows] & self.checkable[rows, None],
+                self.used[rows] & ~a.restricted[rows] & self.checkable[rows, None],
                 self.config.rules,
             )
             for name, values in fields.items():
@@ -833,24 +853,26 @@ class _Run:
         touched = np.zeros_like(trading)
         touched[list(self.desired)] = True
         traded = [int(i) for i in np.flatnonzero(trading & (self.is_taxable | touched))]
-        guard = self._run_guard(trades, traded)
+        run_buys = self._run_buys(trades, traded)
         out: dict[int, AccountTax] = {}
         for i in sorted(set(traded) | set(self.notes)):
             note = "; ".join(self.notes[i]) or None
             if i not in traded:
                 out[i] = AccountTax(_EMPTY_TAX | {"method": self.method.get(i)}, {}, note)
                 continue
+            hh = str(self.household[i])
+            guard = self.guard_of(hh, tuple(run_buys.get(hh, ())))
             out[i] = self._report(i, trades, guard, note)
         return out
 
-    def _run_guard(self, trades: Trades, reported: list[int]) -> WashGuard:
-        """The household guard plus this run's buys in the households of the `reported`
-        accounts (so a loss sold while another account of the household buys is flagged)."""
+    def _run_buys(self, trades: Trades, reported: list[int]) -> dict[str, list[Transaction]]:
+        """This run's buys in the households of the `reported` accounts, per household (so a
+        loss sold while another account of the household buys is flagged)."""
         buyer, slot = np.nonzero(trades.buy_cents > 0)
-        keep = np.isin(self.household[buyer], self.household[reported])
-        buys = []
+        keep = _member(self.household[buyer], self.household[reported])
+        buys: dict[str, list[Transaction]] = defaultdict(list)
         for i, k in zip(buyer[keep], slot[keep], strict=True):
-            buys.append(
+            buys[str(self.household[i])].append(
                 Transaction(
                     0, self.s.as_of, str(self.ids[i]), str(self.household[i]),
                     AccountType(self.kind[i]), str(self.symbols[i, k]), Side.BUY,
@@ -858,7 +880,7 @@ class _Run:
                     _money(trades.buy_cents[i, k]), f"run-{self.ids[i]}-{self.symbols[i, k]}",
                 )
             )
-        return replace(self.guard, recent_buys=self.guard.recent_buys + tuple(buys))
+        return buys
 
     def _report(self, i: int, trades: Trades, guard: WashGuard, note: str | None) -> AccountTax:
         kind = AccountType(self.kind[i])
