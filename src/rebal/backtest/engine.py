@@ -49,8 +49,9 @@ MAX_WINDOW = 4096
 FIRST_WINDOW = 256
 #: A quiet window grows by this factor; after a trade the window is this many times the
 #: stretch that led to it.
-GROWTH = 4
-AFTER_TRADE = 4
+GROWTH = 2
+AFTER_TRADE = 1
+CLASS_SHIFT = 8
 
 
 #: Most stacked rows (variants x observations) measured in one round, to bound memory.
@@ -165,13 +166,16 @@ def _window(size: IntArray) -> IntArray:
 
 
 def _score_matrices(kind: IntArray, low: FloatArray, high: FloatArray) -> FloatArray:
-    """Per variant, a (K, 2K) matrix ``M`` such that ``held @ M`` is positive where the variant
-    might want to trade: columns ``k`` hold ``held_k - high_k * total`` and columns ``K + k``
-    ``low_k * total - held_k`` for band-triggered policies (a weight above ``high`` or below
-    ``low``); every column is ``total`` for policies that trade whenever asked."""
-    eye = np.eye(low.shape[1])
+    """Per variant, a (K, C) matrix ``M`` such that ``held @ M`` has a positive column where the
+    variant might want to trade: columns ``k`` hold ``held_k - high_k * total`` and columns
+    ``K + k`` ``low_k * total - held_k`` for band-triggered policies (a weight above ``high`` or
+    below ``low``); ``total`` for policies that trade whenever asked. Zero columns pad ``C`` to a
+    multiple of eight."""
+    n, k = low.shape
+    eye = np.eye(k)
     banded = np.concatenate([eye - high[:, None, :], low[:, None, :] - eye], axis=2)
-    result: FloatArray = np.where(
+    result = np.zeros((n, k, -(-2 * k // 8) * 8))  # padded to whole words of eight columns
+    result[:, :, : 2 * k] = np.where(
         (kind == _BANDED)[:, None, None], banded, (kind == _ALWAYS)[:, None, None] * 1.0
     )
     return result
@@ -192,7 +196,9 @@ def _recurrence(
     lens = np.diff(np.r_[heads, len(a)])
     run = np.repeat(np.arange(len(heads)), lens)
     start = init[run]
-    if (a > 0).all():
+    if len(heads) == len(a):  # every run a single step
+        after: FloatArray = a * start + b
+    elif (a > 0).all():
         step = np.arange(len(a)) - np.repeat(heads, lens)
         shape = (len(heads), int(lens.max(initial=0)), *a.shape[1:])
         grown = np.ones(shape)
@@ -202,7 +208,7 @@ def _recurrence(
         added[run, step] = b
         added /= grown
         np.cumsum(added, axis=1, out=added)
-        after: FloatArray = (grown * (init[:, None] + added))[run, step]
+        after = (grown * (init[:, None] + added))[run, step]
     else:
         after = np.empty_like(a)
         for j, e in enumerate(batches):
@@ -278,7 +284,6 @@ class _Simulation:
             self.kind, plan.edges.band_low + NEAR, plan.edges.band_high - NEAR
         )
         self.ones: FloatArray = np.ones(self.K)  # row sums as matrix products: much faster
-        self.ones2: FloatArray = np.ones(2 * self.K)
         self.windows = _window(np.arange(MAX_WINDOW + 1))
 
     # -- asking the core -------------------------------------------------------------------
@@ -470,8 +475,10 @@ class _Simulation:
         while live.size:
             # Variants with the same window scan together, as one (variants, window) block.
             sizes = win[live]
-            for size in np.unique(sizes) if live.size > 1 else sizes:
-                group = live if live.size == 1 else live[sizes == size]
+            classes = np.unique(sizes >> CLASS_SHIFT) if live.size > 1 else sizes[:1] >> CLASS_SHIFT
+            for cls in classes:
+                group = live if len(classes) == 1 else live[(sizes >> CLASS_SHIFT) == cls]
+                size = int(win[group].max())
                 length = int(min(size, max(1, ROUND_BUDGET // group.size)))
                 # Look from the end of the cooldown, past a candidate the core turned down.
                 first = np.maximum(cur[group], ready[group])
@@ -552,8 +559,13 @@ class _Simulation:
 
     def _candidates(self, window: FloatArray, matrix: FloatArray) -> BoolArray:
         """Where, among the prices ``window`` (..., L, K), a policy might want to trade a
-        portfolio of units folded into ``matrix`` (..., K, 2K) (see :func:`_score_matrices`)."""
-        result: BoolArray = np.maximum(window @ matrix, 0.0) @ self.ones2 > 0
+        portfolio of units folded into ``matrix`` (..., K, C) (see :func:`_score_matrices`)."""
+        # Eight columns' signs to a machine word: "any column positive" is "any word nonzero".
+        words = (window @ matrix > 0).view(np.uint64)
+        found = words[..., 0].copy()
+        for w in range(1, words.shape[-1]):
+            found |= words[..., w]
+        result: BoolArray = found != 0
         return result
 
     def _scan(
