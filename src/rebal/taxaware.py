@@ -387,7 +387,11 @@ class _Run:
             return
         problem = self._problem(i)
         if problem is None:
-            self.note(i, "tax-aware plan not possible (no positive value to invest); policy kept")
+            self.note(
+                i,
+                "no tax-aware plan (no value to invest outside restricted securities); the "
+                "policy's orders stand",
+            )
             return
         plan = self._solve(i, problem)
         if self._owes(i, problem, plan):
