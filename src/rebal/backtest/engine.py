@@ -280,6 +280,7 @@ class _Simulation:
         self.kind: IntArray = kinds[plan.policy_idx]
         self.has_policy = np.array([p is not None for p in plan.policies])
         self.one_target = bool((plan.target == plan.target[0]).all())
+        self.every_obs: BoolArray = plan.reviews[:, 1:].all(axis=1)  # schedules reviewing daily
         self.score = _score_matrices(
             self.kind, plan.edges.band_low + NEAR, plan.edges.band_high - NEAR
         )
@@ -591,7 +592,9 @@ class _Simulation:
             inside = times < limit
             times = np.minimum(times, limit - 1)
             window = np.take(plan.prices, times, axis=0)
-            reviewed = plan.reviews[review[:, None], times] & inside
+            reviewed = inside
+            if not self.every_obs[review].all():
+                reviewed = plan.reviews[review[:, None], times] & inside
         if window.shape[1] == 0:
             return np.zeros(len(rows), dtype=bool), np.zeros(0, dtype=np.int64)
         cand = self._candidates(window, units[:, :, None] * self.score[rows]) & reviewed
@@ -653,9 +656,12 @@ class _Simulation:
         lead = np.r_[True, index[1:] != index[:-1]][:n_trades]
         last = np.r_[index[1:] != index[:-1], True][:n_trades]
         heads = np.flatnonzero(lead)
-        rank = np.arange(n_trades) - np.repeat(heads, np.diff(np.r_[heads, n_trades]))
-        by_rank = np.argsort(rank, kind="stable")
-        batches = np.split(by_rank, np.cumsum(np.bincount(rank))[:-1]) if n_trades else []
+        if len(heads) == n_trades:  # one trade per variant, the usual case after the first round
+            batches = [heads]
+        else:
+            rank = np.arange(n_trades) - np.repeat(heads, np.diff(np.r_[heads, n_trades]))
+            by_rank = np.argsort(rank, kind="stable")
+            batches = np.split(by_rank, np.cumsum(np.bincount(rank))[:-1])
         spec_total = held @ self.ones
         trade = np.abs(desired - held)
         traded = trade @ self.ones
