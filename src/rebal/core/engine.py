@@ -16,7 +16,7 @@ Accounts that cannot be checked, have no model or cannot trade get no orders.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -177,28 +177,7 @@ def _propose_chunk(book: BookArrays, config: RunConfig) -> Proposal:
         inp = PolicyInput(drift=sub, frozen=frozen[rows], spendable=spendable[rows])
         desired[rows] = policy.desired_values(inp)
 
-    tradable = (choice >= 0)[:, None] & book.used & ~book.restricted
-    trades = generate_trades(
-        book.quantity_micro,
-        book.price,
-        desired,
-        book.cash_cents,
-        book.pending_cents,
-        keep_cents,
-        tradable,
-        config.rules,
-    )
-    # Orders only where a policy ran; elsewhere the flow is not applied.
-    acted = choice >= 0
-    cash_after = np.where(acted, trades.cash_after_cents, book.cash_cents)
-    trades = Trades(
-        sell_micro=trades.sell_micro,
-        sell_cents=trades.sell_cents,
-        buy_cents=trades.buy_cents,
-        buy_micro=trades.buy_micro,
-        cash_after_cents=cash_after,
-        dropped=trades.dropped,
-    )
+    trades = _orders(book, choice, desired, keep_cents, config.rules)
     return Proposal(
         drift=drift,
         statuses=statuses,
@@ -206,6 +185,38 @@ def _propose_chunk(book: BookArrays, config: RunConfig) -> Proposal:
         trades=trades,
         weight_after=_weights_after(book, drift, trades),
     )
+
+
+def _orders(
+    book: BookArrays, choice: IntArray, desired: FloatArray, keep_cents: IntArray, rules: TradeRules
+) -> Trades:
+    """Orders of the accounts a policy ran on; the others keep their cash and get none."""
+    n, k = book.symbol.shape
+    none = np.zeros((n, k), dtype=np.int64)
+    trades = Trades(
+        sell_micro=none,
+        sell_cents=none.copy(),
+        buy_cents=none.copy(),
+        buy_micro=none.copy(),
+        cash_after_cents=book.cash_cents.copy(),
+        dropped=np.zeros(n, dtype=np.int64),
+    )
+    rows = np.flatnonzero(choice >= 0)
+    if rows.size == 0:
+        return trades
+    acted = generate_trades(
+        book.quantity_micro[rows],
+        book.price[rows],
+        desired[rows],
+        book.cash_cents[rows],
+        book.pending_cents[rows],
+        keep_cents[rows],
+        book.used[rows] & ~book.restricted[rows],
+        rules,
+    )
+    for f in fields(Trades):
+        getattr(trades, f.name)[rows] = getattr(acted, f.name)
+    return trades
 
 
 def _weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
