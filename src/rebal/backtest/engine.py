@@ -226,12 +226,13 @@ def _trigger_kind(policy: Policy | None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Chain:
-    """The trades one round guessed: ``index`` into the round's variants, ``times``, ``held``
+    """The trades one round found: ``index`` into the round's variants, ``times``, ``held``
     values before each (in the order found); per variant, ``count`` and the ``end`` reached."""
 
     index: IntArray
     times: IntArray
     held: FloatArray
+    desired: FloatArray  # the core's destination where already asked (exact chains), else NaN
     count: IntArray
     end: IntArray
 
@@ -269,6 +270,7 @@ class _Simulation:
         # core turned down (its observation, skipped by the next scan; -1 for none).
         self.guess: FloatArray = plan.target.copy()
         self.allow: IntArray = np.full(self.V, FIRST_CHAIN, dtype=np.int64)
+        self.exact: BoolArray = np.zeros(self.V, dtype=bool)
         self.skip: IntArray = np.full(self.V, -1, dtype=np.int64)
         # Stretches at constant units still to record (variants, start, stop, units), and the
         # values after the trades that end them (variants, observations, values).
@@ -463,15 +465,18 @@ class _Simulation:
         guess = self.guess[act]
         cooldown = plan.cooldown[act]
         count = np.zeros(n, dtype=np.int64)
-        allow = self.allow[act]
+        exact = self.exact[act]
+        allow = np.where(exact, self.T, self.allow[act])
         found_i: list[IntArray] = []
         found_t: list[IntArray] = []
         found_h: list[FloatArray] = []
+        found_d: list[FloatArray] = []
         # Variants that never trade on review have nothing to look for.
         cur[self.kind[act] == _SILENT] = limit
         live = np.flatnonzero(cur < limit)
-        if live.size == 1:
+        if live.size == 1 and not exact[live[0]]:
             self._walk(act, int(live[0]), limit, cur, count, win, (found_i, found_t, found_h))
+            found_d.extend(np.full_like(h, np.nan) for h in found_h)
             live = live[:0]
         while live.size:
             # Variants with the same window scan together, as one (variants, window) block.
@@ -491,15 +496,23 @@ class _Simulation:
                 if off.size:
                     got = group[hit]
                     times = first[hit] + off
-                    prices = plan.prices[times]
-                    held = units[got] * prices
+                    held = units[got] * plan.prices[times]
+                    desired, trades = self._ask_exact(act[got], exact[got], held)
+                    cur[got] = times + 1  # a candidate turned down: look on after it
+                    got, times, off = got[trades], times[trades], off[trades]
+                    held, desired = held[trades], desired[trades]
                     found_i.append(got)
                     found_t.append(times)
                     found_h.append(held)
-                    units[got] = (held @ self.ones)[:, None] * guess[got] / prices
+                    found_d.append(desired)
+                    prices = plan.prices[times]
+                    units[got] = np.where(
+                        exact[got][:, None],
+                        desired / prices,
+                        (held @ self.ones)[:, None] * guess[got] / prices,
+                    )
                     ready[got] = times + cooldown[got]
                     count[got] += 1
-                    cur[got] = times + 1
                     win[got] = self.windows[np.minimum(AFTER_TRADE * (off + 1), MAX_WINDOW)]
             live = live[(cur[live] < limit) & (count[live] < allow[live])]
         self.window[act] = win
@@ -508,9 +521,32 @@ class _Simulation:
             index=np.concatenate(found_i or [empty]),
             times=np.concatenate(found_t or [empty]),
             held=np.concatenate(found_h or [np.zeros((0, self.K))]),
+            desired=np.concatenate(found_d or [np.zeros((0, self.K))]),
             count=count,
             end=np.minimum(cur, limit),
         )
+
+    def _ask_exact(
+        self, rows: IntArray, exact: BoolArray, held: FloatArray
+    ) -> tuple[FloatArray, BoolArray]:
+        """For candidates of variants ``rows`` holding ``held``: the core's destination where the
+        variant is ``exact`` (NaN elsewhere, to be guessed), and which are trades (all but the
+        exact candidates the core turns down).
+
+        A variant whose trades leave weights that cannot be guessed (rails, tiered) is asked at
+        every candidate as the scan meets it, together with the others that meet one then.
+        """
+        desired = np.full_like(held, np.nan)
+        trades = np.ones(len(rows), dtype=bool)
+        sure = np.flatnonzero(exact)
+        if sure.size:
+            drift = self._measure(rows[sure], held[sure])
+            wants = self._policy_wants(rows[sure], drift)
+            desired[sure[wants]] = self._desired(
+                rows[sure], drift, np.zeros(len(sure)), np.flatnonzero(wants)
+            )
+            trades[sure[~wants]] = False
+        return desired, trades
 
     def _walk(
         self,
@@ -607,15 +643,23 @@ class _Simulation:
         n = len(act)
         order = np.lexsort((chain.times, chain.index))  # by variant, then time
         index, times, held = chain.index[order], chain.times[order], chain.held[order]
+        desired = chain.desired[order]
+        sure = ~np.isnan(desired[:, 0])  # asked already, as the scan met them
         first = np.cumsum(chain.count) - chain.count
         step = np.arange(len(index)) - first[index]  # rank of the trade in its variant's chain
         rows = act[index]
-        drift = self._measure(rows, held)
-        wants = self._policy_wants(rows, drift)
-        desired = self._desired(rows, drift, np.zeros(len(rows)), np.arange(len(rows)))
-        post = _rowsum(desired)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            moved = _rowmax(np.abs(desired / post[:, None] - self.guess[rows])) > GUESS_TOL
+        wants = np.ones(len(rows), dtype=bool)
+        moved = np.zeros(len(rows), dtype=bool)
+        guessed = np.flatnonzero(~sure)
+        if guessed.size:
+            at = rows[guessed]
+            drift = self._measure(at, held[guessed])
+            wants[guessed] = self._policy_wants(at, drift)
+            desired[guessed] = self._desired(at, drift, np.zeros(len(at)), np.arange(len(at)))
+            post = _rowsum(desired[guessed])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                weight = desired[guessed] / post[:, None]
+            moved[guessed] = _rowmax(np.abs(weight - self.guess[at])) > GUESS_TOL
         none = np.int64(1) << 40  # no such trade
         turned_down = np.full(n, none)
         np.minimum.at(turned_down, index[~wants], step[~wants])
@@ -628,11 +672,14 @@ class _Simulation:
         self.skip[act[down]] = resume[down]
         wrong = ~down & (mistaken < chain.count)
         resume[wrong] = times[first[wrong] + mistaken[wrong]] + 1
-        self.allow[act[wrong]] = 1
+        self.exact[act[wrong]] = True  # from now on asked at every candidate
         right = ~down & ~wrong
         self.allow[act[right]] = np.minimum(CHAIN_GROWTH * self.allow[act[right]], MAX_CHAIN)
         kept = np.flatnonzero(step < keep[index])
-        self._replay(act, index[kept], times[kept], held[kept], desired[kept], resume)
+        carried = np.where(sure, _rowsum(desired), _rowsum(held))
+        self._replay(
+            act, index[kept], times[kept], held[kept], desired[kept], carried[kept], resume
+        )
 
     def _replay(
         self,
@@ -641,9 +688,13 @@ class _Simulation:
         times: IntArray,
         held: FloatArray,
         desired: FloatArray,
+        carried: FloatArray,
         resume: IntArray,
     ) -> None:
         """Make the kept trades (sorted by variant, then time) and record up to ``resume``.
+
+        ``carried`` is the value the chain carried on after each trade: the value before it for
+        a guessed trade, the core's destination for an exact one.
 
         A guess that held means the holdings actually there before each trade are the guessed
         ones ``held`` times a factor ``x`` (1 for a variant's first trade of the round); every
@@ -674,14 +725,14 @@ class _Simulation:
             with np.errstate(divide="ignore", invalid="ignore"):
                 paid = np.minimum(costs.bps * 1e-4 * traded, post)
                 keep = np.where(post > 0, 1.0 - paid / post, 0.0)
-                growth = keep * post / spec_total
+                growth = keep * post / carried
             x = _recurrence(growth, np.zeros(n_trades), x0, lead, batches)[0]
         else:
             x, keep = np.empty(n_trades), np.empty(n_trades)
             x[heads] = x0
             for j, e in enumerate(batches):
                 if j:
-                    x[e] = x[e - 1] * keep[e - 1] * post[e - 1] / spec_total[e - 1]
+                    x[e] = x[e - 1] * keep[e - 1] * post[e - 1] / carried[e - 1]
                 value = x[e] * post[e]
                 charge = costs.bps * 1e-4 * x[e] * traded[e] + costs.fixed * count[e]
                 with np.errstate(divide="ignore", invalid="ignore"):
