@@ -48,9 +48,9 @@ from rebal.core.engine import (
     POLICY_NAMES,
     Proposal,
     RunConfig,
-    _kept_cents,
-    _weights_after,
+    kept_cents,
     propose,
+    weights_after,
 )
 from rebal.core.status import Status
 from rebal.core.trades import MICRO, Trades, generate_trades
@@ -209,7 +209,7 @@ class _Run:
         households = accounts["household"].to_numpy()
         self.household = np.where(households == "", self.ids, households)
         self.model = accounts["model"].to_numpy()
-        self.keep = _kept_cents(arrays, drift, config.cash_reserve)
+        self.keep = kept_cents(arrays, drift, config.cash_reserve)
         prices = tables.prices
         self.price = {
             s: Decimal(t) for s, t in zip(prices["symbol"], prices["price_text"], strict=True)
@@ -219,9 +219,7 @@ class _Run:
         self.guard = WashGuard.from_history(settings.transactions, settings.as_of)
         self._guards: dict[str, WashGuard] = {}
         status = proposal.statuses.status
-        self.checkable = (
-            (status > int(Status.UNABLE_TO_CHECK)) & arrays.can_trade & drift.priced
-        )
+        self.checkable = (status > int(Status.UNABLE_TO_CHECK)) & arrays.can_trade & drift.priced
         self.liquidation = POLICY_NAMES.index("liquidation")
         self.desired: dict[int, FloatArray] = {}
         self.with_flow: dict[int, bool] = {}
@@ -735,8 +733,18 @@ class _Run:
         row_of = {str(self.ids[i]): i for i in rows}
         for hh, lots in held_lots.items():  # wash sales are a household matter
             run_buys = tuple(
-                Transaction(0, self.s.as_of, "(this run)", hh, AccountType.TAXABLE, s, Side.BUY,
-                            Decimal(1), ZERO, "run")
+                Transaction(
+                    0,
+                    self.s.as_of,
+                    "(this run)",
+                    hh,
+                    AccountType.TAXABLE,
+                    s,
+                    Side.BUY,
+                    Decimal(1),
+                    ZERO,
+                    "run",
+                )
                 for s in self.bought[hh]
             )
             guard = self.guard_of(hh, run_buys)
@@ -794,9 +802,9 @@ class _Run:
         slots = self.symbol_slots(i)
         k, s = slots[c.symbol], slots[str(c.substitute)]
         proceeds = float(c.proceeds)
-        self.desired[i][k] = (a.quantity_micro[i, k] - int(c.quantity * MICRO)) / MICRO * a.price[
-            i, k
-        ]
+        self.desired[i][k] = (
+            (a.quantity_micro[i, k] - int(c.quantity * MICRO)) / MICRO * a.price[i, k]
+        )
         self.desired[i][s] += proceeds
         by_id = {lot.lot_id: lot for lot in self.lots.lots(c.account, c.symbol)}
         self.pieces[(i, c.symbol)] = [_piece(by_id[x.lot_id], x.quantity) for x in c.sales]
@@ -846,7 +854,7 @@ class _Run:
             statuses=p.statuses,
             policy=policy,
             trades=trades,
-            weight_after=_weights_after(a, p.drift, trades),
+            weight_after=weights_after(a, p.drift, trades),
         )
         return TaxAwareProposal(proposal, self._reports(trades))
 
@@ -878,10 +886,16 @@ class _Run:
         for i, k in zip(buyer[keep], slot[keep], strict=True):
             buys[str(self.household[i])].append(
                 Transaction(
-                    0, self.s.as_of, str(self.ids[i]), str(self.household[i]),
-                    AccountType(self.kind[i]), str(self.symbols[i, k]), Side.BUY,
+                    0,
+                    self.s.as_of,
+                    str(self.ids[i]),
+                    str(self.household[i]),
+                    AccountType(self.kind[i]),
+                    str(self.symbols[i, k]),
+                    Side.BUY,
                     _shares(trades.buy_micro[i, k]) or Decimal(1),
-                    _money(trades.buy_cents[i, k]), f"run-{self.ids[i]}-{self.symbols[i, k]}",
+                    _money(trades.buy_cents[i, k]),
+                    f"run-{self.ids[i]}-{self.symbols[i, k]}",
                 )
             )
         return buys
@@ -904,8 +918,13 @@ class _Run:
             buys[symbol] = _money(trades.buy_cents[i, k])
             taxes.append(
                 buy_trade(
-                    account, kind, symbol, _shares(trades.buy_micro[i, k]), self.price[symbol],
-                    household=hh, guard=guard,
+                    account,
+                    kind,
+                    symbol,
+                    _shares(trades.buy_micro[i, k]),
+                    self.price[symbol],
+                    household=hh,
+                    guard=guard,
                 )
             )
         report = account_report(account, kind, taxes, self.s.rates)
@@ -957,8 +976,18 @@ class _Run:
             if not (same and method is LotMethod.MIN_TAX):
                 chosen, ids, method = pieces, named, LotMethod.SPECIFIC
         trade, _ = sell_trade(
-            account, kind, symbol, chosen, quantity, price, as_of, rates, method,
-            lot_ids=ids, household=hh, guard=guard,
+            account,
+            kind,
+            symbol,
+            chosen,
+            quantity,
+            price,
+            as_of,
+            rates,
+            method,
+            lot_ids=ids,
+            household=hh,
+            guard=guard,
         )
         return trade
 

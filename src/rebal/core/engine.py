@@ -128,7 +128,8 @@ def _choose_policies(
     return result
 
 
-def _kept_cents(book: BookArrays, drift: Drift, cash_reserve: float) -> IntArray:
+def kept_cents(book: BookArrays, drift: Drift, cash_reserve: float) -> IntArray:
+    """Cash each account keeps aside: the larger of its model's cash weight and the reserve."""
     post_total = np.nan_to_num(drift.total) + book.pending_cents / 100.0
     keep = np.maximum(book.cash_target, cash_reserve) * np.maximum(post_total, 0.0)
     result: IntArray = np.rint(keep * 100.0).astype(np.int64)
@@ -158,7 +159,7 @@ def propose(
 def _propose_chunk(book: BookArrays, config: RunConfig) -> Proposal:
     drift = measure_book(book, config.bands)
     statuses = classify_book(book, drift)
-    keep_cents = _kept_cents(book, drift, config.cash_reserve)
+    keep_cents = kept_cents(book, drift, config.cash_reserve)
     spendable = (book.cash_cents + book.pending_cents - keep_cents) / 100.0
     choice = _choose_policies(book, drift, statuses, config, spendable)
 
@@ -183,7 +184,7 @@ def _propose_chunk(book: BookArrays, config: RunConfig) -> Proposal:
         statuses=statuses,
         policy=choice,
         trades=trades,
-        weight_after=_weights_after(book, drift, trades),
+        weight_after=weights_after(book, drift, trades),
     )
 
 
@@ -219,7 +220,8 @@ def _orders(
     return trades
 
 
-def _weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
+def weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
+    """Estimated weights after ``trades``, at the quoted prices (NaN where a price is missing)."""
     quantity = book.quantity_micro - trades.sell_micro + trades.buy_micro
     value = np.where(book.used, quantity / MICRO * np.nan_to_num(book.price), 0.0)
     total = value.sum(axis=1) + trades.cash_after_cents / 100.0
