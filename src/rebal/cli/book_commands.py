@@ -355,7 +355,7 @@ def propose_command(
         trades["amount"] = trades.pop("amount_cents").map(_cents_text)
         _emit(trades.drop(columns=["row"]).to_csv(index=False), output)
     else:
-        render_proposal(book, result, output, net=net)
+        render_proposal(book, result, output, net=net, tax=taxed)
 
 
 def _micro_text(n: int) -> str:

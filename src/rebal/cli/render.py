@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from rebal.core.engine import Proposal
 from rebal.core.status import ACTIONABLE, Status
 from rebal.io.atomic import write_text_atomic
 from rebal.report import blotter_frame, policy_labels, reasons, status_labels, trades_frame
+from rebal.taxaware import TaxAwareProposal
 
 SHOWN_ACCOUNTS = 25
 STYLE = {
@@ -57,7 +59,13 @@ def _status_table(book: Book, result: Proposal) -> Table:
     return table
 
 
-def _accounts_table(book: Book, result: Proposal, rows: np.ndarray, with_orders: bool) -> Table:
+def _accounts_table(
+    book: Book,
+    result: Proposal,
+    rows: np.ndarray,
+    with_orders: bool,
+    tax: TaxAwareProposal | None = None,
+) -> Table:
     # Most urgent status first, then the largest accounts.
     order = np.lexsort((-np.nan_to_num(result.drift.total[rows]), result.statuses.status[rows]))
     rows = rows[order]
@@ -76,6 +84,11 @@ def _accounts_table(book: Book, result: Proposal, rows: np.ndarray, with_orders:
         table.add_column("orders", justify="right")
     labels = status_labels(result)
     sentences = dict(zip(shown, reasons(book, result, shown), strict=True))
+    if tax is not None:  # what the tax layer changed, as in the JSON reason
+        for i in shown:
+            note = tax.annotation(int(i)).note
+            if note:
+                sentences[i] += f"; {note}"
     policies = policy_labels(result)
     ids = book.accounts["account"].to_numpy()
     models = book.accounts["model"].to_numpy()
@@ -104,13 +117,19 @@ def render_drift(book: Book, result: Proposal, output: Path | None) -> None:
     _finish(console, output)
 
 
-def render_proposal(book: Book, result: Proposal, output: Path | None, net: bool) -> None:
+def render_proposal(
+    book: Book,
+    result: Proposal,
+    output: Path | None,
+    net: bool,
+    tax: TaxAwareProposal | None = None,
+) -> None:
     """Print status counts, the accounts with orders or needing attention, and the blotter."""
     console = _console(output)
     console.print(_status_table(book, result))
     attention = result.statuses.status == int(Status.NEEDS_ATTENTION)
     rows = np.flatnonzero(result.traded | attention)
-    console.print(_accounts_table(book, result, rows, with_orders=True))
+    console.print(_accounts_table(book, result, rows, with_orders=True, tax=tax))
     trades = trades_frame(book, result)
     blotter = blotter_frame(trades, net)
     table = Table(title=f"Blotter{' (netted)' if net else ''}: {len(trades):,} orders")
@@ -125,6 +144,16 @@ def render_proposal(book: Book, result: Proposal, output: Path | None, net: bool
             f"{r.accounts:,}",
         )
     console.print(table)
+    if tax is not None:
+        reports = [tax.annotation(int(i)).tax for i in np.flatnonzero(result.traded)]
+        totals = {
+            key: sum(Decimal(str(r[key])) for r in reports)
+            for key in ("realized_st", "realized_lt", "estimated_tax")
+        }
+        console.print(
+            f"Realised short-term {totals['realized_st']:,.2f}, long-term "
+            f"{totals['realized_lt']:,.2f}; estimated tax {totals['estimated_tax']:,.2f}."
+        )
     dropped = int(result.trades.dropped.sum())
     if dropped:
         console.print(f"{dropped:,} trades below the minimum trade were dropped.")
