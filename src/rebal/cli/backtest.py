@@ -168,28 +168,36 @@ def _write_table(run: LabRun, out: Path) -> None:
 def backtest_command(
     weights: Annotated[
         str | None,
-        typer.Option(help=f"Target weights in percent, e.g. {SHIPPED_WEIGHTS} (the default on "
-                     "the shipped series; equal weights for a --prices file)."),
+        typer.Option(
+            help=f"Target weights in percent, e.g. {SHIPPED_WEIGHTS} (the default on "
+            "the shipped series; equal weights for a --prices file)."
+        ),
     ] = None,
     policy: Annotated[LabPolicy, typer.Option(help="Rebalancing policy.")] = LabPolicy.threshold,
     frequency: Annotated[
         str | None,
-        typer.Option(help=f"Review calendar (calendar, hybrid) or how often a band is checked "
-                     f"(threshold, rails, tiered): {', '.join(FREQUENCIES)}. daily = every "
-                     "observation (default: quarterly for calendar/hybrid, else daily)."),
+        typer.Option(
+            help=f"Review calendar (calendar, hybrid) or how often a band is checked "
+            f"(threshold, rails, tiered): {', '.join(FREQUENCIES)}. daily = every "
+            "observation (default: quarterly for calendar/hybrid, else daily)."
+        ),
     ] = None,
     day: Annotated[
         int, typer.Option(help="Observation of the period to review on: 1 first, -1 last.")
     ] = 1,
     look: Annotated[
         int | None,
-        typer.Option(help="Look interval: check every N observations (trading days on daily "
-                     "data); replaces --frequency."),
+        typer.Option(
+            help="Look interval: check every N observations (trading days on daily "
+            "data); replaces --frequency."
+        ),
     ] = None,
     cooldown: Annotated[
         int,
-        typer.Option(help="Observations after a trade before the next review may trade "
-                     "(seed 001's pause after rebalancing)."),
+        typer.Option(
+            help="Observations after a trade before the next review may trade "
+            "(seed 001's pause after rebalancing)."
+        ),
     ] = 0,
     band_abs: Annotated[
         str | None, typer.Option(help="Absolute band, percentage points (e.g. 5).")
@@ -232,13 +240,17 @@ def backtest_command(
     cost_fixed: Annotated[float, typer.Option(help="Fixed cost per position traded.")] = 0.0,
     prices: Annotated[
         Path | None,
-        typer.Option(help="Price CSV: wide (date,SYM1,SYM2,...) or long (date,symbol,price). "
-                     "(default: the shipped Shiller series)."),
+        typer.Option(
+            help="Price CSV: wide (date,SYM1,SYM2,...) or long (date,symbol,price). "
+            "(default: the shipped Shiller series)."
+        ),
     ] = None,
     sweep: Annotated[
         list[str] | None,
-        typer.Option(help="Grid axis NAME=VALUES, repeatable: band_rel=5:30:5, "
-                     "policy=threshold,rails, frequency=monthly,quarterly, look=1,10."),
+        typer.Option(
+            help="Grid axis NAME=VALUES, repeatable: band_rel=5:30:5, "
+            "policy=threshold,rails, frequency=monthly,quarterly, look=1,10."
+        ),
     ] = None,
     grid: Annotated[
         Path | None, typer.Option(help="Grid CSV: one variant per row, columns as --sweep names.")
@@ -302,8 +314,14 @@ def backtest_command(
         chosen: list[Variant], record: bool = False, progress: Callable[[float], None] | None = None
     ) -> LabRun:
         return run_lab(
-            history, chosen, target, initial=initial, flows=flows, costs=costs,
-            record_weights=record, on_progress=progress,
+            history,
+            chosen,
+            target,
+            initial=initial,
+            flows=flows,
+            costs=costs,
+            record_weights=record,
+            on_progress=progress,
         )
 
     if len(variants) > 1:

@@ -129,9 +129,7 @@ TransactionsOpt = Annotated[
 ]
 AsOfOpt = Annotated[
     str | None,
-    typer.Option(
-        "--as-of", help="Trade date YYYY-MM-DD (default: today).", rich_help_panel=_PANEL
-    ),
+    typer.Option("--as-of", help="Trade date YYYY-MM-DD (default: today).", rich_help_panel=_PANEL),
 ]
 TaxInefficientOpt = Annotated[
     str | None,
@@ -244,11 +242,7 @@ def tax_settings(
     )
     if st + state >= 1 or lt + state >= 1:
         raise fail("a tax rate plus the state rate must be below 100%")
-    day = (
-        _date(fail, "--as-of", as_of)
-        if as_of is not None
-        else datetime.now().astimezone().date()
-    )
+    day = _date(fail, "--as-of", as_of) if as_of is not None else datetime.now().astimezone().date()
     schedule: dict[str, date] = {}
     for item in withdrawal_dates:
         match = _SCHEDULE.match(item)
