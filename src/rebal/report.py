@@ -30,10 +30,6 @@ def _cents(n: int) -> Decimal:
     return Decimal(int(n)).scaleb(-2)
 
 
-def _micro(n: int) -> Decimal:
-    return Decimal(int(n)).scaleb(-6).normalize() if n else Decimal(0)
-
-
 def _money_text(cents: int) -> str:
     return f"{_cents(cents):,.2f}"
 
@@ -379,7 +375,3 @@ def document_chunks(
     if include_trades:
         yield ',\n"blotter": ' + json.dumps(blotter_entries(book, proposal, net), indent=1)
     yield "}\n"
-
-
-def _num(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
