@@ -1,8 +1,10 @@
 """A run's result in people's and programs' terms: DataFrames, the JSON document, reasons.
 
-Exact quantities leave the core as integer micro-shares and cents; here they become
-``Decimal`` (``Decimal(n).scaleb(-6)``), never passing through a float. Analytics (weights,
-drift, band edges) are float64 rounded explicitly to 4 decimals of a percent.
+Exact quantities leave the core as integer micro-shares and cents. Text and the API's
+DataFrames carry them as ``Decimal``; JSON writes numbers whose text is the exact decimal
+(``n / 10**6`` is the double nearest that decimal, and JSON prints the shortest text that reads
+back as it). Analytics (weights, drift, band edges) are float64 rounded explicitly to 4 decimals
+of a percent.
 
 The JSON document (``docs/output.md`` is its reference) has top-level keys ``accounts`` and
 ``blotter``; keys are a public interface: extend, never rename.
