@@ -157,6 +157,37 @@ def test_band_triggered_policies_trade_exactly_on_a_breach(seed: int, spec: Band
         np.testing.assert_array_equal(policy_by_name(name).wants_trade(drift), drift.any_breach)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=2**31),
+    st.floats(min_value=1e-3, max_value=1e3),
+    st.sampled_from([BandSpec(band_rel=0.2), BandSpec(band_abs=0.05, band_rel=None)]),
+)
+def test_policy_destinations_scale_with_the_holdings(
+    seed: int, factor: float, spec: BandSpec
+) -> None:
+    """The engine asks the core about guessed holdings and scales its answer to the holdings
+    actually there; that is only sound if, with no cash flowing, every policy's destination
+    is homogeneous in the holdings."""
+    rng = np.random.default_rng(seed)
+    n, k = 40, 4
+    target = rng.dirichlet(np.ones(k), size=n)
+    held = target * rng.lognormal(0.0, 0.4, size=(n, k)) * 1000
+    edges = band_edges(target, resolve_band_params(spec, (n, k)))
+    used, frozen, none = np.ones((n, k), bool), np.zeros((n, k), bool), np.zeros(n)
+    for name in ("full", "bands", "rails", "tiered", "cash-flow"):
+        policy = policy_by_name(name)
+        one = policy.desired_values(
+            PolicyInput(measure_drift(held, none, target, edges, used), frozen, none)
+        )
+        scaled = policy.desired_values(
+            PolicyInput(measure_drift(held * factor, none, target, edges, used), frozen, none)
+        )
+        np.testing.assert_allclose(
+            scaled, one * factor, rtol=1e-12, atol=1e-9 * factor, err_msg=name
+        )
+
+
 def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
     flows = np.zeros(len(history.dates))
     variants = [
