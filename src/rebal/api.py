@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from rebal.book import Book, build_book
+from rebal.clock import trade_date_today
 from rebal.core.bands import BandSpec
 from rebal.core.engine import Proposal, RunConfig
 from rebal.core.engine import propose as run_engine
@@ -136,8 +137,8 @@ def propose(
     """Validate the tables, measure drift and propose orders, like ``rebal propose``.
 
     With ``tax_aware`` the tax options apply as on the command line (``drift_cost`` in bps,
-    rates in percent, ``as_of`` defaulting to today's local date; ``transactions`` as read by
-    `rebal.tax.transactions.read_transactions`).
+    rates in percent, ``as_of`` defaulting to today on the exchange (New York);
+    ``transactions`` as read by `rebal.tax.transactions.read_transactions`).
     """
     if band_abs is None and band_rel is None:
         band_rel = 20.0
@@ -165,7 +166,7 @@ def propose(
         raise ValueError(f"optimizer must be 'rules' or 'highs', received {optimizer!r}")
     hundred = Decimal(100)
     settings = TaxSettings(
-        as_of=as_of or datetime.now().astimezone().date(),
+        as_of=as_of or trade_date_today(),
         rates=TaxRates(
             Decimal(str(st_rate)) / hundred,
             Decimal(str(lt_rate)) / hundred,
@@ -200,8 +201,14 @@ def propose(
         }
     )
     return Result(
-        plain.accounts, plain.positions, plain.trades, plain.blotter, book, taxed.proposal,
-        tax, taxed,
+        plain.accounts,
+        plain.positions,
+        plain.trades,
+        plain.blotter,
+        book,
+        taxed.proposal,
+        tax,
+        taxed,
     )
 
 

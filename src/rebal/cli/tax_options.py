@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from rebal.clock import trade_date_today
 from rebal.io.errors import InputError
 from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
@@ -129,7 +130,11 @@ TransactionsOpt = Annotated[
 ]
 AsOfOpt = Annotated[
     str | None,
-    typer.Option("--as-of", help="Trade date YYYY-MM-DD (default: today).", rich_help_panel=_PANEL),
+    typer.Option(
+        "--as-of",
+        help="Trade date YYYY-MM-DD (default: today in New York).",
+        rich_help_panel=_PANEL,
+    ),
 ]
 TaxInefficientOpt = Annotated[
     str | None,
@@ -242,7 +247,7 @@ def tax_settings(
     )
     if st + state >= 1 or lt + state >= 1:
         raise fail("a tax rate plus the state rate must be below 100%")
-    day = _date(fail, "--as-of", as_of) if as_of is not None else datetime.now().astimezone().date()
+    day = _date(fail, "--as-of", as_of) if as_of is not None else trade_date_today()
     schedule: dict[str, date] = {}
     for item in withdrawal_dates:
         match = _SCHEDULE.match(item)
