@@ -6,17 +6,36 @@ breaches, a policy's ``wants_trade`` says whether it trades and ``desired_values
 The lab adds only what a backtest needs around them: the review schedule, cash flows,
 trading costs, and bookkeeping of values, drift, events and turnover.
 
-Speed comes from not visiting quiet days one at a time. Between two trades a row's units
-are constant, so its drift over a whole window of observations is one call of the core on
-the stacked ``(observations, K)`` rows. Each round scans, for every active variant, a
-window starting at its own position; the first observation where the policy wants to trade
-(on a review date) becomes a trade, and the variant resumes the next round from the
-observation after it. Windows double while nothing happens and shrink after a trade, so a
-quiet 20-year daily history costs a few dozen core calls, and a sweep of a thousand variants
-costs about as many rounds as its busiest variant has trades, each on all variants at once.
-Within a window only the candidates are put to the core: for the policies that trade on a band
-breach, observations where a weight comes within ``NEAR`` of a band edge; for the others, every
-review date. Cash-flow dates are visited by every variant together, one observation at a time.
+Speed comes from not visiting quiet days one at a time and from asking the core in batches.
+Between two trades a row's units are constant, so a window of observations is one matrix
+product: ``prices @ M`` with a per-variant matrix ``M`` has a positive column exactly where a
+weight comes within ``NEAR`` of a band edge (for the policies that trade on a band breach) or
+where there is anything to weigh (for those that trade whenever asked), on review dates only.
+These *candidates* are a superset of the trades; only the core decides which are trades.
+
+Each round (between two cash-flow dates) has three steps:
+
+1. *Speculate.* Every variant scans forward from where it stands. At a candidate it assumes a
+   trade that leaves the weights its last trade left (the target, for ``Full`` and ``Bands``)
+   and scans on from there, up to ``allow`` guessed trades. A variant whose guess once failed
+   (``Rails``, ``Tiered``: their destination depends on the drift) is ``exact`` instead: the
+   core is asked at each of its candidates as the scan meets it, together with every other
+   variant meeting one in the same step, and the scan goes on from the core's destination.
+2. *Verify.* The core measures every guessed trade, says whether it wants it and where to, all
+   in one batch. A variant keeps its trades up to the first the core turned down (it resumes
+   there, past that candidate) or whose destination differs from the guess by more than
+   ``GUESS_TOL`` (kept, and the variant turns exact).
+3. *Replay and record.* The kept trades are booked: a guess that held means the holdings
+   before each trade are the guessed ones up to a factor, and every core policy is
+   homogeneous in the holdings when no cash flows, so the core's destination scales by the
+   same factor; costs, turnover and average-cost gains follow in closed form over each chain.
+   Values, drift and weights of the stretches between trades are recorded in a few large
+   passes at the end.
+
+So a single threshold backtest over 20 years of daily prices asks the core once for all of its
+trades, and a sweep of a thousand variants takes a few rounds, its rails variants asking the
+core once per step of the scan, all together. Cash-flow dates are visited by every variant
+together, one observation at a time.
 
 Conventions (documented in ``docs/backtest.md``):
 
@@ -43,18 +62,17 @@ from rebal.core.policies import Policy, PolicyInput
 from rebal.core.rows import take_rows
 from rebal.core.types import BoolArray, FloatArray, IntArray
 
-#: Largest window (observations) a variant scans in one round.
+#: Largest window (observations) a variant scans in one step.
 MAX_WINDOW = 4096
 #: First window of every variant.
 FIRST_WINDOW = 256
 #: A quiet window grows by this factor; after a trade the window is this many times the
-#: stretch that led to it.
+#: stretch that led to it (rounded up to a power of two).
 GROWTH = 2
 AFTER_TRADE = 1
+#: Windows alike up to this many bits (``window >> CLASS_SHIFT``) scan as one block.
 CLASS_SHIFT = 8
-
-
-#: Most stacked rows (variants x observations) measured in one round, to bound memory.
+#: Most stacked rows (variants x observations) scanned in one block, to bound memory.
 ROUND_BUDGET = 1 << 16
 #: Observations (variants x observations) recorded in one pass: small enough that the working
 #: arrays stay in cache (and below the allocator's threshold for fresh pages).
@@ -72,7 +90,8 @@ _SILENT, _BANDED, _ALWAYS = 0, 1, 2
 #: A trade smaller than this fraction of the portfolio is float noise, not a trade.
 NOISE = 1e-9
 #: Trades a variant may guess ahead in its first round; the allowance grows by ``CHAIN_GROWTH``
-#: after a round whose guesses all held, up to ``MAX_CHAIN``, and drops to 1 after one failed.
+#: after a round whose guesses all held, up to ``MAX_CHAIN``. After a guess fails the variant
+#: is asked about at every candidate instead (``exact``).
 FIRST_CHAIN = 64
 CHAIN_GROWTH = 4
 MAX_CHAIN = 1 << 16
@@ -148,13 +167,6 @@ def _rowmax(x: FloatArray) -> FloatArray:
     result = x[:, 0].copy()
     for k in range(1, x.shape[1]):
         np.maximum(result, x[:, k], out=result)
-    return result
-
-
-def _rowany(x: BoolArray) -> BoolArray:
-    result = x[:, 0].copy()
-    for k in range(1, x.shape[1]):
-        np.logical_or(result, x[:, k], out=result)
     return result
 
 
@@ -282,7 +294,8 @@ class _Simulation:
         self.kind: IntArray = kinds[plan.policy_idx]
         self.has_policy = np.array([p is not None for p in plan.policies])
         self.one_target = bool((plan.target == plan.target[0]).all())
-        self.every_obs: BoolArray = plan.reviews[:, 1:].all(axis=1)  # schedules reviewing daily
+        # Schedules that review every observation (daily ones).
+        self.every_obs: BoolArray = plan.reviews[:, 1:].sum(axis=1) == self.T - 1
         self.score = _score_matrices(
             self.kind, plan.edges.band_low + NEAR, plan.edges.band_high - NEAR
         )
@@ -381,7 +394,7 @@ class _Simulation:
         trade = np.abs(desired - held)
         traded = _rowsum(trade)
         size = np.maximum(total, np.abs(flow))
-        count = _rowsum(trade > NOISE * size[:, None])
+        count = (trade > NOISE * size[:, None]) @ self.ones
         post = _rowsum(desired)
         cost = np.minimum(plan.costs.bps * 1e-4 * traded + plan.costs.fixed * count, post)
         with np.errstate(divide="ignore", invalid="ignore"):
