@@ -194,8 +194,14 @@ def run_lab(
     )
     result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
     metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row))
-    table = _table(run_variants, metrics, result.weight_sum / (len(history.dates) - 1), history)
-    return LabRun(history, run_variants, plan, result, table.iloc[: len(variants)])
+    shown = len(variants)  # an added baseline is run but not tabulated
+    table = _table(
+        variants,
+        {name: values[:shown] for name, values in metrics.items()},
+        result.weight_sum[:shown] / (len(history.dates) - 1),
+        history,
+    )
+    return LabRun(history, run_variants, plan, result, table)
 
 
 def _table(
@@ -204,15 +210,16 @@ def _table(
     avg_weight: FloatArray,
     history: PriceHistory,
 ) -> pd.DataFrame:
+    # Text columns built as string arrays: much faster than letting pandas infer them.
     columns: dict[str, object] = {
-        "variant": [v.label() for v in variants],
-        "policy": [v.policy for v in variants],
+        "variant": pd.array([v.label() for v in variants], dtype="str"),
+        "policy": pd.array([v.policy for v in variants], dtype="str"),
     }
     for name in BAND_FIELDS:
         # NaN where a kind of band is not set.
         values = [getattr(v.bands, name) for v in variants]
         columns[name] = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
-    columns["schedule"] = [v.reviews.describe() for v in variants]
+    columns["schedule"] = pd.array([v.reviews.describe() for v in variants], dtype="str")
     columns.update(metrics)
     columns["events"] = metrics["events"].astype(np.int64)
     for k, sym in enumerate(history.symbols):
