@@ -193,19 +193,39 @@ def _score_matrices(kind: IntArray, low: FloatArray, high: FloatArray) -> FloatA
     return result
 
 
+#: The window of every size up to ``MAX_WINDOW``, looked up rather than computed per step.
+_WINDOWS = _window(np.arange(MAX_WINDOW + 1))
+
+
+def _run_starts(keys: IntArray) -> BoolArray:
+    """True where a run of equal consecutive ``keys`` starts."""
+    out = np.empty(len(keys), dtype=bool)
+    out[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=out[1:])
+    return out
+
+
+def _run_ends(keys: IntArray) -> BoolArray:
+    """True where a run of equal consecutive ``keys`` ends."""
+    out = np.empty(len(keys), dtype=bool)
+    out[-1:] = True
+    np.not_equal(keys[1:], keys[:-1], out=out[:-1])
+    return out
+
+
 def _recurrence(
-    a: FloatArray, b: FloatArray, init: FloatArray, lead: BoolArray, batches: list[IntArray]
+    a: FloatArray, b: FloatArray, init: FloatArray, lead: BoolArray
 ) -> tuple[FloatArray, FloatArray]:
     """``y`` before and after each step of ``y <- a * y + b``, over runs of consecutive steps
     that start from ``init`` (one row per run) at each ``lead`` step.
 
     With every ``a`` positive, in closed form, each run on a row of its own (so that runs of
     very different sizes never mix in one sum): ``y_j = A_j (init + sum_{i<=j} b_i / A_i)`` with
-    ``A`` the running product of ``a``; otherwise step by step, ``batches`` (the positions of
-    the first steps of every run, then of the second steps, ...) in order.
+    ``A`` the running product of ``a``; otherwise step by step, the first steps of every run
+    together, then the second steps, ...
     """
     heads = np.flatnonzero(lead)
-    lens = np.diff(np.r_[heads, len(a)])
+    lens = np.diff(np.append(heads, len(a)))
     run = np.repeat(np.arange(len(heads)), lens)
     start = init[run]
     if len(heads) == len(a):  # every run a single step
@@ -223,7 +243,8 @@ def _recurrence(
         after = (grown * (init[:, None] + added))[run, step]
     else:
         after = np.empty_like(a)
-        for j, e in enumerate(batches):
+        for j in range(int(lens.max(initial=0))):
+            e = heads[lens > j] + j
             after[e] = a[e] * (start[e] if j == 0 else after[e - 1]) + b[e]
     lead_rows = lead.reshape(-1, *([1] * (a.ndim - 1)))
     before: FloatArray = np.where(lead_rows, start, np.roll(after, 1, axis=0))
@@ -300,7 +321,6 @@ class _Simulation:
             self.kind, plan.edges.band_low + NEAR, plan.edges.band_high - NEAR
         )
         self.ones: FloatArray = np.ones(self.K)  # row sums as matrix products: much faster
-        self.windows = _window(np.arange(MAX_WINDOW + 1))
 
     # -- asking the core -------------------------------------------------------------------
 
@@ -412,15 +432,14 @@ class _Simulation:
         rows: IntArray,
         held: FloatArray,
         final: FloatArray,
-        batches: list[IntArray] | None = None,
+        chained: bool = False,
     ) -> None:
         """Realise gains on what was sold, at the average cost of the slot; add what was bought.
 
-        With ``batches`` (the positions of every variant's first trade, then of the second ...),
-        ``rows`` hold several trades of a variant each, together and in time order; by default
-        every row is another variant. Average cost (every unit of a slot carries the same basis)
-        is what a vectorised lab can track; lot-level relief (FIFO, HIFO, minimum tax) lives in
-        :mod:`rebal.tax`.
+        ``chained``: ``rows`` hold several trades of a variant each, together and in time order;
+        by default every row is another variant. Average cost (every unit of a slot carries the
+        same basis) is what a vectorised lab can track; lot-level relief (FIFO, HIFO, minimum
+        tax) lives in :mod:`rebal.tax`.
         """
         n = len(rows)
         if n == 0:
@@ -429,13 +448,11 @@ class _Simulation:
         bought = np.maximum(final - held, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             fraction = np.where(held > 0, sold / held, 0.0)
-        lead = np.ones(n, dtype=bool) if batches is None else np.r_[True, rows[1:] != rows[:-1]]
-        first = rows[lead]
-        before, after = _recurrence(
-            1.0 - fraction, bought, self.basis[first], lead, batches or [np.arange(n)]
-        )
+        lead = _run_starts(rows) if chained else np.ones(n, dtype=bool)
+        before, after = _recurrence(1.0 - fraction, bought, self.basis[rows[lead]], lead)
         self.realised += np.bincount(rows, (sold - before * fraction) @ self.ones, self.V)
-        self.basis[rows[np.r_[lead[1:], True]]] = after[np.r_[lead[1:], True]]
+        last = _run_ends(rows)
+        self.basis[rows[last]] = after[last]
 
     def _policy_trades(
         self,
@@ -489,7 +506,7 @@ class _Simulation:
         live = np.flatnonzero(cur < limit)
         if live.size == 1 and not exact[live[0]]:
             self._walk(act, int(live[0]), limit, cur, count, win, (found_i, found_t, found_h))
-            found_d.extend(np.full_like(h, np.nan) for h in found_h)
+            found_d.append(np.full((len(found_h), self.K), np.nan))  # one row per trade
             live = live[:0]
         while live.size:
             # Variants with the same window scan together, as one (variants, window) block.
@@ -526,7 +543,7 @@ class _Simulation:
                     )
                     ready[got] = times + cooldown[got]
                     count[got] += 1
-                    win[got] = self.windows[np.minimum(AFTER_TRADE * (off + 1), MAX_WINDOW)]
+                    win[got] = _WINDOWS[np.minimum(AFTER_TRADE * (off + 1), MAX_WINDOW)]
             live = live[(cur[live] < limit) & (count[live] < allow[live])]
         self.window[act] = win
         empty = np.zeros(0, dtype=np.int64)
@@ -604,7 +621,7 @@ class _Simulation:
             found[2].append(held[None])
             units = (held @ self.ones) * guess / prices
             ready, n, at = t + cooldown, n + 1, t + 1
-            size = int(self.windows[min(AFTER_TRADE * (off + 1), MAX_WINDOW)])
+            size = int(_WINDOWS[min(AFTER_TRADE * (off + 1), MAX_WINDOW)])
         cur[i], count[i], win[i] = at, n, size
 
     def _candidates(self, window: FloatArray, matrix: FloatArray) -> BoolArray:
@@ -717,15 +734,8 @@ class _Simulation:
         plan = self.plan
         rows = act[index]
         n_trades = len(rows)
-        lead = np.r_[True, index[1:] != index[:-1]][:n_trades]
-        last = np.r_[index[1:] != index[:-1], True][:n_trades]
+        lead, last = _run_starts(index), _run_ends(index)
         heads = np.flatnonzero(lead)
-        if len(heads) == n_trades:  # one trade per variant, the usual case after the first round
-            batches = [heads]
-        else:
-            rank = np.arange(n_trades) - np.repeat(heads, np.diff(np.r_[heads, n_trades]))
-            by_rank = np.argsort(rank, kind="stable")
-            batches = np.split(by_rank, np.cumsum(np.bincount(rank))[:-1])
         spec_total = held @ self.ones
         trade = np.abs(desired - held)
         traded = trade @ self.ones
@@ -739,11 +749,13 @@ class _Simulation:
                 paid = np.minimum(costs.bps * 1e-4 * traded, post)
                 keep = np.where(post > 0, 1.0 - paid / post, 0.0)
                 growth = keep * post / carried
-            x = _recurrence(growth, np.zeros(n_trades), x0, lead, batches)[0]
+            x = _recurrence(growth, np.zeros(n_trades), x0, lead)[0]
         else:
             x, keep = np.empty(n_trades), np.empty(n_trades)
             x[heads] = x0
-            for j, e in enumerate(batches):
+            lens = np.diff(np.append(heads, n_trades))
+            for j in range(int(lens.max(initial=0))):
+                e = heads[lens > j] + j  # every variant's j-th trade
                 if j:
                     x[e] = x[e - 1] * keep[e - 1] * post[e - 1] / carried[e - 1]
                 value = x[e] * post[e]
@@ -752,7 +764,7 @@ class _Simulation:
                     keep[e] = np.where(value > 0, 1.0 - np.minimum(charge, value) / value, 0.0)
         now = held * x[:, None]
         final = desired * (x * keep)[:, None]
-        self._book_gains(rows, now, final, batches)
+        self._book_gains(rows, now, final, chained=True)
         self.costs += np.bincount(rows, x * post * (1.0 - keep), minlength=self.V)
         with np.errstate(divide="ignore", invalid="ignore"):
             churn = np.where(spec_total > 0, traded / 2 / spec_total, 0.0)
@@ -771,7 +783,7 @@ class _Simulation:
         # Stretches at constant units: up to each trade (its observation included, before it),
         # then from the last trade of each variant to where it resumes.
         start = self.pos[act]
-        begin = np.where(lead, start[index], np.r_[0, times[:-1] + 1][:n_trades])
+        begin = np.where(lead, start[index], np.roll(times + 1, 1))
         before = self.units[rows]
         before[~lead] = units_after[np.flatnonzero(~lead) - 1]
         self.units[done] = units_after[ends]
@@ -780,9 +792,9 @@ class _Simulation:
         tail = np.flatnonzero(resume > tail_from)
         self.stretches.append(
             (
-                np.r_[rows, act[tail]],
-                np.r_[begin, tail_from[tail]],
-                np.r_[times + 1, resume[tail]],
+                np.concatenate([rows, act[tail]]),
+                np.concatenate([begin, tail_from[tail]]),
+                np.concatenate([times + 1, resume[tail]]),
                 np.concatenate([before, self.units[act[tail]]]),
             )
         )
@@ -830,7 +842,7 @@ class _Simulation:
         held *= np.take(self.plan.prices, times, axis=0)
         total = held @ self.ones
         held /= np.where(total > 0, total, np.inf)[:, None]
-        heads = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        heads = np.flatnonzero(_run_starts(who))
         self._record(who[heads], np.add.reduceat(lens, heads), times, held, total)
 
     def flow_step(self, t: int, slot: int) -> None:
