@@ -98,6 +98,10 @@ def calendar_mask(dates: np.ndarray, frequency: str, day: int = 1) -> BoolArray:
     Observation 0 is excluded: it is the initial allocation.
     """
     n = len(dates)
+    if frequency == "daily":  # every observation is a period of its own
+        mask = np.ones(n, dtype=bool)
+        mask[:1] = False
+        return mask
     keys = period_keys(dates, frequency)
     new_period = np.r_[True, keys[1:] != keys[:-1]]
     starts = np.flatnonzero(new_period)
