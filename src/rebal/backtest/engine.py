@@ -238,10 +238,12 @@ def _recurrence(
         np.cumprod(grown, axis=1, out=grown)
         added = np.zeros(shape)
         added[run, step] = b
-        added /= grown
-        np.cumsum(added, axis=1, out=added)
-        after = (grown * (init[:, None] + added))[run, step]
-    else:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            added /= grown
+            np.cumsum(added, axis=1, out=added)
+            after = (grown * (init[:, None] + added))[run, step]
+    if len(heads) < len(a) and not ((a > 0).all() and np.isfinite(after).all()):
+        # A factor of 0 (a slot sold out), or a product of factors too small for a float.
         after = np.empty_like(a)
         for j in range(int(lens.max(initial=0))):
             e = heads[lens > j] + j
