@@ -188,6 +188,30 @@ def test_policy_destinations_scale_with_the_holdings(
         )
 
 
+def test_weights_exactly_on_a_band_edge_are_not_a_breach() -> None:
+    """The engine puts observations near a band edge to the core, which sees a breach only
+    beyond the edge; the trades that follow (guessed, or asked at each candidate) must still be
+    the day-by-day loop's."""
+    a = np.array([1.0, 1.2, 1.5, 1.6, 2.0, 2.4, 2.6, 2.5, 2.55])
+    prices = np.column_stack([a, np.ones_like(a), np.ones_like(a)])
+    dates = np.busday_offset("2020-01-01", np.arange(len(a)), roll="forward")
+    history = PriceHistory(dates.astype("datetime64[D]"), ("A", "B", "C"), prices, "edges")
+    variants = [
+        Variant(policy, BandSpec(band_rel=0.2), ScheduleSpec("daily"))
+        for policy in ("threshold", "rails", "tiered")
+    ]
+    flows = np.zeros(len(a))
+    target = np.repeat(WEIGHTS[None, :], len(variants), axis=0)
+    plan = build_plan(history, variants, target, initial=1000.0, flows=flows, costs=Costs())
+    result = simulate(plan)
+    # Observation 2 puts A exactly on its upper edge (60 %) and B on its lower one (24 %).
+    assert result.event_dates(0).tolist() == [3, 6]
+    for row, variant in enumerate(variants):
+        ref = reference(history, variant, flows, Costs(), 1000.0)
+        np.testing.assert_allclose(result.value[row], ref["value"], rtol=1e-12)
+        assert result.events[row] == ref["events"], variant.label()
+
+
 def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
     flows = np.zeros(len(history.dates))
     variants = [

@@ -699,7 +699,9 @@ class _Simulation:
         np.minimum.at(mistaken, index[wants & moved], step[wants & moved])
         keep = np.minimum(chain.count, np.minimum(turned_down, mistaken + 1))
         resume = chain.end.copy()
-        down = turned_down == keep  # the chain stops at a candidate the core turned down
+        # The chain stops at a candidate the core turned down, unless a wrong guess came first
+        # (what follows a wrong guess was looked at in holdings that were never there).
+        down = turned_down < mistaken
         resume[down] = times[first[down] + turned_down[down]]
         self.skip[act[down]] = resume[down]
         wrong = ~down & (mistaken < chain.count)
