@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,3 +29,17 @@ def make_book(
         pd.DataFrame(list(prices.items()), columns=["symbol", "price"]).astype(str),
     )
     return build_book(tables)
+
+
+def write_book_files(directory: Path, tables: dict[str, str]) -> list[str]:
+    """Write each table's CSV text to ``directory/<name>.csv``; return the matching CLI options.
+
+    ``tables`` maps ``models``, ``accounts``, ``holdings`` and ``prices`` to file contents, so
+    ``["propose", *write_book_files(tmp_path, tables)]`` runs the command line on them.
+    """
+    args = []
+    for name, text in tables.items():
+        path = directory / f"{name}.csv"
+        path.write_text(text)
+        args += [f"--{name}", str(path)]
+    return args

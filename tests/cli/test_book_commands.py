@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rebal.cli.main import app
+from rebal.testkit import write_book_files
 
 runner = CliRunner()
 
@@ -32,13 +33,7 @@ PRICES = "symbol,price\nVTI,10\nBND,10\n"
 
 def _book(tmp_path: Path, **overrides: str) -> list[str]:
     files = {"models": MODELS, "accounts": ACCOUNTS, "holdings": HOLDINGS, "prices": PRICES}
-    files.update(overrides)
-    args = []
-    for name, text in files.items():
-        path = tmp_path / f"{name}.csv"
-        path.write_text(text)
-        args += [f"--{name}", str(path)]
-    return args
+    return write_book_files(tmp_path, {**files, **overrides})
 
 
 def _json(args: list[str]) -> dict:

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rebal.cli.main import app
+from rebal.testkit import write_book_files
 
 runner = CliRunner()
 
@@ -34,13 +35,7 @@ AS_OF = ["--as-of", "2025-12-01"]
 
 def _book(tmp_path: Path, **overrides: str) -> list[str]:
     files = {"models": MODELS, "accounts": ACCOUNTS, "holdings": HOLDINGS, "prices": PRICES}
-    files.update(overrides)
-    args = []
-    for name, text in files.items():
-        path = tmp_path / f"{name}.csv"
-        path.write_text(text)
-        args += [f"--{name}", str(path)]
-    return args
+    return write_book_files(tmp_path, {**files, **overrides})
 
 
 def _propose(tmp_path: Path, *options: str, **files: str) -> dict[str, dict]:
