@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from rebal.tax.lots import LotMethod, LotSale, TaxLot, Term, relieve_lots
+from rebal.tax.lots import LotMethod, LotSale, SoldLots, TaxLot, Term, relieve_lots
 from rebal.tax.money import ZERO, to_cents
 from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.wash_sales import WashGuard
@@ -48,7 +48,7 @@ class HarvestRules:
 
 
 @dataclass(frozen=True)
-class HarvestCandidate:
+class HarvestCandidate(SoldLots):
     """Sell `lots` of `symbol` at a loss and buy `substitute` for the proceeds (if not blocked)."""
 
     household: str
@@ -61,19 +61,9 @@ class HarvestCandidate:
     rationale: str
 
     @property
-    def quantity(self) -> Decimal:
-        """Shares to sell."""
-        return sum((s.quantity for s in self.sales), ZERO)
-
-    @property
-    def proceeds(self) -> Decimal:
-        """Proceeds of the sale, to be spent on the substitute."""
-        return sum((s.proceeds for s in self.sales), ZERO)
-
-    @property
     def loss(self) -> Decimal:
         """Loss realised (positive amount)."""
-        return -sum((s.gain for s in self.sales), ZERO)
+        return self.basis - self.proceeds
 
     @property
     def actionable(self) -> bool:

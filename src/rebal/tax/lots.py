@@ -115,12 +115,10 @@ class LotSale:
         return self.proceeds - self.basis
 
 
-@dataclass(frozen=True)
-class Relief:
-    """Result of relieving lots for one sale: the lot parts sold and the lots left."""
+class SoldLots:
+    """Totals over ``sales``, the lot parts of one sale (shared by reliefs and harvests)."""
 
     sales: tuple[LotSale, ...]
-    remaining: tuple[TaxLot, ...]
 
     @property
     def quantity(self) -> Decimal:
@@ -146,6 +144,14 @@ class Relief:
     def realised_lt(self) -> Decimal:
         """Net long-term gain (negative: net loss)."""
         return sum((s.gain for s in self.sales if s.term is Term.LONG), ZERO)
+
+
+@dataclass(frozen=True)
+class Relief(SoldLots):
+    """Result of relieving lots for one sale: the lot parts sold and the lots left."""
+
+    sales: tuple[LotSale, ...]
+    remaining: tuple[TaxLot, ...]
 
 
 def _min_tax_key(
