@@ -7,6 +7,10 @@ prices; the script checks that they rebalance on the same dates and end within 1
 other, then prints the timings. The last line is ``speedup_vs_bt=<bt time / rebal time>``.
 
     .venv/bin/python benchmarks/backtest_vs_bt.py
+
+Measured 2026-11-22 on the shared 2-core development machine (load average about 2), three runs:
+bt 452-499 ms, rebal 7.9-8.9 ms for the one policy, ``speedup_vs_bt`` 56 to 59; the
+1,000-policy sweep 2.5 to 3.2 s. See ``docs/validation.md`` (speed) for where the time goes.
 """
 
 from __future__ import annotations
