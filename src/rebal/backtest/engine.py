@@ -477,16 +477,18 @@ class _Simulation:
     # -- scanning between cash flows -------------------------------------------------------
 
     def scan_round(self, limit: int) -> None:
-        """Advance every variant short of ``limit`` through its next guessed stretch of trades.
+        """Advance every variant short of ``limit`` through its next stretch of trades.
 
         Speculate (each variant's next trades, up to ``allow`` of them, assuming each leaves
-        the weights its last trade left), ask the core about all of them in one batch, keep each
-        variant's trades up to the first the guess got wrong, replay those and record.
+        the weights its last trade left; exact variants ask the core as they go), ask the core
+        about all guessed trades in one batch, keep each variant's trades up to the first the
+        guess got wrong, replay those and record.
         """
         act = np.flatnonzero(self.pos < limit)
         self._settle_chain(act, self._speculate(act, limit))
 
     def _speculate(self, act: IntArray, limit: int) -> _Chain:
+        """Scan the variants ``act`` forward to ``limit``; the trades found or guessed."""
         plan = self.plan
         n = len(act)
         cur = self.pos[act].copy()  # the first observation not yet looked at
@@ -511,7 +513,7 @@ class _Simulation:
             found_d.append(np.full((len(found_h), self.K), np.nan))  # one row per trade
             live = live[:0]
         while live.size:
-            # Variants with the same window scan together, as one (variants, window) block.
+            # Variants with windows of a class scan together, as one (variants, window) block.
             sizes = win[live]
             classes = np.unique(sizes >> CLASS_SHIFT) if live.size > 1 else sizes[:1] >> CLASS_SHIFT
             for cls in classes:
