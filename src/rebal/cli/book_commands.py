@@ -63,13 +63,13 @@ BandAbsOpt = Annotated[
     str | None, typer.Option("--band-abs", help="Absolute band, percentage points (e.g. 5).")
 ]
 BandRelOpt = Annotated[
-    str | None, typer.Option("--band-rel", help="Relative band, percent of target [default 20].")
+    str | None, typer.Option("--band-rel", help="Relative band, percent of target (default 20).")
 ]
 RailAbsOpt = Annotated[
-    str | None, typer.Option("--rail-abs", help="Absolute inner rail [default: half the band].")
+    str | None, typer.Option("--rail-abs", help="Absolute inner rail (default: half the band).")
 ]
 RailRelOpt = Annotated[
-    str | None, typer.Option("--rail-rel", help="Relative inner rail [default: half the band].")
+    str | None, typer.Option("--rail-rel", help="Relative inner rail (default: half the band).")
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 OutputOpt = Annotated[
@@ -251,10 +251,10 @@ def propose_command(
     rail_abs: RailAbsOpt = None,
     rail_rel: RailRelOpt = None,
     wide_band_abs: Annotated[
-        str | None, typer.Option(help="Tiered: absolute wide band [default: twice the band].")
+        str | None, typer.Option(help="Tiered: absolute wide band (default: twice the band).")
     ] = None,
     wide_band_rel: Annotated[
-        str | None, typer.Option(help="Tiered: relative wide band [default: twice the band].")
+        str | None, typer.Option(help="Tiered: relative wide band (default: twice the band).")
     ] = None,
     whole_shares: Annotated[
         bool, typer.Option("--whole-shares", help="Round to whole shares (default: 6 decimals).")
