@@ -53,6 +53,8 @@ def reference(
     value[0] = initial
     events, turnover, paid, drift_sum, realised = 0, 0.0, 0.0, 0.0, 0.0
     basis = initial * WEIGHTS
+    year = history.dates.astype("datetime64[Y]").astype(int) + 1970
+    by_year = dict.fromkeys(year.tolist(), 0.0)
     next_review = 0
     for t in range(1, n):
         held = units * prices[t]
@@ -84,6 +86,7 @@ def reference(
             if final[j] < held[j]:
                 share = (held[j] - final[j]) / held[j]
                 realised += held[j] - final[j] - basis[j] * share
+                by_year[int(year[t])] += held[j] - final[j] - basis[j] * share
                 basis[j] *= 1 - share
             else:
                 basis[j] += final[j] - held[j]
@@ -92,7 +95,8 @@ def reference(
         paid += cost
         turnover += max(trade.sum() - abs(flow), 0.0) / 2 / total
     return {"value": value, "events": events, "turnover": turnover, "costs": paid,
-            "drift_sum": drift_sum, "realised": realised}
+            "drift_sum": drift_sum, "realised": realised,
+            "realised_by_year": np.array(list(by_year.values()))}
 
 
 @pytest.mark.parametrize(
@@ -118,6 +122,9 @@ def test_engine_matches_day_by_day_reference(
         assert result.turnover[row] == pytest.approx(ref["turnover"], rel=1e-9, abs=1e-12)
         assert result.drift_sum[row] == pytest.approx(ref["drift_sum"], rel=1e-9)
         assert result.realised[row] == pytest.approx(ref["realised"], rel=1e-9, abs=1e-6)
+        np.testing.assert_allclose(
+            result.realised_by_year[row], ref["realised_by_year"], rtol=1e-9, atol=1e-6
+        )
     # Every reviewing policy traded at least once, so the comparison means something.
     assert (result.events[1:-1] > 0).all()
 

@@ -130,6 +130,7 @@ class Plan:
     initial: float
     flows: FloatArray
     costs: Costs
+    year: IntArray  # (T,) calendar year of each observation (realised gains are booked by it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,8 @@ class SimResult:
     turnover: FloatArray  # (V,) sum over trades of (sum|trade| - |flow|) / 2 / value before
     costs: FloatArray  # (V,) trading costs paid
     realised: FloatArray  # (V,) net realised gains of all sales, on average cost basis
+    realised_by_year: FloatArray  # (V, Y) the same by calendar year of the trade date
+    years: IntArray  # (Y,) the calendar years of the history, in order
     drift_sum: FloatArray  # (V,) sum over observations 1..T-1 of max_k |weight - target|
     drift_max: FloatArray  # (V,) max over observations of max_k |weight - target|
     weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
@@ -288,6 +291,9 @@ class _Simulation:
         self.turnover: FloatArray = np.zeros(self.V)
         self.costs: FloatArray = np.zeros(self.V)
         self.realised: FloatArray = np.zeros(self.V)
+        self.years: IntArray = np.unique(plan.year)
+        self.year_slot: IntArray = np.searchsorted(self.years, plan.year)  # (T,) into years
+        self.realised_by_year: FloatArray = np.zeros((self.V, len(self.years)))
         self.basis: FloatArray = plan.initial * plan.target  # average cost basis per slot
         self.drift_sum: FloatArray = np.zeros(self.V)
         self.drift_max: FloatArray = np.zeros(self.V)
@@ -425,18 +431,21 @@ class _Simulation:
         final = desired * scale[:, None]
         self.units[rows] = final / plan.prices[times]
         self.costs[rows] += cost
-        self._book_gains(rows, held, final)
+        self._book_gains(rows, times, held, final)
         self.turnover[rows] += churn
         return final
 
     def _book_gains(
         self,
         rows: IntArray,
+        times: IntArray,
         held: FloatArray,
         final: FloatArray,
         chained: bool = False,
     ) -> None:
         """Realise gains on what was sold, at the average cost of the slot; add what was bought.
+
+        Gains are booked to the variant's total and to the calendar year of the trade ``times``.
 
         ``chained``: ``rows`` hold several trades of a variant each, together and in time order;
         by default every row is another variant. Average cost (every unit of a slot carries the
@@ -452,7 +461,11 @@ class _Simulation:
             fraction = np.where(held > 0, sold / held, 0.0)
         lead = _run_starts(rows) if chained else np.ones(n, dtype=bool)
         before, after = _recurrence(1.0 - fraction, bought, self.basis[rows[lead]], lead)
-        self.realised += np.bincount(rows, (sold - before * fraction) @ self.ones, self.V)
+        gain = (sold - before * fraction) @ self.ones
+        self.realised += np.bincount(rows, gain, self.V)
+        years = len(self.years)
+        cell = rows * years + self.year_slot[times]
+        self.realised_by_year += np.bincount(cell, gain, self.V * years).reshape(self.V, years)
         last = _run_ends(rows)
         self.basis[rows[last]] = after[last]
 
@@ -770,7 +783,7 @@ class _Simulation:
                     keep[e] = np.where(value > 0, 1.0 - np.minimum(charge, value) / value, 0.0)
         now = held * x[:, None]
         final = desired * (x * keep)[:, None]
-        self._book_gains(rows, now, final, chained=True)
+        self._book_gains(rows, times, now, final, chained=True)
         self.costs += np.bincount(rows, x * post * (1.0 - keep), minlength=self.V)
         with np.errstate(divide="ignore", invalid="ignore"):
             churn = np.where(spec_total > 0, traded / 2 / spec_total, 0.0)
@@ -894,6 +907,8 @@ class _Simulation:
             turnover=self.turnover,
             costs=self.costs,
             realised=self.realised,
+            realised_by_year=self.realised_by_year,
+            years=self.years,
             drift_sum=self.drift_sum,
             drift_max=self.drift_max,
             weight_sum=self.weight_sum,

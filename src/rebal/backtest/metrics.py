@@ -3,6 +3,9 @@
 Returns are time-weighted: the return of observation t is the value after t's trades, costs
 and flows, less t's flow, over the value after t-1. Cash flows therefore do not count as
 performance, but costs do.
+
+Taxes are estimated, not paid: each calendar year's net realised gain, less the losses carried
+forward from earlier years, is taxed at one capital-gains rate (see :func:`yearly_taxes`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import numpy as np
 
 from rebal.backtest.engine import Plan, SimResult
 from rebal.core.types import FloatArray, IntArray
+from rebal.tax.rates import TaxRates
 
 DAYS_PER_YEAR = 365.25
 #: Variants whose return series are worked through together (small enough to stay in cache).
@@ -67,13 +71,34 @@ def drawdown(returns: FloatArray) -> FloatArray:
     return out
 
 
+def yearly_taxes(realised_by_year: FloatArray, rate: float) -> FloatArray:
+    """Estimated tax (V, Y) on realised gains by calendar year (V, Y), at ``rate``.
+
+    Each year's net realised gain is first reduced by the losses carried forward from earlier
+    years; a positive remainder is taxed at ``rate`` and uses the carry up, a negative one
+    is carried forward in full to later years (no refund, and no offset against other income).
+    """
+    taxes = np.zeros_like(realised_by_year)
+    carry = np.zeros(realised_by_year.shape[0])  # losses not yet used, <= 0
+    for y in range(realised_by_year.shape[1]):
+        net = realised_by_year[:, y] + carry
+        taxes[:, y] = np.maximum(net, 0.0) * rate
+        carry = np.minimum(net, 0.0)
+    return taxes
+
+
 def compute_metrics(
     result: SimResult,
     plan: Plan,
     dates: np.ndarray,
     baseline: IntArray,
+    tax: TaxRates | None = None,
 ) -> dict[str, FloatArray]:
     """Return every metric per variant; ``baseline`` (V,) is each variant's never-rebalance row.
+
+    With ``tax``, a ``taxes`` column estimates the tax on the realised gains: average cost has
+    no short- or long-term split, so every gain is taxed at the long-term rate plus the state
+    rate (:attr:`TaxRates.long_term_total`).
 
     The per-observation series are worked through ``ROWS_PER_PASS`` variants at a time, so that
     each pass over them stays in cache.
@@ -93,7 +118,7 @@ def compute_metrics(
         parts["te"].append(r.std(axis=1, ddof=1) * scale)
     growth = np.concatenate(parts["growth"])
     ann = np.where(growth > 0, growth ** (1.0 / years) - 1.0, -1.0)
-    return {
+    metrics = {
         "annual_return": ann,
         "volatility": np.concatenate(parts["vol"]),
         "max_drawdown": np.concatenate(parts["dd"]),
@@ -104,6 +129,10 @@ def compute_metrics(
         "turnover": result.turnover / years,
         "costs": result.costs,
         "realised_gains": result.realised,
-        "final_value": result.value[:, -1],
-        "rebalancing_benefit": ann - ann[baseline],
     }
+    if tax is not None:
+        rate = float(tax.long_term_total)
+        metrics["taxes"] = yearly_taxes(result.realised_by_year, rate).sum(axis=1)
+    metrics["final_value"] = result.value[:, -1]
+    metrics["rebalancing_benefit"] = ann - ann[baseline]
+    return metrics

@@ -133,7 +133,7 @@ def _table_html(table: pd.DataFrame) -> str:
         shown[col] = (shown[col] * 100).map(lambda v: f"{v:.2f}%")
     for col in [c for c in shown.columns if c.startswith("avg_weight_")]:
         shown[col] = (shown[col] * 100).map(lambda v: f"{v:.1f}%")
-    for col in ("costs", "realised_gains", "final_value"):
+    for col in [c for c in ("costs", "realised_gains", "taxes", "final_value") if c in shown]:
         shown[col] = shown[col].map(lambda v: f"{v:,.2f}")
     shown["events"] = shown["events"].astype(int)
     note = ""

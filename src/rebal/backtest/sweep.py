@@ -30,6 +30,7 @@ from rebal.backtest.variants import Variant, build_plan
 from rebal.core.bands import BandSpec
 from rebal.core.types import FloatArray
 from rebal.io.errors import InputError, Problem
+from rebal.tax.rates import TaxRates
 
 BAND_FIELDS = ("band_abs", "band_rel", "rail_abs", "rail_rel", "wide_abs", "wide_rel")
 SCHEDULE_FIELDS = ("frequency", "day", "look", "cooldown")
@@ -162,8 +163,12 @@ def run_lab(
     costs: Costs | None = None,
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
+    tax: TaxRates | None = None,
 ) -> LabRun:
-    """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics."""
+    """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics.
+
+    With ``tax`` the table has a ``taxes`` column (see :func:`compute_metrics`).
+    """
     if not variants:
         raise ValueError("nothing to run: no policy variants")
     weights = np.asarray(weights, dtype=np.float64)
@@ -193,7 +198,7 @@ def run_lab(
         costs=costs or Costs(),
     )
     result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
-    metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row))
+    metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax)
     shown = len(variants)  # an added baseline is run but not tabulated
     table = _table(
         variants,

@@ -126,4 +126,5 @@ def build_plan(
         initial=float(initial),
         flows=flows,
         costs=costs,
+        year=history.dates.astype("datetime64[Y]").astype(np.int64) + 1970,
     )

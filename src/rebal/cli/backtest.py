@@ -12,6 +12,7 @@ import io
 import math
 import sys
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,7 @@ from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
 from rebal.core.bands import BandSpec
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
 from rebal.io.errors import InputError
+from rebal.tax.rates import TaxRates
 
 EXIT_BAD_INPUT = 1
 SHOWN_ROWS = 30
@@ -67,6 +69,27 @@ def _percent(option: str, text: str | None) -> float | None:
     if not 0 <= value < 1000:
         raise _fail(f"{option} must be a non-negative percentage, received {text}")
     return value / 100.0
+
+
+def _tax_rates(tax_rate: str | None, state_rate: str | None) -> TaxRates | None:
+    """The capital-gains rate (taken as the long-term rate) and the state rate, in percent."""
+    if tax_rate is None:
+        if state_rate is not None:
+            raise _fail("--state-rate is added on top of --tax-rate; give --tax-rate too")
+        return None
+    rates: list[Decimal] = []
+    for option, text in (("--tax-rate", tax_rate), ("--state-rate", state_rate or "0")):
+        try:
+            rate = Decimal(text.strip().removesuffix("%")) / 100
+            if not rate.is_finite():
+                raise InvalidOperation
+            rates.append(rate)
+        except InvalidOperation:
+            raise _fail(f"{option} {text!r} is not a percentage") from None
+    try:
+        return TaxRates(long_term=rates[0], state=rates[1])
+    except ValueError as exc:
+        raise _fail(f"--tax-rate/--state-rate: {exc}") from None
 
 
 def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
@@ -127,8 +150,11 @@ def _render(run: LabRun, console: Console) -> None:
         "turnover": "turnover/yr",
         "costs": "costs",
         "realised_gains": "realised gains",
+        "taxes": "taxes",
         "rebalancing_benefit": "benefit vs never",
     }
+    if "taxes" not in run.table:
+        del headers["taxes"]
     for col, name in headers.items():
         table.add_column(name, justify="left" if col == "variant" else "right")
     for _, row in run.table.head(SHOWN_ROWS).iterrows():
@@ -139,7 +165,7 @@ def _render(run: LabRun, console: Console) -> None:
                 cells.append(f"{value * 100:.2f}%")
             elif col == "events":
                 cells.append(f"{int(value)}")
-            elif col in ("costs", "realised_gains"):
+            elif col in ("costs", "realised_gains", "taxes"):
                 cells.append(f"{value:,.2f}")
             else:
                 cells.append(str(value))
@@ -152,7 +178,7 @@ def _render(run: LabRun, console: Console) -> None:
 def _write_table(run: LabRun, out: Path) -> None:
     # Analytics are float64; round at the boundary: money to cents, fractions to 1e-10.
     table = run.table.copy()
-    money = ["costs", "realised_gains", "final_value"]
+    money = [c for c in ("costs", "realised_gains", "taxes", "final_value") if c in table]
     table[money] = table[money].round(2)
     numeric = [c for c in table.columns if c not in money and pd.api.types.is_float_dtype(table[c])]
     table[numeric] = table[numeric].round(10)
@@ -259,6 +285,17 @@ def backtest_command(
         Path | None, typer.Option(help="Write the metrics table to .csv or .parquet.")
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
+    tax_rate: Annotated[
+        str | None,
+        typer.Option(
+            help="Capital-gains tax rate in percent (the long-term rate): adds a taxes column, "
+            "the estimated tax on each year's net realised gain, losses carried forward. "
+            "Reported, not paid out of the portfolio."
+        ),
+    ] = None,
+    state_rate: Annotated[
+        str | None, typer.Option(help="State tax rate in percent, added to --tax-rate.")
+    ] = None,
 ) -> None:
     """Backtest rebalancing policies on price history and compare their metrics."""
     if out is not None and out.suffix not in (".csv", ".parquet"):
@@ -269,6 +306,7 @@ def backtest_command(
         raise _fail(f"--initial must be positive, received {initial:g}")
     if cost_bps < 0 or cost_fixed < 0:
         raise _fail("costs cannot be negative")
+    tax = _tax_rates(tax_rate, state_rate)
     history = _history(prices, start, end)
     default_weights = SHIPPED_WEIGHTS if prices is None else None
     if weights is None and default_weights is None:
@@ -322,6 +360,7 @@ def backtest_command(
             costs=costs,
             record_weights=record,
             on_progress=progress,
+            tax=tax,
         )
 
     if len(variants) > 1:
