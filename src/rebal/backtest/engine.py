@@ -463,9 +463,7 @@ class _Simulation:
         before, after = _recurrence(1.0 - fraction, bought, self.basis[rows[lead]], lead)
         gain = (sold - before * fraction) @ self.ones
         self.realised += np.bincount(rows, gain, self.V)
-        years = len(self.years)
-        cell = rows * years + self.year_slot[times]
-        self.realised_by_year += np.bincount(cell, gain, self.V * years).reshape(self.V, years)
+        np.add.at(self.realised_by_year, (rows, self.year_slot[times]), gain)
         last = _run_ends(rows)
         self.basis[rows[last]] = after[last]
 
