@@ -88,3 +88,11 @@ def test_a_withdrawal_larger_than_the_account_needs_attention():
 def test_no_model_outranks_everything_else():
     statuses, _ = _status([_acct("x", model="", cash="-5", liq="true")], [("x", "A", "1")])
     assert statuses == [Status.NO_PORTFOLIO_ASSIGNED]
+
+
+def test_a_new_account_funded_by_its_first_deposit_is_invested():
+    book = make_book(MODELS, [_acct("new", pending="5000")], [], PRICES, account_columns=COLUMNS)
+    result = propose(book.arrays, RunConfig())
+    assert Status(result.statuses.status[0]) is Status.NEW_DEPOSIT
+    assert result.trades.buy_cents[0].tolist() == [300000, 200000]
+    assert result.trades.cash_after_cents[0] == 0

@@ -5,7 +5,7 @@ an exception list in: what cannot be judged, what needs a person, then what the 
 
 1. ``no_portfolio_assigned`` - the account has no model.
 2. ``unable_to_check`` - a held or target security has no price, or the account has no
-   positive value to weigh.
+   positive value to weigh, even counting a pending deposit.
 3. ``needs_attention`` - the account cannot trade but something calls for action; a restricted
    security is outside its band; a restricted holding outside the model cannot be sold; cash is
    negative; a withdrawal exceeds the account's value.
@@ -156,7 +156,8 @@ def classify(
             _first_slot(restricted_breach),
         ),
         (~can_trade & wants_action, Status.NEEDS_ATTENTION, Reason.CANNOT_TRADE, -1),
-        (~(drift.total > 0), Status.UNABLE_TO_CHECK, Reason.NO_VALUE, -1),
+        # A new account funded by its first deposit has no value yet but is not empty.
+        (~(drift.total + np.maximum(flow, 0) > 0), Status.UNABLE_TO_CHECK, Reason.NO_VALUE, -1),
         (~drift.priced, Status.UNABLE_TO_CHECK, Reason.MISSING_PRICE, unpriced_slot),
         (~has_model, Status.NO_PORTFOLIO_ASSIGNED, Reason.NO_MODEL, -1),
     ]
