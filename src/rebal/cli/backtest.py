@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,15 +30,14 @@ from rebal.backtest.metrics import PERCENT_COLUMNS
 from rebal.backtest.schedule import FREQUENCIES, ScheduleSpec
 from rebal.backtest.sweep import LabRun, expand_grid, read_grid, run_lab
 from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
+from rebal.cli.common import err, fail, percent
 from rebal.core.bands import BandSpec
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
 from rebal.io.errors import InputError
 from rebal.tax.rates import TaxRates
 
-EXIT_BAD_INPUT = 1
 SHOWN_ROWS = 30
 SHIPPED_WEIGHTS = "stocks=60,bonds=40"
-err = Console(stderr=True)
 
 
 class LabPolicy(StrEnum):
@@ -54,28 +52,11 @@ class LabPolicy(StrEnum):
     cash_flow = "cash-flow"
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def _percent(option: str, text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text.strip().removesuffix("%"))
-    except ValueError:
-        raise _fail(f"{option} {text!r} is not a percentage") from None
-    if not 0 <= value < 1000:
-        raise _fail(f"{option} must be a non-negative percentage, received {text}")
-    return value / 100.0
-
-
 def _tax_rates(tax_rate: str | None, state_rate: str | None) -> TaxRates | None:
     """The capital-gains rate (taken as the long-term rate) and the state rate, in percent."""
     if tax_rate is None:
         if state_rate is not None:
-            raise _fail("--state-rate is added on top of --tax-rate; give --tax-rate too")
+            raise fail("--state-rate is added on top of --tax-rate; give --tax-rate too")
         return None
     rates: list[Decimal] = []
     for option, text in (("--tax-rate", tax_rate), ("--state-rate", state_rate or "0")):
@@ -85,11 +66,11 @@ def _tax_rates(tax_rate: str | None, state_rate: str | None) -> TaxRates | None:
                 raise InvalidOperation
             rates.append(rate)
         except InvalidOperation:
-            raise _fail(f"{option} {text!r} is not a percentage") from None
+            raise fail(f"{option} {text!r} is not a percentage") from None
     try:
         return TaxRates(long_term=rates[0], state=rates[1])
     except ValueError as exc:
-        raise _fail(f"--tax-rate/--state-rate: {exc}") from None
+        raise fail(f"--tax-rate/--state-rate: {exc}") from None
 
 
 def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
@@ -102,14 +83,14 @@ def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
         except ValueError:
             value = math.nan
         if not sep or not sym.strip() or not math.isfinite(value) or value < 0:
-            raise _fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED_WEIGHTS}")
+            raise fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED_WEIGHTS}")
         symbols.append(sym.strip())
         values.append(value)
     total = sum(values)
     if abs(total - 100.0) > 1e-6:
-        raise _fail(f"--weights must add up to 100 (percent), they add up to {total:g}")
+        raise fail(f"--weights must add up to 100 (percent), they add up to {total:g}")
     if len(set(symbols)) != len(symbols):
-        raise _fail("--weights names a symbol twice")
+        raise fail("--weights names a symbol twice")
     return symbols, np.array(values) / 100.0
 
 
@@ -117,16 +98,16 @@ def _history(prices: Path | None, start: str | None, end: str | None) -> PriceHi
     try:
         history = load_shipped() if prices is None else load_prices(prices)
     except InputError as exc:
-        raise _fail(f"the price file has problems; nothing was run:\n{exc}") from None
+        raise fail(f"the price file has problems; nothing was run:\n{exc}") from None
     try:
         lo = None if start is None else parse_date(start)
         hi = None if end is None else parse_date(end)
     except ValueError:
-        raise _fail(f"--start/--end must be YYYY-MM or YYYY-MM-DD: {start}, {end}") from None
+        raise fail(f"--start/--end must be YYYY-MM or YYYY-MM-DD: {start}, {end}") from None
     try:
         return history.between(lo, hi)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _flows(history: PriceHistory, amount: float, frequency: str) -> np.ndarray:
@@ -299,13 +280,13 @@ def backtest_command(
 ) -> None:
     """Backtest rebalancing policies on price history and compare their metrics."""
     if out is not None and out.suffix not in (".csv", ".parquet"):
-        raise _fail(f"--out must end in .csv or .parquet: {out}")
+        raise fail(f"--out must end in .csv or .parquet: {out}")
     if band_abs is not None and band_rel is not None:
-        raise _fail("give either --band-abs or --band-rel, not both")
+        raise fail("give either --band-abs or --band-rel, not both")
     if initial <= 0 or not math.isfinite(initial):
-        raise _fail(f"--initial must be positive, received {initial:g}")
+        raise fail(f"--initial must be positive, received {initial:g}")
     if cost_bps < 0 or cost_fixed < 0:
-        raise _fail("costs cannot be negative")
+        raise fail("costs cannot be negative")
     tax = _tax_rates(tax_rate, state_rate)
     history = _history(prices, start, end)
     default_weights = SHIPPED_WEIGHTS if prices is None else None
@@ -316,17 +297,17 @@ def backtest_command(
         symbols, target = _weights(weights or SHIPPED_WEIGHTS, history)
     try:
         history = history.select(symbols)
-        b_abs = _percent("--band-abs", band_abs)
-        b_rel = _percent("--band-rel", band_rel)
+        b_abs = percent("--band-abs", band_abs)
+        b_rel = percent("--band-rel", band_rel)
         base = Variant(
             policy=policy.value,
             bands=BandSpec(
                 band_abs=b_abs,
                 band_rel=0.20 if b_abs is None and b_rel is None else b_rel,
-                rail_abs=_percent("--rail-abs", rail_abs),
-                rail_rel=_percent("--rail-rel", rail_rel),
-                wide_abs=_percent("--wide-band-abs", wide_abs),
-                wide_rel=_percent("--wide-band-rel", wide_rel),
+                rail_abs=percent("--rail-abs", rail_abs),
+                rail_rel=percent("--rail-rel", rail_rel),
+                wide_abs=percent("--wide-band-abs", wide_abs),
+                wide_rel=percent("--wide-band-rel", wide_rel),
             ),
             schedule=ScheduleSpec(
                 frequency=frequency or DEFAULT_FREQUENCY.get(policy.value, "daily"),
@@ -343,9 +324,9 @@ def backtest_command(
             variants = [base]
         flows = _flows(history, flow, flow_frequency)
     except InputError as exc:
-        raise _fail(f"the grid file has problems; nothing was run:\n{exc}") from None
+        raise fail(f"the grid file has problems; nothing was run:\n{exc}") from None
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     costs = Costs(bps=cost_bps, fixed=cost_fixed)
 
     def lab(

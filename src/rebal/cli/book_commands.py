@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rebal.book import Book, FlowError, build_book
 from rebal.cli import tax_options as tx
+from rebal.cli.common import err, fail, percent
 from rebal.cli.render import render_drift, render_proposal
 from rebal.core.bands import BandSpec
 from rebal.core.engine import Proposal, RunConfig, propose
@@ -33,9 +33,6 @@ from rebal.io.errors import InputError
 from rebal.io.tables import Tables
 from rebal.report import document_chunks, positions_frame, status_labels, trades_frame
 from rebal.taxaware import TaxAwareProposal, run_tax_aware
-
-EXIT_BAD_INPUT = 1
-err = Console(stderr=True)
 
 
 class OutputFormat(StrEnum):
@@ -77,24 +74,6 @@ OutputOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def _percent(option: str, text: str | None) -> float | None:
-    if text is None:
-        return None
-    cleaned = text.strip().removesuffix("%").strip()
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise _fail(f"{option} {text!r} is not a percentage") from None
-    if not 0 <= value < 1000:
-        raise _fail(f"{option} must be a non-negative percentage, received {text}")
-    return value / 100.0
-
-
 def _band_spec(
     band_abs: str | None,
     band_rel: str | None,
@@ -104,18 +83,18 @@ def _band_spec(
     wide_rel: str | None = None,
 ) -> BandSpec:
     if band_abs is not None and band_rel is not None:
-        raise _fail("give either --band-abs or --band-rel, not both (per-security bands may mix)")
-    b_abs = _percent("--band-abs", band_abs)
-    b_rel = _percent("--band-rel", band_rel)
+        raise fail("give either --band-abs or --band-rel, not both (per-security bands may mix)")
+    b_abs = percent("--band-abs", band_abs)
+    b_rel = percent("--band-rel", band_rel)
     if b_abs is None and b_rel is None:
         b_rel = 0.20
     return BandSpec(
         band_abs=b_abs,
         band_rel=b_rel,
-        rail_abs=_percent("--rail-abs", rail_abs),
-        rail_rel=_percent("--rail-rel", rail_rel),
-        wide_abs=_percent("--wide-band-abs", wide_abs),
-        wide_rel=_percent("--wide-band-rel", wide_rel),
+        rail_abs=percent("--rail-abs", rail_abs),
+        rail_rel=percent("--rail-rel", rail_rel),
+        wide_abs=percent("--wide-band-abs", wide_abs),
+        wide_rel=percent("--wide-band-rel", wide_rel),
     )
 
 
@@ -128,13 +107,13 @@ def _flows(deposits: list[str], withdrawals: list[str]) -> dict[str, int]:
         for item in items:
             match = _FLOW.match(item)
             if not match:
-                raise _fail(f"{option} {item!r}: expected ACCOUNT=AMOUNT, e.g. ACC-1=2500.00")
+                raise fail(f"{option} {item!r}: expected ACCOUNT=AMOUNT, e.g. ACC-1=2500.00")
             try:
                 cents = int(Decimal(match["amount"].replace(",", "")) * 100)
             except InvalidOperation:
-                raise _fail(f"{option} {item!r}: amount is not a number") from None
+                raise fail(f"{option} {item!r}: amount is not a number") from None
             if cents == 0:
-                raise _fail(f"{option} {item!r}: amount must be positive")
+                raise fail(f"{option} {item!r}: amount must be positive")
             flows[match["account"]] = flows.get(match["account"], 0) + sign * cents
     return flows
 
@@ -150,7 +129,7 @@ def _read(
     paths = {"--models": models, "--accounts": accounts, "--holdings": holdings, "--prices": prices}
     if sample:
         if any(paths.values()):
-            raise _fail("--sample replaces the four files; give one or the other")
+            raise fail("--sample replaces the four files; give one or the other")
         root = resources.files("rebal") / "data" / "sample"
         models, accounts, holdings, prices = (
             Path(str(root / name))
@@ -159,13 +138,13 @@ def _read(
     else:
         missing = [option for option, path in paths.items() if path is None]
         if missing:
-            raise _fail(f"missing {', '.join(missing)} (or use --sample for the sample book)")
+            raise fail(f"missing {', '.join(missing)} (or use --sample for the sample book)")
     assert models and accounts and holdings and prices
     with err.status("Reading and validating the book..."):
         try:
             return read_tables(models, accounts, holdings, prices), holdings.name
         except InputError as exc:
-            raise _fail(f"the book has problems; nothing was written:\n{exc}") from None
+            raise fail(f"the book has problems; nothing was written:\n{exc}") from None
 
 
 def _load(
@@ -181,7 +160,7 @@ def _load(
         try:
             return build_book(tables, flows)
         except FlowError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
 
 
 def _run_with_progress(book: Book, config: RunConfig, what: str) -> Proposal:
@@ -300,12 +279,12 @@ def propose_command(
     try:
         min_cents = int(Decimal(min_trade) * 100)
     except InvalidOperation:
-        raise _fail(f"--min-trade {min_trade!r} is not an amount") from None
+        raise fail(f"--min-trade {min_trade!r} is not an amount") from None
     if min_cents < 0:
-        raise _fail("--min-trade must not be negative")
-    reserve = _percent("--cash-reserve", cash_reserve) or 0.0
+        raise fail("--min-trade must not be negative")
+    reserve = percent("--cash-reserve", cash_reserve) or 0.0
     if reserve >= 1:
-        raise _fail("--cash-reserve must be below 100%")
+        raise fail("--cash-reserve must be below 100%")
     config = RunConfig(
         policy=str(policy.value),
         bands=bands,
@@ -314,7 +293,7 @@ def propose_command(
         all_accounts=all_accounts,
     )
     settings = tx.tax_settings(
-        _fail,
+        fail,
         tax_aware=tax_aware,
         lot_method=lot_method,
         gain_budget=gain_budget,
@@ -343,9 +322,9 @@ def propose_command(
                     tables, config, settings, _flows(deposit, withdraw), holdings_name
                 )
         except InputError as exc:
-            raise _fail(f"the input has problems; nothing was written:\n{exc}") from None
+            raise fail(f"the input has problems; nothing was written:\n{exc}") from None
         except FlowError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         result = taxed.proposal
     if output_format is OutputFormat.json:
         _emit(document_chunks(book, result, include_trades=True, net=net, tax=taxed), output)

@@ -21,7 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rebal.cli.book_commands import EXIT_BAD_INPUT, OutputFormat, err
+from rebal.cli.book_commands import OutputFormat
+from rebal.cli.common import EXIT_BAD_INPUT, err
 from rebal.io.atomic import write_text_atomic
 from rebal.io.errors import InputError
 from rebal.tax.lots import Term

@@ -1,0 +1,29 @@
+"""What every command shares: the error console, the exit status for bad input, percentages."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+EXIT_BAD_INPUT = 1
+err = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` as an error (verbatim: brackets are not markup) and return the exit."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def percent(option: str, text: str | None) -> float | None:
+    """``text`` given to ``option`` as a percentage (``5``, ``5%``) → a fraction; None if absent."""
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().removesuffix("%").strip())
+    except ValueError:
+        raise fail(f"{option} {text!r} is not a percentage") from None
+    if not 0 <= value < 1000:
+        raise fail(f"{option} must be a non-negative percentage, received {text}")
+    return value / 100.0
