@@ -16,11 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rebal.core.bands import Edges
-from rebal.core.types import BoolArray, FloatArray, any_per_row
-
-# Weights are compared with this slack so that float noise on a position exactly at its edge
-# does not flip it out of band.
-EDGE_SLACK = 1e-12
+from rebal.core.kernels import outside_rows
+from rebal.core.types import BoolArray, FloatArray, any_per_row, dense
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +53,14 @@ class Drift:
         return result
 
 
-def _outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> BoolArray:
-    result: BoolArray = (weight < low - EDGE_SLACK) | (weight > high + EDGE_SLACK)
+def _outside(
+    weight: FloatArray, low: FloatArray, high: FloatArray, checked: BoolArray
+) -> BoolArray:
+    """(N, K): checked slots outside ``[low, high]`` (:func:`rebal.core.kernels.outside`)."""
+    shape = weight.shape
+    result: BoolArray = outside_rows(
+        dense(weight), dense(low, shape), dense(high, shape), dense(checked, shape)
+    )
     return result
 
 
@@ -101,13 +104,16 @@ def measure_drift(
         relative = np.where(target > 0, drift / np.where(target > 0, target, 1.0), np.nan)
         cash_weight = cash / safe_total[:, 0]
     checked = used & (priced & (total > 0))[:, None]
-    breach = checked & _outside(weight, edges.band_low, edges.band_high)
-    wide = checked & _outside(weight, edges.wide_low, edges.wide_high)
+    breach = _outside(weight, edges.band_low, edges.band_high, checked)
+    wide = _outside(weight, edges.wide_low, edges.wide_high, checked)
     c_target = np.zeros(n) if cash_target is None else cash_target
     if cash_edges is None:
         cash_breach = np.zeros(n, dtype=bool)
     else:
-        cash_breach = any_per_row(checked) & _outside(cash_weight, cash_edges[0], cash_edges[1])
+        low, high = (np.reshape(edge, (-1, 1)) for edge in cash_edges)
+        cash_breach = _outside(
+            cash_weight[:, None], low, high, any_per_row(checked)[:, None]
+        )[:, 0]
     return Drift(
         value=np.where(used, value, 0.0),
         cash=cash,

@@ -29,7 +29,7 @@ from rebal.core.bands import (
 )
 from rebal.core.book import BookArrays
 from rebal.core.drift import Drift, measure_drift
-from rebal.core.policies import POLICIES, CashFlow, Liquidation, PolicyInput, policy_by_name
+from rebal.core.policies import CASH_FLOW, LIQUIDATION, POLICIES, PolicyInput, policy_by_name
 from rebal.core.rows import concat_rows, take_rows
 from rebal.core.status import ACTIONABLE, Status, Statuses, classify
 from rebal.core.trades import MICRO, TradeRules, Trades, generate_trades
@@ -121,9 +121,9 @@ def _choose_policies(
     follows_run = run_policy.wants_trade(drift) & (drift.any_breach | config.all_accounts)
     cash_event = (book.pending_cents != 0) | (spendable < 0)
     choice = np.full(book.n_accounts, NO_POLICY, dtype=np.int64)
-    choice = np.where(cash_event, POLICY_NAMES.index(CashFlow().name), choice)
+    choice = np.where(cash_event, POLICY_NAMES.index(CASH_FLOW.name), choice)
     choice = np.where(follows_run, POLICY_NAMES.index(run_policy.name), choice)
-    choice = np.where(book.liquidate, POLICY_NAMES.index(Liquidation().name), choice)
+    choice = np.where(book.liquidate, POLICY_NAMES.index(LIQUIDATION.name), choice)
     result: IntArray = np.where(checkable & selected & config.trade, choice, NO_POLICY)
     return result
 

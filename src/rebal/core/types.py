@@ -1,6 +1,6 @@
 """Array aliases shared by the core: everything is (accounts, slots) or (accounts,)."""
 
-from typing import TypeAlias, cast
+from typing import TypeAlias, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -13,3 +13,12 @@ BoolArray: TypeAlias = npt.NDArray[np.bool_]
 def any_per_row(mask: BoolArray) -> BoolArray:
     """Rows of a (N, K) mask with at least one True, as an (N,) array."""
     return cast(BoolArray, mask.any(axis=1))
+
+
+_A = TypeVar("_A", FloatArray, BoolArray)
+
+
+def dense(array: _A, shape: tuple[int, ...] | None = None) -> _A:
+    """``array`` broadcast to ``shape`` (if given) and C-contiguous: what a kernel takes."""
+    full = array if shape is None else np.broadcast_to(array, shape)
+    return cast(_A, np.ascontiguousarray(full))
