@@ -1,8 +1,9 @@
 """The vectorised engine gives, row for row, what a plain day-by-day loop over the core gives.
 
-The reference below visits every observation of one variant and asks the core directly; the
-engine runs all variants at once and skips quiet stretches. They must agree on every value,
-event, cost and drift figure, with cash flows and costs switched on.
+The reference below visits every observation of one variant and asks the core's book-wide
+objects (``measure_drift``, the policies) directly; the engine runs all variants in its compiled
+loop over the core's per-account kernels. They must agree on every value, event, cost and drift
+figure, with cash flows and costs switched on.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import BAND_TRIGGERED, Costs, simulate
+from rebal.backtest.engine import Costs, simulate
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import CORE_POLICY, Variant, build_plan
 from rebal.core.bands import BandSpec, band_edges, resolve_band_params
@@ -152,53 +153,19 @@ def test_withdrawals_larger_than_the_portfolio_empty_it(history: PriceHistory) -
     ),
 )
 def test_band_triggered_policies_trade_exactly_on_a_breach(seed: int, spec: BandSpec) -> None:
-    """The engine asks the core only near band edges for these policies; that is only sound if
-    their trigger is exactly ``Drift.any_breach``."""
+    """Threshold, rails and tiered rebalancing trade exactly when a band is breached."""
     rng = np.random.default_rng(seed)
     n, k = 50, 4
     target = rng.dirichlet(np.ones(k), size=n)
     held = target * rng.lognormal(0.0, 0.3, size=(n, k)) * 1000
     edges = band_edges(target, resolve_band_params(spec, (n, k)))
     drift = measure_drift(held, np.zeros(n), target, edges, np.ones((n, k), bool))
-    for name in BAND_TRIGGERED:
+    for name in ("bands", "rails", "tiered"):
         np.testing.assert_array_equal(policy_by_name(name).wants_trade(drift), drift.any_breach)
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.integers(min_value=0, max_value=2**31),
-    st.floats(min_value=1e-3, max_value=1e3),
-    st.sampled_from([BandSpec(band_rel=0.2), BandSpec(band_abs=0.05, band_rel=None)]),
-)
-def test_policy_destinations_scale_with_the_holdings(
-    seed: int, factor: float, spec: BandSpec
-) -> None:
-    """The engine asks the core about guessed holdings and scales its answer to the holdings
-    actually there; that is only sound if, with no cash flowing, every policy's destination
-    is homogeneous in the holdings."""
-    rng = np.random.default_rng(seed)
-    n, k = 40, 4
-    target = rng.dirichlet(np.ones(k), size=n)
-    held = target * rng.lognormal(0.0, 0.4, size=(n, k)) * 1000
-    edges = band_edges(target, resolve_band_params(spec, (n, k)))
-    used, frozen, none = np.ones((n, k), bool), np.zeros((n, k), bool), np.zeros(n)
-    for name in ("full", "bands", "rails", "tiered", "cash-flow"):
-        policy = policy_by_name(name)
-        one = policy.desired_values(
-            PolicyInput(measure_drift(held, none, target, edges, used), frozen, none)
-        )
-        scaled = policy.desired_values(
-            PolicyInput(measure_drift(held * factor, none, target, edges, used), frozen, none)
-        )
-        np.testing.assert_allclose(
-            scaled, one * factor, rtol=1e-12, atol=1e-9 * factor, err_msg=name
-        )
-
-
 def test_weights_exactly_on_a_band_edge_are_not_a_breach() -> None:
-    """The engine puts observations near a band edge to the core, which sees a breach only
-    beyond the edge; the trades that follow (guessed, or asked at each candidate) must still be
-    the day-by-day loop's."""
+    """A weight exactly on its band edge is inside the band, in the lab as in the core."""
     a = np.array([1.0, 1.2, 1.5, 1.6, 2.0, 2.4, 2.6, 2.5, 2.55])
     prices = np.column_stack([a, np.ones_like(a), np.ones_like(a)])
     dates = np.busday_offset("2020-01-01", np.arange(len(a)), roll="forward")

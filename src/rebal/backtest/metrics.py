@@ -10,16 +10,16 @@ forward from earlier years, is taxed at one capital-gains rate (see :func:`yearl
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from rebal.backtest.engine import Plan, SimResult
-from rebal.core.types import FloatArray, IntArray
+from rebal.backtest.engine import Plan, SimResult, in_batches
+from rebal.core.kernels import kernel
+from rebal.core.types import FloatArray, IntArray, dense
 from rebal.tax.rates import TaxRates
 
 DAYS_PER_YEAR = 365.25
-#: Variants whose return series are worked through together (small enough to stay in cache).
-ROWS_PER_PASS = 8
-_ALL = slice(None)
 #: Metrics that are fractions and are shown as percentages.
 PERCENT_COLUMNS = (
     "annual_return",
@@ -33,14 +33,72 @@ PERCENT_COLUMNS = (
 )
 
 
-def period_returns(result: SimResult, rows: slice = _ALL) -> FloatArray:
-    """Time-weighted return of the variants ``rows`` over every observation after the first."""
-    value = result.value[rows]
-    end = value[:, 1:].copy()
-    end[:, result.flow_times - 1] -= result.flow_done[rows]
-    prev = value[:, :-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: FloatArray = np.where(prev > 0, end / prev - 1.0, 0.0)
+@kernel
+def _period_return(after: float, flow: float, before: float) -> float:
+    """Return of one observation: value after it, less its flow, over the value before."""
+    return (after - flow) / before - 1.0 if before > 0 else 0.0
+
+
+@kernel
+def _returns(value: FloatArray, flow_times: IntArray, flow_done: FloatArray) -> Any:
+    """Time-weighted return (V, T-1) of every variant over every observation after the first."""
+    n, n_obs = value.shape
+    out = np.empty((n, n_obs - 1))
+    for v in range(n):
+        slot = 0
+        for t in range(1, n_obs):
+            flow = 0.0
+            if slot < flow_times.shape[0] and flow_times[slot] == t:
+                flow = flow_done[v, slot]
+                slot += 1
+            out[v, t - 1] = _period_return(value[v, t], flow, value[v, t - 1])
+    return out
+
+
+@kernel
+def _return_stats(
+    value: FloatArray,
+    flow_times: IntArray,
+    flow_done: FloatArray,
+    target: FloatArray,
+    asset: FloatArray,
+) -> Any:
+    """Per variant: growth of 1, sample variance of returns, maximum drawdown and sample
+    variance of the return less the continuously rebalanced target's (asset returns (T-1, K)),
+    in one pass (Welford's running variance)."""
+    n, n_obs = value.shape
+    out = np.zeros((n, 4))
+    for v in range(n):
+        slot = 0
+        growth, peak, worst = 1.0, 1.0, 0.0
+        mean, m2, active_mean, active_m2 = 0.0, 0.0, 0.0, 0.0
+        for t in range(1, n_obs):
+            flow = 0.0
+            if slot < flow_times.shape[0] and flow_times[slot] == t:
+                flow = flow_done[v, slot]
+                slot += 1
+            r = _period_return(value[v, t], flow, value[v, t - 1])
+            growth *= 1.0 + r
+            peak = max(peak, growth)
+            worst = min(worst, growth / peak - 1.0)
+            active = r
+            for j in range(asset.shape[1]):
+                active -= target[v, j] * asset[t - 1, j]
+            delta = r - mean
+            mean += delta / t
+            m2 += delta * (r - mean)
+            delta = active - active_mean
+            active_mean += delta / t
+            active_m2 += delta * (active - active_mean)
+        periods = max(n_obs - 2, 1)  # ddof = 1
+        out[v, 0], out[v, 1] = growth, m2 / periods
+        out[v, 2], out[v, 3] = worst, active_m2 / periods
+    return out
+
+
+def period_returns(result: SimResult) -> FloatArray:
+    """Time-weighted return of every variant over every observation after the first."""
+    out: FloatArray = _returns(dense(result.value), result.flow_times, dense(result.flow_done))
     return out
 
 
@@ -50,25 +108,10 @@ def asset_returns(plan: Plan) -> FloatArray:
     return out
 
 
-def target_returns(plan: Plan, rows: slice = _ALL) -> FloatArray:
-    """Returns of the continuously rebalanced target of the variants ``rows`` (V, T-1)."""
-    out: FloatArray = plan.target[rows] @ asset_returns(plan).T
-    return out
-
-
 def years_between(dates: np.ndarray) -> float:
     """Length of the history in years of 365.25 days."""
     days = (dates[-1] - dates[0]).astype("timedelta64[D]").astype(np.int64)
     return float(days) / DAYS_PER_YEAR
-
-
-def drawdown(returns: FloatArray) -> FloatArray:
-    """Maximum drawdown of each row's growth path, as a negative fraction (0 if none)."""
-    growth = np.cumprod(1.0 + returns, axis=1)
-    growth = np.concatenate([np.ones((returns.shape[0], 1)), growth], axis=1)
-    peak = np.maximum.accumulate(growth, axis=1)
-    out: FloatArray = (growth / peak - 1.0).min(axis=1)
-    return out
 
 
 def yearly_taxes(realised_by_year: FloatArray, rate: float) -> FloatArray:
@@ -99,32 +142,29 @@ def compute_metrics(
     With ``tax``, a ``taxes`` column estimates the tax on the realised gains: average cost has
     no short- or long-term split, so every gain is taxed at the long-term rate plus the state
     rate (:attr:`TaxRates.long_term_total`).
-
-    The per-observation series are worked through ``ROWS_PER_PASS`` variants at a time, so that
-    each pass over them stays in cache.
     """
     years = years_between(dates)
     periods = result.value.shape[1] - 1
     scale = np.sqrt(periods / years)
-    asset = asset_returns(plan).T
-    parts: dict[str, list[FloatArray]] = {"growth": [], "vol": [], "dd": [], "te": []}
-    for start in range(0, result.value.shape[0], ROWS_PER_PASS):
-        rows = slice(start, start + ROWS_PER_PASS)
-        r = period_returns(result, rows)
-        parts["vol"].append(r.std(axis=1, ddof=1) * scale)
-        parts["dd"].append(drawdown(r))
-        parts["growth"].append(np.prod(1.0 + r, axis=1))
-        r -= plan.target[rows] @ asset  # active return against the target
-        parts["te"].append(r.std(axis=1, ddof=1) * scale)
-    growth = np.concatenate(parts["growth"])
+    stats = np.zeros((result.value.shape[0], 4))
+    value, flow_done = dense(result.value), dense(result.flow_done)
+    target, asset = dense(plan.target), dense(asset_returns(plan))
+
+    def work(rows: slice) -> None:
+        stats[rows] = _return_stats(
+            value[rows], result.flow_times, flow_done[rows], target[rows], asset
+        )
+
+    in_batches(len(stats), periods, work)
+    growth = stats[:, 0]
     ann = np.where(growth > 0, growth ** (1.0 / years) - 1.0, -1.0)
     metrics = {
         "annual_return": ann,
-        "volatility": np.concatenate(parts["vol"]),
-        "max_drawdown": np.concatenate(parts["dd"]),
+        "volatility": np.sqrt(stats[:, 1]) * scale,
+        "max_drawdown": stats[:, 2],
         "avg_abs_drift": result.drift_sum / periods,
         "max_abs_drift": result.drift_max,
-        "tracking_error": np.concatenate(parts["te"]),
+        "tracking_error": np.sqrt(stats[:, 3]) * scale,
         "events": result.events.astype(np.float64),
         "turnover": result.turnover / years,
         "costs": result.costs,

@@ -47,10 +47,18 @@ def kernel(fn: _F) -> _F:
     return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
 
 
+def inline_kernel(fn: _F) -> _F:
+    """:func:`kernel` for the small tests a backtest runs at every observation: inlined into
+    compiled callers, where a call would cost more than the test."""
+    compiled = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn)
+    return cast(_F, compiled)
+
+
+
 # -- bands -----------------------------------------------------------------------------------
 
 
-@kernel
+@inline_kernel
 def outside(weight: float, low: float, high: float) -> bool:
     """Whether ``weight`` lies outside ``[low, high]`` by more than :data:`EDGE_SLACK`."""
     return bool(weight < low - EDGE_SLACK or weight > high + EDGE_SLACK)
@@ -67,10 +75,13 @@ def outside_rows(weight: FloatArray, low: FloatArray, high: FloatArray, checked:
     return out
 
 
-@kernel
+@inline_kernel
 def any_outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> bool:
     """Whether any slot of one account is outside its band ``[low, high]``."""
-    return any(outside(weight[j], low[j], high[j]) for j in range(weight.shape[0]))
+    for j in range(weight.shape[0]):  # noqa: SIM110 (numba compiles no generator)
+        if outside(weight[j], low[j], high[j]):
+            return True
+    return False
 
 
 # -- fills -----------------------------------------------------------------------------------
@@ -270,13 +281,13 @@ def _with_cash_flow(
     _keep_frozen(held, frozen, out)
 
 
-@kernel
+@inline_kernel
 def breach_triggered(code: int) -> bool:
     """Whether policy ``code`` trades only on a band breach (else whenever it is asked)."""
     return code in (BANDS, RAILS, TIERED)
 
 
-@kernel
+@inline_kernel
 def wants(code: int, any_breach: bool, checkable: bool) -> bool:
     """Whether policy ``code`` trades an account with this breach state when asked."""
     return any_breach if breach_triggered(code) else checkable
