@@ -325,10 +325,10 @@ def simulate(
             plan.reviews,
             plan.review_idx[rows],
             plan.cooldown[rows],
-            plan.initial,
+            float(plan.initial),
             flows,
-            plan.costs.bps,
-            plan.costs.fixed,
+            float(plan.costs.bps),
+            float(plan.costs.fixed),
             year_slot,
             record_weights,
             (

@@ -37,7 +37,7 @@ SCHEDULE_FIELDS = ("frequency", "day", "look", "cooldown")
 GRID_FIELDS = ("policy", *BAND_FIELDS, *SCHEDULE_FIELDS)
 #: Largest grid a single call accepts.
 MAX_VARIANTS = 100_000
-#: Most variant-observations one run records (the value paths take 8 bytes each: 2 GB).
+#: Most variant-observations one run records (9 bytes each, value and trade flag: 2.25 GB).
 MAX_CELLS = 250_000_000
 
 
@@ -186,7 +186,7 @@ def run_lab(
     if n * len(history.dates) > MAX_CELLS:
         raise ValueError(
             f"{len(variants)} variants over {len(history.dates)} observations would need "
-            f"{n * len(history.dates) * 8 / 1e9:.1f} GB; use fewer variants or a shorter period"
+            f"{n * len(history.dates) * 9 / 1e9:.1f} GB; use fewer variants or a shorter period"
         )
     target = np.broadcast_to(weights, (n, len(weights))).copy()
     plan = build_plan(
