@@ -100,3 +100,35 @@ def test_derivation_script_reproduces_the_shipped_file(tmp_path: Path) -> None:
                    capture_output=True)
     shipped = REPO / "src" / "rebal" / "data" / "history" / "shiller_us_stock_bond_monthly.csv"
     assert out.read_bytes() == shipped.read_bytes()
+
+
+def test_a_returns_file_becomes_the_index_it_was_taken_from(tmp_path: Path) -> None:
+    shipped = load_shipped()
+    returns = shipped.prices[1:] / shipped.prices[:-1] - 1
+    rows = zip(shipped.dates[1:], returns, strict=True)
+    lines = ["date,stocks,bonds"] + [f"{d},{a:.17g},{b * 100:.17g}%" for d, (a, b) in rows]
+    history = load_prices(_write(tmp_path, "\n".join(lines) + "\n"), returns=True)
+    # The first row's return is the period before the start: levels begin at 1 on its date.
+    np.testing.assert_allclose(history.prices, shipped.prices[1:] / shipped.prices[1], rtol=1e-10)
+    assert history.dates[0] == shipped.dates[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("date,A\n2020-01-31,0.01\n2020-02-29,-1\n", "line 3, column A: return -1 loses"),
+        ("date,A\n2020-01-31,0.01\n2020-02-29,-120%\n", "return -120% loses everything"),
+        ("date,A\n2020-01-31,0.01\n2020-02-29,\n", "line 3, column A: missing return (gap)"),
+        ("date,symbol,return\n2020-01-31,A,1%\n2020-01-31,A,2%\n", "duplicate date 2020-01-31"),
+    ],
+    ids=["minus-100", "below-minus-100-percent", "gap", "long-duplicate"],
+)
+def test_bad_returns_files_name_line_and_problem(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_prices(_write(tmp_path, text), returns=True)
+    assert expected in str(caught.value)
+
+
+def test_a_percent_sign_is_not_a_price(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a number"):
+        load_prices(_write(tmp_path, "date,A\n2020-01-02,1\n2020-01-03,5%\n"))

@@ -4,17 +4,25 @@ A history is a (T, K) array of positive prices (or total-return index levels) on
 increasing dates for K symbols. Users' files come in two shapes:
 
 * wide: ``date,SYM1,SYM2,...`` with one row per date;
-* long: ``date,symbol,price`` with one row per date and symbol.
+* long: ``date,symbol,price`` (or ``date,symbol,return``) with one row per date and symbol.
 
-Every problem found (unparsable date or price, gap, duplicate, non-positive price, unsorted
-dates) is collected and raised as one :class:`rebal.io.errors.InputError` naming the file and
-the line, so nothing is simulated on a half-read history.
+A file may hold periodic returns instead of prices (``returns=True``; ``rebal backtest
+--returns``): each cell is the return of the period ending on its date, as a fraction
+(``0.012``) or a percentage (``1.2%``). They become index levels starting at 1 on the first
+date; the first row's return belongs to the period before the portfolio is bought, so it does
+not count.
+
+Every problem found (unparsable date or price, gap, duplicate, non-positive price, a return of
+-100 % or less, unsorted dates) is collected and raised as one
+:class:`rebal.io.errors.InputError` naming the file and the line, so nothing is simulated on a
+half-read history.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -26,7 +34,7 @@ from rebal.core.types import FloatArray
 from rebal.io.errors import InputError, Problem
 
 SHIPPED_NAME = "shiller_us_stock_bond_monthly.csv"
-LONG_HEADER = ("date", "symbol", "price")
+LONG_HEADERS = (("date", "symbol", "price"), ("date", "symbol", "return"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +89,9 @@ def load_shipped() -> PriceHistory:
         return load_prices(path, name=f"shipped {SHIPPED_NAME}")
 
 
-def load_prices(path: Path, *, name: str | None = None) -> PriceHistory:
-    """Read a wide or long price CSV; raise :class:`InputError` listing every problem."""
+def load_prices(path: Path, *, name: str | None = None, returns: bool = False) -> PriceHistory:
+    """Read a wide or long CSV of prices (or of periodic ``returns``, made index levels);
+    raise :class:`InputError` listing every problem."""
     label = name or path.name
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -92,29 +101,62 @@ def load_prices(path: Path, *, name: str | None = None) -> PriceHistory:
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise InputError([Problem(label, None, None, "empty file (no header)")])
     header = [cell.strip() for cell in rows[0]]
-    if tuple(h.lower() for h in header) == LONG_HEADER:
-        return _read_long(label, rows)
-    if header[0].lower() != "date":
+    cell = _return if returns else _price
+    if tuple(h.lower() for h in header) in LONG_HEADERS:
+        history = _read_long(label, rows, cell)
+    elif header[0].lower() != "date":
         raise InputError(
             [Problem(label, 1, header[0], "first column must be 'date' (wide: date,SYM1,SYM2,..."
                      "; long: date,symbol,price)")]
         )
-    return _read_wide(label, header, rows)
+    else:
+        history = _read_wide(label, header, rows, cell)
+    if not returns:
+        return history
+    levels = np.cumprod(1.0 + history.prices, axis=0)
+    levels /= levels[0]  # 1 on the first date: its own return is before the start
+    return PriceHistory(history.dates, history.symbols, levels, history.source)
+
+
+Cell = Callable[[str, int, str, str, list[Problem]], float]
+
+
+def _number(
+    label: str, line: int, column: str, text: str, problems: list[Problem], what: str
+) -> float:
+    """Parse one cell as a number; record a problem and return NaN when it is not one."""
+    text = text.strip()
+    if not text:
+        problems.append(Problem(label, line, column, f"missing {what} (gap)"))
+        return math.nan
+    try:
+        percent = what == "return" and text.endswith("%")
+        value = float(text[:-1]) / 100.0 if percent else float(text)
+    except ValueError:
+        problems.append(Problem(label, line, column, f"not a number: {text!r}"))
+        return math.nan
+    if not math.isfinite(value):
+        problems.append(Problem(label, line, column, f"not a finite number: {text!r}"))
+        return math.nan
+    return value
 
 
 def _price(label: str, line: int, column: str, text: str, problems: list[Problem]) -> float:
     """Parse one price cell; record a problem and return NaN when it is not usable."""
-    text = text.strip()
-    if not text:
-        problems.append(Problem(label, line, column, "missing price (gap)"))
+    value = _number(label, line, column, text, problems, "price")
+    if value <= 0:
+        problems.append(Problem(label, line, column, f"non-positive price {text.strip()}"))
         return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        problems.append(Problem(label, line, column, f"not a number: {text!r}"))
-        return math.nan
-    if not math.isfinite(value) or value <= 0:
-        problems.append(Problem(label, line, column, f"non-positive price {text}"))
+    return value
+
+
+def _return(label: str, line: int, column: str, text: str, problems: list[Problem]) -> float:
+    """Parse one periodic-return cell (fraction, or percent with ``%``)."""
+    value = _number(label, line, column, text, problems, "return")
+    if value <= -1.0:
+        problems.append(
+            Problem(label, line, column, f"return {text.strip()} loses everything (-100 % or less)")
+        )
         return math.nan
     return value
 
@@ -142,7 +184,7 @@ def _check_order(
         problems.append(Problem(label, line, "date", message))
 
 
-def _read_wide(label: str, header: list[str], rows: list[list[str]]) -> PriceHistory:
+def _read_wide(label: str, header: list[str], rows: list[list[str]], cell: Cell) -> PriceHistory:
     problems: list[Problem] = []
     symbols = header[1:]
     seen: set[str] = set()
@@ -167,7 +209,7 @@ def _read_wide(label: str, header: list[str], rows: list[list[str]]) -> PriceHis
             continue
         when = _date(label, line, row[0], problems)
         cells = zip(symbols, row[1:], strict=True)
-        values = [_price(label, line, sym, cell, problems) for sym, cell in cells]
+        values = [cell(label, line, sym, text, problems) for sym, text in cells]
         if when is None:
             continue
         _check_order(label, line, when, previous, problems)
@@ -177,7 +219,7 @@ def _read_wide(label: str, header: list[str], rows: list[list[str]]) -> PriceHis
     return _finish(label, dates, tuple(symbols), prices, problems)
 
 
-def _read_long(label: str, rows: list[list[str]]) -> PriceHistory:
+def _read_long(label: str, rows: list[list[str]], cell: Cell) -> PriceHistory:
     problems: list[Problem] = []
     by_symbol: dict[str, dict[date, float]] = {}
     last: dict[str, tuple[date, int]] = {}
@@ -189,7 +231,7 @@ def _read_long(label: str, rows: list[list[str]]) -> PriceHistory:
             continue
         sym = row[1].strip()
         when = _date(label, line, row[0], problems)
-        value = _price(label, line, sym or "price", row[2], problems)
+        value = cell(label, line, sym or "price", row[2], problems)
         if not sym:
             problems.append(Problem(label, line, "symbol", "empty symbol"))
             continue
