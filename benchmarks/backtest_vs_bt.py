@@ -8,9 +8,10 @@ other, then prints the timings. The last line is ``speedup_vs_bt=<bt time / reba
 
     .venv/bin/python benchmarks/backtest_vs_bt.py
 
-Measured 2026-11-22 on the shared 2-core development machine (load average about 2), three runs:
-bt 452-499 ms, rebal 7.9-8.9 ms for the one policy, ``speedup_vs_bt`` 56 to 59; the
-1,000-policy sweep 2.5 to 3.2 s. See ``docs/validation.md`` (speed) for where the time goes.
+Measured 2026-11-22 on the shared 2-core development machine (load average about 1), three runs:
+bt 391-424 ms, rebal 2.0-2.1 ms for the one policy, ``speedup_vs_bt`` 186 to 198; the
+1,000-policy sweep 0.14 to 0.19 s, before bt finishes one backtest. See ``docs/validation.md``
+(speed) for how, and for the spread on a loaded machine.
 """
 
 from __future__ import annotations
