@@ -3,8 +3,8 @@
 The core's per-account kernels and the backtest loop are compiled by numba on first call and
 cached on disk next to their source; without this step the first ``rebal propose`` after an
 install spends a few seconds compiling and the first ``rebal backtest`` about twenty. It runs
-every policy once on a tiny book and every lab policy on a short generated history (with flows
-and costs), so the compiled signatures are the ones real runs use.
+every policy once on a tiny book and every lab policy, with every lab lot method, on a short
+generated history (with flows and costs), so the compiled signatures are the ones real runs use.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import Costs
+from rebal.backtest.engine import LAB_LOT_METHODS, Costs
 from rebal.backtest.metrics import period_returns
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
@@ -36,7 +36,8 @@ def compile_core() -> None:
 
 
 def compile_lab() -> None:
-    """Run every lab policy over 60 generated days with monthly flows and costs."""
+    """Run every lab policy and lot method over 60 generated days with monthly flows and
+    costs."""
     days = 60
     dates = np.busday_offset("2020-01-01", np.arange(days), roll="forward").astype("datetime64[D]")
     steps = np.random.default_rng(0).normal(0.0, 0.02, (days, 2))
@@ -44,16 +45,18 @@ def compile_lab() -> None:
     flows = np.zeros(days)
     flows[ScheduleSpec("monthly").mask(dates)] = 50.0
     variants = [Variant(policy, schedule=ScheduleSpec("daily")) for policy in CORE_POLICY]
-    run = run_lab(
-        history,
-        variants,
-        np.array([0.6, 0.4]),
-        initial=1_000.0,
-        flows=flows,
-        costs=Costs(bps=5, fixed=1.0),
-        record_weights=True,
-    )
-    period_returns(run.result)
+    for lots in LAB_LOT_METHODS:
+        run = run_lab(
+            history,
+            variants,
+            np.array([0.6, 0.4]),
+            initial=1_000.0,
+            flows=flows,
+            costs=Costs(bps=5, fixed=1.0),
+            record_weights=True,
+            lots=lots,
+        )
+        period_returns(run.result)
 
 
 def main() -> None:

@@ -12,6 +12,12 @@ target), 1,000 invested on 2020-01-01 at prices 100 and 100 (5 units each, basis
 
 At 15 % + 5 % state: 2020 pays 25; 2021 has a net loss and pays nothing, carrying 28.125 forward;
 2022 pays 20 % of 121.875 - 28.125 = 93.75, that is 18.75. Taxes over the run: 43.75.
+
+By holding period (average cost, the oldest units sold first): the 2020 and 2021 sales are of
+units bought 2020-01-01, held one year or less (a sale on 2021-01-01 is still short term), the
+2022 sale is of units held over a year. With a 37 % short-term rate, 2020 pays 42 % of 125 =
+52.5, 2021 carries a short-term loss of 28.125, which in 2022 offsets the long-term gain:
+18.75 again. Taxes: 71.25.
 """
 
 from __future__ import annotations
@@ -34,12 +40,12 @@ from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
 from rebal.cli.main import app
 from rebal.core.bands import BandSpec
-from rebal.tax.rates import TaxRates
+from rebal.tax.rates import TaxRates, net_gains
 
 DATES = ["2020-01-01", "2020-02-01", "2021-01-01", "2022-01-01"]
 PRICES = [[100.0, 100.0], [200.0, 100.0], [100.0, 80.0], [200.0, 80.0]]
 THRESHOLD = Variant("threshold", BandSpec(band_rel=0.20), ScheduleSpec("daily"))
-RATES = TaxRates(long_term=Decimal("0.15"), state=Decimal("0.05"))
+RATES = TaxRates(short_term=Decimal("0.15"), long_term=Decimal("0.15"), state=Decimal("0.05"))
 
 
 def hand_worked() -> PriceHistory:
@@ -53,10 +59,23 @@ def test_realised_gains_and_taxes_by_year_match_the_hand_worked_case() -> None:
     assert result.years.tolist() == [2020, 2021, 2022]
     np.testing.assert_allclose(result.realised_by_year[0], [125.0, -28.125, 121.875], rtol=1e-12)
     assert result.events[0] == 3
-    taxes = yearly_taxes(result.realised_by_year, float(RATES.long_term_total))
+    np.testing.assert_allclose(result.realised_st_by_year[0], [125.0, -28.125, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(result.realised_lt_by_year[0], [0.0, 0.0, 121.875], rtol=1e-12)
+    taxes = yearly_taxes(result.realised_st_by_year, result.realised_lt_by_year, RATES)
     np.testing.assert_allclose(taxes[0], [25.0, 0.0, 18.75], rtol=1e-12, atol=1e-12)
     assert run.table["realised_gains"][0] == pytest.approx(218.75, rel=1e-12)
+    assert run.table["realised_st"][0] == pytest.approx(96.875, rel=1e-12)
+    assert run.table["realised_lt"][0] == pytest.approx(121.875, rel=1e-12)
     assert run.table["taxes"][0] == pytest.approx(43.75, rel=1e-12)
+
+
+def test_a_higher_short_term_rate_taxes_the_short_term_gains() -> None:
+    rates = TaxRates(short_term=Decimal("0.37"), long_term=Decimal("0.15"), state=Decimal("0.05"))
+    run = run_lab(hand_worked(), [THRESHOLD], np.array([0.5, 0.5]), initial=1_000.0, tax=rates)
+    result = run.result
+    taxes = yearly_taxes(result.realised_st_by_year, result.realised_lt_by_year, rates)
+    np.testing.assert_allclose(taxes[0], [52.5, 0.0, 18.75], rtol=1e-12, atol=1e-12)
+    assert run.table["taxes"][0] == pytest.approx(71.25, rel=1e-12)
 
 
 def test_without_a_rate_there_is_no_taxes_column() -> None:
@@ -85,28 +104,82 @@ def test_the_total_is_the_sum_over_years_for_every_policy(history: PriceHistory)
     assert (result.realised_by_year[1:4] != 0).all()
 
 
-@given(
-    arrays(np.float64, (3, 6), elements=st.floats(-1e6, 1e6, allow_subnormal=False)),
-    st.floats(0.0, 0.9),
-)
+GAINS = arrays(np.float64, (3, 6), elements=st.floats(-1e6, 1e6, allow_subnormal=False))
+
+
+def one_rate_taxes(gains: np.ndarray, rate: float) -> np.ndarray:
+    """The yearly rule without terms: each year's net gain plus the losses carried, taxed at
+    ``rate`` when positive, carried forward when negative."""
+    taxes = np.zeros_like(gains)
+    carry = np.zeros(gains.shape[0])
+    for y in range(gains.shape[1]):
+        net = gains[:, y] + carry
+        taxes[:, y] = np.maximum(net, 0.0) * rate
+        carry = np.minimum(net, 0.0)
+    return taxes
+
+
+@given(GAINS, GAINS, st.integers(0, 90), st.integers(0, 9))
+def test_with_equal_rates_the_terms_do_not_matter(
+    short: np.ndarray, long: np.ndarray, rate: int, state: int
+) -> None:
+    rates = TaxRates(Decimal(rate) / 100, Decimal(rate) / 100, Decimal(state) / 100)
+    taxes = yearly_taxes(short, long, rates)
+    expected = one_rate_taxes(short + long, (rate + state) / 100)
+    np.testing.assert_allclose(taxes, expected, rtol=1e-9, atol=1e-3)
+
+
+@given(GAINS, st.integers(0, 90))
 def test_taxed_gains_are_the_total_less_the_losses_still_carried(
-    gains: np.ndarray, rate: float
+    gains: np.ndarray, rate: int
 ) -> None:
     # Losses carried forward and never used are the most negative run of final years, if any.
     suffix = np.cumsum(gains[:, ::-1], axis=1)
     unused = np.minimum(suffix.min(axis=1), 0.0)
-    taxes = yearly_taxes(gains, rate)
+    fraction = Decimal(rate) / 100
+    taxes = yearly_taxes(gains, np.zeros_like(gains), TaxRates(fraction, fraction))
     assert (taxes >= 0).all()
     np.testing.assert_allclose(
-        taxes.sum(axis=1), rate * (gains.sum(axis=1) - unused), rtol=1e-9, atol=1e-3
+        taxes.sum(axis=1), rate / 100 * (gains.sum(axis=1) - unused), rtol=1e-9, atol=1e-3
     )
 
 
-def test_cli_reports_taxes_in_the_table_and_the_output(tmp_path: Path) -> None:
+@given(
+    arrays(np.float64, (20, 1), elements=st.integers(-10**6, 10**6).map(float)),
+    arrays(np.float64, (20, 1), elements=st.integers(-10**6, 10**6).map(float)),
+)
+def test_one_year_is_netted_as_rebal_tax_nets_it(short: np.ndarray, long: np.ndarray) -> None:
+    rates = TaxRates(Decimal("0.37"), Decimal("0.20"), Decimal("0.05"))
+    taxes = yearly_taxes(short, long, rates)
+    for row in range(len(short)):
+        st_gain, lt_gain = net_gains(Decimal(short[row, 0]), Decimal(long[row, 0]))
+        expected = st_gain * rates.short_term_total + lt_gain * rates.long_term_total
+        assert taxes[row, 0] == pytest.approx(float(expected), rel=1e-12, abs=1e-9)
+
+
+def test_losses_carry_forward_keeping_their_character() -> None:
+    # Year 1: a short-term loss of 100 against a long-term gain of 30: 70 short term carried.
+    # Year 2: the carried 70 against a 50 short-term gain leaves a 20 short-term loss, which
+    #         offsets the 100 long-term gain: 80 taxed long term.
+    # Year 3: a long-term loss of 40, carried as long term.
+    # Year 4: a 100 short-term gain less the 40 long-term carry: 60 taxed short term.
+    short = np.array([[-100.0, 50.0, 0.0, 100.0]])
+    long = np.array([[30.0, 100.0, -40.0, 0.0]])
+    rates = TaxRates(short_term=Decimal("0.30"), long_term=Decimal("0.10"), state=Decimal("0.05"))
+    taxes = yearly_taxes(short, long, rates)
+    np.testing.assert_allclose(taxes[0], [0.0, 80 * 0.15, 0.0, 60 * 0.35], rtol=1e-12)
+
+
+def price_file(tmp_path: Path) -> Path:
     prices = tmp_path / "prices.csv"
     prices.write_text(
         "date,A,B\n" + "".join(f"{d},{a},{b}\n" for d, (a, b) in zip(DATES, PRICES, strict=True))
     )
+    return prices
+
+
+def test_cli_reports_taxes_in_the_table_and_the_output(tmp_path: Path) -> None:
+    prices = price_file(tmp_path)
     out = tmp_path / "results.csv"
     args = [
         "backtest", "--prices", str(prices), "--band-rel", "20", "--initial", "1000",
@@ -117,14 +190,68 @@ def test_cli_reports_taxes_in_the_table_and_the_output(tmp_path: Path) -> None:
     assert "taxes" in result.output
     row = pd.read_csv(out).iloc[0]
     assert row["realised_gains"] == 218.75
+    assert (row["realised_st"], row["realised_lt"]) == (96.88, 121.88)  # to the cent
     assert row["taxes"] == 43.75
 
 
 @pytest.mark.parametrize(
+    ("options", "short", "long", "taxes"),
+    [
+        ([], 96.875, 121.875, 43.75),
+        (["--short-term-rate", "37"], 96.875, 121.875, 71.25),
+        # FIFO sells A's first lot in 2022 too: the same gains as average cost here.
+        (["--lots", "fifo", "--short-term-rate", "37"], 96.875, 121.875, 71.25),
+        # LIFO sells in 2022 first the 1.125 units of A bought 2021-01-01 at 100, held exactly
+        # a year: 112.5 short term; then 0.09375 units of the first lot: 9.375 long term.
+        # 2022 pays 42 % of 112.5 - 28.125 carried and 20 % of 9.375.
+        (
+            ["--lots", "lifo", "--short-term-rate", "37"],
+            125 - 28.125 + 112.5,
+            9.375,
+            52.5 + 84.375 * 0.42 + 9.375 * 0.20,
+        ),
+    ],
+)
+def test_cli_lot_method_and_short_term_rate(
+    tmp_path: Path, options: list[str], short: float, long: float, taxes: float
+) -> None:
+    out = tmp_path / "results.csv"
+    args = [
+        "backtest", "--prices", str(price_file(tmp_path)), "--band-rel", "20",
+        "--initial", "1000", "--tax-rate", "15", "--state-rate", "5", "--out", str(out),
+        *options,
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "realised ST" in result.output and "realised LT" in result.output
+    row = pd.read_csv(out).iloc[0]
+    # The CSV holds cents: within half a cent.
+    assert row["realised_st"] == pytest.approx(short, abs=0.0051)
+    assert row["realised_lt"] == pytest.approx(long, abs=0.0051)
+    assert row["taxes"] == pytest.approx(taxes, abs=0.0051)
+
+
+@pytest.mark.parametrize(
     "args",
-    [["--state-rate", "5"], ["--tax-rate", "100"], ["--tax-rate", "nan"], ["--tax-rate", "x"]],
+    [
+        ["--state-rate", "5"],
+        ["--tax-rate", "100"],
+        ["--tax-rate", "nan"],
+        ["--tax-rate", "x"],
+        ["--short-term-rate", "37"],
+        ["--tax-rate", "15", "--short-term-rate", "x"],
+        ["--tax-rate", "15", "--short-term-rate", "-1"],
+        ["--tax-rate", "15", "--short-term-rate", "100"],
+    ],
 )
 def test_bad_tax_rates_are_refused(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["backtest", *args])
     assert result.exit_code == 1
     assert "rate" in result.output
+
+
+@pytest.mark.parametrize("method", ["min-tax", "specific", "FIFO", "x", ""])
+def test_lot_methods_the_lab_does_not_run_are_refused(method: str) -> None:
+    result = CliRunner().invoke(app, ["backtest", "--lots", method])
+    assert result.exit_code == 1
+    assert "--lots" in result.output and "average|fifo|lifo|hifo" in result.output

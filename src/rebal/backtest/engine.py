@@ -20,7 +20,11 @@ Conventions (documented in ``docs/backtest.md``):
   cash); otherwise a cash-flow policy places it (most underweight first, most overweight
   first for withdrawals; an event) and every other policy buys or sells pro rata to current
   holdings. A withdrawal larger than the portfolio empties it.
-* Realised gains are booked on average cost: every unit of a slot carries the same basis.
+* Every purchase (observation 0, a trade's buys, a flow's pro-rata buys) opens a tax lot of
+  the slot (observation, units, basis); every sale relieves lots by the plan's lot method
+  (``fifo``, ``lifo``, ``hifo``, or ``average``: one average basis per slot, the units sold
+  the oldest for the holding period, as :mod:`rebal.tax.lots` does). Each lot part's gain is
+  short or long term by :func:`rebal.tax.lots.first_long_term_day` (``Plan.long_from``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -37,6 +42,7 @@ from rebal.core.bands import Edges
 from rebal.core.kernels import kernel
 from rebal.core.policies import Policy
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense
+from rebal.tax.lots import LotMethod, first_long_term_day
 
 #: A trade smaller than this fraction of the portfolio is float noise, not a trade.
 NOISE = 1e-9
@@ -47,6 +53,11 @@ BATCH = 128
 PARALLEL_CELLS = 1 << 20
 #: No policy: the variant never trades by itself (flows go pro rata).
 NO_POLICY = -1
+#: The lot methods the lab runs, by their code in the compiled loop (the index).
+LAB_LOT_METHODS = (LotMethod.AVERAGE, LotMethod.FIFO, LotMethod.LIFO, LotMethod.HIFO)
+AVERAGE, FIFO, LIFO, HIFO = range(len(LAB_LOT_METHODS))
+#: A lot part smaller than this fraction of the lot is float noise: the whole lot goes.
+LOT_NOISE = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,11 @@ class Plan:
     flows: FloatArray
     costs: Costs
     year: IntArray  # (T,) calendar year of each observation (realised gains are booked by it)
+    #: How sales relieve lots (one of :data:`LAB_LOT_METHODS`).
+    lots: LotMethod = LotMethod.AVERAGE
+    #: (T,) for a lot bought at observation t, the first observation at which it is long term
+    #: (T when none is; :func:`long_term_from`). None: every gain counts as short term.
+    long_from: IntArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +108,10 @@ class SimResult:
     events: IntArray  # (V,) trades made by the policy
     turnover: FloatArray  # (V,) sum over trades of (sum|trade| - |flow|) / 2 / value before
     costs: FloatArray  # (V,) trading costs paid
-    realised: FloatArray  # (V,) net realised gains of all sales, on average cost basis
+    realised: FloatArray  # (V,) net realised gains of all sales, by the plan's lot method
     realised_by_year: FloatArray  # (V, Y) the same by calendar year of the trade date
+    realised_st_by_year: FloatArray  # (V, Y) its short-term part (lots held one year or less)
+    realised_lt_by_year: FloatArray  # (V, Y) its long-term part (held more than one year)
     years: IntArray  # (Y,) the calendar years of the history, in order
     drift_sum: FloatArray  # (V,) sum over observations 1..T-1 of max_k |weight - target|
     drift_max: FloatArray  # (V,) max over observations of max_k |weight - target|
@@ -106,20 +124,130 @@ class SimResult:
         return np.flatnonzero(self.traded[row])
 
 
+def long_term_from(dates: np.ndarray) -> IntArray:
+    """For each observation t of ``dates`` (datetime64[D], increasing), the first observation
+    at which a lot bought at t is long term (``len(dates)`` when none is), by
+    :func:`rebal.tax.lots.first_long_term_day`. Cached per dates: the rule costs about 2 us
+    per date in Python, more than a whole one-variant simulation of 20 years of days."""
+    days = np.ascontiguousarray(dates, dtype="datetime64[D]")
+    return _long_term_from(days.tobytes()).copy()
+
+
+@lru_cache(maxsize=8)
+def _long_term_from(days: bytes) -> IntArray:
+    dates = np.frombuffer(days, dtype="datetime64[D]")
+    first = np.array([first_long_term_day(d) for d in dates.tolist()], dtype="datetime64[D]")
+    out: IntArray = np.searchsorted(dates, first).astype(np.int64)
+    return out
+
+
+@kernel
+def _open_lot(
+    j: int,
+    t: int,
+    units: float,
+    cost: float,
+    lot_units: FloatArray,
+    lot_cost: FloatArray,
+    lot_time: IntArray,
+    span: IntArray,
+) -> None:
+    """Append a lot of slot ``j`` bought at observation ``t``; ``span[j]`` = [first, end)."""
+    end = span[j, 1]
+    lot_units[j, end] = units
+    lot_cost[j, end] = cost
+    lot_time[j, end] = t
+    span[j, 1] = end + 1
+
+
+@kernel
+def _next_lot(
+    method: int, j: int, lot_units: FloatArray, lot_cost: FloatArray, span: IntArray
+) -> int:
+    """The lot of slot ``j`` a sale takes next: oldest (fifo, average), newest (lifo) or the
+    highest cost per unit, older first on ties (hifo)."""
+    first, end = int(span[j, 0]), int(span[j, 1])
+    if method == LIFO:
+        return end - 1
+    if method != HIFO:
+        return first
+    best, best_cost = first, -np.inf
+    for i in range(first, end):
+        if lot_units[j, i] > 0 and lot_cost[j, i] / lot_units[j, i] > best_cost:
+            best, best_cost = i, lot_cost[j, i] / lot_units[j, i]
+    return best
+
+
+@kernel
+def _relieve(
+    method: int,
+    j: int,
+    t: int,
+    sold: float,
+    everything: bool,
+    price: float,
+    average: float,
+    long_from: IntArray,
+    lot_units: FloatArray,
+    lot_cost: FloatArray,
+    lot_time: IntArray,
+    span: IntArray,
+) -> tuple[float, float, float]:
+    """Sell ``sold`` units of slot ``j`` at ``price`` out of its lots by ``method`` (all of
+    them when ``everything``); returns the basis relieved and the short- and long-term gains.
+    ``average`` is the slot's cost per unit, the basis of every unit under ``average``."""
+    relieved, short, long = 0.0, 0.0, 0.0
+    left = sold
+    while span[j, 0] < span[j, 1] and (everything or left > LOT_NOISE * sold):
+        i = _next_lot(method, j, lot_units, lot_cost, span)
+        have = lot_units[j, i]
+        take = have if everything or left >= have * (1.0 - LOT_NOISE) else left
+        cost = average * take if method == AVERAGE else lot_cost[j, i] * (take / have)
+        gain = take * price - cost
+        if t >= long_from[lot_time[j, i]]:
+            long += gain
+        else:
+            short += gain
+        relieved += cost
+        left -= take
+        if take == have:
+            lot_units[j, i], lot_cost[j, i] = 0.0, 0.0
+        else:
+            lot_units[j, i] = have - take
+            lot_cost[j, i] -= cost
+        while span[j, 0] < span[j, 1] and lot_units[j, span[j, 0]] == 0:
+            span[j, 0] += 1
+        while span[j, 0] < span[j, 1] and lot_units[j, span[j, 1] - 1] == 0:
+            span[j, 1] -= 1
+    return relieved, short, long
+
+
 @kernel
 def _settle(
     held: FloatArray,
     desired: FloatArray,
     flow: float,
+    t: int,
     price: FloatArray,
     bps: float,
     fixed: float,
     units: FloatArray,
     basis: FloatArray,
-) -> tuple[float, float, float, float]:
-    """Move ``held`` to ``desired`` less costs: sets ``units`` and the average-cost ``basis``;
-    returns the value after, the cost paid, the turnover (one-way, excluding the flow, as a
-    fraction of the value before) and the gain realised."""
+    method: int,
+    long_from: IntArray,
+    lot_units: FloatArray,
+    lot_cost: FloatArray,
+    lot_time: IntArray,
+    span: IntArray,
+) -> tuple[float, float, float, float, float]:
+    """Move ``held`` to ``desired`` less costs at observation ``t``: sets ``units``, the slots'
+    total ``basis`` and their lots; returns the value after, the cost paid, the turnover
+    (one-way, excluding the flow, as a fraction of the value before), the gain realised and
+    its long-term part.
+
+    Under ``average`` a sale of a fraction f of a slot realises ``f x (value - basis)`` in
+    total, exactly as before lots existed; the lots only say which part of it is long term.
+    """
     k = held.shape[0]
     total = held.sum()
     size = max(total, abs(flow))
@@ -134,19 +262,48 @@ def _settle(
     cost = min(bps * 1e-4 * traded + fixed * count, post)
     scale = (post - cost) / post if post > 0 else 0.0
     churn = max(traded - abs(flow), 0.0) / 2 / total if total > 0 else 0.0
-    gain = 0.0
+    gain, long = 0.0, 0.0
     after = 0.0
     for j in range(k):
         final = desired[j] * scale
         after += final
         if final < held[j]:
             fraction = (held[j] - final) / held[j]
-            gain += held[j] - final - basis[j] * fraction
-            basis[j] *= 1.0 - fraction
-        else:
+            relieved, st, lt = _relieve(
+                method,
+                j,
+                t,
+                units[j] * fraction,
+                final <= 0,
+                price[j],
+                basis[j] / units[j],
+                long_from,
+                lot_units,
+                lot_cost,
+                lot_time,
+                span,
+            )
+            if method == AVERAGE:  # the total as one average basis gives it; lots split it
+                gain += held[j] - final - basis[j] * fraction
+                basis[j] *= 1.0 - fraction
+            else:
+                gain += st + lt
+                basis[j] -= relieved
+            long += lt
+        elif final > held[j]:
+            _open_lot(
+                j,
+                t,
+                (final - held[j]) / price[j],
+                final - held[j],
+                lot_units,
+                lot_cost,
+                lot_time,
+                span,
+            )
             basis[j] += final - held[j]
         units[j] = final / price[j]
-    return after, cost, churn, gain
+    return after, cost, churn, gain, long
 
 
 @kernel
@@ -167,6 +324,8 @@ def _walk(
     bps: float,
     fixed: float,
     year_slot: IntArray,
+    lot_method: int,
+    long_from: IntArray,
     record: bool,
     out: tuple[FloatArray, ...],
     traded: BoolArray,
@@ -174,13 +333,35 @@ def _walk(
 ) -> None:
     """Simulate every variant (row) of the arrays; results go into ``out``, ``traded`` and
     (when ``record``) ``weights``, as described by :class:`SimResult`."""
-    value, flow_done, events, turnover, costs, realised, by_year, drift_sum, drift_max, wsum = out
+    (
+        value,
+        flow_done,
+        events,
+        turnover,
+        costs,
+        realised,
+        by_year,
+        st_by_year,
+        lt_by_year,
+        drift_sum,
+        drift_max,
+        wsum,
+    ) = out
     n_obs, k = prices.shape
+    # Lots of the variant being walked, per slot in [span[j, 0], span[j, 1]): every trade opens
+    # at most one lot per slot, so the observations bound how many there can be.
+    lot_units, lot_cost = np.empty((k, n_obs)), np.empty((k, n_obs))
+    lot_time = np.empty((k, n_obs), dtype=np.int64)
+    span = np.empty((k, 2), dtype=np.int64)
     for v in range(target.shape[0]):
         code = codes[v]
         goal = target[v]
         units = initial * goal / prices[0]
         basis = initial * goal
+        span[:] = 0
+        for j in range(k):
+            if units[j] > 0:
+                _open_lot(j, 0, units[j], basis[j], lot_units, lot_cost, lot_time, span)
         held = np.empty(k)
         weight = np.zeros(k)
         desired = np.empty(k)
@@ -192,7 +373,11 @@ def _walk(
         slot = 0
         review = reviews[review_idx[v]]
         low, high, rail, wide_lo, wide_hi = (
-            band_low[v], band_high[v], rail_high[v], wide_low[v], wide_high[v]
+            band_low[v],
+            band_high[v],
+            rail_high[v],
+            wide_low[v],
+            wide_high[v],
         )
         weight_total = np.zeros(k)
         worst_sum, worst_max = 0.0, 0.0
@@ -232,19 +417,37 @@ def _walk(
                 next_review = t + cooldown[v]
             elif flow != 0:  # pro rata to holdings
                 for j in range(k):
-                    desired[j] = held[j] * (total + flow) / total if total > 0 else (
-                        max(flow, 0.0) * goal[j]
+                    desired[j] = (
+                        held[j] * (total + flow) / total
+                        if total > 0
+                        else (max(flow, 0.0) * goal[j])
                     )
             else:
                 continue
-            after, cost, churn, gain = _settle(
-                held, desired, flow, prices[t], bps, fixed, units, basis
+            after, cost, churn, gain, long = _settle(
+                held,
+                desired,
+                flow,
+                t,
+                prices[t],
+                bps,
+                fixed,
+                units,
+                basis,
+                lot_method,
+                long_from,
+                lot_units,
+                lot_cost,
+                lot_time,
+                span,
             )
             value[v, t] = after
             costs[v] += cost
             turnover[v] += churn
             realised[v] += gain
             by_year[v, year_slot[t]] += gain
+            st_by_year[v, year_slot[t]] += gain - long
+            lt_by_year[v, year_slot[t]] += long
         wsum[v] = weight_total
         drift_sum[v] = worst_sum
         drift_max[v] = worst_max
@@ -301,6 +504,13 @@ def simulate(
     events = np.zeros(n, dtype=np.int64)
     turnover, costs, realised = np.zeros(n), np.zeros(n), np.zeros(n)
     by_year = np.zeros((n, len(years)))
+    st_by_year, lt_by_year = np.zeros_like(by_year), np.zeros_like(by_year)
+    if plan.lots not in LAB_LOT_METHODS:
+        raise ValueError(f"the lab relieves lots by {', '.join(LAB_LOT_METHODS)}, not {plan.lots}")
+    lot_method = LAB_LOT_METHODS.index(plan.lots)
+    long_from = np.ascontiguousarray(
+        np.full(n_obs, n_obs) if plan.long_from is None else plan.long_from, dtype=np.int64
+    )
     drift_sum, drift_max, weight_sum = np.zeros(n), np.zeros(n), np.zeros((n, k))
     traded = np.zeros((n, n_obs), dtype=bool)
     weights = np.zeros((n, n_obs, k) if record_weights else (1, 1, k))
@@ -312,6 +522,7 @@ def simulate(
     band_low, band_high = dense(edges.band_low, shape), dense(edges.band_high, shape)
     rail_high = dense(edges.rail_high, shape)
     wide_low, wide_high = dense(edges.wide_low, shape), dense(edges.wide_high, shape)
+
     def run(rows: slice) -> None:
         _walk(
             prices,
@@ -330,6 +541,8 @@ def simulate(
             float(plan.costs.bps),
             float(plan.costs.fixed),
             year_slot,
+            lot_method,
+            long_from,
             record_weights,
             (
                 value[rows],
@@ -339,6 +552,8 @@ def simulate(
                 costs[rows],
                 realised[rows],
                 by_year[rows],
+                st_by_year[rows],
+                lt_by_year[rows],
                 drift_sum[rows],
                 drift_max[rows],
                 weight_sum[rows],
@@ -357,6 +572,8 @@ def simulate(
         costs=costs,
         realised=realised,
         realised_by_year=by_year,
+        realised_st_by_year=st_by_year,
+        realised_lt_by_year=lt_by_year,
         years=years,
         drift_sum=drift_sum,
         drift_max=drift_max,

@@ -4,8 +4,9 @@ Returns are time-weighted: the return of observation t is the value after t's tr
 and flows, less t's flow, over the value after t-1. Cash flows therefore do not count as
 performance, but costs do.
 
-Taxes are estimated, not paid: each calendar year's net realised gain, less the losses carried
-forward from earlier years, is taxed at one capital-gains rate (see :func:`yearly_taxes`).
+Taxes are estimated, not paid: each calendar year's short- and long-term realised gains, with
+the losses carried forward from earlier years, are netted as the IRS nets them and taxed at
+their term's rate (see :func:`yearly_taxes`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rebal.core.types import FloatArray, IntArray, dense
 from rebal.tax.rates import TaxRates
 
 DAYS_PER_YEAR = 365.25
+#: Metrics in currency units (shown and written to the cent).
+MONEY_COLUMNS = ("costs", "realised_gains", "realised_st", "realised_lt", "taxes", "final_value")
 #: Metrics that are fractions and are shown as percentages.
 PERCENT_COLUMNS = (
     "annual_return",
@@ -114,19 +117,33 @@ def years_between(dates: np.ndarray) -> float:
     return float(days) / DAYS_PER_YEAR
 
 
-def yearly_taxes(realised_by_year: FloatArray, rate: float) -> FloatArray:
-    """Estimated tax (V, Y) on realised gains by calendar year (V, Y), at ``rate``.
+def yearly_taxes(
+    realised_st_by_year: FloatArray, realised_lt_by_year: FloatArray, rates: TaxRates
+) -> FloatArray:
+    """Estimated tax (V, Y) on short- and long-term realised gains by calendar year (V, Y).
 
-    Each year's net realised gain is first reduced by the losses carried forward from earlier
-    years; a positive remainder is taxed at ``rate`` and uses the carry up, a negative one
-    is carried forward in full to later years (no refund, and no offset against other income).
+    IRS netting by character, with carryforward: each year, each term's net gain plus that
+    term's loss carried from earlier years; a net loss in one term offsets a net gain in the
+    other (:func:`rebal.tax.rates.net_gains`); the short-term gain left is taxed at
+    :attr:`TaxRates.short_term_total`, the long-term one at :attr:`TaxRates.long_term_total`,
+    and a net loss left is carried forward keeping its character (no refund, no offset against
+    other income). With equal rates this is one rate on each year's total net gain less the
+    losses carried.
     """
-    taxes = np.zeros_like(realised_by_year)
-    carry = np.zeros(realised_by_year.shape[0])  # losses not yet used, <= 0
-    for y in range(realised_by_year.shape[1]):
-        net = realised_by_year[:, y] + carry
-        taxes[:, y] = np.maximum(net, 0.0) * rate
-        carry = np.minimum(net, 0.0)
+    short_rate, long_rate = float(rates.short_term_total), float(rates.long_term_total)
+    taxes = np.zeros_like(realised_st_by_year)
+    n = realised_st_by_year.shape[0]
+    carry_st, carry_lt = np.zeros(n), np.zeros(n)  # losses not yet used, <= 0
+    for y in range(realised_st_by_year.shape[1]):
+        st = realised_st_by_year[:, y] + carry_st
+        lt = realised_lt_by_year[:, y] + carry_lt
+        net = st + lt
+        # A term's net loss goes first against the other term's net gain.
+        taxed_st = np.where(lt < 0, np.maximum(net, 0.0), st) * (st > 0)
+        taxed_lt = np.where(st < 0, np.maximum(net, 0.0), lt) * (lt > 0)
+        taxes[:, y] = taxed_st * short_rate + taxed_lt * long_rate
+        carry_st = np.where(lt > 0, np.minimum(net, 0.0), st) * (st < 0)
+        carry_lt = np.where(st > 0, np.minimum(net, 0.0), lt) * (lt < 0)
     return taxes
 
 
@@ -139,9 +156,8 @@ def compute_metrics(
 ) -> dict[str, FloatArray]:
     """Return every metric per variant; ``baseline`` (V,) is each variant's never-rebalance row.
 
-    With ``tax``, a ``taxes`` column estimates the tax on the realised gains: average cost has
-    no short- or long-term split, so every gain is taxed at the long-term rate plus the state
-    rate (:attr:`TaxRates.long_term_total`).
+    ``realised_st`` and ``realised_lt`` split ``realised_gains`` by holding period. With
+    ``tax``, a ``taxes`` column estimates the tax on them (:func:`yearly_taxes`).
     """
     years = years_between(dates)
     periods = result.value.shape[1] - 1
@@ -169,10 +185,12 @@ def compute_metrics(
         "turnover": result.turnover / years,
         "costs": result.costs,
         "realised_gains": result.realised,
+        "realised_st": result.realised_st_by_year.sum(axis=1),
+        "realised_lt": result.realised_lt_by_year.sum(axis=1),
     }
     if tax is not None:
-        rate = float(tax.long_term_total)
-        metrics["taxes"] = yearly_taxes(result.realised_by_year, rate).sum(axis=1)
+        taxes = yearly_taxes(result.realised_st_by_year, result.realised_lt_by_year, tax)
+        metrics["taxes"] = taxes.sum(axis=1)
     metrics["final_value"] = result.value[:, -1]
     metrics["rebalancing_benefit"] = ann - ann[baseline]
     return metrics

@@ -16,20 +16,21 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import Costs, Plan, SimResult, simulate
+from rebal.backtest.engine import Costs, Plan, SimResult, long_term_from, simulate
 from rebal.backtest.metrics import compute_metrics
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import Variant, build_plan
 from rebal.core.bands import BandSpec
 from rebal.core.types import FloatArray
 from rebal.io.errors import InputError, Problem
+from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
 
 BAND_FIELDS = ("band_abs", "band_rel", "rail_abs", "rail_rel", "wide_abs", "wide_rel")
@@ -164,10 +165,12 @@ def run_lab(
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
     tax: TaxRates | None = None,
+    lots: LotMethod = LotMethod.AVERAGE,
 ) -> LabRun:
     """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics.
 
-    With ``tax`` the table has a ``taxes`` column (see :func:`compute_metrics`).
+    Sales relieve tax lots by ``lots`` (``average``, ``fifo``, ``lifo`` or ``hifo``); with
+    ``tax`` the table has a ``taxes`` column (see :func:`compute_metrics`).
     """
     if not variants:
         raise ValueError("nothing to run: no policy variants")
@@ -197,6 +200,7 @@ def run_lab(
         flows=np.zeros(len(history.dates)) if flows is None else flows,
         costs=costs or Costs(),
     )
+    plan = replace(plan, lots=lots, long_from=long_term_from(history.dates))
     result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
     metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax)
     shown = len(variants)  # an added baseline is run but not tabulated

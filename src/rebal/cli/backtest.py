@@ -25,8 +25,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rebal.backtest.data import PriceHistory, load_prices, load_shipped, parse_date
-from rebal.backtest.engine import Costs
-from rebal.backtest.metrics import PERCENT_COLUMNS
+from rebal.backtest.engine import LAB_LOT_METHODS, Costs
+from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS
 from rebal.backtest.schedule import FREQUENCIES, ScheduleSpec
 from rebal.backtest.sweep import LabRun, expand_grid, read_grid, run_lab
 from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
@@ -34,6 +34,7 @@ from rebal.cli.common import err, fail, percent
 from rebal.core.bands import BandSpec
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
 from rebal.io.errors import InputError
+from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
 
 SHOWN_ROWS = 30
@@ -52,14 +53,22 @@ class LabPolicy(StrEnum):
     cash_flow = "cash-flow"
 
 
-def _tax_rates(tax_rate: str | None, state_rate: str | None) -> TaxRates | None:
-    """The capital-gains rate (taken as the long-term rate) and the state rate, in percent."""
+def _tax_rates(
+    tax_rate: str | None, state_rate: str | None, short_term_rate: str | None
+) -> TaxRates | None:
+    """The long-term rate (``--tax-rate``), the short-term rate (default: the same) and the
+    state rate, in percent."""
     if tax_rate is None:
-        if state_rate is not None:
-            raise fail("--state-rate is added on top of --tax-rate; give --tax-rate too")
+        for option, given in (("--state-rate", state_rate), ("--short-term-rate", short_term_rate)):
+            if given is not None:
+                raise fail(f"{option} goes with --tax-rate; give --tax-rate too")
         return None
     rates: list[Decimal] = []
-    for option, text in (("--tax-rate", tax_rate), ("--state-rate", state_rate or "0")):
+    for option, text in (
+        ("--tax-rate", tax_rate),
+        ("--short-term-rate", short_term_rate or tax_rate),
+        ("--state-rate", state_rate or "0"),
+    ):
         try:
             rate = Decimal(text.strip().removesuffix("%")) / 100
             if not rate.is_finite():
@@ -68,9 +77,17 @@ def _tax_rates(tax_rate: str | None, state_rate: str | None) -> TaxRates | None:
         except InvalidOperation:
             raise fail(f"{option} {text!r} is not a percentage") from None
     try:
-        return TaxRates(long_term=rates[0], state=rates[1])
+        return TaxRates(long_term=rates[0], short_term=rates[1], state=rates[2])
     except ValueError as exc:
-        raise fail(f"--tax-rate/--state-rate: {exc}") from None
+        raise fail(f"--tax-rate/--short-term-rate/--state-rate: {exc}") from None
+
+
+def _lot_method(text: str) -> LotMethod:
+    """The ``--lots`` method, one the lab runs."""
+    if text not in LAB_LOT_METHODS:
+        names = "|".join(LAB_LOT_METHODS)
+        raise fail(f"--lots {text!r} is not a lot method the lab runs: {names}")
+    return LotMethod(text)
 
 
 def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
@@ -131,6 +148,8 @@ def _render(run: LabRun, console: Console) -> None:
         "turnover": "turnover/yr",
         "costs": "costs",
         "realised_gains": "realised gains",
+        "realised_st": "realised ST",
+        "realised_lt": "realised LT",
         "taxes": "taxes",
         "rebalancing_benefit": "benefit vs never",
     }
@@ -146,7 +165,7 @@ def _render(run: LabRun, console: Console) -> None:
                 cells.append(f"{value * 100:.2f}%")
             elif col == "events":
                 cells.append(f"{int(value)}")
-            elif col in ("costs", "realised_gains", "taxes"):
+            elif col in MONEY_COLUMNS:
                 cells.append(f"{value:,.2f}")
             else:
                 cells.append(str(value))
@@ -159,7 +178,7 @@ def _render(run: LabRun, console: Console) -> None:
 def _write_table(run: LabRun, out: Path) -> None:
     # Analytics are float64; round at the boundary: money to cents, fractions to 1e-10.
     table = run.table.copy()
-    money = [c for c in ("costs", "realised_gains", "taxes", "final_value") if c in table]
+    money = [c for c in MONEY_COLUMNS if c in table]
     table[money] = table[money].round(2)
     numeric = [c for c in table.columns if c not in money and pd.api.types.is_float_dtype(table[c])]
     table[numeric] = table[numeric].round(10)
@@ -269,14 +288,27 @@ def backtest_command(
     tax_rate: Annotated[
         str | None,
         typer.Option(
-            help="Capital-gains tax rate in percent (the long-term rate): adds a taxes column, "
-            "the estimated tax on each year's net realised gain, losses carried forward. "
-            "Reported, not paid out of the portfolio."
+            help="Long-term capital-gains tax rate in percent: adds a taxes column, the "
+            "estimated tax on each year's short- and long-term realised gains, netted as the "
+            "IRS does, losses carried forward. Reported, not paid out of the portfolio."
         ),
     ] = None,
-    state_rate: Annotated[
-        str | None, typer.Option(help="State tax rate in percent, added to --tax-rate.")
+    short_term_rate: Annotated[
+        str | None,
+        typer.Option(help="Short-term rate in percent, with --tax-rate (default: --tax-rate)."),
     ] = None,
+    state_rate: Annotated[
+        str | None,
+        typer.Option(help="State tax rate in percent, added to both terms' rates."),
+    ] = None,
+    lots: Annotated[
+        str,
+        typer.Option(
+            help="Which tax lots a sale relieves: fifo, lifo, hifo (highest cost first) or "
+            "average (one average basis per position, oldest units first for the holding "
+            "period)."
+        ),
+    ] = LotMethod.AVERAGE.value,
 ) -> None:
     """Backtest rebalancing policies on price history and compare their metrics."""
     if out is not None and out.suffix not in (".csv", ".parquet"):
@@ -287,7 +319,8 @@ def backtest_command(
         raise fail(f"--initial must be positive, received {initial:g}")
     if cost_bps < 0 or cost_fixed < 0:
         raise fail("costs cannot be negative")
-    tax = _tax_rates(tax_rate, state_rate)
+    tax = _tax_rates(tax_rate, state_rate, short_term_rate)
+    lot_method = _lot_method(lots)
     history = _history(prices, start, end)
     default_weights = SHIPPED_WEIGHTS if prices is None else None
     if weights is None and default_weights is None:
@@ -342,6 +375,7 @@ def backtest_command(
             record_weights=record,
             on_progress=progress,
             tax=tax,
+            lots=lot_method,
         )
 
     if len(variants) > 1:
