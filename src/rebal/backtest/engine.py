@@ -39,7 +39,7 @@ import numpy as np
 
 from rebal.core import kernels
 from rebal.core.bands import Edges
-from rebal.core.kernels import kernel
+from rebal.core.kernels import inline_kernel, kernel
 from rebal.core.policies import Policy
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense
 from rebal.tax.lots import LotMethod, first_long_term_day
@@ -141,7 +141,7 @@ def _long_term_from(days: bytes) -> IntArray:
     return out
 
 
-@kernel
+@inline_kernel
 def _open_lot(
     j: int,
     t: int,
@@ -160,7 +160,7 @@ def _open_lot(
     span[j, 1] = end + 1
 
 
-@kernel
+@inline_kernel
 def _next_lot(
     method: int, j: int, lot_units: FloatArray, lot_cost: FloatArray, span: IntArray
 ) -> int:
@@ -178,7 +178,7 @@ def _next_lot(
     return best
 
 
-@kernel
+@inline_kernel
 def _relieve(
     method: int,
     j: int,
