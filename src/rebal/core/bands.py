@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rebal.core.kernels import inline_kernel, kernel, maximum, minimum
 from rebal.core.types import FloatArray
 
 
@@ -125,22 +126,57 @@ def resolve_band_params(
     return BandParams(**out)
 
 
-def _unset(width: FloatArray) -> bool:
-    return width.ndim == 0 and bool(np.isnan(width))
+@inline_kernel
+def at(array: FloatArray, i: int, j: int) -> float:
+    """``array[i, j]`` of a (N, K) array or of one broadcast along an axis of length 1."""
+    return float(array[i if array.shape[0] > 1 else 0, j if array.shape[1] > 1 else 0])
 
 
-def _half_width(target: FloatArray, absolute: FloatArray, relative: FloatArray) -> FloatArray:
-    # Run-level widths arrive as 0-d arrays: one kind unset needs a single pass.
-    if _unset(absolute) and _unset(relative):
-        return np.full_like(target, np.inf)
-    if _unset(absolute) and relative.ndim == 0:
-        result: FloatArray = relative * target
-        return result
-    if _unset(relative) and absolute.ndim == 0:
-        return np.broadcast_to(absolute, target.shape)
-    # fmin ignores NaN: the narrower of the kinds that are set; inf where neither is set.
-    width = np.fmin(absolute, relative * target)
-    return np.where(np.isnan(width), np.inf, width)
+@inline_kernel
+def around(target: float, absolute: float, relative: float) -> tuple[float, float]:
+    """Edges of one band: the narrower kind that is set, unbounded where neither is, clipped
+    to [0, 1]."""
+    scaled = relative * target
+    width = scaled if np.isnan(absolute) or absolute > scaled else absolute  # np.fmin
+    if np.isnan(width):
+        width = np.inf
+    return maximum(target - width, 0.0), minimum(target + width, 1.0)
+
+
+@kernel
+def edge_rows(
+    start: int,
+    stop: int,
+    target: FloatArray,
+    widths: tuple[FloatArray, ...],
+    out: tuple[FloatArray, ...],
+) -> None:
+    """The six edges of the slots of accounts ``start:stop`` into ``out`` (the fields of
+    :class:`Edges`); ``widths`` as the fields of :class:`BandParams`, each (N, K) or broadcast
+    along an axis of length 1, as ``target``."""
+    band_abs, band_rel, rail_abs, rail_rel, wide_abs, wide_rel = widths
+    band_low, band_high, rail_low, rail_high, wide_low, wide_high = out
+    for i in range(start, stop):
+        for j in range(band_low.shape[1]):
+            t = at(target, i, j)
+            b_low, b_high = around(t, at(band_abs, i, j), at(band_rel, i, j))
+            r_low, r_high = around(t, at(rail_abs, i, j), at(rail_rel, i, j))
+            w_low, w_high = around(t, at(wide_abs, i, j), at(wide_rel, i, j))
+            band_low[i, j], band_high[i, j] = b_low, b_high
+            # A rail never lies outside its band, a wide band never inside it.
+            rail_low[i, j], rail_high[i, j] = maximum(r_low, b_low), minimum(r_high, b_high)
+            wide_low[i, j], wide_high[i, j] = minimum(w_low, b_low), maximum(w_high, b_high)
+
+
+def as_2d(array: FloatArray) -> FloatArray:
+    """``array`` as a C-contiguous 2-D float array (a 0-d width becomes (1, 1)), as the
+    kernels take widths."""
+    return np.ascontiguousarray(np.atleast_2d(np.asarray(array, dtype=np.float64)))
+
+
+def widths(params: BandParams) -> tuple[FloatArray, ...]:
+    """The fields of ``params`` as the kernels take them (:func:`as_2d`)."""
+    return tuple(as_2d(getattr(params, f)) for f in BandParams.__slots__)
 
 
 def band_edges(target: FloatArray, params: BandParams) -> Edges:
@@ -148,15 +184,9 @@ def band_edges(target: FloatArray, params: BandParams) -> Edges:
 
     ``params`` may hold 0-d arrays (one width for every slot, see :func:`run_band_params`).
     """
-
-    def around(absolute: FloatArray, relative: FloatArray) -> tuple[FloatArray, FloatArray]:
-        width = _half_width(target, absolute, relative)
-        return np.maximum(target - width, 0.0), np.minimum(target + width, 1.0)
-
-    band_low, band_high = around(params.band_abs, params.band_rel)
-    rail_low, rail_high = around(params.rail_abs, params.rail_rel)
-    wide_low, wide_high = around(params.wide_abs, params.wide_rel)
-    # A rail never lies outside its band, a wide band never inside it.
-    rail_low, rail_high = np.maximum(rail_low, band_low), np.minimum(rail_high, band_high)
-    wide_low, wide_high = np.minimum(wide_low, band_low), np.maximum(wide_high, band_high)
-    return Edges(band_low, band_high, rail_low, rail_high, wide_low, wide_high)
+    given = (getattr(params, f) for f in BandParams.__slots__)
+    shape = np.broadcast_shapes(np.shape(target), *(np.shape(w) for w in given))
+    edges = Edges(*(np.empty(shape) for _ in Edges.__slots__))
+    out = tuple(getattr(edges, f) for f in Edges.__slots__)
+    edge_rows(0, shape[0], as_2d(target), widths(params), out)
+    return edges

@@ -13,7 +13,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from rebal.core.bands import BandParams
-from rebal.core.types import BoolArray, FloatArray, IntArray
+from rebal.core.kernels import kernel
+from rebal.core.types import BoolArray, FloatArray, IntArray, dense_as
+
+
+@kernel
+def value_rows(
+    start: int,
+    stop: int,
+    quantity_micro: IntArray,
+    price: FloatArray,
+    used: BoolArray,
+    out: FloatArray,
+) -> None:
+    """Market value of the slots of accounts ``start:stop`` into ``out`` (``BookArrays.value``)."""
+    for i in range(start, stop):
+        for j in range(out.shape[1]):
+            out[i, j] = quantity_micro[i, j] / 1e6 * price[i, j] if used[i, j] else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +60,16 @@ class BookArrays:
     @property
     def value(self) -> FloatArray:
         """Market value per slot; NaN where a used slot has no price, 0 for padding."""
-        result: FloatArray = np.where(self.used, self.quantity_micro / 1e6 * self.price, 0.0)
+        shape = self.symbol.shape
+        result: FloatArray = np.empty(shape)
+        value_rows(
+            0,
+            shape[0],
+            dense_as(self.quantity_micro, np.int64, shape),
+            dense_as(self.price, np.float64, shape),
+            dense_as(self.used, np.bool_, shape),
+            result,
+        )
         return result
 
     @property

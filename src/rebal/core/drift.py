@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rebal.core.bands import Edges
-from rebal.core.kernels import outside_rows
-from rebal.core.types import BoolArray, FloatArray, any_per_row, dense
+from rebal.core.kernels import kernel, nan_to_num, outside, row_sum
+from rebal.core.types import BoolArray, FloatArray, any_per_row, dense, dense_as
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +53,54 @@ class Drift:
         return result
 
 
-def _outside(
-    weight: FloatArray, low: FloatArray, high: FloatArray, checked: BoolArray
-) -> BoolArray:
-    """(N, K): checked slots outside ``[low, high]`` (:func:`rebal.core.kernels.outside`)."""
-    shape = weight.shape
-    result: BoolArray = outside_rows(
-        dense(weight), dense(low, shape), dense(high, shape), dense(checked, shape)
-    )
-    return result
+@kernel
+def drift_rows(
+    start: int,
+    stop: int,
+    value: FloatArray,
+    cash: FloatArray,
+    target: FloatArray,
+    edges: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    used: BoolArray,
+    cash_edges: tuple[FloatArray, FloatArray],
+    slots_out: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    masks_out: tuple[BoolArray, BoolArray, BoolArray],
+    account_out: tuple[FloatArray, FloatArray, BoolArray, BoolArray],
+) -> None:
+    """The drift of accounts ``start:stop``, one pass each: ``edges`` are the band and wide-band
+    (low, high) per slot, ``cash_edges`` the cash band per account, ``slots_out`` value, weight,
+    drift and relative drift, ``masks_out`` checked, breach and wide breach, ``account_out``
+    total, cash weight, cash breach and priced."""
+    band_low, band_high, wide_low, wide_high = edges
+    cash_low, cash_high = cash_edges
+    value_out, weight, drift, relative = slots_out
+    checked, breach, wide = masks_out
+    total_out, cash_weight, cash_breach, priced_out = account_out
+    k = value.shape[1]
+    held = np.empty(k)
+    for i in range(start, stop):
+        priced = True
+        for j in range(k):
+            priced &= not (used[i, j] and np.isnan(value[i, j]))
+            held[j] = nan_to_num(value[i, j]) if used[i, j] else 0.0
+        total = cash[i] + row_sum(held) if priced else np.nan
+        safe_total = total if total > 0 else np.nan
+        check = priced and total > 0
+        for j in range(k):
+            t = target[i, j]
+            w = held[j] / safe_total if used[i, j] else 0.0
+            weight[i, j] = w
+            drift[i, j] = w - t
+            relative[i, j] = (w - t) / t if t > 0 else np.nan
+            checked[i, j] = used[i, j] and check
+            breach[i, j] = checked[i, j] and outside(w, band_low[i, j], band_high[i, j])
+            wide[i, j] = checked[i, j] and outside(w, wide_low[i, j], wide_high[i, j])
+            value_out[i, j] = value[i, j] if used[i, j] else 0.0
+        total_out[i] = total
+        priced_out[i] = priced
+        cash_weight[i] = cash[i] / safe_total
+        any_checked = check and np.any(used[i])
+        cash_breach[i] = any_checked and outside(cash_weight[i], cash_low[i], cash_high[i])
 
 
 def measure_drift(
@@ -92,42 +131,43 @@ def measure_drift(
         The model's cash weight and its band ``(low, high)`` where the model has a cash row;
         accounts whose model has none pass ``cash_edges`` of ``(0, 1)``.
     """
-    n = value.shape[0]
-    missing = used & np.isnan(value)
-    priced: BoolArray = ~any_per_row(missing)
-    held = np.where(used, np.nan_to_num(value, nan=0.0), 0.0)
-    total = np.where(priced, cash + held.sum(axis=1), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        safe_total = np.where(total > 0, total, np.nan)[:, None]
-        weight = np.where(used, held / safe_total, 0.0)
-        drift = weight - target
-        relative = np.where(target > 0, drift / np.where(target > 0, target, 1.0), np.nan)
-        cash_weight = cash / safe_total[:, 0]
-    checked = used & (priced & (total > 0))[:, None]
-    breach = _outside(weight, edges.band_low, edges.band_high, checked)
-    wide = _outside(weight, edges.wide_low, edges.wide_high, checked)
-    c_target = np.zeros(n) if cash_target is None else cash_target
-    if cash_edges is None:
-        cash_breach = np.zeros(n, dtype=bool)
-    else:
-        low, high = (np.reshape(edge, (-1, 1)) for edge in cash_edges)
-        cash_breach = _outside(
-            cash_weight[:, None], low, high, any_per_row(checked)[:, None]
-        )[:, 0]
-    return Drift(
-        value=np.where(used, value, 0.0),
+    n, k = value.shape
+    drift = Drift(
+        value=np.empty((n, k)),
         cash=cash,
-        total=total,
-        weight=weight,
+        total=np.empty(n),
+        weight=np.empty((n, k)),
         target=target,
-        drift=drift,
-        relative=relative,
+        drift=np.empty((n, k)),
+        relative=np.empty((n, k)),
         edges=edges,
-        checked=checked,
-        breach=breach,
-        wide_breach=wide,
-        cash_weight=cash_weight,
-        cash_target=c_target,
-        cash_breach=cash_breach,
-        priced=priced,
+        checked=np.empty((n, k), dtype=bool),
+        breach=np.empty((n, k), dtype=bool),
+        wide_breach=np.empty((n, k), dtype=bool),
+        cash_weight=np.empty(n),
+        cash_target=np.zeros(n) if cash_target is None else cash_target,
+        cash_breach=np.empty(n, dtype=bool),
+        priced=np.empty(n, dtype=bool),
     )
+    shape = (n, k)
+    if cash_edges is None:  # no cash band: never outside
+        cash_edges = (np.full(n, -np.inf), np.full(n, np.inf))
+    drift_rows(
+        0,
+        n,
+        dense(value),
+        dense_as(cash, np.float64, (n,)),
+        dense(target, shape),
+        (
+            dense(edges.band_low, shape),
+            dense(edges.band_high, shape),
+            dense(edges.wide_low, shape),
+            dense(edges.wide_high, shape),
+        ),
+        dense(used, shape),
+        (dense_as(cash_edges[0], np.float64, (n,)), dense_as(cash_edges[1], np.float64, (n,))),
+        (drift.value, drift.weight, drift.drift, drift.relative),
+        (drift.checked, drift.breach, drift.wide_breach),
+        (drift.total, drift.cash_weight, drift.cash_breach, drift.priced),
+    )
+    return drift

@@ -1,4 +1,4 @@
-"""A whole rebalancing run over a book, as one pass of array operations.
+"""A whole rebalancing run over a book, in one compiled pass over its accounts.
 
 1. Value every slot and place the band, rail and wide-band edges (:mod:`rebal.core.bands`).
 2. Measure drift (:mod:`rebal.core.drift`) and give each account its status
@@ -7,38 +7,67 @@
    status calls for action (or every account, with ``all_accounts``) follows the run's policy
    when that policy wants to trade; an account with a cash flow or a cash shortfall that the
    policy leaves alone invests or raises it with the cash-flow policy.
-4. Each policy computes desired values for its accounts (:mod:`rebal.core.policies`).
+4. The chosen policy computes the account's desired values (:mod:`rebal.core.kernels`).
 5. Desired values become exact orders (:mod:`rebal.core.trades`).
 
 Accounts that cannot be checked, have no model or cannot trade get no orders.
+
+The steps are the compiled kernels of those modules (the ones their public functions run),
+applied block by block of :data:`BLOCK_ACCOUNTS` accounts inside one compiled loop, so that a
+block's arrays are still in the processor's cache from one step to the next and every result
+array is written once, in place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from rebal.core.bands import (
     BandParams,
     BandSpec,
-    band_edges,
+    Edges,
+    around,
+    as_2d,
+    at,
+    edge_rows,
     resolve_band_params,
     run_band_params,
+    widths,
 )
-from rebal.core.book import BookArrays
-from rebal.core.drift import Drift, measure_drift
-from rebal.core.policies import CASH_FLOW, LIQUIDATION, POLICIES, PolicyInput, policy_by_name
-from rebal.core.rows import concat_rows, take_rows
-from rebal.core.status import ACTIONABLE, Status, Statuses, classify
-from rebal.core.trades import MICRO, TradeRules, Trades, generate_trades
-from rebal.core.types import BoolArray, FloatArray, IntArray
+from rebal.core.book import BookArrays, value_rows
+from rebal.core.drift import Drift, drift_rows
+from rebal.core.kernels import (
+    WORK_ROWS,
+    destination_into,
+    inline_kernel,
+    kernel,
+    maximum,
+    nan_to_num,
+    row_sum,
+    wants,
+)
+from rebal.core.policies import CASH_FLOW, LIQUIDATION, POLICIES, policy_by_name
+from rebal.core.status import ACTIONABLE, Status, Statuses, status_rows
+from rebal.core.trades import MICRO, TradeRules, Trades, account_orders, no_orders
+from rebal.core.types import BoolArray, FloatArray, IntArray, dense_as
 
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
-# Accounts per chunk: (chunk, K) float64 working arrays of well under a megabyte stay in cache.
-CHUNK_ACCOUNTS = 8192
 NO_POLICY = -1
+# Accounts per call of the compiled loop: the progress callback reports each such chunk.
+CHUNK_ACCOUNTS = 65536
+# Accounts per block: a block's (block, K) arrays, some twenty of them, stay in cache.
+BLOCK_ACCOUNTS = 128
+
+# What the compiled loop needs to know of the policies and statuses, as arrays and integers.
+_POLICY_CODES = np.array([POLICIES[name].code for name in POLICY_NAMES], dtype=np.int64)
+_CASH_FLOW = POLICY_NAMES.index(CASH_FLOW.name)
+_LIQUIDATION = POLICY_NAMES.index(LIQUIDATION.name)
+_ACTIONABLE = np.isin(np.arange(len(Status)), [int(s) for s in ACTIONABLE])
+_UNABLE_TO_CHECK = int(Status.UNABLE_TO_CHECK)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,65 +104,125 @@ class Proposal:
         return result
 
 
-def measure_book(book: BookArrays, bands: BandSpec) -> Drift:
-    """Return the drift of every account of ``book`` under the run's ``bands``."""
-    shape = book.symbol.shape
-    run = run_band_params(bands)
-
-    def params(overrides: BandParams | None, shape: tuple[int, int]) -> BandParams:
-        return run if overrides is None else resolve_band_params(bands, shape, overrides)
-
-    edges = band_edges(book.target, params(book.overrides, shape))
-    cash_edges = band_edges(book.cash_target[:, None], params(book.cash_overrides, (shape[0], 1)))
-    low = np.where(book.has_cash_target, cash_edges.band_low[:, 0], 0.0)
-    high = np.where(book.has_cash_target, cash_edges.band_high[:, 0], 1.0)
-    return measure_drift(
-        book.value,
-        book.cash_cents / 100.0,
-        book.target,
-        edges,
-        book.used,
-        cash_target=book.cash_target,
-        cash_edges=(low, high),
-    )
+def _band_params(
+    bands: BandSpec, overrides: BandParams | None, shape: tuple[int, int]
+) -> BandParams:
+    """The run's widths, per slot where the book overrides them."""
+    if overrides is None:
+        return run_band_params(bands)
+    return resolve_band_params(bands, shape, overrides)
 
 
-def classify_book(book: BookArrays, drift: Drift) -> Statuses:
-    """Return the status of every account of ``book``."""
-    return classify(
-        drift,
-        has_model=book.has_model,
-        can_trade=book.can_trade,
-        liquidate=book.liquidate,
-        flow=book.pending_cents / 100.0,
-        restricted=book.restricted,
-        used=book.used,
-    )
+@inline_kernel
+def _kept(total: float, pending_cents: int, cash_target: float, cash_reserve: float) -> int:
+    """Cents an account keeps aside: the larger of its model's cash weight and the reserve,
+    of its value after the pending flow."""
+    post_total = nan_to_num(total) + pending_cents / 100.0
+    keep = maximum(cash_target, cash_reserve) * maximum(post_total, 0.0)
+    return int(np.rint(keep * 100.0))
 
 
-def _choose_policies(
-    book: BookArrays, drift: Drift, statuses: Statuses, config: RunConfig, spendable: FloatArray
-) -> IntArray:
-    status = statuses.status
-    checkable = (status > int(Status.UNABLE_TO_CHECK)) & book.can_trade & drift.priced
-    selected = np.isin(status, [int(s) for s in ACTIONABLE]) | config.all_accounts
-    run_policy = policy_by_name(config.policy)
-    follows_run = run_policy.wants_trade(drift) & (drift.any_breach | config.all_accounts)
-    cash_event = (book.pending_cents != 0) | (spendable < 0)
-    choice = np.full(book.n_accounts, NO_POLICY, dtype=np.int64)
-    choice = np.where(cash_event, POLICY_NAMES.index(CASH_FLOW.name), choice)
-    choice = np.where(follows_run, POLICY_NAMES.index(run_policy.name), choice)
-    choice = np.where(book.liquidate, POLICY_NAMES.index(LIQUIDATION.name), choice)
-    result: IntArray = np.where(checkable & selected & config.trade, choice, NO_POLICY)
-    return result
+@kernel
+def _kept_rows(
+    total: FloatArray, pending_cents: IntArray, cash_target: FloatArray, cash_reserve: float
+) -> Any:
+    out = np.empty(total.shape[0], dtype=np.int64)
+    for i in range(total.shape[0]):
+        out[i] = _kept(total[i], pending_cents[i], cash_target[i], cash_reserve)
+    return out
 
 
 def kept_cents(book: BookArrays, drift: Drift, cash_reserve: float) -> IntArray:
     """Cash each account keeps aside: the larger of its model's cash weight and the reserve."""
-    post_total = np.nan_to_num(drift.total) + book.pending_cents / 100.0
-    keep = np.maximum(book.cash_target, cash_reserve) * np.maximum(post_total, 0.0)
-    result: IntArray = np.rint(keep * 100.0).astype(np.int64)
+    n = book.n_accounts
+    result: IntArray = _kept_rows(
+        dense_as(drift.total, np.float64, (n,)),
+        dense_as(book.pending_cents, np.int64, (n,)),
+        dense_as(book.cash_target, np.float64, (n,)),
+        float(cash_reserve),
+    )
     return result
+
+
+@inline_kernel
+def _policy_of(
+    status: int,
+    checkable: bool,
+    breach: tuple[bool, bool],
+    cash_event: bool,
+    liquidate: bool,
+    run: int,
+    all_accounts: bool,
+) -> int:
+    """Which policy an account follows (index into POLICY_NAMES), NO_POLICY for none.
+
+    ``checkable``: the account can be checked and trade, and the run trades; ``breach``:
+    whether the account has a band breach and a checked slot; ``cash_event``: a pending flow or
+    a cash shortfall; ``run``: the run's policy.
+    """
+    any_breach, any_checked = breach
+    if not (checkable and (_ACTIONABLE[status] or all_accounts)):
+        return NO_POLICY
+    if liquidate:
+        return _LIQUIDATION
+    if wants(_POLICY_CODES[run], any_breach, any_checked) and (any_breach or all_accounts):
+        return run
+    if cash_event:
+        return _CASH_FLOW
+    return NO_POLICY
+
+
+@inline_kernel
+def _any(mask: BoolArray, i: int) -> bool:
+    for j in range(mask.shape[1]):  # noqa: SIM110 (numba compiles no generator)
+        if mask[i, j]:
+            return True
+    return False
+
+
+@kernel
+def _weight_rows(
+    start: int,
+    stop: int,
+    quantity_micro: IntArray,
+    price: FloatArray,
+    used: BoolArray,
+    priced: BoolArray,
+    trades: tuple[IntArray, IntArray, IntArray],
+    out: FloatArray,
+) -> None:
+    """Weights after the orders (``trades``: sold and bought micro-shares, cash after) of
+    accounts ``start:stop``."""
+    sell_micro, buy_micro, cash_after = trades
+    value = np.empty(price.shape[1])
+    for i in range(start, stop):
+        for j in range(value.shape[0]):
+            quantity = quantity_micro[i, j] - sell_micro[i, j] + buy_micro[i, j]
+            value[j] = quantity / MICRO * nan_to_num(price[i, j]) if used[i, j] else 0.0
+        total = row_sum(value) + cash_after[i] / 100.0
+        for j in range(value.shape[0]):
+            out[i, j] = value[j] / total if priced[i] and total > 0 else np.nan
+
+
+def weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
+    """Estimated weights after ``trades``, at the quoted prices (NaN where a price is missing)."""
+    shape = book.symbol.shape
+    out: FloatArray = np.empty(shape)
+    _weight_rows(
+        0,
+        shape[0],
+        dense_as(book.quantity_micro, np.int64, shape),
+        dense_as(book.price, np.float64, shape),
+        dense_as(book.used, np.bool_, shape),
+        dense_as(drift.priced, np.bool_, shape[:1]),
+        (
+            dense_as(trades.sell_micro, np.int64, shape),
+            dense_as(trades.buy_micro, np.int64, shape),
+            dense_as(trades.cash_after_cents, np.int64, shape[:1]),
+        ),
+        out,
+    )
+    return out
 
 
 def propose(
@@ -143,89 +232,215 @@ def propose(
 ) -> Proposal:
     """Measure, classify and propose orders for every account of ``book``.
 
-    The book is processed in chunks of :data:`CHUNK_ACCOUNTS` accounts, so the working arrays
-    stay in the processor's cache; ``on_progress(done, total)`` is called after each chunk.
+    One compiled loop does every step for a block of accounts before the next block (see the
+    module docstring); it runs in chunks of :data:`CHUNK_ACCOUNTS` accounts, and
+    ``on_progress(done, total)`` is called after each chunk.
     """
     n = book.n_accounts
-    parts = []
+    shape = book.symbol.shape
+    result = _allocate(book)
+    drift, trades = result.drift, result.trades
+    edges = drift.edges
+    used = book.used
+    inputs = (
+        (
+            dense_as(book.quantity_micro, np.int64, shape),
+            dense_as(book.price, np.float64, shape),
+            dense_as(book.target, np.float64, shape),
+        ),
+        (used, dense_as(book.restricted, np.bool_, shape)),
+        (
+            dense_as(book.cash_cents, np.int64, (n,)),
+            dense_as(book.pending_cents, np.int64, (n,)),
+        ),
+        (
+            dense_as(book.cash_target, np.float64, (n,)),
+            dense_as(book.has_cash_target, np.bool_, (n,)),
+            dense_as(book.has_model, np.bool_, (n,)),
+            dense_as(book.can_trade, np.bool_, (n,)),
+            dense_as(book.liquidate, np.bool_, (n,)),
+        ),
+        widths(_band_params(config.bands, book.overrides, shape)),
+        tuple(
+            as_2d(getattr(_band_params(config.bands, book.cash_overrides, (n, 1)), name))
+            for name in ("band_abs", "band_rel")
+        ),
+    )
+    settings = (
+        POLICY_NAMES.index(policy_by_name(config.policy).name),
+        bool(config.all_accounts),
+        bool(config.trade),
+        float(config.cash_reserve),
+        config.rules.as_kernel_args(),
+    )
+    outputs = (
+        (drift.value, drift.weight, drift.drift, drift.relative),
+        tuple(getattr(edges, f) for f in Edges.__slots__),
+        (drift.checked, drift.breach, drift.wide_breach),
+        (drift.cash, drift.total, drift.cash_weight, np.empty(n), np.empty(n), np.empty(n)),
+        (drift.cash_breach, drift.priced),
+        (result.statuses.status, result.statuses.reason, result.statuses.subject, result.policy),
+        (trades.sell_micro, trades.sell_cents, trades.buy_cents, trades.buy_micro),
+        (trades.cash_after_cents, trades.dropped),
+        result.weight_after,
+    )
     for start in range(0, max(n, 1), CHUNK_ACCOUNTS):
-        rows = slice(start, min(start + CHUNK_ACCOUNTS, n))
-        parts.append(_propose_chunk(take_rows(book, rows), config))
+        stop = min(start + CHUNK_ACCOUNTS, n)
+        _propose_rows(start, stop, inputs, settings, outputs)
         if on_progress is not None:
-            on_progress(rows.stop, n)
-    return parts[0] if len(parts) == 1 else concat_rows(parts)
+            on_progress(stop, n)
+    return result
 
 
-def _propose_chunk(book: BookArrays, config: RunConfig) -> Proposal:
-    drift = measure_book(book, config.bands)
-    statuses = classify_book(book, drift)
-    keep_cents = kept_cents(book, drift, config.cash_reserve)
-    spendable = (book.cash_cents + book.pending_cents - keep_cents) / 100.0
-    choice = _choose_policies(book, drift, statuses, config, spendable)
+def _allocate(book: BookArrays) -> Proposal:
+    """An uninitialised proposal for ``book``; the drift's target weights are the book's."""
+    n, k = book.symbol.shape
 
-    desired = np.nan_to_num(drift.value)
-    frozen = book.restricted | ~book.used
-    for index, name in enumerate(POLICY_NAMES):
-        rows = np.flatnonzero(choice == index)
-        if rows.size == 0:
-            continue
-        policy = POLICIES[name]
-        if rows.size == book.n_accounts:  # one policy for the whole book: no copies
-            inp = PolicyInput(drift=drift, frozen=frozen, spendable=spendable)
-            desired = policy.desired_values(inp)
-            continue
-        sub = take_rows(drift, rows)
-        inp = PolicyInput(drift=sub, frozen=frozen[rows], spendable=spendable[rows])
-        desired[rows] = policy.desired_values(inp)
+    def slots(dtype: type[np.generic] = np.float64) -> Any:
+        return np.empty((n, k), dtype=dtype)
 
-    trades = _orders(book, choice, desired, keep_cents, config.rules)
+    def accounts(dtype: type[np.generic] = np.float64) -> Any:
+        return np.empty(n, dtype=dtype)
+
+    drift = Drift(
+        value=slots(),
+        cash=accounts(),
+        total=accounts(),
+        weight=slots(),
+        target=book.target,
+        drift=slots(),
+        relative=slots(),
+        edges=Edges(*(slots() for _ in Edges.__slots__)),
+        checked=slots(np.bool_),
+        breach=slots(np.bool_),
+        wide_breach=slots(np.bool_),
+        cash_weight=accounts(),
+        cash_target=book.cash_target,
+        cash_breach=accounts(np.bool_),
+        priced=accounts(np.bool_),
+    )
     return Proposal(
         drift=drift,
-        statuses=statuses,
-        policy=choice,
-        trades=trades,
-        weight_after=weights_after(book, drift, trades),
+        statuses=Statuses(accounts(np.int64), accounts(np.int64), accounts(np.int64)),
+        policy=accounts(np.int64),
+        trades=Trades(
+            sell_micro=slots(np.int64),
+            sell_cents=slots(np.int64),
+            buy_cents=slots(np.int64),
+            buy_micro=slots(np.int64),
+            cash_after_cents=accounts(np.int64),
+            dropped=accounts(np.int64),
+        ),
+        weight_after=slots(),
     )
 
 
-def _orders(
-    book: BookArrays, choice: IntArray, desired: FloatArray, keep_cents: IntArray, rules: TradeRules
-) -> Trades:
-    """Orders of the accounts a policy ran on; the others keep their cash and get none."""
-    n, k = book.symbol.shape
-    none = np.zeros((n, k), dtype=np.int64)
-    trades = Trades(
-        sell_micro=none,
-        sell_cents=none.copy(),
-        buy_cents=none.copy(),
-        buy_micro=none.copy(),
-        cash_after_cents=book.cash_cents.copy(),
-        dropped=np.zeros(n, dtype=np.int64),
-    )
-    rows = np.flatnonzero(choice >= 0)
-    if rows.size == 0:
-        return trades
-    acted = generate_trades(
-        book.quantity_micro[rows],
-        book.price[rows],
-        desired[rows],
-        book.cash_cents[rows],
-        book.pending_cents[rows],
-        keep_cents[rows],
-        book.used[rows] & ~book.restricted[rows],
-        rules,
-    )
-    for f in fields(Trades):
-        getattr(trades, f.name)[rows] = getattr(acted, f.name)
-    return trades
-
-
-def weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
-    """Estimated weights after ``trades``, at the quoted prices (NaN where a price is missing)."""
-    quantity = book.quantity_micro - trades.sell_micro + trades.buy_micro
-    value = np.where(book.used, quantity / MICRO * np.nan_to_num(book.price), 0.0)
-    total = value.sum(axis=1) + trades.cash_after_cents / 100.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(total[:, None] > 0, value / total[:, None], np.nan)
-    result: FloatArray = np.where(drift.priced[:, None], weight, np.nan)
-    return result
+@kernel
+def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: Any) -> None:
+    """Every step of a run for accounts ``start:stop``, block by block (see :func:`propose`
+    for the layout of ``inputs``, ``settings`` and ``outputs``)."""
+    (quantity, price, target), (used, restricted), (cash_cents, pending) = inputs[:3]
+    cash_target, has_cash_target, has_model, can_trade, liquidate = inputs[3]
+    band_widths, (cash_abs, cash_rel) = inputs[4], inputs[5]
+    run, all_accounts, trade, cash_reserve, rules = settings
+    drift_slots, edges, masks, (cash, total, cash_weight, flow, cash_low, cash_high) = outputs[:4]
+    (cash_breach, priced), (status, reason, subject, policy) = outputs[4], outputs[5]
+    trade_slots, trade_accounts, weight_after = outputs[6], outputs[7], outputs[8]
+    value, rail_high = drift_slots[0], edges[3]
+    checked, breach, wide_breach = masks
+    k = quantity.shape[1]
+    frozen = np.empty(k, dtype=np.bool_)
+    tradable = np.empty(k, dtype=np.bool_)
+    desired = np.empty(k)
+    wanted = np.empty(k)
+    work = np.empty((WORK_ROWS, k))
+    trades = trade_slots + trade_accounts
+    for first in range(start, stop, BLOCK_ACCOUNTS):
+        last = min(first + BLOCK_ACCOUNTS, stop)
+        # 1. Values, band edges, the inputs per account the drift and statuses read.
+        value_rows(first, last, quantity, price, used, value)
+        edge_rows(first, last, target, band_widths, edges)
+        for i in range(first, last):
+            cash[i] = cash_cents[i] / 100.0
+            flow[i] = pending[i] / 100.0
+            cash_low[i], cash_high[i] = 0.0, 1.0
+            if has_cash_target[i]:
+                band = at(cash_abs, i, 0), at(cash_rel, i, 0)
+                cash_low[i], cash_high[i] = around(cash_target[i], band[0], band[1])
+        # 2. Drift and statuses.
+        drift_rows(
+            first,
+            last,
+            value,
+            cash,
+            target,
+            (edges[0], edges[1], edges[4], edges[5]),
+            used,
+            (cash_low, cash_high),
+            drift_slots,
+            masks,
+            (total, cash_weight, cash_breach, priced),
+        )
+        status_rows(
+            first,
+            last,
+            (value, target, drift_slots[1], edges[0], edges[1]),
+            (breach, restricted, used),
+            (priced, total, cash, cash_breach),
+            (has_model, can_trade, liquidate),
+            flow,
+            (status, reason, subject),
+        )
+        # 3-5. The policy each account follows, where it should end up, and its orders.
+        for i in range(first, last):
+            keep = _kept(total[i], pending[i], cash_target[i], cash_reserve)
+            spendable = (cash_cents[i] + pending[i] - keep) / 100.0
+            checkable = status[i] > _UNABLE_TO_CHECK and can_trade[i] and priced[i] and trade
+            policy[i] = choice = _policy_of(
+                status[i],
+                checkable,
+                (_any(breach, i) or cash_breach[i], _any(checked, i)),
+                pending[i] != 0 or spendable < 0,
+                liquidate[i],
+                run,
+                all_accounts,
+            )
+            if choice == NO_POLICY:
+                no_orders(i, cash_cents, trades)
+                continue
+            for j in range(k):
+                frozen[j] = restricted[i, j] or not used[i, j]
+                tradable[j] = not frozen[j]
+            destination_into(
+                _POLICY_CODES[choice],
+                value[i],
+                frozen,
+                spendable,
+                target[i],
+                rail_high[i],
+                _any(wide_breach, i),
+                desired,
+                work,
+            )
+            trade_accounts[0][i], trade_accounts[1][i] = account_orders(
+                quantity[i],
+                price[i],
+                desired,
+                cash_cents[i],
+                pending[i],
+                keep,
+                tradable,
+                rules,
+                (trade_slots[0][i], trade_slots[1][i], trade_slots[2][i], trade_slots[3][i]),
+                wanted,
+            )
+        _weight_rows(
+            first,
+            last,
+            quantity,
+            price,
+            used,
+            priced,
+            (trade_slots[0], trade_slots[3], trade_accounts[0]),
+            weight_after,
+        )

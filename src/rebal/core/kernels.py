@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
-from rebal.core.types import BoolArray, FloatArray
+from rebal.core.types import BoolArray, FloatArray, IntArray
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -54,6 +54,66 @@ def inline_kernel(fn: _F) -> _F:
     return cast(_F, compiled)
 
 
+# -- numpy's element rules, for kernels that replace a numpy formulation bit for bit ----------
+
+
+@inline_kernel
+def maximum(a: float, b: float) -> float:
+    """``np.maximum`` of two floats: NaN if either is NaN."""
+    if a != a or b != b:
+        return a + b
+    return a if a >= b else b
+
+
+@inline_kernel
+def minimum(a: float, b: float) -> float:
+    """``np.minimum`` of two floats: NaN if either is NaN."""
+    if a != a or b != b:
+        return a + b
+    return a if a <= b else b
+
+
+@inline_kernel
+def nan_to_num(x: float) -> float:
+    """``np.nan_to_num`` of a float: NaN becomes 0, infinities the largest finite floats."""
+    if x != x:
+        return 0.0
+    if x == np.inf:
+        return np.finfo(np.float64).max
+    if x == -np.inf:
+        return -np.finfo(np.float64).max
+    return x
+
+
+@kernel
+def row_sum(a: FloatArray) -> float:
+    """``a.sum()`` in numpy's order (pairwise, eight accumulators): the same float, bit for bit.
+
+    A plain loop may differ in the last bit, enough to move a weight across a band edge.
+    """
+    n = a.shape[0]
+    if n < 8:
+        res: float = 0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n > 128:
+        half = n // 2
+        half -= half % 8
+        left: float = row_sum(a[:half])
+        return left + row_sum(a[half:])
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    i = 8
+    while i < n - n % 8:
+        r0, r1, r2, r3 = r0 + a[i], r1 + a[i + 1], r2 + a[i + 2], r3 + a[i + 3]
+        r4, r5, r6, r7 = r4 + a[i + 4], r5 + a[i + 5], r6 + a[i + 6], r7 + a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[i]
+        i += 1
+    return res
+
 
 # -- bands -----------------------------------------------------------------------------------
 
@@ -62,17 +122,6 @@ def inline_kernel(fn: _F) -> _F:
 def outside(weight: float, low: float, high: float) -> bool:
     """Whether ``weight`` lies outside ``[low, high]`` by more than :data:`EDGE_SLACK`."""
     return bool(weight < low - EDGE_SLACK or weight > high + EDGE_SLACK)
-
-
-@kernel
-def outside_rows(weight: FloatArray, low: FloatArray, high: FloatArray, checked: BoolArray) -> Any:
-    """(N, K): checked slots whose weight is outside ``[low, high]``."""
-    n, k = weight.shape
-    out = np.zeros((n, k), dtype=np.bool_)
-    for i in range(n):
-        for j in range(k):
-            out[i, j] = checked[i, j] and outside(weight[i, j], low[i, j], high[i, j])
-    return out
 
 
 @inline_kernel
@@ -85,6 +134,24 @@ def any_outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> bool:
 
 
 # -- fills -----------------------------------------------------------------------------------
+#
+# The fills and destinations below take ``work``: rows of K floats of scratch space, so that a
+# loop over many accounts allocates it once (:data:`WORK_ROWS` rows serve any destination).
+
+#: Rows of scratch space :func:`destination_into` needs.
+WORK_ROWS = 8
+
+
+@inline_kernel
+def _sort_descending(a: FloatArray) -> None:
+    """Sort ``a`` in place, largest first and NaN before all (``np.sort(a)[::-1]``)."""
+    for j in range(1, a.shape[0]):
+        x = a[j]
+        i = j - 1
+        while i >= 0 and (x > a[i] or (np.isnan(x) and not np.isnan(a[i]))):
+            a[i + 1] = a[i]
+            i -= 1
+        a[i + 1] = x
 
 
 @kernel
@@ -96,8 +163,10 @@ def level_fill(gap: FloatArray, budget: float, out: FloatArray) -> None:
     budget covers every gap, every gap is closed and the remainder is left to the caller.
     """
     k = gap.shape[0]
-    g = np.maximum(gap, 0.0)
-    order = np.sort(g)[::-1]  # descending
+    order = out  # the gaps, largest first, until the level is known
+    for j in range(k):
+        order[j] = maximum(gap[j], 0.0)
+    _sort_descending(order)
     b = max(budget, 0.0)
     csum = 0.0
     count = 0
@@ -112,26 +181,33 @@ def level_fill(gap: FloatArray, budget: float, out: FloatArray) -> None:
         count, level_sum = 1, order[0] if k else 0.0
     level = max((level_sum - b) / count, 0.0)
     for j in range(k):
-        out[j] = max(g[j] - level, 0.0)
+        out[j] = max(maximum(gap[j], 0.0) - level, 0.0)
 
 
 @kernel
-def proportional_fill(share: FloatArray, cap: FloatArray, budget: float, out: FloatArray) -> None:
+def proportional_fill(
+    share: FloatArray, cap: FloatArray, budget: float, out: FloatArray, work: FloatArray
+) -> None:
     """Give each slot ``min(cap, lam * share)``, ``lam`` chosen to spend ``budget`` in full.
 
     Proportional to ``share`` until a slot reaches its cap, the rest flowing to the others
     (seed 001: "in proportion to the relative distance, none past target"). Slots with a
     non-positive share or cap get nothing; a budget beyond the caps fills every cap.
+    ``work``: 3 rows.
     """
     k = share.shape[0]
-    s = np.zeros(k)
-    c = np.zeros(k)
-    ratio = np.full(k, np.inf)  # lam at which a slot saturates
+    s, c, ratio = work[0], work[1], work[2]  # ratio: lam at which a slot saturates
+    order = out  # slots by ratio (a stable sort), until lam is known
     for j in range(k):
+        s[j], c[j], ratio[j] = 0.0, 0.0, np.inf
         if share[j] > 0 and cap[j] > 0:
             s[j], c[j] = share[j], cap[j]
             ratio[j] = cap[j] / share[j]
-    order = np.argsort(ratio, kind="mergesort")
+        i = j - 1
+        while i >= 0 and ratio[int(order[i])] > ratio[j]:
+            order[i + 1] = order[i]
+            i -= 1
+        order[i + 1] = j
     b = max(budget, 0.0)
     share_left = s.sum()
     capped_sum = 0.0
@@ -139,7 +215,7 @@ def proportional_fill(share: FloatArray, cap: FloatArray, budget: float, out: Fl
     cap_before = 0.0
     for j in range(k):
         # With lam = ratio[j], slots order[:j + 1] are saturated.
-        i = order[j]
+        i = int(order[j])
         cap_before += c[i]
         share_left -= s[i]
         if not np.isfinite(ratio[i]) or cap_before + ratio[i] * share_left > b:
@@ -178,44 +254,43 @@ def _keep_frozen(held: FloatArray, frozen: BoolArray, out: FloatArray) -> None:
 
 @kernel
 def raise_cash(
-    values: FloatArray, amount: float, target: FloatArray, frozen: BoolArray
+    values: FloatArray, amount: float, target: FloatArray, frozen: BoolArray, work: FloatArray
 ) -> None:
-    """Sell ``amount`` from ``values`` (in place): most overweight first, then pro rata."""
+    """Sell ``amount`` from ``values`` (in place): most overweight first, then pro rata.
+
+    ``work``: 7 rows."""
     if not amount > 0:
         return
     k = values.shape[0]
-    over = np.zeros(k)
+    over, first, sellable, second = work[0], work[1], work[2], work[3]
     for j in range(k):
-        if not frozen[j]:
-            over[j] = values[j] - target[j]
-    first = np.empty(k)
+        over[j] = 0.0 if frozen[j] else values[j] - target[j]
     level_fill(over, amount, first)
     values -= first
     rest = max(amount - first.sum(), 0.0)
-    sellable = np.zeros(k)
     for j in range(k):
-        if not frozen[j]:
-            sellable[j] = values[j]
-    second = np.empty(k)
-    proportional_fill(sellable, sellable, rest, second)
+        sellable[j] = 0.0 if frozen[j] else values[j]
+    proportional_fill(sellable, sellable, rest, second, work[4:])
     values -= second
 
 
 @kernel
 def spend_cash(
-    values: FloatArray, amount: float, target: FloatArray, frozen: BoolArray
+    values: FloatArray, amount: float, target: FloatArray, frozen: BoolArray, work: FloatArray
 ) -> None:
-    """Buy with ``amount`` (in place): most underweight first; beyond every gap, at target."""
+    """Buy with ``amount`` (in place): most underweight first; beyond every gap, at target.
+
+    ``work``: 2 rows."""
     if not amount > 0:
         return
     k = values.shape[0]
-    under = np.zeros(k)
+    under, first = work[0], work[1]
     weight_sum = 0.0
     for j in range(k):
+        under[j] = 0.0
         if not frozen[j]:
             under[j] = target[j] - values[j]
             weight_sum += target[j]
-    first = np.empty(k)
     level_fill(under, amount, first)
     rest = max(amount - first.sum(), 0.0)
     for j in range(k):
@@ -242,10 +317,11 @@ def _to_rails(
     target: FloatArray,
     rail_high: FloatArray,
     out: FloatArray,
+    work: FloatArray,
 ) -> None:
     # Sell everything above its upper rail down to the rail; buy below-target positions in
     # proportion to their relative distance, none past target; raise any cash still owed
-    # from the most overweight.
+    # from the most overweight. ``work``: 8 rows.
     k = held.shape[0]
     post_total = held.sum() + spendable
     budget = spendable
@@ -253,31 +329,36 @@ def _to_rails(
         rail_value = rail_high[j] * post_total
         out[j] = rail_value if not frozen[j] and held[j] > rail_value else held[j]
         budget += held[j] - out[j]
-    goal = np.empty(k)
+    goal = work[0]
     target_value(held, frozen, spendable, target, goal)
     if budget > 0:
-        shortfall = np.zeros(k)
-        distance = np.zeros(k)
+        shortfall, distance, bought = work[1], work[2], work[3]
         for j in range(k):
+            shortfall[j], distance[j] = 0.0, 0.0
             if not frozen[j]:
                 shortfall[j] = goal[j] - out[j]
                 distance[j] = shortfall[j] / goal[j] if goal[j] > 0 else 0.0
-        bought = np.empty(k)
-        proportional_fill(distance, shortfall, budget, bought)
+        proportional_fill(distance, shortfall, budget, bought, work[4:])
         out += bought
-    raise_cash(out, -budget, goal, frozen)
+    raise_cash(out, -budget, goal, frozen, work[1:])
     _keep_frozen(held, frozen, out)
 
 
 @kernel
 def _with_cash_flow(
-    held: FloatArray, frozen: BoolArray, spendable: float, target: FloatArray, out: FloatArray
+    held: FloatArray,
+    frozen: BoolArray,
+    spendable: float,
+    target: FloatArray,
+    out: FloatArray,
+    work: FloatArray,
 ) -> None:
-    goal = np.empty(held.shape[0])
+    # ``work``: 8 rows.
+    goal = work[0]
     target_value(held, frozen, spendable, target, goal)
     out[:] = held
-    spend_cash(out, spendable, goal, frozen)
-    raise_cash(out, -spendable, goal, frozen)
+    spend_cash(out, spendable, goal, frozen, work[1:])
+    raise_cash(out, -spendable, goal, frozen, work[1:])
     _keep_frozen(held, frozen, out)
 
 
@@ -294,6 +375,31 @@ def wants(code: int, any_breach: bool, checkable: bool) -> bool:
 
 
 @kernel
+def destination_into(
+    code: int,
+    held: FloatArray,
+    frozen: BoolArray,
+    spendable: float,
+    target: FloatArray,
+    rail_high: FloatArray,
+    wide_breach: bool,
+    out: FloatArray,
+    work: FloatArray,
+) -> None:
+    """Write into ``out`` the value each slot should have after policy ``code`` trades;
+    ``work``: :data:`WORK_ROWS` rows of scratch space."""
+    if code in (FULL, BANDS) or (code == TIERED and wide_breach):
+        _to_target(held, frozen, spendable, target, out)
+    elif code in (RAILS, TIERED):
+        _to_rails(held, frozen, spendable, target, rail_high, out, work)
+    elif code == CASH_FLOW:
+        _with_cash_flow(held, frozen, spendable, target, out, work)
+    else:  # LIQUIDATION: sell everything that may be sold
+        out[:] = 0.0
+        _keep_frozen(held, frozen, out)
+
+
+@kernel
 def destination(
     code: int,
     held: FloatArray,
@@ -305,34 +411,37 @@ def destination(
     out: FloatArray,
 ) -> None:
     """Write into ``out`` the value each slot should have after policy ``code`` trades."""
-    if code in (FULL, BANDS) or (code == TIERED and wide_breach):
-        _to_target(held, frozen, spendable, target, out)
-    elif code in (RAILS, TIERED):
-        _to_rails(held, frozen, spendable, target, rail_high, out)
-    elif code == CASH_FLOW:
-        _with_cash_flow(held, frozen, spendable, target, out)
-    else:  # LIQUIDATION: sell everything that may be sold
-        out[:] = 0.0
-        _keep_frozen(held, frozen, out)
+    work = np.empty((WORK_ROWS, held.shape[0]))
+    destination_into(code, held, frozen, spendable, target, rail_high, wide_breach, out, work)
 
 
 @kernel
 def destinations(
-    code: int,
+    codes: IntArray,
     held: FloatArray,
     frozen: BoolArray,
     spendable: FloatArray,
     target: FloatArray,
     rail_high: FloatArray,
     wide_breach: BoolArray,
-) -> Any:
-    """:func:`destination` of every account (rows of the (N, K) arrays)."""
-    out = np.empty(held.shape)
+    out: FloatArray,
+) -> None:
+    """:func:`destination` of every account (rows of the (N, K) arrays) under the policy of
+    its code; rows of a negative code (no policy) are left as they are."""
+    work = np.empty((WORK_ROWS, held.shape[1]))
     for i in range(held.shape[0]):
-        destination(
-            code, held[i], frozen[i], spendable[i], target[i], rail_high[i], wide_breach[i], out[i]
-        )
-    return out
+        if codes[i] >= 0:
+            destination_into(
+                codes[i],
+                held[i],
+                frozen[i],
+                spendable[i],
+                target[i],
+                rail_high[i],
+                wide_breach[i],
+                out[i],
+                work,
+            )
 
 
 @kernel

@@ -80,14 +80,16 @@ class Policy:
     def desired_values(self, inp: PolicyInput) -> FloatArray:
         """Return the value each slot should have after trading (N, K)."""
         drift = inp.drift
-        result: FloatArray = kernels.destinations(
-            self.code,
+        result: FloatArray = np.empty(np.shape(inp.held))
+        kernels.destinations(
+            np.full(result.shape[0], self.code),
             dense(inp.held),
             dense(inp.frozen),
             dense(inp.spendable.astype(np.float64)),
             dense(drift.target),
             dense(drift.edges.rail_high),
             dense(drift.any_wide_breach),
+            result,
         )
         return result
 

@@ -27,7 +27,8 @@ from enum import IntEnum
 import numpy as np
 
 from rebal.core.drift import Drift
-from rebal.core.types import BoolArray, IntArray, any_per_row
+from rebal.core.kernels import inline_kernel, kernel, maximum
+from rebal.core.types import BoolArray, FloatArray, IntArray, dense, dense_as
 
 CASH_SLOT = -2  # ``subject`` value naming the account's cash
 
@@ -88,18 +89,102 @@ class Statuses:
     subject: IntArray
 
 
-def _first_slot(mask: BoolArray) -> IntArray:
-    result: IntArray = np.where(any_per_row(mask), mask.argmax(axis=1), -1)
-    return result
+@inline_kernel
+def _status_of(
+    has_model: bool,
+    priced: bool,
+    total: float,
+    cash: float,
+    flow: float,
+    can_trade: bool,
+    liquidate: bool,
+    cash_breach: bool,
+    slots: tuple[int, int, int, int],
+) -> tuple[int, int, int]:
+    """Status, reason and subject slot of one account: the rules of the module docstring, the
+    first that holds wins. ``slots`` name the account's first unpriced slot, its worst breach,
+    its first restricted breach and its first restricted holding outside the model (-1: none).
+    """
+    unpriced, worst, restricted_breach, off_model = slots
+    any_breach = worst >= 0 or cash_breach
+    if not has_model:
+        return Status.NO_PORTFOLIO_ASSIGNED, Reason.NO_MODEL, -1
+    if not priced:
+        return Status.UNABLE_TO_CHECK, Reason.MISSING_PRICE, unpriced
+    # A new account funded by its first deposit has no value yet but is not empty.
+    if not total + maximum(flow, 0.0) > 0:
+        return Status.UNABLE_TO_CHECK, Reason.NO_VALUE, -1
+    if not can_trade and (any_breach or liquidate or flow != 0 or cash < 0):
+        return Status.NEEDS_ATTENTION, Reason.CANNOT_TRADE, -1
+    if restricted_breach >= 0:
+        return Status.NEEDS_ATTENTION, Reason.RESTRICTED_BREACH, restricted_breach
+    if off_model >= 0:  # a restricted holding the model does not want cannot be sold
+        return Status.NEEDS_ATTENTION, Reason.RESTRICTED_OFF_MODEL, off_model
+    if cash < 0:
+        return Status.NEEDS_ATTENTION, Reason.NEGATIVE_CASH, -1
+    if -flow > total:
+        return Status.NEEDS_ATTENTION, Reason.WITHDRAWAL_TOO_LARGE, -1
+    if liquidate:
+        return Status.LIQUIDATION, Reason.LIQUIDATE, -1
+    if flow < 0:
+        return Status.NEW_WITHDRAWAL, Reason.WITHDRAWAL, -1
+    if flow > 0:
+        return Status.NEW_DEPOSIT, Reason.DEPOSIT, -1
+    if worst >= 0:
+        return Status.OUT_OF_TOLERANCE, Reason.BREACH, worst
+    if cash_breach:
+        return Status.OUT_OF_TOLERANCE, Reason.CASH_BREACH, CASH_SLOT
+    return Status.INSIDE_TOLERANCE, Reason.INSIDE, -1
 
 
-def worst_breach(drift: Drift) -> IntArray:
-    """Slot furthest outside its band per account (-1 where none is)."""
-    edges = drift.edges
-    outside = np.maximum(edges.band_low - drift.weight, drift.weight - edges.band_high)
-    outside = np.where(drift.breach, outside, -np.inf)
-    result: IntArray = np.where(any_per_row(drift.breach), outside.argmax(axis=1), -1)
-    return result
+@kernel
+def status_rows(
+    start: int,
+    stop: int,
+    drift_slots: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    masks: tuple[BoolArray, BoolArray, BoolArray],
+    drift_accounts: tuple[BoolArray, FloatArray, FloatArray, BoolArray],
+    flags: tuple[BoolArray, BoolArray, BoolArray],
+    flow: FloatArray,
+    out: tuple[IntArray, IntArray, IntArray],
+) -> None:
+    """:func:`_status_of` of accounts ``start:stop``: ``drift_slots`` are value, target, weight,
+    band low and band high, ``masks`` breach, restricted and used, ``drift_accounts`` priced,
+    total, cash and cash breach, ``flags`` has a model, can trade and liquidate."""
+    value, target, weight, low, high = drift_slots
+    breach, restricted, used = masks
+    priced, total, cash, cash_breach = drift_accounts
+    has_model, can_trade, liquidate = flags
+    status, reason, subject = out
+    for i in range(start, stop):
+        unpriced = worst = restricted_breach = off_model = -1
+        furthest = -np.inf
+        for j in range(value.shape[1]):
+            if unpriced < 0 and used[i, j] and np.isnan(value[i, j]):
+                unpriced = j
+            if breach[i, j]:
+                # The slot furthest outside its band: numpy's argmax, the first NaN or maximum.
+                distance = maximum(low[i, j] - weight[i, j], weight[i, j] - high[i, j])
+                if furthest == furthest and (
+                    worst < 0 or distance > furthest or distance != distance
+                ):
+                    worst, furthest = j, distance
+                if restricted_breach < 0 and restricted[i, j]:
+                    restricted_breach = j
+            held_off_model = used[i, j] and target[i, j] == 0 and value[i, j] > 0
+            if off_model < 0 and restricted[i, j] and held_off_model:
+                off_model = j
+        status[i], reason[i], subject[i] = _status_of(
+            has_model[i],
+            priced[i],
+            total[i],
+            cash[i],
+            flow[i],
+            can_trade[i],
+            liquidate[i],
+            cash_breach[i],
+            (unpriced, worst, restricted_breach, off_model),
+        )
 
 
 def classify(
@@ -118,51 +203,36 @@ def classify(
     consistent with ``drift.cash``; ``restricted`` and ``used`` are (N, K) slot masks.
     """
     n = drift.total.shape[0]
-    status = np.full(n, int(Status.INSIDE_TOLERANCE), dtype=np.int64)
-    reason = np.full(n, int(Reason.INSIDE), dtype=np.int64)
-    subject = np.full(n, -1, dtype=np.int64)
-
-    unpriced_slot = _first_slot(used & ~drift.priced[:, None] & np.isnan(drift.value))
-    breach_slot = worst_breach(drift)
-    restricted_breach = drift.breach & restricted
-    off_model = restricted & used & (drift.target == 0) & (drift.value > 0)
-    any_breach = drift.any_breach
-    wants_action = any_breach | liquidate | (flow != 0) | (drift.cash < 0)
-
-    # Rules from lowest to highest priority: each later assignment overrides an earlier one.
-    security_breach = breach_slot >= 0
-    rules: list[tuple[BoolArray, Status, Reason | IntArray, IntArray | int]] = [
+    statuses = Statuses(
+        status=np.empty(n, dtype=np.int64),
+        reason=np.empty(n, dtype=np.int64),
+        subject=np.empty(n, dtype=np.int64),
+    )
+    shape = np.shape(drift.weight)
+    edges = drift.edges
+    status_rows(
+        0,
+        n,
         (
-            any_breach,
-            Status.OUT_OF_TOLERANCE,
-            np.where(security_breach, int(Reason.BREACH), int(Reason.CASH_BREACH)),
-            np.where(security_breach, breach_slot, CASH_SLOT),
+            dense(drift.value, shape),
+            dense(drift.target, shape),
+            dense(drift.weight, shape),
+            dense(edges.band_low, shape),
+            dense(edges.band_high, shape),
         ),
-        (flow > 0, Status.NEW_DEPOSIT, Reason.DEPOSIT, -1),
-        (flow < 0, Status.NEW_WITHDRAWAL, Reason.WITHDRAWAL, -1),
-        (liquidate, Status.LIQUIDATION, Reason.LIQUIDATE, -1),
-        (-flow > drift.total, Status.NEEDS_ATTENTION, Reason.WITHDRAWAL_TOO_LARGE, -1),
-        (drift.cash < 0, Status.NEEDS_ATTENTION, Reason.NEGATIVE_CASH, -1),
+        (dense(drift.breach, shape), dense(restricted, shape), dense(used, shape)),
         (
-            any_per_row(off_model),
-            Status.NEEDS_ATTENTION,
-            Reason.RESTRICTED_OFF_MODEL,
-            _first_slot(off_model),
+            dense_as(drift.priced, np.bool_, (n,)),
+            dense_as(drift.total, np.float64, (n,)),
+            dense_as(drift.cash, np.float64, (n,)),
+            dense_as(drift.cash_breach, np.bool_, (n,)),
         ),
         (
-            any_per_row(restricted_breach),
-            Status.NEEDS_ATTENTION,
-            Reason.RESTRICTED_BREACH,
-            _first_slot(restricted_breach),
+            dense_as(has_model, np.bool_, (n,)),
+            dense_as(can_trade, np.bool_, (n,)),
+            dense_as(liquidate, np.bool_, (n,)),
         ),
-        (~can_trade & wants_action, Status.NEEDS_ATTENTION, Reason.CANNOT_TRADE, -1),
-        # A new account funded by its first deposit has no value yet but is not empty.
-        (~(drift.total + np.maximum(flow, 0) > 0), Status.UNABLE_TO_CHECK, Reason.NO_VALUE, -1),
-        (~drift.priced, Status.UNABLE_TO_CHECK, Reason.MISSING_PRICE, unpriced_slot),
-        (~has_model, Status.NO_PORTFOLIO_ASSIGNED, Reason.NO_MODEL, -1),
-    ]
-    for mask, st, why, slot in rules:
-        status = np.where(mask, int(st), status)
-        reason = np.where(mask, why, reason)
-        subject = np.where(mask, slot, subject)
-    return Statuses(status=status, reason=reason, subject=subject)
+        dense_as(flow, np.float64, (n,)),
+        (statuses.status, statuses.reason, statuses.subject),
+    )
+    return statuses

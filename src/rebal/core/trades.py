@@ -22,11 +22,12 @@ balance is exact; the float64 arithmetic before the rounding is explicit and loc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from rebal.core.types import BoolArray, FloatArray, IntArray
+from rebal.core.kernels import inline_kernel, kernel, maximum, row_sum
+from rebal.core.types import BoolArray, FloatArray, IntArray, dense_as
 
 MICRO = 1_000_000
 WHOLE_SHARE = MICRO
@@ -43,6 +44,10 @@ class TradeRules:
     def __post_init__(self) -> None:
         if self.min_trade_cents < 0:
             raise ValueError(f"minimum trade must not be negative, received {self.min_trade_cents}")
+
+    def as_kernel_args(self) -> tuple[bool, int]:
+        """The rules as the kernels take them: (whole shares, minimum trade in cents)."""
+        return bool(self.whole_shares), int(self.min_trade_cents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,32 +68,159 @@ class Trades:
         return result
 
 
-def _to_cents(value: FloatArray) -> IntArray:
-    return np.rint(value * 100.0).astype(np.int64)
+@inline_kernel
+def _to_cents(value: float) -> int:
+    return int(np.rint(value * 100.0))
 
 
-def _cover_shortfall(
-    cash: IntArray,
-    sell_micro: IntArray,
-    sell_cents: IntArray,
-    held_micro: IntArray,
+@inline_kernel
+def account_orders(
+    quantity_micro: IntArray,
     price: FloatArray,
-    rules: TradeRules,
-) -> tuple[IntArray, IntArray]:
-    short = -(cash + sell_cents.sum(axis=1))
-    rows = np.flatnonzero((short > 0) & (sell_micro > 0).any(axis=1))
-    if rows.size == 0:
-        return sell_micro, sell_cents
-    sell_micro, sell_cents = sell_micro.copy(), sell_cents.copy()
-    col = sell_cents[rows].argmax(axis=1)
-    p = price[rows, col]
-    extra = np.ceil(short[rows] / 100.0 / p * MICRO + _FLOAT_SLACK)
-    if rules.whole_shares:
-        extra = np.ceil(extra / WHOLE_SHARE) * WHOLE_SHARE
-    room = held_micro[rows, col] - sell_micro[rows, col]
-    sell_micro[rows, col] += np.minimum(extra.astype(np.int64), room)
-    sell_cents[rows, col] = _to_cents(sell_micro[rows, col] / MICRO * p)
-    return sell_micro, sell_cents
+    desired: FloatArray,
+    cash_cents: int,
+    flow_cents: int,
+    keep_cents: int,
+    tradable: BoolArray,
+    rules: tuple[bool, int],
+    out: tuple[IntArray, IntArray, IntArray, IntArray],
+    wanted_cents: FloatArray,
+) -> tuple[int, int]:
+    """The orders of one account (steps 1-4 of the module docstring) under ``rules`` (whole
+    shares, minimum trade in cents), written into ``out`` (sell micro-shares, sell cents, buy
+    cents, buy micro-shares); returns the cash after and the number of trades dropped.
+    ``wanted_cents`` is scratch space of K floats."""
+    sell_micro, sell_cents, buy_cents, buy_micro = out
+    whole_shares, min_trade_cents = rules
+    k = price.shape[0]
+    dropped = 0
+    must_raise = cash_cents + flow_cents < 0
+
+    # 1. Sells, and 2. the minimum trade on sells unless the sales must raise cash.
+    proceeds = 0
+    selling = False
+    for j in range(k):
+        sell_micro[j] = 0
+        sell_cents[j] = 0
+        if not tradable[j]:
+            continue
+        held = quantity_micro[j]
+        held_value = held / MICRO * price[j]
+        raw = maximum(held_value - desired[j], 0.0) / price[j] * MICRO
+        if desired[j] <= 0.005 and held > 0:
+            sold = held
+        else:
+            if whole_shares:
+                rounded = int(np.ceil(raw / WHOLE_SHARE - _FLOAT_SLACK)) * WHOLE_SHARE
+            else:
+                rounded = int(np.rint(raw))
+            sold = min(max(rounded, 0), held)
+        cents = _to_cents(sold / MICRO * price[j])
+        if sold > 0 and cents < min_trade_cents and not must_raise:
+            dropped += 1
+            continue
+        sell_micro[j] = sold
+        sell_cents[j] = cents
+        proceeds += cents
+        selling |= sold > 0
+
+    # 2b. Rounding the sales to micro-shares and their proceeds to cents can leave a cash flow
+    # short by a few cents: the largest sale then sells enough more to cover it.
+    short = -(cash_cents + flow_cents + proceeds)
+    if short > 0 and selling:
+        col = 0  # the first largest sale, as numpy's argmax
+        for j in range(1, k):
+            if sell_cents[j] > sell_cents[col]:
+                col = j
+        p = price[col] if tradable[col] else 1.0
+        extra = np.ceil(short / 100.0 / p * MICRO + _FLOAT_SLACK)
+        if whole_shares:
+            extra = np.ceil(extra / WHOLE_SHARE) * WHOLE_SHARE
+        room = (quantity_micro[col] if tradable[col] else 0) - sell_micro[col]
+        sell_micro[col] += min(int(extra), room)
+        cents = _to_cents(sell_micro[col] / MICRO * p)
+        proceeds += cents - sell_cents[col]
+        sell_cents[col] = cents
+
+    # 3. Cash the buys may spend.
+    available = max(cash_cents + flow_cents + proceeds - keep_cents, 0)
+
+    # 4. Buys: wanted, minimum trade, then scaled to the cash available.
+    for j in range(k):
+        wanted = 0.0
+        if tradable[j]:
+            wanted = maximum(desired[j] - quantity_micro[j] / MICRO * price[j], 0.0)
+        wanted_cents[j] = np.floor(wanted * 100.0 + _FLOAT_SLACK)
+        if wanted_cents[j] > 0 and wanted_cents[j] < min_trade_cents:
+            wanted_cents[j] = 0.0
+            dropped += 1
+    total_wanted = row_sum(wanted_cents)
+    scale = available / total_wanted if total_wanted > available else 1.0
+    spent = 0
+    for j in range(k):
+        p = price[j] if tradable[j] else 1.0
+        bought = int(np.floor(wanted_cents[j] * scale + _FLOAT_SLACK))
+        if whole_shares:
+            shares = np.floor(bought / (p * 100.0) + _FLOAT_SLACK)
+            micro = int(shares) * WHOLE_SHARE
+            bought = min(int(np.ceil(shares * p * 100.0 - _FLOAT_SLACK)), bought)
+        else:
+            micro = int(np.floor(bought / 100.0 / p * MICRO))
+        small = 0 < bought < min_trade_cents
+        dropped += small
+        if small or micro <= 0:
+            bought = 0
+        buy_cents[j] = bought
+        buy_micro[j] = micro if bought > 0 else 0
+        spent += bought
+    return cash_cents + flow_cents + proceeds - spent, dropped
+
+
+@inline_kernel
+def no_orders(i: int, cash_cents: IntArray, out: tuple[IntArray, ...]) -> None:
+    """Account ``i`` gets no orders and keeps its settled cash (``out``: see :func:`order_rows`)."""
+    sell_micro, sell_cents, buy_cents, buy_micro, cash_after, dropped = out
+    for j in range(sell_micro.shape[1]):
+        sell_micro[i, j] = sell_cents[i, j] = buy_cents[i, j] = buy_micro[i, j] = 0
+    cash_after[i], dropped[i] = cash_cents[i], 0
+
+
+@kernel
+def order_rows(
+    start: int,
+    stop: int,
+    quantity_micro: IntArray,
+    price: FloatArray,
+    desired: FloatArray,
+    cash_cents: IntArray,
+    flow_cents: IntArray,
+    keep_cents: IntArray,
+    tradable: BoolArray,
+    active: BoolArray,
+    rules: tuple[bool, int],
+    out: tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray],
+) -> None:
+    """Orders of the ``active`` accounts among ``start:stop`` into ``out`` (the six arrays of
+    :class:`Trades`, in field order), under ``rules`` (whole shares, minimum trade in cents);
+    the other accounts get none."""
+    sell_micro, sell_cents, buy_cents, buy_micro, cash_after, dropped = out
+    wanted = np.empty(price.shape[1])
+    for i in range(start, stop):
+        if not active[i]:
+            no_orders(i, cash_cents, out)
+            continue
+        cash_after[i], dropped[i] = account_orders(
+            quantity_micro[i],
+            price[i],
+            desired[i],
+            cash_cents[i],
+            flow_cents[i],
+            keep_cents[i],
+            tradable[i],
+            rules,
+            (sell_micro[i], sell_cents[i], buy_cents[i], buy_micro[i]),
+            wanted,
+        )
 
 
 def generate_trades(
@@ -120,64 +252,27 @@ def generate_trades(
     rules
         Share precision and minimum trade.
     """
-    safe_price = np.where(tradable, price, 1.0)
-    held_micro = np.where(tradable, quantity_micro, 0)
-    held_value = held_micro / MICRO * safe_price
-
-    # 1. Sells.
-    excess = np.where(tradable, held_value - desired, 0.0)
-    sell_all = tradable & (desired <= 0.005) & (held_micro > 0)
-    raw = np.maximum(excess, 0.0) / safe_price * MICRO
-    if rules.whole_shares:
-        rounded = np.ceil(raw / WHOLE_SHARE - _FLOAT_SLACK).astype(np.int64) * WHOLE_SHARE
-    else:
-        rounded = np.rint(raw).astype(np.int64)
-    sell_micro = np.where(sell_all, held_micro, np.minimum(np.maximum(rounded, 0), held_micro))
-    sell_cents = _to_cents(sell_micro / MICRO * safe_price)
-
-    # 2. Minimum trade on sells, except where the sales must raise cash (a withdrawal, a debit).
-    must_raise = (cash_cents + flow_cents < 0)[:, None]
-    small_sell = (sell_micro > 0) & (sell_cents < rules.min_trade_cents) & ~must_raise
-    sell_micro = np.where(small_sell, 0, sell_micro)
-    sell_cents = np.where(small_sell, 0, sell_cents)
-
-    # 2b. Rounding the sales to micro-shares and their proceeds to cents can leave a cash flow
-    # short by a few cents: the largest sale then sells enough more to cover it.
-    sell_micro, sell_cents = _cover_shortfall(
-        cash_cents + flow_cents, sell_micro, sell_cents, held_micro, safe_price, rules
+    n, k = np.shape(price)
+    trades = Trades(
+        sell_micro=np.empty((n, k), dtype=np.int64),
+        sell_cents=np.empty((n, k), dtype=np.int64),
+        buy_cents=np.empty((n, k), dtype=np.int64),
+        buy_micro=np.empty((n, k), dtype=np.int64),
+        cash_after_cents=np.empty(n, dtype=np.int64),
+        dropped=np.empty(n, dtype=np.int64),
     )
-
-    # 3. Cash the buys may spend.
-    available = cash_cents + flow_cents + sell_cents.sum(axis=1) - keep_cents
-    available = np.maximum(available, 0)
-
-    # 4. Buys: wanted, minimum trade, then scaled to the cash available.
-    wanted = np.where(tradable, np.maximum(desired - held_value, 0.0), 0.0)
-    wanted_cents = np.floor(wanted * 100.0 + _FLOAT_SLACK)
-    small_wanted = (wanted_cents > 0) & (wanted_cents < rules.min_trade_cents)
-    wanted_cents = np.where(small_wanted, 0.0, wanted_cents)
-    total_wanted = wanted_cents.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(total_wanted > available, available / total_wanted, 1.0)
-    buy_cents = np.floor(wanted_cents * scale[:, None] + _FLOAT_SLACK).astype(np.int64)
-    if rules.whole_shares:
-        shares = np.floor(buy_cents / (safe_price * 100.0) + _FLOAT_SLACK)
-        buy_micro = shares.astype(np.int64) * WHOLE_SHARE
-        cost = np.ceil(shares * safe_price * 100.0 - _FLOAT_SLACK).astype(np.int64)
-        buy_cents = np.minimum(cost, buy_cents)
-    else:
-        buy_micro = np.floor(buy_cents / 100.0 / safe_price * MICRO).astype(np.int64)
-    small_buy = (buy_cents > 0) & (buy_cents < rules.min_trade_cents)
-    buy_cents = np.where(small_buy | (buy_micro <= 0), 0, buy_cents)
-    buy_micro = np.where(buy_cents > 0, buy_micro, 0)
-
-    dropped = (small_sell | small_wanted | (small_buy & ~small_wanted)).sum(axis=1)
-    cash_after = cash_cents + flow_cents + sell_cents.sum(axis=1) - buy_cents.sum(axis=1)
-    return Trades(
-        sell_micro=sell_micro.astype(np.int64),
-        sell_cents=sell_cents.astype(np.int64),
-        buy_cents=buy_cents,
-        buy_micro=buy_micro,
-        cash_after_cents=cash_after.astype(np.int64),
-        dropped=dropped.astype(np.int64),
+    order_rows(
+        0,
+        n,
+        dense_as(quantity_micro, np.int64, (n, k)),
+        dense_as(price, np.float64, (n, k)),
+        dense_as(desired, np.float64, (n, k)),
+        dense_as(cash_cents, np.int64, (n,)),
+        dense_as(flow_cents, np.int64, (n,)),
+        dense_as(keep_cents, np.int64, (n,)),
+        dense_as(tradable, np.bool_, (n, k)),
+        np.ones(n, dtype=bool),
+        rules.as_kernel_args(),
+        tuple(getattr(trades, f.name) for f in fields(trades)),
     )
+    return trades
