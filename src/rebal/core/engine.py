@@ -20,7 +20,9 @@ array is written once, in place.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,8 +235,8 @@ def propose(
     """Measure, classify and propose orders for every account of ``book``.
 
     One compiled loop does every step for a block of accounts before the next block (see the
-    module docstring); it runs in chunks of :data:`CHUNK_ACCOUNTS` accounts, and
-    ``on_progress(done, total)`` is called after each chunk.
+    module docstring); it runs in chunks of :data:`CHUNK_ACCOUNTS` accounts, on every core when
+    there are several chunks, and ``on_progress(done, total)`` is called after each chunk.
     """
     n = book.n_accounts
     shape = book.symbol.shape
@@ -284,11 +286,22 @@ def propose(
         (trades.cash_after_cents, trades.dropped),
         result.weight_after,
     )
-    for start in range(0, max(n, 1), CHUNK_ACCOUNTS):
-        stop = min(start + CHUNK_ACCOUNTS, n)
-        _propose_rows(start, stop, inputs, settings, outputs)
-        if on_progress is not None:
-            on_progress(stop, n)
+
+    def run(chunk: tuple[int, int]) -> int:
+        _propose_rows(*chunk, inputs, settings, outputs)
+        return chunk[1] - chunk[0]
+
+    chunks = [
+        (start, min(start + CHUNK_ACCOUNTS, n)) for start in range(0, max(n, 1), CHUNK_ACCOUNTS)
+    ]
+    # Chunks write disjoint rows and the loop releases the GIL: large books use every core.
+    workers = 1 if len(chunks) < 2 else os.cpu_count() or 1
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # threads start on first use
+        for count in pool.map(run, chunks) if workers > 1 else map(run, chunks):
+            done += count
+            if on_progress is not None:
+                on_progress(done, n)
     return result
 
 
