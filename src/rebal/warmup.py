@@ -19,20 +19,37 @@ from rebal.backtest.metrics import period_returns
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import CORE_POLICY, Variant
-from rebal.core.engine import POLICY_NAMES, RunConfig, propose
+from rebal.core.engine import POLICY_NAMES, RunConfig, kept_cents, propose, weights_after
+from rebal.core.trades import TradeRules, generate_trades
 from rebal.testkit import make_book
 
 
 def compile_core() -> None:
-    """Run every policy of the core over a two-account book, one with a deposit to place."""
+    """Run every policy of the core over a two-account book, one with a deposit to place, and
+    the core's functions the tax-aware step calls on its own (kept cash, orders, weights)."""
     book = make_book(
         models=[("m", "A", "60"), ("m", "B", "40")],
         accounts=[("a1", "m", "100"), ("a2", "m", "0")],
         holdings=[("a1", "A", "10"), ("a1", "B", "1"), ("a2", "A", "3")],
         prices={"A": "10", "B": "20"},
     )
+    a = book.arrays
     for name in POLICY_NAMES:
-        propose(book.arrays, RunConfig(policy=name, all_accounts=True))
+        proposal = propose(a, RunConfig(policy=name, all_accounts=True))
+    keep = kept_cents(a, proposal.drift, 0.0)
+    desired = np.nan_to_num(proposal.drift.value)
+    tradable = a.used & ~a.restricted
+    trades = generate_trades(
+        a.quantity_micro,
+        a.price,
+        desired,
+        a.cash_cents,
+        a.pending_cents,
+        keep,
+        tradable,
+        TradeRules(),
+    )
+    weights_after(a, proposal.drift, trades)
 
 
 def compile_lab() -> None:
