@@ -186,7 +186,8 @@ def band_edges(target: FloatArray, params: BandParams) -> Edges:
     """
     given = (getattr(params, f) for f in BandParams.__slots__)
     shape = np.broadcast_shapes(np.shape(target), *(np.shape(w) for w in given))
-    edges = Edges(*(np.empty(shape) for _ in Edges.__slots__))
-    out = tuple(getattr(edges, f) for f in Edges.__slots__)
-    edge_rows(0, shape[0], as_2d(target), widths(params), out)
-    return edges
+    target_2d, widths_2d = as_2d(target), widths(params)
+    rows, cols = np.broadcast_shapes(target_2d.shape, *(w.shape for w in widths_2d))
+    out = tuple(np.empty((rows, cols)) for _ in Edges.__slots__)
+    edge_rows(0, rows, target_2d, widths_2d, out)
+    return Edges(*(edge.reshape(shape) for edge in out))  # (N, K) as given, or (K,)
