@@ -3,9 +3,12 @@
 Each function here works on a single account: 1-D arrays over its K slots and scalars. They are
 compiled (numba) so that
 
-* the book-wide functions of the core (:func:`rebal.core.drift.measure_drift`, the policies of
-  :mod:`rebal.core.policies`, :mod:`rebal.core.fill`) run them over every account in one
-  compiled loop, without the dozens of whole-array passes a numpy formulation needs; and
+* the book-wide functions of the core (the drift, statuses and orders of :mod:`rebal.core.drift`,
+  :mod:`rebal.core.status` and :mod:`rebal.core.trades`, the policies of
+  :mod:`rebal.core.policies`, the compiled run of :mod:`rebal.core.engine`) run them over every
+  account in one compiled loop, without the dozens of whole-array passes a numpy formulation
+  needs; the few of numpy's element rules they must match bit for bit (NaN-propagating
+  maximum, ``nan_to_num``, the pairwise order of a sum) are here too; and
 * the backtest lab calls the very same functions inside its own per-observation loop, so a
   simulated rebalance is decided and sized by the code that sizes a live one.
 
