@@ -16,8 +16,9 @@ once; chunks of 65,536 accounts run on every core. What is left is the per-accou
 reference passes. Measured 2026-11-22 on the shared, noisy 2-core machine, best of 3 runs:
 
 * before (whole-array numpy steps, ~100 passes): engine 3.6 s, ratio 100;
-* one compiled loop, one thread: engine 0.9-1.0 s, ratio 22-27;
-* the same on both cores: engine 0.6-0.7 s, ratio 14-19 (goal: 20 or less).
+* one compiled loop, one thread: engine 0.9-1.2 s, ratio 22-30;
+* the same on both cores (the default): engine 0.55-0.85 s, ratio 12-19 (goal: 20 or less);
+  with the other core busy, expect the one-thread figures.
 
 Run: ``.venv/bin/python benchmarks/batch.py [--accounts N]``. Last line:
 ``ratio_vs_memory_pass=<engine time / reference time>`` (goal: 20 or less).
