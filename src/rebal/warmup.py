@@ -1,16 +1,19 @@
 """Compile every kernel ahead of its first use: ``python -m rebal.warmup`` (``make install``).
 
 The core's per-account kernels and the backtest loop are compiled by numba on first call and
-cached on disk next to their source; without this step the first ``rebal propose`` after an
-install spends a few seconds compiling and the first ``rebal backtest`` about twenty. It runs
-every policy once on a tiny book and every lab policy, with every lab lot method, on a short
-generated history (with flows and costs), so the compiled signatures are the ones real runs use.
+cached on disk (:mod:`rebal.compiled` says where); without this step the first
+``rebal propose`` after an install spends a few seconds compiling and the first
+``rebal backtest`` about twenty. It runs every policy once on a tiny book and every lab policy,
+with every lab lot method, on a short generated history (with flows and costs), so the compiled
+signatures are the ones real runs use. Caches of older versions of the source are removed.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import numba
 import numpy as np
 
 from rebal.backtest.data import PriceHistory
@@ -19,6 +22,7 @@ from rebal.backtest.metrics import period_returns
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import CORE_POLICY, Variant
+from rebal.compiled import remove_stale_caches
 from rebal.core.engine import POLICY_NAMES, RunConfig, kept_cents, propose, weights_after
 from rebal.core.trades import TradeRules, generate_trades
 from rebal.testkit import make_book
@@ -80,7 +84,9 @@ def main() -> None:
     start = time.perf_counter()
     compile_core()
     compile_lab()
-    print(f"rebal: kernels compiled and cached in {time.perf_counter() - start:.0f} s")
+    cache = Path(numba.config.CACHE_DIR)
+    remove_stale_caches(cache)
+    print(f"rebal: kernels compiled and cached in {time.perf_counter() - start:.0f} s ({cache})")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def any_outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> bool:
 # loop over many accounts allocates it once (:data:`WORK_ROWS` rows serve any destination).
 
 #: Rows of scratch space :func:`destination_into` needs.
-WORK_ROWS = 8
+WORK_ROWS = 9
 
 
 @inline_kernel
@@ -196,10 +196,10 @@ def proportional_fill(
     Proportional to ``share`` until a slot reaches its cap, the rest flowing to the others
     (seed 001: "in proportion to the relative distance, none past target"). Slots with a
     non-positive share or cap get nothing; a budget beyond the caps fills every cap.
-    ``work``: 3 rows.
+    ``work``: 4 rows.
     """
     k = share.shape[0]
-    s, c, ratio = work[0], work[1], work[2]  # ratio: lam at which a slot saturates
+    s, c, ratio, tail = work[0], work[1], work[2], work[3]  # ratio: lam at which a slot saturates
     order = out  # slots by ratio (a stable sort), until lam is known
     for j in range(k):
         s[j], c[j], ratio[j] = 0.0, 0.0, np.inf
@@ -211,20 +211,27 @@ def proportional_fill(
             order[i + 1] = order[i]
             i -= 1
         order[i + 1] = j
+    # tail[j]: the share of the slots after order[j], summed from the end (a running difference
+    # would leave residues of rounding that, multiplied by a large ratio, misjudge the budget).
+    after = 0.0
+    for j in range(k - 1, -1, -1):
+        tail[j] = after
+        after += s[int(order[j])]
     b = max(budget, 0.0)
-    share_left = s.sum()
     capped_sum = 0.0
-    free_share = share_left
-    cap_before = 0.0
+    free_share = after  # the share of the slots not yet filled to their caps
+    saturated = 0  # slots order[:saturated] are filled to their caps at lam
     for j in range(k):
-        # With lam = ratio[j], slots order[:j + 1] are saturated.
+        # Would lam = ratio[i] (slots order[:j + 1] full) still fit the budget?
         i = int(order[j])
-        cap_before += c[i]
-        share_left -= s[i]
-        if not np.isfinite(ratio[i]) or cap_before + ratio[i] * share_left > b:
+        if not np.isfinite(ratio[i]) or capped_sum + c[i] + ratio[i] * tail[j] > b:
             break
-        capped_sum, free_share = cap_before, share_left
+        capped_sum += c[i]
+        free_share = tail[j]
+        saturated = j + 1
     lam = (b - capped_sum) / free_share if free_share > 0 else np.inf
+    if saturated > 0:  # the saturated slots fitted the budget: lam reaches their ratios
+        lam = max(lam, ratio[int(order[saturated - 1])])
     for j in range(k):
         out[j] = min(c[j], lam * s[j]) if s[j] > 0 else 0.0
 
@@ -261,7 +268,7 @@ def raise_cash(
 ) -> None:
     """Sell ``amount`` from ``values`` (in place): most overweight first, then pro rata.
 
-    ``work``: 7 rows."""
+    ``work``: 8 rows."""
     if not amount > 0:
         return
     k = values.shape[0]
@@ -324,7 +331,7 @@ def _to_rails(
 ) -> None:
     # Sell everything above its upper rail down to the rail; buy below-target positions in
     # proportion to their relative distance, none past target; raise any cash still owed
-    # from the most overweight. ``work``: 8 rows.
+    # from the most overweight. ``work``: 9 rows.
     k = held.shape[0]
     post_total = held.sum() + spendable
     budget = spendable
@@ -356,7 +363,7 @@ def _with_cash_flow(
     out: FloatArray,
     work: FloatArray,
 ) -> None:
-    # ``work``: 8 rows.
+    # ``work``: 9 rows.
     goal = work[0]
     target_value(held, frozen, spendable, target, goal)
     out[:] = held
