@@ -231,7 +231,9 @@ def test_engine_matches_reference_on_random_histories(
     )
     result = simulate(plan)
     ref = reference(history, variant, flows, costs, 10_000.0)
-    np.testing.assert_allclose(result.value[0], ref["value"], rtol=1e-11)
+    # Absolute slack of 1e-12 of the initial value: a withdrawal that nearly empties the
+    # portfolio leaves cents computed as a difference of thousands, exact only to that order.
+    np.testing.assert_allclose(result.value[0], ref["value"], rtol=1e-11, atol=1e-8)
     assert result.events[0] == ref["events"]
     assert result.realised[0] == pytest.approx(ref["realised"], rel=1e-9, abs=1e-6)
 
