@@ -79,3 +79,32 @@ def test_a_missing_grid_file_is_an_input_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["backtest", "--grid", str(tmp_path / "nope.csv")])
     assert result.exit_code == 1
     assert "nope.csv: cannot read" in result.output
+
+
+def test_a_file_of_periodic_returns_is_compounded_from_the_first_date(tmp_path: Path) -> None:
+    returns = tmp_path / "r.csv"
+    rows = [f"2021-{m:02d}-28,1%,0.0" for m in range(1, 13)]
+    returns.write_text("date,X,Y\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "m.csv"
+    args = ["backtest", "--prices", str(returns), "--returns", "--policy", "never",
+            "--initial", "10000", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # Equal weights; the first row's return is before the purchase: eleven months of 1 % on X.
+    final = pd.read_csv(out)["final_value"].iloc[0]
+    assert final == round(5_000 * 1.01**11 + 5_000, 2)  # the table gives cents
+
+
+def test_a_bad_return_file_names_the_row_and_runs_nothing(tmp_path: Path) -> None:
+    returns = tmp_path / "r.csv"
+    returns.write_text("date,symbol,return\n2021-01-29,X,0.01\n2021-02-26,X,-100%\n")
+    out = tmp_path / "m.csv"
+    result = runner.invoke(
+        app, ["backtest", "--prices", str(returns), "--returns", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "the return file has problems" in result.output
+    assert "r.csv line 3, column X: return -100% loses everything" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["backtest", "--returns"])
+    assert result.exit_code == 1 and "give the file" in result.output

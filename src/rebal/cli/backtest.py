@@ -111,11 +111,16 @@ def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
     return symbols, np.array(values) / 100.0
 
 
-def _history(prices: Path | None, start: str | None, end: str | None) -> PriceHistory:
+def _history(
+    prices: Path | None, returns: bool, start: str | None, end: str | None
+) -> PriceHistory:
+    if returns and prices is None:
+        raise fail("--returns describes a --prices file; give the file")
     try:
-        history = load_shipped() if prices is None else load_prices(prices)
+        history = load_shipped() if prices is None else load_prices(prices, returns=returns)
     except InputError as exc:
-        raise fail(f"the price file has problems; nothing was run:\n{exc}") from None
+        kind = "return" if returns else "price"
+        raise fail(f"the {kind} file has problems; nothing was run:\n{exc}") from None
     try:
         lo = None if start is None else parse_date(start)
         hi = None if end is None else parse_date(end)
@@ -271,6 +276,14 @@ def backtest_command(
             "(default: the shipped Shiller series)."
         ),
     ] = None,
+    returns: Annotated[
+        bool,
+        typer.Option(
+            "--returns",
+            help="The --prices file holds periodic returns (0.012 or 1.2%) instead of prices; "
+            "long form: date,symbol,return.",
+        ),
+    ] = False,
     sweep: Annotated[
         list[str] | None,
         typer.Option(
@@ -321,7 +334,7 @@ def backtest_command(
         raise fail("costs cannot be negative")
     tax = _tax_rates(tax_rate, state_rate, short_term_rate)
     lot_method = _lot_method(lots)
-    history = _history(prices, start, end)
+    history = _history(prices, returns, start, end)
     default_weights = SHIPPED_WEIGHTS if prices is None else None
     if weights is None and default_weights is None:
         symbols = list(history.symbols)
