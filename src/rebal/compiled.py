@@ -50,7 +50,7 @@ def use_versioned_cache() -> Path:
     import numba
 
     path = cache_root() / source_digest()
-    numba.config.CACHE_DIR = str(path)
+    numba.config.CACHE_DIR = str(path)  # type: ignore[attr-defined]
     return path
 
 

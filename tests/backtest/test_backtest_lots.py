@@ -18,7 +18,6 @@ invested on 2020-01-01 at 100 and 100: lot A0 of 5 units at 100, lot B0 of 5 uni
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
@@ -105,16 +104,17 @@ def test_a_lot_is_long_term_only_when_held_more_than_a_year(sold: str, short: bo
     # Bought 2020-06-19 (observation 0); everything withdrawn on the sale date.
     h = history(["2020-06-19", sold], [[10.0, 10.0], [12.0, 11.0]])
     flows = np.array([0.0, -1e12])
-    plan = build_plan(
-        h,
-        [Variant("never")],
-        np.array([[0.5, 0.5]]),
-        initial=1_000.0,
-        flows=flows,
-        costs=Costs(),
-    )
     for method in LAB_LOT_METHODS:
-        result = simulate(replace(plan, lots=method, long_from=long_term_from(h.dates)))
+        plan = build_plan(
+            h,
+            [Variant("never")],
+            np.array([[0.5, 0.5]]),
+            initial=1_000.0,
+            flows=flows,
+            costs=Costs(),
+            lots=method,
+        )
+        result = simulate(plan)
         gain = 600.0 + 550.0 - 1_000.0
         assert result.realised[0] == pytest.approx(gain, rel=1e-12)
         assert result.realised_st_by_year[0].sum() == pytest.approx(gain if short else 0.0)

@@ -113,7 +113,7 @@ def load_prices(path: Path, *, name: str | None = None, returns: bool = False) -
         history = _read_wide(label, header, rows, cell)
     if not returns:
         return history
-    levels = np.cumprod(1.0 + history.prices, axis=0)
+    levels: FloatArray = np.cumprod(1.0 + history.prices, axis=0, dtype=np.float64)
     levels /= levels[0]  # 1 on the first date: its own return is before the start
     return PriceHistory(history.dates, history.symbols, levels, history.source)
 

@@ -327,7 +327,7 @@ def _walk(
     lot_method: int,
     long_from: IntArray,
     record: bool,
-    out: tuple[FloatArray, ...],
+    out: tuple[np.ndarray, ...],  # float64 arrays, but the int64 events
     traded: BoolArray,
     weights: FloatArray,
 ) -> None:
@@ -471,7 +471,7 @@ def in_batches(
 
     def step(rows: slice) -> int:
         work(rows)
-        return rows.stop - rows.start
+        return int(rows.stop - rows.start)
 
     done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:  # threads start on first use

@@ -16,14 +16,14 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import Costs, Plan, SimResult, long_term_from, simulate
+from rebal.backtest.engine import Costs, Plan, SimResult, simulate
 from rebal.backtest.metrics import compute_metrics
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import Variant, build_plan
@@ -199,8 +199,8 @@ def run_lab(
         initial=initial,
         flows=np.zeros(len(history.dates)) if flows is None else flows,
         costs=costs or Costs(),
+        lots=lots,
     )
-    plan = replace(plan, lots=lots, long_from=long_term_from(history.dates))
     result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
     metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax)
     shown = len(variants)  # an added baseline is run but not tabulated

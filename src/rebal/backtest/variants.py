@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import Costs, Plan
+from rebal.backtest.engine import Costs, Plan, long_term_from
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.core.bands import BandParams, BandSpec, band_edges, resolve_band_params
 from rebal.core.policies import Policy, policy_by_name
 from rebal.core.types import FloatArray
+from rebal.tax.lots import LotMethod
 
 #: Lab policy name -> core policy name (None: the variant never trades by itself).
 CORE_POLICY: dict[str, str | None] = {
@@ -85,8 +86,10 @@ def build_plan(
     initial: float,
     flows: FloatArray,
     costs: Costs,
+    lots: LotMethod = LotMethod.AVERAGE,
 ) -> Plan:
-    """Turn variants with (V, K) ``target`` weights into the arrays the engine runs."""
+    """Turn variants with (V, K) ``target`` weights into the arrays the engine runs; sales
+    relieve ``lots`` by that method, long or short term by the dates of the history."""
     if initial <= 0:
         raise ValueError(f"the initial value must be positive, received {initial}")
     shape = (1, target.shape[1])
@@ -127,4 +130,6 @@ def build_plan(
         flows=flows,
         costs=costs,
         year=history.dates.astype("datetime64[Y]").astype(np.int64) + 1970,
+        lots=lots,
+        long_from=long_term_from(history.dates),
     )
