@@ -87,6 +87,32 @@ def _relief(lots: tuple[TaxLot, ...], rates: TaxRates | None) -> tuple[LotSale, 
     return relieve_lots(lots, D(20), LotMethod.MIN_TAX, D(100), AS_OF, rates=rates).sales
 
 
+def test_a_deep_loss_does_not_buy_a_position_out_of_its_band() -> None:
+    # One share of A was bought at 1,042 and trades at 39: sold against B's short-term gains it
+    # saves about 401 of tax, ten dollars per dollar sold, but A has room for 0.87 of a share
+    # above its lower band edge (39.05 % of 9,900).
+    a = (
+        TaxLot("a1", D(99), D(39 * 99), date(2025, 1, 1)),
+        TaxLot("a2", D(1), D(1042), date(2025, 1, 1)),
+    )
+    b = (TaxLot("b1", D(60), D(60), date(2025, 1, 1)),)  # 99 of gain a share; 14.46 to sell
+    p = AccountProblem(
+        "deep",
+        (
+            Position("A", D(39), D("0.395"), D("0.0045"), a),
+            Position("B", D(100), D("0.45"), D("0.01"), b),
+        ),
+        D(0),
+        RATES,
+        AS_OF,
+        cost_rate=D(0),
+    )
+    plan = optimal_plan(p).plan
+    result = evaluate(p, plan)
+    assert result.feasible, result.outside_band
+    assert D("0.8") < plan.sells["a2"] < 1  # the loss harvested as far as the band allows
+
+
 @st.composite
 def random_problem(draw: st.DrawFn) -> AccountProblem:
     positions = []
