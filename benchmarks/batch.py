@@ -18,7 +18,8 @@ reference passes. Measured 2026-11-22 on the shared, noisy 2-core machine, best 
 * before (whole-array numpy steps, ~100 passes): engine 3.6 s, ratio 100;
 * one compiled loop, one thread: engine 0.9-1.2 s, ratio 22-30;
 * the same on both cores (the default): engine 0.55-0.85 s, ratio 12-19 (goal: 20 or less);
-  with the other core busy, expect the one-thread figures.
+  with the other core busy, expect the one-thread figures. Rerun 2026-12-01, three runs:
+  engine 0.66-0.80 s, ratio 14.9-20.7.
 
 Run: ``.venv/bin/python benchmarks/batch.py [--accounts N]``. Last line:
 ``ratio_vs_memory_pass=<engine time / reference time>`` (goal: 20 or less).
