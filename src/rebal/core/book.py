@@ -62,15 +62,18 @@ class BookArrays:
         """Market value per slot; NaN where a used slot has no price, 0 for padding."""
         shape = self.symbol.shape
         result: FloatArray = np.empty(shape)
-        value_rows(
-            0,
-            shape[0],
+        value_rows(0, shape[0], *self.holdings(), result)
+        return result
+
+    def holdings(self) -> tuple[IntArray, FloatArray, BoolArray]:
+        """Quantities (micro-shares), prices and used slots as the dense, typed (N, K) arrays
+        the kernels read."""
+        shape = self.symbol.shape
+        return (
             dense_as(self.quantity_micro, np.int64, shape),
             dense_as(self.price, np.float64, shape),
             dense_as(self.used, np.bool_, shape),
-            result,
         )
-        return result
 
     @property
     def n_accounts(self) -> int:

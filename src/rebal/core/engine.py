@@ -213,9 +213,7 @@ def weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
     _weight_rows(
         0,
         shape[0],
-        dense_as(book.quantity_micro, np.int64, shape),
-        dense_as(book.price, np.float64, shape),
-        dense_as(book.used, np.bool_, shape),
+        *book.holdings(),
         dense_as(drift.priced, np.bool_, shape[:1]),
         (
             dense_as(trades.sell_micro, np.int64, shape),
