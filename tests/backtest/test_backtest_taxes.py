@@ -34,7 +34,7 @@ from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.metrics import yearly_taxes
+from rebal.backtest.metrics import money_text, yearly_taxes
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
@@ -255,3 +255,10 @@ def test_lot_methods_the_lab_does_not_run_are_refused(method: str) -> None:
     result = CliRunner().invoke(app, ["backtest", "--lots", method])
     assert result.exit_code == 1
     assert "--lots" in result.output and "average|fifo|lifo|hifo" in result.output
+
+
+def test_money_is_shown_to_the_cent_and_never_as_minus_zero() -> None:
+    # A gain netted to a rounding residue of the float analytics is nothing, not "-0.00".
+    assert money_text(-0.0004) == "0.00"
+    assert money_text(-1234.567) == "-1,234.57"
+    assert money_text(2_712_343.949) == "2,712,343.95"

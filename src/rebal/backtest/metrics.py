@@ -23,6 +23,13 @@ from rebal.tax.rates import TaxRates
 DAYS_PER_YEAR = 365.25
 #: Metrics in currency units (shown and written to the cent).
 MONEY_COLUMNS = ("costs", "realised_gains", "realised_st", "realised_lt", "taxes", "final_value")
+
+
+def money_text(value: float) -> str:
+    """A money metric as shown: to the cent, thousands separated, never ``-0.00``."""
+    return f"{round(value, 2) + 0.0:,.2f}"
+
+
 #: Metrics that are fractions and are shown as percentages.
 PERCENT_COLUMNS = (
     "annual_return",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, period_returns
+from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text, period_returns
 from rebal.backtest.sweep import LabRun
 
 #: Value curves drawn at most (the first variants of the grid, plus the baseline).
@@ -134,7 +134,7 @@ def _table_html(table: pd.DataFrame) -> str:
     for col in [c for c in shown.columns if c.startswith("avg_weight_")]:
         shown[col] = (shown[col] * 100).map(lambda v: f"{v:.1f}%")
     for col in [c for c in MONEY_COLUMNS if c in shown]:
-        shown[col] = shown[col].map(lambda v: f"{v:,.2f}")
+        shown[col] = shown[col].map(money_text)
     shown["events"] = shown["events"].astype(int)
     note = ""
     if len(table) > SHOWN_ROWS:

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from rebal.backtest.data import PriceHistory, load_prices, load_shipped, parse_date
 from rebal.backtest.engine import LAB_LOT_METHODS, Costs
-from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS
+from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
 from rebal.backtest.schedule import FREQUENCIES, ScheduleSpec
 from rebal.backtest.sweep import LabRun, expand_grid, read_grid, run_lab
 from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
@@ -171,7 +171,7 @@ def _render(run: LabRun, console: Console) -> None:
             elif col == "events":
                 cells.append(f"{int(value)}")
             elif col in MONEY_COLUMNS:
-                cells.append(f"{value:,.2f}")
+                cells.append(money_text(value))
             else:
                 cells.append(str(value))
         table.add_row(*cells)
@@ -184,7 +184,7 @@ def _write_table(run: LabRun, out: Path) -> None:
     # Analytics are float64; round at the boundary: money to cents, fractions to 1e-10.
     table = run.table.copy()
     money = [c for c in MONEY_COLUMNS if c in table]
-    table[money] = table[money].round(2)
+    table[money] = table[money].round(2) + 0.0  # + 0.0: no -0.0 in the file
     numeric = [c for c in table.columns if c not in money and pd.api.types.is_float_dtype(table[c])]
     table[numeric] = table[numeric].round(10)
     if out.suffix == ".csv":
