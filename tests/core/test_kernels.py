@@ -1,4 +1,4 @@
-"""The fill that rails and cash-flow policies spend cash with: all of the budget, none past a cap.
+"""The fills policies spend and raise cash with: all of the budget, none past a cap or a gap.
 
 A deposit into an account whose positions all sit under target must be invested in full,
 whatever the rounding of the shortfalls: the budget then equals the sum of the caps exactly, the
@@ -65,3 +65,24 @@ def test_a_deposit_into_an_account_under_target_is_invested_in_full() -> None:
         kernels.destination(code, held, np.zeros(3, bool), 300.0, target, rail_high, False, out)
         assert out.sum() == pytest.approx(held.sum() + 300.0, rel=1e-12)
         np.testing.assert_allclose(out, target * (held.sum() + 300.0), rtol=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(AMOUNTS | AMOUNTS.map(lambda x: -x), min_size=1, max_size=8),
+    st.floats(min_value=0.0, max_value=2.0),
+)
+def test_the_level_fill_closes_the_largest_gaps_first(gaps: list[float], scale: float) -> None:
+    gap = np.array(gaps)
+    open_gaps = np.maximum(gap, 0.0)
+    budget = scale * open_gaps.sum()
+    out = np.empty(len(gap))
+    kernels.level_fill(gap, budget, out)
+    assert (out >= 0).all() and (out <= open_gaps + 1e-9 * open_gaps.max(initial=0)).all()
+    assert out.sum() == pytest.approx(min(budget, open_gaps.sum()), rel=1e-9, abs=1e-6)
+    # What is left of the gaps that got something is one common level, the largest left.
+    left = open_gaps - out
+    funded = out > 0
+    if funded.any():
+        np.testing.assert_allclose(left[funded], left[funded].max(), rtol=1e-9, atol=1e-6)
+        assert left.max() <= left[funded].max() + 1e-6
