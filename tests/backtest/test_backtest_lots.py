@@ -12,6 +12,7 @@ invested on 2020-01-01 at 100 and 100: lot A0 of 5 units at 100, lot B0 of 5 uni
   - lifo takes A2 (bought four months ago): 3.75 x 200 = 750 short term;
   - hifo takes A1 (cost 200, held over a year) then 1.25 units of A0, the older of the two
     lots at 100: 2.5 x 100 + 1.25 x 200 = 500 long term;
+  - min-tax takes the long-term lots first, the smaller gain first: A1, then A0, as hifo;
   - average sells a third of the position at its average basis, 1,375 / 3 (a gain of
     1,125 - 458.33 = 666.67), the units sold being A0's oldest: long term.
 """
@@ -29,6 +30,7 @@ from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import (
     LAB_LOT_METHODS,
     LOT_NOISE,
+    NO_RATES,
     Costs,
     _open_lot,
     _relieve,
@@ -49,6 +51,7 @@ EXPECTED = {
     "fifo": ([375.0, 0.0], [0.0, 281.25 + 750.0]),
     "lifo": ([375.0, 750.0], [0.0, 281.25]),
     "hifo": ([375.0, 0.0], [0.0, 281.25 + 500.0]),
+    "min-tax": ([375.0, 0.0], [0.0, 281.25 + 500.0]),
     "average": ([375.0, 0.0], [0.0, 281.25 + 1125.0 - 1375.0 / 3]),
 }
 
@@ -148,14 +151,22 @@ operations = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(
     method=st.sampled_from(list(LAB_LOT_METHODS)),
+    rated=st.booleans(),
     ops=operations,
     prices=st.lists(st.integers(5, 500), min_size=25, max_size=25, unique=True),
     gaps=st.lists(st.integers(1, 200), min_size=25, max_size=25),
 )
 def test_relief_equals_rebal_tax(
-    method: LotMethod, ops: list[tuple[bool, float]], prices: list[int], gaps: list[int]
+    method: LotMethod,
+    rated: bool,
+    ops: list[tuple[bool, float]],
+    prices: list[int],
+    gaps: list[int],
 ) -> None:
-    """The compiled relief gives rebal.tax's basis and short-/long-term gains, sale by sale."""
+    """The compiled relief gives rebal.tax's basis and short-/long-term gains, sale by sale
+    (min-tax with and without rates)."""
+    rates = TaxRates(short_term=Decimal("0.37"), long_term=Decimal("0.2")) if rated else None
+    lot_rates = (0.37, 0.2) if rated else NO_RATES
     days = np.datetime64("2020-01-01", "D") + np.cumsum([0, *gaps[: len(ops) - 1]])
     long_from = long_term_from(days)
     cap = len(ops)
@@ -179,6 +190,7 @@ def test_relief_equals_rebal_tax(
         sold = units if everything else round(units * amount, 6)
         relieved, short, long = _relieve(
             code,
+            lot_rates,
             0,
             t,
             sold,
@@ -193,7 +205,7 @@ def test_relief_equals_rebal_tax(
         )
         held = sum(lot.quantity for lot in lots)
         quantity = held if everything else Decimal(str(sold))
-        relief = relieve_lots(lots, quantity, method, Decimal(price), when)
+        relief = relieve_lots(lots, quantity, method, Decimal(price), when, rates=rates)
         pieces = len(relief.sales)
         tolerance = 1e-6 * max(abs(float(relief.basis)), 1.0) + 0.01 * pieces
         assert relieved == pytest.approx(float(relief.basis), abs=tolerance)

@@ -22,9 +22,11 @@ Conventions (documented in ``docs/backtest.md``):
   holdings. A withdrawal larger than the portfolio empties it.
 * Every purchase (observation 0, a trade's buys, a flow's pro-rata buys) opens a tax lot of
   the slot (observation, units, basis); every sale relieves lots by the plan's lot method
-  (``fifo``, ``lifo``, ``hifo``, or ``average``: one average basis per slot, the units sold
-  the oldest for the holding period, as :mod:`rebal.tax.lots` does). Each lot part's gain is
-  short or long term by :func:`rebal.tax.lots.first_long_term_day` (``Plan.long_from``).
+  (``fifo``, ``lifo``, ``hifo``, ``min-tax``, or ``average``: one average basis per slot, the
+  units sold the oldest for the holding period, as :mod:`rebal.tax.lots` does; ``min-tax``
+  ranks lots as that module does, by tax per unit when ``Plan.lot_rates`` are given). Each lot
+  part's gain is short or long term by :func:`rebal.tax.lots.first_long_term_day`
+  (``Plan.long_from``).
 """
 
 from __future__ import annotations
@@ -54,8 +56,16 @@ PARALLEL_CELLS = 1 << 20
 #: No policy: the variant never trades by itself (flows go pro rata).
 NO_POLICY = -1
 #: The lot methods the lab runs, by their code in the compiled loop (the index).
-LAB_LOT_METHODS = (LotMethod.AVERAGE, LotMethod.FIFO, LotMethod.LIFO, LotMethod.HIFO)
-AVERAGE, FIFO, LIFO, HIFO = range(len(LAB_LOT_METHODS))
+LAB_LOT_METHODS = (
+    LotMethod.AVERAGE,
+    LotMethod.FIFO,
+    LotMethod.LIFO,
+    LotMethod.HIFO,
+    LotMethod.MIN_TAX,
+)
+AVERAGE, FIFO, LIFO, HIFO, MIN_TAX = range(len(LAB_LOT_METHODS))
+#: ``lot_rates`` of the compiled loop when min-tax ranks lots without rates.
+NO_RATES = (-1.0, -1.0)
 #: A lot part smaller than this fraction of the lot is float noise: the whole lot goes.
 LOT_NOISE = 1e-12
 
@@ -96,6 +106,9 @@ class Plan:
     #: (T,) for a lot bought at observation t, the first observation at which it is long term
     #: (T when none is; :func:`long_term_from`). None: every gain counts as short term.
     long_from: IntArray | None = None
+    #: (short-term, long-term) rates ``min-tax`` ranks lots by, tax per unit; None: losses
+    #: first, then long-term gains, then short-term ones (as :mod:`rebal.tax.lots` without rates).
+    lot_rates: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,25 +175,48 @@ def _open_lot(
 
 @inline_kernel
 def _next_lot(
-    method: int, j: int, lot_units: FloatArray, lot_cost: FloatArray, span: IntArray
+    method: int,
+    rates: tuple[float, float],
+    j: int,
+    t: int,
+    price: float,
+    long_from: IntArray,
+    lot_units: FloatArray,
+    lot_cost: FloatArray,
+    lot_time: IntArray,
+    span: IntArray,
 ) -> int:
-    """The lot of slot ``j`` a sale takes next: oldest (fifo, average), newest (lifo) or the
-    highest cost per unit, older first on ties (hifo)."""
+    """The lot of slot ``j`` a sale at ``price`` at observation ``t`` takes next: oldest (fifo,
+    average), newest (lifo), the highest cost per unit (hifo) or the least tax per unit
+    (min-tax, :func:`rebal.tax.lots.relief_order`'s ranking); older first on ties."""
     first, end = int(span[j, 0]), int(span[j, 1])
     if method == LIFO:
         return end - 1
-    if method != HIFO:
+    if method not in (HIFO, MIN_TAX):
         return first
-    best, best_cost = first, -np.inf
+    best, best_rank, best_key = first, 3, np.inf
     for i in range(first, end):
-        if lot_units[j, i] > 0 and lot_cost[j, i] / lot_units[j, i] > best_cost:
-            best, best_cost = i, lot_cost[j, i] / lot_units[j, i]
+        if not lot_units[j, i] > 0:
+            continue
+        per_unit = lot_cost[j, i] / lot_units[j, i]
+        if method == HIFO:
+            rank, key = 0, -per_unit
+        else:
+            gain = price - per_unit
+            long = t >= long_from[lot_time[j, i]]
+            if rates[0] >= 0:  # by tax per unit
+                rank, key = 0, gain * (rates[1] if long else rates[0])
+            else:  # losses, then long-term gains, then short-term ones
+                rank, key = (0 if gain <= 0 else 1 if long else 2), gain
+        if rank < best_rank or (rank == best_rank and key < best_key):
+            best, best_rank, best_key = i, rank, key
     return best
 
 
 @inline_kernel
 def _relieve(
     method: int,
+    rates: tuple[float, float],
     j: int,
     t: int,
     sold: float,
@@ -194,12 +230,13 @@ def _relieve(
     span: IntArray,
 ) -> tuple[float, float, float]:
     """Sell ``sold`` units of slot ``j`` at ``price`` out of its lots by ``method`` (all of
-    them when ``everything``); returns the basis relieved and the short- and long-term gains.
+    them when ``everything``; min-tax ranks lots by ``rates``, :data:`NO_RATES` for none);
+    returns the basis relieved and the short- and long-term gains.
     ``average`` is the slot's cost per unit, the basis of every unit under ``average``."""
     relieved, short, long = 0.0, 0.0, 0.0
     left = sold
     while span[j, 0] < span[j, 1] and (everything or left > LOT_NOISE * sold):
-        i = _next_lot(method, j, lot_units, lot_cost, span)
+        i = _next_lot(method, rates, j, t, price, long_from, lot_units, lot_cost, lot_time, span)
         have = lot_units[j, i]
         take = have if everything or left >= have * (1.0 - LOT_NOISE) else left
         cost = average * take if method == AVERAGE else lot_cost[j, i] * (take / have)
@@ -234,6 +271,7 @@ def _settle(
     units: FloatArray,
     basis: FloatArray,
     method: int,
+    rates: tuple[float, float],
     long_from: IntArray,
     lot_units: FloatArray,
     lot_cost: FloatArray,
@@ -271,6 +309,7 @@ def _settle(
             fraction = (held[j] - final) / held[j]
             relieved, st, lt = _relieve(
                 method,
+                rates,
                 j,
                 t,
                 units[j] * fraction,
@@ -325,6 +364,7 @@ def _walk(
     fixed: float,
     year_slot: IntArray,
     lot_method: int,
+    lot_rates: tuple[float, float],
     long_from: IntArray,
     record: bool,
     out: tuple[np.ndarray, ...],  # float64 arrays, but the int64 events
@@ -435,6 +475,7 @@ def _walk(
                 units,
                 basis,
                 lot_method,
+                lot_rates,
                 long_from,
                 lot_units,
                 lot_cost,
@@ -508,6 +549,8 @@ def simulate(
     if plan.lots not in LAB_LOT_METHODS:
         raise ValueError(f"the lab relieves lots by {', '.join(LAB_LOT_METHODS)}, not {plan.lots}")
     lot_method = LAB_LOT_METHODS.index(plan.lots)
+    short_rate, long_rate = NO_RATES if plan.lot_rates is None else plan.lot_rates
+    lot_rates = (float(short_rate), float(long_rate))
     long_from = np.ascontiguousarray(
         np.full(n_obs, n_obs) if plan.long_from is None else plan.long_from, dtype=np.int64
     )
@@ -542,6 +585,7 @@ def simulate(
             float(plan.costs.fixed),
             year_slot,
             lot_method,
+            lot_rates,
             long_from,
             record_weights,
             (

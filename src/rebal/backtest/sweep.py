@@ -169,8 +169,9 @@ def run_lab(
 ) -> LabRun:
     """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics.
 
-    Sales relieve tax lots by ``lots`` (``average``, ``fifo``, ``lifo`` or ``hifo``); with
-    ``tax`` the table has a ``taxes`` column (see :func:`compute_metrics`).
+    Sales relieve tax lots by ``lots`` (``average``, ``fifo``, ``lifo``, ``hifo`` or
+    ``min-tax``, which ranks lots by tax per unit at the ``tax`` rates when given); with ``tax``
+    the table has a ``taxes`` column (see :func:`compute_metrics`).
     """
     if not variants:
         raise ValueError("nothing to run: no policy variants")
@@ -200,6 +201,9 @@ def run_lab(
         flows=np.zeros(len(history.dates)) if flows is None else flows,
         costs=costs or Costs(),
         lots=lots,
+        lot_rates=None
+        if tax is None
+        else (float(tax.short_term_total), float(tax.long_term_total)),
     )
     result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
     metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax)

@@ -87,9 +87,11 @@ def build_plan(
     flows: FloatArray,
     costs: Costs,
     lots: LotMethod = LotMethod.AVERAGE,
+    lot_rates: tuple[float, float] | None = None,
 ) -> Plan:
     """Turn variants with (V, K) ``target`` weights into the arrays the engine runs; sales
-    relieve ``lots`` by that method, long or short term by the dates of the history."""
+    relieve ``lots`` by that method (``min-tax`` by tax per unit at the (short-term,
+    long-term) ``lot_rates`` when given), long or short term by the dates of the history."""
     if initial <= 0:
         raise ValueError(f"the initial value must be positive, received {initial}")
     shape = (1, target.shape[1])
@@ -132,4 +134,5 @@ def build_plan(
         year=history.dates.astype("datetime64[Y]").astype(np.int64) + 1970,
         lots=lots,
         long_from=long_term_from(history.dates),
+        lot_rates=lot_rates,
     )

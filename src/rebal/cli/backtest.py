@@ -317,9 +317,10 @@ def backtest_command(
     lots: Annotated[
         str,
         typer.Option(
-            help="Which tax lots a sale relieves: fifo, lifo, hifo (highest cost first) or "
-            "average (one average basis per position, oldest units first for the holding "
-            "period)."
+            help="Which tax lots a sale relieves: fifo, lifo, hifo (highest cost first), "
+            "min-tax (least tax first: by tax per share at the --tax-rate rates, else losses, "
+            "then long-term gains, then short-term ones) or average (one average basis per "
+            "position, oldest units first for the holding period)."
         ),
     ] = LotMethod.AVERAGE.value,
 ) -> None:
