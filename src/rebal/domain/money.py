@@ -26,6 +26,9 @@ QUANTITY_STEP = Decimal(1).scaleb(-QUANTITY_PLACES)
 #: The core's unit of quantity: micro-shares per share.
 MICRO = 1_000_000
 _MICRO_STEP = Decimal(1).scaleb(-6)
+#: Zero money and zero shares, for defaults.
+NO_MONEY = Money(Decimal("0.00"))
+NO_SHARES = Quantity(Decimal(0))
 
 
 def cents(amount: Decimal) -> Money:

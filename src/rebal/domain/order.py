@@ -1,0 +1,168 @@
+"""Orders: what is sent to a broker, and the only ways its state may change.
+
+Seed rules this module encodes: sells are in shares, buys in notional amounts (a whole-share
+account buys in shares too); market orders are good for the day unless said otherwise. An order's
+``client_order_id`` is chosen by rebal before anything is sent and never reused, so that a
+retried submission can be recognised by the broker instead of trading twice.
+
+States and their legal transitions are the table :data:`TRANSITIONS`; :func:`advance` is the one
+place that applies it. ``new`` is an intent committed to the store but not yet sent;
+``submitted`` is sent with no acknowledgement yet (after a crash, the broker must be asked
+before anything is sent again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Final
+
+from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, FillId, Symbol
+from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
+
+
+class Side(StrEnum):
+    """Buy or sell."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    """How the price is set: at the market, or no worse than a limit."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    """How long an unfilled order stays working: the day (canceled at the close) or until
+    canceled."""
+
+    DAY = "day"
+    GTC = "gtc"
+
+
+class OrderState(StrEnum):
+    """Where an order is in its life."""
+
+    NEW = "new"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether nothing more can happen to an order in this state."""
+        return not TRANSITIONS[self]
+
+
+_S = OrderState
+_WORKING: Final = frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED})
+#: state -> the states it may move to. A fill may be reported before the acknowledgement (or
+#: with the acknowledgement lost), so a submitted order may be filled directly.
+TRANSITIONS: Final[dict[OrderState, frozenset[OrderState]]] = {
+    _S.NEW: frozenset({_S.SUBMITTED, _S.CANCELED, _S.REJECTED}),
+    _S.SUBMITTED: _WORKING | {_S.ACCEPTED, _S.REJECTED, _S.PENDING_CANCEL},
+    _S.ACCEPTED: _WORKING | {_S.PENDING_CANCEL},
+    _S.PARTIALLY_FILLED: _WORKING | {_S.PENDING_CANCEL},
+    _S.PENDING_CANCEL: _WORKING,
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.EXPIRED: frozenset(),
+    _S.REJECTED: frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    """A state change the table does not allow."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """One order of one account, as rebal intends it and as far as it has got.
+
+    Exactly one of ``quantity`` (shares) and ``notional`` (money) is set. ``parent`` names the
+    order a child slice of a TWAP/VWAP parent belongs to.
+    """
+
+    client_order_id: ClientOrderId
+    account: AccountId
+    symbol: Symbol
+    side: Side
+    quantity: Quantity | None = None
+    notional: Money | None = None
+    type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    extended_hours: bool = False
+    state: OrderState = OrderState.NEW
+    filled_quantity: Quantity = NO_SHARES
+    filled_notional: Money = NO_MONEY
+    broker_order_id: BrokerOrderId | None = None
+    parent: ClientOrderId | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.quantity is None) == (self.notional is None):
+            raise ValueError(
+                f"order {self.client_order_id}: give a quantity or a notional, not both"
+            )
+        size = self.quantity if self.quantity is not None else self.notional
+        if size is None or not size > 0:
+            raise ValueError(f"order {self.client_order_id}: size must be positive, not {size}")
+        if (self.type is OrderType.LIMIT) != (self.limit_price is not None):
+            raise ValueError(f"order {self.client_order_id}: a limit order needs a limit price")
+        if self.filled_quantity < 0 or self.filled_notional < 0:
+            raise ValueError(f"order {self.client_order_id}: fills cannot be negative")
+
+    @property
+    def filled_avg_price(self) -> Decimal | None:
+        """Average price of what has filled, ``None`` before any fill."""
+        if not self.filled_quantity:
+            return None
+        return self.filled_notional / self.filled_quantity
+
+    def advance(self, state: OrderState, **changes: object) -> Order:
+        """This order in ``state`` (with ``changes`` to other fields); raises
+        :class:`IllegalTransition` when the table does not allow the move."""
+        return advance(self, state, **changes)
+
+
+def advance(order: Order, state: OrderState, **changes: object) -> Order:
+    """``order`` moved to ``state``; a repeated report of the current state of an order that is
+    still working (a second partial fill) is allowed, any other move outside
+    :data:`TRANSITIONS` raises :class:`IllegalTransition`."""
+    repeat = state is order.state and state is OrderState.PARTIALLY_FILLED
+    if not repeat and state not in TRANSITIONS[order.state]:
+        raise IllegalTransition(
+            f"order {order.client_order_id} cannot go from {order.state} to {state}"
+        )
+    return replace(order, state=state, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """An execution reported by a broker: part or all of an order, at one price."""
+
+    id: FillId
+    client_order_id: ClientOrderId
+    account: AccountId
+    symbol: Symbol
+    side: Side
+    quantity: Quantity
+    price: Decimal
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if not (self.quantity > 0 and self.price > 0):
+            raise ValueError(f"fill {self.id}: quantity and price must be positive")
+        if self.at.tzinfo is None:
+            raise ValueError(f"fill {self.id}: time must be timezone-aware")
