@@ -48,10 +48,24 @@ def _postgres_schema() -> Iterator[str]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of this test's own."""
-    if request.param == "sqlite":
+def _fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'rebal.db'}"
     else:
         yield from _postgres_schema()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of this test's own."""
+    yield from _fresh_database(request.param, tmp_path)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """``None`` for the in-memory store, else a fresh database as ``database_url`` gives one:
+    the contract tests of the storage port run on every implementation of it."""
+    if request.param == "memory":
+        yield None
+    else:
+        yield from _fresh_database(request.param, tmp_path)

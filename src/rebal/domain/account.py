@@ -7,6 +7,7 @@ are exact ``Decimal`` fractions (0.4 = 40 %), as given in percent at the edges.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +23,7 @@ from rebal.domain.ids import (
     ModelId,
     Symbol,
 )
-from rebal.domain.money import NO_MONEY, Money, Quantity
+from rebal.domain.money import NO_MONEY, Money, Quantity, check_cents, check_quantity
 
 
 class AccountType(StrEnum):
@@ -91,7 +92,14 @@ class Account:
     restricted: frozenset[Symbol] = field(default_factory=frozenset)
     pending_cash: Money = NO_MONEY
     liquidate: bool = False
+    closed_at: datetime | None = None  # set when the book no longer holds the account
     firm: FirmId = DEFAULT_FIRM
+
+    def __post_init__(self) -> None:
+        check_cents(self.cash, f"cash of {self.id}")
+        check_cents(self.pending_cash, f"pending cash of {self.id}")
+        if self.closed_at is not None and self.closed_at.tzinfo is None:
+            raise ValueError(f"closing time of {self.id} must be timezone-aware")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +116,8 @@ class Holding:
     def __post_init__(self) -> None:
         if self.quantity <= 0:
             raise ValueError(f"quantity of {self.symbol} in {self.account} must be positive")
+        check_quantity(self.quantity, f"quantity of {self.symbol} in {self.account}")
+        check_cents(self.cost_basis, f"cost basis of {self.symbol} in {self.account}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,3 +145,44 @@ class Price:
             raise ValueError("a price's time must be timezone-aware")
         if not self.price > 0:
             raise ValueError(f"price of {self.symbol} must be positive, not {self.price}")
+
+
+def positions_of(holdings: Iterable[Holding]) -> dict[Symbol, Quantity]:
+    """Shares per symbol of one account's holdings (the sum of its rows), in holding order."""
+    held: dict[Symbol, Quantity] = {}
+    for h in holdings:
+        held[h.symbol] = Quantity(held.get(h.symbol, Decimal(0)) + h.quantity)
+    return held
+
+
+def lots_of(account: AccountId, holdings: Iterable[Holding]) -> tuple[TaxLot, ...]:
+    """The holdings of ``account`` that are tax lots (a cost basis and an acquired date), each
+    named ``ACCOUNT/N`` by its place among the holdings (from 1)."""
+    return tuple(
+        TaxLot(
+            id=LotId(f"{account}/{n}"),
+            account=account,
+            symbol=h.symbol,
+            quantity=h.quantity,
+            cost_basis=h.cost_basis,
+            acquired=h.acquired,
+        )
+        for n, h in enumerate(holdings, start=1)
+        if h.cost_basis is not None and h.acquired is not None
+    )
+
+
+def check_new_quotes(quotes: Iterable[Price], current: Mapping[Symbol, Price]) -> None:
+    """Raise ``ValueError`` unless ``quotes`` name each symbol once and none is older than its
+    symbol's ``current`` quote (history is recorded forwards)."""
+    seen: set[Symbol] = set()
+    for quote in quotes:
+        if quote.symbol in seen:
+            raise ValueError(f"two quotes of {quote.symbol} given at once")
+        seen.add(quote.symbol)
+        held = current.get(quote.symbol)
+        if held is not None and quote.at < held.at:
+            raise ValueError(
+                f"quote of {quote.symbol} at {quote.at.isoformat()} is older than the current "
+                f"one ({held.at.isoformat()})"
+            )

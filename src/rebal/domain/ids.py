@@ -19,6 +19,8 @@ RunId = NewType("RunId", str)
 ClientOrderId = NewType("ClientOrderId", str)
 BrokerOrderId = NewType("BrokerOrderId", str)
 FillId = NewType("FillId", str)
+ProposalId = NewType("ProposalId", str)
+CashFlowId = NewType("CashFlowId", str)
 
 #: The firm every record belongs to when none is named (a single-tenant installation).
 DEFAULT_FIRM = FirmId("default")

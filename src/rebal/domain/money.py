@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import NewType
 
 Money = NewType("Money", Decimal)
@@ -62,3 +62,26 @@ def from_micro(count: int) -> Quantity:
 def micro_floor(quantity: Decimal) -> int:
     """A quantity in whole micro-shares, rounded down (never more than is held)."""
     return int(quantity.quantize(_MICRO_STEP, rounding=ROUND_FLOOR).scaleb(6))
+
+
+def _fits(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value.is_finite() and value.quantize(step) == value
+    except InvalidOperation:  # more digits than a Decimal context holds
+        return False
+
+
+def check_cents(amount: Decimal | None, what: str) -> None:
+    """Raise ``ValueError`` unless ``amount`` (``None`` passes) is a whole number of cents."""
+    if amount is not None and not _fits(amount, CENT):
+        raise ValueError(f"{what} must be a whole number of cents, not {amount}")
+
+
+def check_quantity(quantity: Decimal | None, what: str) -> None:
+    """Raise ``ValueError`` unless ``quantity`` (``None`` passes) has at most
+    :data:`QUANTITY_PLACES` decimal places."""
+    if quantity is not None and not _fits(quantity, QUANTITY_STEP):
+        raise ValueError(
+            f"{what} has more than {QUANTITY_PLACES} decimal places (or is too large): "
+            f"{quantity}"
+        )

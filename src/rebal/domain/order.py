@@ -19,8 +19,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
-from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, FillId, Symbol
-from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
+from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, FillId, RunId, Symbol
+from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity, check_cents, check_quantity
 
 
 class Side(StrEnum):
@@ -109,6 +109,8 @@ class Order:
     broker_order_id: BrokerOrderId | None = None
     parent: ClientOrderId | None = None
     reason: str = ""
+    run: RunId | None = None  # the run that placed it
+    submitted_at: datetime | None = None  # when it was sent (the watch on delayed orders)
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.notional is None):
@@ -122,6 +124,11 @@ class Order:
             raise ValueError(f"order {self.client_order_id}: a limit order needs a limit price")
         if self.filled_quantity < 0 or self.filled_notional < 0:
             raise ValueError(f"order {self.client_order_id}: fills cannot be negative")
+        check_quantity(self.quantity, f"order {self.client_order_id}")
+        check_quantity(self.filled_quantity, f"filled quantity of {self.client_order_id}")
+        check_cents(self.notional, f"notional of order {self.client_order_id}")
+        if self.submitted_at is not None and self.submitted_at.tzinfo is None:
+            raise ValueError(f"order {self.client_order_id}: time must be timezone-aware")
 
     @property
     def filled_avg_price(self) -> Decimal | None:
@@ -136,15 +143,36 @@ class Order:
         return advance(self, state, **changes)
 
 
+def check_transition(order: ClientOrderId, current: OrderState, new: OrderState) -> None:
+    """Raise :class:`IllegalTransition` unless ``current -> new`` is in :data:`TRANSITIONS` or
+    repeats the state of an order that is still working (a second partial fill)."""
+    repeat = new is current is OrderState.PARTIALLY_FILLED
+    if not repeat and new not in TRANSITIONS[current]:
+        raise IllegalTransition(f"order {order} cannot go from {current} to {new}")
+
+
+#: What names an order: none of it changes once the order is stored.
+IDENTITY: Final = (
+    "account", "symbol", "side", "quantity", "notional", "type", "limit_price",
+    "time_in_force", "extended_hours", "parent", "run",
+)
+
+
+def check_update(before: Order, after: Order) -> None:
+    """Raise unless ``after`` is a legal next state of the stored ``before``: the same order
+    (:data:`IDENTITY` unchanged, else ``ValueError``) moved along the table or kept in its
+    state (:class:`IllegalTransition`)."""
+    changed = [name for name in IDENTITY if getattr(before, name) != getattr(after, name)]
+    if changed:
+        raise ValueError(f"order {before.client_order_id}: {', '.join(changed)} cannot change")
+    if after.state is not before.state:
+        check_transition(before.client_order_id, before.state, after.state)
+
+
 def advance(order: Order, state: OrderState, **changes: object) -> Order:
-    """``order`` moved to ``state``; a repeated report of the current state of an order that is
-    still working (a second partial fill) is allowed, any other move outside
-    :data:`TRANSITIONS` raises :class:`IllegalTransition`."""
-    repeat = state is order.state and state is OrderState.PARTIALLY_FILLED
-    if not repeat and state not in TRANSITIONS[order.state]:
-        raise IllegalTransition(
-            f"order {order.client_order_id} cannot go from {order.state} to {state}"
-        )
+    """``order`` moved to ``state`` (see :func:`check_transition`), with ``changes`` to its other
+    fields."""
+    check_transition(order.client_order_id, order.state, state)
     return replace(order, state=state, **changes)  # type: ignore[arg-type]
 
 
@@ -164,5 +192,6 @@ class Fill:
     def __post_init__(self) -> None:
         if not (self.quantity > 0 and self.price > 0):
             raise ValueError(f"fill {self.id}: quantity and price must be positive")
+        check_quantity(self.quantity, f"fill {self.id}")
         if self.at.tzinfo is None:
             raise ValueError(f"fill {self.id}: time must be timezone-aware")

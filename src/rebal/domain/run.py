@@ -13,7 +13,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 
-from rebal.domain.ids import RunId
+from rebal.domain.ids import DEFAULT_FIRM, FirmId, ProposalId, RunId
 
 
 class RunType(StrEnum):
@@ -69,6 +69,12 @@ def check_transition(run: RunId, current: RunState, new: RunState) -> None:
         raise IllegalRunTransition(f"run {run} cannot go from {current} to {new}")
 
 
+def check_start(run: Run) -> None:
+    """Raise ``ValueError`` unless ``run`` is fit to be stored as a new run: queued."""
+    if run.state is not RunState.QUEUED:
+        raise ValueError(f"run {run.id} starts queued, not {run.state}")
+
+
 class ScopeKind(StrEnum):
     """What a run covers."""
 
@@ -93,6 +99,20 @@ class RunKey:
         return "|".join(
             (self.scope, self.name, self.as_of.isoformat(), self.type, str(self.model_version))
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """A run as stored: its key, where it stands and why, and the proposal it trades."""
+
+    id: RunId
+    key: RunKey
+    state: RunState
+    created_at: datetime
+    updated_at: datetime
+    reason: str = ""
+    proposal: ProposalId | None = None
+    firm: FirmId = DEFAULT_FIRM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ a Python loop per row.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -147,8 +148,10 @@ class Sheet:
             self.flag(checked & (values == 0), column,
                       lambda v: f"zero {noun} {v!r} ({noun} must be {bound})")
 
-    def percent(self, column: str, required: bool, noun: str) -> pd.Series:
-        """Percent values (`40`, `40%`, ` 40.5 % `) as float64 percent; NaN when blank or bad.
+    def percent(self, column: str, required: bool, noun: str) -> tuple[pd.Series, pd.Series]:
+        """Percent values (`40`, `40%`, ` 40.5 % `) as float64 percent, NaN when blank or bad,
+        and the same values exactly, as `Decimal` fractions (`40` is 0.40), None when blank or
+        bad.
 
         Negative values are flagged and returned as NaN.
         """
@@ -156,7 +159,8 @@ class Sheet:
         digits = text.str.replace(r"\s*%$", "", regex=True).where(number, "nan")
         values: FloatArray = digits.to_numpy(dtype=np.float64)
         self._check_floor(column, values, number, "nonnegative", noun)
-        return pd.Series(np.where(values >= 0, values + 0.0, np.nan))  # + 0.0: no -0.0
+        fractions = exact_decimals(digits, number & (values >= 0), scale=-2)
+        return pd.Series(np.where(values >= 0, values + 0.0, np.nan)), fractions  # no -0.0
 
     def minor_units(self, column: str, places: int, required: bool, floor: Floor, noun: str
                     ) -> tuple[IntArray, BoolArray]:
@@ -217,6 +221,16 @@ class Sheet:
             for cell in self.text(column)
         ]
         return pd.Series(lists, dtype=object)
+
+
+def exact_decimals(text: pd.Series, valid: BoolArray, scale: int = 0) -> pd.Series:
+    """Cells of plain decimal notation (already validated, where `valid`) as exact `Decimal`s
+    times 10**`scale`, None elsewhere: the one conversion of a number's text to a Decimal, so a
+    value is kept to its last digit as written (`110.8350` stays `110.8350`)."""
+    exact = [Decimal(cell).scaleb(scale) if ok else None
+             for cell, ok in zip(text.astype(object), valid, strict=True)]
+    return pd.Series([d.copy_abs() if d is not None and d.is_zero() else d for d in exact],
+                     dtype=object)
 
 
 def _to_minor_units(text: pd.Series, places: int) -> tuple[IntArray, IntArray, IntArray]:

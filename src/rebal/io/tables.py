@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rebal.io.errors import InputError, Problem
-from rebal.io.sheet import IntArray, Sheet, mask
+from rebal.io.sheet import IntArray, Sheet, exact_decimals, mask
 
 __all__ = ["InputError", "Problem", "Source", "Tables", "check_book", "validate_tables"]
 
@@ -66,13 +66,16 @@ class Tables:
     """The validated book, one normalised DataFrame (fresh RangeIndex) per table.
 
     - models: model, symbol, weight (fraction), band_abs, band_rel, rail_abs, rail_rel
-      (fractions, NaN when not set).
+      (fractions, NaN when not set); the same five exactly as written, as `Decimal` fractions
+      (None when not set): weight_exact, band_abs_exact, band_rel_exact, rail_abs_exact,
+      rail_rel_exact.
     - accounts: account, model ("" for none), cash_cents (int64), type, household,
       can_trade (bool), restricted (sorted tuple of symbols), pending_cents (int64),
       liquidate (bool).
     - holdings: account, symbol, quantity_micro (int64, shares x 10**6), cost_basis_cents
       (Int64, <NA> when not given), acquired (datetime.date or None), line (source line).
-    - prices: symbol, price (float64), price_text (the price as written, for exact Decimal use).
+    - prices: symbol, price (float64), price_text (the price as written), price_exact (the
+      price as written, as a `Decimal`).
     """
 
     models: pd.DataFrame
@@ -201,11 +204,10 @@ def _models(sheet: Sheet) -> pd.DataFrame:
     """Check models rows (weights, bands, rails, duplicates, sums) and normalise them."""
     model = sheet.required("model", "model name")
     symbol = sheet.symbols("symbol")
-    weight = sheet.percent("weight", required=True, noun="weight")
-    limits = {
-        column: sheet.percent(column, required=False, noun=column)
-        for column in MODELS.optional
-    }
+    weight, weight_exact = sheet.percent("weight", required=True, noun="weight")
+    read = {column: sheet.percent(column, required=False, noun=column)
+            for column in MODELS.optional}
+    limits = {column: values for column, (values, _) in read.items()}
     for kind in ("abs", "rel"):
         band, rail = limits[f"band_{kind}"], limits[f"rail_{kind}"]
         band_text, rail_text = sheet.text(f"band_{kind}"), sheet.text(f"rail_{kind}")
@@ -224,6 +226,8 @@ def _models(sheet: Sheet) -> pd.DataFrame:
     return pd.DataFrame(
         {"model": _plain(model), "symbol": _plain(symbol), "weight": weight / 100}
         | {column: values / 100 for column, values in limits.items()}
+        | {"weight_exact": weight_exact}
+        | {f"{column}_exact": exact for column, (_, exact) in read.items()}
     )
 
 
@@ -309,4 +313,6 @@ def _prices(sheet: Sheet) -> pd.DataFrame:
     price, text = sheet.price("price")
     _flag_duplicates(sheet, {"symbol": symbol}, symbol != "", "symbol",
                      lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})")
-    return pd.DataFrame({"symbol": _plain(symbol), "price": price, "price_text": _plain(text)})
+    exact = exact_decimals(text, mask(np.isfinite(price) & (price > 0)))
+    return pd.DataFrame({"symbol": _plain(symbol), "price": price, "price_text": _plain(text),
+                         "price_exact": exact})

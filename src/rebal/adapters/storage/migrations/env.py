@@ -1,0 +1,23 @@
+"""Alembic's environment for the store: always run from rebal.adapters.storage.migrate, which
+passes the connection in (no alembic.ini, no logging set-up of its own).
+
+``render_as_batch`` lets a migration alter a SQLite table (SQLite has almost no ALTER TABLE:
+Alembic copies the table instead); ``compare_type`` makes autogenerate see type changes.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from rebal.adapters.storage.tables import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    compare_type=True,
+    transaction_per_migration=False,
+)
+with context.begin_transaction():
+    context.run_migrations()

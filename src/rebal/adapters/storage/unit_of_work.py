@@ -1,0 +1,195 @@
+"""The store on a database: :class:`SqlStore` opens units of work, each one transaction on one
+connection, with the repositories of :mod:`rebal.adapters.storage.repositories` bound to it.
+
+Locks: a named lock is a PostgreSQL transaction-level advisory lock keyed by the schema, the
+firm and the name (so that tests in separate schemas never wait for each other); on SQLite the
+unit of work already holds the database's write lock (``BEGIN IMMEDIATE``). Rows read with
+``for_update`` are locked with ``SELECT ... FOR UPDATE`` on PostgreSQL, and by that same write
+lock on SQLite.
+
+Audit entries are collected as the repositories change records and written in one bulk insert
+when the unit of work commits (or when the trail is read inside it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from rebal.adapters.storage import repositories as repo
+from rebal.adapters.storage import runs as run_repo
+from rebal.adapters.storage.database import connect, create_engine
+from rebal.adapters.storage.migrate import check_current
+from rebal.adapters.storage.tables import audit_log
+from rebal.domain.audit import AuditAction, Entity, record_json
+from rebal.domain.ids import DEFAULT_FIRM, FirmId
+from rebal.ports.clock import Clock
+from rebal.ports.storage import StoreError
+
+
+class SqlStore:
+    """A :class:`rebal.ports.storage.Store` on a SQLite or PostgreSQL database."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str, clock: Clock) -> SqlStore:
+        """The store at ``url``, checked to have the schema this rebal knows (else
+        :class:`~rebal.ports.storage.SchemaNotCurrent` saying to run ``rebal db init``)."""
+        engine = create_engine(url)
+        try:
+            check_current(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, clock)
+
+    def unit_of_work(
+        self, *, actor: str, reason: str, firm: FirmId = DEFAULT_FIRM
+    ) -> SqlUnitOfWork:
+        """A unit of work of ``firm``; its transaction begins when the ``with`` block is
+        entered."""
+        return SqlUnitOfWork(self.engine, self._clock, firm=firm, actor=actor, reason=reason)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+class SqlUnitOfWork:
+    """A :class:`rebal.ports.storage.UnitOfWork`: one transaction on one connection."""
+
+    def __init__(
+        self, engine: Engine, clock: Clock, *, firm: FirmId, actor: str, reason: str
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.firm = firm
+        self.actor = actor
+        self.reason = reason
+        self.now = datetime.min.replace(tzinfo=UTC)
+        self._connection: sa.Connection | None = None
+        self._audit: list[dict[str, Any]] = []
+        self.firms = repo.SqlFirms(self)
+        self.models = repo.SqlModels(self)
+        self.accounts = repo.SqlAccounts(self)
+        self.holdings = repo.SqlHoldings(self)
+        self.prices = repo.SqlPrices(self)
+        self.cash_flows = repo.SqlCashFlows(self)
+        self.proposals = repo.SqlProposals(self)
+        self.audit = repo.SqlAudit(self)
+        self.runs = run_repo.SqlRuns(self)
+        self.orders = run_repo.SqlOrders(self)
+        self.fills = run_repo.SqlFills(self)
+
+    def __enter__(self) -> Self:
+        self._connection = connect(self._engine)
+        try:
+            self._connection.begin()
+            self.now = self._clock.now().astimezone(UTC)
+        except BaseException:
+            self._connection.close()
+            self._connection = None
+            raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._connection is not None:
+            self.rollback()
+
+    @property
+    def connection(self) -> sa.Connection:
+        """The unit of work's connection; only inside its ``with`` block."""
+        if self._connection is None:
+            raise StoreError("a unit of work is used inside its `with` block, before it ends")
+        return self._connection
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def lock(self, name: str) -> None:
+        """Wait for and hold the named lock until the unit of work ends."""
+        if not name:
+            raise ValueError("a lock needs a name")
+        if self.dialect == "postgresql":
+            self.connection.execute(
+                sa.text(
+                    "SELECT pg_advisory_xact_lock("
+                    "hashtextextended(current_schema() || '/' || :firm || '/' || :name, 0))"
+                ),
+                {"firm": self.firm, "name": name},
+            )
+        else:
+            _ = self.connection  # BEGIN IMMEDIATE holds the database's write lock already
+
+    def record(
+        self, action: AuditAction, entity: Entity, key: str, before: object, after: object
+    ) -> None:
+        """Note one change for the audit trail (written at commit)."""
+        self._audit.append(
+            {
+                "firm_id": self.firm,
+                "at": self.now,
+                "actor": self.actor,
+                "reason": self.reason,
+                "action": action.value,
+                "entity": entity.value,
+                "key": key,
+                "before": None if before is None else record_json(before),
+                "after": None if after is None else record_json(after),
+            }
+        )
+
+    def flush_audit(self) -> None:
+        """Write the noted audit entries."""
+        if self._audit:
+            self.connection.execute(sa.insert(audit_log), self._audit)
+            self._audit = []
+
+    def commit(self) -> None:
+        """Write the audit trail and commit the transaction; the unit of work is then over."""
+        connection = self.connection
+        try:
+            self.flush_audit()
+            connection.commit()
+        finally:
+            self._end()
+
+    def rollback(self) -> None:
+        """Roll the transaction back; the unit of work is then over."""
+        try:
+            self.connection.rollback()
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
+        self._audit = []
+
+    def execute(self, statement: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> Any:
+        """Run ``statement`` (for each of ``rows``, in one batch); integrity errors become the
+        port's :class:`~rebal.ports.storage.Conflict` / :class:`~rebal.ports.storage.NotFound`."""
+        try:
+            if rows is None:
+                return self.connection.execute(statement)
+            if rows:
+                return self.connection.execute(statement, list(rows))
+            return None
+        except sa.exc.IntegrityError as exc:
+            raise repo.integrity_error(exc) from None

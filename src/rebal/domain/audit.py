@@ -1,0 +1,83 @@
+"""The audit trail: every change to a stored record, who made it, when, and why.
+
+A unit of work is opened by an actor for a reason at an instant; every record it creates,
+changes or removes appends one :class:`AuditEntry` with the record as it was (``before``) and as
+it is (``after``), each as canonical JSON text (:func:`record_json`): the same bytes for the same
+record on every backend, so the trail itself can be compared and searched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+
+from rebal.domain.ids import DEFAULT_FIRM, FirmId
+
+
+class AuditAction(StrEnum):
+    """What happened to the record."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class Entity(StrEnum):
+    """The kinds of stored record the trail speaks of; ``key`` names the record within its kind
+    (an account id, ``model/version``, a client order id; ``""`` for the price list)."""
+
+    FIRM = "firm"
+    MODEL = "model"
+    ACCOUNT = "account"
+    HOLDINGS = "holdings"  # an account's holdings (positions and lots) as a whole
+    PRICES = "prices"  # the current price list as a whole
+    CASH_FLOW = "cash_flow"
+    PROPOSAL = "proposal"
+    RUN = "run"
+    ORDER = "order"
+    FILL = "fill"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One change: ``before`` is ``None`` for a creation, ``after`` for a removal."""
+
+    at: datetime
+    actor: str
+    reason: str
+    action: AuditAction
+    entity: Entity
+    key: str
+    before: str | None
+    after: str | None
+    firm: FirmId = DEFAULT_FIRM
+
+
+def record_json(value: object) -> str:
+    """``value`` (a domain record, or a sequence or mapping of them) as canonical JSON: keys
+    sorted, no spaces, decimals as exact text, instants in ISO 8601, sets sorted."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(str(_plain(v)) for v in value)
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    raise TypeError(f"cannot record a {type(value).__name__} in the audit trail")
