@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
+from functools import cache
 
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 
@@ -60,24 +61,27 @@ class AuditEntry:
 def record_json(value: object) -> str:
     """``value`` (a domain record, or a sequence or mapping of them) as canonical JSON: keys
     sorted, no spaces, decimals as exact text, instants in ISO 8601, sets sorted."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, default=_plain, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+@cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, Enum):
-        return value.value
-    if value is None or isinstance(value, bool | int | str):
-        return value
+    """What JSON cannot say itself, in terms it can (the encoder recurses into the result)."""
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {name: getattr(value, name) for name in _field_names(type(value))}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return dict(value)
     if isinstance(value, frozenset | set):
-        return sorted(str(_plain(v)) for v in value)
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
+        return sorted(value, key=str)
     raise TypeError(f"cannot record a {type(value).__name__} in the audit trail")

@@ -139,9 +139,10 @@ class HoldingRepository(Protocol):
         """Every holding of every open account: accounts in book order, each one's in order."""
         ...
 
-    def replace(self, holdings: Mapping[AccountId, Sequence[Holding]]) -> None:
-        """Each named account now holds exactly these (in this order; empty: nothing). Accounts
-        not named are untouched; an account whose holdings are unchanged is not rewritten."""
+    def replace(self, holdings: Mapping[AccountId, Sequence[Holding]]) -> Sequence[AccountId]:
+        """Each named account now holds exactly these (in this order; empty: nothing); returns
+        the accounts whose holdings changed. Accounts not named are untouched; an account whose
+        holdings are unchanged is not rewritten."""
         ...
 
     def positions(self, account: AccountId) -> Mapping[Symbol, Quantity]:

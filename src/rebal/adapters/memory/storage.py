@@ -319,7 +319,8 @@ class _Holdings(_Repository):
             for h in self._r.holdings.get(a.id, ())
         ]
 
-    def replace(self, holdings: Mapping[AccountId, Sequence[Holding]]) -> None:
+    def replace(self, holdings: Mapping[AccountId, Sequence[Holding]]) -> Sequence[AccountId]:
+        changed = []
         for account, rows in holdings.items():
             if account not in self._r.accounts:
                 raise NotFound(f"account {account!r} is not stored")
@@ -329,9 +330,11 @@ class _Holdings(_Repository):
             if before == list(rows):
                 continue
             self._r.holdings[account] = list(rows)
+            changed.append(account)
             action = (AuditAction.CREATE if not before
                       else AuditAction.DELETE if not rows else AuditAction.UPDATE)
             self._uow.record(action, Entity.HOLDINGS, account, before or None, list(rows) or None)
+        return changed
 
     def positions(self, account: AccountId) -> Mapping[Symbol, Quantity]:
         return positions_of(self._r.holdings.get(account, ()))

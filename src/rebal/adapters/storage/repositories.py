@@ -59,11 +59,13 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-def integrity_error(exc: sa.exc.IntegrityError) -> StoreError:
-    """A refused write as the port's error: a duplicate key is a :class:`Conflict`, a
-    reference to a missing record :class:`NotFound`."""
-    text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    code = getattr(exc.orig, "sqlstate", None)
+def integrity_error(exc: Exception) -> StoreError:
+    """A write the database refused (SQLAlchemy's error or the driver's own) as the port's
+    error: a duplicate key is a :class:`Conflict`, a reference to a missing record
+    :class:`NotFound`."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0]
+    code = getattr(orig, "sqlstate", None)
     if code == "23505" or "UNIQUE constraint failed" in text:
         return Conflict(f"already stored: {text}")
     if code == "23503" or "FOREIGN KEY constraint failed" in text:
@@ -157,7 +159,7 @@ class SqlModels(SqlRepository):
         self._uow.execute(sa.insert(t.model_versions).values(
             firm_id=self._firm, model_id=model, version=number, created_at=version.created_at
         ))
-        self._uow.execute(sa.insert(t.model_targets), [
+        self._uow.insert(t.model_targets, [
             {"firm_id": self._firm, "model_id": model, "version": number, "ordinal": i,
              "symbol": target.symbol, "weight": target.weight, "band_abs": target.band_abs,
              "band_rel": target.band_rel, "rail_abs": target.rail_abs,
@@ -296,7 +298,7 @@ class SqlAccounts(SqlRepository):
         created = [a for a in changed if a.id not in before]
         updated = [a for a in changed if a.id in before]
         ordinal = self._next_ordinal(t.accounts)
-        self._uow.execute(sa.insert(t.accounts), [
+        self._uow.insert(t.accounts, [
             self._row(a) | {"ordinal": ordinal + i} for i, a in enumerate(created)
         ])
         a = t.accounts
@@ -309,7 +311,7 @@ class SqlAccounts(SqlRepository):
         for part in chunks([x.id for x in updated]):
             self._uow.execute(sa.delete(r).where(r.c.firm_id == self._firm,
                                                  r.c.account_id.in_(part)))
-        self._uow.execute(sa.insert(r), [
+        self._uow.insert(r, [
             {"firm_id": self._firm, "account_id": x.id, "symbol": symbol}
             for x in changed for symbol in sorted(x.restricted)
         ])
@@ -344,12 +346,11 @@ class SqlAccounts(SqlRepository):
         flows = self._uow.cash_flows
         pending = flows.pending_of([a.id for a in accounts])
         flows.cancel([f for a in accounts for f in pending.get(a.id, ())])
-        for account in accounts:
-            if account.pending_cash:
-                flows.add(CashFlow(
-                    id=CashFlowId(uuid.uuid4().hex), account=account.id,
-                    amount=account.pending_cash, created_at=self._uow.now, note=RESTATED,
-                ))
+        flows.insert([
+            CashFlow(id=CashFlowId(uuid.uuid4().hex), account=a.id, amount=a.pending_cash,
+                     created_at=self._uow.now, note=RESTATED)
+            for a in accounts if a.pending_cash
+        ])
 
 
 class SqlHoldings(SqlRepository):
@@ -375,7 +376,7 @@ class SqlHoldings(SqlRepository):
     def all(self) -> Sequence[Holding]:
         return self._load(open_only=True)
 
-    def replace(self, holdings: Mapping[AccountId, Sequence[Holding]]) -> None:
+    def replace(self, holdings: Mapping[AccountId, Sequence[Holding]]) -> Sequence[AccountId]:
         named = list(holdings)
         missing = sorted(set(named) - self._existing(t.accounts.c.id, named))
         if missing:
@@ -388,11 +389,13 @@ class SqlHoldings(SqlRepository):
             for held in self._load(t.holdings.c.account_id.in_(part)):
                 before[held.account].append(held)
         changed = [acc for acc, rows in holdings.items() if before.get(acc, []) != list(rows)]
+        if not changed:
+            return []
         h = t.holdings
         for part in chunks(changed):
             self._uow.execute(sa.delete(h).where(h.c.firm_id == self._firm,
                                                  h.c.account_id.in_(part)))
-        self._uow.execute(sa.insert(h), [
+        self._uow.insert(h, [
             {"firm_id": self._firm, "account_id": acc, "ordinal": i, "symbol": held.symbol,
              "quantity": held.quantity, "cost_basis": held.cost_basis, "acquired": held.acquired}
             for acc in changed for i, held in enumerate(holdings[acc], start=1)
@@ -402,6 +405,7 @@ class SqlHoldings(SqlRepository):
             action = (AuditAction.CREATE if not old
                       else AuditAction.DELETE if not new else AuditAction.UPDATE)
             self._uow.record(action, Entity.HOLDINGS, acc, old or None, new or None)
+        return changed
 
     def positions(self, account: AccountId) -> Mapping[Symbol, Quantity]:
         return positions_of(self.of(account))
@@ -434,7 +438,7 @@ class SqlPrices(SqlRepository):
         ]
         p = t.prices
         self._uow.execute(sa.update(p).where(p.c.seq == sa.bindparam("b_seq")), ended)
-        self._uow.execute(sa.insert(p), [
+        self._uow.insert(p, [
             {"firm_id": self._firm, "symbol": q.symbol, "price": q.price, "at": q.at}
             for q in prices
         ])
@@ -479,11 +483,18 @@ class SqlCashFlows(SqlRepository):
             raise Conflict(f"cash flow {flow.id!r} already exists")
         if not self._existing(t.accounts.c.id, [flow.account]):
             raise NotFound(f"cash flow {flow.id}: account {flow.account!r} is not stored")
-        self._uow.execute(sa.insert(t.cash_flows).values(
-            firm_id=self._firm, id=flow.id, account_id=flow.account, amount=flow.amount,
-            state=flow.state.value, created_at=flow.created_at, closed_at=None, note=flow.note,
-        ))
-        self._uow.record(AuditAction.CREATE, Entity.CASH_FLOW, flow.id, None, flow)
+        self.insert([flow])
+
+    def insert(self, flows: Sequence[CashFlow]) -> None:
+        """Store new pending flows of stored accounts, in bulk (no checks: see :meth:`add`)."""
+        self._uow.insert(t.cash_flows, [
+            {"firm_id": self._firm, "id": f.id, "account_id": f.account, "amount": f.amount,
+             "state": f.state.value, "created_at": f.created_at, "closed_at": None,
+             "note": f.note}
+            for f in flows
+        ])
+        for flow in flows:
+            self._uow.record(AuditAction.CREATE, Entity.CASH_FLOW, flow.id, None, flow)
 
     def get(self, flow: CashFlowId) -> CashFlow | None:
         c = t.cash_flows
@@ -551,12 +562,12 @@ class SqlProposals(SqlRepository):
             firm_id=self._firm, id=proposal.id, as_of=proposal.as_of,
             created_at=proposal.created_at, config=proposal.config, digest=proposal.digest,
         ))
-        self._uow.execute(sa.insert(t.proposal_accounts), [
+        self._uow.insert(t.proposal_accounts, [
             key | {"ordinal": i, "account_id": a.account, "status": a.status,
                    "reason": a.reason, "model_id": a.model, "model_version": a.model_version}
             for i, a in enumerate(proposal.accounts, start=1)
         ])
-        self._uow.execute(sa.insert(t.proposal_orders), [
+        self._uow.insert(t.proposal_orders, [
             key | {"ordinal": i, "account_id": o.account, "symbol": o.symbol,
                    "side": o.side.value, "quantity": o.quantity, "notional": o.notional}
             for i, o in enumerate(proposal.orders, start=1)

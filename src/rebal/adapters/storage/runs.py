@@ -193,7 +193,7 @@ class SqlOrders(SqlRepository):
         self._require(t.runs.c.id, {o.run for o in orders if o.run is not None}, "run")
         parents = {o.parent for o in orders if o.parent is not None} - set(ids)
         self._require(t.orders.c.client_order_id, parents, "parent order")
-        self._uow.execute(sa.insert(t.orders), [
+        self._uow.insert(t.orders, [
             {"firm_id": self._firm, "client_order_id": o.client_order_id, "run_id": o.run,
              "account_id": o.account, "symbol": o.symbol, "side": o.side.value,
              "quantity": o.quantity, "notional": o.notional, "type": o.type.value,
@@ -282,7 +282,7 @@ class SqlFills(SqlRepository):
         missing = sorted(orders - self._existing(t.orders.c.client_order_id, orders))
         if missing:
             raise NotFound(f"order {missing[0]!r} is not stored (named by a fill)")
-        self._uow.execute(sa.insert(f), [
+        self._uow.insert(f, [
             {"firm_id": self._firm, "id": x.id, "client_order_id": x.client_order_id,
              "account_id": x.account, "symbol": x.symbol, "side": x.side.value,
              "quantity": x.quantity, "price": x.price, "at": x.at,

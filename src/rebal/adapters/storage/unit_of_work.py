@@ -15,21 +15,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import psycopg
+import psycopg.sql
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rebal.adapters.storage import repositories as repo
 from rebal.adapters.storage import runs as run_repo
-from rebal.adapters.storage.database import connect, create_engine
+from rebal.adapters.storage.database import connect, create_engine, parse_url, shown
 from rebal.adapters.storage.migrate import check_current
 from rebal.adapters.storage.tables import audit_log
 from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 from rebal.ports.clock import Clock
-from rebal.ports.storage import StoreError
+from rebal.ports.storage import SchemaNotCurrent, StoreError
+
+
+#: From how many rows an insert on PostgreSQL goes through COPY.
+COPY_FROM = 50
 
 
 class SqlStore:
@@ -43,7 +50,12 @@ class SqlStore:
     def open(cls, url: str, clock: Clock) -> SqlStore:
         """The store at ``url``, checked to have the schema this rebal knows (else
         :class:`~rebal.ports.storage.SchemaNotCurrent` saying to run ``rebal db init``)."""
-        engine = create_engine(url)
+        parsed = parse_url(url)
+        if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
+            raise SchemaNotCurrent(
+                f"there is no database at {shown(parsed)} yet: run `rebal db init` first"
+            )
+        engine = create_engine(parsed)
         try:
             check_current(engine)
         except BaseException:
@@ -157,7 +169,7 @@ class SqlUnitOfWork:
     def flush_audit(self) -> None:
         """Write the noted audit entries."""
         if self._audit:
-            self.connection.execute(sa.insert(audit_log), self._audit)
+            self.insert(audit_log, self._audit)
             self._audit = []
 
     def commit(self) -> None:
@@ -181,6 +193,30 @@ class SqlUnitOfWork:
             self._connection.close()
         self._connection = None
         self._audit = []
+
+    def insert(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (each naming the same columns) in bulk: ``COPY`` on PostgreSQL for
+        more than a few rows (tens of thousands of rows in a fraction of a second), one
+        ``executemany`` on SQLite. Integrity errors as in :meth:`execute`."""
+        if self.dialect != "postgresql" or len(rows) < COPY_FROM:
+            self.execute(sa.insert(table), rows)
+            return
+        columns = list(rows[0])
+        dialect = self._engine.dialect
+        convert = [table.c[name].type.bind_processor(dialect) for name in columns]
+        command = psycopg.sql.SQL("COPY {} ({}) FROM STDIN").format(
+            psycopg.sql.Identifier(table.name),
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns)),
+        )
+        raw = self.connection.connection.dbapi_connection
+        assert isinstance(raw, psycopg.Connection)
+        try:
+            with raw.cursor() as cursor, cursor.copy(command) as copy:
+                for row in rows:
+                    copy.write_row([row[name] if f is None else f(row[name])
+                                    for name, f in zip(columns, convert, strict=True)])
+        except psycopg.IntegrityError as exc:
+            raise repo.integrity_error(exc) from None
 
     def execute(self, statement: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> Any:
         """Run ``statement`` (for each of ``rows``, in one batch); integrity errors become the

@@ -1,0 +1,169 @@
+"""`rebal db init|import|export`: the persistent book.
+
+``--db URL`` (else ``$REBAL_DB``, else ``sqlite:///rebal.db`` in the working directory) names
+the store. ``init`` creates or migrates its schema; ``import`` validates the four tables exactly
+as ``rebal propose`` does and stores them in one transaction (every problem listed by file, line
+and column, exit 1, nothing written); ``export`` writes the stored book back as the four files.
+See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rebal.adapters.storage.database import create_engine, parse_url, resolve_url, shown
+from rebal.adapters.storage.migrate import upgrade
+from rebal.adapters.storage.unit_of_work import SqlStore
+from rebal.cli.book_commands import (
+    AccountsOpt,
+    HoldingsOpt,
+    ModelsOpt,
+    PricesOpt,
+    SampleOpt,
+    _read,
+)
+from rebal.cli.common import err, fail
+from rebal.clock import SystemClock
+from rebal.domain.ids import DEFAULT_FIRM, FirmId
+from rebal.io.book_records import book_snapshot, write_book
+from rebal.ports.storage import StoreError
+from rebal.services.book import STEPS, ImportSummary, export_book, import_book
+
+db_app = typer.Typer(
+    no_args_is_help=True,
+    help="The persistent book: create the store, import the four tables into it, export them.",
+)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $REBAL_DB, else sqlite:///rebal.db here).",
+                 show_default=False),
+]
+FirmOpt = Annotated[str, typer.Option("--firm", help="The firm (tenant) of the book.")]
+
+
+def _url(db: str | None) -> str:
+    try:
+        return parse_url(resolve_url(db, os.environ)).render_as_string(hide_password=False)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+@contextmanager
+def _store(db: str | None) -> Iterator[SqlStore]:
+    try:
+        store = SqlStore.open(_url(db), SystemClock())
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield store
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+@db_app.command("init")
+def init_command(db: DbOpt = None) -> None:
+    """Create the store's schema, or migrate it to this rebal's; safe to repeat."""
+    engine = create_engine(_url(db))
+    where = shown(engine.url)
+    try:
+        done = upgrade(engine)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        engine.dispose()
+    if done.before is None:
+        typer.echo(f"created the rebal schema (revision {done.after}) in {where}")
+    elif done.changed:
+        typer.echo(f"migrated {where} from revision {done.before} to {done.after}")
+    else:
+        typer.echo(f"{where} already has the latest schema (revision {done.after})")
+
+
+@db_app.command("import")
+def import_command(
+    models: ModelsOpt = None,
+    accounts: AccountsOpt = None,
+    holdings: HoldingsOpt = None,
+    prices: PricesOpt = None,
+    sample: SampleOpt = False,
+    db: DbOpt = None,
+    firm: FirmOpt = DEFAULT_FIRM,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who imports, for the audit trail "
+                                 "(default: $USER).", show_default=False)
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why, for the audit trail.",
+                                 show_default=False)
+    ] = None,
+) -> None:
+    """Import the four tables (or the sample book): the store's book becomes them, in one
+    transaction. A changed model is a new version; holdings and prices are replaced."""
+    tables, _ = _read(models, accounts, holdings, prices, sample)
+    given = ("the sample book" if sample else
+             ", ".join(str(p) for p in (models, accounts, holdings, prices)))
+    who = actor or os.environ.get("USER") or "unknown"
+    with _store(db) as store, _progress() as step, store.unit_of_work(
+        actor=who, reason=reason or f"rebal db import of {given}", firm=FirmId(firm)
+    ) as uow:
+        summary = import_book(uow, book_snapshot(tables, uow.now), step)
+        step("commit")
+        uow.commit()
+    _report(summary, shown(store.engine.url), firm)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """A progress bar over the import's steps (and the commit); yields the step callback."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        task = progress.add_task("importing", total=len(STEPS) + 1)
+        seen: list[str] = []
+
+        def step(name: str) -> None:
+            progress.update(task, completed=len(seen), description=f"storing {name}")
+            seen.append(name)
+
+        yield step
+
+
+def _report(summary: ImportSummary, where: str, firm: str) -> None:
+    versions = ", ".join(summary.new_versions) or "none"
+    retired = f", retired: {', '.join(summary.retired)}" if summary.retired else ""
+    typer.echo(f"imported into {where} (firm {firm}):")
+    typer.echo(f"  models    {summary.models:>7,}  new versions: {versions}{retired}")
+    typer.echo(f"  accounts  {summary.accounts:>7,}  {summary.new_accounts:,} new, "
+               f"{summary.changed_accounts:,} changed, {summary.closed_accounts:,} closed")
+    typer.echo(f"  holdings  {summary.holdings:>7,}  replaced in "
+               f"{summary.holdings_changed:,} accounts")
+    typer.echo(f"  prices    {summary.prices:>7,}  quoted as of the import")
+
+
+@db_app.command("export")
+def export_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the four files.")],
+    db: DbOpt = None,
+    firm: FirmOpt = DEFAULT_FIRM,
+) -> None:
+    """Write the stored book as models.csv, accounts.csv, holdings.csv and prices.csv."""
+    if output.exists() and not output.is_dir():
+        raise fail(f"--output {output} is a file; give a directory")
+    with _store(db) as store, store.unit_of_work(
+        actor=os.environ.get("USER") or "unknown", reason="rebal db export", firm=FirmId(firm)
+    ) as uow:
+        if uow.firms.get(uow.firm) is None:
+            raise fail(f"no firm {firm!r} in {shown(store.engine.url)} (import a book first)")
+        book = export_book(uow)
+    written = write_book(output, book)
+    for path, rows in written.items():
+        typer.echo(f"wrote {path} ({rows:,} rows)")
