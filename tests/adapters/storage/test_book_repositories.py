@@ -86,8 +86,8 @@ def test_each_firm_sees_only_its_own_records(store: Store) -> None:
     other = FirmId("other")
     with store.unit_of_work(actor="t", reason="r", firm=other) as uow:
         uow.firms.add(Firm(id=other, name="Other", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
-        uow.models.set_targets(GROWTH, TARGETS[:1] + (Target(symbol=Symbol("BND"),
-                                                             weight=D("0.4")),))
+        uow.models.set_targets(GROWTH, (TARGETS[0], Target(symbol=Symbol("BND"),
+                                                           weight=D("0.4"))))
         uow.accounts.save([_account(cash=Money(D("1.00")), firm=other)])
         with pytest.raises(ValueError, match="firm"):
             uow.accounts.save([_account("A9")])  # a record of the default firm

@@ -34,7 +34,9 @@ class Migration:
         return self.before != self.after
 
 
-def _config(connection: sa.Connection | None = None) -> Config:
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration for the shipped scripts, on ``connection``: what
+    ``alembic.command`` functions take (docs/store.md shows how to write a migration)."""
     config = Config()
     scripts = resources.files("rebal.adapters.storage") / "migrations"
     config.set_main_option("script_location", str(scripts))
@@ -44,7 +46,7 @@ def _config(connection: sa.Connection | None = None) -> Config:
 
 def head() -> str:
     """The newest revision of the shipped scripts: the schema this rebal works with."""
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if revision is None:
         raise StoreError("the migration scripts are missing from this installation of rebal")
     return revision
@@ -70,7 +72,7 @@ def upgrade(engine: Engine) -> Migration:
         _sqlite_foreign_keys(connection, on=False)
         try:
             before = _revision(connection)
-            command.upgrade(_config(connection), "head")
+            command.upgrade(alembic_config(connection), "head")
             connection.commit()
             if connection.dialect.name == "sqlite":
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -95,7 +97,7 @@ def check_current(engine: Engine) -> None:
         return
     if found is None:
         raise SchemaNotCurrent(f"{where} has no rebal schema yet: run `rebal db init` first")
-    known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     if found in known:
         raise SchemaNotCurrent(
             f"{where} has the schema of revision {found}, this rebal needs {wanted}: "

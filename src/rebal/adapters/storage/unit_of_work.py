@@ -34,7 +34,6 @@ from rebal.domain.ids import DEFAULT_FIRM, FirmId
 from rebal.ports.clock import Clock
 from rebal.ports.storage import SchemaNotCurrent, StoreError
 
-
 #: From how many rows an insert on PostgreSQL goes through COPY.
 COPY_FROM = 50
 
