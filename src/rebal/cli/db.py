@@ -9,6 +9,7 @@ See docs/store.md.
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,12 +108,15 @@ def import_command(
                                  show_default=False)
     ] = None,
 ) -> None:
-    """Import the four tables (or the sample book): the store's book becomes them, in one
-    transaction. A changed model is a new version; holdings and prices are replaced."""
+    """Import the four tables (or the sample book) in one transaction.
+
+    The store's book becomes the one given: a changed model is a new version, holdings and
+    prices are replaced, accounts left out are closed. Bad input: every problem listed, exit
+    1, nothing written."""
     tables, _ = _read(models, accounts, holdings, prices, sample)
     given = ("the sample book" if sample else
              ", ".join(str(p) for p in (models, accounts, holdings, prices)))
-    who = actor or os.environ.get("USER") or "unknown"
+    who = actor or _user()
     with _store(db) as store, _progress() as step, store.unit_of_work(
         actor=who, reason=reason or f"rebal db import of {given}", firm=FirmId(firm)
     ) as uow:
@@ -137,6 +141,18 @@ def _progress() -> Iterator[Callable[[str], None]]:
         yield step
 
 
+def _user() -> str:
+    """The audit's "who" when ``--actor`` is not given: the login name ($USER, ...)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _accounts(count: int) -> str:
+    return f"{count:,} account{'' if count == 1 else 's'}"
+
+
 def _report(summary: ImportSummary, where: str, firm: str) -> None:
     versions = ", ".join(summary.new_versions) or "none"
     retired = f", retired: {', '.join(summary.retired)}" if summary.retired else ""
@@ -145,7 +161,7 @@ def _report(summary: ImportSummary, where: str, firm: str) -> None:
     typer.echo(f"  accounts  {summary.accounts:>7,}  {summary.new_accounts:,} new, "
                f"{summary.changed_accounts:,} changed, {summary.closed_accounts:,} closed")
     typer.echo(f"  holdings  {summary.holdings:>7,}  replaced in "
-               f"{summary.holdings_changed:,} accounts")
+               f"{_accounts(summary.holdings_changed)}")
     typer.echo(f"  prices    {summary.prices:>7,}  quoted as of the import")
 
 
@@ -159,7 +175,7 @@ def export_command(
     if output.exists() and not output.is_dir():
         raise fail(f"--output {output} is a file; give a directory")
     with _store(db) as store, store.unit_of_work(
-        actor=os.environ.get("USER") or "unknown", reason="rebal db export", firm=FirmId(firm)
+        actor=_user(), reason="rebal db export", firm=FirmId(firm)
     ) as uow:
         if uow.firms.get(uow.firm) is None:
             raise fail(f"no firm {firm!r} in {shown(store.engine.url)} (import a book first)")

@@ -254,8 +254,8 @@ class OrderRepository(Protocol):
     """Orders: intents first, then as far as the broker has taken them."""
 
     def add(self, orders: Sequence[Order]) -> None:
-        """Store new orders (the intent, before anything is sent); :class:`Conflict` when a
-        client order id is already stored."""
+        """Store new orders (the intent, before anything is sent; a parent before its
+        children); :class:`Conflict` when a client order id is already stored."""
         ...
 
     def get(self, order: ClientOrderId, *, for_update: bool = False) -> Order | None:

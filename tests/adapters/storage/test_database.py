@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from rebal.adapters.memory.clock import SimulatedClock
+from rebal.adapters.storage import database
 from rebal.adapters.storage.database import DEFAULT_URL, create_engine, parse_url, resolve_url
 from rebal.adapters.storage.types import MONEY, QUANTITY, Exact, UtcInstant
+from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.domain.money import QUANTITY_PLACES
 from rebal.ports.storage import StoreUnavailable
 
@@ -98,3 +102,18 @@ def test_a_value_the_column_cannot_keep_exactly_is_refused(
 ) -> None:
     with pytest.raises(sa.exc.StatementError, match=message):
         _round_trip(probe, **{column: value})
+
+
+def test_a_sqlite_writer_kept_waiting_past_the_timeout_is_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT", 0.2)
+    engine = create_engine(f"sqlite:///{tmp_path / 'rebal.db'}")
+    try:
+        store = SqlStore(engine, SimulatedClock(datetime(2026, 1, 1, tzinfo=UTC)))
+        with store.unit_of_work(actor="one", reason="holds the write lock"):
+            second = store.unit_of_work(actor="two", reason="waits")
+            with pytest.raises(StoreUnavailable, match="database is locked"), second:
+                pass
+    finally:
+        engine.dispose()

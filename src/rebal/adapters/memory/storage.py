@@ -2,8 +2,9 @@
 
 A unit of work takes the store's one lock (so units of work run one at a time, as writers do on
 SQLite), works on a copy of the firm's records and swaps the copy in on commit: a unit of work
-that ends without committing leaves nothing behind. Records are immutable, so a copy copies only
-the containers. For tests and simulations that need no database; the contract tests in
+that ends without committing leaves nothing behind (so a thread opens one unit of work at a
+time: a second one waits for the first). Records are immutable, so a copy copies only the
+containers. For tests and simulations that need no database; the contract tests in
 ``tests/adapters/storage/`` run it beside SQLite and PostgreSQL.
 """
 
@@ -227,7 +228,7 @@ class _Firms(_Repository):
 class _Models(_Repository):
     def set_targets(self, model: ModelId, targets: Sequence[Target]) -> ModelVersion:
         self._uow.firms.require()
-        versions = self._r.models.setdefault(model, [])
+        versions = self._r.models.get(model, [])
         if versions and versions[-1].targets == tuple(targets):
             latest = versions[-1]
         else:
@@ -238,7 +239,7 @@ class _Models(_Repository):
                 created_at=self._uow.now,
                 firm=self._uow.firm,
             )
-            versions.append(latest)
+            self._r.models[model] = [*versions, latest]
             self._uow.record(
                 AuditAction.CREATE, Entity.MODEL, f"{model}/{latest.version}", None, latest
             )
@@ -353,6 +354,8 @@ class _Prices(_Repository):
         check_new_quotes(prices, {s: q.price for s, q in current.items()})
         given = {p.symbol for p in prices}
         dropped = [q for s, q in current.items() if replace_all and s not in given]
+        if not given and not dropped:
+            return
         before = [q.price for q in current.values() if q.price.symbol in given or q in dropped]
         for price in prices:
             if price.symbol in current:

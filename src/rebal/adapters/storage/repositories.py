@@ -432,6 +432,8 @@ class SqlPrices(SqlRepository):
         current = {r.symbol: r for r in self._current_rows()}
         check_new_quotes(prices, {s: self._price(r) for s, r in current.items()})
         given = {q.symbol: q for q in prices}
+        if not given and not (replace_all and current):
+            return
         ended = [
             {"b_seq": r.seq, "until": given[s].at if s in given else self._uow.now}
             for s, r in current.items() if s in given or replace_all

@@ -32,7 +32,7 @@ from rebal.adapters.storage.tables import audit_log
 from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 from rebal.ports.clock import Clock
-from rebal.ports.storage import SchemaNotCurrent, StoreError
+from rebal.ports.storage import SchemaNotCurrent, StoreError, StoreUnavailable
 
 #: From how many rows an insert on PostgreSQL goes through COPY.
 COPY_FROM = 50
@@ -105,9 +105,14 @@ class SqlUnitOfWork:
         try:
             self._connection.begin()
             self.now = self._clock.now().astimezone(UTC)
-        except BaseException:
+        except BaseException as exc:
             self._connection.close()
             self._connection = None
+            if isinstance(exc, sa.exc.OperationalError):  # busy past the timeout, or gone
+                raise StoreUnavailable(
+                    f"cannot begin a transaction on {shown(self._engine.url)}: "
+                    f"{str(exc.orig).strip()}"
+                ) from None
             raise
         return self
 
