@@ -136,15 +136,17 @@ class Order:
         return advance(self, state, **changes)
 
 
+def check_transition(order: ClientOrderId, current: OrderState, new: OrderState) -> None:
+    """Raise :class:`IllegalTransition` unless ``current -> new`` is in :data:`TRANSITIONS` or
+    is a repeated report of a working order's state (a second partial fill)."""
+    repeat = new is current and new is OrderState.PARTIALLY_FILLED
+    if not repeat and new not in TRANSITIONS[current]:
+        raise IllegalTransition(f"order {order} cannot go from {current} to {new}")
+
+
 def advance(order: Order, state: OrderState, **changes: object) -> Order:
-    """``order`` moved to ``state``; a repeated report of the current state of an order that is
-    still working (a second partial fill) is allowed, any other move outside
-    :data:`TRANSITIONS` raises :class:`IllegalTransition`."""
-    repeat = state is order.state and state is OrderState.PARTIALLY_FILLED
-    if not repeat and state not in TRANSITIONS[order.state]:
-        raise IllegalTransition(
-            f"order {order.client_order_id} cannot go from {order.state} to {state}"
-        )
+    """``order`` moved to ``state`` (:func:`check_transition` says which moves are legal)."""
+    check_transition(order.client_order_id, order.state, state)
     return replace(order, state=state, **changes)  # type: ignore[arg-type]
 
 
