@@ -49,6 +49,11 @@ class UnknownOrder(BrokerError):
     """The broker has no order with this client order id."""
 
 
+class InvalidOrder(BrokerError):
+    """The order cannot be expressed to the broker (a quantity finer than 10^-9 of a share, a
+    notional finer than a cent): refused as a malformed request, nothing recorded."""
+
+
 class DuplicateOrder(BrokerError):
     """The client order id is already known to the broker; ``existing`` is its order."""
 
@@ -89,8 +94,9 @@ class Broker(Protocol):
 
     def submit(self, order: Order) -> BrokerOrder:
         """Send ``order``; raises :class:`DuplicateOrder` for a known client order id,
-        :class:`UnknownAccount` for an account the broker does not keep and
-        :class:`BrokerUnavailable` when the outcome is unknown."""
+        :class:`UnknownAccount` for an account the broker does not keep, :class:`InvalidOrder`
+        for an order it cannot express and :class:`BrokerUnavailable` when the outcome is
+        unknown."""
         ...
 
     def cancel(self, client_order_id: ClientOrderId) -> BrokerOrder:

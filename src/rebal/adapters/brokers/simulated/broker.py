@@ -35,7 +35,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     share_units,
 )
 from rebal.adapters.brokers.simulated.market import Market
-from rebal.adapters.brokers.simulated.matching import MatchingEngine
+from rebal.adapters.brokers.simulated.matching import MatchingEngine, check_expressible
 from rebal.adapters.brokers.simulated.schema import connect, migrate
 from rebal.adapters.brokers.simulated.settings import SimulatorSettings
 from rebal.domain.ids import AccountId, ClientOrderId, Symbol
@@ -167,6 +167,7 @@ class SimulatedBroker:
         return self._call("submit", order.client_order_id, lambda: self._submit(order))
 
     def _submit(self, order: Order) -> BrokerOrder:
+        check_expressible(order)
         now = self.clock.now()
         try:
             with self.engine.begin() as conn:

@@ -40,8 +40,9 @@ from rebal.adapters.brokers.simulated.ledger import (
 from rebal.adapters.brokers.simulated.market import Market, marketable, notional_quantity
 from rebal.adapters.brokers.simulated.settings import SimulatorSettings
 from rebal.domain.ids import BrokerOrderId, ClientOrderId, symbol
-from rebal.domain.money import CENT, NO_SHARES, Money, Quantity, amount_of, from_cents, to_cents
+from rebal.domain.money import NO_SHARES, Money, Quantity, amount_of, from_cents, to_cents
 from rebal.domain.order import Order, OrderState, OrderType, Side, TimeInForce
+from rebal.ports.broker import InvalidOrder
 from rebal.ports.calendar import CalendarUnavailable
 from rebal.ports.prices import PriceSource
 
@@ -53,6 +54,18 @@ def broker_order_id(client_order_id: ClientOrderId) -> BrokerOrderId:
     return BrokerOrderId("sim-" + blake2b(client_order_id.encode(), digest_size=10).hexdigest())
 
 
+def check_expressible(order: Order) -> None:
+    """Raise :class:`InvalidOrder` for an order the ledger cannot hold exactly."""
+    try:
+        for value in (order.quantity, order.limit_price):
+            if value is not None:
+                share_units(value)
+        if order.notional is not None:
+            to_cents(order.notional)
+    except ValueError as exc:
+        raise InvalidOrder(f"order {order.client_order_id}: {exc}") from None
+
+
 def _form_problem(order: Order) -> str | None:
     """Why the broker does not take an order of this form, if it does not."""
     if order.notional is not None:
@@ -60,19 +73,10 @@ def _form_problem(order: Order) -> str | None:
             return "a sell is given in shares, not as a notional amount"
         if order.type is not OrderType.MARKET or order.time_in_force is not TimeInForce.DAY:
             return "a notional order must be a market order good for the day"
-        if order.notional != order.notional.quantize(CENT):
-            return f"notional {order.notional} is not a whole number of cents"
     if order.extended_hours and (
         order.type is not OrderType.LIMIT or order.time_in_force is not TimeInForce.DAY
     ):
         return "an extended-hours order must be a limit order good for the day"
-    try:
-        if order.quantity is not None:
-            share_units(order.quantity)
-        if order.limit_price is not None:
-            share_units(order.limit_price)
-    except ValueError as exc:
-        return str(exc)
     return None
 
 
