@@ -216,8 +216,9 @@ def test_orders_the_broker_does_not_take_are_rejected_with_the_reason(
     sim: Sim, ask: dict[str, str], reason: str
 ) -> None:
     sim.open("1000.00", VTI="10")
-    side, symbol = ask.pop("side"), ask.pop("symbol")
-    refused = sim.broker.submit(sim.order(side, symbol, **ask))  # type: ignore[arg-type]
+    rest = dict(ask)
+    side, symbol = rest.pop("side"), rest.pop("symbol")
+    refused = sim.broker.submit(sim.order(side, symbol, **rest))  # type: ignore[arg-type]
     assert refused.state is OrderState.REJECTED
     assert reason in refused.reason
     assert sim.broker.cash(ACCOUNT) == d("1000.00")
