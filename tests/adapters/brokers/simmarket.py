@@ -85,3 +85,14 @@ class Sim:
 
 
 SimFactory = Callable[..., Sim]
+
+
+def ledger_rows(sim: Sim, table: Any, *columns: str) -> list[tuple[Any, ...]]:
+    """The rows of one of the ledger's tables (``columns`` of them, all by default), in the
+    order of their primary key."""
+    import sqlalchemy as sa
+
+    picked = [table.c[c] for c in columns] if columns else [table]
+    with sim.broker.engine.connect() as conn:
+        rows = conn.execute(sa.select(*picked).order_by(*table.primary_key))
+        return [tuple(r) for r in rows]
