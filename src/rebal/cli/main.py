@@ -4,6 +4,7 @@ import typer
 
 from rebal.cli.backtest import backtest_command
 from rebal.cli.book_commands import drift_command, propose_command
+from rebal.cli.broker import broker_app
 from rebal.cli.tax import wash_sales_command
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app.command("drift")(drift_command)
 app.command("propose")(propose_command)
 app.command("wash-sales")(wash_sales_command)
 app.command("backtest")(backtest_command)
+app.add_typer(broker_app, name="broker")
 
 
 @app.command()

@@ -147,8 +147,11 @@ def _open(source: Source, schema: Schema, problems: list[Problem]) -> Sheet | No
         return None
     names = [_header_name(column) for column in source.frame.columns]
     missing = [name for name in schema.required if name not in names]
-    unknown = [name or f"(unnamed column {i + 1})" for i, name in enumerate(names)
-               if name not in schema.allowed]
+    unknown = [
+        name or f"(unnamed column {i + 1})"
+        for i, name in enumerate(names)
+        if name not in schema.allowed
+    ]
     repeated = sorted({name for name in names if names.count(name) > 1 and name})
 
     def file_problem(message: str) -> None:
@@ -189,8 +192,9 @@ def _flag_duplicates(
     frame = pd.DataFrame(keys)[mask(among)]
     repeats = frame[frame.duplicated(keep=False)]
     first: dict[tuple[object, ...], int] = {}
-    for position, key in zip(repeats.index, repeats.itertuples(index=False, name=None),
-                             strict=True):
+    for position, key in zip(
+        repeats.index, repeats.itertuples(index=False, name=None), strict=True
+    ):
         if key in first:
             sheet.report(int(position), column, describe(key, int(sheet.lines[first[key]])))
         else:
@@ -203,8 +207,7 @@ def _models(sheet: Sheet) -> pd.DataFrame:
     symbol = sheet.symbols("symbol")
     weight = sheet.percent("weight", required=True, noun="weight")
     limits = {
-        column: sheet.percent(column, required=False, noun=column)
-        for column in MODELS.optional
+        column: sheet.percent(column, required=False, noun=column) for column in MODELS.optional
     }
     for kind in ("abs", "rel"):
         band, rail = limits[f"band_{kind}"], limits[f"rail_{kind}"]
@@ -217,7 +220,10 @@ def _models(sheet: Sheet) -> pd.DataFrame:
                 f"{band_text[position]!r}",
             )
     _flag_duplicates(
-        sheet, {"model": model, "symbol": symbol}, mask(model != "") & mask(symbol != ""), "symbol",
+        sheet,
+        {"model": model, "symbol": symbol},
+        mask(model != "") & mask(symbol != ""),
+        "symbol",
         lambda key, line: f"duplicate symbol {key[1]!r} in model {key[0]!r} (first on line {line})",
     )
     _check_weight_sums(sheet, model, weight)
@@ -247,66 +253,95 @@ def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> p
     account = sheet.required("account", "account id")
     model = sheet.text("model")
     if model_names is not None:
-        sheet.flag(mask(model != "") & ~mask(model.isin(model_names)), "model",
-                   lambda v: f"unknown model {v!r} (not in {models_file})")
+        sheet.flag(
+            mask(model != "") & ~mask(model.isin(model_names)),
+            "model",
+            lambda v: f"unknown model {v!r} (not in {models_file})",
+        )
     cash, _ = sheet.minor_units("cash", 2, required=True, floor="any", noun="cash")
     account_type = sheet.choice("type", ACCOUNT_TYPES, "taxable", "account type")
     can_trade = sheet.boolean("can_trade", default=True)
     restricted = sheet.symbol_lists("restricted")
-    pending, _ = sheet.minor_units("pending_cash", 2, required=False, floor="any",
-                                   noun="pending cash")
+    pending, _ = sheet.minor_units(
+        "pending_cash", 2, required=False, floor="any", noun="pending cash"
+    )
     liquidate = sheet.boolean("liquidate", default=False)
-    _flag_duplicates(sheet, {"account": account}, account != "", "account",
-                     lambda key, line: f"duplicate account {key[0]!r} (first on line {line})")
-    return pd.DataFrame({
-        "account": _plain(account),
-        "model": _plain(model),
-        "cash_cents": cash,
-        "type": _plain(account_type),
-        "household": _plain(sheet.text("household")),
-        "can_trade": can_trade,
-        "restricted": restricted,
-        "pending_cents": pending,
-        "liquidate": liquidate,
-    })
+    _flag_duplicates(
+        sheet,
+        {"account": account},
+        account != "",
+        "account",
+        lambda key, line: f"duplicate account {key[0]!r} (first on line {line})",
+    )
+    return pd.DataFrame(
+        {
+            "account": _plain(account),
+            "model": _plain(model),
+            "cash_cents": cash,
+            "type": _plain(account_type),
+            "household": _plain(sheet.text("household")),
+            "can_trade": can_trade,
+            "restricted": restricted,
+            "pending_cents": pending,
+            "liquidate": liquidate,
+        }
+    )
 
 
 def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) -> pd.DataFrame:
     """Check holdings rows (accounts, symbols, quantities, lots) and normalise them."""
     account = sheet.required("account", "account id")
     if account_ids is not None:
-        sheet.flag(mask(account != "") & ~mask(account.isin(account_ids)), "account",
-                   lambda v: f"unknown account {v!r} (not in {accounts_file})")
+        sheet.flag(
+            mask(account != "") & ~mask(account.isin(account_ids)),
+            "account",
+            lambda v: f"unknown account {v!r} (not in {accounts_file})",
+        )
     symbol = sheet.symbols("symbol")
-    sheet.flag(symbol == CASH, "symbol",
-               lambda _: "CASH cannot be held as a position; put cash in the accounts table")
-    quantity, _ = sheet.minor_units("quantity", 6, required=True, floor="positive",
-                                    noun="quantity")
-    cost, cost_given = sheet.minor_units("cost_basis", 2, required=False,
-                                         floor="nonnegative", noun="cost basis")
+    sheet.flag(
+        symbol == CASH,
+        "symbol",
+        lambda _: "CASH cannot be held as a position; put cash in the accounts table",
+    )
+    quantity, _ = sheet.minor_units("quantity", 6, required=True, floor="positive", noun="quantity")
+    cost, cost_given = sheet.minor_units(
+        "cost_basis", 2, required=False, floor="nonnegative", noun="cost basis"
+    )
     acquired = sheet.dates("acquired")
     _flag_duplicates(
         sheet,
-        {"account": account, "symbol": symbol, "quantity": quantity,
-         "cost": np.where(cost_given, cost, -1), "acquired": acquired},
+        {
+            "account": account,
+            "symbol": symbol,
+            "quantity": quantity,
+            "cost": np.where(cost_given, cost, -1),
+            "acquired": acquired,
+        },
         sheet.ok,
         None,
         lambda _, line: f"duplicate of line {line} (all columns equal)",
     )
-    return pd.DataFrame({
-        "account": _plain(account),
-        "symbol": _plain(symbol),
-        "quantity_micro": quantity,
-        "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
-        "acquired": acquired,
-        "line": sheet.lines,
-    })
+    return pd.DataFrame(
+        {
+            "account": _plain(account),
+            "symbol": _plain(symbol),
+            "quantity_micro": quantity,
+            "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
+            "acquired": acquired,
+            "line": sheet.lines,
+        }
+    )
 
 
 def _prices(sheet: Sheet) -> pd.DataFrame:
     """Check prices rows (positive finite prices, one per symbol) and normalise them."""
     symbol = sheet.symbols("symbol")
     price, text = sheet.price("price")
-    _flag_duplicates(sheet, {"symbol": symbol}, symbol != "", "symbol",
-                     lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})")
+    _flag_duplicates(
+        sheet,
+        {"symbol": symbol},
+        symbol != "",
+        "symbol",
+        lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})",
+    )
     return pd.DataFrame({"symbol": _plain(symbol), "price": price, "price_text": _plain(text)})

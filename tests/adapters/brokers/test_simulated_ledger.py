@@ -90,11 +90,21 @@ def test_migrations_started_together_create_the_ledger_once(database_url: str) -
     assert errors == []
 
 
-def test_reading_a_database_without_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+def test_reading_a_database_without_a_ledger_is_a_clear_error(database_url: str) -> None:
+    engine = connect(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE book (id INTEGER)"))  # rebal's, say
     with pytest.raises(LedgerMissing, match="holds no simulated broker ledger"):
-        SimulatedLedger.existing(url)
-    assert not sa.inspect(sa.create_engine(url)).get_table_names()
+        SimulatedLedger.existing(database_url)
+    assert sa.inspect(engine).get_table_names() == ["book"]  # a read creates nothing
+    engine.dispose()
+
+
+def test_reading_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    with pytest.raises(LedgerMissing, match="no database file"):
+        SimulatedLedger.existing(f"sqlite:///{path}")
+    assert not path.exists()
 
 
 def test_a_new_process_on_the_ledger_carries_on_where_the_last_stopped(

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from rebal.adapters.brokers.simulated import tables as t
-from rebal.adapters.brokers.simulated.schema import connect, revision
+from rebal.adapters.brokers.simulated.schema import connect, database_url, revision
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, FillId, Symbol
 from rebal.domain.money import (
     NO_MONEY,
@@ -415,6 +416,10 @@ class SimulatedLedger:
     def existing(cls, url: str) -> SimulatedLedger:
         """The ledger in the database at ``url``; raises :class:`LedgerMissing` when there is
         none (a read never creates tables)."""
+        where = sa.engine.make_url(database_url(url))
+        file = where.database if where.get_backend_name() == "sqlite" else None
+        if file not in (None, "", ":memory:") and not Path(str(file)).is_file():
+            raise LedgerMissing(f"there is no database file {file}")
         engine = connect(url)
         with engine.connect() as conn:
             if revision(conn) is None:
