@@ -99,6 +99,14 @@ class Broker(Protocol):
         unknown."""
         ...
 
+    def submit_many(self, orders: Sequence[Order]) -> Sequence[BrokerOrder | BrokerError]:
+        """Send several orders (a batch's sells, say): for each, in order, what :meth:`submit`
+        would return or the error it would raise (:class:`DuplicateOrder`,
+        :class:`UnknownAccount`, :class:`InvalidOrder`). Raises :class:`BrokerUnavailable`
+        when the outcome is unknown: then any of them may have reached the broker. An adapter
+        without a batch request submits them one by one."""
+        ...
+
     def cancel(self, client_order_id: ClientOrderId) -> BrokerOrder:
         """Ask to cancel a working order; returns the order as it then stands (an order that
         has already ended comes back unchanged). Raises :class:`UnknownOrder`."""
@@ -133,14 +141,20 @@ class Broker(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opening:
+    """What an account brings to a broker that opens it: its cash and its shares."""
+
+    cash: Money
+    positions: Mapping[Symbol, Quantity]
+
+
 @runtime_checkable
 class OpensAccounts(Protocol):
     """A broker that accounts can be brought to, as a transfer-in of cash and shares (the
     simulated custodian; a real broker's accounts are opened by their owners)."""
 
-    def open_account(
-        self, account: AccountId, cash: Money, positions: Mapping[Symbol, Quantity]
-    ) -> bool:
-        """Open ``account`` holding ``cash`` and ``positions``, once: ``True`` when opened now,
-        ``False`` when the account was already open (and nothing is changed)."""
+    def open_accounts(self, openings: Mapping[AccountId, Opening]) -> frozenset[AccountId]:
+        """Open each account of ``openings`` that is not open yet, once; an account already
+        open is left as it is. Returns the accounts opened now."""
         ...

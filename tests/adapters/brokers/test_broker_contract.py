@@ -21,6 +21,7 @@ from rebal.ports.broker import (
     Broker,
     BrokerOrder,
     DuplicateOrder,
+    Opening,
     OpensAccounts,
     UnknownAccount,
     UnknownOrder,
@@ -199,10 +200,42 @@ def test_money_is_exact_to_the_cent(market: Market) -> None:
     assert cash == d("10.01") + amount_of(d("0.333333333"), market.broker.fills()[0].price)
 
 
+def test_a_batch_is_answered_order_by_order_as_single_submits_are(market: Market) -> None:
+    market.open("1000.00", VTI="10")
+    first = market.broker.submit(market.order("sell", "VTI", quantity="1", cid="b-0"))
+    batch = [
+        market.order("sell", "VTI", quantity="2", cid="b-1"),
+        market.order("sell", "VTI", quantity="1", cid="b-0"),  # known already
+        market.order("buy", "BND", notional="5000.00", cid="b-2"),  # more than the cash
+        market.order("buy", "BND", notional="10.00", cid="b-3", account=AccountId("NOBODY")),
+        market.order("sell", "VTI", quantity="2", cid="b-1"),  # earlier in this batch
+    ]
+    answers = market.broker.submit_many(batch)
+    assert len(answers) == 5
+    assert isinstance(answers[0], BrokerOrder) and answers[0].client_order_id == "b-1"
+    assert isinstance(answers[1], DuplicateOrder)
+    assert answers[1].existing.broker_order_id == first.broker_order_id
+    assert isinstance(answers[2], BrokerOrder) and answers[2].state is OrderState.REJECTED
+    assert isinstance(answers[3], UnknownAccount)
+    assert isinstance(answers[4], DuplicateOrder)
+    assert [o.client_order_id for o in market.broker.orders(ACCOUNT)] == ["b-0", "b-1", "b-2"]
+    assert settle(market, answers[0]).filled_quantity == 2
+    assert market.broker.submit_many([]) == []
+
+
 def test_accounts_can_be_brought_to_a_broker_that_opens_them(market: Market) -> None:
     if not isinstance(market.broker, OpensAccounts):
         pytest.skip(f"{market.broker.name} opens no accounts")
-    assert market.broker.open_account(AccountId("NEW"), d("5.00"), {Symbol("VTI"): d("1")})
-    assert not market.broker.open_account(AccountId("NEW"), d("9.00"), {})
-    assert market.broker.cash(AccountId("NEW")) == d("5.00")
+    first = {
+        AccountId("NEW"): Opening(cash=d("5.00"), positions={Symbol("VTI"): d("1")}),
+        AccountId("NEW-2"): Opening(cash=d("0.00"), positions={}),
+    }
+    assert market.broker.open_accounts(first) == set(first)
+    again = {
+        AccountId("NEW"): Opening(cash=d("9.00"), positions={}),
+        AccountId("NEW-3"): Opening(cash=d("1.00"), positions={}),
+    }
+    assert market.broker.open_accounts(again) == {AccountId("NEW-3")}
+    assert market.broker.cash(AccountId("NEW")) == d("5.00")  # opened once, left as it is
     assert market.broker.positions(AccountId("NEW")) == {Symbol("VTI"): 1}
+    assert market.broker.positions(AccountId("NEW-2")) == {}

@@ -25,13 +25,16 @@ import sqlalchemy as sa
 from rebal.adapters.brokers.simulated import tables as t
 from rebal.adapters.brokers.simulated.faults import Faults, Lost
 from rebal.adapters.brokers.simulated.ledger import (
+    INSERT_REQUEST,
     AccountBook,
     OrderRecord,
     SimulatedLedger,
+    account_ids,
     buying_power,
+    find_orders,
     read_orders,
     read_positions,
-    reported_orders,
+    request_row,
     share_units,
 )
 from rebal.adapters.brokers.simulated.market import Market
@@ -46,6 +49,9 @@ from rebal.ports.broker import (
     BrokerOrder,
     BrokerUnavailable,
     DuplicateOrder,
+    InvalidOrder,
+    Opening,
+    UnknownAccount,
     UnknownOrder,
 )
 from rebal.ports.calendar import MarketCalendar
@@ -110,16 +116,14 @@ class SimulatedBroker:
 
     def _catch_up_all(self) -> None:
         now = self.clock.now()
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             due = conn.execute(
                 sa.select(t.orders.c.account)
                 .where(t.orders.c.next_event_at <= now)
                 .distinct()
                 .order_by(t.orders.c.account)
             ).scalars()
-            accounts = [AccountId(a) for a in due]
-        for account in accounts:
-            with self.engine.begin() as conn:
+            for account in [AccountId(a) for a in due]:
                 self._catch_up(conn, account).save(conn)
 
     # -- opening accounts ---------------------------------------------------------------------
@@ -127,80 +131,106 @@ class SimulatedBroker:
     def open_account(
         self, account: AccountId, cash: Money, positions: Mapping[Symbol, Quantity]
     ) -> bool:
-        """Open ``account`` with ``cash`` and ``positions`` as a transfer-in, once: ``False``
-        (and nothing changed) when it is already open."""
-        to_cents(cash)
-        if cash < 0:
-            raise ValueError(f"account {account}: opening cash {cash} is negative")
-        for symbol, quantity in positions.items():
-            share_units(quantity)
-            if quantity <= 0:
-                raise ValueError(f"account {account}: {symbol} quantity {quantity} is not positive")
+        """Open one account (see :meth:`open_accounts`); ``False`` when it was already open."""
+        return account in self.open_accounts({account: Opening(cash=cash, positions=positions)})
+
+    def open_accounts(self, openings: Mapping[AccountId, Opening]) -> frozenset[AccountId]:
+        """Open each account not yet open with its cash and positions, as a transfer-in
+        recorded in the ledger, all in one transaction; an account already open is left as it
+        is. Returns the accounts opened now."""
+        for account, opening in openings.items():
+            _check_opening(account, opening)
         now = self.clock.now()
         with self.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(t.accounts.c.account).where(t.accounts.c.account == account)
-            ).first()
-            if exists:
-                return False
-            conn.execute(sa.insert(t.accounts).values(account=account, cash=cash, opened_at=now))
+            known = set(account_ids(conn))
+            new = sorted(a for a in openings if a not in known)
+            if not new:
+                return frozenset()
             conn.execute(
-                sa.insert(t.transfers).values(account=account, at=now, symbol=None, amount=cash)
+                sa.insert(t.accounts),
+                [{"account": a, "cash": openings[a].cash, "opened_at": now} for a in new],
             )
-            for symbol in sorted(positions):
-                quantity = positions[symbol]
+            held = [(a, s, q) for a in new for s, q in sorted(openings[a].positions.items())]
+            if held:
                 conn.execute(
-                    sa.insert(t.positions).values(account=account, symbol=symbol, quantity=quantity)
+                    sa.insert(t.positions),
+                    [{"account": a, "symbol": s, "quantity": q} for a, s, q in held],
                 )
-                conn.execute(
-                    sa.insert(t.transfers).values(
-                        account=account, at=now, symbol=symbol, quantity=quantity
-                    )
-                )
-        return True
+            cash_in: list[dict[str, object]] = [
+                {"account": a, "at": now, "symbol": None, "quantity": None, "amount": c}
+                for a, c in ((a, openings[a].cash) for a in new)
+            ]
+            shares_in: list[dict[str, object]] = [
+                {"account": a, "at": now, "symbol": s, "quantity": q, "amount": None}
+                for a, s, q in held
+            ]
+            conn.execute(sa.insert(t.transfers), cash_in + shares_in)
+        return frozenset(new)
 
     # -- the port -----------------------------------------------------------------------------
 
     def submit(self, order: Order) -> BrokerOrder:
         """Receive ``order``: accepted (and filled at once when it is due now) or rejected with
         the reason; a known client order id raises :class:`DuplicateOrder`."""
-        return self._call("submit", order.client_order_id, lambda: self._submit(order))
-
-    def _submit(self, order: Order) -> BrokerOrder:
-        check_expressible(order)
-        now = self.clock.now()
-        try:
-            with self.engine.begin() as conn:
-                book = self._catch_up(conn, order.account)
-                known = read_orders(conn, client_order_id=order.client_order_id)
-                if known:
-                    record = known[0]
-                else:
-                    record = self._matching.receive(conn, book, order, now)
-                    self._matching.run_due(conn, book, now)
-                book.save(conn)
-                self._log(conn, "submit", record, "duplicate" if known else record.state.value)
-                answer = reported_orders(conn, [record])[0]
-        except sa.exc.IntegrityError:
-            # Another process took this client id between our look and our insert.
-            existing = self._order(order.client_order_id)
-            if existing is None:
-                raise
-            raise DuplicateOrder(existing) from None
-        if known:
-            raise DuplicateOrder(answer)
+        (answer,) = self.submit_many([order])
+        if isinstance(answer, BrokerError):
+            raise answer
         return answer
 
-    def _log(self, conn: sa.Connection, operation: str, record: OrderRecord, outcome: str) -> None:
-        conn.execute(
-            sa.insert(t.requests).values(
-                at=self.clock.now(),
-                operation=operation,
-                client_order_id=record.client_order_id,
-                account=record.account,
-                outcome=outcome,
-            )
-        )
+    def submit_many(self, orders: Sequence[Order]) -> list[BrokerOrder | BrokerError]:
+        """Receive several orders in one request and one transaction, each as :meth:`submit`
+        would: the answer for each, in order, is the order as the broker then has it or the
+        error it met (:class:`DuplicateOrder` for a client id already known, also earlier in
+        the same request). A fault loses the answer to the whole request."""
+        subject = orders[0].client_order_id if orders else ""
+        return self._call("submit", subject, lambda: self._submit_many(orders))
+
+    def _submit_many(self, orders: Sequence[Order]) -> list[BrokerOrder | BrokerError]:
+        try:
+            return self._receive(orders)
+        except sa.exc.IntegrityError:
+            # Another process took one of these client ids between our look and our insert:
+            # look again, and its order is a duplicate like any other.
+            return self._receive(orders)
+
+    def _receive(self, orders: Sequence[Order]) -> list[BrokerOrder | BrokerError]:
+        answers: dict[int, BrokerOrder | BrokerError] = {}
+        by_account: dict[AccountId, list[int]] = {}
+        for k, order in enumerate(orders):
+            try:
+                check_expressible(order)
+            except InvalidOrder as exc:
+                answers[k] = exc
+                continue
+            by_account.setdefault(order.account, []).append(k)
+        now = self.clock.now()
+        requests: list[dict[str, object]] = []
+        with self.engine.begin() as conn:
+            known = find_orders(conn, [o.client_order_id for o in orders])
+            for account in sorted(by_account):  # accounts locked in one order: no deadlock
+                try:
+                    book = self._catch_up(conn, account)
+                except UnknownAccount as exc:
+                    answers.update((k, exc) for k in by_account[account])
+                    continue
+                fresh: list[tuple[int, OrderRecord]] = []
+                for k in by_account[account]:
+                    order = orders[k]
+                    if order.client_order_id in known:
+                        requests.append(request_row(now, "submit", order, "duplicate"))
+                        answers[k] = DuplicateOrder(known[order.client_order_id].reported())
+                        continue
+                    record = self._matching.receive(conn, book, order, now)
+                    self._matching.run_due(conn, book, now)
+                    known[order.client_order_id] = record
+                    fresh.append((k, record))
+                book.save(conn)
+                for k, record in fresh:
+                    requests.append(request_row(now, "submit", record, record.state.value))
+                    answers[k] = record.reported()
+            if requests:
+                conn.execute(INSERT_REQUEST, requests)
+        return [answers[k] for k in range(len(orders))]
 
     def cancel(self, client_order_id: ClientOrderId) -> BrokerOrder:
         """Cancel a working order (an ended one comes back as it is)."""
@@ -217,8 +247,8 @@ class SimulatedBroker:
             if record.working:
                 self._matching.cancel(book, record, now)
             book.save(conn)
-            self._log(conn, "cancel", record, record.state.value)
-            return reported_orders(conn, [record])[0]
+            conn.execute(INSERT_REQUEST, request_row(now, "cancel", record, record.state.value))
+            return record.reported()
 
     def order(self, client_order_id: ClientOrderId) -> BrokerOrder | None:
         """The order with this client id as of now, ``None`` when it never reached the broker."""
@@ -229,8 +259,9 @@ class SimulatedBroker:
             known = read_orders(conn, client_order_id=client_order_id)
             if not known:
                 return None
-            self._catch_up(conn, known[0].account).save(conn)
-            return reported_orders(conn, read_orders(conn, client_order_id=client_order_id))[0]
+            book = self._catch_up(conn, known[0].account)
+            book.save(conn)
+            return book.working.get(known[0].seq, known[0]).reported()
 
     def orders(self, account: AccountId | None = None) -> Sequence[BrokerOrder]:
         """Every order (of ``account``) as of now, oldest first."""
@@ -270,3 +301,14 @@ class SimulatedBroker:
             book.save(conn)
             power = buying_power(book.cash, book.working.values())
             return book.cash, power, read_positions(conn, account)
+
+
+def _check_opening(account: AccountId, opening: Opening) -> None:
+    """Raise ``ValueError`` for an opening the ledger cannot hold."""
+    to_cents(opening.cash)
+    if opening.cash < 0:
+        raise ValueError(f"account {account}: opening cash {opening.cash} is negative")
+    for symbol, quantity in opening.positions.items():
+        share_units(quantity)
+        if quantity <= 0:
+            raise ValueError(f"account {account}: {symbol} quantity {quantity} is not positive")

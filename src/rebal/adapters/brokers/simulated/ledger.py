@@ -31,7 +31,15 @@ from rebal.domain.money import (
     amount_of,
     from_cents,
 )
-from rebal.domain.order import Fill, OrderState, OrderType, Side, TimeInForce, check_transition
+from rebal.domain.order import (
+    Fill,
+    Order,
+    OrderState,
+    OrderType,
+    Side,
+    TimeInForce,
+    check_transition,
+)
 from rebal.ports.broker import BrokerOrder, UnknownAccount
 
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
@@ -79,6 +87,7 @@ class OrderRecord:
     reason: str
     filled_quantity: Quantity = NO_SHARES
     filled_notional: Money = NO_MONEY
+    filled_value: Decimal = Decimal(0)
     plan: tuple[int, ...] = ()
     parts_done: int = 0
     reserve_price: Decimal | None = None
@@ -125,7 +134,23 @@ class OrderRecord:
         if not self.working:
             self.next_event_at = None
 
-    def reported(self, avg_price: Decimal | None) -> BrokerOrder:
+    def fill(self, quantity: Quantity, price: Decimal, amount: Money, at: datetime) -> None:
+        """Record a fill of the next part (its state moves with it)."""
+        self.filled_quantity = Quantity(self.filled_quantity + quantity)
+        self.filled_notional = Money(self.filled_notional + amount)
+        self.filled_value += quantity * price
+        self.parts_done += 1
+        done = self.parts_done == len(self.plan)
+        self.move(OrderState.FILLED if done else OrderState.PARTIALLY_FILLED, at)
+
+    def average_price(self) -> Decimal | None:
+        """The quantity-weighted average price of the fills, to 9 places."""
+        if not self.filled_quantity:
+            return None
+        average = self.filled_value / self.filled_quantity
+        return plain(average.quantize(QUANTITY_STEP, rounding=ROUND_HALF_EVEN))
+
+    def reported(self) -> BrokerOrder:
         """The order as the broker reports it; with its acknowledgement lost, an accepted order
         is reported ``submitted`` until something fills."""
         state = self.state
@@ -144,11 +169,25 @@ class OrderRecord:
             state=state,
             filled_quantity=Quantity(plain(self.filled_quantity)),
             filled_notional=self.filled_notional,
-            filled_avg_price=avg_price,
+            filled_avg_price=self.average_price(),
             submitted_at=self.submitted_at,
             updated_at=self.updated_at,
             reason=self.reason,
         )
+
+    def progress(self) -> dict[str, Any]:
+        """What changes as the order works: the row's columns of :data:`PROGRESS`."""
+        return {
+            "b_seq": self.seq,
+            "state": self.state.value,
+            "reason": self.reason,
+            "filled_quantity": self.filled_quantity,
+            "filled_notional": self.filled_notional,
+            "filled_value": self.filled_value,
+            "parts_done": self.parts_done,
+            "updated_at": self.updated_at,
+            "next_event_at": self.next_event_at,
+        }
 
     def values(self) -> dict[str, Any]:
         """The record as a row of ``sim_orders`` (without its ``seq``)."""
@@ -168,6 +207,7 @@ class OrderRecord:
             "reason": self.reason,
             "filled_quantity": self.filled_quantity,
             "filled_notional": self.filled_notional,
+            "filled_value": self.filled_value,
             "plan": ",".join(str(p) for p in self.plan),
             "parts_done": self.parts_done,
             "reserve_price": self.reserve_price,
@@ -200,6 +240,7 @@ class OrderRecord:
             reason=m["reason"],
             filled_quantity=m["filled_quantity"],
             filled_notional=m["filled_notional"],
+            filled_value=m["filled_value"],
             plan=tuple(int(p) for p in m["plan"].split(",") if p),
             parts_done=m["parts_done"],
             reserve_price=m["reserve_price"],
@@ -213,6 +254,76 @@ class OrderRecord:
 
 
 # -- reading ----------------------------------------------------------------------------------
+#
+# The statements a broker call runs are built once, with bound parameters, so a call spends its
+# time in the database rather than in building SQL.
+
+_ACCOUNT: sa.BindParameter[str] = sa.bindparam("account")
+_CASH = sa.select(t.accounts.c.cash).where(t.accounts.c.account == _ACCOUNT)
+_CASH_LOCKED = _CASH.with_for_update()
+_POSITIONS = (
+    sa.select(t.positions.c.symbol, t.positions.c.quantity)
+    .where(t.positions.c.account == _ACCOUNT)
+    .order_by(t.positions.c.symbol)
+)
+_ORDERS = sa.select(t.orders).order_by(t.orders.c.seq)
+_ORDERS_OF = _ORDERS.where(t.orders.c.account == _ACCOUNT)
+_WORKING_OF = _ORDERS_OF.where(t.orders.c.state.in_([s.value for s in _WORKING]))
+_BY_CLIENT_ID = _ORDERS.where(t.orders.c.client_order_id == sa.bindparam("client_order_id"))
+PROGRESS = (
+    "state",
+    "reason",
+    "filled_quantity",
+    "filled_notional",
+    "filled_value",
+    "parts_done",
+    "updated_at",
+    "next_event_at",
+)
+_SAVE_PROGRESS = (
+    sa.update(t.orders)
+    .where(t.orders.c.seq == sa.bindparam("b_seq"))
+    .values({name: sa.bindparam(name) for name in PROGRESS})
+)
+_SAVE_CASH = (
+    sa.update(t.accounts)
+    .where(t.accounts.c.account == sa.bindparam("b_account"))
+    .values(cash=sa.bindparam("cash"))
+)
+_POSITION = (t.positions.c.account == sa.bindparam("b_account")) & (
+    t.positions.c.symbol == sa.bindparam("b_symbol")
+)
+_UPDATE_POSITION = sa.update(t.positions).where(_POSITION).values(quantity=sa.bindparam("quantity"))
+_DELETE_POSITION = sa.delete(t.positions).where(_POSITION)
+INSERT_ORDER = sa.insert(t.orders).returning(t.orders.c.seq)
+INSERT_REQUEST = sa.insert(t.requests)
+_INSERT_FILLS = sa.insert(t.fills)
+_INSERT_POSITION = sa.insert(t.positions)
+
+
+def find_orders(
+    conn: sa.Connection, client_order_ids: Sequence[ClientOrderId]
+) -> dict[ClientOrderId, OrderRecord]:
+    """The orders the ledger has among ``client_order_ids``, by client id."""
+    found: dict[ClientOrderId, OrderRecord] = {}
+    ids = sorted(set(client_order_ids))
+    for chunk in (ids[k : k + 500] for k in range(0, len(ids), 500)):
+        rows = conn.execute(_ORDERS.where(t.orders.c.client_order_id.in_(chunk)))
+        found.update((o.client_order_id, o) for o in map(OrderRecord.from_row, rows))
+    return found
+
+
+def request_row(
+    at: datetime, operation: str, order: Order | OrderRecord, outcome: str
+) -> dict[str, Any]:
+    """A row of ``sim_requests``: a submit or cancel of ``order`` reached the broker."""
+    return {
+        "at": at,
+        "operation": operation,
+        "client_order_id": order.client_order_id,
+        "account": order.account,
+        "outcome": outcome,
+    }
 
 
 def account_ids(conn: sa.Connection) -> list[AccountId]:
@@ -224,8 +335,8 @@ def account_ids(conn: sa.Connection) -> list[AccountId]:
 def read_cash(conn: sa.Connection, account: AccountId, *, lock: bool = False) -> Money:
     """The account's cash; raises :class:`UnknownAccount`. With ``lock``, the account's row is
     held for the rest of the transaction (PostgreSQL; SQLite holds the whole database)."""
-    query = sa.select(t.accounts.c.cash).where(t.accounts.c.account == account)
-    cash = conn.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    query = _CASH_LOCKED if lock else _CASH
+    cash = conn.execute(query, {"account": account}).scalar_one_or_none()
     if cash is None:
         raise UnknownAccount(f"the simulated broker keeps no account {account}")
     return Money(cash)
@@ -233,11 +344,7 @@ def read_cash(conn: sa.Connection, account: AccountId, *, lock: bool = False) ->
 
 def read_positions(conn: sa.Connection, account: AccountId) -> dict[Symbol, Quantity]:
     """Shares held per symbol (the ledger keeps no zero positions)."""
-    rows = conn.execute(
-        sa.select(t.positions.c.symbol, t.positions.c.quantity)
-        .where(t.positions.c.account == account)
-        .order_by(t.positions.c.symbol)
-    )
+    rows = conn.execute(_POSITIONS, {"account": account})
     return {Symbol(s): Quantity(plain(q)) for s, q in rows}
 
 
@@ -248,40 +355,15 @@ def read_orders(
     client_order_id: ClientOrderId | None = None,
     working: bool = False,
 ) -> list[OrderRecord]:
-    """Orders (of an account, with a client id, or only the working ones), oldest first."""
-    query = sa.select(t.orders).order_by(t.orders.c.seq)
-    if account is not None:
-        query = query.where(t.orders.c.account == account)
+    """Orders (of an account, with a client id, or only the working ones of an account),
+    oldest first."""
     if client_order_id is not None:
-        query = query.where(t.orders.c.client_order_id == client_order_id)
-    if working:
-        query = query.where(t.orders.c.state.in_([s.value for s in _WORKING]))
-    return [OrderRecord.from_row(r) for r in conn.execute(query)]
-
-
-def average_prices(conn: sa.Connection, orders: Sequence[OrderRecord]) -> dict[int, Decimal]:
-    """The quantity-weighted average fill price of each order that has fills (9 decimals)."""
-    seqs = [o.seq for o in orders if o.filled_quantity > 0]
-    totals: dict[int, tuple[Decimal, Decimal]] = {}
-    for chunk in (seqs[k : k + 500] for k in range(0, len(seqs), 500)):
-        rows = conn.execute(
-            sa.select(t.fills.c.order_seq, t.fills.c.quantity, t.fills.c.price).where(
-                t.fills.c.order_seq.in_(chunk)
-            )
-        )
-        for seq, quantity, price in rows:
-            value, count = totals.get(seq, (Decimal(0), Decimal(0)))
-            totals[seq] = (value + quantity * price, count + quantity)
-    return {
-        seq: plain((value / count).quantize(QUANTITY_STEP, rounding=ROUND_HALF_EVEN))
-        for seq, (value, count) in totals.items()
-    }
-
-
-def reported_orders(conn: sa.Connection, orders: Sequence[OrderRecord]) -> list[BrokerOrder]:
-    """``orders`` as the broker reports them."""
-    prices = average_prices(conn, orders)
-    return [o.reported(prices.get(o.seq)) for o in orders]
+        rows = conn.execute(_BY_CLIENT_ID, {"client_order_id": client_order_id})
+    elif account is not None:
+        rows = conn.execute(_WORKING_OF if working else _ORDERS_OF, {"account": account})
+    else:
+        rows = conn.execute(_ORDERS)
+    return [OrderRecord.from_row(r) for r in rows]
 
 
 def read_fills(conn: sa.Connection, account: AccountId | None = None) -> list[Fill]:
@@ -372,33 +454,22 @@ class AccountBook:
         """Write the changed cash, positions and orders (those in ``touched``), and the new
         fills."""
         if self.cash != self._cash_was:
-            conn.execute(
-                sa.update(t.accounts)
-                .where(t.accounts.c.account == self.account)
-                .values(cash=self.cash)
-            )
-        self._save_positions(conn)
-        for seq in sorted(self.touched):
-            values = self.working[seq].values()
-            conn.execute(sa.update(t.orders).where(t.orders.c.seq == seq).values(**values))
-        if self.fills:
-            conn.execute(sa.insert(t.fills), self.fills)
-
-    def _save_positions(self, conn: sa.Connection) -> None:
-        touched = {f["symbol"] for f in self.fills}
-        for symbol in sorted(touched):
+            conn.execute(_SAVE_CASH, {"b_account": self.account, "cash": self.cash})
+        for symbol in sorted({f["symbol"] for f in self.fills}):
             quantity = self.positions.get(symbol, NO_SHARES)
-            where = (t.positions.c.account == self.account) & (t.positions.c.symbol == symbol)
+            where = {"b_account": self.account, "b_symbol": symbol}
             if quantity == 0:
-                conn.execute(sa.delete(t.positions).where(where))
+                conn.execute(_DELETE_POSITION, where)
             elif symbol in self._held:
-                conn.execute(sa.update(t.positions).where(where).values(quantity=quantity))
+                conn.execute(_UPDATE_POSITION, {**where, "quantity": quantity})
             else:
-                conn.execute(
-                    sa.insert(t.positions).values(
-                        account=self.account, symbol=symbol, quantity=quantity
-                    )
-                )
+                row = {"account": self.account, "symbol": symbol, "quantity": quantity}
+                conn.execute(_INSERT_POSITION, row)
+        if self.touched:
+            progress = [self.working[seq].progress() for seq in sorted(self.touched)]
+            conn.execute(_SAVE_PROGRESS, progress)
+        if self.fills:
+            conn.execute(_INSERT_FILLS, self.fills)
 
 
 class LedgerMissing(LookupError):
@@ -437,7 +508,7 @@ class SimulatedLedger:
         with self.engine.connect() as conn:
             if account is not None:
                 read_cash(conn, account)
-            return reported_orders(conn, read_orders(conn, account=account))
+            return [o.reported() for o in read_orders(conn, account=account)]
 
     def fills(self, account: AccountId | None = None) -> list[Fill]:
         """Every fill (of ``account``), as reported."""

@@ -27,10 +27,10 @@ from hashlib import blake2b
 
 import sqlalchemy as sa
 
-from rebal.adapters.brokers.simulated import tables as t
 from rebal.adapters.brokers.simulated.draws import draw, happens, split
 from rebal.adapters.brokers.simulated.faults import Faults
 from rebal.adapters.brokers.simulated.ledger import (
+    INSERT_ORDER,
     AccountBook,
     OrderRecord,
     plain,
@@ -122,11 +122,7 @@ class MatchingEngine:
             record.reason = problem
             record.plan = ()
             record.next_event_at = record.expires_at = None
-        record.seq = int(
-            conn.execute(
-                sa.insert(t.orders).values(**record.values()).returning(t.orders.c.seq)
-            ).scalar_one()
-        )
+        record.seq = int(conn.execute(INSERT_ORDER, record.values()).scalar_one())
         if record.working:
             book.working[record.seq] = record
         return record
@@ -280,11 +276,6 @@ class MatchingEngine:
                 "reports": 2 if twice else 1,
             }
         )
-        o.filled_quantity = Quantity(o.filled_quantity + quantity)
-        o.filled_notional = Money(o.filled_notional + amount)
-        o.parts_done += 1
-        if o.parts_done == len(o.plan):
-            o.move(OrderState.FILLED, at)
-        else:
-            o.move(OrderState.PARTIALLY_FILLED, at)
+        o.fill(quantity, price, amount, at)
+        if o.working:
             o.next_event_at = at + timedelta(seconds=self.settings.partial_fills.interval_seconds)

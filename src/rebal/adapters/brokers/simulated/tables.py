@@ -69,6 +69,20 @@ class Instant(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class ExactDecimal(sa.types.TypeDecorator[Decimal]):
+    """A decimal of any precision, stored as its exact text (a running sum of quantity x
+    price, whose places add up: no integer or float column holds it exactly)."""
+
+    impl = sa.String(80)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
 Money = Fixed(2)
 Shares = Fixed(9)
 PriceType = Fixed(9)
@@ -140,6 +154,7 @@ orders = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("filled_quantity", Shares, nullable=False),
     sa.Column("filled_notional", Money, nullable=False),
+    sa.Column("filled_value", ExactDecimal, nullable=False),  # sum of quantity x price
     # The fill plan: the parts the order fills in (comma-separated units: 10^-9 shares, or
     # cents of a notional), how many have filled, and the price a quantity buy's reservation
     # of cash is valued at.
