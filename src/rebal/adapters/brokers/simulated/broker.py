@@ -16,7 +16,7 @@ cash and shares are never spent twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from typing import TypeVar
 
@@ -32,9 +32,11 @@ from rebal.adapters.brokers.simulated.ledger import (
     account_ids,
     buying_power,
     find_orders,
+    load_books,
     read_orders,
     read_positions,
     request_row,
+    save_books,
     share_units,
 )
 from rebal.adapters.brokers.simulated.market import Market
@@ -114,17 +116,22 @@ class SimulatedBroker:
         self._matching.run_due(conn, book, self.clock.now())
         return book
 
+    def _catch_up_books(
+        self, conn: sa.Connection, accounts: Iterable[AccountId]
+    ) -> dict[AccountId, AccountBook]:
+        books = load_books(conn, accounts)
+        now = self.clock.now()
+        for book in books.values():
+            self._matching.run_due(conn, book, now)
+        return books
+
     def _catch_up_all(self) -> None:
         now = self.clock.now()
         with self.engine.begin() as conn:
             due = conn.execute(
-                sa.select(t.orders.c.account)
-                .where(t.orders.c.next_event_at <= now)
-                .distinct()
-                .order_by(t.orders.c.account)
+                sa.select(t.orders.c.account).where(t.orders.c.next_event_at <= now).distinct()
             ).scalars()
-            for account in [AccountId(a) for a in due]:
-                self._catch_up(conn, account).save(conn)
+            save_books(conn, self._catch_up_books(conn, list(due)).values())
 
     # -- opening accounts ---------------------------------------------------------------------
 
@@ -207,27 +214,28 @@ class SimulatedBroker:
         requests: list[dict[str, object]] = []
         with self.engine.begin() as conn:
             known = find_orders(conn, [o.client_order_id for o in orders])
-            for account in sorted(by_account):  # accounts locked in one order: no deadlock
-                try:
-                    book = self._catch_up(conn, account)
-                except UnknownAccount as exc:
-                    answers.update((k, exc) for k in by_account[account])
-                    continue
-                fresh: list[tuple[int, OrderRecord]] = []
+            books = self._catch_up_books(conn, by_account)
+            fresh: list[tuple[int, OrderRecord]] = []
+            for account in sorted(by_account):
+                book = books.get(account)
                 for k in by_account[account]:
                     order = orders[k]
-                    if order.client_order_id in known:
+                    if book is None:
+                        answers[k] = UnknownAccount(
+                            f"the simulated broker keeps no account {account}"
+                        )
+                    elif order.client_order_id in known:
                         requests.append(request_row(now, "submit", order, "duplicate"))
                         answers[k] = DuplicateOrder(known[order.client_order_id].reported())
-                        continue
-                    record = self._matching.receive(conn, book, order, now)
-                    self._matching.run_due(conn, book, now)
-                    known[order.client_order_id] = record
-                    fresh.append((k, record))
-                book.save(conn)
-                for k, record in fresh:
-                    requests.append(request_row(now, "submit", record, record.state.value))
-                    answers[k] = record.reported()
+                    else:
+                        record = self._matching.receive(conn, book, order, now)
+                        self._matching.run_due(conn, book, now)
+                        known[order.client_order_id] = record
+                        fresh.append((k, record))
+            save_books(conn, books.values())
+            for k, record in fresh:
+                requests.append(request_row(now, "submit", record, record.state.value))
+                answers[k] = record.reported()
             if requests:
                 conn.execute(INSERT_REQUEST, requests)
         return [answers[k] for k in range(len(orders))]

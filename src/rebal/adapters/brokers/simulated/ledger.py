@@ -419,12 +419,12 @@ def buying_power(cash: Money, working: Iterable[OrderRecord]) -> Money:
 @dataclass(slots=True)
 class AccountBook:
     """One account's cash, positions and working orders, loaded (and, on PostgreSQL, locked)
-    for one transaction; changes are kept here until :meth:`save`."""
+    for one transaction; changes are kept here until :func:`save_books`."""
 
     account: AccountId
     cash: Money
-    positions: dict[Symbol, Quantity]
-    working: dict[int, OrderRecord]
+    positions: dict[Symbol, Quantity] = field(default_factory=dict)
+    working: dict[int, OrderRecord] = field(default_factory=dict)
     fills: list[dict[str, Any]] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)
     _held: frozenset[Symbol] = frozenset()
@@ -433,10 +433,10 @@ class AccountBook:
     @classmethod
     def load(cls, conn: sa.Connection, account: AccountId) -> AccountBook:
         """The account as it stands, its row locked; raises :class:`UnknownAccount`."""
-        cash = read_cash(conn, account, lock=True)
-        positions = read_positions(conn, account)
-        working = {o.seq: o for o in read_orders(conn, account=account, working=True)}
-        return cls(account, cash, positions, working, [], set(), frozenset(positions), cash)
+        books = load_books(conn, [account])
+        if account not in books:
+            raise UnknownAccount(f"the simulated broker keeps no account {account}")
+        return books[account]
 
     def free_cash(self, besides: int | None = None) -> Money:
         """Cash not held back by working buys (other than order ``besides``)."""
@@ -451,25 +451,78 @@ class AccountBook:
         return Quantity(self.positions.get(symbol, NO_SHARES) - held)
 
     def save(self, conn: sa.Connection) -> None:
-        """Write the changed cash, positions and orders (those in ``touched``), and the new
-        fills."""
-        if self.cash != self._cash_was:
-            conn.execute(_SAVE_CASH, {"b_account": self.account, "cash": self.cash})
-        for symbol in sorted({f["symbol"] for f in self.fills}):
-            quantity = self.positions.get(symbol, NO_SHARES)
-            where = {"b_account": self.account, "b_symbol": symbol}
+        """Write what changed (see :func:`save_books`)."""
+        save_books(conn, [self])
+
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    return (list(ids[k : k + _CHUNK]) for k in range(0, len(ids), _CHUNK))
+
+
+def load_books(conn: sa.Connection, accounts: Iterable[AccountId]) -> dict[AccountId, AccountBook]:
+    """The books of ``accounts`` (those the ledger keeps), their rows locked in the order of
+    their ids, read with a few queries for the lot."""
+    ids = sorted(set(accounts))
+    books: dict[AccountId, AccountBook] = {}
+    a, p, o = t.accounts.c, t.positions.c, t.orders.c
+    for chunk in _chunks(ids):
+        locked = conn.execute(
+            sa.select(a.account, a.cash)
+            .where(a.account.in_(chunk))
+            .order_by(a.account)
+            .with_for_update()
+        )
+        books.update((AccountId(r[0]), AccountBook(AccountId(r[0]), Money(r[1]))) for r in locked)
+    for chunk in _chunks(ids):
+        held = conn.execute(sa.select(p.account, p.symbol, p.quantity).where(p.account.in_(chunk)))
+        for account, symbol, quantity in held:
+            books[account].positions[Symbol(symbol)] = Quantity(plain(quantity))
+    for chunk in _chunks(ids):
+        working = _ORDERS.where(o.account.in_(chunk), o.state.in_([s.value for s in _WORKING]))
+        for record in map(OrderRecord.from_row, conn.execute(working)):
+            books[record.account].working[record.seq] = record
+    for book in books.values():
+        book._held = frozenset(book.positions)
+        book._cash_was = book.cash
+    return books
+
+
+def save_books(conn: sa.Connection, books: Iterable[AccountBook]) -> None:
+    """Write the changed cash, positions and orders (those in ``touched``) and the new fills
+    of ``books``, each kind with one statement for the lot."""
+    cash: list[dict[str, Any]] = []
+    gone: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    progress: list[dict[str, Any]] = []
+    fills: list[dict[str, Any]] = []
+    for book in books:
+        if book.cash != book._cash_was:
+            cash.append({"b_account": book.account, "cash": book.cash})
+        for symbol in sorted({f["symbol"] for f in book.fills}):
+            quantity = book.positions.get(symbol, NO_SHARES)
+            where = {"b_account": book.account, "b_symbol": symbol}
             if quantity == 0:
-                conn.execute(_DELETE_POSITION, where)
-            elif symbol in self._held:
-                conn.execute(_UPDATE_POSITION, {**where, "quantity": quantity})
+                gone.append(where)
+            elif symbol in book._held:
+                changed.append({**where, "quantity": quantity})
             else:
-                row = {"account": self.account, "symbol": symbol, "quantity": quantity}
-                conn.execute(_INSERT_POSITION, row)
-        if self.touched:
-            progress = [self.working[seq].progress() for seq in sorted(self.touched)]
-            conn.execute(_SAVE_PROGRESS, progress)
-        if self.fills:
-            conn.execute(_INSERT_FILLS, self.fills)
+                added.append({"account": book.account, "symbol": symbol, "quantity": quantity})
+        progress.extend(book.working[seq].progress() for seq in sorted(book.touched))
+        fills.extend(book.fills)
+    for statement, rows in (
+        (_SAVE_CASH, cash),
+        (_DELETE_POSITION, gone),
+        (_UPDATE_POSITION, changed),
+        (_INSERT_POSITION, added),
+        (_SAVE_PROGRESS, progress),
+        (_INSERT_FILLS, fills),
+    ):
+        if rows:
+            conn.execute(statement, rows)
 
 
 class LedgerMissing(LookupError):
