@@ -121,6 +121,19 @@ def test_a_new_process_on_the_ledger_carries_on_where_the_last_stopped(
     assert later.broker.positions(ACCOUNT) == {Symbol("VTI"): 9}
 
 
+def test_the_ledger_says_when_it_last_moved_so_a_resumed_clock_never_runs_back(
+    make_sim: SimFactory,
+) -> None:
+    sim = make_sim(latency_seconds=10)
+    assert sim.broker.ledger.last_activity() is None
+    sim.open("0.00", VTI="10")
+    assert sim.broker.ledger.last_activity() == sim.clock.now()
+    placed = sim.broker.submit(sim.order("sell", "VTI", quantity="1"))
+    sim.wait(60)
+    sim.broker.orders()
+    assert sim.broker.ledger.last_activity() == placed.submitted_at + timedelta(seconds=10)
+
+
 def _scenario(sim: Sim) -> None:
     """A busy day: three accounts, mixed orders, partial fills, latency, faults."""
     for k in range(3):

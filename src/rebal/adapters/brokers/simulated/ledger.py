@@ -568,6 +568,19 @@ class SimulatedLedger:
         with self.engine.connect() as conn:
             return read_fills(conn, account)
 
+    def last_activity(self) -> datetime | None:
+        """The latest instant the ledger records (an order's last change, a request, an
+        opening), ``None`` when it is empty: a process that resumes a simulated market starts
+        its clock no earlier, so the market's time never runs backwards."""
+        latest = [
+            sa.select(sa.func.max(t.orders.c.updated_at)),
+            sa.select(sa.func.max(t.requests.c.at)),
+            sa.select(sa.func.max(t.transfers.c.at)),
+        ]
+        with self.engine.connect() as conn:
+            found = [conn.execute(q).scalar_one_or_none() for q in latest]
+        return max((f for f in found if f is not None), default=None)
+
     def holdings(self, account: AccountId) -> tuple[Money, Money, Mapping[Symbol, Quantity]]:
         """The account's cash, buying power and positions; raises :class:`UnknownAccount`."""
         with self.engine.connect() as conn:
