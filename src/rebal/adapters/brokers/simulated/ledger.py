@@ -260,7 +260,6 @@ class OrderRecord:
 
 _ACCOUNT: sa.BindParameter[str] = sa.bindparam("account")
 _CASH = sa.select(t.accounts.c.cash).where(t.accounts.c.account == _ACCOUNT)
-_CASH_LOCKED = _CASH.with_for_update()
 _POSITIONS = (
     sa.select(t.positions.c.symbol, t.positions.c.quantity)
     .where(t.positions.c.account == _ACCOUNT)
@@ -301,13 +300,19 @@ _INSERT_FILLS = sa.insert(t.fills)
 _INSERT_POSITION = sa.insert(t.positions)
 
 
+_CHUNK = 500  # ids per IN (...) list
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    return (list(ids[k : k + _CHUNK]) for k in range(0, len(ids), _CHUNK))
+
+
 def find_orders(
     conn: sa.Connection, client_order_ids: Sequence[ClientOrderId]
 ) -> dict[ClientOrderId, OrderRecord]:
     """The orders the ledger has among ``client_order_ids``, by client id."""
     found: dict[ClientOrderId, OrderRecord] = {}
-    ids = sorted(set(client_order_ids))
-    for chunk in (ids[k : k + 500] for k in range(0, len(ids), 500)):
+    for chunk in _chunks(sorted(set(client_order_ids))):
         rows = conn.execute(_ORDERS.where(t.orders.c.client_order_id.in_(chunk)))
         found.update((o.client_order_id, o) for o in map(OrderRecord.from_row, rows))
     return found
@@ -332,11 +337,9 @@ def account_ids(conn: sa.Connection) -> list[AccountId]:
     return [AccountId(r[0]) for r in rows]
 
 
-def read_cash(conn: sa.Connection, account: AccountId, *, lock: bool = False) -> Money:
-    """The account's cash; raises :class:`UnknownAccount`. With ``lock``, the account's row is
-    held for the rest of the transaction (PostgreSQL; SQLite holds the whole database)."""
-    query = _CASH_LOCKED if lock else _CASH
-    cash = conn.execute(query, {"account": account}).scalar_one_or_none()
+def read_cash(conn: sa.Connection, account: AccountId) -> Money:
+    """The account's cash; raises :class:`UnknownAccount`."""
+    cash = conn.execute(_CASH, {"account": account}).scalar_one_or_none()
     if cash is None:
         raise UnknownAccount(f"the simulated broker keeps no account {account}")
     return Money(cash)
@@ -453,13 +456,6 @@ class AccountBook:
     def save(self, conn: sa.Connection) -> None:
         """Write what changed (see :func:`save_books`)."""
         save_books(conn, [self])
-
-
-_CHUNK = 500  # ids per IN (...) list
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
-    return (list(ids[k : k + _CHUNK]) for k in range(0, len(ids), _CHUNK))
 
 
 def load_books(conn: sa.Connection, accounts: Iterable[AccountId]) -> dict[AccountId, AccountBook]:
