@@ -80,6 +80,11 @@ def _accounts(ledger: SimulatedLedger, account: str | None) -> list[AccountId]:
     return [AccountId(account)] if account else ledger.accounts()
 
 
+def _show(table: Table) -> None:
+    # Piped or redirected, a row keeps its reason on one line.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
 def _count(n: int, thing: str) -> str:
     return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
@@ -150,7 +155,7 @@ def orders_command(
             _number(o.filled_notional, money=True),
             o.reason,
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    _show(table)
 
 
 def positions_command(
@@ -183,7 +188,7 @@ def positions_command(
         for symbol, quantity in positions.items():
             table.add_row("", symbol, _number(quantity))
         table.add_section()
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    _show(table)
 
 
 broker_app.command("orders")(orders_command)
