@@ -106,8 +106,15 @@ def load_prices(path: Path, *, name: str | None = None, returns: bool = False) -
         history = _read_long(label, rows, cell)
     elif header[0].lower() != "date":
         raise InputError(
-            [Problem(label, 1, header[0], "first column must be 'date' (wide: date,SYM1,SYM2,..."
-                     "; long: date,symbol,price)")]
+            [
+                Problem(
+                    label,
+                    1,
+                    header[0],
+                    "first column must be 'date' (wide: date,SYM1,SYM2,..."
+                    "; long: date,symbol,price)",
+                )
+            ]
         )
     else:
         history = _read_wide(label, header, rows, cell)

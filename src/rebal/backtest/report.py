@@ -24,7 +24,6 @@ SHOWN_CURVES = 8
 SHOWN_ROWS = 200
 
 
-
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     # A bare Figure (no pyplot) renders with the Agg canvas and leaves no global state behind.
@@ -70,8 +69,9 @@ def weights_with_bands(focus: LabRun) -> str:
         for edge in (edges.band_low[0, k], edges.band_high[0, k]):
             ax.axhline(edge * 100, color=line.get_color(), ls="--", lw=0.8, alpha=0.7)
     trades = dates[focus.result.event_dates(0)]
-    ax.plot(trades, np.full(len(trades), ax.get_ylim()[0]), "|", color="black", ms=8,
-            label="rebalances")
+    ax.plot(
+        trades, np.full(len(trades), ax.get_ylim()[0]), "|", color="black", ms=8, label="rebalances"
+    )
     ax.set_ylabel("weight before trading (%)")
     ax.set_title(f"Weights with tolerance bands: {focus.variants[0].label()}")
     ax.grid(alpha=0.3)

@@ -75,9 +75,11 @@ def _read(path: Path, problems: list[Problem]) -> Source:
     if split is None:
         return unusable(f"file is empty (no header line): {path}")
     for line, count in split.ragged:
-        problems.append(Problem(
-            name, line, None, f"row has {count} fields but the header has {len(split.header)}"
-        ))
+        problems.append(
+            Problem(
+                name, line, None, f"row has {count} fields but the header has {len(split.header)}"
+            )
+        )
     frame = pd.DataFrame(dict(enumerate(split.columns)))
     frame.columns = pd.Index(split.header, dtype=object)
     return Source(name, frame, split.lines)
@@ -91,16 +93,15 @@ def _split_plain(text: str) -> _Split | None:
         return None
     start = int(np.argmax(~blank))
     header = raw[start].as_py().split(",")
-    body = raw[start + 1:]
+    body = raw[start + 1 :]
     fields = pc.split_pattern(body, ",")
     counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
     keep = counts == len(header)
     line_numbers = np.arange(start + 2, start + 2 + len(body), dtype=np.int64)
-    ragged = ~keep & ~blank[start + 1:]
+    ragged = ~keep & ~blank[start + 1 :]
     kept = fields.filter(pa.array(keep))
     columns = [
-        pd.Series(pd.arrays.ArrowStringArray(pc.list_element(kept, i)))
-        for i in range(len(header))
+        pd.Series(pd.arrays.ArrowStringArray(pc.list_element(kept, i))) for i in range(len(header))
     ]
     return _Split(
         header,

@@ -105,8 +105,9 @@ class Sheet:
         self.problems.append(Problem(self.name, int(self.lines[position]), column, message))
         self.ok[position] = False
 
-    def flag(self, where: pd.Series | BoolArray, column: str,
-             message: Callable[[str], str]) -> None:
+    def flag(
+        self, where: pd.Series | BoolArray, column: str, message: Callable[[str], str]
+    ) -> None:
         """Record `message(cell text)` for every row where `where` is true."""
         positions = np.flatnonzero(mask(where))
         if len(positions) == 0:
@@ -125,8 +126,9 @@ class Sheet:
         """A required column of ticker symbols, upper-cased."""
         return self.required(column, "symbol").str.upper()
 
-    def _numbers(self, column: str, required: bool, pattern: str = DECIMAL
-                 ) -> tuple[pd.Series, BoolArray]:
+    def _numbers(
+        self, column: str, required: bool, pattern: str = DECIMAL
+    ) -> tuple[pd.Series, BoolArray]:
         """The column's text and which cells hold a number; flags non-numbers and blanks."""
         text = self.text(column)
         blank = mask(text == "")
@@ -136,17 +138,29 @@ class Sheet:
         self.flag(~blank & ~number, column, _not_a_number)
         return text, number
 
-    def _check_floor(self, column: str, values: FloatArray | IntArray,
-                     checked: BoolArray, floor: Floor, noun: str) -> None:
+    def _check_floor(
+        self,
+        column: str,
+        values: FloatArray | IntArray,
+        checked: BoolArray,
+        floor: Floor,
+        noun: str,
+    ) -> None:
         """Flag values below `floor` ("negative quantity '-5' (quantity must be > 0)")."""
         if floor == "any":
             return
         bound = ">= 0" if floor == "nonnegative" else "> 0"
-        self.flag(checked & (values < 0), column,
-                  lambda v: f"negative {noun} {v!r} ({noun} must be {bound})")
+        self.flag(
+            checked & (values < 0),
+            column,
+            lambda v: f"negative {noun} {v!r} ({noun} must be {bound})",
+        )
         if floor == "positive":
-            self.flag(checked & (values == 0), column,
-                      lambda v: f"zero {noun} {v!r} ({noun} must be {bound})")
+            self.flag(
+                checked & (values == 0),
+                column,
+                lambda v: f"zero {noun} {v!r} ({noun} must be {bound})",
+            )
 
     def percent(self, column: str, required: bool, noun: str) -> tuple[pd.Series, pd.Series]:
         """Percent values (`40`, `40%`, ` 40.5 % `) as float64 percent, NaN when blank or bad,
@@ -162,8 +176,9 @@ class Sheet:
         fractions = exact_decimals(digits, number & (values >= 0), scale=-2)
         return pd.Series(np.where(values >= 0, values + 0.0, np.nan)), fractions  # no -0.0
 
-    def minor_units(self, column: str, places: int, required: bool, floor: Floor, noun: str
-                    ) -> tuple[IntArray, BoolArray]:
+    def minor_units(
+        self, column: str, places: int, required: bool, floor: Floor, noun: str
+    ) -> tuple[IntArray, BoolArray]:
         """Exact integer units of 10**-places (cents, micro-shares) and which cells were given.
 
         More than `places` decimals is an error, not a rounding; blank or bad cells are 0.
@@ -192,15 +207,21 @@ class Sheet:
         low = self.text(column).str.lower()
         true = mask(low.isin(_TRUE))
         blank = mask(low == "")
-        self.flag(~true & ~blank & ~mask(low.isin(_FALSE)), column,
-                  lambda v: f"{v!r} is not a boolean (use true/false, yes/no or 1/0)")
+        self.flag(
+            ~true & ~blank & ~mask(low.isin(_FALSE)),
+            column,
+            lambda v: f"{v!r} is not a boolean (use true/false, yes/no or 1/0)",
+        )
         return np.where(blank, default, true)
 
     def choice(self, column: str, allowed: Sequence[str], default: str, noun: str) -> pd.Series:
         """One of `allowed` in any case, lower-cased; blank (or no column) means `default`."""
         low = self.text(column).str.lower()
-        self.flag(mask(low != "") & ~mask(low.isin(allowed)), column,
-                  lambda v: f"{v!r} is not a valid {noun} (use {', '.join(allowed)})")
+        self.flag(
+            mask(low != "") & ~mask(low.isin(allowed)),
+            column,
+            lambda v: f"{v!r} is not a valid {noun} (use {', '.join(allowed)})",
+        )
         return low.where(low != "", default)
 
     def dates(self, column: str) -> pd.Series:
@@ -210,8 +231,11 @@ class Sheet:
             return pd.Series([None] * len(self), dtype=object)
         iso = text.where(mask(text.str.fullmatch(_ISO_DATE)), None)
         parsed = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
-        self.flag(mask(text != "") & mask(parsed.isna()), column,
-                  lambda v: f"{v!r} is not a valid date (use YYYY-MM-DD)")
+        self.flag(
+            mask(text != "") & mask(parsed.isna()),
+            column,
+            lambda v: f"{v!r} is not a valid date (use YYYY-MM-DD)",
+        )
         return parsed.dt.date.astype(object).where(parsed.notna(), None)
 
     def symbol_lists(self, column: str) -> pd.Series:

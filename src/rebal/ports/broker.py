@@ -5,8 +5,19 @@ file). The rules that keep a run from trading twice live here in the contract:
 
 * an order is identified by rebal's ``client_order_id``; submitting an id the broker already has
   never creates a second order (the broker answers :class:`DuplicateOrder` with the order it has);
-* after a timeout or a lost connection the outcome of a submission is unknown: the caller asks
-  :meth:`Broker.order` before sending anything again.
+* after a timeout or a lost connection (:class:`BrokerUnavailable`) the outcome of a request is
+  unknown: the caller asks :meth:`Broker.order` before sending anything again;
+* an order the broker refuses comes back from :meth:`Broker.submit` in state ``rejected`` with
+  the reason (no money, no shares to sell, an order the broker does not take);
+* an order whose acknowledgement was lost comes back in state ``submitted``: the broker has it,
+  and later answers tell how far it got;
+* a fill may be reported more than once and fills may be reported out of order: a reader keys
+  fills by their ``id`` and orders them by their time, never by their place in the list;
+* each fill moves cash by exactly ``amount_of(quantity, price)`` (:mod:`rebal.domain.money`),
+  so cash is the opening cash plus sells less buys, to the cent.
+
+``tests/adapters/brokers/test_broker_contract.py`` holds these rules as tests that every adapter
+passes.
 """
 
 from __future__ import annotations
@@ -15,11 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, Symbol
 from rebal.domain.money import Money, Quantity
-from rebal.domain.order import Fill, Order, OrderState
+from rebal.domain.order import Fill, Order, OrderState, OrderType, Side
 
 
 class BrokerError(Exception):
@@ -28,6 +39,19 @@ class BrokerError(Exception):
 
 class BrokerUnavailable(BrokerError):
     """No answer (timeout, disconnect): the outcome of the request is unknown."""
+
+
+class UnknownAccount(BrokerError):
+    """The broker keeps no account with this id."""
+
+
+class UnknownOrder(BrokerError):
+    """The broker has no order with this client order id."""
+
+
+class InvalidOrder(BrokerError):
+    """The order cannot be expressed to the broker (a quantity finer than 10^-9 of a share, a
+    notional finer than a cent): refused as a malformed request, nothing recorded."""
 
 
 class DuplicateOrder(BrokerError):
@@ -40,14 +64,23 @@ class DuplicateOrder(BrokerError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerOrder:
-    """An order as the broker sees it."""
+    """An order as the broker sees it: what was asked (``side``, ``quantity`` or ``notional``,
+    ``type``, ``limit_price``) and how far it has got. ``filled_notional`` is the money the
+    fills moved (the sum of their amounts), ``filled_avg_price`` the quantity-weighted average
+    price of the fills (``None`` before any)."""
 
     client_order_id: ClientOrderId
     broker_order_id: BrokerOrderId
     account: AccountId
     symbol: Symbol
+    side: Side
+    quantity: Quantity | None
+    notional: Money | None
+    type: OrderType
+    limit_price: Decimal | None
     state: OrderState
     filled_quantity: Quantity
+    filled_notional: Money
     filled_avg_price: Decimal | None
     submitted_at: datetime
     updated_at: datetime
@@ -60,12 +93,23 @@ class Broker(Protocol):
     name: str
 
     def submit(self, order: Order) -> BrokerOrder:
-        """Send ``order``; raises :class:`DuplicateOrder` for a known client order id and
-        :class:`BrokerUnavailable` when the outcome is unknown."""
+        """Send ``order``; raises :class:`DuplicateOrder` for a known client order id,
+        :class:`UnknownAccount` for an account the broker does not keep, :class:`InvalidOrder`
+        for an order it cannot express and :class:`BrokerUnavailable` when the outcome is
+        unknown."""
+        ...
+
+    def submit_many(self, orders: Sequence[Order]) -> Sequence[BrokerOrder | BrokerError]:
+        """Send several orders (a batch's sells, say): for each, in order, what :meth:`submit`
+        would return or the error it would raise (:class:`DuplicateOrder`,
+        :class:`UnknownAccount`, :class:`InvalidOrder`). Raises :class:`BrokerUnavailable`
+        when the outcome is unknown: then any of them may have reached the broker. An adapter
+        without a batch request submits them one by one."""
         ...
 
     def cancel(self, client_order_id: ClientOrderId) -> BrokerOrder:
-        """Ask to cancel a working order; returns the order as it then stands."""
+        """Ask to cancel a working order; returns the order as it then stands (an order that
+        has already ended comes back unchanged). Raises :class:`UnknownOrder`."""
         ...
 
     def order(self, client_order_id: ClientOrderId) -> BrokerOrder | None:
@@ -80,6 +124,10 @@ class Broker(Protocol):
         """Every fill (of ``account``), in the order the broker reports them."""
         ...
 
+    def accounts(self) -> Sequence[AccountId]:
+        """The accounts the broker keeps, by id."""
+        ...
+
     def positions(self, account: AccountId) -> Mapping[Symbol, Quantity]:
         """Shares held per symbol (no zero positions)."""
         ...
@@ -90,4 +138,23 @@ class Broker(Protocol):
 
     def buying_power(self, account: AccountId) -> Money:
         """What the account may spend now (cash less what working buys have reserved)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opening:
+    """What an account brings to a broker that opens it: its cash and its shares."""
+
+    cash: Money
+    positions: Mapping[Symbol, Quantity]
+
+
+@runtime_checkable
+class OpensAccounts(Protocol):
+    """A broker that accounts can be brought to, as a transfer-in of cash and shares (the
+    simulated custodian; a real broker's accounts are opened by their owners)."""
+
+    def open_accounts(self, openings: Mapping[AccountId, Opening]) -> frozenset[AccountId]:
+        """Open each account of ``openings`` that is not open yet, once; an account already
+        open is left as it is. Returns the accounts opened now."""
         ...

@@ -52,3 +52,8 @@ class MarketCalendar(Protocol):
     def next_close(self, at: datetime) -> datetime:
         """The first close strictly after ``at``."""
         ...
+
+    def next_session(self, at: datetime) -> Session:
+        """The session trading at ``at`` or, when the market is closed, the next one to open:
+        the first session whose close is after ``at`` (a day order sent at ``at`` works in it)."""
+        ...

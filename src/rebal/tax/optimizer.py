@@ -42,8 +42,9 @@ def band_penalty(price: list[float], gain: list[float], rate: list[float]) -> fl
     sold from any lot changes (a lot bought at 1,042 and now at 39 saves 10 dollars of tax per
     dollar sold at 40 %), so no tax saving ever buys a position out of its band while the gain
     budget and the short-term switch allow it in."""
-    tax_per_dollar = max((r * abs(g) / p for p, g, r in zip(price, gain, rate, strict=True)),
-                         default=0.0)
+    tax_per_dollar = max(
+        (r * abs(g) / p for p, g, r in zip(price, gain, rate, strict=True)), default=0.0
+    )
     return BAND_PENALTY + tax_per_dollar
 
 
@@ -164,9 +165,7 @@ def optimal_plan(
     h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32), costs)
     if col_bin:
         cols = np.asarray(list(col_bin.values()), dtype=np.int32)
-        h.changeColsIntegrality(
-            len(cols), cols, np.full(len(cols), highspy.HighsVarType.kInteger)
-        )
+        h.changeColsIntegrality(len(cols), cols, np.full(len(cols), highspy.HighsVarType.kInteger))
     h.addRows(
         len(rows.lower),
         np.asarray(rows.lower),

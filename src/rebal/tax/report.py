@@ -89,9 +89,7 @@ def sell_trade(
             )
     parts = "; ".join(_describe(s) for s in relief.sales)
     if account_type.taxable:
-        effect = (
-            f"estimated tax {tax:,.2f}" if tax >= 0 else f"estimated tax saved {-tax:,.2f}"
-        )
+        effect = f"estimated tax {tax:,.2f}" if tax >= 0 else f"estimated tax saved {-tax:,.2f}"
     else:
         effect = f"no tax in an {account_type.value.upper()} account"
     rationale = f"Sell {quantity} {symbol} by {method.value}: {parts}; {effect}."

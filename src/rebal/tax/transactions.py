@@ -183,4 +183,3 @@ def _decimal(
     else:
         return value
     return None
-

@@ -255,9 +255,7 @@ def compute_wash_sales(
         _replay(state, by_household[name])
         disposals.extend(_disposal(name, s) for s in state.sold)
         washes.extend(state.washes)
-        open_lots.extend(
-            _open_lot(name, h) for key in sorted(state.lots) for h in state.lots[key]
-        )
+        open_lots.extend(_open_lot(name, h) for key in sorted(state.lots) for h in state.lots[key])
     return WashSaleResult(tuple(disposals), tuple(washes), tuple(open_lots))
 
 
@@ -376,9 +374,7 @@ def _sell(state: _Household, trade: Transaction) -> None:
     state.lots[key] = [replace(by_id[lot.lot_id], lot=lot) for lot in relief.remaining]
 
 
-def _wash_day(
-    state: _Household, first_sold: int, trades: list[Transaction], later: int
-) -> None:
+def _wash_day(state: _Household, first_sold: int, trades: list[Transaction], later: int) -> None:
     """Check each loss sold today (in line order) against the replacement candidates."""
     index = first_sold
     while index < len(state.sold):

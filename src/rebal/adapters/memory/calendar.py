@@ -49,6 +49,11 @@ class FixedCalendar:
         """The first close after ``at``."""
         return self._first_after(at, [s.close for s in self._sessions])
 
+    def next_session(self, at: datetime) -> Session:
+        """The first session whose close is after ``at``."""
+        close = self.next_close(at)
+        return next(s for s in self._sessions if s.close == close)
+
     def _first_after(self, at: datetime, instants: list[datetime]) -> datetime:
         later = [t for t in instants if t > at]
         if not later:

@@ -1,0 +1,1 @@
+"""Market calendars from an exchange's published schedule (``exchange_calendars``)."""
