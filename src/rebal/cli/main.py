@@ -4,8 +4,8 @@ import typer
 
 from rebal.cli.backtest import backtest_command
 from rebal.cli.book_commands import drift_command, propose_command
-from rebal.cli.db import db_app
 from rebal.cli.broker import broker_app
+from rebal.cli.db import db_app
 from rebal.cli.tax import wash_sales_command
 
 app = typer.Typer(
