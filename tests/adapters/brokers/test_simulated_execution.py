@@ -12,7 +12,6 @@ from simmarket import ACCOUNT, ET, Sim, SimFactory, d
 from rebal.domain.ids import Symbol
 from rebal.domain.money import amount_of
 from rebal.domain.order import OrderState, TimeInForce
-from rebal.ports.broker import InvalidOrder
 
 
 def test_buys_pay_the_slippage_and_sells_give_it_up_rounded_against_the_order(
@@ -228,14 +227,13 @@ def test_orders_the_broker_does_not_take_are_rejected_with_the_reason(
     ("size", "problem"),
     [({"quantity": "0.0000000001"}, "9 decimal places"), ({"notional": "10.001"}, "cents")],
 )
-def test_an_order_the_ledger_cannot_hold_exactly_is_refused_unrecorded(
+def test_an_order_the_ledger_cannot_hold_exactly_never_reaches_it(
     sim: Sim, size: dict[str, str], problem: str
 ) -> None:
     sim.open("1000.00")
-    order = sim.order("buy", "VTI", **size)  # type: ignore[arg-type]
-    with pytest.raises(InvalidOrder, match=problem):
-        sim.broker.submit(order)
-    assert sim.broker.order(order.client_order_id) is None
+    with pytest.raises(ValueError, match=problem):
+        sim.order("buy", "VTI", **size)  # type: ignore[arg-type]
+    assert sim.broker.orders(ACCOUNT) == []
 
 
 def test_rejections_by_symbol_and_by_chance(make_sim: SimFactory) -> None:
