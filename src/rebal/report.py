@@ -68,8 +68,6 @@ def reasons(book: Book, proposal: Proposal, rows: np.ndarray | None = None) -> l
 
 _UNRESOLVED = {
     Unresolved.RESTRICTED: "the restricted positions, which cannot trade, leave it no room there",
-    Unresolved.FUNDS: "the account's value after its cash flow, less the cash it keeps, "
-    "cannot fund it",
     Unresolved.MIN_TRADE: "orders below the minimum trade were dropped",
     Unresolved.WHOLE_SHARES: "orders are rounded to whole shares",
     Unresolved.ROUNDING: "orders are rounded to micro-shares and cents",

@@ -38,7 +38,6 @@ from rebal.core.bands import (
     BandParams,
     BandSpec,
     Edges,
-    around,
     as_2d,
     at,
     edge_rows,
@@ -382,11 +381,13 @@ def _outside_after(
 
 
 @inline_kernel
-def _why_unresolved(planned: bool, restricted_value: bool, dropped: int, whole: bool) -> int:
-    """Why a position stays outside its band: its destination already was (restricted
-    positions or too little value), else how the orders were made."""
-    if planned:
-        return Unresolved.RESTRICTED if restricted_value else Unresolved.FUNDS
+def _why_unresolved(planned: bool, any_restricted: bool, dropped: int, whole: bool) -> int:
+    """Why a position stays outside its band: its destination already was, because of the
+    restricted positions (whose holdings and targets the others must make up for), else how
+    the orders were made. (Without a restriction every destination of a policy that trades to
+    the bands is inside them: the kept cash and the targets leave exactly the account's value.)"""
+    if planned and any_restricted:
+        return Unresolved.RESTRICTED
     if dropped > 0:
         return Unresolved.MIN_TRADE
     return Unresolved.WHOLE_SHARES if whole else Unresolved.ROUNDING
@@ -527,16 +528,16 @@ def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: An
             if policy[i] == NO_POLICY or not aims_at_bands(_POLICY_CODES[policy[i]]):
                 continue
             basis = nan_to_num(total[i]) + flow[i]
-            restricted_value = False
+            any_restricted = False
             for j in range(k):
                 money = ROUNDING_SLACK + nan_to_num(price[i, j]) / MICRO
                 slack[j] = money / basis if basis > 0 else np.inf
-                restricted_value |= restricted[i, j] and value[i, j] > 0
+                any_restricted |= restricted[i, j] and used[i, j]
             worst = _outside_after(
                 weight_after[i], (band_low[i], band_high[i]), tradable[i - first], slack
             )
             if worst >= 0:
                 unresolved_subject[i] = worst
                 unresolved[i] = _why_unresolved(
-                    planned[i - first], restricted_value, trade_accounts[1][i], rules[0]
+                    planned[i - first], any_restricted, trade_accounts[1][i], rules[0]
                 )

@@ -149,6 +149,10 @@ def any_outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> bool:
 #: Rows of scratch space :func:`destination_into` needs.
 WORK_ROWS = 9
 
+#: Money by which a position must clear its lower band edge not to be lifted to its rail: one
+#: nearer the edge could end just below it once its order is rounded to cents.
+LIFT_MARGIN = 0.01
+
 
 @inline_kernel
 def _sort_descending(a: FloatArray) -> None:
@@ -333,11 +337,12 @@ def _lift_breaches(
     basis: float,
     work: FloatArray,
 ) -> None:
-    """Lift the positions still below their band (``out``, in place) to their lower inner
-    rails, none past its ``goal``, with money raised from the positions above their goals: most
-    overweight first, none below its goal. The money buys the lifted positions up to their
-    band edges first (most underweight first), then up to their rails. ``edges``: the lower
-    band edges and lower rails, weights of ``basis``. ``work``: 5 rows."""
+    """Lift the positions of ``out`` (in place) still below their band, or within
+    :data:`LIFT_MARGIN` of its edge, to their lower inner rails (none past its ``goal``), with
+    money raised from the positions above their goals: most overweight first, none below its
+    goal. The money buys the lifted positions up to their band edges first (most underweight
+    first), then up to their rails. ``edges``: the lower band edges and lower rails, weights of
+    ``basis``. ``work``: 5 rows."""
     band_low, rail_low = edges
     if not basis > 0:
         return
@@ -348,7 +353,7 @@ def _lift_breaches(
         lift[j], over[j] = 0.0, 0.0
         if frozen[j]:
             continue
-        if outside(out[j] / basis, band_low[j], np.inf):
+        if out[j] < band_low[j] * basis + LIFT_MARGIN:
             lift[j] = max(min(rail_low[j] * basis, goal[j]) - out[j], 0.0)
             need += lift[j]
         else:

@@ -95,7 +95,11 @@ class Policy:
             dense(inp.frozen),
             (dense_as(inp.spendable, np.float64, shape[:1]), dense_as(kept, np.float64, shape[:1])),
             dense(drift.target, shape),
-            tuple(dense(e, shape) for e in (edges.band_low, edges.rail_low, edges.rail_high)),
+            (
+                dense(edges.band_low, shape),
+                dense(edges.rail_low, shape),
+                dense(edges.rail_high, shape),
+            ),
             dense(drift.any_wide_breach),
             result,
         )

@@ -17,7 +17,8 @@ an exception list in: what cannot be judged, what needs a person, then what the 
 
 Each account also gets a reason code and, where one position explains it, the slot of that
 position (the worst breach, the unpriced symbol, ...), from which a sentence is written at the
-edge.
+edge; and, after its orders, an :class:`Unresolved` code saying why a position it may trade is
+still outside its band.
 """
 
 from __future__ import annotations
@@ -77,11 +78,10 @@ class Unresolved(IntEnum):
     policy that trades to the bands (``full``, ``bands``, ``rails``, ``tiered``)."""
 
     NONE = 0  # every tradable position ends inside its band
-    RESTRICTED = 1  # restricted positions hold what the others would need
-    FUNDS = 2  # the account's value after its flow, less the cash it keeps, does not reach
-    MIN_TRADE = 3  # an order below the minimum trade was dropped
-    WHOLE_SHARES = 4  # orders rounded to whole shares
-    ROUNDING = 5  # orders rounded to micro-shares and cents (more than a couple of cents)
+    RESTRICTED = 1  # restricted positions (holdings and targets) leave the others no room
+    MIN_TRADE = 2  # an order below the minimum trade was dropped
+    WHOLE_SHARES = 3  # orders rounded to whole shares
+    ROUNDING = 4  # orders rounded to micro-shares and cents (more than a couple of cents)
 
 
 # Status that acting on the account can resolve (the engine proposes trades for these).
