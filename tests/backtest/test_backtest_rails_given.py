@@ -19,7 +19,6 @@ def _run(history: PriceHistory, *variants: Variant):
     return run_lab(history, list(variants), WEIGHTS, initial=10_000.0)
 
 
-
 def _jump() -> PriceHistory:
     """A doubles on the third observation: 40/40/20 becomes 57/29/14."""
     dates = np.busday_offset("2024-01-01", np.arange(5), roll="forward").astype("datetime64[D]")
