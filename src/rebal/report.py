@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from rebal.book import Book
+from rebal.core.drift import Drift
 from rebal.core.engine import NO_POLICY, POLICY_NAMES, Proposal
-from rebal.core.status import CASH_SLOT, Reason, Status
+from rebal.core.status import CASH_SLOT, Reason, Status, Unresolved
 from rebal.taxaware import TaxAwareProposal
 
 PCT_DECIMALS = 4
@@ -41,18 +42,51 @@ def _pct(x: float) -> str:
 
 
 def reasons(book: Book, proposal: Proposal, rows: np.ndarray | None = None) -> list[str]:
-    """Return a sentence per account (or per account of ``rows``) saying why it has its status."""
+    """Return a sentence per account (or per account of ``rows``) saying why it has its status,
+    with what else the account must know: cash short of the reserve, a position the orders
+    leave outside its band and why."""
     symbols = book.symbols()
     st = proposal.statuses
-    breached = proposal.drift.any_breach
+    drift = proposal.drift
+    breached = drift.any_breach
     picked = range(book.arrays.n_accounts) if rows is None else rows
     out: list[str] = []
     for i in picked:
         k = int(st.subject[i])
         sym = symbols[i, k] if k >= 0 else ""
         why = Reason(int(st.reason[i]))
-        out.append(_reason_text(why, int(i), k, sym, bool(breached[i]), book, proposal))
+        text = _reason_text(why, int(i), k, sym, bool(breached[i]), book, proposal)
+        if drift.cash_short[i] and why is not Reason.RESERVE_SHORT:
+            text += "; " + _reserve_text(drift, int(i))
+        left = Unresolved(int(proposal.unresolved[i]))
+        if left is not Unresolved.NONE:
+            slot = int(proposal.unresolved_subject[i])
+            text += "; " + _unresolved_text(left, str(symbols[i, slot]), int(i), slot, proposal)
+        out.append(text)
     return out
+
+
+_UNRESOLVED = {
+    Unresolved.RESTRICTED: "the restricted positions, which cannot trade, leave it no room there",
+    Unresolved.MIN_TRADE: "orders below the minimum trade were dropped",
+    Unresolved.WHOLE_SHARES: "orders are rounded to whole shares",
+    Unresolved.ROUNDING: "orders are rounded to micro-shares and cents",
+}
+
+
+def _unresolved_text(why: Unresolved, sym: str, i: int, k: int, proposal: Proposal) -> str:
+    edges = proposal.drift.edges
+    return (
+        f"after the orders {sym} is at {_pct(proposal.weight_after[i, k])}, outside its band "
+        f"{_pct(edges.band_low[i, k])}–{_pct(edges.band_high[i, k])}: {_UNRESOLVED[why]}"
+    )
+
+
+def _reserve_text(drift: Drift, i: int) -> str:
+    return (
+        f"cash at {_pct(drift.cash_weight[i])} is short of the {_pct(drift.cash_target[i])} "
+        f"cash reserve (tolerated down to {_pct(drift.cash_low[i])})"
+    )
 
 
 def _reason_text(
@@ -68,9 +102,12 @@ def _reason_text(
         )
     if why is Reason.CASH_BREACH and k == CASH_SLOT:
         return (
-            f"cash at {_pct(drift.cash_weight[i])} is outside its band (target "
+            f"cash at {_pct(drift.cash_weight[i])} is outside its band "
+            f"{_pct(drift.cash_low[i])}–{_pct(drift.cash_high[i])} (target "
             f"{_pct(drift.cash_target[i])})"
         )
+    if why is Reason.RESERVE_SHORT:
+        return _reserve_text(drift, i)
     pending = int(arrays.pending_cents[i])
     match why:
         case Reason.NO_MODEL:

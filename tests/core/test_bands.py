@@ -62,3 +62,37 @@ def test_per_security_band_replaces_the_run_band_for_that_security_only():
 def test_a_band_needs_a_width():
     with pytest.raises(ValueError, match="absolute or a relative"):
         BandSpec(band_abs=None, band_rel=None)
+
+
+def test_a_rail_the_run_gives_replaces_the_derived_rails_of_both_kinds():
+    # --band-rel 20 --rail-abs 8 on a 50 % target: rails 42-58 %, not the derived 45-55 %.
+    edges = _edges([0.50], BandSpec(band_rel=0.20, rail_abs=0.08))
+    assert (edges.rail_low[0, 0], edges.rail_high[0, 0]) == pytest.approx((0.42, 0.58))
+    edges = _edges([0.50], BandSpec(band_abs=0.10, band_rel=None, rail_rel=0.16))
+    assert (edges.rail_low[0, 0], edges.rail_high[0, 0]) == pytest.approx((0.42, 0.58))
+
+
+def test_a_wide_band_the_run_gives_replaces_the_derived_wide_bands_of_both_kinds():
+    # --band-rel 20 --wide-band-abs 30 on a 50 % target: wide band 20-80 %, not 30-70 %.
+    edges = _edges([0.50], BandSpec(band_rel=0.20, wide_abs=0.30))
+    assert (edges.wide_low[0, 0], edges.wide_high[0, 0]) == pytest.approx((0.20, 0.80))
+
+
+def test_rails_of_both_kinds_given_by_the_run_keep_the_narrower_rule():
+    edges = _edges([0.50], BandSpec(band_rel=0.20, rail_abs=0.08, rail_rel=0.10))
+    assert (edges.rail_low[0, 0], edges.rail_high[0, 0]) == pytest.approx((0.45, 0.55))
+
+
+def test_a_security_with_its_own_band_keeps_rails_derived_from_it_whatever_the_run_gives():
+    nan = np.nan
+    overrides = BandParams(
+        band_abs=np.array([[0.04, nan]]),
+        band_rel=np.array([[nan, nan]]),
+        rail_abs=np.array([[nan, nan]]),
+        rail_rel=np.array([[nan, nan]]),
+        wide_abs=np.array([[nan, nan]]),
+        wide_rel=np.array([[nan, nan]]),
+    )
+    edges = _edges([0.50, 0.50], BandSpec(band_rel=0.20, rail_abs=0.08), overrides)
+    assert (edges.rail_low[0, 0], edges.rail_high[0, 0]) == pytest.approx((0.48, 0.52))
+    assert (edges.rail_low[0, 1], edges.rail_high[0, 1]) == pytest.approx((0.42, 0.58))

@@ -59,10 +59,10 @@ def test_a_budget_equal_to_the_caps_fills_every_cap() -> None:
 def test_a_deposit_into_an_account_under_target_is_invested_in_full() -> None:
     held = np.array([5181.628439477135, 2983.020880423393, 1918.0548099593684])
     target = np.array([0.5, 0.3, 0.2])
-    rail_high = target + 0.0053
+    edges = (target * 0.8, target - 0.0053, target + 0.0053)  # band low, rails low and high
     for code in (kernels.RAILS, kernels.TIERED, kernels.CASH_FLOW):
         out = np.empty(3)
-        kernels.destination(code, held, np.zeros(3, bool), 300.0, target, rail_high, False, out)
+        kernels.destination(code, held, np.zeros(3, bool), (300.0, 0.0), target, edges, False, out)
         assert out.sum() == pytest.approx(held.sum() + 300.0, rel=1e-12)
         np.testing.assert_allclose(out, target * (held.sum() + 300.0), rtol=1e-12)
 

@@ -351,6 +351,7 @@ def _walk(
     target: FloatArray,
     band_low: FloatArray,
     band_high: FloatArray,
+    rail_low: FloatArray,
     rail_high: FloatArray,
     wide_low: FloatArray,
     wide_high: FloatArray,
@@ -412,10 +413,10 @@ def _walk(
         next_review = 0
         slot = 0
         review = reviews[review_idx[v]]
-        low, high, rail, wide_lo, wide_hi = (
+        low, high, rails, wide_lo, wide_hi = (
             band_low[v],
             band_high[v],
-            rail_high[v],
+            (band_low[v], rail_low[v], rail_high[v]),
             wide_low[v],
             wide_high[v],
         )
@@ -451,7 +452,7 @@ def _walk(
                 by_policy = kernels.wants(code, breach, total > 0)
             if by_policy or (code == kernels.CASH_FLOW and flow != 0):
                 wide = total > 0 and kernels.any_outside(weight, wide_lo, wide_hi)
-                kernels.destination(code, held, frozen, flow, goal, rail, wide, desired)
+                kernels.destination(code, held, frozen, (flow, 0.0), goal, rails, wide, desired)
                 events[v] += 1
                 traded[v, t] = True
                 next_review = t + cooldown[v]
@@ -563,7 +564,7 @@ def simulate(
     prices, flows = dense(plan.prices), dense(plan.flows.astype(np.float64))
     target = dense(plan.target)
     band_low, band_high = dense(edges.band_low, shape), dense(edges.band_high, shape)
-    rail_high = dense(edges.rail_high, shape)
+    rail_low, rail_high = dense(edges.rail_low, shape), dense(edges.rail_high, shape)
     wide_low, wide_high = dense(edges.wide_low, shape), dense(edges.wide_high, shape)
 
     def run(rows: slice) -> None:
@@ -572,6 +573,7 @@ def simulate(
             target[rows],
             band_low[rows],
             band_high[rows],
+            rail_low[rows],
             rail_high[rows],
             wide_low[rows],
             wide_high[rows],

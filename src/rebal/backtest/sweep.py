@@ -228,9 +228,10 @@ def _table(
         "variant": pd.array([v.label() for v in variants], dtype="str"),
         "policy": pd.array([v.policy for v in variants], dtype="str"),
     }
+    applied = [v.applied_widths() for v in variants]
     for name in BAND_FIELDS:
-        # NaN where a kind of band is not set.
-        values = [getattr(v.bands, name) for v in variants]
+        # The widths the variant trades on (rails derived where not given); NaN where none.
+        values = [widths[name] for widths in applied]
         columns[name] = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
     columns["schedule"] = pd.array([v.reviews.describe() for v in variants], dtype="str")
     columns.update(metrics)

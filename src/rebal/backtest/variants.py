@@ -24,7 +24,7 @@ import numpy as np
 from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import Costs, Plan, long_term_from
 from rebal.backtest.schedule import ScheduleSpec
-from rebal.core.bands import BandParams, BandSpec, band_edges, resolve_band_params
+from rebal.core.bands import BandParams, BandSpec, band_edges, resolve_band_params, run_band_params
 from rebal.core.policies import Policy, policy_by_name
 from rebal.core.types import FloatArray
 from rebal.tax.lots import LotMethod
@@ -39,6 +39,8 @@ CORE_POLICY: dict[str, str | None] = {
     "tiered": "tiered",
     "cash-flow": "cash-flow",
 }
+#: Lab policies that trade to the inner rails.
+RAIL_POLICIES = ("rails", "tiered")
 #: Review frequency a lab policy uses when none is given.
 DEFAULT_FREQUENCY = {"calendar": "quarterly", "hybrid": "quarterly"}
 
@@ -64,15 +66,32 @@ class Variant:
             return ScheduleSpec(never=True)
         return self.schedule
 
+    def applied_widths(self) -> dict[str, float | None]:
+        """The band, rail and wide-band widths (fractions; None: not applied) the policy trades
+        on: rails given or derived (:func:`rebal.core.bands.run_band_params`) for ``rails``
+        and ``tiered``, the wide band for ``tiered`` only."""
+        run = run_band_params(self.bands)
+        uses = {"band": True, "rail": self.policy in RAIL_POLICIES, "wide": self.policy == "tiered"}
+        widths: dict[str, float | None] = {}
+        for name in BandParams.__slots__:
+            value = float(getattr(run, name))
+            widths[name] = value if uses[name[:4]] and not np.isnan(value) else None
+        return widths
+
     def label(self) -> str:
-        """A short human label such as ``threshold rel 20% daily``."""
+        """A short human label such as ``threshold rel 20% daily`` or, with rails given,
+        ``rails rel 20% rail abs 8% daily``."""
         parts = [self.policy]
         if self.policy in ("threshold", "hybrid", "rails", "tiered"):
             b = self.bands
-            if b.band_abs is not None:
-                parts.append(f"abs {b.band_abs * 100:g}%")
-            if b.band_rel is not None:
-                parts.append(f"rel {b.band_rel * 100:g}%")
+            given = [("", "band")]
+            given += [("rail ", "rail")] if self.policy in RAIL_POLICIES else []
+            given += [("wide ", "wide")] if self.policy == "tiered" else []
+            for prefix, name in given:
+                for kind in ("abs", "rel"):
+                    value = getattr(b, f"{name}_{kind}")
+                    if value is not None:
+                        parts.append(f"{prefix}{kind} {value * 100:g}%")
         if self.policy not in ("never", "cash-flow"):
             parts.append(self.reviews.describe())
         return " ".join(parts)

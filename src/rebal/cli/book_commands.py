@@ -68,6 +68,13 @@ RailAbsOpt = Annotated[
 RailRelOpt = Annotated[
     str | None, typer.Option("--rail-rel", help="Relative inner rail (default: half the band).")
 ]
+CashReserveOpt = Annotated[
+    str,
+    typer.Option(
+        "--cash-reserve",
+        help="Percent of account value kept in cash; targets are scaled down to leave it.",
+    ),
+]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file (atomically).")
@@ -96,6 +103,13 @@ def _band_spec(
         wide_abs=percent("--wide-band-abs", wide_abs),
         wide_rel=percent("--wide-band-rel", wide_rel),
     )
+
+
+def _cash_reserve(text: str) -> float:
+    reserve = percent("--cash-reserve", text) or 0.0
+    if reserve >= 1:
+        raise fail("--cash-reserve must be below 100%")
+    return reserve
 
 
 _FLOW = re.compile(r"^\s*(?P<account>[^=]+?)\s*=\s*(?P<amount>[0-9][0-9,]*(\.[0-9]{1,2})?)\s*$")
@@ -198,13 +212,15 @@ def drift_command(
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,
     rail_rel: RailRelOpt = None,
+    cash_reserve: CashReserveOpt = "0",
     output_format: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
 ) -> None:
     """Show the drift and status of every account against its model."""
     bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel)
+    config = RunConfig(bands=bands, cash_reserve=_cash_reserve(cash_reserve), trade=False)
     book = _load(models, accounts, holdings, prices, sample)
-    result = _run_with_progress(book, RunConfig(bands=bands, trade=False), "Measuring drift")
+    result = _run_with_progress(book, config, "Measuring drift")
     if output_format is OutputFormat.json:
         _emit(document_chunks(book, result, include_trades=False), output)
     elif output_format is OutputFormat.csv:
@@ -241,9 +257,7 @@ def propose_command(
     min_trade: Annotated[
         str, typer.Option("--min-trade", help="Drop trades smaller than this amount.")
     ] = "1",
-    cash_reserve: Annotated[
-        str, typer.Option("--cash-reserve", help="Percent of account value kept in cash.")
-    ] = "0",
+    cash_reserve: CashReserveOpt = "0",
     all_accounts: Annotated[
         bool, typer.Option("--all", help="Consider every account, not only those needing action.")
     ] = False,
@@ -282,9 +296,7 @@ def propose_command(
         raise fail(f"--min-trade {min_trade!r} is not an amount") from None
     if min_cents < 0:
         raise fail("--min-trade must not be negative")
-    reserve = percent("--cash-reserve", cash_reserve) or 0.0
-    if reserve >= 1:
-        raise fail("--cash-reserve must be below 100%")
+    reserve = _cash_reserve(cash_reserve)
     config = RunConfig(
         policy=str(policy.value),
         bands=bands,

@@ -4,7 +4,7 @@ A band says how far a weight may drift before the account is out of tolerance; a
 says where an opportunistic rebalance stops (seed 001, Daryanani 2007). Both come in two kinds:
 absolute (target ± a percentage points) and relative (target × (1 ± r)).
 
-Rules, pinned by tests and documented in ``docs/drift-and-bands.md``:
+Rules, pinned by tests and documented in ``docs/rebalancing.md``:
 
 * Half-width. When both kinds are set for a slot, the *narrower* applies: a position is inside
   tolerance only when it satisfies every band it was given.
@@ -13,7 +13,9 @@ Rules, pinned by tests and documented in ``docs/drift-and-bands.md``:
 * Edges are clipped to [0, 1]: a weight cannot be negative or exceed the account.
 * Defaults. A run gives one kind of band (seed 001: 20 % relative); rails default to half the
   band of the same kind (seed 001: 10 % relative); the wide band of the tiered policy defaults to
-  twice the band.
+  twice the band. A rail (or wide band) the run gives replaces the derived one of *both* kinds:
+  ``--band-rel 20 --rail-abs 8`` has absolute rails of 8 points and no relative rail (the
+  narrower-kind rule would otherwise let the derived 10 % relative rail override what was asked).
 * Per-security overrides (``band_abs`` ... in models.csv) replace the run's bands for that slot
   (both kinds: a security given ``band_abs`` alone is judged by its absolute band only), and its
   rails and wide band derive from its own band unless it sets rails too.
@@ -83,18 +85,32 @@ def _scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
 
 
+def _given_or_derived(
+    spec: BandSpec, name: str, factor: float
+) -> tuple[float | None, float | None]:
+    """The (absolute, relative) widths of the rail or wide band ``name``: the kinds the run
+    gives, else both derived from the band (``factor`` times each of its kinds)."""
+    given = getattr(spec, f"{name}_abs"), getattr(spec, f"{name}_rel")
+    if given != (None, None):
+        return given
+    return _scaled(spec.band_abs, factor), _scaled(spec.band_rel, factor)
+
+
 def run_band_params(spec: BandSpec) -> BandParams:
     """Return the run's widths as 0-d arrays, which broadcast against any (N, K) target.
 
-    Rails and wide bands left unset default to half and twice the band of the same kind.
+    Rails and wide bands the run does not give are half and twice the band, kind by kind; one the
+    run gives (of either kind, or both) replaces the derived ones of both kinds.
     """
+    rail_abs, rail_rel = _given_or_derived(spec, "rail", 0.5)
+    wide_abs, wide_rel = _given_or_derived(spec, "wide", 2.0)
     run = {
         "band_abs": spec.band_abs,
         "band_rel": spec.band_rel,
-        "rail_abs": spec.rail_abs if spec.rail_abs is not None else _scaled(spec.band_abs, 0.5),
-        "rail_rel": spec.rail_rel if spec.rail_rel is not None else _scaled(spec.band_rel, 0.5),
-        "wide_abs": spec.wide_abs if spec.wide_abs is not None else _scaled(spec.band_abs, 2.0),
-        "wide_rel": spec.wide_rel if spec.wide_rel is not None else _scaled(spec.band_rel, 2.0),
+        "rail_abs": rail_abs,
+        "rail_rel": rail_rel,
+        "wide_abs": wide_abs,
+        "wide_rel": wide_rel,
     }
     return BandParams(**{name: np.array(_or_nan(value)) for name, value in run.items()})
 

@@ -5,8 +5,10 @@ withdrawal is not in the account yet). Drift is ``weight - target`` in weight un
 drift is drift divided by target and is NaN where the target is zero (the position should not
 be held at all, so a ratio means nothing; the absolute drift says how much is held).
 
-Cash has a target only when the model has a ``CASH`` row; only then is it checked against a band
-(seed 001: cash is not otherwise an asset class, so uninvested cash alone never breaches).
+Targets are the reserve-adjusted ones of :mod:`rebal.core.reserve` (the model's weights where the
+run keeps no reserve beyond the model's cash weight). Cash is checked against a band only when the
+model has a ``CASH`` row, and against the floor of the run's cash reserve when one is kept (seed
+001: cash is not otherwise an asset class, so uninvested cash alone never breaches).
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ class Drift:
     breach: BoolArray  # (N, K) outside the tolerance band
     wide_breach: BoolArray  # (N, K) outside the wide (tiered) band
     cash_weight: FloatArray  # (N,)
-    cash_target: FloatArray  # (N,) 0 where the model has no cash row
+    cash_target: FloatArray  # (N,) the kept share: model cash weight or reserve; 0 for neither
     cash_breach: BoolArray  # (N,)
     priced: BoolArray  # (N,) every used slot has a price
+    cash_low: FloatArray  # (N,) edges of the cash band (0 and 1 where cash has none)
+    cash_high: FloatArray  # (N,)
+    cash_short: BoolArray  # (N,) cash below the floor of the run's reserve (a cash breach)
 
     @property
     def any_breach(self) -> BoolArray:
@@ -62,20 +67,21 @@ def drift_rows(
     target: FloatArray,
     edges: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     used: BoolArray,
-    cash_edges: tuple[FloatArray, FloatArray],
+    cash_edges: tuple[FloatArray, FloatArray, BoolArray],
     slots_out: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     masks_out: tuple[BoolArray, BoolArray, BoolArray],
-    account_out: tuple[FloatArray, FloatArray, BoolArray, BoolArray],
+    account_out: tuple[FloatArray, FloatArray, BoolArray, BoolArray, BoolArray],
 ) -> None:
     """The drift of accounts ``start:stop``, one pass each: ``edges`` are the band and wide-band
-    (low, high) per slot, ``cash_edges`` the cash band per account, ``slots_out`` value, weight,
-    drift and relative drift, ``masks_out`` checked, breach and wide breach, ``account_out``
-    total, cash weight, cash breach and priced."""
+    (low, high) per slot, ``cash_edges`` the cash band per account and whether its low edge is
+    the run's reserve, ``slots_out`` value, weight, drift and relative drift, ``masks_out``
+    checked, breach and wide breach, ``account_out`` total, cash weight, cash breach, priced and
+    cash short of the reserve."""
     band_low, band_high, wide_low, wide_high = edges
-    cash_low, cash_high = cash_edges
+    cash_low, cash_high, reserve_floor = cash_edges
     value_out, weight, drift, relative = slots_out
     checked, breach, wide = masks_out
-    total_out, cash_weight, cash_breach, priced_out = account_out
+    total_out, cash_weight, cash_breach, priced_out, cash_short = account_out
     k = value.shape[1]
     held = np.empty(k)
     for i in range(start, stop):
@@ -101,6 +107,7 @@ def drift_rows(
         cash_weight[i] = cash[i] / safe_total
         any_checked = check and np.any(used[i])
         cash_breach[i] = any_checked and outside(cash_weight[i], cash_low[i], cash_high[i])
+        cash_short[i] = cash_breach[i] and reserve_floor[i] and cash_weight[i] < cash_low[i]
 
 
 def measure_drift(
@@ -112,6 +119,7 @@ def measure_drift(
     *,
     cash_target: FloatArray | None = None,
     cash_edges: tuple[FloatArray, FloatArray] | None = None,
+    reserve_floor: BoolArray | None = None,
 ) -> Drift:
     """Return the drift of every slot of every account.
 
@@ -128,10 +136,16 @@ def measure_drift(
     used
         Slots that hold or target a security; the rest is padding.
     cash_target, cash_edges
-        The model's cash weight and its band ``(low, high)`` where the model has a cash row;
-        accounts whose model has none pass ``cash_edges`` of ``(0, 1)``.
+        The share each account keeps in cash and its band ``(low, high)`` (see
+        :mod:`rebal.core.reserve`); accounts with neither a cash row nor a reserve pass
+        ``cash_edges`` of ``(0, 1)``.
+    reserve_floor
+        Accounts whose cash band's low edge is the run's reserve (where cash below it is short
+        of the reserve); none when not given.
     """
     n, k = value.shape
+    low, high = (-np.inf, np.inf) if cash_edges is None else cash_edges  # none: never outside
+    floor = np.zeros(n, dtype=bool) if reserve_floor is None else reserve_floor
     drift = Drift(
         value=np.empty((n, k)),
         cash=cash,
@@ -148,10 +162,11 @@ def measure_drift(
         cash_target=np.zeros(n) if cash_target is None else cash_target,
         cash_breach=np.empty(n, dtype=bool),
         priced=np.empty(n, dtype=bool),
+        cash_low=dense_as(low, np.float64, (n,)).copy(),
+        cash_high=dense_as(high, np.float64, (n,)).copy(),
+        cash_short=np.empty(n, dtype=bool),
     )
     shape = (n, k)
-    if cash_edges is None:  # no cash band: never outside
-        cash_edges = (np.full(n, -np.inf), np.full(n, np.inf))
     drift_rows(
         0,
         n,
@@ -165,9 +180,13 @@ def measure_drift(
             dense(edges.wide_high, shape),
         ),
         dense(used, shape),
-        (dense_as(cash_edges[0], np.float64, (n,)), dense_as(cash_edges[1], np.float64, (n,))),
+        (
+            drift.cash_low,
+            drift.cash_high,
+            dense_as(floor, np.bool_, (n,)),
+        ),
         (drift.value, drift.weight, drift.drift, drift.relative),
         (drift.checked, drift.breach, drift.wide_breach),
-        (drift.total, drift.cash_weight, drift.cash_breach, drift.priced),
+        (drift.total, drift.cash_weight, drift.cash_breach, drift.priced, drift.cash_short),
     )
     return drift

@@ -9,6 +9,12 @@
    policy leaves alone invests or raises it with the cash-flow policy.
 4. The chosen policy computes the account's desired values (:mod:`rebal.core.kernels`).
 5. Desired values become exact orders (:mod:`rebal.core.trades`).
+6. Where a policy that trades to the bands leaves a position it may trade outside its band,
+   the account says why (:class:`rebal.core.status.Unresolved`).
+
+Targets, bands and the kept cash are those of :mod:`rebal.core.reserve`: with a cash reserve
+above the model's cash weight, drift, statuses and orders all measure against the same
+reserve-adjusted targets.
 
 Accounts that cannot be checked, have no model or cannot trade get no orders.
 
@@ -32,7 +38,6 @@ from rebal.core.bands import (
     BandParams,
     BandSpec,
     Edges,
-    around,
     as_2d,
     at,
     edge_rows,
@@ -44,16 +49,20 @@ from rebal.core.book import BookArrays, value_rows
 from rebal.core.drift import Drift, drift_rows
 from rebal.core.kernels import (
     WORK_ROWS,
+    aims_at_bands,
     destination_into,
     inline_kernel,
     kernel,
     maximum,
     nan_to_num,
+    outside,
     row_sum,
     wants,
 )
 from rebal.core.policies import CASH_FLOW, LIQUIDATION, POLICIES, policy_by_name
-from rebal.core.status import ACTIONABLE, Status, Statuses, status_rows
+from rebal.core.reserve import cash_band, kept_weight, target_rows
+from rebal.core.reserve import kept_cents as account_kept_cents
+from rebal.core.status import ACTIONABLE, Status, Statuses, Unresolved, status_rows
 from rebal.core.trades import MICRO, TradeRules, Trades, account_orders, no_orders
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense_as
 
@@ -89,6 +98,11 @@ class RunConfig:
             raise ValueError(f"cash reserve must be in [0, 100) %, received {self.cash_reserve}")
 
 
+#: A position within this much money (plus a micro-share of it) of its band edge after the
+#: orders counts as inside: orders are rounded to micro-shares and cents.
+ROUNDING_SLACK = 0.02
+
+
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """The outcome of a run: drift, statuses, which policy each account followed, orders."""
@@ -98,6 +112,8 @@ class Proposal:
     policy: IntArray  # (N,) index into POLICY_NAMES, NO_POLICY where nothing was proposed
     trades: Trades
     weight_after: FloatArray  # (N, K) estimated weights after the orders
+    unresolved: IntArray  # (N,) Unresolved: why a tradable position ends outside its band
+    unresolved_subject: IntArray  # (N,) the slot furthest outside its band after (-1: none)
 
     @property
     def traded(self) -> BoolArray:
@@ -115,22 +131,13 @@ def _band_params(
     return resolve_band_params(bands, shape, overrides)
 
 
-@inline_kernel
-def _kept(total: float, pending_cents: int, cash_target: float, cash_reserve: float) -> int:
-    """Cents an account keeps aside: the larger of its model's cash weight and the reserve,
-    of its value after the pending flow."""
-    post_total = nan_to_num(total) + pending_cents / 100.0
-    keep = maximum(cash_target, cash_reserve) * maximum(post_total, 0.0)
-    return int(np.rint(keep * 100.0))
-
-
 @kernel
 def _kept_rows(
     total: FloatArray, pending_cents: IntArray, cash_target: FloatArray, cash_reserve: float
 ) -> Any:
     out = np.empty(total.shape[0], dtype=np.int64)
     for i in range(total.shape[0]):
-        out[i] = _kept(total[i], pending_cents[i], cash_target[i], cash_reserve)
+        out[i] = account_kept_cents(total[i], pending_cents[i], cash_target[i], cash_reserve)
     return out
 
 
@@ -238,7 +245,11 @@ def propose(
     """
     n = book.n_accounts
     shape = book.symbol.shape
-    result = _allocate(book)
+    model_target = dense_as(book.target, np.float64, shape)
+    reserve = float(config.cash_reserve)
+    # Targets measured against: the model's, or reserve-adjusted ones written by the loop.
+    adjusted = np.empty(shape if reserve > 0 else (1, 1))
+    result = _allocate(book, adjusted if reserve > 0 else model_target)
     drift, trades = result.drift, result.trades
     edges = drift.edges
     used = book.used
@@ -246,7 +257,7 @@ def propose(
         (
             dense_as(book.quantity_micro, np.int64, shape),
             dense_as(book.price, np.float64, shape),
-            dense_as(book.target, np.float64, shape),
+            model_target,
         ),
         (used, dense_as(book.restricted, np.bool_, shape)),
         (
@@ -270,19 +281,21 @@ def propose(
         POLICY_NAMES.index(policy_by_name(config.policy).name),
         bool(config.all_accounts),
         bool(config.trade),
-        float(config.cash_reserve),
+        reserve,
         config.rules.as_kernel_args(),
     )
     outputs = (
         (drift.value, drift.weight, drift.drift, drift.relative),
         tuple(getattr(edges, f) for f in Edges.__slots__),
         (drift.checked, drift.breach, drift.wide_breach),
-        (drift.cash, drift.total, drift.cash_weight, np.empty(n), np.empty(n), np.empty(n)),
-        (drift.cash_breach, drift.priced),
+        (drift.cash, drift.total, drift.cash_weight, np.empty(n), drift.cash_low, drift.cash_high),
+        (drift.cash_breach, drift.priced, drift.cash_short, np.empty(n, dtype=np.bool_)),
         (result.statuses.status, result.statuses.reason, result.statuses.subject, result.policy),
         (trades.sell_micro, trades.sell_cents, trades.buy_cents, trades.buy_micro),
         (trades.cash_after_cents, trades.dropped),
         result.weight_after,
+        (adjusted, drift.cash_target),
+        (result.unresolved, result.unresolved_subject),
     )
 
     def run(chunk: tuple[int, int]) -> int:
@@ -303,8 +316,8 @@ def propose(
     return result
 
 
-def _allocate(book: BookArrays) -> Proposal:
-    """An uninitialised proposal for ``book``; the drift's target weights are the book's."""
+def _allocate(book: BookArrays, target: FloatArray) -> Proposal:
+    """An uninitialised proposal for ``book``, whose drift measures against ``target``."""
     n, k = book.symbol.shape
 
     def slots(dtype: type[np.generic] = np.float64) -> Any:
@@ -318,7 +331,7 @@ def _allocate(book: BookArrays) -> Proposal:
         cash=accounts(),
         total=accounts(),
         weight=slots(),
-        target=book.target,
+        target=target,
         drift=slots(),
         relative=slots(),
         edges=Edges(*(slots() for _ in Edges.__slots__)),
@@ -326,9 +339,12 @@ def _allocate(book: BookArrays) -> Proposal:
         breach=slots(np.bool_),
         wide_breach=slots(np.bool_),
         cash_weight=accounts(),
-        cash_target=book.cash_target,
+        cash_target=accounts(),
         cash_breach=accounts(np.bool_),
         priced=accounts(np.bool_),
+        cash_low=accounts(),
+        cash_high=accounts(),
+        cash_short=accounts(np.bool_),
     )
     return Proposal(
         drift=drift,
@@ -343,41 +359,82 @@ def _allocate(book: BookArrays) -> Proposal:
             dropped=accounts(np.int64),
         ),
         weight_after=slots(),
+        unresolved=accounts(np.int64),
+        unresolved_subject=accounts(np.int64),
     )
+
+
+@inline_kernel
+def _outside_after(
+    weight: FloatArray, edges: tuple[FloatArray, FloatArray], tradable: BoolArray, slack: FloatArray
+) -> int:
+    """The tradable slot furthest outside its band ``edges`` (low, high) by more than its
+    ``slack`` (weights), -1 where none is."""
+    low, high = edges
+    worst, furthest = -1, 0.0
+    for j in range(weight.shape[0]):
+        if tradable[j] and outside(weight[j], low[j] - slack[j], high[j] + slack[j]):
+            distance = maximum(low[j] - weight[j], weight[j] - high[j])
+            if worst < 0 or distance > furthest:
+                worst, furthest = j, distance
+    return worst
+
+
+@inline_kernel
+def _why_unresolved(planned: bool, any_restricted: bool, dropped: int, whole: bool) -> int:
+    """Why a position stays outside its band: its destination already was, because of the
+    restricted positions (whose holdings and targets the others must make up for), else how
+    the orders were made. (Without a restriction every destination of a policy that trades to
+    the bands is inside them: the kept cash and the targets leave exactly the account's value.)"""
+    if planned and any_restricted:
+        return Unresolved.RESTRICTED
+    if dropped > 0:
+        return Unresolved.MIN_TRADE
+    return Unresolved.WHOLE_SHARES if whole else Unresolved.ROUNDING
 
 
 @kernel
 def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: Any) -> None:
     """Every step of a run for accounts ``start:stop``, block by block (see :func:`propose`
     for the layout of ``inputs``, ``settings`` and ``outputs``)."""
-    (quantity, price, target), (used, restricted), (cash_cents, pending) = inputs[:3]
+    (quantity, price, model_target), (used, restricted), (cash_cents, pending) = inputs[:3]
     cash_target, has_cash_target, has_model, can_trade, liquidate = inputs[3]
     band_widths, (cash_abs, cash_rel) = inputs[4], inputs[5]
     run, all_accounts, trade, cash_reserve, rules = settings
     drift_slots, edges, masks, (cash, total, cash_weight, flow, cash_low, cash_high) = outputs[:4]
-    (cash_breach, priced), (status, reason, subject, policy) = outputs[4], outputs[5]
+    (cash_breach, priced, cash_short, reserve_floor) = outputs[4]
+    (status, reason, subject, policy) = outputs[5]
     trade_slots, trade_accounts, weight_after = outputs[6], outputs[7], outputs[8]
-    value, rail_high = drift_slots[0], edges[3]
+    (adjusted, kept_share), (unresolved, unresolved_subject) = outputs[9], outputs[10]
+    target = adjusted if cash_reserve > 0 else model_target
+    value = drift_slots[0]
+    band_low, band_high, rail_low, rail_high = edges[0], edges[1], edges[2], edges[3]
     checked, breach, wide_breach = masks
     k = quantity.shape[1]
     frozen = np.empty(k, dtype=np.bool_)
-    tradable = np.empty(k, dtype=np.bool_)
     desired = np.empty(k)
     wanted = np.empty(k)
+    slack = np.empty(k)
     work = np.empty((WORK_ROWS, k))
+    tradable = np.empty((BLOCK_ACCOUNTS, k), dtype=np.bool_)
+    planned = np.empty(BLOCK_ACCOUNTS, dtype=np.bool_)  # the destination leaves a breach
     trades = trade_slots + trade_accounts
     for first in range(start, stop, BLOCK_ACCOUNTS):
         last = min(first + BLOCK_ACCOUNTS, stop)
-        # 1. Values, band edges, the inputs per account the drift and statuses read.
+        # 1. Values, the targets measured against, band edges, the cash band.
         value_rows(first, last, quantity, price, used, value)
+        if cash_reserve > 0:
+            target_rows(first, last, model_target, cash_target, cash_reserve, adjusted)
         edge_rows(first, last, target, band_widths, edges)
         for i in range(first, last):
             cash[i] = cash_cents[i] / 100.0
             flow[i] = pending[i] / 100.0
-            cash_low[i], cash_high[i] = 0.0, 1.0
-            if has_cash_target[i]:
-                band = at(cash_abs, i, 0), at(cash_rel, i, 0)
-                cash_low[i], cash_high[i] = around(cash_target[i], band[0], band[1])
+            kept_share[i] = kept_weight(cash_target[i], cash_reserve)
+            band = at(cash_abs, i, 0), at(cash_rel, i, 0)
+            cash_low[i], cash_high[i] = cash_band(
+                cash_target[i], has_cash_target[i], cash_reserve, band
+            )
+            reserve_floor[i] = cash_reserve > cash_target[i]
         # 2. Drift and statuses.
         drift_rows(
             first,
@@ -385,26 +442,26 @@ def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: An
             value,
             cash,
             target,
-            (edges[0], edges[1], edges[4], edges[5]),
+            (band_low, band_high, edges[4], edges[5]),
             used,
-            (cash_low, cash_high),
+            (cash_low, cash_high, reserve_floor),
             drift_slots,
             masks,
-            (total, cash_weight, cash_breach, priced),
+            (total, cash_weight, cash_breach, priced, cash_short),
         )
         status_rows(
             first,
             last,
-            (value, target, drift_slots[1], edges[0], edges[1]),
+            (value, target, drift_slots[1], band_low, band_high),
             (breach, restricted, used),
-            (priced, total, cash, cash_breach),
+            (priced, total, cash, cash_breach, cash_short),
             (has_model, can_trade, liquidate),
             flow,
             (status, reason, subject),
         )
         # 3-5. The policy each account follows, where it should end up, and its orders.
         for i in range(first, last):
-            keep = _kept(total[i], pending[i], cash_target[i], cash_reserve)
+            keep = account_kept_cents(total[i], pending[i], cash_target[i], cash_reserve)
             spendable = (cash_cents[i] + pending[i] - keep) / 100.0
             checkable = status[i] > _UNABLE_TO_CHECK and can_trade[i] and priced[i] and trade
             policy[i] = choice = _policy_of(
@@ -416,23 +473,33 @@ def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: An
                 run,
                 all_accounts,
             )
+            row = tradable[i - first]
+            for j in range(k):
+                frozen[j] = restricted[i, j] or not used[i, j]
+                row[j] = not frozen[j]
+            planned[i - first] = False
             if choice == NO_POLICY:
                 no_orders(i, cash_cents, trades)
                 continue
-            for j in range(k):
-                frozen[j] = restricted[i, j] or not used[i, j]
-                tradable[j] = not frozen[j]
+            code = _POLICY_CODES[choice]
             destination_into(
-                _POLICY_CODES[choice],
+                code,
                 value[i],
                 frozen,
-                spendable,
+                (spendable, keep / 100.0),
                 target[i],
-                rail_high[i],
+                (band_low[i], rail_low[i], rail_high[i]),
                 _any(wide_breach, i),
                 desired,
                 work,
             )
+            if aims_at_bands(code):
+                basis = nan_to_num(total[i]) + flow[i]
+                for j in range(k):
+                    desired_weight = desired[j] / basis if basis > 0 else 0.0
+                    planned[i - first] |= row[j] and outside(
+                        desired_weight, band_low[i, j], band_high[i, j]
+                    )
             trade_accounts[0][i], trade_accounts[1][i] = account_orders(
                 quantity[i],
                 price[i],
@@ -440,7 +507,7 @@ def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: An
                 cash_cents[i],
                 pending[i],
                 keep,
-                tradable,
+                row,
                 rules,
                 (trade_slots[0][i], trade_slots[1][i], trade_slots[2][i], trade_slots[3][i]),
                 wanted,
@@ -455,3 +522,22 @@ def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: An
             (trade_slots[0], trade_slots[3], trade_accounts[0]),
             weight_after,
         )
+        # 6. Why a position the account may trade stays outside its band, where one does.
+        for i in range(first, last):
+            unresolved[i], unresolved_subject[i] = Unresolved.NONE, -1
+            if policy[i] == NO_POLICY or not aims_at_bands(_POLICY_CODES[policy[i]]):
+                continue
+            basis = nan_to_num(total[i]) + flow[i]
+            any_restricted = False
+            for j in range(k):
+                money = ROUNDING_SLACK + nan_to_num(price[i, j]) / MICRO
+                slack[j] = money / basis if basis > 0 else np.inf
+                any_restricted |= restricted[i, j] and used[i, j]
+            worst = _outside_after(
+                weight_after[i], (band_low[i], band_high[i]), tradable[i - first], slack
+            )
+            if worst >= 0:
+                unresolved_subject[i] = worst
+                unresolved[i] = _why_unresolved(
+                    planned[i - first], any_restricted, trade_accounts[1][i], rules[0]
+                )

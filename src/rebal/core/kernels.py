@@ -14,9 +14,14 @@ compiled (numba) so that
 
 Conventions of the policy kernels (shared with :class:`rebal.core.policies.PolicyInput`):
 ``held`` is the market value per slot, ``frozen`` the slots that may not trade (restricted,
-padding), ``spendable`` the cash the policy may spend (negative: cash to raise), ``target`` the
-target weights, ``rail_high`` the upper inner rails (weights) and ``wide_breach`` whether any
-slot is outside its wide band. Destinations are written into ``out``.
+padding), ``cash`` the cash the policy may spend (negative: cash to raise) and the cash the
+account keeps aside, ``target`` the target weights, ``edges`` the lower band edges and the lower
+and upper inner rails (weights) and ``wide_breach`` whether any slot is outside its wide band.
+Destinations are written into ``out``.
+
+One basis for every weight: targets, bands and rails are shares of the account's whole value
+after its pending flow (securities + cash + flow), the value the kept cash is a share of too. So
+``held.sum() + spendable + kept`` is the value an edge of weight ``w`` is ``w`` times of.
 
 Policy codes are small integers so that compiled callers can dispatch on them; the policy
 objects of :mod:`rebal.core.policies` carry theirs.
@@ -143,6 +148,10 @@ def any_outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> bool:
 
 #: Rows of scratch space :func:`destination_into` needs.
 WORK_ROWS = 9
+
+#: Money by which a position must clear its lower band edge not to be lifted to its rail: one
+#: nearer the edge could end just below it once its order is rounded to cents.
+LIFT_MARGIN = 0.01
 
 
 @inline_kernel
@@ -320,23 +329,73 @@ def _to_target(
 
 
 @kernel
+def _lift_breaches(
+    out: FloatArray,
+    frozen: BoolArray,
+    goal: FloatArray,
+    edges: tuple[FloatArray, FloatArray],
+    basis: float,
+    work: FloatArray,
+) -> None:
+    """Lift the positions of ``out`` (in place) still below their band, or within
+    :data:`LIFT_MARGIN` of its edge, to their lower inner rails (none past its ``goal``), with
+    money raised from the positions above their goals: most overweight first, none below its
+    goal. The money buys the lifted positions up to their band edges first (most underweight
+    first), then up to their rails. ``edges``: the lower band edges and lower rails, weights of
+    ``basis``. ``work``: 5 rows."""
+    band_low, rail_low = edges
+    if not basis > 0:
+        return
+    k = out.shape[0]
+    lift, over, sold, gap, bought = work[0], work[1], work[2], work[3], work[4]
+    need = 0.0
+    for j in range(k):
+        lift[j], over[j] = 0.0, 0.0
+        if frozen[j]:
+            continue
+        if out[j] < band_low[j] * basis + LIFT_MARGIN:
+            lift[j] = max(min(rail_low[j] * basis, goal[j]) - out[j], 0.0)
+            need += lift[j]
+        else:
+            over[j] = out[j] - goal[j]
+    if not need > 0:
+        return
+    level_fill(over, need, sold)
+    raised = 0.0
+    for j in range(k):
+        out[j] -= sold[j]
+        raised += sold[j]
+        gap[j] = min(band_low[j] * basis, goal[j]) - out[j] if lift[j] > 0 else 0.0
+    level_fill(gap, raised, bought)
+    for j in range(k):
+        out[j] += bought[j]
+        raised -= bought[j]
+        lift[j] -= bought[j]
+    level_fill(lift, raised, bought)
+    out += bought
+
+
+@kernel
 def _to_rails(
     held: FloatArray,
     frozen: BoolArray,
-    spendable: float,
+    cash: tuple[float, float],
     target: FloatArray,
-    rail_high: FloatArray,
+    edges: tuple[FloatArray, FloatArray, FloatArray],
     out: FloatArray,
     work: FloatArray,
 ) -> None:
     # Sell everything above its upper rail down to the rail; buy below-target positions in
     # proportion to their relative distance, none past target; raise any cash still owed
-    # from the most overweight. ``work``: 9 rows.
+    # from the most overweight; lift what is still below its band to its lower rail (seed
+    # 001's sells and cash may not suffice). ``work``: 9 rows.
+    spendable, kept = cash
+    band_low, rail_low, rail_high = edges
     k = held.shape[0]
-    post_total = held.sum() + spendable
+    basis = held.sum() + spendable + kept
     budget = spendable
     for j in range(k):
-        rail_value = rail_high[j] * post_total
+        rail_value = rail_high[j] * basis
         out[j] = rail_value if not frozen[j] and held[j] > rail_value else held[j]
         budget += held[j] - out[j]
     goal = work[0]
@@ -351,6 +410,7 @@ def _to_rails(
         proportional_fill(distance, shortfall, budget, bought, work[4:])
         out += bought
     raise_cash(out, -budget, goal, frozen, work[1:])
+    _lift_breaches(out, frozen, goal, (band_low, rail_low), basis, work[1:])
     _keep_frozen(held, frozen, out)
 
 
@@ -379,6 +439,13 @@ def breach_triggered(code: int) -> bool:
 
 
 @inline_kernel
+def aims_at_bands(code: int) -> bool:
+    """Whether policy ``code`` trades every position it may trade into its band (where the
+    account can fund it); cash-flow and liquidation do not."""
+    return code in (FULL, BANDS, RAILS, TIERED)
+
+
+@inline_kernel
 def wants(code: int, any_breach: bool, checkable: bool) -> bool:
     """Whether policy ``code`` trades an account with this breach state when asked."""
     return any_breach if breach_triggered(code) else checkable
@@ -389,19 +456,21 @@ def destination_into(
     code: int,
     held: FloatArray,
     frozen: BoolArray,
-    spendable: float,
+    cash: tuple[float, float],
     target: FloatArray,
-    rail_high: FloatArray,
+    edges: tuple[FloatArray, FloatArray, FloatArray],
     wide_breach: bool,
     out: FloatArray,
     work: FloatArray,
 ) -> None:
     """Write into ``out`` the value each slot should have after policy ``code`` trades;
+    ``cash`` is (spendable, kept), ``edges`` (lower band edge, lower rail, upper rail) per slot;
     ``work``: :data:`WORK_ROWS` rows of scratch space."""
+    spendable = cash[0]
     if code in (FULL, BANDS) or (code == TIERED and wide_breach):
         _to_target(held, frozen, spendable, target, out)
     elif code in (RAILS, TIERED):
-        _to_rails(held, frozen, spendable, target, rail_high, out, work)
+        _to_rails(held, frozen, cash, target, edges, out, work)
     elif code == CASH_FLOW:
         _with_cash_flow(held, frozen, spendable, target, out, work)
     else:  # LIQUIDATION: sell everything that may be sold
@@ -414,15 +483,16 @@ def destination(
     code: int,
     held: FloatArray,
     frozen: BoolArray,
-    spendable: float,
+    cash: tuple[float, float],
     target: FloatArray,
-    rail_high: FloatArray,
+    edges: tuple[FloatArray, FloatArray, FloatArray],
     wide_breach: bool,
     out: FloatArray,
 ) -> None:
-    """Write into ``out`` the value each slot should have after policy ``code`` trades."""
+    """Write into ``out`` the value each slot should have after policy ``code`` trades (see
+    :func:`destination_into`)."""
     work = np.empty((WORK_ROWS, held.shape[0]))
-    destination_into(code, held, frozen, spendable, target, rail_high, wide_breach, out, work)
+    destination_into(code, held, frozen, cash, target, edges, wide_breach, out, work)
 
 
 @kernel
@@ -430,24 +500,26 @@ def destinations(
     codes: IntArray,
     held: FloatArray,
     frozen: BoolArray,
-    spendable: FloatArray,
+    cash: tuple[FloatArray, FloatArray],
     target: FloatArray,
-    rail_high: FloatArray,
+    edges: tuple[FloatArray, FloatArray, FloatArray],
     wide_breach: BoolArray,
     out: FloatArray,
 ) -> None:
     """:func:`destination` of every account (rows of the (N, K) arrays) under the policy of
     its code; rows of a negative code (no policy) are left as they are."""
     work = np.empty((WORK_ROWS, held.shape[1]))
+    spendable, kept = cash
+    band_low, rail_low, rail_high = edges
     for i in range(held.shape[0]):
         if codes[i] >= 0:
             destination_into(
                 codes[i],
                 held[i],
                 frozen[i],
-                spendable[i],
+                (spendable[i], kept[i]),
                 target[i],
-                rail_high[i],
+                (band_low[i], rail_low[i], rail_high[i]),
                 wide_breach[i],
                 out[i],
                 work,

@@ -14,7 +14,9 @@ bands        threshold rebalancing: every position to target, only when a band i
 rails        opportunistic (seed 001, Daryanani): on a band breach, every position above its upper
              inner rail is sold down to that rail; the proceeds plus spendable cash buy the
              positions below target in proportion to their relative distance from target, none
-             past its target; cash still owed is raised from the most overweight first
+             past its target; cash still owed is raised from the most overweight first; a
+             position still below its band is then lifted to its lower inner rail with money
+             raised from the overweight positions (most overweight first, none below target)
 tiered       a breach of the band trades to the inner rails, a breach of the wide band to target
 cash-flow    invest deposits and raise withdrawals without otherwise trading: a deposit buys the
              most underweight first and never sells (beyond every shortfall, at target weights);
@@ -26,9 +28,11 @@ liquidation  sell everything that may be sold
 Conventions shared by every policy:
 
 * ``post_total`` is the account's value after the pending cash flow: securities + cash + flow.
-  Targets are taken against it, so a deposit is invested and a withdrawal raised.
+  Targets, bands and rails are all weights of it, so a deposit is invested and a withdrawal
+  raised.
 * ``spendable`` is cash the policy may spend: cash + flow - cash kept (the model's cash target
-  or the run's reserve, whichever is larger). Negative means cash must be raised.
+  or the run's reserve, whichever is larger: :mod:`rebal.core.reserve`). Negative means cash
+  must be raised.
 * Frozen slots (restricted securities, accounts that cannot trade) keep their value; the other
   targets share what is left in proportion to their weights.
 """
@@ -41,16 +45,18 @@ import numpy as np
 
 from rebal.core import kernels
 from rebal.core.drift import Drift
-from rebal.core.types import BoolArray, FloatArray, any_per_row, dense
+from rebal.core.types import BoolArray, FloatArray, any_per_row, dense, dense_as
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyInput:
-    """What a policy reads: drift, frozen slots (N, K) and spendable cash (N,)."""
+    """What a policy reads: drift, frozen slots (N, K), spendable cash (N,) and the cash each
+    account keeps aside (N,; none when not given)."""
 
     drift: Drift
     frozen: BoolArray
     spendable: FloatArray
+    kept: FloatArray | None = None
 
     @property
     def held(self) -> FloatArray:
@@ -79,15 +85,21 @@ class Policy:
 
     def desired_values(self, inp: PolicyInput) -> FloatArray:
         """Return the value each slot should have after trading (N, K)."""
-        drift = inp.drift
-        result: FloatArray = np.empty(np.shape(inp.held))
+        drift, edges = inp.drift, inp.drift.edges
+        shape = np.shape(inp.held)
+        result: FloatArray = np.empty(shape)
+        kept = np.zeros(shape[0]) if inp.kept is None else inp.kept
         kernels.destinations(
-            np.full(result.shape[0], self.code),
+            np.full(shape[0], self.code),
             dense(inp.held),
             dense(inp.frozen),
-            dense(inp.spendable.astype(np.float64)),
-            dense(drift.target),
-            dense(drift.edges.rail_high),
+            (dense_as(inp.spendable, np.float64, shape[:1]), dense_as(kept, np.float64, shape[:1])),
+            dense(drift.target, shape),
+            (
+                dense(edges.band_low, shape),
+                dense(edges.rail_low, shape),
+                dense(edges.rail_high, shape),
+            ),
             dense(drift.any_wide_breach),
             result,
         )

@@ -11,12 +11,14 @@ an exception list in: what cannot be judged, what needs a person, then what the 
    negative; a withdrawal exceeds the account's value.
 4. ``liquidation`` - the account is to be sold out.
 5. ``new_withdrawal`` / 6. ``new_deposit`` - a pending cash flow.
-7. ``out_of_tolerance`` - a position (or the cash target) is outside its band.
+7. ``out_of_tolerance`` - a position (or the cash target) is outside its band, or cash is short
+   of the run's reserve (:mod:`rebal.core.reserve`).
 8. ``inside_tolerance``.
 
 Each account also gets a reason code and, where one position explains it, the slot of that
 position (the worst breach, the unpriced symbol, ...), from which a sentence is written at the
-edge.
+edge; and, after its orders, an :class:`Unresolved` code saying why a position it may trade is
+still outside its band.
 """
 
 from __future__ import annotations
@@ -68,6 +70,18 @@ class Reason(IntEnum):
     BREACH = 11
     CASH_BREACH = 12
     INSIDE = 13
+    RESERVE_SHORT = 14
+
+
+class Unresolved(IntEnum):
+    """Why a position the account may trade is still outside its band after the orders of a
+    policy that trades to the bands (``full``, ``bands``, ``rails``, ``tiered``)."""
+
+    NONE = 0  # every tradable position ends inside its band
+    RESTRICTED = 1  # restricted positions (holdings and targets) leave the others no room
+    MIN_TRADE = 2  # an order below the minimum trade was dropped
+    WHOLE_SHARES = 3  # orders rounded to whole shares
+    ROUNDING = 4  # orders rounded to micro-shares and cents (more than a couple of cents)
 
 
 # Status that acting on the account can resolve (the engine proposes trades for these).
@@ -98,13 +112,15 @@ def _status_of(
     flow: float,
     can_trade: bool,
     liquidate: bool,
-    cash_breach: bool,
+    cash_state: tuple[bool, bool],
     slots: tuple[int, int, int, int],
 ) -> tuple[int, int, int]:
     """Status, reason and subject slot of one account: the rules of the module docstring, the
-    first that holds wins. ``slots`` name the account's first unpriced slot, its worst breach,
-    its first restricted breach and its first restricted holding outside the model (-1: none).
+    first that holds wins. ``cash_state``: whether cash is outside its band, and short of the
+    run's reserve; ``slots`` name the account's first unpriced slot, its worst breach, its first
+    restricted breach and its first restricted holding outside the model (-1: none).
     """
+    cash_breach, cash_short = cash_state
     unpriced, worst, restricted_breach, off_model = slots
     any_breach = worst >= 0 or cash_breach
     if not has_model:
@@ -133,7 +149,8 @@ def _status_of(
     if worst >= 0:
         return Status.OUT_OF_TOLERANCE, Reason.BREACH, worst
     if cash_breach:
-        return Status.OUT_OF_TOLERANCE, Reason.CASH_BREACH, CASH_SLOT
+        why = Reason.RESERVE_SHORT if cash_short else Reason.CASH_BREACH
+        return Status.OUT_OF_TOLERANCE, why, CASH_SLOT
     return Status.INSIDE_TOLERANCE, Reason.INSIDE, -1
 
 
@@ -143,17 +160,18 @@ def status_rows(
     stop: int,
     drift_slots: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
     masks: tuple[BoolArray, BoolArray, BoolArray],
-    drift_accounts: tuple[BoolArray, FloatArray, FloatArray, BoolArray],
+    drift_accounts: tuple[BoolArray, FloatArray, FloatArray, BoolArray, BoolArray],
     flags: tuple[BoolArray, BoolArray, BoolArray],
     flow: FloatArray,
     out: tuple[IntArray, IntArray, IntArray],
 ) -> None:
     """:func:`_status_of` of accounts ``start:stop``: ``drift_slots`` are value, target, weight,
     band low and band high, ``masks`` breach, restricted and used, ``drift_accounts`` priced,
-    total, cash and cash breach, ``flags`` has a model, can trade and liquidate."""
+    total, cash, cash breach and cash short of the reserve, ``flags`` has a model, can trade and
+    liquidate."""
     value, target, weight, low, high = drift_slots
     breach, restricted, used = masks
-    priced, total, cash, cash_breach = drift_accounts
+    priced, total, cash, cash_breach, cash_short = drift_accounts
     has_model, can_trade, liquidate = flags
     status, reason, subject = out
     for i in range(start, stop):
@@ -182,7 +200,7 @@ def status_rows(
             flow[i],
             can_trade[i],
             liquidate[i],
-            cash_breach[i],
+            (cash_breach[i], cash_short[i]),
             (unpriced, worst, restricted_breach, off_model),
         )
 
@@ -226,6 +244,7 @@ def classify(
             dense_as(drift.total, np.float64, (n,)),
             dense_as(drift.cash, np.float64, (n,)),
             dense_as(drift.cash_breach, np.bool_, (n,)),
+            dense_as(drift.cash_short, np.bool_, (n,)),
         ),
         (
             dense_as(has_model, np.bool_, (n,)),

@@ -15,6 +15,7 @@ import numpy as np
 
 from rebal.book import Book, build_book
 from rebal.core.engine import NO_POLICY, Proposal, RunConfig, propose, weights_after
+from rebal.core.status import Unresolved
 from rebal.core.trades import Trades, generate_trades
 from rebal.io.errors import InputError, Problem
 from rebal.io.tables import Tables
@@ -98,11 +99,16 @@ def splice(run: RunState) -> TaxAwareProposal:
         fields["cash_after_cents"][held] = a.cash_cents[held]
         policy[held] = NO_POLICY
     trades = Trades(**fields)
+    # The engine's word on breaches its orders leave stands where its orders do.
+    unresolved = p.unresolved.copy()
+    unresolved[np.concatenate([rows, held])] = Unresolved.NONE
     proposal = Proposal(
         drift=p.drift,
         statuses=p.statuses,
         policy=policy,
         trades=trades,
         weight_after=weights_after(a, p.drift, trades),
+        unresolved=unresolved,
+        unresolved_subject=p.unresolved_subject,
     )
     return TaxAwareProposal(proposal, tax_reports(run, trades))
