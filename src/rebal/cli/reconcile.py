@@ -42,8 +42,8 @@ from rebal.services.reconcile import (
     AccountReconciliation,
     Difference,
     Holdings,
-    Reconciliation,
     ReconcileError,
+    Reconciliation,
     book_holdings,
     reconcile,
 )
@@ -65,9 +65,10 @@ class ReconcileFormat(StrEnum):
 def _read_book(db: str | None, firm: str) -> tuple[str, dict[AccountId, Holdings], list[Price]]:
     """The store's URL, its open accounts' holdings and every quote of the symbols quoted now
     (the simulated broker prices anything it still has to fill from them)."""
-    with _store(db) as store, store.unit_of_work(
-        actor=_user(), reason="rebal reconcile", firm=FirmId(firm)
-    ) as uow:
+    with (
+        _store(db) as store,
+        store.unit_of_work(actor=_user(), reason="rebal reconcile", firm=FirmId(firm)) as uow,
+    ):
         if uow.firms.get(uow.firm) is None:
             raise fail(f"no firm {firm!r} in {shown(store.engine.url)} (import a book first)")
         book = book_holdings(uow)
@@ -96,16 +97,24 @@ def _simulated_broker(url: str, config: Path | None, quotes: list[Price]) -> Sim
 
 def reconcile_command(
     account: Annotated[
-        str | None, typer.Option("--account", help="Only this account (default: every account "
-                                 "the broker keeps).", show_default=False)
+        str | None,
+        typer.Option(
+            "--account",
+            help="Only this account (default: every account the broker keeps).",
+            show_default=False,
+        ),
     ] = None,
     db: DbOpt = None,
     broker: Annotated[
         BrokerName, typer.Option("--broker", help="The broker to reconcile with.")
     ] = BrokerName.sim,
     broker_config: Annotated[
-        Path | None, typer.Option("--broker-config", help="The simulated broker's settings "
-                                  "(JSON or TOML).", show_default=False)
+        Path | None,
+        typer.Option(
+            "--broker-config",
+            help="The simulated broker's settings (JSON or TOML).",
+            show_default=False,
+        ),
     ] = None,
     output_format: Annotated[
         ReconcileFormat, typer.Option("--format", help="table or json.")
@@ -191,8 +200,7 @@ def _print_table(result: Reconciliation) -> None:
     )
     if result.reconciled:
         typer.echo(
-            f"{compared:,} account(s) reconcile: cash and every position agree exactly"
-            f"{unopened}"
+            f"{compared:,} account(s) reconcile: cash and every position agree exactly{unopened}"
         )
         return
     table = Table(title="differences between the book and the broker")

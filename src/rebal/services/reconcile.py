@@ -163,9 +163,7 @@ def book_holdings(uow: UnitOfWork) -> dict[AccountId, Holdings]:
     rows = defaultdict(list)
     for holding in uow.holdings.all():
         rows[holding.account].append(holding)
-    return {
-        a.id: Holdings(a.cash, positions_of(rows.get(a.id, ()))) for a in uow.accounts.list()
-    }
+    return {a.id: Holdings(a.cash, positions_of(rows.get(a.id, ()))) for a in uow.accounts.list()}
 
 
 def reconcile(
@@ -180,13 +178,15 @@ def reconcile(
     account at all (nothing to compare with)."""
     kept = list(broker.accounts())
     if not kept:
-        raise ReconcileError("the broker keeps no account (its ledger is empty): nothing to "
-                             "reconcile the book with")
+        raise ReconcileError(
+            "the broker keeps no account (its ledger is empty): nothing to reconcile the book with"
+        )
     at_broker = set(kept)
     if account is not None:
         if account not in book and account not in at_broker:
-            raise ReconcileError(f"unknown account {account}: neither the book nor the broker "
-                                 "has it")
+            raise ReconcileError(
+                f"unknown account {account}: neither the book nor the broker has it"
+            )
         names: Iterable[AccountId] = [account]
         unopened: tuple[AccountId, ...] = ()
     else:
@@ -196,9 +196,7 @@ def reconcile(
     for name in names:
         ours = book.get(name)
         theirs = (
-            Holdings(broker.cash(name), dict(broker.positions(name)))
-            if name in at_broker
-            else None
+            Holdings(broker.cash(name), dict(broker.positions(name))) if name in at_broker else None
         )
         if ours is None:
             found: tuple[Difference, ...] = (
