@@ -25,6 +25,7 @@ from rebal.domain.account import Price
 from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Quantity
 from rebal.domain.order import Order, OrderType, Side, TimeInForce
+from rebal.ports.broker import UnknownAccount
 from rebal.services.broker_openings import open_from_book
 from rebal.services.reconcile import book_holdings
 from rebal.testkit import write_book_files
@@ -235,3 +236,13 @@ def test_broker_open_leaves_an_overdrawn_account_out_and_names_it(
     assert _json("--db", database_url, code=0)["unopened"] == ["A2"]
     only = _invoke("broker", "open", "--db", database_url, "--account", "A2")
     assert only.exit_code == 1 and "negative cash (-5.00)" in only.stderr
+
+
+def test_the_simulated_broker_reports_many_accounts_as_one_by_one(broker: SimulatedBroker) -> None:
+    _sell(broker, "A1", "VTI", "4")
+    _sell(broker, "A2", "BND", "1.123456")
+    accounts = [AccountId("A2"), AccountId("A1")]
+    assert broker.holdings(accounts) == {a: (broker.cash(a), broker.positions(a)) for a in accounts}
+    assert broker.holdings([AccountId("A2")])[AccountId("A2")] == (Decimal("131.45"), {})
+    with pytest.raises(UnknownAccount, match="no account NOPE"):
+        broker.holdings([AccountId("A1"), AccountId("NOPE")])
