@@ -10,14 +10,13 @@ whose cash is negative in the book is not opened, and is named. docs/broker.md d
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rebal.cli.common import err, fail
 from rebal.cli.db import DbOpt, FirmOpt
-from rebal.cli.reconcile import read_book, simulated_broker
+from rebal.cli.reconcile import BrokerConfigOpt, read_book, simulated_broker
 from rebal.clock import SystemClock
 from rebal.domain.ids import DEFAULT_FIRM, AccountId
 from rebal.services.broker_openings import open_from_book
@@ -52,14 +51,7 @@ def open_command(
             show_default=False,
         ),
     ] = None,
-    broker_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--broker-config",
-            help="The simulated broker's settings (JSON or TOML).",
-            show_default=False,
-        ),
-    ] = None,
+    broker_config: BrokerConfigOpt = None,
     firm: FirmOpt = DEFAULT_FIRM,
 ) -> None:
     """Open the book's accounts at the simulated broker with the book's cash and shares."""

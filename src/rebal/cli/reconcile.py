@@ -58,6 +58,16 @@ class BrokerName(StrEnum):
     sim = "sim"
 
 
+BrokerConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--broker-config",
+        help="The simulated broker's settings (JSON or TOML).",
+        show_default=False,
+    ),
+]
+
+
 class ReconcileFormat(StrEnum):
     """How the reconciliation is printed."""
 
@@ -124,14 +134,7 @@ def reconcile_command(
     broker: Annotated[
         BrokerName, typer.Option("--broker", help="The broker to reconcile with.")
     ] = BrokerName.sim,
-    broker_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--broker-config",
-            help="The simulated broker's settings (JSON or TOML).",
-            show_default=False,
-        ),
-    ] = None,
+    broker_config: BrokerConfigOpt = None,
     output_format: Annotated[
         ReconcileFormat, typer.Option("--format", help="table or json.")
     ] = ReconcileFormat.table,
