@@ -25,6 +25,7 @@ from rebal.domain.account import Price
 from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Quantity
 from rebal.domain.order import Order, OrderType, Side, TimeInForce
+from rebal.ports.broker import UnknownAccount
 from rebal.services.broker_openings import open_from_book
 from rebal.services.reconcile import book_holdings
 from rebal.testkit import write_book_files
@@ -146,6 +147,9 @@ def test_a_trade_at_the_broker_only_is_every_difference_exactly(
             "difference": Decimal("-1.123456"),
         },
     ]
+    # Shares are written as the number they are, without the store's trailing zeros.
+    text = _invoke("reconcile", "--format", "json", "--db", stored).stdout
+    assert '"symbol": "VTI", "book": 10, "broker": 6, "difference": -4}' in text
     table = _invoke("reconcile", "--db", stored)
     assert table.exit_code == 1
     assert "position missing at the broker" in table.stdout
@@ -195,3 +199,50 @@ def test_a_store_without_a_broker_ledger_or_with_an_empty_one(stored: str) -> No
         calendar=ExchangeCalendar.around(AT),
     ).close()
     assert "ledger is empty" in _error("--db", stored)
+
+
+def test_broker_open_brings_the_book_to_the_broker_once(stored: str) -> None:
+    at = ("--as-of", "2026-11-24T15:00:00Z")
+    one = _invoke("broker", "open", "--db", stored, "--account", "A2", *at)
+    assert one.exit_code == 0, one.output
+    assert one.stdout == (
+        "opened 1 account(s) at the simulated broker with the book's cash and shares; "
+        "0 already open\n"
+    )
+    assert _json("--db", stored, code=0)["unopened"] == ["A1", "A3"]
+    every = _invoke("broker", "open", "--db", stored, *at)
+    assert "opened 2 account(s)" in every.stdout and "1 already open" in every.stdout
+    doc = _json("--db", stored, code=0)
+    assert (doc["accounts_compared"], doc["unopened"]) == (3, [])
+    again = _invoke("broker", "open", "--db", stored, *at)
+    assert "opened 0 account(s)" in again.stdout and "3 already open" in again.stdout
+    naive = _invoke("broker", "open", "--db", stored, "--as-of", "2026-11-24T15:00")
+    assert naive.exit_code == 1 and "has no time zone" in naive.stderr
+    unknown = _invoke("broker", "open", "--db", stored, "--account", "NOPE", *at)
+    assert unknown.exit_code == 1 and "unknown account NOPE" in unknown.stderr
+
+
+def test_broker_open_leaves_an_overdrawn_account_out_and_names_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    assert _invoke("db", "init", "--db", database_url).exit_code == 0
+    book = BOOK | {"accounts": "account,model,cash\nA1,bal,100.00\nA2,bal,-5.00\nA3,bal,0\n"}
+    files = write_book_files(tmp_path, book)
+    assert _invoke("db", "import", *files, "--db", database_url).exit_code == 0
+    result = _invoke("broker", "open", "--db", database_url)
+    assert result.exit_code == 0, result.output
+    assert "opened 2 account(s)" in result.stdout
+    assert "not opened, negative cash" in result.stderr and "A2" in result.stderr
+    assert _json("--db", database_url, code=0)["unopened"] == ["A2"]
+    only = _invoke("broker", "open", "--db", database_url, "--account", "A2")
+    assert only.exit_code == 1 and "negative cash (-5.00)" in only.stderr
+
+
+def test_the_simulated_broker_reports_many_accounts_as_one_by_one(broker: SimulatedBroker) -> None:
+    _sell(broker, "A1", "VTI", "4")
+    _sell(broker, "A2", "BND", "1.123456")
+    accounts = [AccountId("A2"), AccountId("A1")]
+    assert broker.holdings(accounts) == {a: (broker.cash(a), broker.positions(a)) for a in accounts}
+    assert broker.holdings([AccountId("A2")])[AccountId("A2")] == (Decimal("131.45"), {})
+    with pytest.raises(UnknownAccount, match="no account NOPE"):
+        broker.holdings([AccountId("A1"), AccountId("NOPE")])

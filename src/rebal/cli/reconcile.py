@@ -11,12 +11,13 @@ documented in docs/output.md.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -35,12 +36,14 @@ from rebal.adapters.storage.database import shown
 from rebal.cli.common import fail
 from rebal.cli.db import DbOpt, FirmOpt, _store, _url, _user
 from rebal.cli.exact_json import exact_json
+from rebal.clock import SystemClock
 from rebal.domain.account import Price
 from rebal.domain.ids import DEFAULT_FIRM, AccountId, FirmId
 from rebal.ports.broker import BrokerError
 from rebal.services.reconcile import (
     AccountReconciliation,
     Difference,
+    DifferenceKind,
     Holdings,
     ReconcileError,
     Reconciliation,
@@ -55,6 +58,16 @@ class BrokerName(StrEnum):
     sim = "sim"
 
 
+BrokerConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--broker-config",
+        help="The simulated broker's settings (JSON or TOML).",
+        show_default=False,
+    ),
+]
+
+
 class ReconcileFormat(StrEnum):
     """How the reconciliation is printed."""
 
@@ -62,12 +75,14 @@ class ReconcileFormat(StrEnum):
     json = "json"
 
 
-def _read_book(db: str | None, firm: str) -> tuple[str, dict[AccountId, Holdings], list[Price]]:
+def read_book(db: str | None, firm: str) -> tuple[str, dict[AccountId, Holdings], list[Price]]:
     """The store's URL, its open accounts' holdings and every quote of the symbols quoted now
-    (the simulated broker prices anything it still has to fill from them)."""
+    (what the simulated broker prices anything it still has to fill from), read in one unit of
+    work that writes nothing and ends before the broker is asked anything (on SQLite a unit of
+    work holds the database's write lock)."""
     with (
         _store(db) as store,
-        store.unit_of_work(actor=_user(), reason="rebal reconcile", firm=FirmId(firm)) as uow,
+        store.unit_of_work(actor=_user(), reason="read the book", firm=FirmId(firm)) as uow,
     ):
         if uow.firms.get(uow.firm) is None:
             raise fail(f"no firm {firm!r} in {shown(store.engine.url)} (import a book first)")
@@ -76,22 +91,33 @@ def _read_book(db: str | None, firm: str) -> tuple[str, dict[AccountId, Holdings
         return _url(db), book, quotes
 
 
-def _simulated_broker(url: str, config: Path | None, quotes: list[Price]) -> SimulatedBroker:
+def simulated_broker(
+    database: str | sa.Engine, as_of: datetime, quotes: list[Price], config: Path | None
+) -> SimulatedBroker:
+    """The simulated broker on ``database`` with its market's clock at ``as_of``, pricing from
+    ``quotes``, with the settings of ``config`` (a bad file is one message, exit 1)."""
     try:
         settings = load_settings(config) if config is not None else None
     except SettingsError as exc:
         raise fail(str(exc)) from None
-    try:
-        ledger = SimulatedLedger.existing(url)
-    except LedgerMissing as exc:
-        raise fail(f"{exc}: the simulated broker has no accounts to reconcile with") from None
-    as_of = ledger.last_activity() or datetime.now(UTC)
     return SimulatedBroker(
-        ledger.engine,
+        database,
         clock=SimulatedClock(as_of),
         prices=InMemoryPrices(quotes),
         calendar=ExchangeCalendar.around(as_of),
         settings=settings,
+    )
+
+
+def _existing_broker(url: str, quotes: list[Price], config: Path | None) -> SimulatedBroker:
+    """The simulated broker of the ledger at ``url``, as of its last activity (reading it does
+    not move its market on); a database without a ledger is one message, exit 1."""
+    try:
+        ledger = SimulatedLedger.existing(url)
+    except LedgerMissing as exc:
+        raise fail(f"{exc}: the simulated broker has no accounts to reconcile with") from None
+    return simulated_broker(
+        ledger.engine, ledger.last_activity() or SystemClock().now(), quotes, config
     )
 
 
@@ -108,14 +134,7 @@ def reconcile_command(
     broker: Annotated[
         BrokerName, typer.Option("--broker", help="The broker to reconcile with.")
     ] = BrokerName.sim,
-    broker_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--broker-config",
-            help="The simulated broker's settings (JSON or TOML).",
-            show_default=False,
-        ),
-    ] = None,
+    broker_config: BrokerConfigOpt = None,
     output_format: Annotated[
         ReconcileFormat, typer.Option("--format", help="table or json.")
     ] = ReconcileFormat.table,
@@ -123,8 +142,8 @@ def reconcile_command(
 ) -> None:
     """Compare rebal's positions and cash with the broker's, per account; exit 1 on any
     difference."""
-    url, book, quotes = _read_book(db, firm)
-    sim = _simulated_broker(url, broker_config, quotes)
+    url, book, quotes = read_book(db, firm)
+    sim = _existing_broker(url, quotes, broker_config)
     try:
         result = reconcile(book, sim, AccountId(account) if account else None)
     except (ReconcileError, BrokerError) as exc:
@@ -142,13 +161,21 @@ def reconcile_command(
 # -- output --------------------------------------------------------------------------------
 
 
+def _shown(d: Difference, value: Decimal | None) -> Decimal | None:
+    """Cash keeps its cents; shares are written without trailing zeros (``10``, not the
+    store's ``10.000000000``), the same number either way."""
+    if value is None or d.kind is DifferenceKind.CASH:
+        return value
+    return value.normalize()
+
+
 def _difference_row(d: Difference) -> dict[str, Any]:
     return {
         "kind": d.kind.value,
         "symbol": d.symbol,
-        "book": d.book,
-        "broker": d.broker,
-        "difference": d.difference,
+        "book": _shown(d, d.book),
+        "broker": _shown(d, d.broker),
+        "difference": _shown(d, d.difference),
     }
 
 
@@ -182,12 +209,12 @@ def _number(value: Decimal | None) -> str:
 
 
 _WHAT = {
-    "missing_at_broker": "position missing at the broker",
-    "missing_in_book": "position missing in the book",
-    "quantity": "quantity differs",
-    "cash": "cash differs",
-    "account_missing_at_broker": "account missing at the broker",
-    "account_missing_in_book": "account missing in the book",
+    DifferenceKind.MISSING_AT_BROKER: "position missing at the broker",
+    DifferenceKind.MISSING_IN_BOOK: "position missing in the book",
+    DifferenceKind.QUANTITY: "quantity differs",
+    DifferenceKind.CASH: "cash differs",
+    DifferenceKind.ACCOUNT_MISSING_AT_BROKER: "account missing at the broker",
+    DifferenceKind.ACCOUNT_MISSING_IN_BOOK: "account missing in the book",
 }
 
 
@@ -212,11 +239,11 @@ def _print_table(result: Reconciliation) -> None:
     for d in result.differences:
         table.add_row(
             d.account,
-            _WHAT[d.kind.value],
+            _WHAT[d.kind],
             d.symbol or "",
-            _number(d.book),
-            _number(d.broker),
-            _number(d.difference),
+            _number(_shown(d, d.book)),
+            _number(_shown(d, d.broker)),
+            _number(_shown(d, d.difference)),
         )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     differing = sum(not a.reconciled for a in result.accounts)

@@ -27,6 +27,7 @@ from typing import Protocol
 from rebal.domain.account import positions_of
 from rebal.domain.ids import CASH, AccountId, RunId, Symbol
 from rebal.domain.money import Money, Quantity
+from rebal.ports.broker import ReportsHoldings
 from rebal.ports.storage import UnitOfWork
 
 #: How far a reached weight may be from the intended one: 0.5 percentage points.
@@ -151,7 +152,8 @@ class Reconciliation:
 
 class BrokerHoldings(Protocol):
     """What reconciliation asks a broker (the part of :class:`rebal.ports.broker.Broker` it
-    uses): the accounts it keeps, each one's positions and settled cash."""
+    uses): the accounts it keeps, each one's positions and settled cash (all at once when the
+    broker also :class:`~rebal.ports.broker.ReportsHoldings`)."""
 
     def accounts(self) -> Sequence[AccountId]: ...
     def positions(self, account: AccountId) -> Mapping[Symbol, Quantity]: ...
@@ -192,12 +194,16 @@ def reconcile(
     else:
         names = [a for a in book if a in at_broker] + [a for a in kept if a not in book]
         unopened = tuple(a for a in book if a not in at_broker)
+    asked = [n for n in names if n in at_broker]
+    if isinstance(broker, ReportsHoldings):
+        reported = broker.holdings(asked)
+        held = {a: Holdings(cash, dict(positions)) for a, (cash, positions) in reported.items()}
+    else:
+        held = {a: Holdings(broker.cash(a), dict(broker.positions(a))) for a in asked}
     results = []
     for name in names:
         ours = book.get(name)
-        theirs = (
-            Holdings(broker.cash(name), dict(broker.positions(name))) if name in at_broker else None
-        )
+        theirs = held.get(name)
         if ours is None:
             found: tuple[Difference, ...] = (
                 Difference(name, DifferenceKind.ACCOUNT_MISSING_IN_BOOK),
