@@ -5,6 +5,7 @@ import typer
 from rebal.cli.backtest import backtest_command
 from rebal.cli.book_commands import drift_command, propose_command
 from rebal.cli.broker import broker_app
+from rebal.cli.calendar import calendar_command
 from rebal.cli.db import db_app
 from rebal.cli.tax import wash_sales_command
 
@@ -17,6 +18,7 @@ app.command("drift")(drift_command)
 app.command("propose")(propose_command)
 app.command("wash-sales")(wash_sales_command)
 app.command("backtest")(backtest_command)
+app.command("calendar")(calendar_command)
 app.add_typer(db_app, name="db")
 app.add_typer(broker_app, name="broker")
 
