@@ -7,6 +7,7 @@ from rebal.cli.book_commands import drift_command, propose_command
 from rebal.cli.broker import broker_app
 from rebal.cli.calendar import calendar_command
 from rebal.cli.db import db_app
+from rebal.cli.reconcile import reconcile_command
 from rebal.cli.tax import wash_sales_command
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.command("backtest")(backtest_command)
 app.command("calendar")(calendar_command)
 app.add_typer(db_app, name="db")
 app.add_typer(broker_app, name="broker")
+app.command("reconcile")(reconcile_command)
 
 
 @app.command()
