@@ -265,13 +265,15 @@ def _relieve(
 def _fees(
     orders: tuple[IntArray, IntArray, IntArray, IntArray], bps: float, fixed: float, out: FloatArray
 ) -> tuple[float, float]:
-    """The fee of each slot's order into ``out`` (``bps`` of its value plus ``fixed``); returns
-    the total and the value traded, both in currency."""
+    """The fee of each slot's order into ``out`` (``bps`` of its value plus ``fixed``, rounded
+    to the cent: it is charged to the account's cash); returns the total and the value traded,
+    both in currency."""
     sell_micro, sell_cents, buy_cents, _buy_micro = orders
     total, traded = 0.0, 0.0
     for j in range(out.shape[0]):
         value = (sell_cents[j] + buy_cents[j]) / 100.0
-        out[j] = bps * 1e-4 * value + fixed if sell_micro[j] > 0 or buy_cents[j] > 0 else 0.0
+        fee = bps * 1e-4 * value + fixed if sell_micro[j] > 0 or buy_cents[j] > 0 else 0.0
+        out[j] = np.rint(fee * 100.0) / 100.0
         total += out[j]
         traded += value
     return total, traded
