@@ -141,7 +141,7 @@ def reference(
         moved = (trades.sell_cents[0].sum() + trades.buy_cents[0].sum()) / 100
         if t > 0 and name is not None and POLICY_NAMES[chosen] == name and moved > 0:
             events += 1
-            next_review = t + variant.reviews.cooldown
+            next_review = t + 1 + variant.reviews.cooldown
         value[t] = (quantity / MICRO * prices[t]).sum() + cash / 100
         if t > 0 and total > 0:
             turnover += max(moved - abs(flow / 100), 0.0) / 2 / total
@@ -243,9 +243,25 @@ def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
     target = np.repeat(WEIGHTS[None, :], 2, axis=0)
     plan = build_plan(history, variants, target, initial=10_000.0, flows=flows, costs=Costs())
     result = simulate(plan)
-    assert np.diff(result.event_dates(1)).min() >= 30
+    assert np.diff(result.event_dates(1)).min() >= 31
     assert np.diff(result.event_dates(0)).min() < 30
     assert result.events[1] < result.events[0]
+
+
+def test_a_cooldown_of_n_pauses_the_next_n_observations(history: PriceHistory) -> None:
+    """`--cooldown 1` skips the observation after a trade: no two trades on neighbouring
+    observations, which a tight band with no cooldown makes (it trades every day)."""
+    flows = np.zeros(len(history.dates))
+    variants = [
+        Variant("threshold", BandSpec(band_abs=0.001), ScheduleSpec("daily", cooldown=cooldown))
+        for cooldown in (0, 1, 2)
+    ]
+    target = np.repeat(WEIGHTS[None, :], 3, axis=0)
+    plan = build_plan(history, variants, target, initial=10_000.0, flows=flows, costs=Costs())
+    result = simulate(plan)
+    assert np.diff(result.event_dates(0)).min() == 1
+    assert np.diff(result.event_dates(1)).min() == 2
+    assert np.diff(result.event_dates(2)).min() == 3
 
 
 @settings(max_examples=25, deadline=None)

@@ -27,8 +27,14 @@ PRICES = pd.DataFrame({"symbol": ["VTI", "BND"], "price": ["200", "100"]})
 
 def test_tax_frame_has_one_row_per_account_with_exact_money():
     result = propose(
-        MODELS, ACCOUNTS, HOLDINGS, PRICES, tax_aware=True, as_of=date(2025, 12, 1),
-        lot_method="hifo", whole_shares=True,
+        MODELS,
+        ACCOUNTS,
+        HOLDINGS,
+        PRICES,
+        tax_aware=True,
+        as_of=date(2025, 12, 1),
+        lot_method="hifo",
+        whole_shares=True,
     )
 
     row = result.tax.set_index("account").loc["t1"]
@@ -43,3 +49,18 @@ def test_taxable_lots_without_basis_raise_input_error():
 
     with pytest.raises(InputError, match="holdings line 3, column cost_basis"):
         propose(MODELS, ACCOUNTS, holdings, PRICES, tax_aware=True, as_of=date(2025, 12, 1))
+
+
+def test_the_optimizer_prints_nothing(capfd):
+    """The Python API's caller owns standard output: the solver's banner and log stay out of it."""
+    capfd.readouterr()
+    propose(
+        MODELS,
+        ACCOUNTS,
+        HOLDINGS,
+        PRICES,
+        tax_aware=True,
+        as_of=date(2025, 12, 1),
+        optimizer="highs",
+    )
+    assert capfd.readouterr().out == ""

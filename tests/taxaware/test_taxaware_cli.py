@@ -118,11 +118,15 @@ def test_gain_budget_caps_net_realised_gain_and_reports_what_it_left(tmp_path):
 @pytest.mark.parametrize("method", ["min-tax", "fifo"])
 def test_a_withdrawal_is_raised_even_past_the_gain_budget_and_says_so(tmp_path, method):
     accounts = (
-        "account,model,cash,type,household,pending_cash\n"
-        "t1,m,0,taxable,h1,-5000\ni1,m,0,ira,h1,0\n"
+        "account,model,cash,type,household,pending_cash\nt1,m,0,taxable,h1,-5000\ni1,m,0,ira,h1,0\n"
     )
     t1 = _propose(
-        tmp_path, "--gain-budget", "0", "--no-short-term-gains", "--lot-method", method,
+        tmp_path,
+        "--gain-budget",
+        "0",
+        "--no-short-term-gains",
+        "--lot-method",
+        method,
         accounts=accounts,
     )["t1"]
 
@@ -297,8 +301,9 @@ def test_household_too_small_in_iras_rebalances_each_account_alone(tmp_path):
     )  # the taxable account alone holds 95 % of the household in VTI
     result = _propose(tmp_path, "--household", holdings=holdings)
 
-    assert "cannot bring VTI, BND within the bands without sales in taxable accounts" in (
-        result["t1"]["reason"]
+    assert (
+        "cannot bring VTI, BND within the bands without sales in taxable accounts"
+        in (result["t1"]["reason"])
     )
     assert _sells(result["t1"])["VTI"]["lot"]
     assert result["t1"]["tax"]["method"] == "rule-based"
@@ -426,3 +431,26 @@ def test_flows_work_with_tax_aware(tmp_path):
     assert t1["pending_cash"] == 1000 and t1["cash_after"] < 5
     assert "deposit of 1,000.00" in t1["reason"]
     assert "unknown account" in _fails(tmp_path, "--tax-aware", "--withdraw", "zz=10")
+
+
+def test_optimizer_writes_nothing_but_the_json_to_standard_output(tmp_path, capfd):
+    """HiGHS prints from C straight to file descriptor 1; none of it may reach a piped JSON."""
+    capfd.readouterr()
+    result = runner.invoke(
+        app,
+        [
+            "propose",
+            *_book(tmp_path),
+            "--tax-aware",
+            *AS_OF,
+            "--optimizer",
+            "highs",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)
+    leaked = capfd.readouterr()
+    assert leaked.out == ""
+    assert "HiGHS" not in leaked.err

@@ -24,7 +24,7 @@ import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -70,6 +70,19 @@ class PriceHistory:
             raise ValueError(f"{self.source}: no prices for {', '.join(missing)} (has {known})")
         idx = [self.symbols.index(s) for s in symbols]
         return PriceHistory(self.dates, tuple(symbols), self.prices[:, idx], self.source)
+
+
+def period(text: str) -> tuple[date, date]:
+    """The first and last day of ``YYYY`` (a year), ``YYYY-MM`` (a month) or ``YYYY-MM-DD``
+    (a day): ``--start`` takes a period's first observation and ``--end`` its last."""
+    first = parse_date(text)
+    text = text.strip()
+    if len(text) == 4:
+        return first, date(first.year, 12, 31)
+    if len(text) == 7:
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return first, following - timedelta(days=1)
+    return first, first
 
 
 def parse_date(text: str) -> date:

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rebal.backtest.data import PriceHistory, load_prices, load_shipped, parse_date
+from rebal.backtest.data import PriceHistory, load_prices, load_shipped, period
 from rebal.backtest.engine import LAB_LOT_METHODS, Costs
 from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
 from rebal.backtest.schedule import FREQUENCIES, ScheduleSpec
@@ -122,10 +122,10 @@ def _history(
         kind = "return" if returns else "price"
         raise fail(f"the {kind} file has problems; nothing was run:\n{exc}") from None
     try:
-        lo = None if start is None else parse_date(start)
-        hi = None if end is None else parse_date(end)
+        lo = None if start is None else period(start)[0]
+        hi = None if end is None else period(end)[1]
     except ValueError:
-        raise fail(f"--start/--end must be YYYY-MM or YYYY-MM-DD: {start}, {end}") from None
+        raise fail(f"--start/--end must be YYYY, YYYY-MM or YYYY-MM-DD: {start}, {end}") from None
     try:
         return history.between(lo, hi)
     except ValueError as exc:

@@ -20,21 +20,44 @@ afterwards by `rebal.tax.plan.evaluate`.
 The model works in float64; the solution is rounded explicitly at the boundary: shares to
 `SHARE_STEP` (never above the lot), money to the cent, and `CASH_CUSHION` absorbs the rounding
 of the cost.
+
+The solver is silent: nothing it says reaches standard output, which carries rebal's JSON and
+CSV. Its log goes to standard error only when the ``rebal.tax.optimizer`` logger is enabled for
+DEBUG.
 """
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 import highspy
 import numpy as np
+from highspy._core import _Highs
 
 from rebal.tax.lots import Term, holding_term
 from rebal.tax.money import to_cents
 from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan
 
+_LOG = logging.getLogger(__name__)
+
 #: Cost per dollar a position ends outside its band, beyond the most tax a dollar of sale can
 #: save or cost in the account (:func:`band_penalty`).
 BAND_PENALTY = 10.0
+
+
+def _quiet_solver() -> _Highs:
+    """A HiGHS instance that prints nothing on standard output.
+
+    ``highspy.Highs()`` prints the solver's banner while it sets up its Python callbacks, before
+    any option can be set; the plain solver it wraps (``highspy._core._Highs``,
+    enough here: no callbacks are used) takes ``output_flag`` before it says anything.
+    """
+    h = _Highs()
+    h.setOptionValue("output_flag", _LOG.isEnabledFor(logging.DEBUG))
+    h.setOptionValue("log_to_console", False)
+    if _LOG.isEnabledFor(logging.DEBUG):
+        h.setOptionValue("log_file", "/dev/stderr")
+    return h
 
 
 def band_penalty(price: list[float], gain: list[float], rate: list[float]) -> float:
@@ -156,8 +179,7 @@ def optimal_plan(
                 rows.add(-highspy.kHighsInf, quantity, {j: 1.0, col: quantity})
         rows.add(-highspy.kHighsInf, 0.0, {col_buy + k: 1.0, col: -2.0 * total})
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
-    h.setOptionValue("output_flag", False)
+    h = _quiet_solver()
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", time_limit)
     h.setOptionValue("mip_rel_gap", 1e-6)
