@@ -59,8 +59,19 @@ def test_wide_and_long_files_load_to_the_same_history(tmp_path: Path) -> None:
             "prices.csv line 3, column date: duplicate date 2020-01-02 (also line 2)",
         ),
     ],
-    ids=["gap", "duplicate", "zero", "negative", "unsorted", "bad-date", "bad-number",
-         "duplicate-column", "no-date-column", "long-gap", "long-duplicate"],
+    ids=[
+        "gap",
+        "duplicate",
+        "zero",
+        "negative",
+        "unsorted",
+        "bad-date",
+        "bad-number",
+        "duplicate-column",
+        "no-date-column",
+        "long-gap",
+        "long-duplicate",
+    ],
 )
 def test_bad_files_name_file_line_and_problem(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(InputError) as caught:
@@ -96,8 +107,9 @@ def test_shipped_returns_match_the_independently_derived_reference() -> None:
 def test_derivation_script_reproduces_the_shipped_file(tmp_path: Path) -> None:
     out = tmp_path / "series.csv"
     script = REPO / "scripts" / "derive_shiller_series.py"
-    subprocess.run([sys.executable, str(script), str(SHILLER), str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script), str(SHILLER), str(out)], check=True, capture_output=True
+    )
     shipped = REPO / "src" / "rebal" / "data" / "history" / "shiller_us_stock_bond_monthly.csv"
     assert out.read_bytes() == shipped.read_bytes()
 

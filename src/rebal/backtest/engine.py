@@ -1,32 +1,38 @@
 """The simulator: V policy variants over one price history, walked in one compiled loop.
 
-Every variant (a policy, its bands and its review schedule) holds K assets. At every
-observation the loop values the holdings, records drift and weights, and on the variant's
-review dates asks the core's own kernels (:mod:`rebal.core.kernels`) whether its policy trades
-(:func:`~rebal.core.kernels.any_outside` of the bands, :func:`~rebal.core.kernels.wants`) and
-where to (:func:`~rebal.core.kernels.destination`): the functions the book-wide policies of
-:mod:`rebal.core.policies` run over every account of a live book. The lab adds only what a
-backtest needs around them: the review schedule and cooldowns, cash flows, trading costs, and
-bookkeeping of values, drift, events, turnover and realised gains. Variants are independent,
-so they run in batches side by side, one thread per core.
+Every variant (a policy, its bands and its review schedule) is one account holding K assets, in
+micro-shares and cents as a live book holds them. At every observation the loop values the
+holdings and records drift and weights; at each of the variant's reviews, and at each cash flow,
+it runs the live engine's own step (:func:`rebal.core.engine.step_rows`, what ``propose`` runs
+over a book) on the account: the status, the policy it follows (with the cash-flow fallback for
+a deposit or a withdrawal the policy leaves alone), the destination and the orders (sells
+first, minimum trade, share precision, never overspending). The lab adds only what a backtest
+needs around it: the review schedule and cooldowns, trading costs, and bookkeeping of values,
+drift, events, turnover and realised gains. Variants are independent, so they run in batches
+side by side, one thread per core.
 
 Conventions (documented in ``docs/backtest.md``):
 
-* Observation 0 buys the targets at their weights, without costs; it is not an event.
-* Weights and drift are recorded before any trade of the observation.
-* Costs are ``bps`` of the traded value plus ``fixed`` per slot traded; they are paid out of
-  the portfolio by scaling the post-trade values down (weights stay where the policy put them).
-* A flow at an observation goes to the policy when the variant trades then (as spendable
-  cash); otherwise a cash-flow policy places it (most underweight first, most overweight
-  first for withdrawals; an event) and every other policy buys or sells pro rata to current
-  holdings. A withdrawal larger than the portfolio empties it.
-* Every purchase (observation 0, a trade's buys, a flow's pro-rata buys) opens a tax lot of
-  the slot (observation, units, basis); every sale relieves lots by the plan's lot method
-  (``fifo``, ``lifo``, ``hifo``, ``min-tax``, or ``average``: one average basis per slot, the
-  units sold the oldest for the holding period, as :mod:`rebal.tax.lots` does; ``min-tax``
-  ranks lots as that module does, by tax per unit when ``Plan.lot_rates`` are given). Each lot
-  part's gain is short or long term by :func:`rebal.tax.lots.first_long_term_day`
-  (``Plan.long_from``).
+* Observation 0 invests the initial value at the targets (``propose --policy full`` on an
+  account holding only cash), without costs; it is not an event.
+* Weights and drift are recorded before any trade of the observation; weights are shares of the
+  account's value, holdings and cash (the cents the orders leave uninvested).
+* A review of a ``calendar`` variant is ``propose --all-accounts --policy full``; the other
+  variants' reviews are ``propose --policy P`` (bands for threshold and hybrid). Between
+  reviews (and during a cooldown) the policy is paused and a flow goes by the cash-flow policy
+  alone, as ``propose --policy cash-flow`` places it. Buy-and-hold (``never``) takes a flow pro
+  rata to its holdings, by the same order rules. A withdrawal of everything selling the
+  account raises, or more, liquidates it.
+* An event is a review at which the variant's own policy made at least one order.
+* Costs are ``bps`` of each order's value plus ``fixed`` per order, in cents, charged to the
+  account's cash: the orders are sized again, the fees counted as cash to leave or raise, until
+  they cover them. A fee reduces the proceeds of its sale and raises the basis of its purchase.
+* Every purchase (observation 0, a trade's buys, a flow's buys) opens a tax lot of the slot
+  (observation, units, basis); every sale relieves lots by the plan's lot method (``fifo``,
+  ``lifo``, ``hifo``, ``min-tax``, or ``average``: one average basis per slot, the units sold
+  the oldest for the holding period, as :mod:`rebal.tax.lots` does; ``min-tax`` ranks lots as
+  that module does, by tax per unit when ``Plan.lot_rates`` are given). Each lot part's gain is
+  short or long term by :func:`rebal.tax.lots.first_long_term_day` (``Plan.long_from``).
 """
 
 from __future__ import annotations
@@ -265,13 +271,15 @@ def _relieve(
 def _fees(
     orders: tuple[IntArray, IntArray, IntArray, IntArray], bps: float, fixed: float, out: FloatArray
 ) -> tuple[float, float]:
-    """The fee of each slot's order into ``out`` (``bps`` of its value plus ``fixed``); returns
-    the total and the value traded, both in currency."""
+    """The fee of each slot's order into ``out`` (``bps`` of its value plus ``fixed``, rounded
+    to the cent: it is charged to the account's cash); returns the total and the value traded,
+    both in currency."""
     sell_micro, sell_cents, buy_cents, _buy_micro = orders
     total, traded = 0.0, 0.0
     for j in range(out.shape[0]):
         value = (sell_cents[j] + buy_cents[j]) / 100.0
-        out[j] = bps * 1e-4 * value + fixed if sell_micro[j] > 0 or buy_cents[j] > 0 else 0.0
+        fee = bps * 1e-4 * value + fixed if sell_micro[j] > 0 or buy_cents[j] > 0 else 0.0
+        out[j] = np.rint(fee * 100.0) / 100.0
         total += out[j]
         traded += value
     return total, traded
