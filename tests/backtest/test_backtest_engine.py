@@ -73,7 +73,7 @@ def reference(
             inp = PolicyInput(drift, np.zeros((1, k), bool), np.array([flow]))
             desired = policy.desired_values(inp)[0]
             events += 1
-            next_review = t + variant.reviews.cooldown
+            next_review = t + variant.reviews.cooldown + 1
         elif flow != 0:
             desired = held * (total + flow) / total
         else:
@@ -198,6 +198,22 @@ def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
     assert np.diff(result.event_dates(1)).min() >= 30
     assert np.diff(result.event_dates(0)).min() < 30
     assert result.events[1] < result.events[0]
+
+
+@pytest.mark.parametrize("cooldown", [0, 1, 5])
+def test_a_cooldown_of_n_pauses_exactly_n_reviews_after_each_trade(
+    history: PriceHistory, cooldown: int
+) -> None:
+    # A band far narrower than a day's moves: every review that may trade does, so the trades
+    # fall at 1, then every cooldown + 1 observations (--cooldown 1 skips one review).
+    schedule = ScheduleSpec("daily", cooldown=cooldown)
+    variant = Variant("threshold", BandSpec(band_rel=1e-6), schedule)
+    flows = np.zeros(len(history.dates))
+    plan = build_plan(
+        history, [variant], WEIGHTS[None, :].copy(), initial=1.0, flows=flows, costs=Costs()
+    )
+    dates = simulate(plan).event_dates(0)
+    assert dates.tolist() == list(range(1, len(history.dates), cooldown + 1))
 
 
 @settings(max_examples=25, deadline=None)

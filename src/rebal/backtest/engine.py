@@ -131,6 +131,9 @@ class SimResult:
     weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
     weights: FloatArray | None  # (V, T, K) weights before trading, when recorded
     traded: BoolArray  # (V, T) observations at which each variant traded by its policy
+    #: (V, T, K) when recorded: the value each trade by the policy added to (+) or took from
+    #: (-) each asset, its flow and costs included; 0 where the variant did not trade.
+    trades: FloatArray | None = None
 
     def event_dates(self, row: int) -> IntArray:
         """Observations at which variant ``row`` traded by its policy, in order."""
@@ -371,9 +374,10 @@ def _walk(
     out: tuple[np.ndarray, ...],  # float64 arrays, but the int64 events
     traded: BoolArray,
     weights: FloatArray,
+    trades: FloatArray,
 ) -> None:
     """Simulate every variant (row) of the arrays; results go into ``out``, ``traded`` and
-    (when ``record``) ``weights``, as described by :class:`SimResult`."""
+    (when ``record``) ``weights`` and ``trades``, as described by :class:`SimResult`."""
     (
         value,
         flow_done,
@@ -455,7 +459,7 @@ def _walk(
                 kernels.destination(code, held, frozen, (flow, 0.0), goal, rails, wide, desired)
                 events[v] += 1
                 traded[v, t] = True
-                next_review = t + cooldown[v]
+                next_review = t + cooldown[v] + 1  # observations t+1..t+cooldown pause
             elif flow != 0:  # pro rata to holdings
                 for j in range(k):
                     desired[j] = (
@@ -484,6 +488,9 @@ def _walk(
                 span,
             )
             value[v, t] = after
+            if record and traded[v, t]:
+                for j in range(k):
+                    trades[v, t, j] = units[j] * prices[t, j] - held[j]
             costs[v] += cost
             turnover[v] += churn
             realised[v] += gain
@@ -531,7 +538,8 @@ def simulate(
 ) -> SimResult:
     """Run every variant of ``plan`` over the whole history and return what it recorded.
 
-    ``record_weights`` keeps the (V, T, K) weight paths (for plots; memory grows with V).
+    ``record_weights`` keeps the (V, T, K) weight paths (for plots) and the trades of every
+    rebalance (memory grows with V).
     ``on_progress`` is called with the fraction of variants done.
     """
     n_obs, k = plan.prices.shape
@@ -558,6 +566,7 @@ def simulate(
     drift_sum, drift_max, weight_sum = np.zeros(n), np.zeros(n), np.zeros((n, k))
     traded = np.zeros((n, n_obs), dtype=bool)
     weights = np.zeros((n, n_obs, k) if record_weights else (1, 1, k))
+    trades = np.zeros_like(weights)
     codes = np.array([NO_POLICY if p is None else p.code for p in plan.policies])[plan.policy_idx]
     edges = plan.edges
     shape = plan.target.shape
@@ -606,6 +615,7 @@ def simulate(
             ),
             traded[rows],
             weights[rows] if record_weights else weights,
+            trades[rows] if record_weights else trades,
         )
 
     in_batches(n, n_obs * k, run, on_progress)
@@ -626,4 +636,5 @@ def simulate(
         weight_sum=weight_sum,
         weights=weights if record_weights else None,
         traded=traded,
+        trades=trades if record_weights else None,
     )
