@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from rebal.cli.main import app
@@ -127,7 +128,7 @@ def test_a_file_of_periodic_returns_is_compounded_from_the_first_date(tmp_path: 
     assert result.exit_code == 0, result.output
     # Equal weights; the first row's return is before the purchase: eleven months of 1 % on X.
     final = pd.read_csv(out)["final_value"].iloc[0]
-    assert final == round(5_000 * 1.01**11 + 5_000, 2)  # the table gives cents
+    assert final == pytest.approx(5_000 * 1.01**11 + 5_000, rel=1e-14)  # every digit
 
 
 def test_a_bad_return_file_names_the_row_and_runs_nothing(tmp_path: Path) -> None:

@@ -264,6 +264,22 @@ def test_a_cooldown_of_n_pauses_the_next_n_observations(history: PriceHistory) -
     assert np.diff(result.event_dates(2)).min() == 3
 
 
+@pytest.mark.parametrize("cooldown", [0, 1, 5])
+def test_a_cooldown_of_n_pauses_exactly_n_reviews_after_each_trade(
+    history: PriceHistory, cooldown: int
+) -> None:
+    # A band far narrower than a day's moves: every review that may trade does, so the trades
+    # fall at 1, then every cooldown + 1 observations (--cooldown 1 skips one review).
+    schedule = ScheduleSpec("daily", cooldown=cooldown)
+    variant = Variant("threshold", BandSpec(band_rel=1e-6), schedule)
+    flows = np.zeros(len(history.dates))
+    plan = build_plan(
+        history, [variant], WEIGHTS[None, :].copy(), initial=1.0, flows=flows, costs=Costs()
+    )
+    dates = simulate(plan).event_dates(0)
+    assert dates.tolist() == list(range(1, len(history.dates), cooldown + 1))
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(min_value=0, max_value=2**31),

@@ -200,9 +200,10 @@ def test_cli_reports_taxes_in_the_table_and_the_output(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "taxes" in result.output
     row = pd.read_csv(out).iloc[0]
-    assert row["realised_gains"] == 218.75
-    assert (row["realised_st"], row["realised_lt"]) == (96.88, 121.88)  # to the cent
-    assert row["taxes"] == 43.75
+    # Every digit, not cents: 96.875 and 121.875.
+    assert row["realised_gains"] == pytest.approx(218.75, rel=1e-12)
+    assert (row["realised_st"], row["realised_lt"]) == pytest.approx((96.875, 121.875), rel=1e-12)
+    assert row["taxes"] == pytest.approx(43.75, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -139,6 +139,9 @@ class SimResult:
     weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
     weights: FloatArray | None  # (V, T, K) weights before trading, when recorded
     traded: BoolArray  # (V, T) observations at which each variant traded by its policy
+    #: (V, T, K) when recorded: the value each trade by the policy added to (+) or took from
+    #: (-) each asset, its flow and costs included; 0 where the variant did not trade.
+    trades: FloatArray | None = None
 
     def event_dates(self, row: int) -> IntArray:
         """Observations at which variant ``row`` traded by its policy, in order."""
@@ -454,9 +457,10 @@ def _walk(
     out: tuple[np.ndarray, ...],  # float64 arrays, but the int64 events
     traded: BoolArray,
     weights: FloatArray,
+    trades: FloatArray,
 ) -> None:
     """Simulate every variant (row) of the arrays; results go into ``out``, ``traded`` and
-    (when ``record``) ``weights``, as described by :class:`SimResult`."""
+    (when ``record``) ``weights`` and ``trades``, as described by :class:`SimResult`."""
     (
         value,
         flow_done,
@@ -569,6 +573,9 @@ def _walk(
             for j in range(k):
                 after += quantity[0, j] / MICRO * prices[t, j]
             value[v, t] = after
+            if record and traded[v, t]:
+                for j in range(k):
+                    trades[v, t, j] = quantity[0, j] / MICRO * prices[t, j] - held[j]
             costs[v] += paid
             turnover[v] += max(moved - abs(flow / 100.0), 0.0) / 2 / total if total > 0 else 0.0
             realised[v] += gain
@@ -616,7 +623,8 @@ def simulate(
 ) -> SimResult:
     """Run every variant of ``plan`` over the whole history and return what it recorded.
 
-    ``record_weights`` keeps the (V, T, K) weight paths (for plots; memory grows with V).
+    ``record_weights`` keeps the (V, T, K) weight paths (for plots) and the trades of every
+    rebalance (memory grows with V).
     ``on_progress`` is called with the fraction of variants done.
     """
     n_obs, k = plan.prices.shape
@@ -643,6 +651,7 @@ def simulate(
     drift_sum, drift_max, weight_sum = np.zeros(n), np.zeros(n), np.zeros((n, k))
     traded = np.zeros((n, n_obs), dtype=bool)
     weights = np.zeros((n, n_obs, k) if record_weights else (1, 1, k))
+    trades = np.zeros_like(weights)
     codes = np.array(
         [NO_POLICY if p is None else POLICY_NAMES.index(p.name) for p in plan.policies],
         dtype=np.int64,
@@ -686,6 +695,7 @@ def simulate(
             ),
             traded[rows],
             weights[rows] if record_weights else weights,
+            trades[rows] if record_weights else trades,
         )
 
     in_batches(n, n_obs * k, run, on_progress)
@@ -706,4 +716,5 @@ def simulate(
         weight_sum=weight_sum,
         weights=weights if record_weights else None,
         traded=traded,
+        trades=trades if record_weights else None,
     )
