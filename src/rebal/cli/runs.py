@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -190,6 +190,13 @@ def run_command(
     broker: Annotated[BrokerName, typer.Option("--broker", help="The broker.")] = BrokerName.sim,
     broker_config: BrokerConfigOpt = None,
     max_wait: MaxWaitOpt = 3600.0,
+    max_price_age: Annotated[
+        float,
+        typer.Option(
+            "--max-price-age",
+            help="Hours a price may be older than the as-of time before it is stale.",
+        ),
+    ] = 24.0,
     output_format: FormatOpt = RunFormat.table,
     db: DbOpt = None,
 ) -> None:

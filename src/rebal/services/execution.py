@@ -331,14 +331,15 @@ def _buy_orders(
     total = sum(estimates, NO_MONEY)
     budget = min(total - max(shortfall, NO_MONEY), power)
     scale = Decimal(1) if budget >= total or not total else max(budget, NO_MONEY) / total
+    limit = (
+        f"the account's buying power at the broker is {power}"
+        if power < total - max(shortfall, NO_MONEY)
+        else f"the sells raised {shortfall} less cash than estimated"
+    )
     out = []
     for o, estimate in zip(wanted, estimates, strict=True):
         amount = Money((estimate * scale).quantize(CENT, rounding=ROUND_FLOOR))
-        why = (
-            "proposed"
-            if scale == 1
-            else (f"resized from {estimate} to {amount}: the sells raised less cash than estimated")
-        )
+        why = "proposed" if scale == 1 else f"resized from {estimate} to {amount}: {limit}"
         cid = client_order_id(run, o.account, o.symbol, Side.BUY)
         if whole:
             shares = (amount / now[o.symbol].price).to_integral_value(rounding=ROUND_FLOOR)
