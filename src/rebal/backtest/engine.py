@@ -34,27 +34,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from rebal.core import kernels
-from rebal.core.bands import Edges
-from rebal.core.kernels import inline_kernel, kernel
+from rebal.core.bands import BandParams, Edges
+from rebal.core.engine import NO_POLICY, POLICY_NAMES, step_outputs, step_rows, step_scratch
+from rebal.core.kernels import inline_kernel, kernel, row_sum
 from rebal.core.policies import Policy
+from rebal.core.trades import MICRO, TradeRules, account_orders
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense
 from rebal.tax.lots import LotMethod, first_long_term_day
 
-#: A trade smaller than this fraction of the portfolio is float noise, not a trade.
-NOISE = 1e-9
 #: Most variants simulated per call of the compiled loop (progress is reported between calls;
 #: calls run on every core at once, the loop releasing the GIL).
 BATCH = 128
 #: Runs smaller than this (rows x cells per row) stay in the calling thread.
 PARALLEL_CELLS = 1 << 20
-#: No policy: the variant never trades by itself (flows go pro rata).
-NO_POLICY = -1
 #: The lot methods the lab runs, by their code in the compiled loop (the index).
 LAB_LOT_METHODS = (
     LotMethod.AVERAGE,
@@ -91,7 +90,8 @@ class Plan:
 
     prices: FloatArray
     target: FloatArray
-    edges: Edges
+    bands: BandParams  # (V, K) widths of each variant's bands, rails and wide bands
+    edges: Edges  # (V, K) the edges those widths place around the targets
     policies: tuple[Policy | None, ...]
     policy_idx: IntArray
     reviews: BoolArray
@@ -109,6 +109,8 @@ class Plan:
     #: (short-term, long-term) rates ``min-tax`` ranks lots by, tax per unit; None: losses
     #: first, then long-term gains, then short-term ones (as :mod:`rebal.tax.lots` without rates).
     lot_rates: tuple[float, float] | None = None
+    #: How desired values become orders (share precision, minimum trade), as in ``propose``.
+    rules: TradeRules = field(default_factory=TradeRules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,110 +261,183 @@ def _relieve(
     return relieved, short, long
 
 
+@inline_kernel
+def _fees(
+    orders: tuple[IntArray, IntArray, IntArray, IntArray], bps: float, fixed: float, out: FloatArray
+) -> tuple[float, float]:
+    """The fee of each slot's order into ``out`` (``bps`` of its value plus ``fixed``); returns
+    the total and the value traded, both in currency."""
+    sell_micro, sell_cents, buy_cents, _buy_micro = orders
+    total, traded = 0.0, 0.0
+    for j in range(out.shape[0]):
+        value = (sell_cents[j] + buy_cents[j]) / 100.0
+        out[j] = bps * 1e-4 * value + fixed if sell_micro[j] > 0 or buy_cents[j] > 0 else 0.0
+        total += out[j]
+        traded += value
+    return total, traded
+
+
 @kernel
 def _settle(
-    held: FloatArray,
-    desired: FloatArray,
-    flow: float,
+    orders: tuple[IntArray, IntArray, IntArray, IntArray],
+    fee: FloatArray,
     t: int,
-    price: FloatArray,
-    bps: float,
-    fixed: float,
-    units: FloatArray,
+    quantity: IntArray,
     basis: FloatArray,
     method: int,
     rates: tuple[float, float],
     long_from: IntArray,
-    lot_units: FloatArray,
-    lot_cost: FloatArray,
-    lot_time: IntArray,
-    span: IntArray,
-) -> tuple[float, float, float, float, float]:
-    """Move ``held`` to ``desired`` less costs at observation ``t``: sets ``units``, the slots'
-    total ``basis`` and their lots; returns the value after, the cost paid, the turnover
-    (one-way, excluding the flow, as a fraction of the value before), the gain realised and
-    its long-term part.
+    lots: tuple[FloatArray, FloatArray, IntArray, IntArray],
+) -> tuple[float, float]:
+    """Carry out ``orders`` (sold micro-shares and their proceeds in cents, bought cents and
+    micro-shares) at observation ``t``, each slot paying its ``fee``: updates ``quantity``, the
+    slots' total ``basis`` and their ``lots``; returns the gain realised and its long-term part.
 
-    Under ``average`` a sale of a fraction f of a slot realises ``f x (value - basis)`` in
-    total, exactly as before lots existed; the lots only say which part of it is long term.
+    A fee reduces the proceeds of the sale it is paid on and raises the basis of the purchase,
+    as the IRS treats selling expenses and acquisition costs: costs never raise a gain.
     """
-    k = held.shape[0]
-    total = held.sum()
-    size = max(total, abs(flow))
-    traded = 0.0
-    count = 0
-    post = 0.0
-    for j in range(k):
-        move = abs(desired[j] - held[j])
-        traded += move
-        count += move > NOISE * size
-        post += desired[j]
-    cost = min(bps * 1e-4 * traded + fixed * count, post)
-    scale = (post - cost) / post if post > 0 else 0.0
-    churn = max(traded - abs(flow), 0.0) / 2 / total if total > 0 else 0.0
+    sell_micro, sell_cents, buy_cents, buy_micro = orders
+    lot_units, lot_cost, lot_time, span = lots
     gain, long = 0.0, 0.0
-    after = 0.0
-    for j in range(k):
-        final = desired[j] * scale
-        after += final
-        if final < held[j]:
-            fraction = (held[j] - final) / held[j]
+    for j in range(quantity.shape[0]):
+        if sell_micro[j] > 0:
+            units = sell_micro[j] / MICRO
+            held = quantity[j] / MICRO
+            proceeds = sell_cents[j] / 100.0 - fee[j]
             relieved, st, lt = _relieve(
                 method,
                 rates,
                 j,
                 t,
-                units[j] * fraction,
-                final <= 0,
-                price[j],
-                basis[j] / units[j],
+                units,
+                sell_micro[j] >= quantity[j],
+                proceeds / units,
+                basis[j] / held,
                 long_from,
                 lot_units,
                 lot_cost,
                 lot_time,
                 span,
             )
-            if method == AVERAGE:  # the total as one average basis gives it; lots split it
-                gain += held[j] - final - basis[j] * fraction
-                basis[j] *= 1.0 - fraction
-            else:
-                gain += st + lt
-                basis[j] -= relieved
+            gain += st + lt
             long += lt
-        elif final > held[j]:
-            _open_lot(
-                j,
-                t,
-                (final - held[j]) / price[j],
-                final - held[j],
-                lot_units,
-                lot_cost,
-                lot_time,
-                span,
-            )
-            basis[j] += final - held[j]
-        units[j] = final / price[j]
-    return after, cost, churn, gain, long
+            quantity[j] -= sell_micro[j]
+            basis[j] = basis[j] - relieved if quantity[j] > 0 else 0.0
+        if buy_cents[j] > 0 and buy_micro[j] > 0:
+            cost = buy_cents[j] / 100.0 + fee[j]
+            _open_lot(j, t, buy_micro[j] / MICRO, cost, lot_units, lot_cost, lot_time, span)
+            quantity[j] += buy_micro[j]
+            basis[j] += cost
+    return gain, long
+
+
+@kernel
+def _account_inputs(k: int) -> Any:
+    """A one-account book of ``k`` slots in the layout :func:`rebal.core.engine.step_rows`
+    takes (zero holdings and cash; prices, targets and widths to be filled in): every slot
+    used and unrestricted, a model without a cash row, no liquidation."""
+    return (
+        (np.zeros((1, k), dtype=np.int64), np.empty((1, k)), np.empty((1, k))),
+        (np.ones((1, k), dtype=np.bool_), np.zeros((1, k), dtype=np.bool_)),
+        (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)),
+        (
+            np.zeros(1),
+            np.zeros(1, dtype=np.bool_),
+            np.ones(1, dtype=np.bool_),
+            np.ones(1, dtype=np.bool_),
+            np.zeros(1, dtype=np.bool_),
+        ),
+        (
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+        ),
+        (np.full((1, 1), np.nan), np.full((1, 1), np.nan)),
+    )
+
+
+@kernel
+def _review(
+    inputs: Any,
+    outputs: Any,
+    scratch: Any,
+    policy: tuple[int, bool],
+    costs: tuple[float, float],
+    rules: tuple[bool, int],
+    fee: FloatArray,
+) -> tuple[int, int, float, float]:
+    """The orders of the variant held in ``inputs`` (a book of one account, its pending flow
+    set), written into ``outputs``: by the live engine's step (:func:`step_rows`) under the
+    variant's policy code when a review is due, ``policy`` = (code, due), and by the cash-flow
+    policy alone between reviews; a buy-and-hold variant (no code) takes a flow pro rata.
+    Returns the policy that traded (``NO_POLICY``: none), the cash after the orders and their
+    fees (cents), the fees and the value traded (currency); ``fee`` receives each slot's fee.
+
+    The fees are cash the orders must leave, or raise: the orders are sized again, the fees
+    paid out of the flow, until they cover them."""
+    (quantity, price, goal), _, (cash, pending) = inputs[:3]
+    code, due = policy
+    orders = (outputs[6][0][0], outputs[6][1][0], outputs[6][2][0], outputs[6][3][0])
+    chosen = outputs[5][3]
+    desired, wanted, tradable = scratch[1], scratch[2], scratch[5][0]
+    flow = pending[0]
+    if code == NO_POLICY:
+        invested = 0.0
+        for j in range(desired.shape[0]):
+            desired[j] = quantity[0, j] / MICRO * price[0, j]
+            invested += desired[j]
+        budget = max(invested + (cash[0] + flow) / 100.0, 0.0)
+        for j in range(desired.shape[0]):
+            desired[j] = desired[j] / invested * budget if invested > 0 else budget * goal[0, j]
+            tradable[j] = True
+        chosen[0] = NO_POLICY
+        cash_after, _ = account_orders(
+            quantity[0], price[0], desired, cash[0], flow, 0, tradable, rules, orders, wanted
+        )
+    else:
+        # A calendar review trades every account (``propose --all-accounts``); the other
+        # policies trade only the accounts their trigger picks.
+        run = code if due else kernels.CASH_FLOW
+        step_rows(0, 1, inputs, (run, code == kernels.FULL, True, 0.0, rules), outputs, scratch)
+        if chosen[0] == NO_POLICY:
+            return NO_POLICY, cash[0] + flow, 0.0, 0.0
+        cash_after = outputs[7][0][0]
+    paid, moved = _fees(orders, costs[0], costs[1], fee)
+    reserved = 0
+    while int(np.rint(paid * 100.0)) > reserved:
+        reserved = int(np.rint(paid * 100.0))
+        cash_after, _ = account_orders(
+            quantity[0],
+            price[0],
+            desired,
+            cash[0],
+            flow - reserved,
+            0,
+            tradable,
+            rules,
+            orders,
+            wanted,
+        )
+        paid, moved = _fees(orders, costs[0], costs[1], fee)
+    return chosen[0], cash_after + reserved - int(np.rint(paid * 100.0)), paid, moved
 
 
 @kernel
 def _walk(
     prices: FloatArray,
     target: FloatArray,
-    band_low: FloatArray,
-    band_high: FloatArray,
-    rail_low: FloatArray,
-    rail_high: FloatArray,
-    wide_low: FloatArray,
-    wide_high: FloatArray,
+    band_widths: tuple[FloatArray, ...],
     codes: IntArray,
     reviews: BoolArray,
     review_idx: IntArray,
     cooldown: IntArray,
     initial: float,
     flows: FloatArray,
-    bps: float,
-    fixed: float,
+    costs_in: tuple[float, float],
+    rules: tuple[bool, int],
     year_slot: IntArray,
     lot_method: int,
     lot_rates: tuple[float, float],
@@ -391,48 +466,60 @@ def _walk(
     n_obs, k = prices.shape
     # Lots of the variant being walked, per slot in [span[j, 0], span[j, 1]): every trade opens
     # at most one lot per slot, so the observations bound how many there can be.
-    lot_units, lot_cost = np.empty((k, n_obs)), np.empty((k, n_obs))
-    lot_time = np.empty((k, n_obs), dtype=np.int64)
-    span = np.empty((k, 2), dtype=np.int64)
+    lots = (
+        np.empty((k, n_obs)),
+        np.empty((k, n_obs)),
+        np.empty((k, n_obs), dtype=np.int64),
+        np.empty((k, 2), dtype=np.int64),
+    )
+    span = lots[3]
+    # The variant as a one-account book, stepped by the live engine's own kernel.
+    inputs = _account_inputs(k)
+    (quantity, price, goal), _, (cash, pending) = inputs[:3]
+    liquidate, widths = inputs[3][4], inputs[4]
+    outputs = step_outputs(1, k, False)
+    scratch = step_scratch(k)
+    orders = (outputs[6][0][0], outputs[6][1][0], outputs[6][2][0], outputs[6][3][0])
+    held = np.empty(k)
+    weight = np.zeros(k)
+    fee = np.empty(k)
+    basis = np.empty(k)
     for v in range(target.shape[0]):
         code = codes[v]
-        goal = target[v]
-        units = initial * goal / prices[0]
-        basis = initial * goal
-        span[:] = 0
         for j in range(k):
-            if units[j] > 0:
-                _open_lot(j, 0, units[j], basis[j], lot_units, lot_cost, lot_time, span)
-        held = np.empty(k)
-        weight = np.zeros(k)
-        desired = np.empty(k)
-        frozen = np.zeros(k, dtype=np.bool_)
-        value[v, 0] = initial
+            goal[0, j] = target[v, j]
+            for w in range(len(widths)):
+                widths[w][0, j] = band_widths[w][v, j]
+            quantity[0, j] = 0
+            price[0, j] = prices[0, j]
+            basis[j] = 0.0
+        # Observation 0 invests the initial cash at the targets: ``propose --policy full``.
+        cash[0], pending[0] = int(np.rint(initial * 100.0)), 0
+        _, cash[0], _, _ = _review(
+            inputs, outputs, scratch, (kernels.FULL, True), (0.0, 0.0), rules, fee
+        )
+        span[:] = 0
+        _settle(orders, fee, 0, quantity[0], basis, lot_method, lot_rates, long_from, lots)
+        value[v, 0] = row_sum(quantity[0] / MICRO * prices[0]) + cash[0] / 100.0
         if record:
-            weights[v, 0] = goal
+            weights[v, 0] = target[v]
         next_review = 0
         slot = 0
         review = reviews[review_idx[v]]
-        low, high, rails, wide_lo, wide_hi = (
-            band_low[v],
-            band_high[v],
-            (band_low[v], rail_low[v], rail_high[v]),
-            wide_low[v],
-            wide_high[v],
-        )
         weight_total = np.zeros(k)
         worst_sum, worst_max = 0.0, 0.0
         for t in range(1, n_obs):
-            total = 0.0
+            invested = 0.0
             for j in range(k):
-                held[j] = units[j] * prices[t, j]
-                total += held[j]
+                held[j] = quantity[0, j] / MICRO * prices[t, j]
+                invested += held[j]
+            total = invested + cash[0] / 100.0
             # The state before trading: an emptied portfolio has no weights and no drift.
             if total > 0:
                 worst = 0.0
                 for j in range(k):
                     weight[j] = held[j] * (1.0 / total)
-                    worst = max(worst, abs(weight[j] - goal[j]))
+                    worst = max(worst, abs(weight[j] - target[v, j]))
                     weight_total[j] += weight[j]
                 worst_sum += worst
                 worst_max = max(worst_max, worst)
@@ -441,51 +528,41 @@ def _walk(
             value[v, t] = total
             if record:
                 weights[v, t] = weight
-            flow = flows[t]
-            if flow != 0:
-                flow = max(flow, -total)
-                flow_done[v, slot] = flow
+            flow, everything = 0, 0
+            if flows[t] != 0:  # a withdrawal of what selling everything raises, or more,
+                everything = cash[0]  # liquidates the account
+                for j in range(k):
+                    everything += int(np.rint(quantity[0, j] / MICRO * prices[t, j] * 100.0))
+                flow = max(int(np.rint(flows[t] * 100.0)), -everything)
+                flow_done[v, slot] = flow / 100.0
                 slot += 1
-            by_policy = False
-            if code != NO_POLICY and review[t] and t >= next_review:
-                breach = total > 0 and kernels.any_outside(weight, low, high)
-                by_policy = kernels.wants(code, breach, total > 0)
-            if by_policy or (code == kernels.CASH_FLOW and flow != 0):
-                wide = total > 0 and kernels.any_outside(weight, wide_lo, wide_hi)
-                kernels.destination(code, held, frozen, (flow, 0.0), goal, rails, wide, desired)
+            liquidate[0] = flow < 0 and flow == -everything
+            due = code != NO_POLICY and review[t] and t >= next_review
+            if not due and flow == 0:
+                continue
+            for j in range(k):
+                price[0, j] = prices[t, j]
+            pending[0] = flow
+            chosen, cash_after, paid, moved = _review(
+                inputs, outputs, scratch, (code, due), costs_in, rules, fee
+            )
+            if chosen == NO_POLICY and code != NO_POLICY:
+                cash[0] = cash_after
+                continue
+            if code != NO_POLICY and chosen == code and moved > 0:
                 events[v] += 1
                 traded[v, t] = True
                 next_review = t + 1 + cooldown[v]  # pauses reviews t+1 .. t+cooldown
-            elif flow != 0:  # pro rata to holdings
-                for j in range(k):
-                    desired[j] = (
-                        held[j] * (total + flow) / total
-                        if total > 0
-                        else (max(flow, 0.0) * goal[j])
-                    )
-            else:
-                continue
-            after, cost, churn, gain, long = _settle(
-                held,
-                desired,
-                flow,
-                t,
-                prices[t],
-                bps,
-                fixed,
-                units,
-                basis,
-                lot_method,
-                lot_rates,
-                long_from,
-                lot_units,
-                lot_cost,
-                lot_time,
-                span,
+            gain, long = _settle(
+                orders, fee, t, quantity[0], basis, lot_method, lot_rates, long_from, lots
             )
+            cash[0] = cash_after
+            after = cash[0] / 100.0
+            for j in range(k):
+                after += quantity[0, j] / MICRO * prices[t, j]
             value[v, t] = after
-            costs[v] += cost
-            turnover[v] += churn
+            costs[v] += paid
+            turnover[v] += max(moved - abs(flow / 100.0), 0.0) / 2 / total if total > 0 else 0.0
             realised[v] += gain
             by_year[v, year_slot[t]] += gain
             st_by_year[v, year_slot[t]] += gain - long
@@ -558,33 +635,28 @@ def simulate(
     drift_sum, drift_max, weight_sum = np.zeros(n), np.zeros(n), np.zeros((n, k))
     traded = np.zeros((n, n_obs), dtype=bool)
     weights = np.zeros((n, n_obs, k) if record_weights else (1, 1, k))
-    codes = np.array([NO_POLICY if p is None else p.code for p in plan.policies])[plan.policy_idx]
-    edges = plan.edges
+    codes = np.array(
+        [NO_POLICY if p is None else POLICY_NAMES.index(p.name) for p in plan.policies],
+        dtype=np.int64,
+    )[plan.policy_idx]
     shape = plan.target.shape
     prices, flows = dense(plan.prices), dense(plan.flows.astype(np.float64))
     target = dense(plan.target)
-    band_low, band_high = dense(edges.band_low, shape), dense(edges.band_high, shape)
-    rail_low, rail_high = dense(edges.rail_low, shape), dense(edges.rail_high, shape)
-    wide_low, wide_high = dense(edges.wide_low, shape), dense(edges.wide_high, shape)
+    band_widths = tuple(dense(getattr(plan.bands, f), shape) for f in BandParams.__slots__)
 
     def run(rows: slice) -> None:
         _walk(
             prices,
             target[rows],
-            band_low[rows],
-            band_high[rows],
-            rail_low[rows],
-            rail_high[rows],
-            wide_low[rows],
-            wide_high[rows],
+            tuple(w[rows] for w in band_widths),
             codes[rows],
             plan.reviews,
             plan.review_idx[rows],
             plan.cooldown[rows],
             float(plan.initial),
             flows,
-            float(plan.costs.bps),
-            float(plan.costs.fixed),
+            (float(plan.costs.bps), float(plan.costs.fixed)),
+            plan.rules.as_kernel_args(),
             year_slot,
             lot_method,
             lot_rates,
