@@ -185,15 +185,17 @@ def test_a_loss_is_not_sold_within_30_days_of_a_household_purchase(tmp_path):
     assert guarded["tax"]["wash_sale_flags"] == []
 
 
-def test_a_blocked_buy_goes_to_a_substitute(tmp_path):
+@pytest.mark.parametrize("bnd", ["BND", "bnd", " Bnd"])
+def test_a_blocked_buy_goes_to_a_substitute(tmp_path, bnd):
+    """The transactions and substitutes files may write a symbol in any case."""
     history = tmp_path / "tx.csv"
     history.write_text(
         "date,account,household,account_type,symbol,side,quantity,price\n"
-        "2025-01-06,other,h1,taxable,BND,buy,10,120\n"
-        "2025-11-25,other,h1,taxable,BND,sell,10,100\n"  # a loss 6 days ago
+        f"2025-01-06,other,h1,taxable,{bnd},buy,10,120\n"
+        f"2025-11-25,other,h1,taxable,{bnd},sell,10,100\n"  # a loss 6 days ago
     )
     subs = tmp_path / "subs.txt"
-    subs.write_text("# bond funds\nBND,AGG\nVTI,ITOT\n")
+    subs.write_text(f"# bond funds\n{bnd},agg\nVTI,ITOT\n")
     files = {"accounts": LOSS_ACCOUNTS, "holdings": "".join(HOLDINGS.splitlines(True)[:4])}
     plain = _propose(tmp_path, **files)["t1"]
     t1 = _propose(tmp_path, "--transactions", str(history), "--substitutes", str(subs), **files)
