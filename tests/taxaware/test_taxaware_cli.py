@@ -456,3 +456,14 @@ def test_optimizer_writes_nothing_but_the_json_to_standard_output(tmp_path, capf
     leaked = capfd.readouterr()
     assert leaked.out == ""
     assert "HiGHS" not in leaked.err
+
+
+def test_a_sells_amount_and_its_lots_proceeds_are_the_same_cents(tmp_path):
+    """41 shares at 110.835 are 4,544.235: the order's amount and its lots' proceeds round it
+    once, the same way (they differed by a cent)."""
+    holdings = HOLDINGS + "t1,TIP,20,2000,2020-01-02\nt1,TIP,21,2300,2024-01-02\n"
+    prices = PRICES + "TIP,110.835\n"
+    t1 = _propose(tmp_path, holdings=holdings, prices=prices)["t1"]
+    tip = _sells(t1)["TIP"]
+    assert tip["quantity"] == 41
+    assert round(sum(lot["proceeds"] for lot in tip["lot"]), 2) == tip["amount"]
