@@ -73,7 +73,7 @@ def reference(
             inp = PolicyInput(drift, np.zeros((1, k), bool), np.array([flow]))
             desired = policy.desired_values(inp)[0]
             events += 1
-            next_review = t + variant.reviews.cooldown
+            next_review = t + 1 + variant.reviews.cooldown
         elif flow != 0:
             desired = held * (total + flow) / total
         else:
@@ -195,9 +195,25 @@ def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
     target = np.repeat(WEIGHTS[None, :], 2, axis=0)
     plan = build_plan(history, variants, target, initial=1.0, flows=flows, costs=Costs())
     result = simulate(plan)
-    assert np.diff(result.event_dates(1)).min() >= 30
+    assert np.diff(result.event_dates(1)).min() >= 31
     assert np.diff(result.event_dates(0)).min() < 30
     assert result.events[1] < result.events[0]
+
+
+def test_a_cooldown_of_n_pauses_the_next_n_observations(history: PriceHistory) -> None:
+    """`--cooldown 1` skips the observation after a trade: no two trades on neighbouring
+    observations, which a tight band with no cooldown makes (it trades every day)."""
+    flows = np.zeros(len(history.dates))
+    variants = [
+        Variant("threshold", BandSpec(band_abs=0.001), ScheduleSpec("daily", cooldown=cooldown))
+        for cooldown in (0, 1, 2)
+    ]
+    target = np.repeat(WEIGHTS[None, :], 3, axis=0)
+    plan = build_plan(history, variants, target, initial=1.0, flows=flows, costs=Costs())
+    result = simulate(plan)
+    assert np.diff(result.event_dates(0)).min() == 1
+    assert np.diff(result.event_dates(1)).min() == 2
+    assert np.diff(result.event_dates(2)).min() == 3
 
 
 @settings(max_examples=25, deadline=None)

@@ -455,7 +455,7 @@ def _walk(
                 kernels.destination(code, held, frozen, (flow, 0.0), goal, rails, wide, desired)
                 events[v] += 1
                 traded[v, t] = True
-                next_review = t + cooldown[v]
+                next_review = t + 1 + cooldown[v]  # pauses reviews t+1 .. t+cooldown
             elif flow != 0:  # pro rata to holdings
                 for j in range(k):
                     desired[j] = (

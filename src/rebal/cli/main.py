@@ -6,6 +6,7 @@ from rebal.cli.backtest import backtest_command
 from rebal.cli.book_commands import drift_command, propose_command
 from rebal.cli.broker import broker_app
 from rebal.cli.db import db_app
+from rebal.cli.reconcile import reconcile_command
 from rebal.cli.tax import wash_sales_command
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app.command("wash-sales")(wash_sales_command)
 app.command("backtest")(backtest_command)
 app.add_typer(db_app, name="db")
 app.add_typer(broker_app, name="broker")
+app.command("reconcile")(reconcile_command)
 
 
 @app.command()
