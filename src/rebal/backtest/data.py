@@ -250,7 +250,7 @@ def _read_long(label: str, rows: list[list[str]], cell: Cell) -> PriceHistory:
         if len(row) != 3:
             problems.append(Problem(label, line, None, f"{len(row)} cells, expected 3"))
             continue
-        sym = symbol(row[1])
+        sym: str = symbol(row[1])
         when = _date(label, line, row[0], problems)
         value = cell(label, line, sym or "price", row[2], problems)
         if not sym:
