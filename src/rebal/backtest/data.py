@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from rebal.core.types import FloatArray
+from rebal.domain.ids import symbol
 from rebal.io.errors import InputError, Problem
 
 SHIPPED_NAME = "shiller_us_stock_bond_monthly.csv"
@@ -261,7 +262,7 @@ def _check_order(
 
 def _read_wide(label: str, header: list[str], rows: list[list[str]], cell: Cell) -> PriceHistory:
     problems: list[Problem] = []
-    symbols = header[1:]
+    symbols = [symbol(s) for s in header[1:]]
     seen: set[str] = set()
     for sym in symbols:
         if not sym:
@@ -310,7 +311,7 @@ def _read_long(label: str, rows: list[list[str]], cell: Cell) -> PriceHistory:
         if len(row) != 3:
             problems.append(Problem(label, line, None, f"{len(row)} cells, expected 3"))
             continue
-        sym = row[1].strip()
+        sym: str = symbol(row[1])
         when = _date(label, line, row[0], problems)
         value = cell(label, line, sym or "price", row[2], problems)
         if not sym:

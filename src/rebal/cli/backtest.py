@@ -33,6 +33,7 @@ from rebal.backtest.sweep import LabRun, expand_grid, read_grid, run_lab
 from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
 from rebal.cli.common import err, fail, percent
 from rebal.core.bands import BandSpec
+from rebal.domain.ids import symbol
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
 from rebal.io.errors import InputError
 from rebal.tax.lots import LotMethod
@@ -102,7 +103,7 @@ def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
             value = math.nan
         if not sep or not sym.strip() or not math.isfinite(value) or value < 0:
             raise fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED_WEIGHTS}")
-        symbols.append(sym.strip())
+        symbols.append(symbol(sym))
         values.append(value)
     total = sum(values)
     if abs(total - 100.0) > 1e-6:
