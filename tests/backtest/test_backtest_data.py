@@ -89,7 +89,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_shipped_series_covers_1871_to_2023() -> None:
     history = load_shipped()
-    assert history.symbols == ("stocks", "bonds")
+    assert history.symbols == ("STOCKS", "BONDS")
     assert str(history.dates[0]) == "1871-01-01"
     assert str(history.dates[-1]) == "2023-09-01"
     assert len(history.dates) == 1833

@@ -274,7 +274,7 @@ def test_a_cooldown_of_n_pauses_exactly_n_reviews_after_each_trade(
     variant = Variant("threshold", BandSpec(band_rel=1e-6), schedule)
     flows = np.zeros(len(history.dates))
     plan = build_plan(
-        history, [variant], WEIGHTS[None, :].copy(), initial=1.0, flows=flows, costs=Costs()
+        history, [variant], WEIGHTS[None, :].copy(), initial=10_000.0, flows=flows, costs=Costs()
     )
     dates = simulate(plan).event_dates(0)
     assert dates.tolist() == list(range(1, len(history.dates), cooldown + 1))

@@ -66,11 +66,11 @@ def vanguard_variants() -> list[Variant]:
 
 def reproduce_vanguard(history: PriceHistory | None = None) -> pd.DataFrame:
     """Return Vanguard's figures and ours for every policy of the study."""
-    source = (history or load_shipped()).between(START, END).select(["stocks", "bonds"])
+    source = (history or load_shipped()).between(START, END).select(["STOCKS", "BONDS"])
     run = run_lab(source, vanguard_variants(), WEIGHTS, initial=INITIAL)
     rows = []
     for i, ((frequency, threshold), (equity, events)) in enumerate(VANGUARD_2010.items()):
-        ours_equity = float(run.table["avg_weight_stocks"].iloc[i]) * 100
+        ours_equity = float(run.table["avg_weight_STOCKS"].iloc[i]) * 100
         rows.append(
             {
                 "frequency": frequency,

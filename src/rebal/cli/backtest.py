@@ -521,7 +521,7 @@ def backtest_command(
         events = rebalances(recorded, len(variants))
         write = trades_json if trades.suffix == ".json" else trades_csv
         write_text_atomic(trades, write(events))
-        err.print(f"wrote {trades} ({len(events)} rebalances)")
+        err.print(f"wrote {trades} ({len(events)} rebalance{'' if len(events) == 1 else 's'})")
     if report is not None:
         # matplotlib is slow to import; only a report needs it.
         from rebal.backtest.report import render_report
