@@ -14,7 +14,9 @@ runner = CliRunner()
 
 
 def test_runs_on_the_shipped_series_with_no_download() -> None:
-    result = runner.invoke(app, ["backtest", "--start", "1926-01", "--end", "2009-12"])
+    result = runner.invoke(
+        app, ["backtest", "--start", "1926-01", "--end", "2009-12"], env={"COLUMNS": "400"}
+    )
     assert result.exit_code == 0, result.output
     assert "threshold rel 20% daily" in result.output
     assert "benefit vs never" in result.output

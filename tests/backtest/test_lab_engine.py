@@ -8,7 +8,7 @@ and the same orders, to the micro-share and the cent.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rebal.backtest.data import PriceHistory
@@ -147,6 +147,9 @@ def test_a_deposit_goes_where_propose_puts_it() -> None:
 def test_one_lab_review_trades_as_propose(
     k: int, seed: int, policy: str, due: bool, band: BandSpec, flow: int, rules: TradeRules
 ) -> None:
+    # Between reviews, with no cash flow, the lab does not step the account at all (nothing is
+    # due: no trigger, no cash event), so there is nothing to compare.
+    assume(due or flow != 0)
     rng = np.random.default_rng(seed)
     target = rng.dirichlet(np.ones(k))
     price = np.round(rng.uniform(5.0, 500.0, k), 2)

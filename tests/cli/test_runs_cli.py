@@ -25,7 +25,6 @@ def _next_session_time() -> str:
     return at.isoformat()
 
 
-AS_OF = _next_session_time()
 FILES = {
     "models.csv": "model,symbol,weight\nbalanced,VTI,60\nbalanced,BND,40\n",
     "accounts.csv": "account,model,cash\nA1,balanced,1000.00\nA2,balanced,1000.00\n",
@@ -73,6 +72,7 @@ def test_bad_input_is_one_line_exit_1_and_nothing_stored(
 
 
 def test_run_trades_once_and_shows_the_documented_keys(db: str) -> None:
+    as_of = _next_session_time()  # after the import, which quotes the prices at its own time
     (run,) = _json(
         [
             "run",
@@ -81,7 +81,7 @@ def test_run_trades_once_and_shows_the_documented_keys(db: str) -> None:
             "--policy",
             "full",
             "--as-of",
-            AS_OF,
+            as_of,
             "--max-price-age",
             "120",
             "--db",
@@ -110,7 +110,7 @@ def test_run_trades_once_and_shows_the_documented_keys(db: str) -> None:
             "--policy",
             "full",
             "--as-of",
-            AS_OF,
+            as_of,
             "--max-price-age",
             "120",
             "--db",

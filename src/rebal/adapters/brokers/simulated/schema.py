@@ -10,6 +10,8 @@ another table; it is safe to repeat and safe when two processes start at once.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,7 @@ def connect(url: str) -> sa.Engine:
         # ... write ahead (readers and a writer do not block each other), and commit without
         # waiting for the disk: safe when any process dies, never corrupt, and a machine
         # crash loses at most the last transactions.
-        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        _write_ahead(dbapi_connection)
         dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
     @sa.event.listens_for(engine, "begin")
@@ -99,6 +101,21 @@ def revision(connection: sa.Connection) -> str | None:
     """The ledger's revision in this database, ``None`` when it has no ledger."""
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     return context.get_current_revision()
+
+
+def _write_ahead(dbapi_connection: Any) -> None:
+    """Switch the file to write-ahead logging. The switch needs the file to itself and SQLite
+    answers "locked" at once, without its busy wait, while another connection (a process
+    migrating at the same time) holds it: wait for it, as long as any other lock."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def migrate(engine: sa.Engine) -> None:
