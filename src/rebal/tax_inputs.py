@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rebal.domain.ids import symbol
 from rebal.io.errors import InputError, Problem
 from rebal.io.tables import Tables
 from rebal.tax.lots import TaxLot
@@ -105,15 +106,15 @@ def parse_substitutes(name: str, lines: Sequence[str]) -> SubstituteGroups:
         text = raw.split("#", 1)[0].strip()
         if not text:
             continue
-        symbols = tuple(dict.fromkeys(s.strip().upper() for s in text.split(",") if s.strip()))
+        symbols = tuple(dict.fromkeys(symbol(s) for s in text.split(",") if s.strip()))
         if len(symbols) < 2:
             problems.append(Problem(name, number, None, f"a group needs two symbols: {text!r}"))
             continue
-        for symbol in symbols:
-            if symbol in first_line:
-                message = f"{symbol} is already in the group on line {first_line[symbol]}"
+        for member in symbols:
+            if member in first_line:
+                message = f"{member} is already in the group on line {first_line[member]}"
                 problems.append(Problem(name, number, None, message))
-            first_line.setdefault(symbol, number)
+            first_line.setdefault(member, number)
         groups.append(symbols)
     if problems:
         raise InputError(problems)

@@ -1,8 +1,10 @@
 """The lab agrees with bt (pmorissette/bt) on calendar and threshold rebalancing.
 
-Same rebalance dates and final values within 1e-9 relative, with bt on fractional positions and
-no costs. bt rebalances on its first date (the initial allocation, our observation 0) and then
-on the dates its algos fire.
+Same rebalance dates and final values within 1e-7 relative, with bt on fractional positions and
+no costs: the lab's orders are the live engine's (micro-shares, cents, no trade under the
+minimum), bt's exact fractions, which moves a final value of about a million by cents. bt
+rebalances on its first date (the initial allocation, our observation 0) and then on the dates
+its algos fire.
 """
 
 from __future__ import annotations
@@ -67,4 +69,4 @@ def test_same_dates_and_final_value_as_bt(
     ours_value, ours_dates = _ours(history, variant)
     assert len(ours_dates) > 3
     assert ours_dates == theirs_dates
-    assert ours_value == pytest.approx(theirs_value, rel=1e-9)
+    assert ours_value == pytest.approx(theirs_value, rel=1e-7)

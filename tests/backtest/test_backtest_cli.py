@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from rebal.cli.main import app
@@ -22,9 +23,23 @@ def test_runs_on_the_shipped_series_with_no_download() -> None:
 def test_sweep_writes_every_variant_and_a_report(tmp_path: Path) -> None:
     out, report = tmp_path / "results.csv", tmp_path / "report.html"
     args = [
-        "backtest", "--start", "1990", "--policy", "rails", "--sweep", "band_rel=10:30:10",
-        "--sweep", "policy=threshold,rails", "--flow", "500", "--cost-bps", "10",
-        "--out", str(out), "--report", str(report),
+        "backtest",
+        "--start",
+        "1990",
+        "--policy",
+        "rails",
+        "--sweep",
+        "band_rel=10:30:10",
+        "--sweep",
+        "policy=threshold,rails",
+        "--flow",
+        "500",
+        "--cost-bps",
+        "10",
+        "--out",
+        str(out),
+        "--report",
+        str(report),
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -42,8 +57,19 @@ def test_parquet_output_and_a_user_price_file(tmp_path: Path) -> None:
     rows = [f"2021-01-{d:02d},{100 + d},{50 - d / 3:.4f}" for d in range(1, 29)]
     prices.write_text("date,X,Y\n" + "\n".join(rows) + "\n")
     out = tmp_path / "r.parquet"
-    args = ["backtest", "--prices", str(prices), "--weights", "X=70,Y=30", "--policy",
-            "calendar", "--frequency", "weekly", "--out", str(out)]
+    args = [
+        "backtest",
+        "--prices",
+        str(prices),
+        "--weights",
+        "X=70,Y=30",
+        "--policy",
+        "calendar",
+        "--frequency",
+        "weekly",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)
@@ -86,13 +112,23 @@ def test_a_file_of_periodic_returns_is_compounded_from_the_first_date(tmp_path: 
     rows = [f"2021-{m:02d}-28,1%,0.0" for m in range(1, 13)]
     returns.write_text("date,X,Y\n" + "\n".join(rows) + "\n")
     out = tmp_path / "m.csv"
-    args = ["backtest", "--prices", str(returns), "--returns", "--policy", "never",
-            "--initial", "10000", "--out", str(out)]
+    args = [
+        "backtest",
+        "--prices",
+        str(returns),
+        "--returns",
+        "--policy",
+        "never",
+        "--initial",
+        "10000",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     # Equal weights; the first row's return is before the purchase: eleven months of 1 % on X.
     final = pd.read_csv(out)["final_value"].iloc[0]
-    assert final == round(5_000 * 1.01**11 + 5_000, 2)  # the table gives cents
+    assert final == pytest.approx(5_000 * 1.01**11 + 5_000, rel=1e-14)  # every digit
 
 
 def test_a_bad_return_file_names_the_row_and_runs_nothing(tmp_path: Path) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rebal.backtest.data import load_prices, load_shipped
+from rebal.backtest.data import load_many, load_prices, load_shipped
 from rebal.io.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +60,19 @@ def test_wide_and_long_files_load_to_the_same_history(tmp_path: Path) -> None:
             "prices.csv line 3, column date: duplicate date 2020-01-02 (also line 2)",
         ),
     ],
-    ids=["gap", "duplicate", "zero", "negative", "unsorted", "bad-date", "bad-number",
-         "duplicate-column", "no-date-column", "long-gap", "long-duplicate"],
+    ids=[
+        "gap",
+        "duplicate",
+        "zero",
+        "negative",
+        "unsorted",
+        "bad-date",
+        "bad-number",
+        "duplicate-column",
+        "no-date-column",
+        "long-gap",
+        "long-duplicate",
+    ],
 )
 def test_bad_files_name_file_line_and_problem(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(InputError) as caught:
@@ -69,7 +81,7 @@ def test_bad_files_name_file_line_and_problem(tmp_path: Path, text: str, expecte
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = "date,A,B\n2020-01-02,1,\n2020-01-01,0,2\n"
+    text = "date,A,B\n2020-01-02,1,2\n2020-01-03,1,\n2020-01-01,0,2\n"
     with pytest.raises(InputError) as caught:
         load_prices(_write(tmp_path, text))
     assert len(caught.value.problems) == 3
@@ -96,8 +108,9 @@ def test_shipped_returns_match_the_independently_derived_reference() -> None:
 def test_derivation_script_reproduces_the_shipped_file(tmp_path: Path) -> None:
     out = tmp_path / "series.csv"
     script = REPO / "scripts" / "derive_shiller_series.py"
-    subprocess.run([sys.executable, str(script), str(SHILLER), str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script), str(SHILLER), str(out)], check=True, capture_output=True
+    )
     shipped = REPO / "src" / "rebal" / "data" / "history" / "shiller_us_stock_bond_monthly.csv"
     assert out.read_bytes() == shipped.read_bytes()
 
@@ -132,3 +145,91 @@ def test_bad_returns_files_name_line_and_problem(tmp_path: Path, text: str, expe
 def test_a_percent_sign_is_not_a_price(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a number"):
         load_prices(_write(tmp_path, "date,A\n2020-01-02,1\n2020-01-03,5%\n"))
+
+
+LATE_B = "date,A,B\n2020-01-02,10,\n2020-01-03,11,\n2020-01-06,12,20\n2020-01-07,12.5,21\n"
+
+
+def test_a_symbol_listed_later_loads_and_the_run_starts_where_every_symbol_has_a_price(
+    tmp_path: Path,
+) -> None:
+    history = load_prices(_write(tmp_path, LATE_B))
+    assert np.isnan(history.prices[:2, 1]).all()
+    assert history.first_prices() == [0, 2]
+    common = history.between(None, None)
+    assert str(common.dates[0]) == "2020-01-06"
+    np.testing.assert_array_equal(common.prices, [[12, 20], [12.5, 21]])
+    # Only the symbols a run holds count: A alone starts on the first date.
+    assert str(history.select(["A"]).between(None, None).dates[0]) == "2020-01-02"
+
+
+def test_a_start_before_a_symbol_s_first_price_names_the_symbol_and_its_first_date(
+    tmp_path: Path,
+) -> None:
+    history = load_prices(_write(tmp_path, LATE_B))
+    with pytest.raises(ValueError, match="no price on 2020-01-03 for B from 2020-01-06"):
+        history.between(date(2020, 1, 3), None)
+    assert len(history.between(date(2020, 1, 6), None).dates) == 2
+
+
+def test_late_symbols_in_the_long_form_and_in_returns(tmp_path: Path) -> None:
+    long = _write(
+        tmp_path,
+        "date,symbol,price\n2020-01-02,A,10\n2020-01-03,A,11\n2020-01-06,A,12\n"
+        "2020-01-03,B,5\n2020-01-06,B,6\n",
+        "long.csv",
+    )
+    history = load_prices(long)
+    assert history.first_prices() == [0, 1]
+    returns = _write(tmp_path, "date,A,B\n2020-01-31,1%,\n2020-02-29,2%,10%\n2020-03-31,0,5%\n")
+    levels = load_prices(returns, returns=True).prices
+    # Each symbol's index is 1 on its own first date (its first return is before its start).
+    np.testing.assert_allclose(levels[:, 0], [1, 1.02, 1.02])
+    np.testing.assert_allclose(levels[1:, 1], [1, 1.05])
+    assert np.isnan(levels[0, 1])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("date,A,B\n2020-01-02,1,2\n2020-01-03,1,\n2020-01-06,1,2\n", "line 3, column B: missing"),
+        ("date,A,B\n2020-01-02,1,\n2020-01-03,1,\n", "column B: no prices in the column"),
+    ],
+    ids=["gap-after-the-first-price", "empty-column"],
+)
+def test_a_gap_after_a_symbol_s_first_price_is_still_an_error(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(InputError, match=expected):
+        load_prices(_write(tmp_path, text))
+
+
+def test_several_files_merge_on_their_dates(tmp_path: Path) -> None:
+    a = _write(tmp_path, "date,A\n2020-01-02,10\n2020-01-03,11\n2020-01-06,12\n", "a.csv")
+    b = _write(tmp_path, "date,symbol,price\n2020-01-03,B,5\n2020-01-06,B,6\n", "b.csv")
+    history = load_many([a, b])
+    assert history.symbols == ("A", "B")
+    assert history.source == "a.csv + b.csv"
+    np.testing.assert_array_equal(history.prices[1:], [[11, 5], [12, 6]])
+    assert str(history.between(None, None).dates[0]) == "2020-01-03"
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        ("date,A\n2020-01-02,1\n2020-01-03,1\n", "b.csv line 1, column A: A is also in a.csv"),
+        (
+            "date,B\n2020-01-02,1\n2020-01-06,1\n",
+            "b.csv, column B: gap: no price on 1 date(s) other files have: 2020-01-03",
+        ),
+        ("date,B\n2020-01-02,1\n2020-01-02,1\n", "b.csv line 3, column date: duplicate date"),
+    ],
+    ids=["symbol-twice", "gap-against-another-file", "a-file-s-own-problem"],
+)
+def test_several_files_report_what_does_not_fit_together(
+    tmp_path: Path, second: str, expected: str
+) -> None:
+    a = _write(tmp_path, "date,A\n2020-01-02,10\n2020-01-03,11\n2020-01-06,12\n", "a.csv")
+    with pytest.raises(InputError) as caught:
+        load_many([a, _write(tmp_path, second, "b.csv")])
+    assert expected in str(caught.value)

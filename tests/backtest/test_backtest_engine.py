@@ -1,9 +1,10 @@
-"""The vectorised engine gives, row for row, what a plain day-by-day loop over the core gives.
+"""The vectorised lab gives, row for row, what a plain day-by-day loop over ``propose`` gives.
 
-The reference below visits every observation of one variant and asks the core's book-wide
-objects (``measure_drift``, the policies) directly; the engine runs all variants in its compiled
-loop over the core's per-account kernels. They must agree on every value, event, cost and drift
-figure, with cash flows and costs switched on.
+The reference below visits every observation of one variant and runs the live engine
+(:func:`rebal.core.engine.propose`) on the variant as a one-account book at each of its reviews
+and flows; the lab runs all variants in its compiled loop over the engine's step. They must
+agree on every value, event, turnover and drift figure and on the gains realised, with cash
+flows switched on. (Trading costs are the lab's own: see ``test_backtest_costs``.)
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from rebal.backtest.engine import Costs, simulate
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import CORE_POLICY, Variant, build_plan
 from rebal.core.bands import BandSpec, band_edges, resolve_band_params
+from rebal.core.book import BookArrays
 from rebal.core.drift import measure_drift
-from rebal.core.policies import PolicyInput, policy_by_name
+from rebal.core.engine import NO_POLICY, POLICY_NAMES, RunConfig, propose
+from rebal.core.policies import policy_by_name
+from rebal.core.trades import MICRO, TradeRules, generate_trades
 
 WEIGHTS = np.array([0.5, 0.3, 0.2])
 VARIANTS = [
@@ -38,88 +42,132 @@ VARIANTS = [
 ]
 
 
+def _book(
+    quantity: np.ndarray, price: np.ndarray, cash: int, flow: int, liquidate: bool
+) -> BookArrays:
+    k = len(price)
+    return BookArrays(
+        symbol=np.arange(k)[None, :],
+        quantity_micro=quantity[None, :].copy(),
+        price=price[None, :].astype(np.float64),
+        target=WEIGHTS[None, :].copy(),
+        overrides=None,
+        restricted=np.zeros((1, k), dtype=bool),
+        cash_cents=np.array([cash], dtype=np.int64),
+        pending_cents=np.array([flow], dtype=np.int64),
+        cash_target=np.zeros(1),
+        cash_overrides=None,
+        has_cash_target=np.zeros(1, dtype=bool),
+        has_model=np.ones(1, dtype=bool),
+        can_trade=np.ones(1, dtype=bool),
+        liquidate=np.array([liquidate]),
+    )
+
+
 def reference(
-    history: PriceHistory, variant: Variant, flows: np.ndarray, costs: Costs, initial: float
+    history: PriceHistory, variant: Variant, flows: np.ndarray, initial: float
 ) -> dict[str, float | np.ndarray]:
-    """One variant, one observation at a time, straight through the core."""
+    """One variant, one observation at a time, through ``propose``: the initial cash invested
+    by the full policy; then at a due review the variant's policy (every account for a
+    calendar review), between reviews the cash-flow policy alone; buy-and-hold takes a flow
+    pro rata to its holdings, by the live order rules."""
     prices = history.prices
     n, k = prices.shape
     target = WEIGHTS[None, :]
     edges = band_edges(target, resolve_band_params(variant.bands, (1, k)))
     name = CORE_POLICY[variant.policy]
-    policy = None if name is None else policy_by_name(name)
     reviews = variant.reviews.mask(history.dates)
-    units = initial * WEIGHTS / prices[0]
+    quantity = np.zeros(k, dtype=np.int64)
+    basis = np.zeros(k)
     value = np.zeros(n)
-    value[0] = initial
-    events, turnover, paid, drift_sum, realised = 0, 0.0, 0.0, 0.0, 0.0
-    basis = initial * WEIGHTS
+    events, turnover, drift_sum, realised = 0, 0.0, 0.0, 0.0
     year = history.dates.astype("datetime64[Y]").astype(int) + 1970
     by_year = dict.fromkeys(year.tolist(), 0.0)
     next_review = 0
-    for t in range(1, n):
-        held = units * prices[t]
-        drift = measure_drift(held[None], np.zeros(1), target, edges, np.ones((1, k), bool))
-        total = float(drift.total[0])
-        drift_sum += float(np.abs(drift.drift).max())
+    cash = round(initial * 100)
+    for t in range(n):
+        held = quantity / MICRO * prices[t]
+        total = held.sum() + cash / 100
+        if t > 0:
+            drift = measure_drift(
+                held[None], np.array([cash / 100]), target, edges, np.ones((1, k), bool)
+            )
+            drift_sum += float(np.abs(drift.drift).max())
         value[t] = total
-        flow = max(float(flows[t]), -total)
-        reviewing = policy is not None and name != "cash-flow"
-        review = reviewing and reviews[t] and t >= next_review
-        if (review and bool(policy.wants_trade(drift)[0])) or (
-            name == "cash-flow" and flow != 0
-        ):
-            assert policy is not None
-            inp = PolicyInput(drift, np.zeros((1, k), bool), np.array([flow]))
-            desired = policy.desired_values(inp)[0]
-            events += 1
-            next_review = t + variant.reviews.cooldown
-        elif flow != 0:
-            desired = held * (total + flow) / total
-        else:
+        flow, everything = 0, 0
+        if t > 0 and flows[t] != 0:  # what selling everything raises, or more, liquidates
+            everything = cash + sum(round(held[j] * 100) for j in range(k))
+            flow = max(round(flows[t] * 100), -everything)
+        due = t == 0 or (name is not None and bool(reviews[t]) and t >= next_review)
+        if not due and flow == 0:
             continue
-        trade = np.abs(desired - held)
-        count = int((trade > 1e-9 * max(total, abs(flow))).sum())
-        post = desired.sum()
-        cost = min(costs.bps * 1e-4 * trade.sum() + costs.fixed * count, post)
-        final = desired * (post - cost) / post if post > 0 else np.zeros(k)
+        book = _book(quantity, prices[t], cash, flow, flow < 0 and flow == -everything)
+        if name is None and t > 0:  # buy and hold
+            budget = max(held.sum() + (cash + flow) / 100, 0.0)
+            desired = held / held.sum() * budget if held.sum() > 0 else budget * WEIGHTS
+            trades = generate_trades(
+                book.quantity_micro,
+                book.price,
+                desired[None],
+                book.cash_cents,
+                book.pending_cents,
+                np.zeros(1, dtype=np.int64),
+                np.ones((1, k), bool),
+                TradeRules(),
+            )
+            chosen = NO_POLICY
+        else:
+            policy = "full" if t == 0 else (name if due else "cash-flow")
+            assert policy is not None
+            config = RunConfig(
+                policy=policy, all_accounts=due and policy == "full", bands=variant.bands
+            )
+            result = propose(book, config)
+            chosen, trades = int(result.policy[0]), result.trades
+            if chosen == NO_POLICY:
+                cash += flow
+                continue
+        sold, bought = trades.sell_micro[0], trades.buy_micro[0]
         for j in range(k):
-            if final[j] < held[j]:
-                share = (held[j] - final[j]) / held[j]
-                realised += held[j] - final[j] - basis[j] * share
-                by_year[int(year[t])] += held[j] - final[j] - basis[j] * share
-                basis[j] *= 1 - share
-            else:
-                basis[j] += final[j] - held[j]
-        units = final / prices[t]
-        value[t] = final.sum()
-        paid += cost
-        turnover += max(trade.sum() - abs(flow), 0.0) / 2 / total
-    return {"value": value, "events": events, "turnover": turnover, "costs": paid,
-            "drift_sum": drift_sum, "realised": realised,
-            "realised_by_year": np.array(list(by_year.values()))}
+            if sold[j] > 0:
+                gain = trades.sell_cents[0, j] / 100 - basis[j] * sold[j] / quantity[j]
+                basis[j] -= basis[j] * sold[j] / quantity[j]
+                realised += gain if t > 0 else 0.0
+                by_year[int(year[t])] += gain
+            if bought[j] > 0 and trades.buy_cents[0, j] > 0:
+                basis[j] += trades.buy_cents[0, j] / 100
+        quantity = quantity - sold + bought
+        cash = int(trades.cash_after_cents[0])
+        moved = (trades.sell_cents[0].sum() + trades.buy_cents[0].sum()) / 100
+        if t > 0 and name is not None and POLICY_NAMES[chosen] == name and moved > 0:
+            events += 1
+            next_review = t + 1 + variant.reviews.cooldown
+        value[t] = (quantity / MICRO * prices[t]).sum() + cash / 100
+        if t > 0 and total > 0:
+            turnover += max(moved - abs(flow / 100), 0.0) / 2 / total
+    return {
+        "value": value,
+        "events": events,
+        "turnover": turnover,
+        "drift_sum": drift_sum,
+        "realised": realised,
+        "realised_by_year": np.array(list(by_year.values())),
+    }
 
 
-@pytest.mark.parametrize(
-    ("flow", "costs"),
-    [(0.0, Costs()), (2_000.0, Costs(bps=10, fixed=1.0)), (-900.0, Costs(bps=25))],
-    ids=["plain", "contributions+costs", "withdrawals+costs"],
-)
-def test_engine_matches_day_by_day_reference(
-    history: PriceHistory, flow: float, costs: Costs
-) -> None:
+@pytest.mark.parametrize("flow", [0.0, 2_000.0, -900.0], ids=["plain", "deposits", "withdrawals"])
+def test_engine_matches_day_by_day_reference(history: PriceHistory, flow: float) -> None:
     flows = np.zeros(len(history.dates))
     flows[ScheduleSpec("monthly").mask(history.dates)] = flow
     target = np.repeat(WEIGHTS[None, :], len(VARIANTS), axis=0)
-    plan = build_plan(history, VARIANTS, target, initial=100_000.0, flows=flows, costs=costs)
+    plan = build_plan(history, VARIANTS, target, initial=100_000.0, flows=flows, costs=Costs())
     result = simulate(plan)
     for row, variant in enumerate(VARIANTS):
-        ref = reference(history, variant, flows, costs, 100_000.0)
+        ref = reference(history, variant, flows, 100_000.0)
         np.testing.assert_allclose(
             result.value[row], ref["value"], rtol=1e-11, err_msg=variant.label()
         )
         assert result.events[row] == ref["events"], variant.label()
-        assert result.costs[row] == pytest.approx(ref["costs"], rel=1e-9, abs=1e-9)
         assert result.turnover[row] == pytest.approx(ref["turnover"], rel=1e-9, abs=1e-12)
         assert result.drift_sum[row] == pytest.approx(ref["drift_sum"], rel=1e-9)
         assert result.realised[row] == pytest.approx(ref["realised"], rel=1e-9, abs=1e-6)
@@ -181,7 +229,7 @@ def test_weights_exactly_on_a_band_edge_are_not_a_breach() -> None:
     # Observation 2 puts A exactly on its upper edge (60 %) and B on its lower one (24 %).
     assert result.event_dates(0).tolist() == [3, 6]
     for row, variant in enumerate(variants):
-        ref = reference(history, variant, flows, Costs(), 1000.0)
+        ref = reference(history, variant, flows, 1000.0)
         np.testing.assert_allclose(result.value[row], ref["value"], rtol=1e-12)
         assert result.events[row] == ref["events"], variant.label()
 
@@ -193,11 +241,43 @@ def test_a_cooldown_spaces_trades_apart(history: PriceHistory) -> None:
         for cooldown in (0, 30)
     ]
     target = np.repeat(WEIGHTS[None, :], 2, axis=0)
-    plan = build_plan(history, variants, target, initial=1.0, flows=flows, costs=Costs())
+    plan = build_plan(history, variants, target, initial=10_000.0, flows=flows, costs=Costs())
     result = simulate(plan)
-    assert np.diff(result.event_dates(1)).min() >= 30
+    assert np.diff(result.event_dates(1)).min() >= 31
     assert np.diff(result.event_dates(0)).min() < 30
     assert result.events[1] < result.events[0]
+
+
+def test_a_cooldown_of_n_pauses_the_next_n_observations(history: PriceHistory) -> None:
+    """`--cooldown 1` skips the observation after a trade: no two trades on neighbouring
+    observations, which a tight band with no cooldown makes (it trades every day)."""
+    flows = np.zeros(len(history.dates))
+    variants = [
+        Variant("threshold", BandSpec(band_abs=0.001), ScheduleSpec("daily", cooldown=cooldown))
+        for cooldown in (0, 1, 2)
+    ]
+    target = np.repeat(WEIGHTS[None, :], 3, axis=0)
+    plan = build_plan(history, variants, target, initial=10_000.0, flows=flows, costs=Costs())
+    result = simulate(plan)
+    assert np.diff(result.event_dates(0)).min() == 1
+    assert np.diff(result.event_dates(1)).min() == 2
+    assert np.diff(result.event_dates(2)).min() == 3
+
+
+@pytest.mark.parametrize("cooldown", [0, 1, 5])
+def test_a_cooldown_of_n_pauses_exactly_n_reviews_after_each_trade(
+    history: PriceHistory, cooldown: int
+) -> None:
+    # A band far narrower than a day's moves: every review that may trade does, so the trades
+    # fall at 1, then every cooldown + 1 observations (--cooldown 1 skips one review).
+    schedule = ScheduleSpec("daily", cooldown=cooldown)
+    variant = Variant("threshold", BandSpec(band_rel=1e-6), schedule)
+    flows = np.zeros(len(history.dates))
+    plan = build_plan(
+        history, [variant], WEIGHTS[None, :].copy(), initial=1.0, flows=flows, costs=Costs()
+    )
+    dates = simulate(plan).event_dates(0)
+    assert dates.tolist() == list(range(1, len(history.dates), cooldown + 1))
 
 
 @settings(max_examples=25, deadline=None)
@@ -225,12 +305,11 @@ def test_engine_matches_reference_on_random_histories(
     variant = Variant(policy, spec, ScheduleSpec(frequency, cooldown=cooldown))
     flows = np.zeros(len(history.dates))
     flows[ScheduleSpec("weekly").mask(history.dates)] = flow
-    costs = Costs(bps=5, fixed=0.5)
     plan = build_plan(
-        history, [variant], WEIGHTS[None, :].copy(), initial=10_000.0, flows=flows, costs=costs
+        history, [variant], WEIGHTS[None, :].copy(), initial=10_000.0, flows=flows, costs=Costs()
     )
     result = simulate(plan)
-    ref = reference(history, variant, flows, costs, 10_000.0)
+    ref = reference(history, variant, flows, 10_000.0)
     # Absolute slack of 1e-12 of the initial value: a withdrawal that nearly empties the
     # portfolio leaves cents computed as a difference of thousands, exact only to that order.
     np.testing.assert_allclose(result.value[0], ref["value"], rtol=1e-11, atol=1e-8)
@@ -242,7 +321,11 @@ def test_selling_everything_realises_the_whole_gain(history: PriceHistory) -> No
     flows = np.zeros(len(history.dates))
     flows[200] = -1e12
     plan = build_plan(
-        history, [Variant("never")], WEIGHTS[None, :].copy(), initial=1_000.0, flows=flows,
+        history,
+        [Variant("never")],
+        WEIGHTS[None, :].copy(),
+        initial=1_000.0,
+        flows=flows,
         costs=Costs(),
     )
     result = simulate(plan)

@@ -25,7 +25,14 @@ def test_quarterly_and_annual_on_monthly_data() -> None:
     months = np.arange(np.datetime64("2000-01"), np.datetime64("2002-01")).astype("datetime64[D]")
     quarter_ends = months[calendar_mask(months, "quarterly", -1)]
     assert [str(d)[:7] for d in quarter_ends] == [
-        "2000-03", "2000-06", "2000-09", "2000-12", "2001-03", "2001-06", "2001-09", "2001-12"
+        "2000-03",
+        "2000-06",
+        "2000-09",
+        "2000-12",
+        "2001-03",
+        "2001-06",
+        "2001-09",
+        "2001-12",
     ]
     assert [str(d)[:7] for d in months[calendar_mask(months, "annual", 1)]] == ["2001-01"]
     assert calendar_mask(months, "semi-annual", 1).sum() == 3  # 2000-07, 2001-01, 2001-07
@@ -34,7 +41,8 @@ def test_quarterly_and_annual_on_monthly_data() -> None:
 def test_weekly_reviews_start_on_the_first_trading_day_of_the_week() -> None:
     dates = _days("2024-01-01", "2024-01-22")  # Monday 1st .. Friday 19th
     assert [str(d) for d in dates[calendar_mask(dates, "weekly", 1)]] == [
-        "2024-01-08", "2024-01-15"
+        "2024-01-08",
+        "2024-01-15",
     ]
 
 
@@ -52,7 +60,8 @@ def test_look_interval_counts_observations() -> None:
 def test_a_day_beyond_the_period_clamps_to_its_last_observation() -> None:
     dates = _days("2024-01-01", "2024-01-13")  # two weeks of five days
     assert [str(d) for d in dates[calendar_mask(dates, "weekly", 7)]] == [
-        "2024-01-05", "2024-01-12"
+        "2024-01-05",
+        "2024-01-12",
     ]
 
 

@@ -26,8 +26,10 @@ def test_axes_multiply_and_one_band_kind_replaces_the_other() -> None:
     grid = expand_grid(BASE, ["policy=threshold,rails", "band_abs=2,5", "frequency=weekly"])
     assert len(grid) == 4
     assert {(v.policy, v.bands.band_abs, v.bands.band_rel) for v in grid} == {
-        ("threshold", 0.02, None), ("threshold", 0.05, None),
-        ("rails", 0.02, None), ("rails", 0.05, None),
+        ("threshold", 0.02, None),
+        ("threshold", 0.05, None),
+        ("rails", 0.02, None),
+        ("rails", 0.05, None),
     }
     assert all(v.schedule.frequency == "weekly" for v in grid)
 

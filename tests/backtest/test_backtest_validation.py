@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rebal.backtest.validation import reproduce_vanguard
 
-OURS_EVENTS = [1008, 352, 53, 19, 216, 44, 18, 76, 29, 12, 0]
+OURS_EVENTS = [1006, 352, 53, 19, 216, 44, 18, 76, 29, 12, 0]
 OURS_EQUITY = [60.08, 60.16, 60.97, 61.63, 60.23, 61.16, 62.71, 60.82, 61.68, 62.48, 86.98]
 
 

@@ -97,3 +97,17 @@ def test_missing_columns_and_missing_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["wash-sales", "--transactions", str(tmp_path / "nope.csv")])
     assert result.exit_code == 1
     assert "file not found" in result.stderr
+
+
+def test_symbols_are_the_same_security_in_any_case(tmp_path: Path) -> None:
+    """`vti` bought and `VTI` sold are one position: the sale relieves the lot, the buy-back
+    within 30 days washes the loss."""
+    history = HISTORY.replace(",VTI,buy,100", ",vti,buy,100").replace(
+        ",VTI,buy,40", ", Vti ,buy,40"
+    )
+    path = write(tmp_path, history)
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [w["replacement_account"] for w in doc["wash_sales"]] == ["ira"]
+    assert doc["total_disallowed"] == 100.0

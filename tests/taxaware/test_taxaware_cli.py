@@ -185,15 +185,17 @@ def test_a_loss_is_not_sold_within_30_days_of_a_household_purchase(tmp_path):
     assert guarded["tax"]["wash_sale_flags"] == []
 
 
-def test_a_blocked_buy_goes_to_a_substitute(tmp_path):
+@pytest.mark.parametrize("bnd", ["BND", "bnd", " Bnd"])
+def test_a_blocked_buy_goes_to_a_substitute(tmp_path, bnd):
+    """The transactions and substitutes files may write a symbol in any case."""
     history = tmp_path / "tx.csv"
     history.write_text(
         "date,account,household,account_type,symbol,side,quantity,price\n"
-        "2025-01-06,other,h1,taxable,BND,buy,10,120\n"
-        "2025-11-25,other,h1,taxable,BND,sell,10,100\n"  # a loss 6 days ago
+        f"2025-01-06,other,h1,taxable,{bnd},buy,10,120\n"
+        f"2025-11-25,other,h1,taxable,{bnd},sell,10,100\n"  # a loss 6 days ago
     )
     subs = tmp_path / "subs.txt"
-    subs.write_text("# bond funds\nBND,AGG\nVTI,ITOT\n")
+    subs.write_text(f"# bond funds\n{bnd},agg\nVTI,ITOT\n")
     files = {"accounts": LOSS_ACCOUNTS, "holdings": "".join(HOLDINGS.splitlines(True)[:4])}
     plain = _propose(tmp_path, **files)["t1"]
     t1 = _propose(tmp_path, "--transactions", str(history), "--substitutes", str(subs), **files)
@@ -454,3 +456,14 @@ def test_optimizer_writes_nothing_but_the_json_to_standard_output(tmp_path, capf
     leaked = capfd.readouterr()
     assert leaked.out == ""
     assert "HiGHS" not in leaked.err
+
+
+def test_a_sells_amount_and_its_lots_proceeds_are_the_same_cents(tmp_path):
+    """41 shares at 110.835 are 4,544.235: the order's amount and its lots' proceeds round it
+    once, the same way (they differed by a cent)."""
+    holdings = HOLDINGS + "t1,TIP,20,2000,2020-01-02\nt1,TIP,21,2300,2024-01-02\n"
+    prices = PRICES + "TIP,110.835\n"
+    t1 = _propose(tmp_path, holdings=holdings, prices=prices)["t1"]
+    tip = _sells(t1)["TIP"]
+    assert tip["quantity"] == 41
+    assert round(sum(lot["proceeds"] for lot in tip["lot"]), 2) == tip["amount"]

@@ -12,6 +12,12 @@ A file may hold periodic returns instead of prices (``returns=True``; ``rebal ba
 date; the first row's return belongs to the period before the portfolio is bought, so it does
 not count.
 
+Symbols may start on different dates (a fund listed later than another): the cells before a
+symbol's first price are empty (wide) or absent (long) and held as NaN, and
+:meth:`PriceHistory.between` starts a run where every symbol has a price unless told otherwise.
+A missing price after a symbol's first one is a gap, and an error. Several files can be merged
+into one history (:func:`merge`) on their dates.
+
 Every problem found (unparsable date or price, gap, duplicate, non-positive price, a return of
 -100 % or less, unsorted dates) is collected and raised as one
 :class:`rebal.io.errors.InputError` naming the file and the line, so nothing is simulated on a
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from rebal.core.types import FloatArray
+from rebal.domain.ids import symbol
 from rebal.io.errors import InputError, Problem
 
 SHIPPED_NAME = "shiller_us_stock_bond_monthly.csv"
@@ -39,16 +46,47 @@ LONG_HEADERS = (("date", "symbol", "price"), ("date", "symbol", "return"))
 
 @dataclass(frozen=True, slots=True)
 class PriceHistory:
-    """Prices (T, K) of ``symbols`` on ``dates`` (datetime64[D], strictly increasing)."""
+    """Prices (T, K) of ``symbols`` on ``dates`` (datetime64[D], strictly increasing); NaN
+    before a symbol's first price (nowhere else)."""
 
     dates: np.ndarray
     symbols: tuple[str, ...]
     prices: FloatArray
     source: str
 
+    def first_prices(self) -> list[int]:
+        """Per symbol, the observation of its first price (``len(dates)`` when it has none)."""
+        priced = np.isfinite(self.prices)
+        first = priced.argmax(axis=0)
+        return [
+            int(i) if col[i] else len(self.dates) for i, col in zip(first, priced.T, strict=True)
+        ]
+
     def between(self, start: date | None, end: date | None) -> PriceHistory:
-        """Return the observations dated within ``[start, end]`` (either bound may be open)."""
-        lo = 0 if start is None else int(np.searchsorted(self.dates, np.datetime64(start, "D")))
+        """Return the observations dated within ``[start, end]``; without ``start``, from the
+        first date on which every symbol has a price. A symbol without a price on ``start``
+        is an error naming its first date."""
+        firsts = self.first_prices()
+        if start is None:
+            lo = max(firsts)
+            if lo >= len(self.dates):
+                empty = [
+                    s for s, i in zip(self.symbols, firsts, strict=True) if i >= len(self.dates)
+                ]
+                raise ValueError(f"{self.source}: no prices for {', '.join(empty)}")
+        else:
+            lo = int(np.searchsorted(self.dates, np.datetime64(start, "D")))
+            late = [
+                (s, i)
+                for s, i in zip(self.symbols, firsts, strict=True)
+                if lo < i < len(self.dates)
+            ]
+            if late:
+                named = ", ".join(f"{s} from {self.dates[i]}" for s, i in late)
+                raise ValueError(
+                    f"{self.source}: no price on {start} for {named}; start on "
+                    f"{self.dates[max(i for _, i in late)]} or later"
+                )
         hi = (
             len(self.dates)
             if end is None
@@ -133,9 +171,27 @@ def load_prices(path: Path, *, name: str | None = None, returns: bool = False) -
         history = _read_wide(label, header, rows, cell)
     if not returns:
         return history
-    levels: FloatArray = np.cumprod(1.0 + history.prices, axis=0, dtype=np.float64)
-    levels /= levels[0]  # 1 on the first date: its own return is before the start
+    periodic = history.prices
+    levels: FloatArray = np.cumprod(1.0 + np.nan_to_num(periodic), axis=0, dtype=np.float64)
+    # 1 on each symbol's first date: its own return is before the symbol's start.
+    levels /= levels[history.first_prices(), np.arange(levels.shape[1])]
+    levels[np.isnan(periodic)] = np.nan
     return PriceHistory(history.dates, history.symbols, levels, history.source)
+
+
+def load_many(paths: list[Path], *, returns: bool = False) -> PriceHistory:
+    """Read every file of ``paths`` (as :func:`load_prices`) and :func:`merge` them; raise one
+    :class:`InputError` listing the problems of every file."""
+    histories: list[PriceHistory] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            histories.append(load_prices(path, returns=returns))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return merge(histories)
 
 
 Cell = Callable[[str, int, str, str, list[Problem]], float]
@@ -206,7 +262,7 @@ def _check_order(
 
 def _read_wide(label: str, header: list[str], rows: list[list[str]], cell: Cell) -> PriceHistory:
     problems: list[Problem] = []
-    symbols = header[1:]
+    symbols = [symbol(s) for s in header[1:]]
     seen: set[str] = set()
     for sym in symbols:
         if not sym:
@@ -219,6 +275,7 @@ def _read_wide(label: str, header: list[str], rows: list[list[str]], cell: Cell)
     dates: list[date] = []
     prices: list[list[float]] = []
     previous: tuple[date, int] | None = None
+    started = [False] * len(symbols)  # a column's empty cells before its first price are no gap
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -228,14 +285,19 @@ def _read_wide(label: str, header: list[str], rows: list[list[str]], cell: Cell)
             )
             continue
         when = _date(label, line, row[0], problems)
-        cells = zip(symbols, row[1:], strict=True)
-        values = [cell(label, line, sym, text, problems) for sym, text in cells]
+        values = []
+        for k, (sym, text) in enumerate(zip(symbols, row[1:], strict=True)):
+            started[k] = started[k] or bool(text.strip())
+            values.append(cell(label, line, sym, text, problems) if started[k] else math.nan)
         if when is None:
             continue
         _check_order(label, line, when, previous, problems)
         previous = (when, line)
         dates.append(when)
         prices.append(values)
+    for sym, has in zip(symbols, started, strict=True):
+        if sym and not has and dates:
+            problems.append(Problem(label, None, sym, "no prices in the column"))
     return _finish(label, dates, tuple(symbols), prices, problems)
 
 
@@ -249,7 +311,7 @@ def _read_long(label: str, rows: list[list[str]], cell: Cell) -> PriceHistory:
         if len(row) != 3:
             problems.append(Problem(label, line, None, f"{len(row)} cells, expected 3"))
             continue
-        sym = row[1].strip()
+        sym: str = symbol(row[1])
         when = _date(label, line, row[0], problems)
         value = cell(label, line, sym or "price", row[2], problems)
         if not sym:
@@ -263,14 +325,54 @@ def _read_long(label: str, rows: list[list[str]], cell: Cell) -> PriceHistory:
     symbols = tuple(by_symbol)
     all_dates = sorted({d for series in by_symbol.values() for d in series})
     for sym, series in by_symbol.items():
-        gaps = [d for d in all_dates if d not in series]
-        if gaps:
-            shown = ", ".join(str(d) for d in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
-            problems.append(
-                Problem(label, None, sym, f"gap: no price on {len(gaps)} date(s): {shown}")
-            )
+        _check_gaps(label, sym, [d for d in all_dates if d not in series], min(series), problems)
     prices = [[by_symbol[s].get(d, math.nan) for s in symbols] for d in all_dates]
     return _finish(label, all_dates, symbols, prices, problems)
+
+
+def _check_gaps(
+    label: str, sym: str, missing: list[date], first: date, problems: list[Problem], where: str = ""
+) -> None:
+    """Record the dates after ``sym``'s first price with no price (before it none is due)."""
+    gaps = [d for d in missing if d > first]
+    if gaps:
+        shown = ", ".join(str(d) for d in gaps[:5]) + (" ..." if len(gaps) > 5 else "")
+        message = f"gap: no price on {len(gaps)} date(s){where}: {shown}"
+        problems.append(Problem(label, None, sym, message))
+
+
+def merge(histories: list[PriceHistory]) -> PriceHistory:
+    """One history of every symbol of ``histories`` (from several files) on all their dates;
+    raise :class:`InputError` for a symbol in two of them or a date one file has and another
+    lacks after a symbol's first price."""
+    if len(histories) == 1:
+        return histories[0]
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    for history in histories:
+        for sym in history.symbols:
+            if sym in owner:
+                problems.append(Problem(history.source, 1, sym, f"{sym} is also in {owner[sym]}"))
+            owner.setdefault(sym, history.source)
+    dates = np.unique(np.concatenate([h.dates for h in histories]))
+    columns: list[FloatArray] = []
+    for history in histories:
+        rows = np.searchsorted(dates, history.dates)
+        block = np.full((len(dates), len(history.symbols)), np.nan)
+        block[rows] = history.prices
+        absent = np.setdiff1d(dates, history.dates).astype(object).tolist()
+        for sym, i in zip(history.symbols, history.first_prices(), strict=True):
+            first = history.dates[i].astype(object)
+            _check_gaps(history.source, sym, absent, first, problems, " other files have")
+        columns.append(block)
+    if problems:
+        raise InputError(problems)
+    return PriceHistory(
+        dates=dates,
+        symbols=tuple(s for h in histories for s in h.symbols),
+        prices=np.hstack(columns),
+        source=" + ".join(h.source for h in histories),
+    )
 
 
 def _finish(

@@ -1,32 +1,38 @@
 """The simulator: V policy variants over one price history, walked in one compiled loop.
 
-Every variant (a policy, its bands and its review schedule) holds K assets. At every
-observation the loop values the holdings, records drift and weights, and on the variant's
-review dates asks the core's own kernels (:mod:`rebal.core.kernels`) whether its policy trades
-(:func:`~rebal.core.kernels.any_outside` of the bands, :func:`~rebal.core.kernels.wants`) and
-where to (:func:`~rebal.core.kernels.destination`): the functions the book-wide policies of
-:mod:`rebal.core.policies` run over every account of a live book. The lab adds only what a
-backtest needs around them: the review schedule and cooldowns, cash flows, trading costs, and
-bookkeeping of values, drift, events, turnover and realised gains. Variants are independent,
-so they run in batches side by side, one thread per core.
+Every variant (a policy, its bands and its review schedule) is one account holding K assets, in
+micro-shares and cents as a live book holds them. At every observation the loop values the
+holdings and records drift and weights; at each of the variant's reviews, and at each cash flow,
+it runs the live engine's own step (:func:`rebal.core.engine.step_rows`, what ``propose`` runs
+over a book) on the account: the status, the policy it follows (with the cash-flow fallback for
+a deposit or a withdrawal the policy leaves alone), the destination and the orders (sells
+first, minimum trade, share precision, never overspending). The lab adds only what a backtest
+needs around it: the review schedule and cooldowns, trading costs, and bookkeeping of values,
+drift, events, turnover and realised gains. Variants are independent, so they run in batches
+side by side, one thread per core.
 
 Conventions (documented in ``docs/backtest.md``):
 
-* Observation 0 buys the targets at their weights, without costs; it is not an event.
-* Weights and drift are recorded before any trade of the observation.
-* Costs are ``bps`` of the traded value plus ``fixed`` per slot traded; they are paid out of
-  the portfolio by scaling the post-trade values down (weights stay where the policy put them).
-* A flow at an observation goes to the policy when the variant trades then (as spendable
-  cash); otherwise a cash-flow policy places it (most underweight first, most overweight
-  first for withdrawals; an event) and every other policy buys or sells pro rata to current
-  holdings. A withdrawal larger than the portfolio empties it.
-* Every purchase (observation 0, a trade's buys, a flow's pro-rata buys) opens a tax lot of
-  the slot (observation, units, basis); every sale relieves lots by the plan's lot method
-  (``fifo``, ``lifo``, ``hifo``, ``min-tax``, or ``average``: one average basis per slot, the
-  units sold the oldest for the holding period, as :mod:`rebal.tax.lots` does; ``min-tax``
-  ranks lots as that module does, by tax per unit when ``Plan.lot_rates`` are given). Each lot
-  part's gain is short or long term by :func:`rebal.tax.lots.first_long_term_day`
-  (``Plan.long_from``).
+* Observation 0 invests the initial value at the targets (``propose --policy full`` on an
+  account holding only cash), without costs; it is not an event.
+* Weights and drift are recorded before any trade of the observation; weights are shares of the
+  account's value, holdings and cash (the cents the orders leave uninvested).
+* A review of a ``calendar`` variant is ``propose --all-accounts --policy full``; the other
+  variants' reviews are ``propose --policy P`` (bands for threshold and hybrid). Between
+  reviews (and during a cooldown) the policy is paused and a flow goes by the cash-flow policy
+  alone, as ``propose --policy cash-flow`` places it. Buy-and-hold (``never``) takes a flow pro
+  rata to its holdings, by the same order rules. A withdrawal of everything selling the
+  account raises, or more, liquidates it.
+* An event is a review at which the variant's own policy made at least one order.
+* Costs are ``bps`` of each order's value plus ``fixed`` per order, in cents, charged to the
+  account's cash: the orders are sized again, the fees counted as cash to leave or raise, until
+  they cover them. A fee reduces the proceeds of its sale and raises the basis of its purchase.
+* Every purchase (observation 0, a trade's buys, a flow's buys) opens a tax lot of the slot
+  (observation, units, basis); every sale relieves lots by the plan's lot method (``fifo``,
+  ``lifo``, ``hifo``, ``min-tax``, or ``average``: one average basis per slot, the units sold
+  the oldest for the holding period, as :mod:`rebal.tax.lots` does; ``min-tax`` ranks lots as
+  that module does, by tax per unit when ``Plan.lot_rates`` are given). Each lot part's gain is
+  short or long term by :func:`rebal.tax.lots.first_long_term_day` (``Plan.long_from``).
 """
 
 from __future__ import annotations
@@ -34,27 +40,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from rebal.core import kernels
-from rebal.core.bands import Edges
-from rebal.core.kernels import inline_kernel, kernel
+from rebal.core.bands import BandParams, Edges
+from rebal.core.engine import NO_POLICY, POLICY_NAMES, step_outputs, step_rows, step_scratch
+from rebal.core.kernels import inline_kernel, kernel, row_sum
 from rebal.core.policies import Policy
+from rebal.core.trades import MICRO, TradeRules, account_orders
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense
 from rebal.tax.lots import LotMethod, first_long_term_day
 
-#: A trade smaller than this fraction of the portfolio is float noise, not a trade.
-NOISE = 1e-9
 #: Most variants simulated per call of the compiled loop (progress is reported between calls;
 #: calls run on every core at once, the loop releasing the GIL).
 BATCH = 128
 #: Runs smaller than this (rows x cells per row) stay in the calling thread.
 PARALLEL_CELLS = 1 << 20
-#: No policy: the variant never trades by itself (flows go pro rata).
-NO_POLICY = -1
 #: The lot methods the lab runs, by their code in the compiled loop (the index).
 LAB_LOT_METHODS = (
     LotMethod.AVERAGE,
@@ -91,7 +96,8 @@ class Plan:
 
     prices: FloatArray
     target: FloatArray
-    edges: Edges
+    bands: BandParams  # (V, K) widths of each variant's bands, rails and wide bands
+    edges: Edges  # (V, K) the edges those widths place around the targets
     policies: tuple[Policy | None, ...]
     policy_idx: IntArray
     reviews: BoolArray
@@ -109,6 +115,8 @@ class Plan:
     #: (short-term, long-term) rates ``min-tax`` ranks lots by, tax per unit; None: losses
     #: first, then long-term gains, then short-term ones (as :mod:`rebal.tax.lots` without rates).
     lot_rates: tuple[float, float] | None = None
+    #: How desired values become orders (share precision, minimum trade), as in ``propose``.
+    rules: TradeRules = field(default_factory=TradeRules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,9 @@ class SimResult:
     weight_sum: FloatArray  # (V, K) sum over observations 1..T-1 of the weights
     weights: FloatArray | None  # (V, T, K) weights before trading, when recorded
     traded: BoolArray  # (V, T) observations at which each variant traded by its policy
+    #: (V, T, K) when recorded: the value each trade by the policy added to (+) or took from
+    #: (-) each asset, its flow and costs included; 0 where the variant did not trade.
+    trades: FloatArray | None = None
 
     def event_dates(self, row: int) -> IntArray:
         """Observations at which variant ``row`` traded by its policy, in order."""
@@ -259,110 +270,185 @@ def _relieve(
     return relieved, short, long
 
 
+@inline_kernel
+def _fees(
+    orders: tuple[IntArray, IntArray, IntArray, IntArray], bps: float, fixed: float, out: FloatArray
+) -> tuple[float, float]:
+    """The fee of each slot's order into ``out`` (``bps`` of its value plus ``fixed``, rounded
+    to the cent: it is charged to the account's cash); returns the total and the value traded,
+    both in currency."""
+    sell_micro, sell_cents, buy_cents, _buy_micro = orders
+    total, traded = 0.0, 0.0
+    for j in range(out.shape[0]):
+        value = (sell_cents[j] + buy_cents[j]) / 100.0
+        fee = bps * 1e-4 * value + fixed if sell_micro[j] > 0 or buy_cents[j] > 0 else 0.0
+        out[j] = np.rint(fee * 100.0) / 100.0
+        total += out[j]
+        traded += value
+    return total, traded
+
+
 @kernel
 def _settle(
-    held: FloatArray,
-    desired: FloatArray,
-    flow: float,
+    orders: tuple[IntArray, IntArray, IntArray, IntArray],
+    fee: FloatArray,
     t: int,
-    price: FloatArray,
-    bps: float,
-    fixed: float,
-    units: FloatArray,
+    quantity: IntArray,
     basis: FloatArray,
     method: int,
     rates: tuple[float, float],
     long_from: IntArray,
-    lot_units: FloatArray,
-    lot_cost: FloatArray,
-    lot_time: IntArray,
-    span: IntArray,
-) -> tuple[float, float, float, float, float]:
-    """Move ``held`` to ``desired`` less costs at observation ``t``: sets ``units``, the slots'
-    total ``basis`` and their lots; returns the value after, the cost paid, the turnover
-    (one-way, excluding the flow, as a fraction of the value before), the gain realised and
-    its long-term part.
+    lots: tuple[FloatArray, FloatArray, IntArray, IntArray],
+) -> tuple[float, float]:
+    """Carry out ``orders`` (sold micro-shares and their proceeds in cents, bought cents and
+    micro-shares) at observation ``t``, each slot paying its ``fee``: updates ``quantity``, the
+    slots' total ``basis`` and their ``lots``; returns the gain realised and its long-term part.
 
-    Under ``average`` a sale of a fraction f of a slot realises ``f x (value - basis)`` in
-    total, exactly as before lots existed; the lots only say which part of it is long term.
+    A fee reduces the proceeds of the sale it is paid on and raises the basis of the purchase,
+    as the IRS treats selling expenses and acquisition costs: costs never raise a gain.
     """
-    k = held.shape[0]
-    total = held.sum()
-    size = max(total, abs(flow))
-    traded = 0.0
-    count = 0
-    post = 0.0
-    for j in range(k):
-        move = abs(desired[j] - held[j])
-        traded += move
-        count += move > NOISE * size
-        post += desired[j]
-    cost = min(bps * 1e-4 * traded + fixed * count, post)
-    scale = (post - cost) / post if post > 0 else 0.0
-    churn = max(traded - abs(flow), 0.0) / 2 / total if total > 0 else 0.0
+    sell_micro, sell_cents, buy_cents, buy_micro = orders
+    lot_units, lot_cost, lot_time, span = lots
     gain, long = 0.0, 0.0
-    after = 0.0
-    for j in range(k):
-        final = desired[j] * scale
-        after += final
-        if final < held[j]:
-            fraction = (held[j] - final) / held[j]
+    for j in range(quantity.shape[0]):
+        if sell_micro[j] > 0:
+            units = sell_micro[j] / MICRO
+            held = quantity[j] / MICRO
+            proceeds = sell_cents[j] / 100.0 - fee[j]
             relieved, st, lt = _relieve(
                 method,
                 rates,
                 j,
                 t,
-                units[j] * fraction,
-                final <= 0,
-                price[j],
-                basis[j] / units[j],
+                units,
+                sell_micro[j] >= quantity[j],
+                proceeds / units,
+                basis[j] / held,
                 long_from,
                 lot_units,
                 lot_cost,
                 lot_time,
                 span,
             )
-            if method == AVERAGE:  # the total as one average basis gives it; lots split it
-                gain += held[j] - final - basis[j] * fraction
-                basis[j] *= 1.0 - fraction
-            else:
-                gain += st + lt
-                basis[j] -= relieved
+            gain += st + lt
             long += lt
-        elif final > held[j]:
-            _open_lot(
-                j,
-                t,
-                (final - held[j]) / price[j],
-                final - held[j],
-                lot_units,
-                lot_cost,
-                lot_time,
-                span,
-            )
-            basis[j] += final - held[j]
-        units[j] = final / price[j]
-    return after, cost, churn, gain, long
+            quantity[j] -= sell_micro[j]
+            basis[j] = basis[j] - relieved if quantity[j] > 0 else 0.0
+        if buy_cents[j] > 0 and buy_micro[j] > 0:
+            cost = buy_cents[j] / 100.0 + fee[j]
+            _open_lot(j, t, buy_micro[j] / MICRO, cost, lot_units, lot_cost, lot_time, span)
+            quantity[j] += buy_micro[j]
+            basis[j] += cost
+    return gain, long
+
+
+@kernel
+def _account_inputs(k: int) -> Any:
+    """A one-account book of ``k`` slots in the layout :func:`rebal.core.engine.step_rows`
+    takes (zero holdings and cash; prices, targets and widths to be filled in): every slot
+    used and unrestricted, a model without a cash row, no liquidation."""
+    return (
+        (np.zeros((1, k), dtype=np.int64), np.empty((1, k)), np.empty((1, k))),
+        (np.ones((1, k), dtype=np.bool_), np.zeros((1, k), dtype=np.bool_)),
+        (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)),
+        (
+            np.zeros(1),
+            np.zeros(1, dtype=np.bool_),
+            np.ones(1, dtype=np.bool_),
+            np.ones(1, dtype=np.bool_),
+            np.zeros(1, dtype=np.bool_),
+        ),
+        (
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+            np.empty((1, k)),
+        ),
+        (np.full((1, 1), np.nan), np.full((1, 1), np.nan)),
+    )
+
+
+@kernel
+def _review(
+    inputs: Any,
+    outputs: Any,
+    scratch: Any,
+    policy: tuple[int, bool],
+    costs: tuple[float, float],
+    rules: tuple[bool, int],
+    fee: FloatArray,
+) -> tuple[int, int, float, float]:
+    """The orders of the variant held in ``inputs`` (a book of one account, its pending flow
+    set), written into ``outputs``: by the live engine's step (:func:`step_rows`) under the
+    variant's policy code when a review is due, ``policy`` = (code, due), and by the cash-flow
+    policy alone between reviews; a buy-and-hold variant (no code) takes a flow pro rata.
+    Returns the policy that traded (``NO_POLICY``: none), the cash after the orders and their
+    fees (cents), the fees and the value traded (currency); ``fee`` receives each slot's fee.
+
+    The fees are cash the orders must leave, or raise: the orders are sized again, the fees
+    paid out of the flow, until they cover them."""
+    (quantity, price, goal), _, (cash, pending) = inputs[:3]
+    code, due = policy
+    orders = (outputs[6][0][0], outputs[6][1][0], outputs[6][2][0], outputs[6][3][0])
+    chosen = outputs[5][3]
+    desired, wanted, tradable = scratch[1], scratch[2], scratch[5][0]
+    flow = pending[0]
+    if code == NO_POLICY:
+        invested = 0.0
+        for j in range(desired.shape[0]):
+            desired[j] = quantity[0, j] / MICRO * price[0, j]
+            invested += desired[j]
+        budget = max(invested + (cash[0] + flow) / 100.0, 0.0)
+        for j in range(desired.shape[0]):
+            desired[j] = desired[j] / invested * budget if invested > 0 else budget * goal[0, j]
+            tradable[j] = True
+        chosen[0] = NO_POLICY
+        cash_after, _ = account_orders(
+            quantity[0], price[0], desired, cash[0], flow, 0, tradable, rules, orders, wanted
+        )
+    else:
+        # A calendar review trades every account (``propose --all-accounts``); the other
+        # policies trade only the accounts their trigger picks.
+        run = code if due else kernels.CASH_FLOW
+        step_rows(0, 1, inputs, (run, code == kernels.FULL, True, 0.0, rules), outputs, scratch)
+        if chosen[0] == NO_POLICY:
+            return NO_POLICY, cash[0] + flow, 0.0, 0.0
+        cash_after = outputs[7][0][0]
+    paid, moved = _fees(orders, costs[0], costs[1], fee)
+    reserved = 0
+    while int(np.rint(paid * 100.0)) > reserved:
+        reserved = int(np.rint(paid * 100.0))
+        cash_after, _ = account_orders(
+            quantity[0],
+            price[0],
+            desired,
+            cash[0],
+            flow - reserved,
+            0,
+            tradable,
+            rules,
+            orders,
+            wanted,
+        )
+        paid, moved = _fees(orders, costs[0], costs[1], fee)
+    return chosen[0], cash_after + reserved - int(np.rint(paid * 100.0)), paid, moved
 
 
 @kernel
 def _walk(
     prices: FloatArray,
     target: FloatArray,
-    band_low: FloatArray,
-    band_high: FloatArray,
-    rail_low: FloatArray,
-    rail_high: FloatArray,
-    wide_low: FloatArray,
-    wide_high: FloatArray,
+    band_widths: tuple[FloatArray, ...],
     codes: IntArray,
     reviews: BoolArray,
     review_idx: IntArray,
     cooldown: IntArray,
     initial: float,
     flows: FloatArray,
-    bps: float,
-    fixed: float,
+    costs_in: tuple[float, float],
+    rules: tuple[bool, int],
     year_slot: IntArray,
     lot_method: int,
     lot_rates: tuple[float, float],
@@ -371,9 +457,10 @@ def _walk(
     out: tuple[np.ndarray, ...],  # float64 arrays, but the int64 events
     traded: BoolArray,
     weights: FloatArray,
+    trades: FloatArray,
 ) -> None:
     """Simulate every variant (row) of the arrays; results go into ``out``, ``traded`` and
-    (when ``record``) ``weights``, as described by :class:`SimResult`."""
+    (when ``record``) ``weights`` and ``trades``, as described by :class:`SimResult`."""
     (
         value,
         flow_done,
@@ -391,48 +478,60 @@ def _walk(
     n_obs, k = prices.shape
     # Lots of the variant being walked, per slot in [span[j, 0], span[j, 1]): every trade opens
     # at most one lot per slot, so the observations bound how many there can be.
-    lot_units, lot_cost = np.empty((k, n_obs)), np.empty((k, n_obs))
-    lot_time = np.empty((k, n_obs), dtype=np.int64)
-    span = np.empty((k, 2), dtype=np.int64)
+    lots = (
+        np.empty((k, n_obs)),
+        np.empty((k, n_obs)),
+        np.empty((k, n_obs), dtype=np.int64),
+        np.empty((k, 2), dtype=np.int64),
+    )
+    span = lots[3]
+    # The variant as a one-account book, stepped by the live engine's own kernel.
+    inputs = _account_inputs(k)
+    (quantity, price, goal), _, (cash, pending) = inputs[:3]
+    liquidate, widths = inputs[3][4], inputs[4]
+    outputs = step_outputs(1, k, False)
+    scratch = step_scratch(k)
+    orders = (outputs[6][0][0], outputs[6][1][0], outputs[6][2][0], outputs[6][3][0])
+    held = np.empty(k)
+    weight = np.zeros(k)
+    fee = np.empty(k)
+    basis = np.empty(k)
     for v in range(target.shape[0]):
         code = codes[v]
-        goal = target[v]
-        units = initial * goal / prices[0]
-        basis = initial * goal
-        span[:] = 0
         for j in range(k):
-            if units[j] > 0:
-                _open_lot(j, 0, units[j], basis[j], lot_units, lot_cost, lot_time, span)
-        held = np.empty(k)
-        weight = np.zeros(k)
-        desired = np.empty(k)
-        frozen = np.zeros(k, dtype=np.bool_)
-        value[v, 0] = initial
+            goal[0, j] = target[v, j]
+            for w in range(len(widths)):
+                widths[w][0, j] = band_widths[w][v, j]
+            quantity[0, j] = 0
+            price[0, j] = prices[0, j]
+            basis[j] = 0.0
+        # Observation 0 invests the initial cash at the targets: ``propose --policy full``.
+        cash[0], pending[0] = int(np.rint(initial * 100.0)), 0
+        _, cash[0], _, _ = _review(
+            inputs, outputs, scratch, (kernels.FULL, True), (0.0, 0.0), rules, fee
+        )
+        span[:] = 0
+        _settle(orders, fee, 0, quantity[0], basis, lot_method, lot_rates, long_from, lots)
+        value[v, 0] = row_sum(quantity[0] / MICRO * prices[0]) + cash[0] / 100.0
         if record:
-            weights[v, 0] = goal
+            weights[v, 0] = target[v]
         next_review = 0
         slot = 0
         review = reviews[review_idx[v]]
-        low, high, rails, wide_lo, wide_hi = (
-            band_low[v],
-            band_high[v],
-            (band_low[v], rail_low[v], rail_high[v]),
-            wide_low[v],
-            wide_high[v],
-        )
         weight_total = np.zeros(k)
         worst_sum, worst_max = 0.0, 0.0
         for t in range(1, n_obs):
-            total = 0.0
+            invested = 0.0
             for j in range(k):
-                held[j] = units[j] * prices[t, j]
-                total += held[j]
+                held[j] = quantity[0, j] / MICRO * prices[t, j]
+                invested += held[j]
+            total = invested + cash[0] / 100.0
             # The state before trading: an emptied portfolio has no weights and no drift.
             if total > 0:
                 worst = 0.0
                 for j in range(k):
                     weight[j] = held[j] * (1.0 / total)
-                    worst = max(worst, abs(weight[j] - goal[j]))
+                    worst = max(worst, abs(weight[j] - target[v, j]))
                     weight_total[j] += weight[j]
                 worst_sum += worst
                 worst_max = max(worst_max, worst)
@@ -441,51 +540,44 @@ def _walk(
             value[v, t] = total
             if record:
                 weights[v, t] = weight
-            flow = flows[t]
-            if flow != 0:
-                flow = max(flow, -total)
-                flow_done[v, slot] = flow
+            flow, everything = 0, 0
+            if flows[t] != 0:  # a withdrawal of what selling everything raises, or more,
+                everything = cash[0]  # liquidates the account
+                for j in range(k):
+                    everything += int(np.rint(quantity[0, j] / MICRO * prices[t, j] * 100.0))
+                flow = max(int(np.rint(flows[t] * 100.0)), -everything)
+                flow_done[v, slot] = flow / 100.0
                 slot += 1
-            by_policy = False
-            if code != NO_POLICY and review[t] and t >= next_review:
-                breach = total > 0 and kernels.any_outside(weight, low, high)
-                by_policy = kernels.wants(code, breach, total > 0)
-            if by_policy or (code == kernels.CASH_FLOW and flow != 0):
-                wide = total > 0 and kernels.any_outside(weight, wide_lo, wide_hi)
-                kernels.destination(code, held, frozen, (flow, 0.0), goal, rails, wide, desired)
+            liquidate[0] = flow < 0 and flow == -everything
+            due = code != NO_POLICY and review[t] and t >= next_review
+            if not due and flow == 0:
+                continue
+            for j in range(k):
+                price[0, j] = prices[t, j]
+            pending[0] = flow
+            chosen, cash_after, paid, moved = _review(
+                inputs, outputs, scratch, (code, due), costs_in, rules, fee
+            )
+            if chosen == NO_POLICY and code != NO_POLICY:
+                cash[0] = cash_after
+                continue
+            if code != NO_POLICY and chosen == code and moved > 0:
                 events[v] += 1
                 traded[v, t] = True
-                next_review = t + cooldown[v]
-            elif flow != 0:  # pro rata to holdings
-                for j in range(k):
-                    desired[j] = (
-                        held[j] * (total + flow) / total
-                        if total > 0
-                        else (max(flow, 0.0) * goal[j])
-                    )
-            else:
-                continue
-            after, cost, churn, gain, long = _settle(
-                held,
-                desired,
-                flow,
-                t,
-                prices[t],
-                bps,
-                fixed,
-                units,
-                basis,
-                lot_method,
-                lot_rates,
-                long_from,
-                lot_units,
-                lot_cost,
-                lot_time,
-                span,
+                next_review = t + 1 + cooldown[v]  # pauses reviews t+1 .. t+cooldown
+            gain, long = _settle(
+                orders, fee, t, quantity[0], basis, lot_method, lot_rates, long_from, lots
             )
+            cash[0] = cash_after
+            after = cash[0] / 100.0
+            for j in range(k):
+                after += quantity[0, j] / MICRO * prices[t, j]
             value[v, t] = after
-            costs[v] += cost
-            turnover[v] += churn
+            if record and traded[v, t]:
+                for j in range(k):
+                    trades[v, t, j] = quantity[0, j] / MICRO * prices[t, j] - held[j]
+            costs[v] += paid
+            turnover[v] += max(moved - abs(flow / 100.0), 0.0) / 2 / total if total > 0 else 0.0
             realised[v] += gain
             by_year[v, year_slot[t]] += gain
             st_by_year[v, year_slot[t]] += gain - long
@@ -531,7 +623,8 @@ def simulate(
 ) -> SimResult:
     """Run every variant of ``plan`` over the whole history and return what it recorded.
 
-    ``record_weights`` keeps the (V, T, K) weight paths (for plots; memory grows with V).
+    ``record_weights`` keeps the (V, T, K) weight paths (for plots) and the trades of every
+    rebalance (memory grows with V).
     ``on_progress`` is called with the fraction of variants done.
     """
     n_obs, k = plan.prices.shape
@@ -558,33 +651,29 @@ def simulate(
     drift_sum, drift_max, weight_sum = np.zeros(n), np.zeros(n), np.zeros((n, k))
     traded = np.zeros((n, n_obs), dtype=bool)
     weights = np.zeros((n, n_obs, k) if record_weights else (1, 1, k))
-    codes = np.array([NO_POLICY if p is None else p.code for p in plan.policies])[plan.policy_idx]
-    edges = plan.edges
+    trades = np.zeros_like(weights)
+    codes = np.array(
+        [NO_POLICY if p is None else POLICY_NAMES.index(p.name) for p in plan.policies],
+        dtype=np.int64,
+    )[plan.policy_idx]
     shape = plan.target.shape
     prices, flows = dense(plan.prices), dense(plan.flows.astype(np.float64))
     target = dense(plan.target)
-    band_low, band_high = dense(edges.band_low, shape), dense(edges.band_high, shape)
-    rail_low, rail_high = dense(edges.rail_low, shape), dense(edges.rail_high, shape)
-    wide_low, wide_high = dense(edges.wide_low, shape), dense(edges.wide_high, shape)
+    band_widths = tuple(dense(getattr(plan.bands, f), shape) for f in BandParams.__slots__)
 
     def run(rows: slice) -> None:
         _walk(
             prices,
             target[rows],
-            band_low[rows],
-            band_high[rows],
-            rail_low[rows],
-            rail_high[rows],
-            wide_low[rows],
-            wide_high[rows],
+            tuple(w[rows] for w in band_widths),
             codes[rows],
             plan.reviews,
             plan.review_idx[rows],
             plan.cooldown[rows],
             float(plan.initial),
             flows,
-            float(plan.costs.bps),
-            float(plan.costs.fixed),
+            (float(plan.costs.bps), float(plan.costs.fixed)),
+            plan.rules.as_kernel_args(),
             year_slot,
             lot_method,
             lot_rates,
@@ -606,6 +695,7 @@ def simulate(
             ),
             traded[rows],
             weights[rows] if record_weights else weights,
+            trades[rows] if record_weights else trades,
         )
 
     in_batches(n, n_obs * k, run, on_progress)
@@ -626,4 +716,5 @@ def simulate(
         weight_sum=weight_sum,
         weights=weights if record_weights else None,
         traded=traded,
+        trades=trades if record_weights else None,
     )

@@ -33,7 +33,7 @@ _MONTHS_PER_PERIOD = {"monthly": 1, "quarterly": 3, "semi-annual": 6, "annual": 
 class ScheduleSpec:
     """A review schedule: a calendar ``frequency`` and ``day``, or every ``look`` observations.
 
-    ``cooldown`` is the number of observations after a trade before the next review may trade.
+    ``cooldown`` is how many observations after each trade are not reviewed (1: the next one).
     ``never`` is a schedule with no reviews (buy and hold, or cash-flow-only investing).
     """
 

@@ -175,6 +175,11 @@ def run_lab(
     """
     if not variants:
         raise ValueError("nothing to run: no policy variants")
+    if not np.isfinite(history.prices).all():
+        raise ValueError(
+            f"{history.source}: some symbols have no price on the first dates; "
+            "history.between(start, end) starts where every symbol has one"
+        )
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (len(history.symbols),) or (weights < 0).any() or weights.sum() <= 0:
         raise ValueError("target weights must be one non-negative number per symbol, not all 0")

@@ -141,6 +141,7 @@ def build_plan(
     return Plan(
         prices=history.prices,
         target=target,
+        bands=params,
         edges=band_edges(target, params),
         policies=tuple(policies),
         policy_idx=np.array(policy_idx, dtype=np.int64),

@@ -10,28 +10,30 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rebal.backtest.data import PriceHistory, load_prices, load_shipped, period
+from rebal.backtest.data import PriceHistory, load_many, load_shipped, period
 from rebal.backtest.engine import LAB_LOT_METHODS, Costs
 from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
+from rebal.backtest.rebalances import rebalances, trades_csv, trades_json
 from rebal.backtest.schedule import FREQUENCIES, ScheduleSpec
 from rebal.backtest.sweep import LabRun, expand_grid, read_grid, run_lab
 from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
 from rebal.cli.common import err, fail, percent
 from rebal.core.bands import BandSpec
+from rebal.domain.ids import symbol
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
 from rebal.io.errors import InputError
 from rebal.tax.lots import LotMethod
@@ -101,7 +103,7 @@ def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
             value = math.nan
         if not sep or not sym.strip() or not math.isfinite(value) or value < 0:
             raise fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED_WEIGHTS}")
-        symbols.append(sym.strip())
+        symbols.append(symbol(sym))
         values.append(value)
     total = sum(values)
     if abs(total - 100.0) > 1e-6:
@@ -111,16 +113,20 @@ def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
     return symbols, np.array(values) / 100.0
 
 
-def _history(
-    prices: Path | None, returns: bool, start: str | None, end: str | None
-) -> PriceHistory:
-    if returns and prices is None:
+def _history(prices: list[Path], returns: bool) -> PriceHistory:
+    """The shipped series, or every ``--prices`` file merged on their dates."""
+    if returns and not prices:
         raise fail("--returns describes a --prices file; give the file")
     try:
-        history = load_shipped() if prices is None else load_prices(prices, returns=returns)
+        return load_many(prices, returns=returns) if prices else load_shipped()
     except InputError as exc:
         kind = "return" if returns else "price"
         raise fail(f"the {kind} file has problems; nothing was run:\n{exc}") from None
+
+
+def _period(history: PriceHistory, start: str | None, end: str | None) -> PriceHistory:
+    """The observations from ``--start``'s first (default: the first date every symbol has a
+    price) to ``--end``'s last."""
     try:
         lo = None if start is None else period(start)[0]
         hi = None if end is None else period(end)[1]
@@ -132,6 +138,13 @@ def _history(
         raise fail(str(exc)) from None
 
 
+def _select(history: PriceHistory, symbols: list[str]) -> PriceHistory:
+    try:
+        return history.select(symbols)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
 def _flows(history: PriceHistory, amount: float, frequency: str) -> np.ndarray:
     flows = np.zeros(len(history.dates))
     if amount:
@@ -139,54 +152,131 @@ def _flows(history: PriceHistory, amount: float, frequency: str) -> np.ndarray:
     return flows
 
 
-def _render(run: LabRun, console: Console) -> None:
+#: The results table's columns and headers, in order.
+HEADERS = {
+    "variant": "variant",
+    "annual_return": "return/yr",
+    "final_value": "final value",
+    "volatility": "volatility",
+    "max_drawdown": "max DD",
+    "avg_abs_drift": "avg drift",
+    "max_abs_drift": "max drift",
+    "tracking_error": "TE",
+    "events": "events",
+    "turnover": "turnover/yr",
+    "costs": "costs",
+    "realised_gains": "realised gains",
+    "realised_st": "realised ST",
+    "realised_lt": "realised LT",
+    "taxes": "taxes",
+    "rebalancing_benefit": "benefit vs never",
+}
+#: The columns a narrow terminal drops first, in that order (variant, return and final value
+#: always show).
+DROPPED_FIRST = (
+    "realised_st",
+    "realised_lt",
+    "max_abs_drift",
+    "volatility",
+    "costs",
+    "realised_gains",
+    "avg_abs_drift",
+    "max_drawdown",
+    "tracking_error",
+    "turnover",
+    "taxes",
+    "rebalancing_benefit",
+    "events",
+)
+
+
+def _cell(col: str, value: Any) -> str:
+    if col in PERCENT_COLUMNS:
+        return f"{float(value) * 100:.2f}%"
+    if col == "events":
+        return f"{int(value)}"
+    if col in MONEY_COLUMNS:
+        return money_text(float(value))
+    return str(value)
+
+
+def _table(run: LabRun, columns: list[str], width: int) -> Table:
+    """The table in ``width`` characters at most: every figure on one line, the variant label
+    as wide as what is left (it wraps at spaces beyond)."""
     table = Table(title=f"Backtest {run.history.dates[0]} to {run.history.dates[-1]}")
-    headers = {
-        "variant": "variant",
-        "annual_return": "return/yr",
-        "volatility": "volatility",
-        "max_drawdown": "max DD",
-        "avg_abs_drift": "avg drift",
-        "max_abs_drift": "max drift",
-        "tracking_error": "TE",
-        "events": "events",
-        "turnover": "turnover/yr",
-        "costs": "costs",
-        "realised_gains": "realised gains",
-        "realised_st": "realised ST",
-        "realised_lt": "realised LT",
-        "taxes": "taxes",
-        "rebalancing_benefit": "benefit vs never",
-    }
-    if "taxes" not in run.table:
-        del headers["taxes"]
-    for col, name in headers.items():
-        table.add_column(name, justify="left" if col == "variant" else "right")
-    for _, row in run.table.head(SHOWN_ROWS).iterrows():
-        cells = []
-        for col in headers:
-            value = row[col]
-            if col in PERCENT_COLUMNS:
-                cells.append(f"{value * 100:.2f}%")
-            elif col == "events":
-                cells.append(f"{int(value)}")
-            elif col in MONEY_COLUMNS:
-                cells.append(money_text(value))
-            else:
-                cells.append(str(value))
-        table.add_row(*cells)
-    console.print(table)
+    rows = _cells(run, columns)
+    narrow = [_min_width(col, i, rows) for i, col in enumerate(columns)]
+    label = max([len(HEADERS["variant"])] + [len(r[0]) for r in rows])
+    # Widest first: labels and headers on one line, then labels only, then labels wrapped.
+    headers = [max(size, len(HEADERS[col])) for col, size in zip(columns, narrow, strict=True)]
+    whole = [label, *headers[1:]]
+    for widths in (whole, [label, *narrow[1:]]):
+        if _needed_width(widths) <= width:
+            break
+    else:
+        widths = narrow
+        widths[0] = max(narrow[0], width - _needed_width(narrow) + narrow[0])
+    for col, size in zip(columns, widths, strict=True):
+        justify: Literal["left", "right"] = "left" if col == "variant" else "right"
+        table.add_column(HEADERS[col], justify=justify, width=size)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _cells(run: LabRun, columns: list[str]) -> list[list[str]]:
+    return [
+        [_cell(col, row[col]) for col in columns]
+        for _, row in run.table.head(SHOWN_ROWS).iterrows()
+    ]
+
+
+def _min_width(col: str, i: int, rows: list[list[str]]) -> int:
+    """A column's narrowest: every figure on one line; a header or a label wraps at spaces."""
+    texts = [HEADERS[col], *(r[i] for r in rows)] if col == "variant" else [HEADERS[col]]
+    words = [len(word) for text in texts for word in text.split()]
+    figures = [] if col == "variant" else [len(r[i]) for r in rows]
+    return max(words + figures)
+
+
+def _needed_width(widths: list[int]) -> int:
+    """A table's width with columns ``widths``: a border and two spaces of padding each."""
+    return 1 + sum(size + 3 for size in widths)
+
+
+def _natural_width(run: LabRun) -> int:
+    """The width of the whole table with every header and label on one line."""
+    columns = [col for col in HEADERS if col in run.table]
+    rows = _cells(run, columns)
+    return _needed_width(
+        [max(len(HEADERS[col]), *(len(r[i]) for r in rows)) for i, col in enumerate(columns)]
+    )
+
+
+def _render(run: LabRun, console: Console) -> None:
+    """The results table, as wide as the console (``COLUMNS``): a narrow one drops the
+    columns of :data:`DROPPED_FIRST` until every figure fits on one line, and says which."""
+    columns = [col for col in HEADERS if col in run.table]
+    dropped: list[str] = []
+    for col in DROPPED_FIRST:
+        rows = _cells(run, columns)
+        widths = [_min_width(name, i, rows) for i, name in enumerate(columns)]
+        if _needed_width(widths) <= console.width:
+            break
+        if col in columns:
+            columns.remove(col)
+            dropped.append(HEADERS[col])
+    console.print(_table(run, columns, console.width))
+    if dropped:
+        console.print(f"Not shown at this width: {', '.join(dropped)} (--out writes every column).")
     if len(run.table) > SHOWN_ROWS:
         console.print(f"First {SHOWN_ROWS} of {len(run.table)} variants; --out writes them all.")
 
 
 def _write_table(run: LabRun, out: Path) -> None:
-    # Analytics are float64; round at the boundary: money to cents, fractions to 1e-10.
-    table = run.table.copy()
-    money = [c for c in MONEY_COLUMNS if c in table]
-    table[money] = table[money].round(2) + 0.0  # + 0.0: no -0.0 in the file
-    numeric = [c for c in table.columns if c not in money and pd.api.types.is_float_dtype(table[c])]
-    table[numeric] = table[numeric].round(10)
+    # Every figure as computed (float64, the shortest digits that read back to the same value):
+    # a program reading the file rounds where it needs to.
+    table = run.table
     if out.suffix == ".csv":
         write_text_atomic(out, table.to_csv(index=False))
     else:
@@ -226,8 +316,8 @@ def backtest_command(
     cooldown: Annotated[
         int,
         typer.Option(
-            help="Observations after a trade before the next review may trade "
-            "(seed 001's pause after rebalancing)."
+            help="Pause the reviews for N observations after each trade (after a trade "
+            "at t, the first review that may trade is at t+N+1)."
         ),
     ] = 0,
     band_abs: Annotated[
@@ -258,8 +348,19 @@ def backtest_command(
             help="Tiered: relative wide band (default: twice the band).",
         ),
     ] = None,
-    start: Annotated[str | None, typer.Option(help="First date, YYYY-MM or YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option(help="Last date, YYYY-MM or YYYY-MM-DD.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="First period, YYYY, YYYY-MM or YYYY-MM-DD: the run starts on its first "
+            "observation (default: the first date every symbol has a price)."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="Last period, YYYY, YYYY-MM or YYYY-MM-DD: the run ends on its last observation."
+        ),
+    ] = None,
     initial: Annotated[float, typer.Option(help="Initial portfolio value.")] = 10_000.0,
     flow: Annotated[
         float, typer.Option(help="Cash added on each flow date; negative withdraws.")
@@ -270,9 +371,10 @@ def backtest_command(
     cost_bps: Annotated[float, typer.Option(help="Cost in basis points of traded value.")] = 0.0,
     cost_fixed: Annotated[float, typer.Option(help="Fixed cost per position traded.")] = 0.0,
     prices: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            help="Price CSV: wide (date,SYM1,SYM2,...) or long (date,symbol,price). "
+            help="Price CSV: wide (date,SYM1,SYM2,...) or long (date,symbol,price); "
+            "repeat for several files, merged on their dates "
             "(default: the shipped Shiller series)."
         ),
     ] = None,
@@ -298,6 +400,13 @@ def backtest_command(
         Path | None, typer.Option(help="Write the metrics table to .csv or .parquet.")
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
+    trades: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write every rebalance (date, values, and per asset the weights before "
+            "and after and the amount traded) of every variant to .csv or .json."
+        ),
+    ] = None,
     tax_rate: Annotated[
         str | None,
         typer.Option(
@@ -327,6 +436,8 @@ def backtest_command(
     """Backtest rebalancing policies on price history and compare their metrics."""
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise fail(f"--out must end in .csv or .parquet: {out}")
+    if trades is not None and trades.suffix not in (".csv", ".json"):
+        raise fail(f"--trades must end in .csv or .json: {trades}")
     if band_abs is not None and band_rel is not None:
         raise fail("give either --band-abs or --band-rel, not both")
     if initial <= 0 or not math.isfinite(initial):
@@ -335,15 +446,15 @@ def backtest_command(
         raise fail("costs cannot be negative")
     tax = _tax_rates(tax_rate, state_rate, short_term_rate)
     lot_method = _lot_method(lots)
-    history = _history(prices, returns, start, end)
+    history = _history(prices or [], returns)
     default_weights = SHIPPED_WEIGHTS if prices is None else None
     if weights is None and default_weights is None:
         symbols = list(history.symbols)
         target = np.full(len(symbols), 1.0 / len(symbols))
     else:
         symbols, target = _weights(weights or SHIPPED_WEIGHTS, history)
+    history = _period(_select(history, symbols), start, end)
     try:
-        history = history.select(symbols)
         b_abs = percent("--band-abs", band_abs)
         b_rel = percent("--band-rel", band_rel)
         base = Variant(
@@ -399,9 +510,18 @@ def backtest_command(
             run = lab(variants, progress=lambda done: bar.update(task, completed=done))
     else:
         run = lab(variants)
-    _render(run, Console(width=None if sys.stdout.isatty() else 200))
+    # A terminal (or COLUMNS) sets the table's width; a file or a pipe gets every column, every
+    # header and label on one line.
+    fixed = sys.stdout.isatty() or "COLUMNS" in os.environ
+    _render(run, Console(width=None if fixed else _natural_width(run)))
     if out is not None:
         _write_table(run, out)
+    if trades is not None:
+        recorded = lab(variants, record=True)
+        events = rebalances(recorded, len(variants))
+        write = trades_json if trades.suffix == ".json" else trades_csv
+        write_text_atomic(trades, write(events))
+        err.print(f"wrote {trades} ({len(events)} rebalances)")
     if report is not None:
         # matplotlib is slow to import; only a report needs it.
         from rebal.backtest.report import render_report

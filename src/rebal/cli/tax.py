@@ -23,6 +23,7 @@ from rich.table import Table
 
 from rebal.cli.book_commands import OutputFormat
 from rebal.cli.common import EXIT_BAD_INPUT, err
+from rebal.domain.ids import symbol
 from rebal.io.atomic import write_text_atomic
 from rebal.io.errors import InputError
 from rebal.tax.lots import Term
@@ -74,7 +75,7 @@ def wash_sales_command(
     ] = None,
 ) -> None:
     """Find wash sales in a household's transaction history (IRS Pub 550 rules)."""
-    groups = [{s.strip() for s in item.split(",") if s.strip()} for item in identical or []]
+    groups = [{symbol(s) for s in item.split(",") if s.strip()} for item in identical or []]
     try:
         history = read_transactions(transactions)
         result = compute_wash_sales(history, identical=groups)

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from rebal.clock import trade_date_today
+from rebal.domain.ids import symbol
 from rebal.io.errors import InputError
 from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
@@ -278,7 +279,7 @@ def tax_settings(
         transactions=history,
         household=household,
         tax_inefficient=frozenset(
-            s.strip().upper() for s in (tax_inefficient or "").split(",") if s.strip()
+            symbol(s) for s in (tax_inefficient or "").split(",") if s.strip()
         ),
         drift_cost=None if cost is None else cost / Decimal(10000),
         withdrawal_dates=schedule,

@@ -247,19 +247,16 @@ def propose(
     shape = book.symbol.shape
     model_target = dense_as(book.target, np.float64, shape)
     reserve = float(config.cash_reserve)
+    outputs = step_outputs(n, shape[1], reserve > 0)
     # Targets measured against: the model's, or reserve-adjusted ones written by the loop.
-    adjusted = np.empty(shape if reserve > 0 else (1, 1))
-    result = _allocate(book, adjusted if reserve > 0 else model_target)
-    drift, trades = result.drift, result.trades
-    edges = drift.edges
-    used = book.used
+    result = _proposal(outputs, outputs[9][0] if reserve > 0 else model_target)
     inputs = (
         (
             dense_as(book.quantity_micro, np.int64, shape),
             dense_as(book.price, np.float64, shape),
             model_target,
         ),
-        (used, dense_as(book.restricted, np.bool_, shape)),
+        (book.used, dense_as(book.restricted, np.bool_, shape)),
         (
             dense_as(book.cash_cents, np.int64, (n,)),
             dense_as(book.pending_cents, np.int64, (n,)),
@@ -284,22 +281,9 @@ def propose(
         reserve,
         config.rules.as_kernel_args(),
     )
-    outputs = (
-        (drift.value, drift.weight, drift.drift, drift.relative),
-        tuple(getattr(edges, f) for f in Edges.__slots__),
-        (drift.checked, drift.breach, drift.wide_breach),
-        (drift.cash, drift.total, drift.cash_weight, np.empty(n), drift.cash_low, drift.cash_high),
-        (drift.cash_breach, drift.priced, drift.cash_short, np.empty(n, dtype=np.bool_)),
-        (result.statuses.status, result.statuses.reason, result.statuses.subject, result.policy),
-        (trades.sell_micro, trades.sell_cents, trades.buy_cents, trades.buy_micro),
-        (trades.cash_after_cents, trades.dropped),
-        result.weight_after,
-        (adjusted, drift.cash_target),
-        (result.unresolved, result.unresolved_subject),
-    )
 
     def run(chunk: tuple[int, int]) -> int:
-        _propose_rows(*chunk, inputs, settings, outputs)
+        step_rows(*chunk, inputs, settings, outputs, step_scratch(shape[1]))
         return chunk[1] - chunk[0]
 
     chunks = [
@@ -316,51 +300,89 @@ def propose(
     return result
 
 
-def _allocate(book: BookArrays, target: FloatArray) -> Proposal:
-    """An uninitialised proposal for ``book``, whose drift measures against ``target``."""
-    n, k = book.symbol.shape
+@kernel
+def step_outputs(n: int, k: int, adjusted: bool) -> Any:
+    """Uninitialised arrays for what :func:`step_rows` writes about ``n`` accounts of ``k``
+    slots (``adjusted``: room for reserve-adjusted targets), in the layout it takes."""
 
-    def slots(dtype: type[np.generic] = np.float64) -> Any:
-        return np.empty((n, k), dtype=dtype)
+    def slots() -> Any:
+        return np.empty((n, k))
 
-    def accounts(dtype: type[np.generic] = np.float64) -> Any:
-        return np.empty(n, dtype=dtype)
+    def accounts() -> Any:
+        return np.empty(n)
 
+    def flags(shape: Any) -> Any:
+        return np.empty(shape, dtype=np.bool_)
+
+    def counts(shape: Any) -> Any:
+        return np.empty(shape, dtype=np.int64)
+
+    return (
+        (slots(), slots(), slots(), slots()),
+        (slots(), slots(), slots(), slots(), slots(), slots()),
+        (flags((n, k)), flags((n, k)), flags((n, k))),
+        (accounts(), accounts(), accounts(), accounts(), accounts(), accounts()),
+        (flags(n), flags(n), flags(n), flags(n)),
+        (counts(n), counts(n), counts(n), counts(n)),
+        (counts((n, k)), counts((n, k)), counts((n, k)), counts((n, k))),
+        (counts(n), counts(n)),
+        slots(),
+        (np.empty((n, k) if adjusted else (1, 1)), accounts()),
+        (counts(n), counts(n)),
+    )
+
+
+@kernel
+def step_scratch(k: int) -> Any:
+    """Scratch space of :func:`step_rows` for accounts of ``k`` slots: allocated once per
+    caller, so that a caller stepping one account at a time (the lab) allocates nothing."""
+    return (
+        np.empty(k, dtype=np.bool_),  # frozen
+        np.empty(k),  # desired values
+        np.empty(k),  # wanted cents
+        np.empty(k),  # slack
+        np.empty((WORK_ROWS, k)),
+        np.empty((BLOCK_ACCOUNTS, k), dtype=np.bool_),  # tradable
+        np.empty(BLOCK_ACCOUNTS, dtype=np.bool_),  # the destination leaves a breach
+    )
+
+
+def _proposal(outputs: Any, target: FloatArray) -> Proposal:
+    """The proposal whose arrays are ``outputs`` (:func:`step_outputs`), its drift measured
+    against ``target``."""
+    drift_slots, edges, masks, account_floats, account_flags = outputs[:5]
+    value, weight, drift_, relative = drift_slots
+    cash, total, cash_weight, _flow, cash_low, cash_high = account_floats
+    cash_breach, priced, cash_short, _floor = account_flags
+    status, reason, subject, policy = outputs[5]
     drift = Drift(
-        value=slots(),
-        cash=accounts(),
-        total=accounts(),
-        weight=slots(),
+        value=value,
+        cash=cash,
+        total=total,
+        weight=weight,
         target=target,
-        drift=slots(),
-        relative=slots(),
-        edges=Edges(*(slots() for _ in Edges.__slots__)),
-        checked=slots(np.bool_),
-        breach=slots(np.bool_),
-        wide_breach=slots(np.bool_),
-        cash_weight=accounts(),
-        cash_target=accounts(),
-        cash_breach=accounts(np.bool_),
-        priced=accounts(np.bool_),
-        cash_low=accounts(),
-        cash_high=accounts(),
-        cash_short=accounts(np.bool_),
+        drift=drift_,
+        relative=relative,
+        edges=Edges(*edges),
+        checked=masks[0],
+        breach=masks[1],
+        wide_breach=masks[2],
+        cash_weight=cash_weight,
+        cash_target=outputs[9][1],
+        cash_breach=cash_breach,
+        priced=priced,
+        cash_low=cash_low,
+        cash_high=cash_high,
+        cash_short=cash_short,
     )
     return Proposal(
         drift=drift,
-        statuses=Statuses(accounts(np.int64), accounts(np.int64), accounts(np.int64)),
-        policy=accounts(np.int64),
-        trades=Trades(
-            sell_micro=slots(np.int64),
-            sell_cents=slots(np.int64),
-            buy_cents=slots(np.int64),
-            buy_micro=slots(np.int64),
-            cash_after_cents=accounts(np.int64),
-            dropped=accounts(np.int64),
-        ),
-        weight_after=slots(),
-        unresolved=accounts(np.int64),
-        unresolved_subject=accounts(np.int64),
+        statuses=Statuses(status, reason, subject),
+        policy=policy,
+        trades=Trades(*outputs[6], *outputs[7]),
+        weight_after=outputs[8],
+        unresolved=outputs[10][0],
+        unresolved_subject=outputs[10][1],
     )
 
 
@@ -394,9 +416,14 @@ def _why_unresolved(planned: bool, any_restricted: bool, dropped: int, whole: bo
 
 
 @kernel
-def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: Any) -> None:
-    """Every step of a run for accounts ``start:stop``, block by block (see :func:`propose`
-    for the layout of ``inputs``, ``settings`` and ``outputs``)."""
+def step_rows(
+    start: int, stop: int, inputs: Any, settings: Any, outputs: Any, scratch: Any
+) -> None:
+    """Every step of a run for accounts ``start:stop``, block by block: the one implementation
+    of the engine's decisions, which :func:`propose` runs over a book and the backtest lab over
+    one simulated account at each of its reviews (see :func:`propose` for the layout of
+    ``inputs`` and ``settings``, :func:`step_outputs` for ``outputs`` and
+    :func:`step_scratch` for ``scratch``)."""
     (quantity, price, model_target), (used, restricted), (cash_cents, pending) = inputs[:3]
     cash_target, has_cash_target, has_model, can_trade, liquidate = inputs[3]
     band_widths, (cash_abs, cash_rel) = inputs[4], inputs[5]
@@ -411,13 +438,7 @@ def _propose_rows(start: int, stop: int, inputs: Any, settings: Any, outputs: An
     band_low, band_high, rail_low, rail_high = edges[0], edges[1], edges[2], edges[3]
     checked, breach, wide_breach = masks
     k = quantity.shape[1]
-    frozen = np.empty(k, dtype=np.bool_)
-    desired = np.empty(k)
-    wanted = np.empty(k)
-    slack = np.empty(k)
-    work = np.empty((WORK_ROWS, k))
-    tradable = np.empty((BLOCK_ACCOUNTS, k), dtype=np.bool_)
-    planned = np.empty(BLOCK_ACCOUNTS, dtype=np.bool_)  # the destination leaves a breach
+    frozen, desired, wanted, slack, work, tradable, planned = scratch
     trades = trade_slots + trade_accounts
     for first in range(start, stop, BLOCK_ACCOUNTS):
         last = min(first + BLOCK_ACCOUNTS, stop)

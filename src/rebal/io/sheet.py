@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from rebal.domain.ids import symbol
 from rebal.io.errors import Problem
 
 BoolArray = npt.NDArray[np.bool_]
@@ -124,7 +125,7 @@ class Sheet:
 
     def symbols(self, column: str) -> pd.Series:
         """A required column of ticker symbols, upper-cased."""
-        return self.required(column, "symbol").str.upper()
+        return self.required(column, "symbol").map(symbol)
 
     def _numbers(
         self, column: str, required: bool, pattern: str = DECIMAL
@@ -241,7 +242,7 @@ class Sheet:
     def symbol_lists(self, column: str) -> pd.Series:
         """`;`-separated symbols as sorted tuples of distinct upper-case symbols."""
         lists = [
-            tuple(sorted({s.strip().upper() for s in cell.split(";")} - {""})) if cell else ()
+            tuple(sorted({symbol(s) for s in cell.split(";")} - {""})) if cell else ()
             for cell in self.text(column)
         ]
         return pd.Series(lists, dtype=object)

@@ -158,3 +158,17 @@ class OpensAccounts(Protocol):
         """Open each account of ``openings`` that is not open yet, once; an account already
         open is left as it is. Returns the accounts opened now."""
         ...
+
+
+@runtime_checkable
+class ReportsHoldings(Protocol):
+    """A broker that reports many accounts' settled cash and positions in one request, so that
+    reconciling a book of thousands of accounts asks once rather than twice per account."""
+
+    def holdings(
+        self, accounts: Sequence[AccountId]
+    ) -> Mapping[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
+        """Each account's ``(cash, positions)`` as :meth:`Broker.cash` and
+        :meth:`Broker.positions` would answer them, all as of one instant; raises
+        :class:`UnknownAccount` for an account the broker does not keep."""
+        ...

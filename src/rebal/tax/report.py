@@ -68,14 +68,21 @@ def sell_trade(
     lot_ids: Sequence[str] | None = None,
     household: str | None = None,
     guard: WashGuard | None = None,
+    proceeds: Decimal | None = None,
 ) -> tuple[TradeTax, Relief]:
     """Relieve the lots of a sell and explain its tax effect; also returns the relief.
+
+    `proceeds` is the order's amount in cents when it is known: the lots' proceeds are split
+    from it (cent-rounded, summing exactly to it), so a sell and its lots never differ by a
+    cent; without it they are split from `quantity * price`.
 
     ``min-tax`` ranks lots by tax per share at `rates`, the order the rule-based rebalancer
     (`rebal.tax.rulebased`) sells in within a position; when short-term gains are forbidden
     the planned lots must be named instead (``specific`` with `lot_ids`).
     """
-    relief = relieve_lots(lots, quantity, method, price, as_of, lot_ids=lot_ids, rates=rates)
+    relief = relieve_lots(
+        lots, quantity, method, price, as_of, lot_ids=lot_ids, proceeds=proceeds, rates=rates
+    )
     tax = _marginal(relief.sales, rates, account_type)
     flag = None
     loss = any(s.gain < 0 for s in relief.sales)

@@ -31,6 +31,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from rebal.domain.ids import symbol
 from rebal.io.errors import InputError, Problem
 from rebal.tax.rates import AccountType
 from rebal.tax.wash_sales import Side, Transaction
@@ -155,7 +156,7 @@ def _trade(
         account=row["account"],
         household=row.get("household") or row["account"],
         account_type=account_type,
-        symbol=row["symbol"],
+        symbol=symbol(row["symbol"]),
         side=side,
         quantity=quantity,
         amount=amount,

@@ -83,7 +83,9 @@ def _report(
     sold: dict[str, Decimal] = {}
     for k in np.flatnonzero(trades.sell_micro[i] > 0):
         symbol = str(run.symbols[i, k])
-        trade = _sell(run, i, symbol, micro_to_shares(trades.sell_micro[i, k]), kind, guard)
+        shares = micro_to_shares(trades.sell_micro[i, k])
+        amount = cents_to_money(trades.sell_cents[i, k])
+        trade = _sell(run, i, symbol, shares, amount, kind, guard)
         taxes.append(trade)
         lots[symbol] = [lot_json(s) for s in trade.sales]
         sold.update({s.lot_id: s.quantity for s in trade.sales})
@@ -120,9 +122,16 @@ def _report(
 
 
 def _sell(
-    run: RunState, i: int, symbol: str, quantity: Decimal, kind: AccountType, guard: WashGuard
+    run: RunState,
+    i: int,
+    symbol: str,
+    quantity: Decimal,
+    amount: Decimal,
+    kind: AccountType,
+    guard: WashGuard,
 ) -> TradeTax:
-    """The tax of selling `quantity` of `symbol` in row `i`, lots by the run's method."""
+    """The tax of selling `quantity` of `symbol` for the order's `amount` in row `i`, lots by
+    the run's method; the lots' proceeds sum exactly to `amount`."""
     account, hh = str(run.ids[i]), str(run.household[i])
     price = run.price[symbol]
     lots = run.lots.lots(account, symbol)
@@ -162,5 +171,6 @@ def _sell(
         lot_ids=ids,
         household=hh,
         guard=guard,
+        proceeds=amount,
     )
     return trade

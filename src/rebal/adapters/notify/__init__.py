@@ -1,0 +1,1 @@
+"""Notifiers: the channels notifications leave the outbox on (webhook, e-mail)."""

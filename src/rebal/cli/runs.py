@@ -1,0 +1,419 @@
+"""`rebal run` and `rebal runs [show|cancel|resume]`: rebalance runs through the broker.
+
+``rebal run`` proposes on the stored book (the propose options), stores the run with its order
+intents, and trades it through the simulated broker, whose market clock starts at ``--as-of``
+(default: now). ``rebal runs`` lists runs, ``show`` prints one with its orders and events,
+``cancel`` stops one, ``resume`` finishes runs a crash left in progress (asking the broker what
+it has before sending anything). The JSON keys are documented in docs/output.md and
+docs/runs.md.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rebal.adapters.brokers.simulated import SettingsError, SimulatedBroker, load_settings
+from rebal.adapters.calendars.exchange import ExchangeCalendar
+from rebal.adapters.memory.clock import SimulatedClock
+from rebal.adapters.memory.prices import InMemoryPrices
+from rebal.adapters.storage.unit_of_work import SqlStore
+from rebal.cli.book_commands import (
+    BandAbsOpt,
+    BandRelOpt,
+    CashReserveOpt,
+    PolicyName,
+    RailAbsOpt,
+    RailRelOpt,
+    _band_spec,
+    _cash_reserve,
+)
+from rebal.cli.common import fail
+from rebal.cli.db import DbOpt, _store
+from rebal.cli.exact_json import exact_document
+from rebal.core.engine import RunConfig
+from rebal.core.trades import TradeRules
+from rebal.domain.ids import RunId
+from rebal.domain.money import Money, check_cents
+from rebal.domain.run import RunState, RunType, ScopeKind
+from rebal.ports.storage import Store
+from rebal.proposing import CorePlanner
+from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
+from rebal.services.runs import (
+    RunInputError,
+    RunRequest,
+    RunView,
+    canonical,
+    list_runs,
+    show_run,
+    start_run,
+)
+
+
+class RunFormat(StrEnum):
+    """How a run is printed."""
+
+    table = "table"
+    json = "json"
+
+
+class BrokerName(StrEnum):
+    """The broker a run trades through."""
+
+    sim = "sim"
+
+
+FormatOpt = Annotated[RunFormat, typer.Option("--format", help="table or json.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The run's time and the simulated market's clock (ISO 8601 "
+        "with a time zone; default: now).",
+        show_default=False,
+    ),
+]
+BrokerConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--broker-config", help="JSON or TOML settings of the simulated broker.", show_default=False
+    ),
+]
+MaxWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-wait",
+        help="Seconds (on the market clock) to wait for orders before the run ends as timeout.",
+    ),
+]
+
+runs_app = typer.Typer(
+    help="Rebalance runs: list them, show one, cancel one, resume those a crash interrupted.",
+    invoke_without_command=True,
+)
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(
+            f"--as-of {text!r} is not a time (give ISO 8601, e.g. 2026-11-24T10:00-05:00)"
+        ) from None
+    if at.tzinfo is None:
+        raise fail(f"--as-of {text!r} has no time zone (add one, e.g. -05:00 or Z)")
+    return at
+
+
+@dataclass
+class _Desk:
+    store: SqlStore
+    broker: SimulatedBroker
+    clock: SimulatedClock
+
+
+@contextmanager
+def _desk(db: str | None, as_of: datetime, config: Path | None) -> Iterator[_Desk]:
+    """The store at ``db`` and the simulated broker beside it, its clock at ``as_of``."""
+    try:
+        settings = load_settings(config) if config else None
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    with _store(db) as store:
+        with store.unit_of_work(actor=_user(), reason="read prices") as uow:
+            prices = InMemoryPrices(uow.prices.current())
+        clock = SimulatedClock(as_of)
+        broker = SimulatedBroker(
+            store.engine,
+            clock=clock,
+            prices=prices,
+            settings=settings,
+            calendar=ExchangeCalendar.around(as_of, days_before=10, days_after=30),
+        )
+        try:
+            yield _Desk(store, broker, clock)
+        except RunInputError as exc:
+            raise fail(str(exc)) from None
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "rebal"
+
+
+def run_command(
+    account: Annotated[
+        str | None, typer.Option("--account", help="Run one account.", show_default=False)
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Run a model's accounts.", show_default=False)
+    ] = None,
+    whole_book: Annotated[bool, typer.Option("--all", help="Run every account.")] = False,
+    run_type: Annotated[RunType, typer.Option("--type", help="What the run does.")] = (
+        RunType.REBALANCE
+    ),
+    amount: Annotated[
+        str | None,
+        typer.Option("--amount", help="raise_cash: the amount to raise.", show_default=False),
+    ] = None,
+    policy: Annotated[
+        PolicyName, typer.Option("--policy", help="What to trade to.")  # type: ignore[valid-type]
+    ] = "rails",  # type: ignore[assignment]
+    band_abs: BandAbsOpt = None,
+    band_rel: BandRelOpt = None,
+    rail_abs: RailAbsOpt = None,
+    rail_rel: RailRelOpt = None,
+    whole_shares: Annotated[
+        bool, typer.Option("--whole-shares", help="Trade whole shares only.")
+    ] = False,
+    min_trade: Annotated[
+        str, typer.Option("--min-trade", help="Drop trades smaller than this amount.")
+    ] = "1",
+    cash_reserve: CashReserveOpt = "0",
+    as_of: AsOfOpt = None,
+    broker: Annotated[BrokerName, typer.Option("--broker", help="The broker.")] = BrokerName.sim,
+    broker_config: BrokerConfigOpt = None,
+    max_wait: MaxWaitOpt = 3600.0,
+    max_price_age: Annotated[
+        float,
+        typer.Option(
+            "--max-price-age",
+            help="Hours a price may be older than the as-of time before it is stale.",
+        ),
+    ] = 24.0,
+    output_format: FormatOpt = RunFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Propose on the stored book and trade it through the broker, once."""
+    scopes = [
+        (ScopeKind.ACCOUNT, account),
+        (ScopeKind.MODEL, model),
+        (ScopeKind.BOOK, "" if whole_book else None),
+    ]
+    given = [(s, n) for s, n in scopes if n is not None]
+    if len(given) != 1:
+        raise fail("give exactly one of --account ID, --model NAME, --all")
+    scope, name = given[0]
+    try:
+        min_cents = int(Decimal(min_trade) * 100)
+        money = None if amount is None else Money(Decimal(amount))
+        check_cents(money, "--amount")
+    except (InvalidOperation, ValueError) as exc:
+        raise fail(f"--min-trade/--amount: {exc}") from None
+    options: dict[str, Any] = {
+        "policy": str(policy.value),
+        "band_abs": band_abs,
+        "band_rel": band_rel,
+        "rail_abs": rail_abs,
+        "rail_rel": rail_rel,
+        "whole_shares": whole_shares,
+        "min_trade": min_trade,
+        "cash_reserve": cash_reserve,
+        "broker": broker.value,
+    }
+    config = RunConfig(
+        policy=str(policy.value),
+        bands=_band_spec(band_abs, band_rel, rail_abs, rail_rel),
+        rules=TradeRules(whole_shares=whole_shares, min_trade_cents=min_cents),
+        cash_reserve=_cash_reserve(cash_reserve),
+        all_accounts=False,
+    )
+    at = _as_of(as_of)
+    request = RunRequest(
+        scope=scope, name=name, type=run_type, as_of=at, config=canonical(options), amount=money
+    )
+    with _desk(db, at, broker_config) as desk:
+        run, new = start_run(desk.store, request, CorePlanner(config), actor=_user())
+        if not new:
+            print(f"run {run.id} was started before ({run.state}): showing it", file=sys.stderr)
+        if not run.state.terminal:
+            execute_run(
+                desk.store,
+                desk.broker,
+                run.id,
+                clock=desk.clock,
+                actor=_user(),
+                settings=ExecutionSettings(max_wait_seconds=max_wait),
+            )
+        _print([show_run(desk.store, run.id, actor=_user())], output_format)
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    state: Annotated[
+        RunState | None,
+        typer.Option("--state", help="Only runs in this state.", show_default=False),
+    ] = None,
+    output_format: FormatOpt = RunFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Every run, oldest first (or one of the commands below)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _store(db) as store:
+        _print(list_runs(store, state, actor=_user()), output_format, title=True)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, output_format: FormatOpt = RunFormat.table, db: DbOpt = None) -> None:
+    """One run with its orders and events."""
+    with _store(db) as store:
+        _print([_view(store, run_id)], output_format)
+
+
+def _view(store: Store, run_id: str) -> RunView:
+    try:
+        return show_run(store, RunId(run_id), actor=_user())
+    except RunInputError as exc:
+        raise fail(str(exc)) from None
+
+
+@runs_app.command("cancel")
+def runs_cancel(
+    run_id: str,
+    as_of: AsOfOpt = None,
+    broker_config: BrokerConfigOpt = None,
+    output_format: FormatOpt = RunFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Cancel a run: a queued one outright, one in progress with its working orders."""
+    at = _as_of(as_of)
+    with _desk(db, at, broker_config) as desk:
+        cancel_run(desk.store, desk.broker, RunId(run_id), clock=desk.clock, actor=_user())
+        _print([show_run(desk.store, RunId(run_id), actor=_user())], output_format)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str | None, typer.Argument(show_default=False)] = None,
+    as_of: AsOfOpt = None,
+    broker_config: BrokerConfigOpt = None,
+    max_wait: MaxWaitOpt = 3600.0,
+    output_format: FormatOpt = RunFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Finish a run (or every queued or in-progress run) a crash interrupted."""
+    at = _as_of(as_of)
+    with _desk(db, at, broker_config) as desk:
+        if run_id is not None:
+            ids = [_view(desk.store, run_id).run.id]
+        else:
+            ids = [
+                v.run.id
+                for s in (RunState.IN_PROGRESS, RunState.QUEUED)
+                for v in list_runs(desk.store, s, actor=_user())
+            ]
+        for rid in ids:
+            execute_run(
+                desk.store,
+                desk.broker,
+                rid,
+                clock=desk.clock,
+                actor=_user(),
+                settings=ExecutionSettings(max_wait_seconds=max_wait),
+            )
+        _print([show_run(desk.store, rid, actor=_user()) for rid in ids], output_format, title=True)
+
+
+def run_document(view: RunView) -> dict[str, Any]:
+    """A run as JSON (keys documented in docs/output.md)."""
+    run = view.run
+    return {
+        "id": run.id,
+        "type": run.key.type.value,
+        "state": run.state.value,
+        "reason": run.reason,
+        "created_at": run.created_at,
+        "account": run.key.name if run.key.scope is ScopeKind.ACCOUNT else None,
+        "model": run.key.name if run.key.scope is ScopeKind.MODEL else None,
+        "scope": run.key.scope.value,
+        "as_of": run.key.as_of.isoformat(),
+        "model_version": run.key.model_version,
+        "accounts": list(view.accounts),
+        "orders": [
+            {
+                "client_order_id": o.client_order_id,
+                "account": o.account,
+                "symbol": o.symbol,
+                "side": o.side.value,
+                "quantity": o.quantity,
+                "notional": o.notional,
+                "state": o.state.value,
+                "filled_quantity": o.filled_quantity,
+                "filled_avg_price": o.filled_avg_price,
+                "reason": o.reason,
+            }
+            for o in view.orders
+        ],
+        "events": [{"at": e.at, "state": e.state.value, "reason": e.reason} for e in view.events],
+    }
+
+
+def _print(views: list[RunView], output_format: RunFormat, title: bool = False) -> None:
+    if output_format is RunFormat.json:
+        sys.stdout.write(exact_document("runs", [run_document(v) for v in views]))
+        return
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if title or len(views) != 1:
+        table = Table(title=f"{len(views)} run{'' if len(views) == 1 else 's'}")
+        for name in ("id", "type", "scope", "as of", "state", "orders", "reason"):
+            table.add_column(name, no_wrap=name != "reason")
+        for v in views:
+            r = v.run
+            table.add_row(
+                r.id,
+                r.key.type.value,
+                f"{r.key.scope.value} {r.key.name}".strip(),
+                r.key.as_of.isoformat(),
+                r.state.value,
+                str(len(v.orders)),
+                r.reason,
+            )
+        console.print(table)
+        return
+    v = views[0]
+    r = v.run
+    console.print(
+        f"run {r.id}: {r.key.type.value} of {r.key.scope.value} {r.key.name} as of "
+        f"{r.key.as_of}: [bold]{r.state.value}[/] ({r.reason})",
+        highlight=False,
+    )
+    orders = Table(title="orders")
+    for name in ("client order id", "side", "size", "state", "filled", "avg price", "reason"):
+        orders.add_column(name, no_wrap=name != "reason")
+    for o in v.orders:
+        size = f"{o.quantity:f}" if o.quantity is not None else f"${o.notional:,.2f}"
+        price = o.filled_avg_price
+        orders.add_row(
+            o.client_order_id,
+            o.side.value,
+            size,
+            o.state.value,
+            f"{o.filled_quantity:f}",
+            "-" if price is None else f"{price:,.4f}",
+            o.reason,
+        )
+    console.print(orders)
+    events = Table(title="events")
+    for name in ("at", "state", "reason"):
+        events.add_column(name)
+    for e in v.events:
+        events.add_row(f"{e.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC", e.state.value, e.reason)
+    console.print(events)

@@ -1,0 +1,519 @@
+"""Trading a run through a broker: sells first, buys from the cash they raised, the book from fills.
+
+The order of work, each step its own unit of work so a crash loses at most the step under way:
+
+1. the run goes ``queued -> in_progress``; the broker opens the run's accounts from the book
+   when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`);
+2. the sells (stored as intents when the run started) are sent, each marked ``submitted`` and
+   committed *before* it is sent; an order already ``new`` or ``submitted`` after a restart is
+   first looked up at the broker by its client order id and sent only when the broker never got
+   it, so no id is ever taken twice;
+3. the run waits (on the clock, a bounded time) until every sell has ended;
+4. the buys are sized from the cash the sells actually raised: the proposal's buys shrink, pro
+   rata, by any shortfall of the sells' proceeds against their estimate and never beyond the
+   broker's buying power; fractional accounts buy notional amounts, whole-share runs whole
+   quantities at the current price; their intents are committed, then sent and awaited as in 2-3;
+5. the run ends ``completed``, or ``completed_adjusted`` listing each order dropped, resized or
+   not fully filled and why, or ``timeout`` when orders were still working at the end of the
+   wait (they are canceled), or ``error`` when the broker could not be reached.
+
+Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
+an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
+lots oldest first, a buy adds a lot at its cost. Intended and reached allocation per position
+(:func:`allocation`) is what a post-run check compares.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+from functools import partial
+from typing import TypeVar
+
+from rebal.domain.account import Holding, Price
+from rebal.domain.ids import AccountId, ClientOrderId, RunId, Symbol
+from rebal.domain.money import CENT, NO_MONEY, NO_SHARES, Money, Quantity, amount_of
+from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
+from rebal.domain.proposal import ProposedOrder
+from rebal.domain.run import Run, RunState
+from rebal.ports.broker import (
+    Broker,
+    BrokerError,
+    BrokerOrder,
+    BrokerUnavailable,
+    DuplicateOrder,
+    Opening,
+    OpensAccounts,
+)
+from rebal.ports.clock import Clock
+from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionSettings:
+    """How long the run waits for its orders (seconds on the run's clock), how often it asks,
+    and how many times an unanswered broker call is tried before the run ends in ``error``."""
+
+    max_wait_seconds: float = 3600.0
+    poll_seconds: float = 5.0
+    attempts: int = 5
+
+
+class _Unreachable(Exception):
+    """The broker did not answer after every attempt."""
+
+
+@dataclass
+class _Execution:
+    store: Store
+    broker: Broker
+    run: RunId
+    clock: Clock
+    settings: ExecutionSettings
+    actor: str
+
+    def uow(self, why: str) -> UnitOfWork:
+        return self.store.unit_of_work(actor=self.actor, reason=f"run {self.run}: {why}")
+
+    def ask(self, call: Callable[[], T]) -> T:
+        """``call``, tried again (after a pause) while the broker does not answer."""
+        for _ in range(self.settings.attempts):
+            try:
+                return call()
+            except BrokerUnavailable:
+                self.clock.sleep(self.settings.poll_seconds)
+        raise _Unreachable(f"the broker did not answer {self.settings.attempts} times")
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    def send(self, orders: Sequence[Order]) -> None:
+        """Send each order the broker does not have yet, marking it submitted first."""
+        for order in orders:
+            if order.state.terminal:
+                continue
+            if order.state in (OrderState.NEW, OrderState.SUBMITTED):
+                known = self.ask(partial(self.broker.order, order.client_order_id))
+                if known is not None:
+                    self.sync([known])
+                    continue
+            if order.state is OrderState.NEW:
+                with self.uow("submit") as uow:
+                    uow.orders.update(
+                        [order.advance(OrderState.SUBMITTED, submitted_at=self.clock.now())]
+                    )
+                    uow.commit()
+            elif order.state is not OrderState.SUBMITTED:
+                continue
+            try:
+                answer = self.broker.submit(order)
+            except DuplicateOrder as dup:
+                answer = dup.existing
+            except BrokerUnavailable:
+                continue  # unknown outcome: the order stays submitted and is asked for later
+            except BrokerError as exc:
+                with self.uow("refused") as uow:
+                    stored = uow.orders.get(order.client_order_id, for_update=True)
+                    assert stored is not None
+                    uow.orders.update([stored.advance(OrderState.REJECTED, reason=str(exc))])
+                    uow.commit()
+                continue
+            self.sync([answer])
+
+    def sync(self, answers: Iterable[BrokerOrder]) -> None:
+        """Store how far each order has got at the broker, and its new fills in the book."""
+        answers = list(answers)
+        if not answers:
+            return
+        fills_of: dict[AccountId, list[Fill]] = {}
+        for account in {a.account for a in answers}:
+            ids = {a.client_order_id for a in answers if a.account == account}
+            fills_of[account] = [
+                f for f in self.ask(partial(self.broker.fills, account)) if f.client_order_id in ids
+            ]
+        with self.uow("broker report") as uow:
+            updated = []
+            for answer in answers:
+                stored = uow.orders.get(answer.client_order_id, for_update=True)
+                if stored is None:
+                    continue
+                moved = _moved(stored, answer)
+                if moved is not None:
+                    updated.append(moved)
+            uow.orders.update(updated)
+            new = uow.fills.add([f for fills in fills_of.values() for f in fills])
+            apply_fills(uow, new)
+            uow.commit()
+
+    def wait(self, orders: Sequence[ClientOrderId]) -> list[Order]:
+        """Poll the orders until each has ended or the wait is over; the orders as stored."""
+        waited = 0.0
+        while True:
+            current = self.stored(orders)
+            working = [o for o in current if not o.state.terminal]
+            if not working:
+                return current
+            unsent = [
+                o for o in working if o.state is OrderState.SUBMITTED and o.broker_order_id is None
+            ]
+            self.send(unsent)
+            if waited >= self.settings.max_wait_seconds:
+                return current
+            self.clock.sleep(self.settings.poll_seconds)
+            waited += self.settings.poll_seconds
+            found = [self.ask(partial(self.broker.order, o.client_order_id)) for o in working]
+            self.sync(a for a in found if a is not None)
+
+    def stored(self, orders: Sequence[ClientOrderId]) -> list[Order]:
+        with self.uow("read orders") as uow:
+            return [o for cid in orders if (o := uow.orders.get(cid)) is not None]
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def state(self) -> Run:
+        with self.uow("read") as uow:
+            run = uow.runs.get(self.run)
+        if run is None:
+            raise RunInputError(f"unknown run {self.run!r}")
+        return run
+
+    def end(self, state: RunState, reason: str) -> Run:
+        with self.uow(str(state)) as uow:
+            current = uow.runs.get(self.run, for_update=True)
+            assert current is not None
+            if current.state.terminal:
+                return current
+            done = uow.runs.transition(self.run, state, self.clock.now(), reason)
+            uow.commit()
+            return done
+
+    def begin(self) -> Run:
+        with self.uow("start") as uow:
+            run = uow.runs.get(self.run, for_update=True)
+            if run is None:
+                raise RunInputError(f"unknown run {self.run!r}")
+            if run.state is RunState.QUEUED:
+                run = uow.runs.transition(
+                    self.run, RunState.IN_PROGRESS, self.clock.now(), "started"
+                )
+            elif run.state is RunState.IN_PROGRESS:
+                uow.runs.note(self.run, self.clock.now(), "resumed")
+            accounts = _proposal_accounts(uow, run)
+            openings = {
+                a: Opening(cash=acct.cash, positions=uow.holdings.positions(a))
+                for a in accounts
+                if (acct := uow.accounts.get(a)) is not None
+            }
+            uow.commit()
+        if not run.state.terminal and isinstance(self.broker, OpensAccounts):
+            self.ask(lambda: self.broker.open_accounts(openings))  # type: ignore[attr-defined]
+        return run
+
+    def size_buys(self) -> None:
+        """Store the run's buy intents, sized from what the sells raised (once)."""
+        with self.uow("read proposal") as uow:
+            run = uow.runs.get(self.run)
+            assert run is not None and run.proposal is not None
+            proposal = uow.proposals.get(run.proposal)
+            assert proposal is not None
+        buyers = sorted({o.account for o in proposal.orders if o.side is Side.BUY})
+        powers = {a: self.ask(partial(self.broker.buying_power, a)) for a in buyers}
+        with self.uow("size buys") as uow:
+            run = uow.runs.get(self.run, for_update=True)
+            assert run is not None and run.proposal is not None
+            orders = list(uow.orders.for_run(self.run))
+            if any(o.side is Side.BUY for o in orders):
+                return
+            whole = bool(json.loads(proposal.config or "{}").get("whole_shares", False))
+            buys = [o for o in proposal.orders if o.side is Side.BUY]
+            symbols = {o.symbol for o in proposal.orders}
+            then = uow.prices.quotes(symbols, proposal.as_of)
+            now = uow.prices.quotes(symbols, self.clock.now())
+            intents: list[Order] = []
+            for account, wanted in _by_account(buys).items():
+                sells = [o for o in orders if o.account == account and o.side is Side.SELL]
+                estimate = sum(
+                    (
+                        amount_of(o.quantity or NO_SHARES, then[o.symbol].price)
+                        for o in proposal.orders
+                        if o.account == account and o.side is Side.SELL
+                    ),
+                    NO_MONEY,
+                )
+                raised = sum(
+                    (
+                        amount_of(f.quantity, f.price)
+                        for o in sells
+                        for f in uow.fills.for_order(o.client_order_id)
+                    ),
+                    NO_MONEY,
+                )
+                intents += _buy_orders(
+                    self.run, wanted, then, now, Money(estimate - raised), powers[account], whole
+                )
+            uow.orders.add(intents)
+            uow.commit()
+
+    def execute(self) -> Run:
+        run = self.begin()
+        if run.state.terminal:
+            return run
+        try:
+            for side in (Side.SELL, Side.BUY):
+                if side is Side.BUY:
+                    self.size_buys()
+                if self.state().state.terminal:
+                    return self.state()
+                ids = [o.client_order_id for o in self.stored_run() if o.side is side]
+                self.send(self.stored(ids))
+                final = self.wait(ids)
+                if any(not o.state.terminal for o in final):
+                    late = [o for o in final if not o.state.terminal]
+                    for o in late:
+                        self.sync([self.ask(partial(self.broker.cancel, o.client_order_id))])
+                    names = ", ".join(o.client_order_id for o in late)
+                    return self.end(
+                        RunState.TIMEOUT,
+                        f"still working after "
+                        f"{self.settings.max_wait_seconds:g} s, canceled: {names}",
+                    )
+        except _Unreachable as exc:
+            return self.end(RunState.ERROR, str(exc))
+        return self.finish()
+
+    def stored_run(self) -> list[Order]:
+        with self.uow("read orders") as uow:
+            return list(uow.orders.for_run(self.run))
+
+    def finish(self) -> Run:
+        orders = self.stored_run()
+        adjusted = [
+            f"{o.client_order_id} {o.state}: {o.reason}"
+            for o in orders
+            if o.state is not OrderState.FILLED or o.reason.startswith("resized")
+        ]
+        if adjusted:
+            return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted))
+        return self.end(RunState.COMPLETED, f"{len(orders)} orders filled")
+
+
+def _proposal_accounts(uow: UnitOfWork, run: Run) -> list[AccountId]:
+    proposal = uow.proposals.get(run.proposal) if run.proposal else None
+    return [a.account for a in proposal.accounts] if proposal else []
+
+
+def _by_account(orders: Iterable[T]) -> dict[AccountId, list[T]]:
+    grouped: dict[AccountId, list[T]] = defaultdict(list)
+    for order in orders:
+        grouped[order.account].append(order)  # type: ignore[attr-defined]
+    return grouped
+
+
+def _buy_orders(
+    run: RunId,
+    wanted: Sequence[ProposedOrder],
+    then: Mapping[Symbol, Price],
+    now: Mapping[Symbol, Price],
+    shortfall: Money,
+    power: Money,
+    whole: bool,
+) -> list[Order]:
+    """The buys of one account: each proposed buy's estimated amount, scaled down pro rata
+    when the sells raised less than estimated or the buying power is short (to the cent,
+    rounded down, so the sum never exceeds the budget); whole shares at the current price when
+    ``whole``."""
+    estimates = [amount_of(o.quantity or NO_SHARES, then[o.symbol].price) for o in wanted]
+    total = sum(estimates, NO_MONEY)
+    budget = min(total - max(shortfall, NO_MONEY), power)
+    scale = Decimal(1) if budget >= total or not total else max(budget, NO_MONEY) / total
+    limit = (
+        f"the account's buying power at the broker is {power}"
+        if power < total - max(shortfall, NO_MONEY)
+        else f"the sells raised {shortfall} less cash than estimated"
+    )
+    out = []
+    for o, estimate in zip(wanted, estimates, strict=True):
+        amount = Money((estimate * scale).quantize(CENT, rounding=ROUND_FLOOR))
+        why = "proposed" if scale == 1 else f"resized from {estimate} to {amount}: {limit}"
+        cid = client_order_id(run, o.account, o.symbol, Side.BUY)
+        if whole:
+            shares = (amount / now[o.symbol].price).to_integral_value(rounding=ROUND_FLOOR)
+            if shares > 0:
+                out.append(
+                    Order(
+                        client_order_id=cid,
+                        account=o.account,
+                        symbol=o.symbol,
+                        side=Side.BUY,
+                        run=run,
+                        quantity=Quantity(shares),
+                        reason=why,
+                    )
+                )
+        elif amount > 0:
+            out.append(
+                Order(
+                    client_order_id=cid,
+                    account=o.account,
+                    symbol=o.symbol,
+                    side=Side.BUY,
+                    run=run,
+                    notional=amount,
+                    reason=why,
+                )
+            )
+    return out
+
+
+def _moved(stored: Order, answer: BrokerOrder) -> Order | None:
+    """``stored`` brought to the broker's ``answer`` along legal moves; ``None`` when nothing
+    changed."""
+    order = stored
+    if order.state is OrderState.NEW and answer.state is not OrderState.NEW:
+        order = order.advance(OrderState.SUBMITTED, submitted_at=answer.submitted_at)
+    changes = {
+        "filled_quantity": answer.filled_quantity,
+        "filled_notional": answer.filled_notional,
+        "broker_order_id": answer.broker_order_id,
+    }
+    if answer.reason and answer.state in (
+        OrderState.REJECTED,
+        OrderState.CANCELED,
+        OrderState.EXPIRED,
+    ):
+        changes["reason"] = answer.reason
+    if answer.state is not order.state:
+        try:
+            check_transition(order.client_order_id, order.state, answer.state)
+        except ValueError:
+            return None if order is stored else order
+        order = replace(order, state=answer.state, **changes)  # type: ignore[arg-type]
+    else:
+        order = replace(order, **changes)  # type: ignore[arg-type]
+    return None if order == stored else order
+
+
+def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
+    """Move the book by ``fills`` (new ones only): cash by each amount, lots oldest first."""
+    for account, mine in _by_account(sorted(fills, key=lambda f: (f.at, f.id))).items():
+        stored = uow.accounts.get(account)
+        assert stored is not None
+        lots = list(uow.holdings.of(account))
+        cash = stored.cash
+        for fill in mine:
+            amount = amount_of(fill.quantity, fill.price)
+            if fill.side is Side.BUY:
+                cash = Money(cash - amount)
+                lots.append(
+                    Holding(
+                        account=account,
+                        symbol=fill.symbol,
+                        quantity=fill.quantity,
+                        cost_basis=amount,
+                        acquired=fill.at.astimezone(EXCHANGE_TZ).date(),
+                    )
+                )
+            else:
+                cash = Money(cash + amount)
+                lots = _take(lots, fill.symbol, fill.quantity)
+        uow.accounts.save([replace(stored, cash=cash)])
+        uow.holdings.replace({account: lots})
+
+
+def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holding]:
+    """``lots`` less ``quantity`` shares of ``symbol``, oldest lots first (a lot's cost basis
+    shrinks with it, to the cent)."""
+    left = quantity
+    out = []
+    for lot in lots:
+        if lot.symbol != symbol or left <= 0:
+            out.append(lot)
+            continue
+        taken = min(lot.quantity, left)
+        left -= taken
+        rest = Quantity(lot.quantity - taken)
+        if rest > 0:
+            basis = (
+                None
+                if lot.cost_basis is None
+                else Money((lot.cost_basis * rest / lot.quantity).quantize(CENT))
+            )
+            out.append(replace(lot, quantity=rest, cost_basis=basis))
+    return out
+
+
+def execute_run(
+    store: Store,
+    broker: Broker,
+    run: RunId,
+    *,
+    clock: Clock,
+    actor: str,
+    settings: ExecutionSettings | None = None,
+) -> Run:
+    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it."""
+    return _Execution(store, broker, run, clock, settings or ExecutionSettings(), actor).execute()
+
+
+def cancel_run(store: Store, broker: Broker, run: RunId, *, clock: Clock, actor: str) -> Run:
+    """Cancel a run: a queued one outright, one in progress after canceling its working orders
+    at the broker (``canceled_mid_run``)."""
+    from rebal.services.runs import cancel_queued
+
+    done = cancel_queued(store, run, actor=actor)
+    if done is not None:
+        return done
+    ex = _Execution(store, broker, run, clock, ExecutionSettings(), actor)
+    current = ex.state()
+    if current.state.terminal:
+        raise RunInputError(f"run {run} has already ended ({current.state})")
+    working = [o for o in ex.stored_run() if not o.state.terminal]
+    for order in working:
+        if order.state is OrderState.NEW:
+            with ex.uow("cancel intent") as uow:
+                uow.orders.update([order.advance(OrderState.CANCELED, reason="run canceled")])
+                uow.commit()
+            continue
+        try:
+            ex.sync([broker.cancel(order.client_order_id)])
+        except BrokerError:
+            continue
+    return ex.end(
+        RunState.CANCELED_MID_RUN, f"canceled by {actor}; {len(working)} working orders canceled"
+    )
+
+
+def allocation(uow: UnitOfWork, run: Run) -> dict[AccountId, dict[Symbol, tuple[Money, Money]]]:
+    """Per account of the run and symbol it traded: (intended value, reached value) at current
+    prices, for a post-run check of the allocation."""
+    proposal = uow.proposals.get(run.proposal) if run.proposal else None
+    if proposal is None:
+        return {}
+    out: dict[AccountId, dict[Symbol, tuple[Money, Money]]] = {}
+    orders = uow.orders.for_run(run.id)
+    for account in {o.account for o in proposal.orders}:
+        held = uow.holdings.positions(account)
+        symbols = {o.symbol for o in proposal.orders if o.account == account}
+        quotes = uow.prices.quotes(symbols, uow.now)
+        row = {}
+        for s in symbols:
+            price = quotes[s].price
+            delta = sum(
+                (o.quantity or 0) * (1 if o.side is Side.BUY else -1)
+                for o in proposal.orders
+                if o.account == account and o.symbol == s
+            )
+            filled = sum(
+                o.filled_quantity * (1 if o.side is Side.BUY else -1)
+                for o in orders
+                if o.account == account and o.symbol == s
+            )
+            reached = held.get(s, Quantity(Decimal(0)))
+            row[s] = (amount_of(reached - filled + delta, price), amount_of(reached, price))
+        out[account] = row
+    return out

@@ -1,0 +1,264 @@
+"""Starting, listing and canceling rebalance runs: the run use cases over the store.
+
+A run is started for one account, a model's accounts or the whole book, as of an instant, of
+one type (:class:`~rebal.domain.run.RunType`). Its key (scope, as-of date in New York, type,
+model version) is unique: starting the same run again returns the stored one and proposes
+nothing. A new run is proposed by a :class:`Planner` on the stored book (restricted to the run's
+accounts) and stored in one unit of work with its proposal and its sell orders as intents
+(state ``new``), before anything is sent; :mod:`rebal.services.execution` trades it.
+
+Bad input (an unknown account or model, a model with no accounts, an empty book, a price
+missing or older than the staleness limit) raises :class:`RunInputError` before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from rebal.domain.account import Account
+from rebal.domain.book import BookSnapshot
+from rebal.domain.ids import CASH, AccountId, ClientOrderId, ProposalId, RunId, Symbol
+from rebal.domain.money import Money
+from rebal.domain.order import Order, OrderState, Side
+from rebal.domain.proposal import AccountProposal, Proposal, ProposedOrder
+from rebal.domain.run import Run, RunEvent, RunKey, RunState, RunType, ScopeKind
+from rebal.ports.storage import Store, UnitOfWork
+
+#: The exchange's time zone: a run's as-of date is its date in New York.
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+#: A price older than this at the run's as-of instant is stale unless told otherwise.
+DEFAULT_MAX_PRICE_AGE = timedelta(days=1)
+
+
+class RunInputError(ValueError):
+    """A run cannot be started or found as asked; the message says why, in one line."""
+
+
+class PlanLike(Protocol):
+    """What a planner returns (see :class:`rebal.proposing.Plan`)."""
+
+    @property
+    def accounts(self) -> tuple[AccountProposal, ...]: ...
+    @property
+    def orders(self) -> tuple[tuple[ProposedOrder, Money], ...]: ...
+
+
+class Planner(Protocol):
+    """Proposes the orders of a book for a run type, with deposits/withdrawals per account."""
+
+    def __call__(
+        self, book: BookSnapshot, run_type: RunType, flows: Mapping[AccountId, Money]
+    ) -> PlanLike: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    """What to run: the scope (``name`` is the account id, the model name, or ``""`` for the
+    book), the type, the as-of instant, the options the planner runs with (as canonical JSON,
+    kept with the proposal), the amount of a ``raise_cash`` run and the staleness limit."""
+
+    scope: ScopeKind
+    name: str
+    type: RunType
+    as_of: datetime
+    config: str = "{}"
+    amount: Money | None = None
+    max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE
+
+
+def run_id(key: RunKey) -> RunId:
+    """The run's id, derived from its key: the same run always has the same id."""
+    return RunId("R" + hashlib.sha256(key.text().encode()).hexdigest()[:12])
+
+
+def client_order_id(run: RunId, account: AccountId, symbol: Symbol, side: Side) -> ClientOrderId:
+    """The order's id at the broker, derived from its run and position: a retry of the same
+    order always carries the same id, so the broker can never take it twice."""
+    return ClientOrderId(f"{run}-{account}-{symbol}-{side.value[0]}")
+
+
+def _accounts(uow: UnitOfWork, request: RunRequest) -> tuple[list[Account], int]:
+    """The open accounts of the run's scope and the model version of its key."""
+    if request.scope is ScopeKind.ACCOUNT:
+        account = uow.accounts.get(AccountId(request.name))
+        if account is None or account.closed_at is not None:
+            raise RunInputError(f"unknown account {request.name!r}")
+        version = uow.models.latest(account.model) if account.model else None
+        return [account], version.version if version else 0
+    if request.scope is ScopeKind.MODEL:
+        latest = uow.models.latest(request.name)  # type: ignore[arg-type]
+        if latest is None:
+            raise RunInputError(f"unknown model {request.name!r}")
+        accounts = list(uow.accounts.list(latest.model))
+        if not accounts:
+            raise RunInputError(f"model {request.name!r} has no accounts")
+        return accounts, latest.version
+    accounts = list(uow.accounts.list())
+    if not accounts:
+        raise RunInputError("the book has no accounts: import one with rebal db import")
+    return accounts, 0
+
+
+def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest) -> BookSnapshot:
+    """The stored book restricted to ``accounts``, priced as of the run; refuses a missing or
+    stale price of anything held or targeted."""
+    ids = {a.id for a in accounts}
+    holdings = tuple(h for a in accounts for h in uow.holdings.of(a.id))
+    models = {
+        v.model: v.targets
+        for v in uow.models.current()
+        if any(a.model == v.model for a in accounts)
+    }
+    wanted = {h.symbol for h in holdings} | {
+        t.symbol for targets in models.values() for t in targets if t.symbol != CASH
+    }
+    quotes = uow.prices.quotes(wanted, request.as_of)
+    for symbol in sorted(wanted):
+        quote = quotes.get(symbol)
+        if quote is None:
+            raise RunInputError(f"no price of {symbol} as of {request.as_of.isoformat()}")
+        if request.as_of - quote.at > request.max_price_age:
+            raise RunInputError(
+                f"the price of {symbol} is stale: quoted {quote.at.isoformat()}, more than "
+                f"{request.max_price_age} before the run's as-of {request.as_of.isoformat()}"
+            )
+    return BookSnapshot(
+        models=models,
+        accounts=tuple(a for a in accounts if a.id in ids),
+        holdings=holdings,
+        prices=tuple(quotes[s] for s in sorted(wanted)),
+    )
+
+
+def _flows(request: RunRequest, accounts: Sequence[Account]) -> dict[AccountId, Money]:
+    if request.type is not RunType.RAISE_CASH:
+        return {}
+    if request.amount is None or request.amount <= 0:
+        raise RunInputError("a raise_cash run needs a positive --amount")
+    if request.scope is not ScopeKind.ACCOUNT:
+        raise RunInputError("a raise_cash run is for one account (--account)")
+    return {accounts[0].id: Money(-request.amount)}
+
+
+def start_run(
+    store: Store, request: RunRequest, planner: Planner, *, actor: str
+) -> tuple[Run, bool]:
+    """Store the run of ``request`` with its proposal and sell intents, or find it:
+    ``(the run, whether it is new)``. Raises :class:`RunInputError` for bad input."""
+    if request.as_of.tzinfo is None:
+        raise RunInputError("the run's as-of time must have a time zone")
+    with store.unit_of_work(actor=actor, reason=f"start a {request.type} run") as uow:
+        accounts, version = _accounts(uow, request)
+        key = RunKey(
+            scope=request.scope,
+            name=request.name,
+            as_of=request.as_of.astimezone(EXCHANGE_TZ).date(),
+            type=request.type,
+            model_version=version,
+        )
+        existing = uow.runs.find(key)
+        if existing is not None:
+            return existing, False
+        book = _snapshot(uow, accounts, request)
+        try:
+            plan = planner(book, request.type, _flows(request, accounts))
+        except ValueError as exc:
+            raise RunInputError(str(exc)) from None
+        rid = run_id(key)
+        proposal = Proposal(
+            id=ProposalId(f"P{rid[1:]}"),
+            as_of=request.as_of,
+            created_at=uow.now,
+            config=request.config,
+            accounts=plan.accounts,
+            orders=tuple(order for order, _ in plan.orders),
+        )
+        uow.proposals.add(proposal)
+        run = Run(
+            id=rid,
+            key=key,
+            state=RunState.QUEUED,
+            created_at=uow.now,
+            updated_at=uow.now,
+            reason="queued",
+            proposal=proposal.id,
+        )
+        run, new = uow.runs.start(run, f"queued: {len(plan.orders)} proposed orders")
+        uow.orders.add(
+            [
+                Order(
+                    client_order_id=client_order_id(rid, o.account, o.symbol, o.side),
+                    account=o.account,
+                    symbol=o.symbol,
+                    side=o.side,
+                    quantity=o.quantity,
+                    run=rid,
+                    reason="proposed",
+                )
+                for o, _ in plan.orders
+                if o.side is Side.SELL
+            ]
+        )
+        uow.commit()
+        return run, new
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A run with its orders and events, as ``rebal runs show`` prints it."""
+
+    run: Run
+    orders: tuple[Order, ...]
+    events: tuple[RunEvent, ...]
+    accounts: tuple[AccountId, ...]
+
+
+def show_run(store: Store, run: RunId, *, actor: str) -> RunView:
+    """The run with its orders and events; :class:`RunInputError` for an unknown id."""
+    with store.unit_of_work(actor=actor, reason=f"show run {run}") as uow:
+        found = uow.runs.get(run)
+        if found is None:
+            raise RunInputError(f"unknown run {run!r}")
+        proposal = uow.proposals.get(found.proposal) if found.proposal else None
+        accounts = tuple(a.account for a in proposal.accounts) if proposal else ()
+        return RunView(found, tuple(uow.orders.for_run(run)), tuple(uow.runs.events(run)), accounts)
+
+
+def list_runs(store: Store, state: RunState | None, *, actor: str) -> list[RunView]:
+    """Every run (in ``state``), oldest first, with its orders and events."""
+    with store.unit_of_work(actor=actor, reason="list runs") as uow:
+        runs = list(uow.runs.list(state))
+    return [show_run(store, r.id, actor=actor) for r in runs]
+
+
+def cancel_queued(store: Store, run: RunId, *, actor: str) -> Run | None:
+    """Cancel a queued run (nothing was sent): the run, or ``None`` when it is not queued (an
+    in-progress run is canceled by :func:`rebal.services.execution.cancel_run`)."""
+    with store.unit_of_work(actor=actor, reason=f"cancel run {run}") as uow:
+        found = uow.runs.get(run, for_update=True)
+        if found is None:
+            raise RunInputError(f"unknown run {run!r}")
+        if found.state is not RunState.QUEUED:
+            return None
+        uow.orders.update(
+            [
+                o.advance(OrderState.CANCELED, reason="run canceled")
+                for o in uow.orders.for_run(run)
+                if o.state is OrderState.NEW
+            ]
+        )
+        done = uow.runs.transition(run, RunState.CANCELED, uow.now, f"canceled by {actor}")
+        uow.commit()
+        return done
+
+
+def canonical(options: Mapping[str, object]) -> str:
+    """Options as canonical JSON text (sorted keys), the form a proposal keeps."""
+    return json.dumps(dict(options), sort_keys=True, default=str)

@@ -1,0 +1,125 @@
+"""For the run tests: a small stored book on each database, a simulated broker beside it on
+the same clock, and a helper that starts and executes runs: real parts, no mocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rebal.adapters.brokers.simulated import SimulatedBroker, SimulatorSettings
+from rebal.adapters.calendars.exchange import ExchangeCalendar
+from rebal.adapters.memory.clock import SimulatedClock
+from rebal.adapters.memory.prices import InMemoryPrices
+from rebal.adapters.storage.database import create_engine
+from rebal.adapters.storage.migrate import upgrade
+from rebal.adapters.storage.unit_of_work import SqlStore
+from rebal.core.engine import RunConfig
+from rebal.domain.account import Account, Holding, Price, Target
+from rebal.domain.book import BookSnapshot
+from rebal.domain.ids import AccountId, ModelId, Symbol
+from rebal.domain.money import Money, Quantity
+from rebal.domain.run import Run, RunType, ScopeKind
+from rebal.proposing import CorePlanner
+from rebal.services.book import import_book
+from rebal.services.execution import ExecutionSettings, execute_run
+from rebal.services.runs import RunRequest, start_run
+
+ET = ZoneInfo("America/New_York")
+#: Tuesday 2026-11-24, 10:00 in New York: an ordinary session.
+START = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
+CALENDAR = ExchangeCalendar.around(START, days_before=30, days_after=60)
+PRICES = {"VTI": "250.00", "BND": "72.50"}
+
+
+def d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def small_book(n: int = 2) -> BookSnapshot:
+    """``n`` accounts of a 60/40 model, each all in VTI with some cash: each must sell VTI and
+    buy BND."""
+    targets = (
+        Target(symbol=Symbol("VTI"), weight=d("0.6")),
+        Target(symbol=Symbol("BND"), weight=d("0.4")),
+    )
+    accounts = tuple(
+        Account(id=AccountId(f"A{i}"), model=ModelId("balanced"), cash=Money(d("1000.00")))
+        for i in range(1, n + 1)
+    )
+    holdings = tuple(
+        Holding(
+            account=a.id,
+            symbol=Symbol("VTI"),
+            quantity=Quantity(d("40")),
+            cost_basis=Money(d("8000.00")),
+            acquired=START.date() - timedelta(days=400),
+        )
+        for a in accounts
+    )
+    prices = tuple(
+        Price(symbol=Symbol(s), price=d(p), at=START - timedelta(hours=1))
+        for s, p in PRICES.items()
+    )
+    return BookSnapshot(
+        models={ModelId("balanced"): targets}, accounts=accounts, holdings=holdings, prices=prices
+    )
+
+
+@dataclass
+class Desk:
+    """The store, the broker and the clock of one test."""
+
+    url: str
+    store: SqlStore
+    clock: SimulatedClock
+    prices: InMemoryPrices
+    broker: SimulatedBroker
+
+    def start(
+        self,
+        scope: ScopeKind = ScopeKind.MODEL,
+        name: str = "balanced",
+        type: RunType = RunType.REBALANCE,
+        **options: Any,
+    ) -> tuple[Run, bool]:
+        request = RunRequest(
+            scope=scope,
+            name=name,
+            type=type,
+            as_of=self.clock.now(),
+            amount=options.pop("amount", None),
+        )
+        return start_run(self.store, request, CorePlanner(RunConfig(**options)), actor="test")
+
+    def execute(self, run: Run, **settings: Any) -> Run:
+        return execute_run(
+            self.store,
+            self.broker,
+            run.id,
+            clock=self.clock,
+            actor="test",
+            settings=ExecutionSettings(**settings),
+        )
+
+
+def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
+    engine = create_engine(url)
+    upgrade(engine)
+    clock = SimulatedClock(START - timedelta(minutes=30))
+    store = SqlStore(engine, clock)
+    with store.unit_of_work(actor="test", reason="import") as uow:
+        import_book(uow, book)
+        uow.commit()
+    clock.advance(timedelta(minutes=30))
+    prices = InMemoryPrices(book.prices)
+    broker = SimulatedBroker(
+        engine,
+        clock=clock,
+        prices=prices,
+        calendar=CALENDAR,
+        settings=SimulatorSettings.model_validate(sim),
+    )
+    return Desk(url, store, clock, prices, broker)
