@@ -13,6 +13,11 @@ Percentages are given as percent (``band_rel=20`` is 20 %), as on the command li
 quantities come back as ``Decimal``. Invalid tables raise :class:`rebal.io.errors.InputError`
 listing every problem.
 
+Money given as a Python ``float`` (a cash column computed as ``0.1 + 0.2``, a deposit) is taken
+as the float's shortest decimal text (``0.30000000000000004``) rounded to the cent, half to even
+(``0.30``); money given as ``Decimal``, ``int`` or text must be whole cents, as in a file.
+``deposits`` and ``withdrawals`` map account ids to amounts, like ``--deposit``/``--withdraw``.
+
 ``tax_aware=True`` runs the tax layer like ``rebal propose --tax-aware`` (same options as keyword
 arguments, rates in percent); ``result.tax`` then has one row per account (realised short- and
 long-term gains, estimated tax, wash-sale flags, the planner used and the note) and
@@ -26,7 +31,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
 import pandas as pd
 
 from rebal.book import Book, build_book
@@ -35,8 +39,10 @@ from rebal.core.bands import BandSpec
 from rebal.core.engine import Proposal, RunConfig
 from rebal.core.engine import propose as run_engine
 from rebal.core.trades import TradeRules
-from rebal.io.tables import validate_tables
+from rebal.domain.money import cents, check_cents, to_cents
+from rebal.io.tables import Tables, validate_tables
 from rebal.report import (
+    account_values,
     blotter_frame,
     policy_labels,
     positions_frame,
@@ -68,6 +74,41 @@ def _fraction(percent: float | None) -> float | None:
     return None if percent is None else percent / 100.0
 
 
+def _money_cents(amount: Decimal | float | int | str, what: str) -> int:
+    """``amount`` in integer cents: a float rounded to the cent (see the module's rule)."""
+    if isinstance(amount, float):
+        return to_cents(cents(Decimal(repr(amount))))
+    exact = Decimal(str(amount))
+    check_cents(exact, what)
+    return to_cents(exact)
+
+
+def _flows(
+    deposits: Mapping[str, Decimal | float | int | str] | None,
+    withdrawals: Mapping[str, Decimal | float | int | str] | None,
+) -> dict[str, int]:
+    """Deposits (+) and withdrawals (-) per account, in cents."""
+    flows: dict[str, int] = {}
+    for given, sign, what in ((deposits, 1, "deposit"), (withdrawals, -1, "withdrawal")):
+        for account, amount in (given or {}).items():
+            value = _money_cents(amount, f"{what} for {account}")
+            if value <= 0:
+                raise ValueError(f"{what} for {account} must be positive, received {amount}")
+            flows[account] = flows.get(account, 0) + sign * value
+    return flows
+
+
+def _rounded_money(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the float cells of its money ``columns`` rounded to the cent, as text."""
+    out = frame.copy()
+    for name in columns:
+        if name in out and out[name].dtype.kind == "f":
+            out[name] = [
+                "" if v != v else format(cents(Decimal(repr(v))), "f") for v in out[name].tolist()
+            ]
+    return out
+
+
 def _decimals(series: pd.Series, places: int) -> pd.Series:
     return series.map(lambda n: Decimal(int(n)).scaleb(-places))
 
@@ -80,7 +121,7 @@ def _result(book: Book, proposal: Proposal, net: bool) -> Result:
             "model": book.accounts["model"].to_numpy(),
             "status": status_labels(proposal),
             "reason": reasons(book, proposal),
-            "value": np.round(proposal.drift.total, 2),
+            "value": pd.Series(account_values(book, proposal), dtype=object),
             "cash": _decimals(pd.Series(arrays.cash_cents), 2),
             "pending_cash": _decimals(pd.Series(arrays.pending_cents), 2),
             "cash_after": _decimals(pd.Series(proposal.trades.cash_after_cents), 2),
@@ -96,6 +137,17 @@ def _result(book: Book, proposal: Proposal, net: bool) -> Result:
         frame["quantity"] = _decimals(frame.pop("quantity_micro"), 6)
         frame["amount"] = _decimals(frame.pop("amount_cents"), 2)
     return Result(accounts, positions, trades.drop(columns="row"), blotter, book, proposal)
+
+
+def _tables(
+    models: pd.DataFrame, accounts: pd.DataFrame, holdings: pd.DataFrame, prices: pd.DataFrame
+) -> Tables:
+    return validate_tables(
+        models,
+        _rounded_money(accounts, ("cash", "pending_cash")),
+        _rounded_money(holdings, ("cost_basis",)),
+        prices,
+    )
 
 
 def propose(
@@ -133,6 +185,8 @@ def propose(
     drift_cost: float | str | None = None,
     withdrawal_dates: Mapping[str, date] | None = None,
     hold_before_withdrawal: int = 30,
+    deposits: Mapping[str, Decimal | float | int | str] | None = None,
+    withdrawals: Mapping[str, Decimal | float | int | str] | None = None,
 ) -> Result:
     """Validate the tables, measure drift and propose orders, like ``rebal propose``.
 
@@ -158,9 +212,10 @@ def propose(
         cash_reserve=cash_reserve / 100.0,
         all_accounts=all_accounts,
     )
-    tables = validate_tables(models, accounts, holdings, prices)
+    tables = _tables(models, accounts, holdings, prices)
+    flows = _flows(deposits, withdrawals)
     if not tax_aware:
-        book = build_book(tables)
+        book = build_book(tables, flows)
         return _result(book, run_engine(book.arrays, config), net)
     if optimizer not in ("rules", "highs"):
         raise ValueError(f"optimizer must be 'rules' or 'highs', received {optimizer!r}")
@@ -185,7 +240,7 @@ def propose(
         withdrawal_dates=dict(withdrawal_dates or {}),
         hold_days=hold_before_withdrawal,
     )
-    book, taxed = run_tax_aware(tables, config, settings)
+    book, taxed = run_tax_aware(tables, config, settings, flows)
     plain = _result(book, taxed.proposal, net)
     rows = [taxed.annotation(i) for i in range(book.arrays.n_accounts)]
     tax = pd.DataFrame(
@@ -225,5 +280,5 @@ def drift(
     if band_abs is None and band_rel is None:
         band_rel = 20.0
     bands = BandSpec(band_abs=_fraction(band_abs), band_rel=_fraction(band_rel))
-    book = build_book(validate_tables(models, accounts, holdings, prices))
+    book = build_book(_tables(models, accounts, holdings, prices))
     return _result(book, run_engine(book.arrays, RunConfig(bands=bands, trade=False)), False)

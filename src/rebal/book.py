@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ class Book:
     arrays: BookArrays
     accounts: pd.DataFrame  # one row per array row: account, model, type, household, ...
     universe: tuple[str, ...]  # symbol of each index used in ``arrays.symbol``
+    # The price of each symbol of ``universe`` as written (None where missing): what exact
+    # output multiplies quantities by, where the core uses ``arrays.price`` (float64).
+    exact_prices: tuple[Decimal | None, ...] = ()
 
     def symbols(self) -> np.ndarray:
         """Symbol name per slot (N, K), '' for padding."""
@@ -167,4 +171,6 @@ def build_book(
         can_trade=accounts["can_trade"].to_numpy(dtype=bool),
         liquidate=accounts["liquidate"].to_numpy(dtype=bool),
     )
-    return Book(arrays=arrays, accounts=accounts, universe=tuple(universe))
+    exact_of = tables.prices.set_index("symbol")["price_exact"]
+    exact = tuple(None if pd.isna(p) else p for p in exact_of.reindex(universe).to_list())
+    return Book(arrays=arrays, accounts=accounts, universe=tuple(universe), exact_prices=exact)

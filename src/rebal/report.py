@@ -1,10 +1,11 @@
 """A run's result in people's and programs' terms: DataFrames, the JSON document, reasons.
 
-Exact quantities leave the core as integer micro-shares and cents. Text and the API's
-DataFrames carry them as ``Decimal``; JSON writes numbers whose text is the exact decimal
-(``n / 10**6`` is the double nearest that decimal, and JSON prints the shortest text that reads
-back as it). Analytics (weights, drift, band edges) are float64 rounded explicitly to 4 decimals
-of a percent.
+Exact quantities leave the core as integer micro-shares and cents; they, and the money value of
+each position (its exact quantity times its price as written, rounded to the cent once), reach
+every output as ``Decimal``: the API's DataFrames hold them, JSON writes numbers whose text is
+the exact decimal (never through a float), tables and CSV write them with
+:mod:`rebal.domain.formatting`. Analytics (weights, drift, band edges) are float64 rounded
+explicitly to 4 decimals of a percent.
 
 The JSON document (``docs/output.md`` is its reference) has top-level keys ``accounts`` and
 ``blotter``; keys are a public interface: extend, never rename.
@@ -12,7 +13,6 @@ The JSON document (``docs/output.md`` is its reference) has top-level keys ``acc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -21,24 +21,22 @@ import numpy as np
 import pandas as pd
 
 from rebal.book import Book
+from rebal.cli.exact_json import exact_json
 from rebal.core.drift import Drift
 from rebal.core.engine import NO_POLICY, POLICY_NAMES, Proposal
 from rebal.core.status import CASH_SLOT, Reason, Status, Unresolved
+from rebal.domain.formatting import money_text, percent_text
+from rebal.domain.money import cents, from_cents, from_micro
 from rebal.taxaware import TaxAwareProposal
 
 PCT_DECIMALS = 4
 
 
-def _cents(n: int) -> Decimal:
-    return Decimal(int(n)).scaleb(-2)
+def _money_text(n: int) -> str:
+    return money_text(n, grouped=True)
 
 
-def _money_text(cents: int) -> str:
-    return f"{_cents(cents):,.2f}"
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
+_pct = percent_text
 
 
 def reasons(book: Book, proposal: Proposal, rows: np.ndarray | None = None) -> list[str]:
@@ -149,11 +147,39 @@ def _reason_text(
     raise AssertionError(f"no text for reason {why!r}")
 
 
+def _products(book: Book, rows: np.ndarray, cols: np.ndarray) -> list[Decimal | None]:
+    """Exact quantity times the price as written of each slot (None where the price is
+    missing), before any rounding."""
+    prices = book.exact_prices
+    symbols = book.arrays.symbol[rows, cols].tolist()
+    micro = book.arrays.quantity_micro[rows, cols].tolist()
+    out: list[Decimal | None] = []
+    for k, m in zip(symbols, micro, strict=True):
+        price = prices[k] if k >= 0 else None
+        out.append(None if price is None else from_micro(m) * price)
+    return out
+
+
+def account_values(book: Book, proposal: Proposal) -> list[Decimal | None]:
+    """Each account's value, exact: its positions at their prices as written plus settled cash,
+    rounded to the cent once; None where a price is missing."""
+    rows, cols = np.nonzero(book.arrays.used)
+    totals: list[Decimal | None] = [from_cents(c) for c in book.arrays.cash_cents.tolist()]
+    for i, product in zip(rows.tolist(), _products(book, rows, cols), strict=True):
+        total = totals[i]
+        totals[i] = None if product is None or total is None else total + product
+    priced = proposal.drift.priced.tolist()
+    return [
+        cents(t) if t is not None and ok else None for t, ok in zip(totals, priced, strict=True)
+    ]
+
+
 def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
-    """One row per used slot: quantity, price, value, and in percent weights, drift (absolute
-    and relative to target), band and inner-rail edges."""
+    """One row per used slot: quantity, price, value (exact ``Decimal``), and in percent
+    weights, drift (absolute and relative to target), band and inner-rail edges."""
     arrays, drift = book.arrays, proposal.drift
     rows, cols = np.nonzero(arrays.used)
+    values = [None if v is None else cents(v) for v in _products(book, rows, cols)]
     symbols = book.symbols()
     pct = lambda a: np.round(100 * a[rows, cols], PCT_DECIMALS)  # noqa: E731
     return pd.DataFrame(
@@ -162,8 +188,11 @@ def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
             "account": book.accounts["account"].to_numpy()[rows],
             "symbol": symbols[rows, cols],
             "quantity_micro": arrays.quantity_micro[rows, cols],
-            "price": arrays.price[rows, cols],
-            "value": np.round(drift.value[rows, cols], 2),
+            "price": pd.Series(
+                [book.exact_prices[k] if k >= 0 else None for k in arrays.symbol[rows, cols]],
+                dtype=object,
+            ),
+            "value": pd.Series(values, dtype=object),
             "weight": pct(drift.weight),
             "target": pct(drift.target),
             "drift": pct(drift.drift),
@@ -177,13 +206,20 @@ def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
     )
 
 
+ORDER_TYPES = {"sell": "shares", "buy": "notional"}
+
+
 def trades_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
-    """One row per order, sells first: account, symbol, side, quantity, amount (Decimal)."""
+    """One row per order, sells first: account, symbol, side, quantity_micro, amount_cents,
+    and what a broker needs to enter it: the account's model and status, the price used
+    (as written) and the order type (``shares`` for a sell, ``notional`` for a buy)."""
     t = proposal.trades
     symbols = book.symbols()
     ids = book.accounts["account"].to_numpy()
+    models = book.accounts["model"].to_numpy()
+    labels = status_labels(proposal)
     parts = []
-    for side, mask, qty, cents in (
+    for side, mask, qty, amounts in (
         ("sell", t.sell_micro > 0, t.sell_micro, t.sell_cents),
         ("buy", t.buy_cents > 0, t.buy_micro, t.buy_cents),
     ):
@@ -196,7 +232,13 @@ def trades_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
                     "symbol": symbols[r, c],
                     "side": side,
                     "quantity_micro": qty[r, c],
-                    "amount_cents": cents[r, c],
+                    "amount_cents": amounts[r, c],
+                    "model": models[r],
+                    "status": labels[r],
+                    "price": pd.Series(
+                        [book.exact_prices[k] for k in book.arrays.symbol[r, c]], dtype=object
+                    ),
+                    "order_type": ORDER_TYPES[side],
                 }
             )
         )
@@ -248,15 +290,25 @@ def policy_labels(proposal: Proposal) -> np.ndarray:
     return names[np.where(proposal.policy == NO_POLICY, len(POLICY_NAMES), proposal.policy)]
 
 
-def _column(frame: pd.DataFrame, name: str, scale: float = 1.0) -> list[Any]:
-    # Exact decimals of integer minor units survive as floats: m / 10**6 is the double nearest
-    # to the decimal, and JSON writes its shortest round-trip text, which is that decimal.
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    # Analytics columns as floats (NaN -> null); exact columns pass as they are.
     values = frame[name].to_numpy()
-    if scale != 1.0:
-        values = values / scale
     if values.dtype.kind == "f":
-        return [None if v != v else v for v in values.tolist()]  # NaN -> null
+        return [None if v != v else v for v in values.tolist()]
     return values.tolist()
+
+
+def _shares(micro: int) -> Decimal:
+    # Shares with the decimals they need (24000000 micro-shares are 24, not 24.000000 or 2.4E+1).
+    return from_micro(micro).normalize() + 0
+
+
+def _quantities(frame: pd.DataFrame, name: str = "quantity_micro") -> list[Decimal]:
+    return [_shares(m) for m in frame[name].tolist()]
+
+
+def _amounts(values: Any) -> list[Decimal]:
+    return [from_cents(c) for c in np.asarray(values).tolist()]
 
 
 def _offsets(rows: pd.Series, n: int) -> list[int]:
@@ -283,10 +335,10 @@ def account_entries(
     policies = policy_labels(proposal).tolist()
     ids = book.accounts["account"].tolist()
     models = book.accounts["model"].tolist()
-    totals = [None if v != v else round(v, 2) for v in proposal.drift.total.tolist()]
-    cash = (arrays.cash_cents / 100).tolist()
-    pending = (arrays.pending_cents / 100).tolist()
-    cash_after = (proposal.trades.cash_after_cents / 100).tolist()
+    totals = account_values(book, proposal)
+    cash = _amounts(arrays.cash_cents)
+    pending = _amounts(arrays.pending_cents)
+    cash_after = _amounts(proposal.trades.cash_after_cents)
     dropped = proposal.trades.dropped.tolist()
     priced = proposal.drift.priced.tolist()
 
@@ -294,7 +346,7 @@ def account_entries(
     p_off = _offsets(positions["row"], n)
     p_cols = {
         "symbol": _column(positions, "symbol"),
-        "quantity": _column(positions, "quantity_micro", 1e6),
+        "quantity": _quantities(positions),
         "price": _column(positions, "price"),
         "value": _column(positions, "value"),
         **{name: _column(positions, name) for name in _PERCENT_KEYS},
@@ -305,8 +357,10 @@ def account_entries(
     t_cols = {
         "symbol": _column(trades, "symbol"),
         "side": _column(trades, "side"),
-        "quantity": _column(trades, "quantity_micro", 1e6),
-        "amount": _column(trades, "amount_cents", 100.0),
+        "quantity": _quantities(trades),
+        "amount": _amounts(trades["amount_cents"]),
+        "model": [m or None for m in _column(trades, "model")],
+        **{name: _column(trades, name) for name in ("status", "price", "order_type")},
     }
     p_keys, t_keys = tuple(p_cols), tuple(t_cols)
     p_rows = list(zip(*p_cols.values(), strict=True))
@@ -368,8 +422,8 @@ def blotter_entries(book: Book, proposal: Proposal, net: bool = False) -> list[d
         {
             "symbol": r.symbol,
             "side": r.side,
-            "quantity": r.quantity_micro / 1e6,
-            "amount": r.amount_cents / 100,
+            "quantity": _shares(r.quantity_micro),
+            "amount": from_cents(r.amount_cents),
             "accounts": int(r.accounts),
         }
         for r in blotter.itertuples(index=False)
@@ -409,8 +463,9 @@ def document_chunks(
     yield '{"accounts": ['
     entries = account_entries(book, proposal, include_trades=include_trades, tax=tax)
     for k, entry in enumerate(entries):
-        yield ("\n " if k == 0 else ",\n ") + json.dumps(entry, ensure_ascii=False)
+        yield ("\n " if k == 0 else ",\n ") + exact_json(entry)
     yield "\n]"
     if include_trades:
-        yield ',\n"blotter": ' + json.dumps(blotter_entries(book, proposal, net), indent=1)
+        rows = ",\n ".join(exact_json(row) for row in blotter_entries(book, proposal, net))
+        yield ',\n"blotter": [' + (f"\n {rows}\n" if rows else "") + "]"
     yield "}\n"

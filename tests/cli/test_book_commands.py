@@ -74,9 +74,13 @@ def test_propose_json_has_the_documented_keys_and_trades(tmp_path):
     }
     assert a1["positions"][0]["weight"] == pytest.approx(100 * 900 / 1100, abs=1e-4)  # percent
     # Value 1,100: VTI to 660 (sell 24 shares), BND to 440 (buy 340), cash 100 invested.
+    # Each order carries what a broker needs: model, status, price used, order type.
+    order = {"model": "bal", "status": "out_of_tolerance", "price": 10}
     assert a1["trades"] == [
-        {"symbol": "VTI", "side": "sell", "quantity": 24.0, "amount": 240.0},
-        {"symbol": "BND", "side": "buy", "quantity": 34.0, "amount": 340.0},
+        {"symbol": "VTI", "side": "sell", "quantity": 24, "amount": 240, **order,
+         "order_type": "shares"},
+        {"symbol": "BND", "side": "buy", "quantity": 34, "amount": 340, **order,
+         "order_type": "notional"},
     ]
     assert a1["cash_after"] == 0.0
     assert a1["weights_after"] == {"VTI": 60.0, "BND": 40.0}
@@ -121,10 +125,12 @@ def test_propose_csv_lists_sells_before_buys(tmp_path):
     )
     assert result.exit_code == 0, result.output
     rows = [line.split(",") for line in result.stdout.strip().splitlines()]
-    assert rows[0] == ["account", "symbol", "side", "quantity", "amount"]
+    assert rows[0] == [
+        "account", "symbol", "side", "quantity", "amount", "model", "status", "price", "order_type"
+    ]
     assert rows[1:3] == [
-        ["a1", "VTI", "sell", "24", "240.00"],
-        ["a1", "BND", "buy", "34", "340.00"],
+        ["a1", "VTI", "sell", "24", "240.00", "bal", "out_of_tolerance", "10", "shares"],
+        ["a1", "BND", "buy", "34", "340.00", "bal", "out_of_tolerance", "10", "notional"],
     ]
 
 

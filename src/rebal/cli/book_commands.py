@@ -27,6 +27,7 @@ from rebal.core.bands import BandSpec
 from rebal.core.engine import Proposal, RunConfig, propose
 from rebal.core.policies import POLICIES
 from rebal.core.trades import TradeRules
+from rebal.domain.formatting import money_text, number_text, quantity_text
 from rebal.io.atomic import write_chunks_atomic
 from rebal.io.csvfiles import read_tables
 from rebal.io.errors import InputError
@@ -202,6 +203,20 @@ def _emit(text: str | Iterable[str], output: Path | None) -> None:
         err.print(f"wrote {output}")
 
 
+#: The columns of `propose --format csv`: the order, then what a broker needs to enter it.
+PROPOSE_CSV = (
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "amount",
+    "model",
+    "status",
+    "price",
+    "order_type",
+)
+
+
 def drift_command(
     models: ModelsOpt = None,
     accounts: AccountsOpt = None,
@@ -226,7 +241,10 @@ def drift_command(
     elif output_format is OutputFormat.csv:
         frame = positions_frame(book, result)
         frame.insert(2, "status", status_labels(result)[frame["row"]])
-        frame["quantity"] = frame.pop("quantity_micro").map(_micro_text)
+        frame["quantity"] = frame.pop("quantity_micro").map(quantity_text)
+        # Exact decimals in plain digits: the price as written, the value in cents.
+        frame["price"] = frame["price"].map(lambda d: "" if d is None else number_text(d))
+        frame["value"] = frame["value"].map(lambda d: "" if d is None else number_text(d, 2))
         _emit(frame.drop(columns=["row", "weight_after"]).to_csv(index=False), output)
     else:
         render_drift(book, result, output)
@@ -342,16 +360,9 @@ def propose_command(
         _emit(document_chunks(book, result, include_trades=True, net=net, tax=taxed), output)
     elif output_format is OutputFormat.csv:
         trades = trades_frame(book, result)
-        trades["quantity"] = trades.pop("quantity_micro").map(_micro_text)
-        trades["amount"] = trades.pop("amount_cents").map(_cents_text)
-        _emit(trades.drop(columns=["row"]).to_csv(index=False), output)
+        trades["quantity"] = trades["quantity_micro"].map(quantity_text)
+        trades["amount"] = trades["amount_cents"].map(money_text)
+        trades["price"] = trades["price"].map(number_text)
+        _emit(trades[list(PROPOSE_CSV)].to_csv(index=False), output)
     else:
         render_proposal(book, result, output, net=net, tax=taxed)
-
-
-def _micro_text(n: int) -> str:
-    return format(Decimal(int(n)).scaleb(-6).normalize(), "f")
-
-
-def _cents_text(n: int) -> str:
-    return format(Decimal(int(n)).scaleb(-2), "f")

@@ -13,8 +13,16 @@ from rich.table import Table
 from rebal.book import Book
 from rebal.core.engine import Proposal
 from rebal.core.status import ACTIONABLE, Status
+from rebal.domain.formatting import money_text, number_text, quantity_text
 from rebal.io.atomic import write_text_atomic
-from rebal.report import blotter_frame, policy_labels, reasons, status_labels, trades_frame
+from rebal.report import (
+    account_values,
+    blotter_frame,
+    policy_labels,
+    reasons,
+    status_labels,
+    trades_frame,
+)
 from rebal.taxaware import TaxAwareProposal
 
 SHOWN_ACCOUNTS = 25
@@ -42,19 +50,21 @@ def _finish(console: Console, output: Path | None) -> None:
 
 
 def _status_table(book: Book, result: Proposal) -> Table:
-    table = Table(title=f"{book.arrays.n_accounts:,} accounts by status")
+    table = Table(title=f"{number_text(book.arrays.n_accounts, grouped=True)} accounts by status")
     table.add_column("status")
     table.add_column("accounts", justify="right")
     table.add_column("value", justify="right")
     counts = np.bincount(result.statuses.status, minlength=len(Status))
-    value = np.bincount(
-        result.statuses.status, weights=np.nan_to_num(result.drift.total), minlength=len(Status)
-    )
+    value = dict.fromkeys(Status, Decimal(0))
+    statuses = result.statuses.status.tolist()
+    for status, total in zip(statuses, account_values(book, result), strict=True):
+        if total is not None:
+            value[Status(status)] += total
     for status in Status:
         table.add_row(
             f"[{STYLE[status]}]{status.label}[/]",
-            f"{counts[status]:,}",
-            f"{value[status]:,.2f}",
+            number_text(int(counts[status]), grouped=True),
+            number_text(value[status], 2, grouped=True),
         )
     return table
 
@@ -71,7 +81,7 @@ def _accounts_table(
     rows = rows[order]
     shown = rows[:SHOWN_ACCOUNTS]
     more = len(rows) - len(shown)
-    title = f"{len(rows):,} accounts need action" + (
+    title = f"{number_text(len(rows), grouped=True)} accounts need action" + (
         f" (first {len(shown)}; --format json or csv for all)" if more else ""
     )
     table = Table(title=title)
@@ -92,18 +102,19 @@ def _accounts_table(
     policies = policy_labels(result)
     ids = book.accounts["account"].to_numpy()
     models = book.accounts["model"].to_numpy()
+    values = account_values(book, result)
     for i in shown:
         status = Status(int(result.statuses.status[i]))
-        total = result.drift.total[i]
+        total = values[i]
         cells = [
             str(ids[i]),
             str(models[i]) or "-",
             f"[{STYLE[status]}]{labels[i]}[/]",
             sentences[i],
-            "-" if np.isnan(total) else f"{total:,.2f}",
+            "-" if total is None else number_text(total, 2, grouped=True),
         ]
         if with_orders:
-            cells += [policies[i] or "-", str(int(result.trades.count[i]))]
+            cells += [policies[i] or "-", number_text(int(result.trades.count[i]), grouped=True)]
         table.add_row(*cells)
     return table
 
@@ -132,16 +143,17 @@ def render_proposal(
     console.print(_accounts_table(book, result, rows, with_orders=True, tax=tax))
     trades = trades_frame(book, result)
     blotter = blotter_frame(trades, net)
-    table = Table(title=f"Blotter{' (netted)' if net else ''}: {len(trades):,} orders")
+    orders = number_text(len(trades), grouped=True)
+    table = Table(title=f"Blotter{' (netted)' if net else ''}: {orders} orders")
     for name in ("symbol", "side", "quantity", "amount", "accounts"):
         table.add_column(name, justify="left" if name in ("symbol", "side") else "right")
     for r in blotter.itertuples(index=False):
         table.add_row(
             r.symbol,
             r.side,
-            f"{r.quantity_micro / 1e6:,.6f}",
-            f"{r.amount_cents / 100:,.2f}",
-            f"{r.accounts:,}",
+            quantity_text(r.quantity_micro, grouped=True),
+            money_text(r.amount_cents, grouped=True),
+            number_text(r.accounts, grouped=True),
         )
     console.print(table)
     if tax is not None:
@@ -150,11 +162,14 @@ def render_proposal(
             key: sum(Decimal(str(r[key])) for r in reports)
             for key in ("realized_st", "realized_lt", "estimated_tax")
         }
+        shown = {key: number_text(total, 2, grouped=True) for key, total in totals.items()}
         console.print(
-            f"Realised short-term {totals['realized_st']:,.2f}, long-term "
-            f"{totals['realized_lt']:,.2f}; estimated tax {totals['estimated_tax']:,.2f}."
+            f"Realised short-term {shown['realized_st']}, long-term {shown['realized_lt']}; "
+            f"estimated tax {shown['estimated_tax']}."
         )
     dropped = int(result.trades.dropped.sum())
     if dropped:
-        console.print(f"{dropped:,} trades below the minimum trade were dropped.")
+        console.print(
+            f"{number_text(dropped, grouped=True)} trades below the minimum trade were dropped."
+        )
     _finish(console, output)
