@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, Symbol
-from rebal.domain.money import Money, Quantity
+from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
 from rebal.domain.order import Fill, Order, OrderState, OrderType, Side
 
 
@@ -85,6 +85,23 @@ class BrokerOrder:
     submitted_at: datetime
     updated_at: datetime
     reason: str = ""
+
+    @classmethod
+    def of(
+        cls, order: Order, *, broker_order_id: BrokerOrderId, state: OrderState,
+        submitted_at: datetime, updated_at: datetime, filled_quantity: Quantity = NO_SHARES,
+        filled_notional: Money = NO_MONEY, filled_avg_price: Decimal | None = None,
+        reason: str = "",
+    ) -> BrokerOrder:
+        """``order`` as a broker holds it: what it asked, and how far it has got."""
+        return cls(
+            client_order_id=order.client_order_id, broker_order_id=broker_order_id,
+            account=order.account, symbol=order.symbol, side=order.side,
+            quantity=order.quantity, notional=order.notional, type=order.type,
+            limit_price=order.limit_price, state=state, filled_quantity=filled_quantity,
+            filled_notional=filled_notional, filled_avg_price=filled_avg_price,
+            submitted_at=submitted_at, updated_at=updated_at, reason=reason,
+        )  # fmt: skip
 
 
 class Broker(Protocol):

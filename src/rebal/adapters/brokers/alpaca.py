@@ -329,24 +329,10 @@ class AlpacaBroker:
     def _refused(self, order: Order, reason: str) -> BrokerOrder:
         """An order Alpaca would not take, as the port reports it: rejected, never recorded."""
         now = self._clock.now()
-        return BrokerOrder(
-            client_order_id=order.client_order_id,
-            broker_order_id=BrokerOrderId(""),
-            account=order.account,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=order.quantity,
-            notional=order.notional,
-            type=order.type,
-            limit_price=order.limit_price,
-            state=OrderState.REJECTED,
-            filled_quantity=NO_SHARES,
-            filled_notional=NO_MONEY,
-            filled_avg_price=None,
-            submitted_at=now,
-            updated_at=now,
-            reason=reason,
-        )
+        return BrokerOrder.of(
+            order, broker_order_id=BrokerOrderId(""), state=OrderState.REJECTED,
+            submitted_at=now, updated_at=now, reason=reason,
+        )  # fmt: skip
 
     @staticmethod
     def _call(method: Any, *args: Any) -> Any:

@@ -307,20 +307,9 @@ class TradeFileBroker:
             else OrderState.SUBMITTED
         )  # fmt: skip
         written = order.submitted_at or self._clock.now()
-        return BrokerOrder(
-            client_order_id=order.client_order_id,
-            broker_order_id=BrokerOrderId(str(order.client_order_id)),
-            account=order.account,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=order.quantity,
-            notional=order.notional,
-            type=order.type,
-            limit_price=order.limit_price,
-            state=state,
-            filled_quantity=quantity,
-            filled_notional=money,
+        return BrokerOrder.of(
+            order, broker_order_id=BrokerOrderId(str(order.client_order_id)), state=state,
+            filled_quantity=quantity, filled_notional=money,
             filled_avg_price=(priced / quantity) if quantity else None,
-            submitted_at=written,
-            updated_at=max((f.at for f in fills), default=written),
-        )
+            submitted_at=written, updated_at=max((f.at for f in fills), default=written),
+        )  # fmt: skip
