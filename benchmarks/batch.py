@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.core.bands import BandSpec
 from rebal.core.book import BookArrays
 from rebal.core.engine import RunConfig, propose
@@ -86,8 +87,9 @@ def main() -> None:
     config = RunConfig(policy="rails", bands=BandSpec(band_rel=0.20))
     quantity = book.quantity_micro / 1e6
 
-    result = propose(book, config)
-    engine = best_of(args.runs, lambda: propose(book, config))
+    threads = ThreadExecutor()
+    result = propose(book, config, executor=threads)
+    engine = best_of(args.runs, lambda: propose(book, config, executor=threads))
     reference = best_of(args.runs, lambda: quantity * price_of[book.symbol])
 
     traded = int(result.traded.sum())

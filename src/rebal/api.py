@@ -33,6 +33,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.book import Book, build_book
 from rebal.clock import trade_date_today
 from rebal.core.bands import BandSpec
@@ -216,7 +217,7 @@ def propose(
     flows = _flows(deposits, withdrawals)
     if not tax_aware:
         book = build_book(tables, flows)
-        return _result(book, run_engine(book.arrays, config), net)
+        return _result(book, run_engine(book.arrays, config, executor=ThreadExecutor()), net)
     if optimizer not in ("rules", "highs"):
         raise ValueError(f"optimizer must be 'rules' or 'highs', received {optimizer!r}")
     hundred = Decimal(100)
@@ -240,7 +241,7 @@ def propose(
         withdrawal_dates=dict(withdrawal_dates or {}),
         hold_days=hold_before_withdrawal,
     )
-    book, taxed = run_tax_aware(tables, config, settings, flows)
+    book, taxed = run_tax_aware(tables, config, settings, flows, executor=ThreadExecutor())
     plain = _result(book, taxed.proposal, net)
     rows = [taxed.annotation(i) for i in range(book.arrays.n_accounts)]
     tax = pd.DataFrame(
@@ -281,4 +282,8 @@ def drift(
         band_rel = 20.0
     bands = BandSpec(band_abs=_fraction(band_abs), band_rel=_fraction(band_rel))
     book = build_book(_tables(models, accounts, holdings, prices))
-    return _result(book, run_engine(book.arrays, RunConfig(bands=bands, trade=False)), False)
+    return _result(
+        book,
+        run_engine(book.arrays, RunConfig(bands=bands, trade=False), executor=ThreadExecutor()),
+        False,
+    )

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.book import Book, FlowError, build_book
 from rebal.cli import tax_options as tx
 from rebal.cli.common import err, fail, percent
@@ -189,7 +190,10 @@ def _run_with_progress(book: Book, config: RunConfig, what: str) -> Proposal:
     ) as progress:
         task = progress.add_task(what, total=book.arrays.n_accounts)
         return propose(
-            book.arrays, config, lambda done, _total: progress.update(task, completed=done)
+            book.arrays,
+            config,
+            lambda done, _total: progress.update(task, completed=done),
+            ThreadExecutor(),
         )
 
 
@@ -349,7 +353,12 @@ def propose_command(
         try:
             with err.status("Proposing tax-aware trades..."):
                 book, taxed = run_tax_aware(
-                    tables, config, settings, _flows(deposit, withdraw), holdings_name
+                    tables,
+                    config,
+                    settings,
+                    _flows(deposit, withdraw),
+                    holdings_name,
+                    executor=ThreadExecutor(),
                 )
         except InputError as exc:
             raise fail(f"the input has problems; nothing was written:\n{exc}") from None

@@ -26,11 +26,9 @@ array is written once, in place.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -232,16 +230,32 @@ def weights_after(book: BookArrays, drift: Drift, trades: Trades) -> FloatArray:
     return out
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class ChunkExecutor(Protocol):
+    """Where the chunks of a run are computed: any object with an order-keeping ``map`` (the
+    shape of :class:`rebal.ports.executor.Executor`, which the core may not import)."""
+
+    def map(self, fn: Callable[[_T], _R], items: Iterable[_T]) -> Iterator[_R]:
+        """``fn`` of every item, results in the items' order."""
+        ...
+
+
 def propose(
     book: BookArrays,
     config: RunConfig,
     on_progress: Callable[[int, int], None] | None = None,
+    executor: ChunkExecutor | None = None,
 ) -> Proposal:
     """Measure, classify and propose orders for every account of ``book``.
 
     One compiled loop does every step for a block of accounts before the next block (see the
-    module docstring); it runs in chunks of :data:`CHUNK_ACCOUNTS` accounts, on every core when
-    there are several chunks, and ``on_progress(done, total)`` is called after each chunk.
+    module docstring); it runs in chunks of :data:`CHUNK_ACCOUNTS` accounts, through
+    ``executor`` (the caller's choice: threads, since chunks write disjoint rows and the loop
+    releases the GIL; one after the other when none is given), and ``on_progress(done,
+    total)`` is called after each chunk.
     """
     n = book.n_accounts
     shape = book.symbol.shape
@@ -289,14 +303,12 @@ def propose(
     chunks = [
         (start, min(start + CHUNK_ACCOUNTS, n)) for start in range(0, max(n, 1), CHUNK_ACCOUNTS)
     ]
-    # Chunks write disjoint rows and the loop releases the GIL: large books use every core.
-    workers = 1 if len(chunks) < 2 else os.cpu_count() or 1
     done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # threads start on first use
-        for count in pool.map(run, chunks) if workers > 1 else map(run, chunks):
-            done += count
-            if on_progress is not None:
-                on_progress(done, n)
+    counts = map(run, chunks) if executor is None or len(chunks) < 2 else executor.map(run, chunks)
+    for count in counts:
+        done += count
+        if on_progress is not None:
+            on_progress(done, n)
     return result
 
 

@@ -14,7 +14,14 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from rebal.book import Book, build_book
-from rebal.core.engine import NO_POLICY, Proposal, RunConfig, propose, weights_after
+from rebal.core.engine import (
+    NO_POLICY,
+    ChunkExecutor,
+    Proposal,
+    RunConfig,
+    propose,
+    weights_after,
+)
 from rebal.core.status import Unresolved
 from rebal.core.trades import Trades, generate_trades
 from rebal.io.errors import InputError, Problem
@@ -36,6 +43,7 @@ def run_tax_aware(
     flows: Mapping[str, int] | None = None,
     holdings_name: str = "holdings",
     on_progress: Callable[[int, int], None] | None = None,
+    executor: ChunkExecutor | None = None,
 ) -> tuple[Book, TaxAwareProposal]:
     """Check the lots, build the book (with substitute slots), run the engine, apply the tax
     layer. Raises InputError for unusable lots or withdrawal dates of unknown accounts."""
@@ -46,7 +54,7 @@ def run_tax_aware(
         raise InputError([Problem("--withdrawal-date", None, None, message)])
     extra = substitute_slots(tables, settings.substitutes) if settings.substitutes else None
     book = build_book(tables, flows, extra)
-    proposal = propose(book.arrays, config, on_progress)
+    proposal = propose(book.arrays, config, on_progress, executor)
     return book, apply_tax(book, tables, proposal, config, settings)
 
 

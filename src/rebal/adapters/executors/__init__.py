@@ -1,0 +1,1 @@
+"""Executors: where independent pieces of work run (threads on this machine today)."""
