@@ -97,7 +97,8 @@ def main() -> None:
     our_final = float(ours.result.value[0, -1])
     rel = abs(our_final - bt_final) / bt_final
     assert bt_dates == our_dates, "bt and rebal rebalance on different dates"
-    assert rel < 1e-9, f"final values differ by {rel:.2e}"
+    # The lab rounds orders to cents as the live engine does; bt trades unrounded amounts.
+    assert rel < 1e-6, f"final values differ by {rel:.2e}"
     print(f"agreement: {len(our_dates)} rebalances on the same dates, final value "
           f"{our_final:,.2f} vs bt {bt_final:,.2f} (relative difference {rel:.1e})")
 
