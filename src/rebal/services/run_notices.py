@@ -58,11 +58,12 @@ def run_notices(
     topic = _ALERTS.get(run.state)
     if topic is None:
         return []
-    late = [
-        o.client_order_id
-        for o in orders
-        if not o.state.terminal or o.state is OrderState.CANCELED and run.state is RunState.TIMEOUT
-    ]
+    late = (  # a timed-out run cancels the orders still working when it gives up
+        [o.client_order_id for o in orders
+         if o.state is OrderState.CANCELED or not o.state.terminal]
+        if run.state is RunState.TIMEOUT
+        else []
+    )  # fmt: skip
     accounts = sorted({o.account for o in orders})
     return [
         Notification(
@@ -78,7 +79,7 @@ def run_notices(
                 "type": run.key.type.value,
                 "reason": run.reason,
                 "accounts": accounts,
-                "orders": late if run.state is RunState.TIMEOUT else [],
+                "orders": late,
             },
         )
     ]

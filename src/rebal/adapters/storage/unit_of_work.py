@@ -26,9 +26,9 @@ from sqlalchemy.engine import Engine
 
 from rebal.adapters.storage import repositories as repo
 from rebal.adapters.storage import runs as run_repo
-from rebal.adapters.storage.outbox import SqlOutbox
 from rebal.adapters.storage.database import connect, create_engine, parse_url, shown
 from rebal.adapters.storage.migrate import check_current
+from rebal.adapters.storage.outbox import SqlOutbox
 from rebal.adapters.storage.tables import audit_log
 from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
