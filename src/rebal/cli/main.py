@@ -8,6 +8,7 @@ from rebal.cli.broker import broker_app
 from rebal.cli.broker_open import open_command
 from rebal.cli.calendar import calendar_command
 from rebal.cli.db import db_app
+from rebal.cli.notifications import notifications_app
 from rebal.cli.reconcile import reconcile_command
 from rebal.cli.runs import run_command, runs_app
 from rebal.cli.tax import wash_sales_command
@@ -28,6 +29,7 @@ app.add_typer(broker_app, name="broker")
 app.command("reconcile")(reconcile_command)
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.add_typer(notifications_app, name="notifications")
 
 
 @app.command()

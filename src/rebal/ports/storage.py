@@ -43,6 +43,7 @@ from rebal.domain.money import Quantity
 from rebal.domain.order import Fill, Order
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState
+from rebal.ports.outbox import Outbox
 
 
 class StoreError(Exception):
@@ -343,6 +344,10 @@ class UnitOfWork(Protocol):
     def fills(self) -> FillRepository: ...
     @property
     def audit(self) -> AuditTrail: ...
+    @property
+    def outbox(self) -> Outbox:
+        """Notifications to send, added in the transaction of the event they report."""
+        ...
 
     def lock(self, name: str) -> None:
         """Wait for, then hold until the unit of work ends, the lock called ``name`` (of this

@@ -50,6 +50,7 @@ from rebal.ports.broker import (
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.run_notices import queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
 
 T = TypeVar("T")
@@ -63,6 +64,8 @@ class ExecutionSettings:
     max_wait_seconds: float = 3600.0
     poll_seconds: float = 5.0
     attempts: int = 5
+    #: the outbox channels a run's end is reported on (rebal.services.run_notices)
+    channels: tuple[str, ...] = ("webhook", "email")
 
 
 class _Unreachable(Exception):
@@ -189,6 +192,7 @@ class _Execution:
             if current.state.terminal:
                 return current
             done = uow.runs.transition(self.run, state, self.clock.now(), reason)
+            queue_run_notices(uow, done, self.settings.channels)
             uow.commit()
             return done
 

@@ -7,13 +7,14 @@ ends ``failed`` with the reason, for operations to look at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from rebal.domain.notification import DeliveryState
+from rebal.domain.notification import DeliveryState, Notification
 from rebal.ports.notifier import Notifier, Refused, RetryLater
 from rebal.ports.outbox import Outbox, OutboxEntry
+from rebal.ports.storage import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +87,31 @@ def _attempt(
     return replace(
         entry, attempts=attempts, state=DeliveryState.DELIVERED, delivered_at=now, last_error=""
     )
+
+
+class StoredOutbox:
+    """The store's outbox seen outside any one unit of work, for delivery: each read and each
+    recorded attempt is a short unit of work of its own, so no transaction stays open (and no
+    database lock is held) while a channel is being waited for."""
+
+    def __init__(self, store: Store, *, actor: str) -> None:
+        self._store = store
+        self._actor = actor
+
+    def add(self, notification: Notification, channels: Sequence[str]) -> None:
+        with self._store.unit_of_work(actor=self._actor, reason="queue a notification") as uow:
+            uow.outbox.add(notification, channels)
+            uow.commit()
+
+    def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEntry]:
+        with self._store.unit_of_work(actor=self._actor, reason="notifications due") as uow:
+            return uow.outbox.due(now, limit)
+
+    def record(self, entry: OutboxEntry) -> None:
+        with self._store.unit_of_work(actor=self._actor, reason="record a delivery") as uow:
+            uow.outbox.record(entry)
+            uow.commit()
+
+    def entries(self) -> Sequence[OutboxEntry]:
+        with self._store.unit_of_work(actor=self._actor, reason="list notifications") as uow:
+            return uow.outbox.entries()

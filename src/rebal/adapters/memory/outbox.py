@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from rebal.domain.notification import DeliveryState, Notification
@@ -10,10 +10,21 @@ from rebal.ports.outbox import OutboxEntry
 
 
 class MemoryOutbox:
-    """The outbox port over a dictionary keyed by (notification id, channel)."""
+    """The outbox port over a dictionary keyed by (notification id, channel).
 
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], OutboxEntry] = {}
+    ``entries`` gives the dictionary to work on (the in-memory store passes its unit of work's
+    working copy, so that a rollback drops what was added); by default the outbox has its own.
+    """
+
+    def __init__(
+        self, entries: Callable[[], dict[tuple[str, str], OutboxEntry]] | None = None
+    ) -> None:
+        own: dict[tuple[str, str], OutboxEntry] = {}
+        self._where = entries if entries is not None else (lambda: own)
+
+    @property
+    def _entries(self) -> dict[tuple[str, str], OutboxEntry]:
+        return self._where()
 
     def add(self, notification: Notification, channels: Sequence[str]) -> None:
         for channel in channels:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from rebal.adapters.memory.outbox import MemoryOutbox
 from rebal.domain.account import (
     Account,
     Holding,
@@ -49,6 +50,7 @@ from rebal.domain.order import Fill, Order, check_update
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
+from rebal.ports.outbox import OutboxEntry
 from rebal.ports.storage import Conflict, NotFound, StoreError
 
 
@@ -75,6 +77,7 @@ class _Records:
     orders: dict[ClientOrderId, Order] = field(default_factory=dict)
     fills: dict[FillId, Fill] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)
 
     def copy(self) -> _Records:
         return _Records(
@@ -91,6 +94,7 @@ class _Records:
             orders=dict(self.orders),
             fills=dict(self.fills),
             audit=list(self.audit),
+            outbox=dict(self.outbox),
         )
 
 
@@ -133,6 +137,7 @@ class InMemoryUnitOfWork:
         self.orders = _Orders(self)
         self.fills = _Fills(self)
         self.audit = _Audit(self)
+        self.outbox = MemoryOutbox(lambda: self.records.outbox)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()

@@ -314,3 +314,26 @@ audit_log = sa.Table(
     sa.Column("after", sa.Text),
     sa.Index(None, "firm_id", "entity", "key"),
 )
+
+# notifications waiting to go out (rebal.ports.outbox): one row per notification and channel,
+# written in the transaction of the event it reports
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _firm_key(),
+    sa.Column("notification_id", _ID, primary_key=True),
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("topic", sa.String(64), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("created_at", UtcInstant, nullable=False),
+    sa.Column("account_id", _ID),
+    sa.Column("run_id", _ID),
+    sa.Column("payload", sa.Text, nullable=False),  # the notification's JSON payload
+    sa.Column("state", _STATE, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcInstant),  # NULL: due now
+    sa.Column("delivered_at", UtcInstant),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Index(None, "firm_id", "state", "next_attempt_at"),
+)
