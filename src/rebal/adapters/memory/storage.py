@@ -47,10 +47,12 @@ from rebal.domain.ids import (
 )
 from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
+from rebal.domain.policy import InvestmentPolicy
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
+from rebal.ports.policies import LastRun, ScheduleMark
 from rebal.ports.storage import Conflict, NotFound, StoreError
 
 
@@ -78,6 +80,8 @@ class _Records:
     fills: dict[FillId, Fill] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)
+    policies: dict[AccountId, InvestmentPolicy] = field(default_factory=dict)
+    marks: dict[AccountId, ScheduleMark] = field(default_factory=dict)
 
     def copy(self) -> _Records:
         return _Records(
@@ -95,6 +99,8 @@ class _Records:
             fills=dict(self.fills),
             audit=list(self.audit),
             outbox=dict(self.outbox),
+            policies=dict(self.policies),
+            marks=dict(self.marks),
         )
 
 
@@ -138,6 +144,7 @@ class InMemoryUnitOfWork:
         self.fills = _Fills(self)
         self.audit = _Audit(self)
         self.outbox = MemoryOutbox(lambda: self.records.outbox)
+        self.policies = _Policies(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -556,3 +563,57 @@ class _Audit(_Repository):
             e for e in self._r.audit
             if (entity is None or e.entity is entity) and (key is None or e.key == key)
         ]
+
+
+class _Policies(_Repository):
+    def replace(self, policies: Sequence[InvestmentPolicy]) -> int:
+        missing = [p.account for p in policies if p.account not in self._r.accounts]
+        if missing:
+            raise NotFound(f"policy of account {missing[0]!r}, which is not stored")
+        before, given = self._r.policies, {p.account: p for p in policies}
+        changed = 0
+        for account in dict.fromkeys([*before, *given]):
+            old, new = before.get(account), given.get(account)
+            if old != new:
+                action = (
+                    AuditAction.CREATE if old is None
+                    else AuditAction.DELETE if new is None else AuditAction.UPDATE
+                )
+                self._uow.record(action, Entity.POLICY, account, old, new)
+                changed += 1
+        self._r.policies = given
+        return changed
+
+    def all(self) -> Sequence[InvestmentPolicy]:
+        return list(self._r.policies.values())
+
+    def get(self, account: AccountId) -> InvestmentPolicy | None:
+        return self._r.policies.get(account)
+
+    def marks(self) -> Mapping[AccountId, ScheduleMark]:
+        return dict(self._r.marks)
+
+    def mark(self, mark: ScheduleMark) -> None:
+        if mark.account not in self._r.accounts:
+            raise NotFound(f"schedule mark of account {mark.account!r}, which is not stored")
+        before = self._r.marks.pop(mark.account, None)
+        empty = mark.instant_requested_at is None and mark.postponed_until is None
+        if not empty:
+            self._r.marks[mark.account] = mark
+        if before != (None if empty else mark):
+            self._uow.record(
+                AuditAction.UPDATE, Entity.SCHEDULE, mark.account, before, None if empty else mark
+            )
+
+    def last_runs(self) -> Mapping[AccountId, LastRun]:
+        found: dict[AccountId, LastRun] = {}
+        for run in self._r.runs.values():
+            proposal = self._r.proposals.get(run.proposal) if run.proposal else None
+            if proposal is None or run.state in (RunState.CANCELED, RunState.ERROR):
+                continue
+            for outcome in proposal.accounts:
+                seen = found.get(outcome.account)
+                versions = [v for v in (outcome.model_version, seen and seen.model_version) if v]
+                at = proposal.as_of if seen is None else max(seen.at, proposal.as_of)
+                found[outcome.account] = LastRun(at=at, model_version=max(versions, default=None))
+        return found
