@@ -198,7 +198,7 @@ def _days(days: npt.NDArray[np.int32]) -> npt.NDArray[np.timedelta64]:
     return days.astype(np.int64) * np.timedelta64(86_400, "s")
 
 
-def _after(last: Instants, delta: npt.NDArray[np.timedelta64]) -> Instants:
+def _after(last: Instants, delta: npt.NDArray[np.timedelta64] | np.timedelta64) -> Instants:
     """``last + delta``, ``NaT`` where there was no rebalance."""
     return np.where(np.isnat(last), NAT, last + delta)
 

@@ -20,7 +20,7 @@ depends_on = None
 _ID = sa.String(64)
 
 
-def _keys(table: str) -> list[sa.SchemaItem]:
+def _keys(table: str) -> list[sa.schema.SchemaItem]:
     """The firm and account key of a per-account table, with its references."""
     return [
         sa.PrimaryKeyConstraint("firm_id", "account_id", name=op.f(f"pk_{table}")),
