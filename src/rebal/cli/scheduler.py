@@ -70,8 +70,10 @@ def _print(rows: list[TickRow], at: datetime, output_format: TickFormat) -> None
         sys.stdout.flush()
         return
     console = Console(width=None if sys.stdout.isatty() else 200)
-    table = Table(title=f"scheduler tick at {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: "
-                  f"{len(rows):,} accounts")
+    table = Table(
+        title=f"scheduler tick at {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: "
+        f"{len(rows):,} accounts"
+    )
     for name in ("account", "trigger", "decision", "run", "next check (UTC)", "reason"):
         table.add_column(name, no_wrap=name != "reason")
     for r in rows:
@@ -98,13 +100,19 @@ def _pattern_day_trades(store: Store, ports: Ports) -> Check:
         if found is None:
             return Blocked(f"unknown account {account}", None)
         decision = check_orders(
-            orders, account=found, now=now, ports=ports, limits=Limits(),
-            household=Household(history=None), kind=kind,
+            orders,
+            account=found,
+            now=now,
+            ports=ports,
+            limits=Limits(),
+            household=Household(history=None),
+            kind=kind,
         )
         if Code.PATTERN_DAY_TRADE not in decision.report.codes:
             return None
         words = "; ".join(
-            f"{v.code}: {v.message}" for v in decision.report.violations
+            f"{v.code}: {v.message}"
+            for v in decision.report.violations
             if v.code is Code.PATTERN_DAY_TRADE
         )
         return Blocked(words, decision.postponed_to)
@@ -140,8 +148,16 @@ def _one_tick(
     planner = CorePlanner(RunConfig())
     with _ticker(db, at, execute, broker_config) as (store, calendar, check, run):
         try:
-            return tick(store, calendar, at, planner, actor=_user(), settings=settings,
-                        check=check, execute=run)
+            return tick(
+                store,
+                calendar,
+                at,
+                planner,
+                actor=_user(),
+                settings=settings,
+                check=check,
+                execute=run,
+            )
         except RunInputError as exc:
             raise fail(str(exc)) from None
 
@@ -150,15 +166,19 @@ def scheduler_command(
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="The tick's time (ISO 8601 with a time zone; with --once; "
-                     "default: now).", show_default=False),
+        typer.Option(
+            "--as-of",
+            help="The tick's time (ISO 8601 with a time zone; with --once; default: now).",
+            show_default=False,
+        ),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Decide only: create no run.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide only: create no run.")] = False,
     execute: Annotated[
-        bool, typer.Option("--execute", help="Trade each created run through the simulated "
-                           "broker (else runs are left queued).")
+        bool,
+        typer.Option(
+            "--execute",
+            help="Trade each created run through the simulated broker (else runs are left queued).",
+        ),
     ] = False,
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between ticks (without --once).", min=0.1)
@@ -186,13 +206,19 @@ def scheduler_command(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stopping)
-    print(f"scheduler started: a tick every {interval:g} s (SIGTERM or Ctrl-C stops it)",
-          file=sys.stderr, flush=True)
+    print(
+        f"scheduler started: a tick every {interval:g} s (SIGTERM or Ctrl-C stops it)",
+        file=sys.stderr,
+        flush=True,
+    )
     ticks = 0
     while not stop.is_set():
         at = datetime.now(UTC)
         _print(_one_tick(db, at, settings, execute, broker_config), at, output_format)
         ticks += 1
         stop.wait(interval)
-    print(f"scheduler stopped after {ticks} tick{'' if ticks == 1 else 's'}", file=sys.stderr,
-          flush=True)
+    print(
+        f"scheduler stopped after {ticks} tick{'' if ticks == 1 else 's'}",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -34,8 +34,8 @@ Each decision carries a :class:`Why`, the rule that made it, for the edge to wor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import IntEnum
 from typing import Any

@@ -84,8 +84,11 @@ def read_policies(path: Path, known: Collection[str] | None = None) -> list[Inve
     first: dict[str, int] = {}
     for position, name in enumerate(account.tolist()):
         if name and name in first:
-            sheet.report(position, "account", f"duplicate account {name!r} (first on line "
-                         f"{int(sheet.lines[first[name]])})")
+            sheet.report(
+                position,
+                "account",
+                f"duplicate account {name!r} (first on line {int(sheet.lines[first[name]])})",
+            )
         first.setdefault(name, position)
         if known is not None and name and name not in known:
             sheet.report(position, "account", f"unknown account {name!r} (not in the book)")

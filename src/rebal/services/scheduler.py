@@ -21,7 +21,7 @@ by a pattern day trade is canceled and postponed to the next session's open (the
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -40,13 +40,16 @@ from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKin
 from rebal.domain.run import RunType, ScopeKind
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.policies import LastRun, ScheduleMark
-from rebal.ports.storage import Store
+from rebal.ports.storage import Conflict, Store
 from rebal.proposing import arrays_of
 from rebal.services.book import export_book
 from rebal.services.runs import Planner, RunInputError, RunRequest, cancel_queued, start_run
 from rebal.services.scheduling import EVERY_TRADING_DAY, window_at
 
-_PROGRAM = {Program.MANAGED: tr.Program.MANAGED, Program.CLIENT_DIRECTED: tr.Program.CLIENT_DIRECTED}
+_PROGRAM = {
+    Program.MANAGED: tr.Program.MANAGED,
+    Program.CLIENT_DIRECTED: tr.Program.CLIENT_DIRECTED,
+}
 _TRIGGER = {
     TriggerKind.CALENDAR: tr.Trigger.CALENDAR,
     TriggerKind.THRESHOLD: tr.Trigger.THRESHOLD,
@@ -142,9 +145,13 @@ def _measure(facts: Facts, policies: Sequence[InvestmentPolicy]) -> tuple[np.nda
     own = ~np.isnan(band_abs) | ~np.isnan(band_rel)
     if own.any():
         nothing = np.full((len(policies), 1), np.nan)
-        params = BandParams(band_abs[:, None], band_rel[:, None], nothing, nothing, nothing, nothing)
+        params = BandParams(
+            band_abs[:, None], band_rel[:, None], nothing, nothing, nothing, nothing
+        )
         edges = band_edges(drift.target, params)
-        outside = drift.checked & ((drift.weight < edges.band_low) | (drift.weight > edges.band_high))
+        outside = drift.checked & (
+            (drift.weight < edges.band_low) | (drift.weight > edges.band_high)
+        )
         breached = np.where(own, any_per_row(outside) | drift.cash_breach, breached)
     return np.nan_to_num(np.asarray(drift.total, dtype=np.float64)), breached
 
@@ -202,7 +209,7 @@ Execute = Callable[[RunId], object]
 class TickSettings:
     """How a tick runs: the firm's cadences, the check weekdays, and whether it only decides."""
 
-    rules: tr.CadenceRules = tr.CadenceRules()
+    rules: tr.CadenceRules = field(default_factory=tr.CadenceRules)
     check_days: Collection[int] = EVERY_TRADING_DAY
     dry_run: bool = False
     max_price_age: timedelta = timedelta(days=1)
@@ -251,8 +258,19 @@ def tick(
     for i in np.flatnonzero(decided.decision == tr.Decision.RUN).tolist():
         account = facts.accounts[i]
         kind = RunKind.INSTANT if decided.trigger[i] == tr.Trigger.INSTANT else RunKind.SCHEDULED
-        rows[i] = _start(store, planner, rows[i], account, now, kind, settings, check, execute,
-                         marked=account.id in facts.marks, actor=actor)
+        rows[i] = _start(
+            store,
+            planner,
+            rows[i],
+            account,
+            now,
+            kind,
+            settings,
+            check,
+            execute,
+            marked=account.id in facts.marks,
+            actor=actor,
+        )
     return rows
 
 
@@ -282,13 +300,19 @@ def _start(
         max_price_age=settings.max_price_age,
     )
     try:
-        run, new = start_run(store, request, planner, actor=actor)
+        try:
+            run, new = start_run(store, request, planner, actor=actor)
+        except Conflict:  # another scheduler stored this run's proposal a moment ago: find it
+            run, new = start_run(store, request, planner, actor=actor)
     except RunInputError as exc:
         return _blocked(row, str(exc))
     if marked:
         clear_mark(store, account.id, actor=actor)
-    started = _replace(row, run_id=run.id, reason=row.reason if new else
-                       f"{row.reason} (run {run.id} was started before)")
+    started = _replace(
+        row,
+        run_id=run.id,
+        reason=row.reason if new else f"{row.reason} (run {run.id} was started before)",
+    )
     if not new or execute is None:
         return started
     refused = None if check is None else check(run.id, account.id, now, kind)
@@ -299,8 +323,12 @@ def _start(
     if refused.postponed_to is None:
         return _blocked(started, refused.reason)
     postpone(store, account.id, refused.postponed_to, refused.reason, actor=actor)
-    return _replace(started, decision="postponed", next_check_at=refused.postponed_to,
-                    reason=f"{refused.reason}; postponed to the next session's open")
+    return _replace(
+        started,
+        decision="postponed",
+        next_check_at=refused.postponed_to,
+        reason=f"{refused.reason}; postponed to the next session's open",
+    )
 
 
 def _replace(row: TickRow, **changes: object) -> TickRow:
@@ -331,6 +359,11 @@ def request_instant(store: Store, account: AccountId, at: datetime, *, actor: st
     with store.unit_of_work(actor=actor, reason=f"instant rebalance of {account} asked") as uow:
         if uow.accounts.get(account) is None:
             raise RunInputError(f"unknown account {account!r}")
-        uow.policies.mark(ScheduleMark(account=account, instant_requested_at=at,
-                                       reason="instant rebalance asked while the market is closed"))
+        uow.policies.mark(
+            ScheduleMark(
+                account=account,
+                instant_requested_at=at,
+                reason="instant rebalance asked while the market is closed",
+            )
+        )
         uow.commit()

@@ -64,8 +64,11 @@ class SqlPolicies(SqlRepository):
             old, new = before.get(account), given.get(account)
             if old != new:
                 action = (
-                    AuditAction.CREATE if old is None
-                    else AuditAction.DELETE if new is None else AuditAction.UPDATE
+                    AuditAction.CREATE
+                    if old is None
+                    else AuditAction.DELETE
+                    if new is None
+                    else AuditAction.UPDATE
                 )
                 self._uow.record(action, Entity.POLICY, account, old, new)
                 changed += 1
@@ -75,7 +78,9 @@ class SqlPolicies(SqlRepository):
         p = t.policies
         return [
             _policy(row)
-            for row in self._rows(sa.select(p).where(p.c.firm_id == self._firm).order_by(p.c.ordinal))
+            for row in self._rows(
+                sa.select(p).where(p.c.firm_id == self._firm).order_by(p.c.ordinal)
+            )
         ]
 
     def get(self, account: AccountId) -> InvestmentPolicy | None:
