@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import FrameType
 from typing import Annotated, Any
@@ -183,6 +183,13 @@ def scheduler_command(
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between ticks (without --once).", min=0.1)
     ] = 60.0,
+    max_price_age: Annotated[
+        float,
+        typer.Option(
+            "--max-price-age",
+            help="Hours a price may be older than the tick before a run is blocked as stale.",
+        ),
+    ] = 24.0,
     broker_config: BrokerConfigOpt = None,
     output_format: Annotated[TickFormat, typer.Option("--format", help="table or json.")] = (
         TickFormat.table
@@ -193,7 +200,9 @@ def scheduler_command(
     if as_of is not None and not once:
         raise fail("--as-of is for one tick: give --once with it")
     settings = TickSettings(
-        dry_run=dry_run, config=canonical({"policy": "rails", "source": "scheduler"})
+        dry_run=dry_run,
+        config=canonical({"policy": "rails", "source": "scheduler"}),
+        max_price_age=timedelta(hours=max_price_age),
     )
     if once:
         at = _as_of(as_of)
