@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from decimal import Decimal
 
+import numpy as np
+import pytest
 from rundesk import CALENDAR, ET, Desk, make_desk, small_book
 
+from rebal.adapters.memory.storage import InMemoryStore
 from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.compliance.hours import RunKind, postponed_to
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId
 from rebal.domain.policy import InvestmentPolicy, Program, TriggerKind
 from rebal.domain.run import RunState
+from rebal.gauge import StoreGauge
 from rebal.proposing import CorePlanner
+from rebal.services.book import import_book
 from rebal.services.scheduler import Blocked, TickRow, TickSettings, request_instant, tick
 
 WINDOW = datetime(2026, 11, 24, 14, 31, tzinfo=ET)  # a Tuesday's managed window (14:30 ET)
@@ -27,6 +33,7 @@ def run_tick(desk: Desk, at: datetime, store: SqlStore | None = None, **options)
         CALENDAR,
         at,
         CorePlanner(RunConfig()),
+        StoreGauge(),
         actor="test",
         settings=settings,
         **options,
@@ -180,3 +187,29 @@ def test_an_account_that_cannot_trade_is_blocked(database_url: str) -> None:
         assert rows["A2"].decision == "run"
     finally:
         desk.store.engine.dispose()
+
+
+def test_policy_bands_replace_the_models_for_a_threshold_account(desk: Desk) -> None:
+    wide = InvestmentPolicy(
+        account=AccountId("A1"), trigger=TriggerKind.THRESHOLD, band_rel=Decimal("1")
+    )
+    default = InvestmentPolicy(account=AccountId("A2"), trigger=TriggerKind.THRESHOLD)
+    set_policies(desk, wide, default)
+    rows = by_account(run_tick(desk, WINDOW))
+    assert (rows["A1"].decision, rows["A1"].reason) == ("skipped", "checked: inside the bands")
+    assert (rows["A2"].decision, rows["A2"].reason) == ("run", "a band is breached")
+
+
+def test_the_gauge_measures_a_database_and_a_memory_store_alike(desk: Desk) -> None:
+    memory = InMemoryStore(desk.clock)
+    with memory.unit_of_work(actor="test", reason="import") as uow:
+        import_book(uow, small_book())
+        uow.commit()
+    ids = [AccountId("A2"), AccountId("A1"), AccountId("GONE")]
+    bands = np.array([np.nan, 1.0, np.nan]), np.array([np.nan, np.nan, np.nan])
+    on_db = StoreGauge()(desk.store, ids, *bands)
+    in_memory = StoreGauge()(memory, ids, *bands)
+    np.testing.assert_allclose(on_db[0], in_memory[0])
+    assert on_db[0][0] == pytest.approx(11_000.0) and on_db[0][2] == 0.0
+    # A1 within its own 100-point absolute band; an account the book lacks is never breached
+    assert on_db[1].tolist() == in_memory[1].tolist() == [True, False, False]

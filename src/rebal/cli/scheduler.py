@@ -36,6 +36,7 @@ from rebal.compliance.facts import Limits
 from rebal.compliance.hours import RunKind
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId
+from rebal.gauge import StoreGauge
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
@@ -153,6 +154,7 @@ def _one_tick(
                 calendar,
                 at,
                 planner,
+                StoreGauge(),
                 actor=_user(),
                 settings=settings,
                 check=check,

@@ -3,8 +3,9 @@
 A tick at ``now`` reads, in one unit of work, the book, each account's investment policy
 (:mod:`rebal.domain.policy`), the scheduler's marks (an instant request waiting for the market,
 a run postponed to the next open) and each account's last rebalance (from the runs, whoever
-started them). It measures the book's drift with the core (the breach flags the threshold and
-hybrid triggers read; an account's policy bands replace its model's), builds the market's window
+started them). A :class:`Gauge` measures the book's drift (each account's value and breach flag,
+which the threshold and hybrid triggers read; :class:`rebal.gauge.StoreGauge` runs the core's
+drift, an account's policy bands replacing its model's), it builds the market's window
 from the calendar (:func:`rebal.services.scheduling.window_at`) and decides every account at
 once with :func:`rebal.core.triggers.decide`: no Python loop per account decides anything.
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,19 +33,13 @@ import numpy.typing as npt
 from rebal.compliance.codes import Code
 from rebal.compliance.hours import RunKind
 from rebal.core import triggers as tr
-from rebal.core.bands import BandParams, band_edges
-from rebal.core.engine import RunConfig, propose
-from rebal.core.types import any_per_row
 from rebal.domain.account import Account
-from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, RunId
 from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKind, default_policy
 from rebal.domain.run import RunType, ScopeKind
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.policies import LastRun, ScheduleMark
 from rebal.ports.storage import Conflict, Store
-from rebal.proposing import arrays_of
-from rebal.services.book import export_book
 from rebal.services.runs import Planner, RunInputError, RunRequest, cancel_queued, start_run
 from rebal.services.scheduling import EVERY_TRADING_DAY, window_at
 
@@ -101,26 +98,23 @@ class TickRow:
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What a tick reads of the store: the open accounts in book order and, per account, its
-    policy, its mark and its last run; the book for the drift; the latest model versions."""
+    policy, its mark and its last run; the latest model versions."""
 
     accounts: Sequence[Account]
     policies: Mapping[AccountId, InvestmentPolicy]
     marks: Mapping[AccountId, ScheduleMark]
     last_runs: Mapping[AccountId, LastRun]
-    book: BookSnapshot
     versions: Mapping[str, int]
 
 
 def read_facts(store: Store, *, actor: str) -> Facts:
     """Everything a tick decides on, read in one unit of work (a consistent view)."""
     with store.unit_of_work(actor=actor, reason="scheduler tick: read the book") as uow:
-        book = export_book(uow)
         return Facts(
-            accounts=book.accounts,
+            accounts=uow.accounts.list(),
             policies={p.account: p for p in uow.policies.all()},
             marks=uow.policies.marks(),
             last_runs=uow.policies.last_runs(),
-            book=book,
             versions={v.model: v.version for v in uow.models.current()},
         )
 
@@ -132,34 +126,34 @@ def _instants(values: Sequence[datetime | None]) -> npt.NDArray[np.datetime64]:
     )
 
 
-def _measure(facts: Facts, policies: Sequence[InvestmentPolicy]) -> tuple[np.ndarray, np.ndarray]:
-    """Each account's value and whether a band is breached: the core's drift of the book, with
-    the policy's bands where it sets them."""
-    if not facts.accounts:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    book = arrays_of(facts.book)
-    drift = propose(book.arrays, RunConfig(trade=False)).drift
-    breached = np.asarray(drift.any_breach, dtype=bool)
-    band_abs = np.array([np.nan if p.band_abs is None else float(p.band_abs) for p in policies])
-    band_rel = np.array([np.nan if p.band_rel is None else float(p.band_rel) for p in policies])
-    own = ~np.isnan(band_abs) | ~np.isnan(band_rel)
-    if own.any():
-        nothing = np.full((len(policies), 1), np.nan)
-        params = BandParams(
-            band_abs[:, None], band_rel[:, None], nothing, nothing, nothing, nothing
-        )
-        edges = band_edges(drift.target, params)
-        outside = drift.checked & (
-            (drift.weight < edges.band_low) | (drift.weight > edges.band_high)
-        )
-        breached = np.where(own, any_per_row(outside) | drift.cash_breach, breached)
-    return np.nan_to_num(np.asarray(drift.total, dtype=np.float64)), breached
+class Gauge(Protocol):
+    """Measures the stored book for a tick (:class:`rebal.gauge.StoreGauge`): each account's
+    value and whether a band is breached, for ``accounts`` in that order, with each one's
+    policy bands (fractions; NaN: the model's)."""
+
+    def __call__(
+        self,
+        store: Store,
+        accounts: Sequence[AccountId],
+        band_abs: npt.NDArray[np.float64],
+        band_rel: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
 
 
-def accounts_of(facts: Facts) -> tuple[tr.Accounts, list[InvestmentPolicy]]:
-    """The core's arrays of the facts, one element per open account, and each one's policy."""
+def _fraction(value: Decimal | None) -> float:
+    return np.nan if value is None else float(value)
+
+
+def accounts_of(store: Store, facts: Facts, gauge: Gauge) -> tr.Accounts:
+    """The core's arrays of the facts, one element per open account (the drift measured by
+    ``gauge``)."""
     policies = [facts.policies.get(a.id) or default_policy(a.id) for a in facts.accounts]
-    value, breached = _measure(facts, policies)
+    value, breached = gauge(
+        store,
+        [a.id for a in facts.accounts],
+        np.array([_fraction(p.band_abs) for p in policies]),
+        np.array([_fraction(p.band_rel) for p in policies]),
+    )
     last = [facts.last_runs.get(a.id) for a in facts.accounts]
     marks = [facts.marks.get(a.id) for a in facts.accounts]
     changed = np.array(
@@ -187,7 +181,7 @@ def accounts_of(facts: Facts) -> tuple[tr.Accounts, list[InvestmentPolicy]]:
         on_day=np.array([p.day for p in policies], dtype="datetime64[D]"),
         resume_at=_instants([None if m is None else m.postponed_until for m in marks]),
     )
-    return accounts, policies
+    return accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +221,7 @@ def tick(
     calendar: MarketCalendar,
     now: datetime,
     planner: Planner,
+    gauge: Gauge,
     *,
     actor: str,
     settings: TickSettings = TickSettings(),
@@ -236,7 +231,7 @@ def tick(
     """Decide every open account at ``now`` and start (and, with ``execute``, check and
     execute) the due runs; one row per account, in book order."""
     facts = read_facts(store, actor=actor)
-    accounts, _ = accounts_of(facts)
+    accounts = accounts_of(store, facts, gauge)
     window = window_at(now, calendar, settings.check_days)
     decided = tr.decide(accounts, window, settings.rules)
     triggers = TRIGGER_NAMES[decided.trigger]
