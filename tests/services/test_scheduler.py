@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -15,12 +15,22 @@ from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.compliance.hours import RunKind, postponed_to
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId
-from rebal.domain.policy import InvestmentPolicy, Program, TriggerKind
-from rebal.domain.run import RunState
+from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKind
+from rebal.domain.run import RunState, RunType, ScopeKind
 from rebal.gauge import StoreGauge
+from rebal.ports.policies import ScheduleFacts
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
-from rebal.services.scheduler import Blocked, TickRow, TickSettings, request_instant, tick
+from rebal.services.runs import RunRequest, start_run
+from rebal.services.scheduler import (
+    Blocked,
+    TickRow,
+    TickSettings,
+    postpone,
+    read_facts,
+    request_instant,
+    tick,
+)
 
 WINDOW = datetime(2026, 11, 24, 14, 31, tzinfo=ET)  # a Tuesday's managed window (14:30 ET)
 SETTINGS = TickSettings(max_price_age=timedelta(days=10))
@@ -37,7 +47,7 @@ def run_tick(desk: Desk, at: datetime, store: SqlStore | None = None, **options)
         actor="test",
         settings=settings,
         **options,
-    )
+    ).rows()
 
 
 def by_account(rows: list[TickRow]) -> dict[str, TickRow]:
@@ -213,3 +223,36 @@ def test_the_gauge_measures_a_database_and_a_memory_store_alike(desk: Desk) -> N
     assert on_db[0][0] == pytest.approx(11_000.0) and on_db[0][2] == 0.0
     # A1 within its own 100-point absolute band; an account the book lacks is never breached
     assert on_db[1].tolist() == in_memory[1].tolist() == [True, False, False]
+
+
+def test_schedule_facts_read_alike_from_a_database_and_from_memory(desk: Desk) -> None:
+    memory = InMemoryStore(desk.clock)
+    with memory.unit_of_work(actor="test", reason="import") as uow:
+        import_book(uow, small_book())
+        uow.commit()
+    policy = InvestmentPolicy(
+        account=AccountId("A1"),
+        program=Program.CLIENT_DIRECTED,
+        trigger=TriggerKind.HYBRID,
+        frequency=Frequency.ON_DAY,
+        day=WINDOW.date(),
+        band_abs=Decimal("0.05"),
+        cadence_days=14,
+        cooldown_days=3,
+    )
+    for store in (desk.store, memory):
+        with store.unit_of_work(actor="test", reason="policies") as uow:
+            uow.policies.replace([policy])
+            uow.commit()
+        request_instant(store, AccountId("A2"), WINDOW, actor="test")
+        postpone(store, AccountId("A1"), WINDOW + timedelta(days=1), "day trade", actor="test")
+        request = RunRequest(
+            scope=ScopeKind.ACCOUNT, name="A1", type=RunType.REBALANCE, as_of=WINDOW
+        )
+        start_run(store, request, CorePlanner(RunConfig()), actor="test")
+    on_db, in_memory = read_facts(desk.store, actor="test"), read_facts(memory, actor="test")
+    for name in ScheduleFacts.__slots__:
+        a, b = getattr(on_db, name), getattr(in_memory, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fM"), name
+    assert on_db.last_run_at[0] == np.datetime64(WINDOW.astimezone(UTC).replace(tzinfo=None), "s")
+    assert on_db.marked.tolist() == [True, True]

@@ -159,7 +159,7 @@ def _one_tick(
                 settings=settings,
                 check=check,
                 execute=run,
-            )
+            ).rows()
         except RunInputError as exc:
             raise fail(str(exc)) from None
 

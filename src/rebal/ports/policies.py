@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from rebal.domain.ids import AccountId
 from rebal.domain.policy import InvestmentPolicy
@@ -38,6 +41,46 @@ class LastRun:
 
     at: datetime
     model_version: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleFacts:
+    """What a scheduler tick decides on, as columns: one element per open account, in book
+    order. Policy columns hold the default policy's values for an account without one; instants
+    are UTC ``datetime64[s]``, ``NaT`` for none; bands are fractions, NaN where not set."""
+
+    account: npt.NDArray[np.object_]  # the ids (str)
+    can_trade: npt.NDArray[np.bool_]
+    cash_pending: npt.NDArray[np.bool_]  # pending deposits and withdrawals do not sum to zero
+    program: npt.NDArray[np.object_]  # Program values
+    trigger: npt.NDArray[np.object_]  # TriggerKind values
+    frequency: npt.NDArray[np.object_]  # Frequency values
+    day: npt.NDArray[np.datetime64]  # datetime64[D]
+    band_abs: npt.NDArray[np.float64]
+    band_rel: npt.NDArray[np.float64]
+    cadence_days: npt.NDArray[np.int32]
+    cooldown_days: npt.NDArray[np.int32]
+    last_run_at: npt.NDArray[np.datetime64]
+    model_changed: npt.NDArray[np.bool_]  # the model has a version newer than the last run's
+    instant_requested: npt.NDArray[np.bool_]
+    postponed_until: npt.NDArray[np.datetime64]
+
+    def __len__(self) -> int:
+        return len(self.account)
+
+    @property
+    def marked(self) -> npt.NDArray[np.bool_]:
+        """Accounts with a schedule mark (an instant request or a postponement)."""
+        result: npt.NDArray[np.bool_] = self.instant_requested | ~np.isnat(self.postponed_until)
+        return result
+
+
+def instants(values: Sequence[Any]) -> npt.NDArray[np.datetime64]:
+    """Timezone-aware datetimes (or ``None``) as UTC ``datetime64[s]`` (``NaT`` for ``None``)."""
+    return np.array(
+        [None if v is None else v.astimezone(UTC).replace(tzinfo=None) for v in values],
+        dtype="datetime64[s]",
+    )
 
 
 class PolicyRepository(Protocol):
@@ -68,4 +111,9 @@ class PolicyRepository(Protocol):
     def last_runs(self) -> Mapping[AccountId, LastRun]:
         """Each account's latest run that traded or may still trade (not canceled, not ended in
         error), by its as-of instant; accounts never run are absent."""
+        ...
+
+    def schedule_facts(self) -> ScheduleFacts:
+        """The open accounts' tick facts in bulk (:class:`ScheduleFacts`), from one consistent
+        read: policies, marks, pending cash, last runs and model versions."""
         ...

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,12 +32,11 @@ import numpy.typing as npt
 from rebal.compliance.codes import Code
 from rebal.compliance.hours import RunKind
 from rebal.core import triggers as tr
-from rebal.domain.account import Account
 from rebal.domain.ids import AccountId, RunId
-from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKind, default_policy
+from rebal.domain.policy import Frequency, Program, TriggerKind
 from rebal.domain.run import RunType, ScopeKind
 from rebal.ports.calendar import MarketCalendar
-from rebal.ports.policies import LastRun, ScheduleMark
+from rebal.ports.policies import ScheduleFacts, ScheduleMark
 from rebal.ports.storage import Conflict, Store
 from rebal.services.runs import Planner, RunInputError, RunRequest, cancel_queued, start_run
 from rebal.services.scheduling import EVERY_TRADING_DAY, window_at
@@ -95,35 +93,10 @@ class TickRow:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What a tick reads of the store: the open accounts in book order and, per account, its
-    policy, its mark and its last run; the latest model versions."""
-
-    accounts: Sequence[Account]
-    policies: Mapping[AccountId, InvestmentPolicy]
-    marks: Mapping[AccountId, ScheduleMark]
-    last_runs: Mapping[AccountId, LastRun]
-    versions: Mapping[str, int]
-
-
-def read_facts(store: Store, *, actor: str) -> Facts:
-    """Everything a tick decides on, read in one unit of work (a consistent view)."""
+def read_facts(store: Store, *, actor: str) -> ScheduleFacts:
+    """Everything a tick decides on, read in bulk in one unit of work (a consistent view)."""
     with store.unit_of_work(actor=actor, reason="scheduler tick: read the book") as uow:
-        return Facts(
-            accounts=uow.accounts.list(),
-            policies={p.account: p for p in uow.policies.all()},
-            marks=uow.policies.marks(),
-            last_runs=uow.policies.last_runs(),
-            versions={v.model: v.version for v in uow.models.current()},
-        )
-
-
-def _instants(values: Sequence[datetime | None]) -> npt.NDArray[np.datetime64]:
-    return np.array(
-        [None if v is None else v.astimezone(UTC).replace(tzinfo=None) for v in values],
-        dtype="datetime64[s]",
-    )
+        return uow.policies.schedule_facts()
 
 
 class Gauge(Protocol):
@@ -140,48 +113,33 @@ class Gauge(Protocol):
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
 
 
-def _fraction(value: Decimal | None) -> float:
-    return np.nan if value is None else float(value)
+def _codes(values: npt.NDArray[np.object_], codes: Mapping[Any, int]) -> npt.NDArray[np.int8]:
+    """Each stored value (a policy's program, trigger, frequency) as the core's code: one
+    lookup per distinct value, not per account."""
+    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    table = np.array([codes[type(next(iter(codes)))(v)] for v in distinct], dtype=np.int8)
+    return table[inverse] if len(values) else np.zeros(0, dtype=np.int8)
 
 
-def accounts_of(store: Store, facts: Facts, gauge: Gauge) -> tr.Accounts:
+def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts:
     """The core's arrays of the facts, one element per open account (the drift measured by
     ``gauge``)."""
-    policies = [facts.policies.get(a.id) or default_policy(a.id) for a in facts.accounts]
-    value, breached = gauge(
-        store,
-        [a.id for a in facts.accounts],
-        np.array([_fraction(p.band_abs) for p in policies]),
-        np.array([_fraction(p.band_rel) for p in policies]),
-    )
-    last = [facts.last_runs.get(a.id) for a in facts.accounts]
-    marks = [facts.marks.get(a.id) for a in facts.accounts]
-    changed = np.array(
-        [
-            r is not None
-            and a.model is not None
-            and r.model_version is not None
-            and facts.versions.get(a.model, 0) > r.model_version
-            for a, r in zip(facts.accounts, last, strict=True)
-        ],
-        dtype=bool,
-    )
-    accounts = tr.Accounts(
-        program=np.array([_PROGRAM[p.program] for p in policies], dtype=np.int8),
-        trigger=np.array([_TRIGGER[p.trigger] for p in policies], dtype=np.int8),
-        last_rebalance_at=_instants([None if r is None else r.at for r in last]),
+    value, breached = gauge(store, list(facts.account), facts.band_abs, facts.band_rel)
+    return tr.Accounts(
+        program=_codes(facts.program, _PROGRAM),
+        trigger=_codes(facts.trigger, _TRIGGER),
+        last_rebalance_at=facts.last_run_at,
         value=value,
         breached=breached,
-        cash_pending=np.array([a.pending_cash != 0 for a in facts.accounts], dtype=bool),
-        model_changed=changed,
-        instant=np.array([m is not None and m.instant_requested_at is not None for m in marks]),
-        cadence_days=np.array([p.cadence_days for p in policies], dtype=np.int32),
-        cooldown_days=np.array([p.cooldown_days for p in policies], dtype=np.int32),
-        frequency=np.array([_FREQUENCY[p.frequency] for p in policies], dtype=np.int8),
-        on_day=np.array([p.day for p in policies], dtype="datetime64[D]"),
-        resume_at=_instants([None if m is None else m.postponed_until for m in marks]),
+        cash_pending=facts.cash_pending,
+        model_changed=facts.model_changed,
+        instant=facts.instant_requested,
+        cadence_days=facts.cadence_days,
+        cooldown_days=facts.cooldown_days,
+        frequency=_codes(facts.frequency, _FREQUENCY),
+        on_day=facts.day,
+        resume_at=facts.postponed_until,
     )
-    return accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +174,46 @@ def _datetime(at: np.datetime64) -> datetime | None:
     return datetime.fromtimestamp(int(at.astype("datetime64[s]").astype(np.int64)), UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A tick's outcome as columns, one element per open account in book order (the rows are
+    made only when asked for: a tick over a large book prints, or sends, what it needs)."""
+
+    account: npt.NDArray[np.object_]
+    trigger: npt.NDArray[np.object_]
+    decision: npt.NDArray[np.object_]
+    run_id: npt.NDArray[np.object_]
+    next_check_at: npt.NDArray[np.datetime64]
+    reason: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return len(self.account)
+
+    def row(self, i: int) -> TickRow:
+        """The ``i``-th account's row."""
+        return TickRow(
+            account=AccountId(str(self.account[i])),
+            trigger=str(self.trigger[i]),
+            decision=str(self.decision[i]),
+            run_id=self.run_id[i],
+            next_check_at=_datetime(self.next_check_at[i]),
+            reason=str(self.reason[i]),
+        )
+
+    def rows(self) -> list[TickRow]:
+        """Every account's row, in book order."""
+        return [self.row(i) for i in range(len(self))]
+
+    def set(self, i: int, row: TickRow) -> None:
+        """Replace the ``i``-th account's outcome by ``row`` (a run started, blocked, ...)."""
+        self.decision[i], self.run_id[i], self.reason[i] = row.decision, row.run_id, row.reason
+        self.next_check_at[i] = (
+            np.datetime64("NaT", "s")
+            if row.next_check_at is None
+            else np.datetime64(row.next_check_at.astimezone(UTC).replace(tzinfo=None), "s")
+        )
+
+
 def tick(
     store: Store,
     calendar: MarketCalendar,
@@ -227,53 +225,47 @@ def tick(
     settings: TickSettings = TickSettings(),
     check: Check | None = None,
     execute: Execute | None = None,
-) -> list[TickRow]:
+) -> Tick:
     """Decide every open account at ``now`` and start (and, with ``execute``, check and
-    execute) the due runs; one row per account, in book order."""
+    execute) the due runs."""
     facts = read_facts(store, actor=actor)
-    accounts = accounts_of(store, facts, gauge)
     window = window_at(now, calendar, settings.check_days)
-    decided = tr.decide(accounts, window, settings.rules)
-    triggers = TRIGGER_NAMES[decided.trigger]
-    decisions = DECISION_NAMES[decided.decision]
-    reasons = REASONS[decided.why]
-    rows = [
-        TickRow(
-            account=a.id,
-            trigger=str(triggers[i]),
-            decision=str(decisions[i]),
-            run_id=None,
-            next_check_at=_datetime(decided.next_check_at[i]),
-            reason=str(reasons[i]),
-        )
-        for i, a in enumerate(facts.accounts)
-    ]
+    decided = tr.decide(accounts_of(store, facts, gauge), window, settings.rules)
+    outcome = Tick(
+        account=facts.account,
+        trigger=TRIGGER_NAMES[decided.trigger],
+        decision=DECISION_NAMES[decided.decision],
+        run_id=np.full(len(facts), None, dtype=object),
+        next_check_at=decided.next_check_at.astype("datetime64[s]"),
+        reason=REASONS[decided.why],
+    )
     if settings.dry_run:
-        return rows
+        return outcome
+    marked = facts.marked
     for i in np.flatnonzero(decided.decision == tr.Decision.RUN).tolist():
-        account = facts.accounts[i]
         kind = RunKind.INSTANT if decided.trigger[i] == tr.Trigger.INSTANT else RunKind.SCHEDULED
-        rows[i] = _start(
+        started = _start(
             store,
             planner,
-            rows[i],
-            account,
+            outcome.row(i),
+            bool(facts.can_trade[i]),
             now,
             kind,
             settings,
             check,
             execute,
-            marked=account.id in facts.marks,
+            marked=bool(marked[i]),
             actor=actor,
         )
-    return rows
+        outcome.set(i, started)
+    return outcome
 
 
 def _start(
     store: Store,
     planner: Planner,
     row: TickRow,
-    account: Account,
+    can_trade: bool,
     now: datetime,
     kind: RunKind,
     settings: TickSettings,
@@ -284,11 +276,12 @@ def _start(
     actor: str,
 ) -> TickRow:
     """Start one due run (idempotently), then check and execute it when asked."""
-    if not account.can_trade:
+    account = row.account
+    if not can_trade:
         return _blocked(row, f"{Code.ACCOUNT_CANNOT_TRADE}: the account cannot trade")
     request = RunRequest(
         scope=ScopeKind.ACCOUNT,
-        name=account.id,
+        name=account,
         type=RunType.REBALANCE,
         as_of=now,
         config=settings.config,
@@ -302,7 +295,7 @@ def _start(
     except RunInputError as exc:
         return _blocked(row, str(exc))
     if marked:
-        clear_mark(store, account.id, actor=actor)
+        clear_mark(store, account, actor=actor)
     started = _replace(
         row,
         run_id=run.id,
@@ -310,14 +303,14 @@ def _start(
     )
     if not new or execute is None:
         return started
-    refused = None if check is None else check(run.id, account.id, now, kind)
+    refused = None if check is None else check(run.id, account, now, kind)
     if refused is None:
         execute(run.id)
         return started
     cancel_queued(store, run.id, actor=actor)
     if refused.postponed_to is None:
         return _blocked(started, refused.reason)
-    postpone(store, account.id, refused.postponed_to, refused.reason, actor=actor)
+    postpone(store, account, refused.postponed_to, refused.reason, actor=actor)
     return _replace(
         started,
         decision="postponed",

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+import numpy as np
+
 from rebal.adapters.memory.outbox import MemoryOutbox
 from rebal.domain.account import (
     Account,
@@ -47,12 +49,12 @@ from rebal.domain.ids import (
 )
 from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
-from rebal.domain.policy import InvestmentPolicy
+from rebal.domain.policy import InvestmentPolicy, default_policy
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
-from rebal.ports.policies import LastRun, ScheduleMark
+from rebal.ports.policies import LastRun, ScheduleFacts, ScheduleMark, instants
 from rebal.ports.storage import Conflict, NotFound, StoreError
 
 
@@ -617,3 +619,47 @@ class _Policies(_Repository):
                 at = proposal.as_of if seen is None else max(seen.at, proposal.as_of)
                 found[outcome.account] = LastRun(at=at, model_version=max(versions, default=None))
         return found
+
+    def schedule_facts(self) -> ScheduleFacts:
+        accounts = [a for a in self._r.accounts.values() if a.closed_at is None]
+        policies = [self._r.policies.get(a.id) or default_policy(a.id) for a in accounts]
+        marks = [self._r.marks.get(a.id) for a in accounts]
+        last = self.last_runs()
+        latest = {m: versions[-1].version for m, versions in self._r.models.items() if versions}
+        runs = [last.get(a.id) for a in accounts]
+        flows = self._uow.cash_flows.pending()
+        return ScheduleFacts(
+            account=np.array([a.id for a in accounts], dtype=object),
+            can_trade=np.array([a.can_trade for a in accounts], dtype=bool),
+            cash_pending=np.array(
+                [pending_total(f for f in flows if f.account == a.id) != 0 for a in accounts],
+                dtype=bool,
+            ),
+            program=np.array([p.program.value for p in policies], dtype=object),
+            trigger=np.array([p.trigger.value for p in policies], dtype=object),
+            frequency=np.array([p.frequency.value for p in policies], dtype=object),
+            day=np.array([p.day for p in policies], dtype="datetime64[D]"),
+            band_abs=np.array(
+                [np.nan if p.band_abs is None else float(p.band_abs) for p in policies]
+            ),
+            band_rel=np.array(
+                [np.nan if p.band_rel is None else float(p.band_rel) for p in policies]
+            ),
+            cadence_days=np.array([p.cadence_days for p in policies], dtype=np.int32),
+            cooldown_days=np.array([p.cooldown_days for p in policies], dtype=np.int32),
+            last_run_at=instants([None if r is None else r.at for r in runs]),
+            model_changed=np.array(
+                [
+                    r is not None
+                    and a.model is not None
+                    and r.model_version is not None
+                    and latest.get(a.model, 0) > r.model_version
+                    for a, r in zip(accounts, runs, strict=True)
+                ],
+                dtype=bool,
+            ),
+            instant_requested=np.array(
+                [m is not None and m.instant_requested_at is not None for m in marks], dtype=bool
+            ),
+            postponed_until=instants([None if m is None else m.postponed_until for m in marks]),
+        )

@@ -20,6 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from rebal.adapters.storage import tables as t
+from rebal.adapters.storage.policies import fetch_rows
 from rebal.adapters.storage.unit_of_work import SqlUnitOfWork
 from rebal.domain.cash import CashFlowState
 from rebal.io.tables import Tables
@@ -37,17 +38,12 @@ def _units(uow: SqlUnitOfWork, column: sa.ColumnElement[Any], places: int, store
     return sa.cast(sa.func.floor(sa.type_coerce(column, sa.Numeric) * 10**places), sa.BigInteger)
 
 
-def _fetch(uow: SqlUnitOfWork, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
-    """Every row of ``query`` as tuples (its columns are plain types: nothing to convert)."""
-    return [tuple(row) for row in uow.connection.execute(query)]
-
-
 def read_tables(uow: SqlUnitOfWork) -> Tables:
     """The store's book (open accounts, latest model versions, current prices) as the
     :class:`~rebal.io.tables.Tables` the core's book is built from, in book order."""
     a, h, f, r = t.accounts, t.holdings, t.cash_flows, t.account_restrictions
     open_ = sa.and_(a.c.firm_id == uow.firm, a.c.closed_at.is_(None))
-    accounts = _fetch(
+    accounts = fetch_rows(
         uow,
         sa.select(
             a.c.id,
@@ -65,7 +61,7 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
     frame = pd.DataFrame.from_records(accounts, columns=columns)
     ids = frame["account"]
     pending = dict(
-        _fetch(
+        fetch_rows(
             uow,
             sa.select(f.c.account_id, sa.func.sum(_units(uow, f.c.amount, 2, 2)))
             .where(f.c.firm_id == uow.firm, f.c.state == CashFlowState.PENDING.value)
@@ -73,7 +69,7 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
         )
     )
     banned: dict[str, set[str]] = defaultdict(set)
-    for account, symbol in _fetch(
+    for account, symbol in fetch_rows(
         uow, sa.select(r.c.account_id, r.c.symbol).where(r.c.firm_id == uow.firm)
     ):
         banned[account].add(symbol)
@@ -98,7 +94,7 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
             "liquidate",
         ]
     ]
-    held = _fetch(
+    held = fetch_rows(
         uow,
         sa.select(h.c.account_id, h.c.symbol, _units(uow, h.c.quantity, 6, 9))
         .join(a, sa.and_(a.c.firm_id == h.c.firm_id, a.c.id == h.c.account_id))
