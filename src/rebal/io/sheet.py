@@ -178,17 +178,20 @@ class Sheet:
         return pd.Series(np.where(values >= 0, values + 0.0, np.nan)), fractions  # no -0.0
 
     def minor_units(
-        self, column: str, places: int, required: bool, floor: Floor, noun: str
+        self, column: str, places: int, required: bool, floor: Floor, noun: str, hint: str = ""
     ) -> tuple[IntArray, BoolArray]:
         """Exact integer units of 10**-places (cents, micro-shares) and which cells were given.
 
-        More than `places` decimals is an error, not a rounding; blank or bad cells are 0.
+        More than `places` decimals is an error, not a rounding (`hint`, when given, is added
+        to its message in parentheses); blank or bad cells are 0.
         """
         text, number = self._numbers(column, required)
         units, decimals, digits = _to_minor_units(text.where(number, "0"), places)
         too_precise = number & (decimals > places)
         too_large = number & ~too_precise & (digits > _MAX_DIGITS)
-        self.flag(too_precise, column, lambda v: f"{v!r} has more than {places} decimal places")
+        why = f" ({hint})" if hint else ""
+        self.flag(too_precise, column,
+                  lambda v: f"{v!r} has more than {places} decimal places{why}")
         self.flag(too_large, column, lambda v: f"{v!r} is too large")
         given = number & ~too_precise & ~too_large
         self._check_floor(column, units, given, floor, noun)
