@@ -203,9 +203,9 @@ def test_files_with_and_without_quotes_read_the_same(tmp_path: Path, quoted: boo
             id="zero-quantity",
         ),
         pytest.param(
-            "holdings", "account,symbol,quantity\nA1,VTI,1.0000001\n",
-            "holdings.csv line 2, column quantity: '1.0000001' has more than 6 decimal places",
-            id="quantity-seven-decimals",
+            "holdings", "account,symbol,quantity\nA1,VTI,1.0000000001\n",
+            "holdings.csv line 2, column quantity: '1.0000000001' has more than 9 decimal places",
+            id="quantity-ten-decimals",
         ),
         pytest.param(
             "holdings", "account,symbol,quantity\nA9,VTI,1\n",

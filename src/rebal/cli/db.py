@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rebal.adapters.storage.database import create_engine, parse_url, resolve_url, shown
 from rebal.adapters.storage.migrate import upgrade
+from rebal.adapters.storage.types import PRECISION, QUANTITY
 from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.cli.book_commands import (
     AccountsOpt,
@@ -33,7 +34,8 @@ from rebal.cli.book_commands import (
 from rebal.cli.common import err, fail
 from rebal.clock import SystemClock
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
-from rebal.io.book_records import book_snapshot, write_book
+from rebal.io.book_records import book_snapshot, too_many_shares, write_book
+from rebal.io.errors import InputError
 from rebal.ports.storage import StoreError
 from rebal.services.book import STEPS, ImportSummary, export_book, import_book
 
@@ -113,7 +115,10 @@ def import_command(
     The store's book becomes the one given: a changed model is a new version, holdings and
     prices are replaced, accounts left out are closed. Bad input: every problem listed, exit
     1, nothing written."""
-    tables, _ = _read(models, accounts, holdings, prices, sample)
+    tables, holdings_file = _read(models, accounts, holdings, prices, sample)
+    unstorable = too_many_shares(tables, holdings_file, 10 ** (PRECISION - QUANTITY.scale))
+    if unstorable:
+        raise fail(f"the book has problems; nothing was written:\n{InputError(unstorable)}")
     given = ("the sample book" if sample else
              ", ".join(str(p) for p in (models, accounts, holdings, prices)))
     who = actor or _user()

@@ -15,6 +15,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from rebal.domain.money import QUANTITY_PLACES
 from rebal.io.errors import InputError, Problem
 from rebal.io.sheet import IntArray, Sheet, exact_decimals, mask
 
@@ -75,7 +76,9 @@ class Tables:
     - accounts: account, model ("" for none), cash_cents (int64), type, household,
       can_trade (bool), restricted (sorted tuple of symbols), pending_cents (int64),
       liquidate (bool).
-    - holdings: account, symbol, quantity_micro (int64, shares x 10**6), cost_basis_cents
+    - holdings: account, symbol, quantity_micro (int64, whole micro-shares: shares x 10**6
+      rounded down, what the core trades), quantity_rest_nano (int64, the nano-shares below
+      the micro-share, 0 to 999: quantities have up to 9 decimals), cost_basis_cents
       (Int64, <NA> when not given), acquired (datetime.date or None), line (source line).
     - prices: symbol, price (float64), price_text (the price as written), price_exact (the
       price as written, as a `Decimal`).
@@ -306,15 +309,15 @@ def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) ->
     symbol = sheet.symbols("symbol")
     sheet.flag(symbol == CASH, "symbol",
                lambda _: "CASH cannot be held as a position; put cash in the accounts table")
-    quantity, _ = sheet.minor_units("quantity", 6, required=True, floor="positive",
-                                    noun="quantity")
+    quantity, rest, _ = sheet.split_units("quantity", 6, QUANTITY_PLACES, required=True,
+                                          floor="positive", noun="quantity")
     cost, cost_given = sheet.minor_units("cost_basis", 2, required=False,
                                          floor="nonnegative", noun="cost basis",
                                          hint=BELOW_A_CENT)
     acquired = sheet.dates("acquired")
     _flag_duplicates(
         sheet,
-        {"account": account, "symbol": symbol, "quantity": quantity,
+        {"account": account, "symbol": symbol, "quantity": quantity, "rest": rest,
          "cost": np.where(cost_given, cost, -1), "acquired": acquired},
         sheet.ok,
         None,
@@ -324,6 +327,7 @@ def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) ->
         "account": _plain(account),
         "symbol": _plain(symbol),
         "quantity_micro": quantity,
+        "quantity_rest_nano": rest,
         "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
         "acquired": acquired,
         "line": sheet.lines,
