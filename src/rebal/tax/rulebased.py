@@ -62,9 +62,11 @@ class _Run:
         return rates.long_term_total if self.long_term(lot) else rates.short_term_total
 
     def sellable(self, p: Position, lot: TaxLot) -> bool:
-        """False for a short-term lot at a gain when short-term gains are forbidden, and for a
-        losing lot of a security whose loss would be washed."""
+        """False for a short-term lot at a gain when short-term gains are forbidden, for a
+        losing lot of a security whose loss would be washed, and for an `unsold` security."""
         gain = p.price > lot.cost_per_share
+        if p.symbol in self.problem.unsold:
+            return False
         if p.price < lot.cost_per_share and p.symbol in self.problem.blocked_loss_sales:
             return False
         return self.problem.short_term_gains or not gain or self.long_term(lot)

@@ -138,7 +138,17 @@ def _problem(run: RunState, i: int) -> AccountProblem | None:
 
 
 def _solve(run: RunState, i: int, problem: AccountProblem) -> Plan:
-    """Solve `problem` by the run's method (the optimiser falls back to the rule-based plan)."""
+    """Solve `problem` by the run's method (the optimiser falls back to the rule-based plan),
+    again without the sales the order rules would drop (`_dropped`), until none is left: a
+    plan must not offset a gain with a loss that is never sold."""
+    plan = _solve_once(run, i, problem)
+    while dropped := _dropped(run, i, problem, plan):
+        problem = replace(problem, unsold=problem.unsold | dropped)
+        plan = _solve_once(run, i, problem)
+    return plan
+
+
+def _solve_once(run: RunState, i: int, problem: AccountProblem) -> Plan:
     if run.settings.optimizer:
         try:
             run.method[i] = "optimizer"
@@ -147,6 +157,27 @@ def _solve(run: RunState, i: int, problem: AccountProblem) -> Plan:
             run.note(i, f"{exc}; rule-based plan used")
     run.method[i] = "rule-based"
     return rule_based_plan(problem)
+
+
+def _dropped(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> frozenset[str]:
+    """The symbols whose planned sale the order rules drop (`rebal.core.trades`): worth less
+    than the minimum trade, or less than a whole share with --whole-shares; none when the
+    account must raise cash (every sale is then kept)."""
+    a, rules = run.book.arrays, run.config.rules
+    if a.cash_cents[i] + a.pending_cents[i] < 0:
+        return frozenset()
+    owner = problem.lot_owner()
+    shares: dict[str, Decimal] = defaultdict(Decimal)
+    for lot_id, quantity in plan.sells.items():
+        shares[owner[lot_id].symbol] += quantity
+    minimum = cents_to_money(rules.min_trade_cents)
+    price = {p.symbol: p.price for p in problem.positions}
+    return frozenset(
+        symbol
+        for symbol, quantity in shares.items()
+        if quantity > 0
+        and to_cents(order_shares(quantity, rules.whole_shares) * price[symbol]) < minimum
+    )
 
 
 def _owes(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> bool:
