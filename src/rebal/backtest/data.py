@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rebal.backtest.history import PriceHistory
+from rebal.backtest.history import PriceHistory as PriceHistory  # what the readers return
 from rebal.core.types import FloatArray
 from rebal.domain.ids import symbol
 from rebal.io.errors import InputError, Problem

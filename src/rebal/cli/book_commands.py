@@ -240,7 +240,7 @@ def propose_command(
     sample: SampleOpt = False,
     policy: Annotated[
         PolicyName, typer.Option("--policy", help="What to trade to.")  # type: ignore[valid-type]
-    ] = DEFAULT_POLICY,  # type: ignore[assignment]
+    ] = DEFAULT_POLICY,
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,

@@ -513,7 +513,7 @@ class WashSalesRequest:
 
     def identical_groups(self) -> list[frozenset[str]]:
         """The groups, symbols normalised as everywhere else."""
-        groups = []
+        groups: list[frozenset[str]] = []
         for group in self.identical:
             members = group.split(",") if isinstance(group, str) else group
             groups.append(frozenset(symbol(s) for s in members if s.strip()))
