@@ -195,8 +195,10 @@ def test_wash_sales_are_the_same_from_the_cli_and_the_api(tmp_path: Path):
         (["--gain-budget", "100"], {"gain_budget": 100}),
         (["--tax-aware", "--tlh"], {"tax_aware": True, "tlh": True}),
         (["--cash-reserve", "100"], {"cash_reserve": 100}),
-        (["--tax-aware", "--lt-rate", "60", "--state-rate", "40"],
-         {"tax_aware": True, "lt_rate": 60, "state_rate": 40}),
+        (
+            ["--tax-aware", "--lt-rate", "60", "--state-rate", "40"],
+            {"tax_aware": True, "lt_rate": 60, "state_rate": 40},
+        ),
         (["--withdraw", "ACC-000001=0"], {"withdrawals": {"ACC-000001": 0}}),
         (["--min-trade", "0.005"], {"min_trade": "0.005"}),
     ],
