@@ -239,8 +239,8 @@ def propose_command(
     prices: PricesOpt = None,
     sample: SampleOpt = False,
     policy: Annotated[
-        PolicyName, typer.Option("--policy", help="What to trade to.")  # type: ignore[valid-type]
-    ] = DEFAULT_POLICY,
+        PolicyName, typer.Option("--policy", help="What to trade to.")
+    ] = DEFAULT_POLICY,  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,
