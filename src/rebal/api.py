@@ -40,6 +40,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.backtest.data import PriceHistory, load_shipped
 from rebal.backtest.sweep import LabRun, tabulate
