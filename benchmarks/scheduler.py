@@ -18,6 +18,7 @@ import argparse
 
 import numpy as np
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from batch import best_of, make_book
 from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.core.bands import BandSpec

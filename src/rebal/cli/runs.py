@@ -37,20 +37,18 @@ from rebal.cli.book_commands import (
     PolicyName,
     RailAbsOpt,
     RailRelOpt,
-    _band_spec,
-    _cash_reserve,
+    refused,
 )
 from rebal.cli.common import fail
 from rebal.cli.db import DbOpt, _store
 from rebal.cli.exact_json import exact_document
-from rebal.core.engine import RunConfig
-from rebal.core.trades import TradeRules
 from rebal.domain.ids import RunId
 from rebal.domain.money import Money, check_cents
 from rebal.domain.run import RunState, RunType, ScopeKind
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
+from rebal.services.requests import Bands, ProposeRequest, RequestError
 from rebal.services.runs import (
     RunInputError,
     RunRequest,
@@ -211,11 +209,10 @@ def run_command(
         raise fail("give exactly one of --account ID, --model NAME, --all")
     scope, name = given[0]
     try:
-        min_cents = int(Decimal(min_trade) * 100)
         money = None if amount is None else Money(Decimal(amount))
         check_cents(money, "--amount")
     except (InvalidOperation, ValueError) as exc:
-        raise fail(f"--min-trade/--amount: {exc}") from None
+        raise fail(f"--amount: {exc}") from None
     options: dict[str, Any] = {
         "policy": str(policy.value),
         "band_abs": band_abs,
@@ -227,13 +224,16 @@ def run_command(
         "cash_reserve": cash_reserve,
         "broker": broker.value,
     }
-    config = RunConfig(
-        policy=str(policy.value),
-        bands=_band_spec(band_abs, band_rel, rail_abs, rail_rel),
-        rules=TradeRules(whole_shares=whole_shares, min_trade_cents=min_cents),
-        cash_reserve=_cash_reserve(cash_reserve),
-        all_accounts=False,
-    )
+    try:
+        config = ProposeRequest(
+            policy=str(policy.value),
+            bands=Bands(band_abs, band_rel, rail_abs, rail_rel),
+            whole_shares=whole_shares,
+            min_trade=min_trade,
+            cash_reserve=cash_reserve,
+        ).config()
+    except RequestError as exc:
+        raise refused(exc) from None
     at = _as_of(as_of)
     request = RunRequest(
         scope=scope, name=name, type=run_type, as_of=at, config=canonical(options), amount=money
