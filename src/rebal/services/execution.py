@@ -206,7 +206,7 @@ class _Execution:
                     self.run, RunState.IN_PROGRESS, self.clock.now(), "started"
                 )
             elif run.state is RunState.IN_PROGRESS:
-                uow.runs.note(self.run, self.clock.now(), "resumed")
+                uow.runs.note(self.run, self.clock.now(), _resumed(uow.orders.for_run(self.run)))
             accounts = _proposal_accounts(uow, run)
             openings = {
                 a: Opening(cash=acct.cash, positions=uow.holdings.positions(a))
@@ -304,6 +304,19 @@ class _Execution:
         if adjusted:
             return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted))
         return self.end(RunState.COMPLETED, f"{len(orders)} orders filled")
+
+
+def _resumed(orders: Sequence[Order]) -> str:
+    """The event of a run taken up again after its process ended mid-run: where its orders
+    stood, and that those possibly sent are asked for at the broker before anything is sent."""
+    unsent = sum(o.state is OrderState.NEW for o in orders)
+    ended = sum(o.state.terminal for o in orders)
+    asked = len(orders) - unsent - ended
+    return (
+        f"resumed after an interruption: {asked} order(s) possibly sent before it, asked for at "
+        f"the broker before anything is sent again; {unsent} intent(s) not sent yet; "
+        f"{ended} ended"
+    )
 
 
 def _proposal_accounts(uow: UnitOfWork, run: Run) -> list[AccountId]:
