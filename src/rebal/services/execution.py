@@ -2,6 +2,8 @@
 
 The order of work, each step its own unit of work so a crash loses at most the step under way:
 
+0. the process claims the run (:meth:`~rebal.ports.storage.Store.claim`), so no other process
+   trades it at the same time;
 1. the run goes ``queued -> in_progress``; the broker opens the run's accounts from the book
    when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`);
 2. the sells (stored as intents when the run started) are sent, each marked ``submitted`` and
@@ -473,8 +475,14 @@ def execute_run(
     actor: str,
     settings: ExecutionSettings | None = None,
 ) -> Run:
-    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it."""
-    return _Execution(store, broker, run, clock, settings or ExecutionSettings(), actor).execute()
+    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it.
+
+    The run is claimed for the whole trade (:meth:`~rebal.ports.storage.Store.claim`): a second
+    process starting or resuming it at the same time waits, then finds it ended (or, when the
+    first process died, resumes it), so its orders are sent by one process only."""
+    with store.claim(f"run {run}"):
+        ex = _Execution(store, broker, run, clock, settings or ExecutionSettings(), actor)
+        return ex.execute()
 
 
 def cancel_run(store: Store, broker: Broker, run: RunId, *, clock: Clock, actor: str) -> Run:
