@@ -83,8 +83,8 @@ def test_two_starting_the_same_run_at_once_send_its_orders_once(database_url: st
         orders = _orders(first, a)
         assert len(orders) == 6 and all(o.state is OrderState.FILLED for o in orders)
         assert _submits(first) == {o.client_order_id: 1 for o in orders}
-        started = [e for e in _events(first, a) if e.state is RunState.IN_PROGRESS]
-        assert [e.reason for e in started] == ["started"]  # one trade, nothing resumed
+        begun = [e.reason for e in _events(first, a) if e.reason.startswith(("start", "resum"))]
+        assert begun == ["started"]  # one trade, nothing resumed
     finally:
         first.store.engine.dispose()
         second.store.engine.dispose()
