@@ -113,7 +113,15 @@ def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
     with store.unit_of_work(actor="test", reason="import") as uow:
         import_book(uow, book)
         uow.commit()
-    clock.advance(timedelta(minutes=30))
+    engine.dispose()
+    return attach(url, book, **sim)
+
+
+def attach(url: str, book: BookSnapshot, **sim: Any) -> Desk:
+    """A desk of its own (engine, clock at :data:`START`, broker) on the stored book at ``url``:
+    what a second process trading the same book has."""
+    engine = create_engine(url)
+    clock = SimulatedClock(START)
     prices = InMemoryPrices(book.prices)
     broker = SimulatedBroker(
         engine,
@@ -122,4 +130,4 @@ def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
         calendar=CALENDAR,
         settings=SimulatorSettings.model_validate(sim),
     )
-    return Desk(url, store, clock, prices, broker)
+    return Desk(url, SqlStore(engine, clock), clock, prices, broker)

@@ -48,6 +48,7 @@ from rebal.domain.run import RunState, RunType, ScopeKind
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
+from rebal.services.reconcile import run_flags
 from rebal.services.requests import Bands, ProposeRequest, RequestError
 from rebal.services.runs import (
     RunInputError,
@@ -170,9 +171,7 @@ def run_command(
         str | None,
         typer.Option("--amount", help="raise_cash: the amount to raise.", show_default=False),
     ] = None,
-    policy: Annotated[
-        PolicyName, typer.Option("--policy", help="What to trade to.")
-    ] = "rails",  # type: ignore[assignment]
+    policy: Annotated[PolicyName, typer.Option("--policy", help="What to trade to.")] = "rails",  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,
@@ -363,6 +362,10 @@ def run_document(view: RunView) -> dict[str, Any]:
             for o in view.orders
         ],
         "events": [{"at": e.at, "state": e.state.value, "reason": e.reason} for e in view.events],
+        "flags": [
+            {"kind": f.kind, "account": f.account, "reason": f.reason}
+            for f in run_flags(run.id, view.events)
+        ],
     }
 
 
@@ -417,3 +420,5 @@ def _print(views: list[RunView], output_format: RunFormat, title: bool = False) 
     for e in v.events:
         events.add_row(f"{e.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC", e.state.value, e.reason)
     console.print(events)
+    for flag in run_flags(r.id, v.events):
+        console.print(f"[bold]flagged[/] ({flag.kind}): {flag.reason}", highlight=False)
