@@ -24,6 +24,7 @@ from rebal.domain.money import Money, Quantity
 from rebal.domain.run import Run, RunType, ScopeKind
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
+from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
 from rebal.services.runs import RunRequest, start_run
 
@@ -94,7 +95,18 @@ class Desk:
         )
         return start_run(self.store, request, CorePlanner(RunConfig(**options)), actor="test")
 
-    def execute(self, run: Run, **settings: Any) -> Run:
+    def compliance(self, config: ComplianceConfig | None = None, **more: Any) -> RunCompliance:
+        """The run's checks on the desk's calendar and quotes; a quote may be a day old (the
+        book's prices are an hour old when the runs start)."""
+        return RunCompliance(
+            calendar=CALENDAR,
+            prices=self.prices,
+            config=config or ComplianceConfig(),
+            default_price_age=timedelta(days=1),
+            **more,
+        )
+
+    def execute(self, run: Run, compliance: RunCompliance | None = None, **settings: Any) -> Run:
         return execute_run(
             self.store,
             self.broker,
@@ -102,6 +114,7 @@ class Desk:
             clock=self.clock,
             actor="test",
             settings=ExecutionSettings(**settings),
+            compliance=compliance or self.compliance(),
         )
 
 
