@@ -70,17 +70,20 @@ class CorePlanner:
         proposal = propose(arrays.arrays, replace(self.config, policy=policy))
         trades = trades_frame(arrays, proposal)
         orders = []
-        for row in trades.itertuples(index=False):
-            side = Side(row.side)
+        columns = ("account", "symbol", "side", "quantity_micro", "amount_cents")
+        for account, symbol, side_name, micro, amount in zip(
+            *(trades[c].tolist() for c in columns), strict=True
+        ):
+            side = Side(side_name)
             if side is Side.SELL and run_type is RunType.INVEST_CASH:
                 continue
             order = ProposedOrder(
-                account=AccountId(str(row.account)),
-                symbol=Symbol(str(row.symbol)),
+                account=AccountId(str(account)),
+                symbol=Symbol(str(symbol)),
                 side=side,
-                quantity=from_micro(int(row.quantity_micro)),
+                quantity=from_micro(int(micro)),
             )
-            orders.append((order, from_cents(int(row.amount_cents))))
+            orders.append((order, from_cents(int(amount))))
         ids = arrays.accounts["account"].to_numpy()
         outcome = tuple(
             AccountProposal(account=AccountId(str(a)), status=str(s), reason=str(r))

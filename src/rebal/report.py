@@ -181,7 +181,10 @@ def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
     rows, cols = np.nonzero(arrays.used)
     values = [None if v is None else cents(v) for v in _products(book, rows, cols)]
     symbols = book.symbols()
-    pct = lambda a: np.round(100 * a[rows, cols], PCT_DECIMALS)  # noqa: E731
+
+    def pct(a: np.ndarray) -> np.ndarray:
+        return np.round(100 * a[rows, cols], PCT_DECIMALS)
+
     return pd.DataFrame(
         {
             "row": rows,
@@ -418,15 +421,18 @@ _PERCENT_KEYS = (
 def blotter_entries(book: Book, proposal: Proposal, net: bool = False) -> list[dict[str, Any]]:
     """The blotter rows of the JSON document."""
     blotter = blotter_frame(trades_frame(book, proposal), net)
+    columns = ("symbol", "side", "quantity_micro", "amount_cents", "accounts")
     return [
         {
-            "symbol": r.symbol,
-            "side": r.side,
-            "quantity": _shares(r.quantity_micro),
-            "amount": from_cents(r.amount_cents),
-            "accounts": int(r.accounts),
+            "symbol": symbol,
+            "side": side,
+            "quantity": _shares(micro),
+            "amount": from_cents(amount),
+            "accounts": int(accounts),
         }
-        for r in blotter.itertuples(index=False)
+        for symbol, side, micro, amount, accounts in zip(
+            *(blotter[c].tolist() for c in columns), strict=True
+        )
     ]
 
 

@@ -84,7 +84,7 @@ def main() -> None:
     start = time.perf_counter()
     compile_core()
     compile_lab()
-    cache = Path(numba.config.CACHE_DIR)
+    cache = Path(numba.config.CACHE_DIR)  # type: ignore[attr-defined]
     remove_stale_caches(cache)
     print(f"rebal: kernels compiled and cached in {time.perf_counter() - start:.0f} s ({cache})")
 

@@ -261,7 +261,7 @@ def propose_command(
     prices: PricesOpt = None,
     sample: SampleOpt = False,
     policy: Annotated[
-        PolicyName, typer.Option("--policy", help="What to trade to.")  # type: ignore[valid-type]
+        PolicyName, typer.Option("--policy", help="What to trade to.")
     ] = "rails",  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,

@@ -230,7 +230,7 @@ def run_command(
         typer.Option("--amount", help="raise_cash: the amount to raise.", show_default=False),
     ] = None,
     policy: Annotated[
-        PolicyName, typer.Option("--policy", help="What to trade to.")  # type: ignore[valid-type]
+        PolicyName, typer.Option("--policy", help="What to trade to.")
     ] = "rails",  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
