@@ -46,7 +46,7 @@ from rebal.cli.book_commands import (
     _band_spec,
     _cash_reserve,
 )
-from rebal.cli.common import EXIT_BAD_INPUT, err, fail
+from rebal.cli.common import EXIT_BAD_INPUT, fail
 from rebal.cli.db import DbOpt, _store
 from rebal.cli.exact_json import exact_document
 from rebal.core.engine import RunConfig
@@ -198,10 +198,8 @@ def _report_blocked(views: list[RunView]) -> None:
     for view in views:
         for v in recorded_violations(view.events):
             blocked = True
-            err.print(
-                f"{v.code}: {v.message} (account {v.account}, {v.leg} leg, run {view.run.id})",
-                highlight=False,
-                markup=False,
+            sys.stderr.write(  # one line each, never wrapped: scripts read them
+                f"{v.code}: {v.message} (account {v.account}, {v.leg} leg, run {view.run.id})\n"
             )
     if blocked:
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -229,9 +227,7 @@ def run_command(
         str | None,
         typer.Option("--amount", help="raise_cash: the amount to raise.", show_default=False),
     ] = None,
-    policy: Annotated[
-        PolicyName, typer.Option("--policy", help="What to trade to.")
-    ] = "rails",  # type: ignore[assignment]
+    policy: Annotated[PolicyName, typer.Option("--policy", help="What to trade to.")] = "rails",  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,
