@@ -13,6 +13,7 @@ from rebal.adapters.brokers.simulated import SimulatedBroker, SimulatorSettings
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.adapters.memory.clock import SimulatedClock
 from rebal.adapters.memory.prices import InMemoryPrices
+from rebal.adapters.memory.storage import InMemoryStore
 from rebal.adapters.storage.database import create_engine
 from rebal.adapters.storage.migrate import upgrade
 from rebal.adapters.storage.unit_of_work import SqlStore
@@ -118,11 +119,15 @@ class Desk:
         )
 
 
-def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
-    engine = create_engine(url)
-    upgrade(engine)
+def make_desk(url: str | None, book: BookSnapshot, *, ledger: str = "", **sim: Any) -> Desk:
+    """The desk on the database at ``url``; ``None``: on the in-memory store, the simulated
+    broker's ledger in the SQLite database ``ledger``."""
+    engine = create_engine(url or ledger)
     clock = SimulatedClock(START - timedelta(minutes=30))
-    store = SqlStore(engine, clock)
+    store: Any = InMemoryStore(clock)
+    if url is not None:
+        upgrade(engine)
+        store = SqlStore(engine, clock)
     with store.unit_of_work(actor="test", reason="import") as uow:
         import_book(uow, book)
         uow.commit()
@@ -135,4 +140,4 @@ def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
         calendar=CALENDAR,
         settings=SimulatorSettings.model_validate(sim),
     )
-    return Desk(url, store, clock, prices, broker)
+    return Desk(url or "memory", store, clock, prices, broker)

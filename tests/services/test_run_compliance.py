@@ -17,11 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rundesk import CALENDAR, START, Desk, make_desk, small_book
 
-from rebal.adapters.brokers.simulated import SimulatedBroker, SimulatorSettings
+from rebal.adapters.brokers.simulated import SimulatedBroker
 from rebal.adapters.calendars.exchange import ExchangeCalendar
-from rebal.adapters.memory.clock import SimulatedClock
 from rebal.adapters.memory.prices import InMemoryPrices
-from rebal.adapters.memory.storage import InMemoryStore
 from rebal.compliance.codes import Code
 from rebal.domain.account import AccountType, Price, Target
 from rebal.domain.book import BookSnapshot
@@ -30,7 +28,6 @@ from rebal.domain.money import Money, Quantity
 from rebal.domain.order import OrderState, Side
 from rebal.domain.run import Run, RunState, ScopeKind
 from rebal.ports.outbox import OutboxEntry
-from rebal.services.book import import_book
 from rebal.services.compliance import ComplianceConfig, RecordedViolation, recorded_violations
 from rebal.services.runs import show_run
 
@@ -51,28 +48,9 @@ def _book(n: int) -> BookSnapshot:
     )
 
 
-def _memory_desk(folder: Path, book: BookSnapshot, **sim: object) -> Desk:
-    """The desk of rundesk on the in-memory store (the simulated broker keeps its own SQLite
-    ledger in ``folder``)."""
-    clock = SimulatedClock(START - timedelta(minutes=30))
-    store = InMemoryStore(clock)
-    with store.unit_of_work(actor="test", reason="import") as uow:
-        import_book(uow, book)
-        uow.commit()
-    clock.advance(timedelta(minutes=30))
-    prices = InMemoryPrices(book.prices)
-    broker = SimulatedBroker(
-        f"sqlite:///{folder / 'broker.db'}",
-        clock=clock,
-        prices=prices,
-        calendar=CALENDAR,
-        settings=SimulatorSettings.model_validate(sim),
-    )
-    return Desk("memory", store, clock, prices, broker)  # type: ignore[arg-type]
-
-
 def _make(backend: str | None, folder: Path, book: BookSnapshot, **sim: object) -> Desk:
-    return _memory_desk(folder, book, **sim) if backend is None else make_desk(backend, book, **sim)
+    """rundesk's desk on ``backend`` (``None``: the in-memory store)."""
+    return make_desk(backend, book, ledger=f"sqlite:///{folder / 'broker.db'}", **sim)
 
 
 @pytest.fixture
@@ -314,6 +292,30 @@ def test_wash_sale_ignores_a_sale_in_an_ira_and_other_households(
         desk.broker.close()
 
 
+def test_wash_sale_a_household_sell_and_buy_in_one_run_sends_nothing(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    """A1 sells VTI for BND while A2, of the same household, sells BND for VTI: each buy may
+    wash the other's sale, and the run is blocked before either sell goes."""
+    book = _book(2)
+    a2 = replace(book.holdings[1], symbol=BND, quantity=Quantity(Decimal("100")))
+    desk = _make(store_backend, tmp_path, replace(book, holdings=(book.holdings[0], a2)))
+    try:
+        _edit(desk, A1, household=HouseholdId("H"))
+        _edit(desk, A2, household=HouseholdId("H"))
+        done = _run(desk)
+        assert set(_codes(done)) == {Code.WASH_SALE}
+        assert "buying VTI may wash a loss: VTI was sold in account A1" in done.reason
+        assert "buying BND may wash a loss: BND was sold in account A2" in done.reason
+        assert {(v.leg, v.account) for v in _violations(desk, done)} == {
+            ("sells", A1),
+            ("sells", A2),
+        }
+        _assert_nothing_sent(desk, done)
+    finally:
+        desk.broker.close()
+
+
 def test_wash_sale_window_ends_after_30_days(households: Desk) -> None:
     households.execute(households.start()[0])
     households.clock.advance(timedelta(days=35))  # Tuesday 2026-12-29
@@ -444,7 +446,7 @@ def test_a_restricted_security_is_never_traded_by_any_run(
         else (),
     )
     with tempfile.TemporaryDirectory() as folder:
-        desk = _memory_desk(Path(folder), book)
+        desk = _make(None, Path(folder), book)
         try:
             config = ComplianceConfig(restricted=frozenset(Symbol(s) for s in restricted))
             run, _ = desk.start()

@@ -345,11 +345,11 @@ def _household(account: Account) -> str:
     return account.household or account.id
 
 
-def _record(store: Store, now: datetime, actor: str) -> _Record:
+def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -> _Record:
     """The store's accounts, the orders of runs that may have traded in the wash-sale window
-    (which holds the trading day), and the household sales filled in that window by taxable
-    accounts. The store keeps a sale's fill, not the basis of the lots it sold, so every such
-    sale is one of unknown gain."""
+    (which holds the trading day), and the household sales by taxable accounts filled in that
+    window or about to be sent (``selling``, today). The store keeps a sale's fill, not the
+    basis of the lots it sold, so every such sale is one of unknown gain."""
     today = now.astimezone(EXCHANGE_TZ).date()
     since = now - timedelta(days=WINDOW_DAYS + 1)
     with store.unit_of_work(actor=actor, reason="compliance: read rebal's record") as uow:
@@ -360,18 +360,20 @@ def _record(store: Store, now: datetime, actor: str) -> _Record:
             if not r.state.terminal or r.updated_at >= since
             for o in uow.orders.for_run(r.id)
         ]
-        sales: dict[str, dict[UnknownGainSale, None]] = {}
-        for order in orders:
-            seller = accounts.get(order.account)
-            if order.side is not Side.SELL or order.filled_quantity <= 0 or seller is None:
-                continue
-            if not TaxAccountType(seller.type.value).taxable:  # an IRA's loss washes nothing
-                continue
-            for fill in uow.fills.for_order(order.client_order_id):
-                sold = fill.at.astimezone(EXCHANGE_TZ).date()
-                if today - timedelta(days=WINDOW_DAYS) <= sold <= today:
-                    sale = UnknownGainSale(seller.id, order.symbol, sold)
-                    sales.setdefault(_household(seller), {})[sale] = None
+        sold_on = [
+            (order, fill.at.astimezone(EXCHANGE_TZ).date())
+            for order in orders
+            if order.side is Side.SELL and order.filled_quantity > 0
+            for fill in uow.fills.for_order(order.client_order_id)
+        ]
+    sales: dict[str, dict[UnknownGainSale, None]] = {}
+    for order, sold in [*sold_on, *((o, today) for o in selling if o.side is Side.SELL)]:
+        seller = accounts.get(order.account)
+        if seller is None or not TaxAccountType(seller.type.value).taxable:
+            continue  # a loss in an IRA or a Roth is not deductible: there is nothing to wash
+        if today - timedelta(days=WINDOW_DAYS) <= sold <= today:
+            sale = UnknownGainSale(seller.id, order.symbol, sold)
+            sales.setdefault(_household(seller), {})[sale] = None
     return _Record(accounts, orders, {h: tuple(s) for h, s in sales.items()})
 
 
@@ -389,7 +391,7 @@ def check_leg(
     account. An account rebal does not keep cannot trade; the firm's ``cannot_trade`` list
     overrides an account's record. ``resized_buys``: the buys are the proposal's intents, sized
     later to the cash raised (the check before the sells)."""
-    record = _record(store, now, actor)
+    record = _record(store, now, actor, orders)
     config = compliance.config
     ports = Ports(calendar=compliance.calendar, broker=broker, prices=compliance.prices)
     limits = config.limits(compliance.default_price_age)
