@@ -316,6 +316,28 @@ def test_wash_sale_a_household_sell_and_buy_in_one_run_sends_nothing(
         desk.broker.close()
 
 
+def test_wash_sale_counts_substantially_identical_securities(desk: Desk) -> None:
+    desk.execute(desk.start()[0])  # sells VTI, buys BND
+    desk.clock.advance(timedelta(days=1))
+    _requote(desk)
+    _retarget(desk, "0.2", "0.8")  # sells VTI again and buys more BND
+    run, _ = desk.start()
+    identical = ComplianceConfig(identical=(frozenset({VTI, BND}),))
+    done = desk.execute(run, compliance=desk.compliance(identical))
+    assert _codes(done) == [Code.WASH_SALE]
+    assert "buying BND may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
+    _assert_no_new_orders(desk, done)
+
+
+def test_wash_sale_not_identical_by_default(desk: Desk) -> None:
+    desk.execute(desk.start()[0])
+    desk.clock.advance(timedelta(days=1))
+    _requote(desk)
+    _retarget(desk, "0.2", "0.8")
+    done = desk.execute(desk.start()[0])
+    assert done.state is RunState.COMPLETED, done.reason
+
+
 def test_wash_sale_window_ends_after_30_days(households: Desk) -> None:
     households.execute(households.start()[0])
     households.clock.advance(timedelta(days=35))  # Tuesday 2026-12-29

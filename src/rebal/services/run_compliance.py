@@ -38,7 +38,7 @@ def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
         proposal = uow.proposals.get(found.proposal) if found and found.proposal else None
     if side is Side.BUY:
         buys = [o for o in stored if o.side is Side.BUY]
-        return buys if any(o.state is OrderState.NEW for o in buys) else []
+        return buys if all(o.state is OrderState.NEW for o in buys) else []
     if any(o.state is not OrderState.NEW for o in stored):
         return []
     intended = [
