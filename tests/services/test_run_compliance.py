@@ -393,6 +393,31 @@ def test_pattern_day_trade_reads_earlier_runs_from_the_store(
         desk.broker.close()
 
 
+def test_a_resumed_run_is_checked_at_the_leg_it_has_not_sent(desk: Desk) -> None:
+    """A crash after the sells went: on resume the sells are not checked again, the buys are
+    (and here blocked, BND having been restricted meanwhile)."""
+    from rebal.services.execution import ExecutionSettings, _Execution
+
+    run, _ = desk.start()
+    crashed = _Execution(
+        store=desk.store,
+        broker=desk.broker,
+        run=run.id,
+        clock=desk.clock,
+        settings=ExecutionSettings(),
+        actor="test",
+    )
+    crashed.begin()
+    crashed.send(crashed.stored_run())  # the sells are sent, then the process dies
+    desk.clock.advance(timedelta(minutes=1))
+    done = desk.execute(
+        run, compliance=desk.compliance(ComplianceConfig(restricted=frozenset({BND})))
+    )
+    assert _codes(done) == [Code.RESTRICTED_SECURITY]
+    assert [v.leg for v in _violations(desk, done)] == ["buys"]
+    assert [(o.side, o.state) for o in desk.broker.orders()] == [(Side.SELL, OrderState.FILLED)]
+
+
 def _assert_no_new_orders(desk: Desk, run: Run) -> None:
     with desk.store.unit_of_work(actor="test", reason="read") as uow:
         orders = uow.orders.for_run(run.id)
