@@ -48,7 +48,7 @@ from rebal.cli.book_commands import (
 from rebal.cli.common import EXIT_BAD_INPUT, fail
 from rebal.cli.db import DbOpt, _store
 from rebal.cli.exact_json import exact_document
-from rebal.domain.ids import RunId
+from rebal.domain.ids import AccountId, RunId
 from rebal.domain.money import Money, check_cents
 from rebal.domain.run import RunState, RunType, ScopeKind
 from rebal.ports.storage import Store
@@ -73,6 +73,7 @@ from rebal.services.runs import (
     show_run,
     start_run,
 )
+from rebal.services.scheduler import request_instant
 
 
 class RunFormat(StrEnum):
@@ -251,6 +252,14 @@ def run_command(
     ] = 24.0,
     compliance_file: ComplianceConfigOpt = None,
     output_format: FormatOpt = RunFormat.table,
+    instant: Annotated[
+        bool,
+        typer.Option(
+            "--instant",
+            help="A client-directed instant rebalance of --account: runs now while the market "
+            "trades (else the next window runs it) and resets the 7-day clock.",
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Propose on the stored book and trade it through the broker, once, after pre-trade
@@ -291,6 +300,22 @@ def run_command(
     except RequestError as exc:
         raise refused(exc) from None
     at = _as_of(as_of)
+    if instant:
+        if scope is not ScopeKind.ACCOUNT:
+            raise fail("--instant is for one account: give --account ID")
+        options["instant"] = True
+        if not ExchangeCalendar.around(at, days_before=10, days_after=30).is_open(at):
+            with _store(db) as store:
+                try:
+                    request_instant(store, AccountId(name), at, actor=_user())
+                except RunInputError as exc:
+                    raise fail(str(exc)) from None
+            print(
+                f"the market is closed at {at.isoformat()}: the instant rebalance of {name} "
+                "waits for the next trading window (rebal scheduler runs it)",
+                file=sys.stderr,
+            )
+            return
     request = RunRequest(
         scope=scope, name=name, type=run_type, as_of=at, config=canonical(options), amount=money
     )
