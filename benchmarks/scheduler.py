@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from batch import best_of
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.adapters.memory.clock import SimulatedClock

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rebal.adapters.storage.database import create_engine, parse_url, resolve_url, shown
 from rebal.adapters.storage.migrate import upgrade
+from rebal.adapters.storage.types import PRECISION, QUANTITY
 from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.cli.book_commands import (
     AccountsOpt,
@@ -35,7 +36,7 @@ from rebal.cli.common import err, fail
 from rebal.clock import SystemClock
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 from rebal.domain.policy import InvestmentPolicy
-from rebal.io.book_records import book_snapshot, write_book
+from rebal.io.book_records import book_snapshot, too_many_shares, write_book
 from rebal.io.errors import InputError
 from rebal.io.policies import read_policies, write_policies
 from rebal.ports.storage import StoreError
@@ -128,7 +129,10 @@ def import_command(
     if policies is not None and not book_given:
         _import_policies(policies, db, firm, actor, reason)
         return
-    tables, _ = _read(models, accounts, holdings, prices, sample)
+    tables, holdings_file = _read(models, accounts, holdings, prices, sample)
+    unstorable = too_many_shares(tables, holdings_file, 10 ** (PRECISION - QUANTITY.scale))
+    if unstorable:
+        raise fail(f"the book has problems; nothing was written:\n{InputError(unstorable)}")
     if policies is None and sample:
         policies = Path(str(resources.files("rebal") / "data" / "sample" / "policies.csv"))
     read = None if policies is None else _policies(policies, set(tables.accounts["account"]))

@@ -40,7 +40,7 @@ from rebal.gauge import StoreGauge
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
-from rebal.services.compliance import Household, Ports, check_orders
+from rebal.services.compliance import ComplianceConfig, Household, Ports, check_orders
 from rebal.services.execution import execute_run
 from rebal.services.runs import RunInputError, canonical
 from rebal.services.scheduler import Blocked, Check, Execute, TickRow, TickSettings, tick
@@ -123,10 +123,11 @@ def _pattern_day_trades(store: Store, ports: Ports) -> Check:
 
 @contextmanager
 def _ticker(
-    db: str | None, at: datetime, execute: bool, broker_config: Any
+    db: str | None, at: datetime, execute: bool, broker_config: Any, price_age: timedelta
 ) -> Iterator[tuple[Store, MarketCalendar, Check | None, Execute | None]]:
     """The store, the calendar around ``at`` and, with ``execute``, the check and the
-    execution through the simulated broker."""
+    execution through the simulated broker (every leg through pre-trade compliance, quotes up
+    to ``price_age`` old)."""
     if not execute:
         with _store(db) as store:
             yield store, ExchangeCalendar.around(at, days_before=10, days_after=30), None, None
@@ -138,7 +139,14 @@ def _ticker(
         ports = Ports(calendar=calendar, broker=desk.broker, prices=prices)
 
         def run(rid: RunId) -> object:
-            return execute_run(desk.store, desk.broker, rid, clock=desk.clock, actor=_user())
+            return execute_run(
+                desk.store,
+                desk.broker,
+                rid,
+                clock=desk.clock,
+                actor=_user(),
+                compliance=desk.compliance(ComplianceConfig(), price_age),
+            )
 
         yield desk.store, calendar, _pattern_day_trades(desk.store, ports), run
 
@@ -147,7 +155,8 @@ def _one_tick(
     db: str | None, at: datetime, settings: TickSettings, execute: bool, broker_config: Any
 ) -> list[TickRow]:
     planner = CorePlanner(RunConfig())
-    with _ticker(db, at, execute, broker_config) as (store, calendar, check, run):
+    ticker = _ticker(db, at, execute, broker_config, settings.max_price_age)
+    with ticker as (store, calendar, check, run):
         try:
             return tick(
                 store,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -112,6 +113,8 @@ class InMemoryStore:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._claims: dict[str, threading.Lock] = {}
+        self._claims_lock = threading.Lock()
         self._firms: dict[FirmId, Firm] = {}
         self._records: dict[FirmId, _Records] = {}
 
@@ -120,6 +123,14 @@ class InMemoryStore:
     ) -> InMemoryUnitOfWork:
         """A unit of work of ``firm``; it begins when its ``with`` block is entered."""
         return InMemoryUnitOfWork(self, firm=firm, actor=actor, reason=reason)
+
+    @contextmanager
+    def claim(self, name: str) -> Iterator[None]:
+        """Hold the claim ``name`` (a lock of this store's, per name) until the block ends."""
+        with self._claims_lock:
+            held = self._claims.setdefault(name, threading.Lock())
+        with held:
+            yield
 
 
 class InMemoryUnitOfWork:
@@ -294,7 +305,8 @@ class _Accounts(_Repository):
 
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         return [
-            self._with_pending(a) for a in self._r.accounts.values()
+            self._with_pending(a)
+            for a in self._r.accounts.values()
             if a.closed_at is None and (model is None or a.model == model)
         ]
 
@@ -315,13 +327,15 @@ class _Accounts(_Repository):
             for flow in self._uow.cash_flows.pending(account.id):
                 self._uow.cash_flows.close(flow.id, CashFlowState.CANCELED)
             if account.pending_cash:
-                self._uow.cash_flows.add(CashFlow(
-                    id=CashFlowId(uuid.uuid4().hex),
-                    account=account.id,
-                    amount=account.pending_cash,
-                    created_at=self._uow.now,
-                    note=RESTATED,
-                ))
+                self._uow.cash_flows.add(
+                    CashFlow(
+                        id=CashFlowId(uuid.uuid4().hex),
+                        account=account.id,
+                        amount=account.pending_cash,
+                        created_at=self._uow.now,
+                        note=RESTATED,
+                    )
+                )
 
 
 class _Holdings(_Repository):
@@ -330,7 +344,9 @@ class _Holdings(_Repository):
 
     def all(self) -> Sequence[Holding]:
         return [
-            h for a in self._r.accounts.values() if a.closed_at is None
+            h
+            for a in self._r.accounts.values()
+            if a.closed_at is None
             for h in self._r.holdings.get(a.id, ())
         ]
 
@@ -346,8 +362,13 @@ class _Holdings(_Repository):
                 continue
             self._r.holdings[account] = list(rows)
             changed.append(account)
-            action = (AuditAction.CREATE if not before
-                      else AuditAction.DELETE if not rows else AuditAction.UPDATE)
+            action = (
+                AuditAction.CREATE
+                if not before
+                else AuditAction.DELETE
+                if not rows
+                else AuditAction.UPDATE
+            )
             self._uow.record(action, Entity.HOLDINGS, account, before or None, list(rows) or None)
         return changed
 
@@ -392,8 +413,9 @@ class _Prices(_Repository):
         return found
 
     def history(self, symbol: Symbol) -> Sequence[Price]:
-        return sorted((q.price for q in self._r.quotes if q.price.symbol == symbol),
-                      key=lambda p: p.at)
+        return sorted(
+            (q.price for q in self._r.quotes if q.price.symbol == symbol), key=lambda p: p.at
+        )
 
 
 class _CashFlows(_Repository):
@@ -412,8 +434,11 @@ class _CashFlows(_Repository):
 
     def pending(self, account: AccountId | None = None) -> Sequence[CashFlow]:
         return sorted(
-            (f for f in self._r.flows.values() if f.state is CashFlowState.PENDING
-             and (account is None or f.account == account)),
+            (
+                f
+                for f in self._r.flows.values()
+                if f.state is CashFlowState.PENDING and (account is None or f.account == account)
+            ),
             key=lambda f: f.created_at,
         )
 
@@ -442,8 +467,9 @@ class _Proposals(_Repository):
         return self._r.proposals.get(proposal)
 
     def list(self) -> Sequence[Proposal]:
-        return sorted(reversed(self._r.proposals.values()), key=lambda p: p.created_at,
-                      reverse=True)
+        return sorted(
+            reversed(self._r.proposals.values()), key=lambda p: p.created_at, reverse=True
+        )
 
 
 class _Runs(_Repository):
@@ -474,8 +500,10 @@ class _Runs(_Repository):
         return None if found is None else self._r.runs[found]
 
     def list(self, state: RunState | None = None) -> Sequence[Run]:
-        return sorted((r for r in self._r.runs.values() if state is None or r.state is state),
-                      key=lambda r: r.created_at)
+        return sorted(
+            (r for r in self._r.runs.values() if state is None or r.state is state),
+            key=lambda r: r.created_at,
+        )
 
     def _stored(self, run: RunId) -> Run:
         found = self._r.runs.get(run)
@@ -508,13 +536,15 @@ class _Orders(_Repository):
             raise Conflict(f"client order id already stored: {(known or ids)[0]}")
         for order in orders:
             if order.account not in self._r.accounts:
-                raise NotFound(f"order {order.client_order_id}: account {order.account!r} "
-                               "is not stored")
+                raise NotFound(
+                    f"order {order.client_order_id}: account {order.account!r} is not stored"
+                )
             if order.run is not None and order.run not in self._r.runs:
                 raise NotFound(f"order {order.client_order_id}: run {order.run!r} is not stored")
             if order.parent is not None and order.parent not in self._r.orders:
-                raise NotFound(f"order {order.client_order_id}: parent {order.parent!r} "
-                               "is not stored")
+                raise NotFound(
+                    f"order {order.client_order_id}: parent {order.parent!r} is not stored"
+                )
             self._r.orders[order.client_order_id] = order
             self._uow.record(AuditAction.CREATE, Entity.ORDER, order.client_order_id, None, order)
 
@@ -535,8 +565,9 @@ class _Orders(_Repository):
             check_update(before, order)
             if before != order:
                 self._r.orders[order.client_order_id] = order
-                self._uow.record(AuditAction.UPDATE, Entity.ORDER, order.client_order_id,
-                                 before, order)
+                self._uow.record(
+                    AuditAction.UPDATE, Entity.ORDER, order.client_order_id, before, order
+                )
 
 
 class _Fills(_Repository):
@@ -562,7 +593,8 @@ class _Fills(_Repository):
 class _Audit(_Repository):
     def entries(self, entity: Entity | None = None, key: str | None = None) -> Sequence[AuditEntry]:
         return [
-            e for e in self._r.audit
+            e
+            for e in self._r.audit
             if (entity is None or e.entity is entity) and (key is None or e.key == key)
         ]
 
