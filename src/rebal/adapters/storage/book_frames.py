@@ -5,7 +5,7 @@ A tick measures the drift of every account once a minute. Reading the book as do
 hundred thousand accounts; this reads the same rows straight into the frames of
 :class:`rebal.io.tables.Tables` (what :func:`rebal.book.build_book` arranges for the core):
 a few statements, each fetched whole through the driver's cursor, money and quantities taken as
-integers of cents and micro-shares by the database itself. The values were validated when they
+integers of cents and nano-shares by the database itself. The values were validated when they
 were imported or recorded, so nothing is checked again; the drift it feeds is in floats, as
 ``rebal drift`` measures it.
 """
@@ -98,13 +98,14 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
     # rows of a symbol, so their order does not matter, and no sort is paid for
     held = fetch_rows(
         uow,
-        sa.select(h.c.account_id, h.c.symbol, _units(uow, h.c.quantity, 6, 9)).where(
+        sa.select(h.c.account_id, h.c.symbol, _units(uow, h.c.quantity, 9, 9)).where(
             h.c.firm_id == uow.firm
         ),
     )
-    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "quantity_micro"])
+    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "nano"])
     holdings = holdings[holdings["account"].isin(ids)]
-    holdings["quantity_micro"] = holdings["quantity_micro"].astype(np.int64)
+    nano = holdings.pop("nano").to_numpy(dtype=np.int64)
+    holdings["quantity_micro"], holdings["quantity_rest_nano"] = nano // 1000, nano % 1000
     models = [
         {
             "model": v.model,
