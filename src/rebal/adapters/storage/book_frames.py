@@ -38,6 +38,18 @@ def _units(uow: SqlUnitOfWork, column: sa.ColumnElement[Any], places: int, store
     return sa.cast(sa.func.floor(sa.type_coerce(column, sa.Numeric) * 10**places), sa.BigInteger)
 
 
+def _restricted(ids: pd.Index, banned: dict[str, set[str]]) -> np.ndarray:
+    """Each account's restricted symbols as a sorted tuple (most have none)."""
+    restricted = np.empty(len(ids), dtype=object)
+    restricted[:] = [()] * len(ids)
+    if banned:
+        position = {account: i for i, account in enumerate(ids)}
+        for account, symbols in banned.items():
+            if account in position:
+                restricted[position[account]] = tuple(sorted(symbols))
+    return restricted
+
+
 def read_tables(uow: SqlUnitOfWork) -> Tables:
     """The store's book (open accounts, latest model versions, current prices) as the
     :class:`~rebal.io.tables.Tables` the core's book is built from, in book order."""
@@ -58,8 +70,10 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
         .order_by(a.c.ordinal),
     )
     columns = ("account", "model", "cash_cents", "type", "household", "can_trade", "liquidate")
-    frame = pd.DataFrame.from_records(accounts, columns=columns)
-    ids = frame["account"]
+    frame = pd.DataFrame.from_records(accounts, columns=columns).astype(
+        {"account": object, "type": object}
+    )
+    ids = pd.Index(frame["account"], dtype=object)
     pending = dict(
         fetch_rows(
             uow,
@@ -79,8 +93,11 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
         cash_cents=frame["cash_cents"].astype(np.int64),
         can_trade=frame["can_trade"].astype(bool),
         liquidate=frame["liquidate"].astype(bool),
-        restricted=pd.Series([tuple(sorted(banned.get(i, ()))) for i in ids], dtype=object),
-        pending_cents=ids.map(lambda i: int(pending.get(i, 0))).astype(np.int64),
+        restricted=_restricted(ids, banned),
+        pending_cents=pd.Series(pending, dtype=object)
+        .reindex(ids)
+        .fillna(0)
+        .to_numpy(dtype=np.int64),
     )[
         [
             "account",
@@ -102,8 +119,10 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
             h.c.firm_id == uow.firm
         ),
     )
-    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "nano"])
-    holdings = holdings[holdings["account"].isin(ids)]
+    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "nano"]).astype(
+        {"account": object, "symbol": object}
+    )
+    holdings = holdings[ids.get_indexer(holdings["account"]) >= 0]
     nano = holdings.pop("nano").to_numpy(dtype=np.int64)
     holdings["quantity_micro"], holdings["quantity_rest_nano"] = nano // 1000, nano % 1000
     models = [
