@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +17,8 @@ from rebal.compliance.codes import Code
 from rebal.compliance.hours import RunKind
 from rebal.compliance.rules import ComplianceReport, Violation
 from rebal.core.engine import RunConfig
-from rebal.domain.ids import AccountId, RunId
+from rebal.domain.ids import AccountId, RunId, Symbol
+from rebal.domain.money import Money
 from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKind
 from rebal.domain.run import Run, RunState, RunType, ScopeKind
 from rebal.gauge import StoreGauge
@@ -198,8 +200,6 @@ def test_executed_runs_trade_through_the_broker(desk: Desk) -> None:
 
 def test_an_account_that_cannot_trade_is_blocked(database_url: str) -> None:
     book = small_book()
-    from dataclasses import replace
-
     book = replace(book, accounts=(replace(book.accounts[0], can_trade=False), book.accounts[1]))
     desk = make_desk(database_url, book)
     try:
@@ -221,19 +221,32 @@ def test_policy_bands_replace_the_models_for_a_threshold_account(desk: Desk) -> 
     assert (rows["A2"].decision, rows["A2"].reason) == ("run", "a band is breached")
 
 
-def test_the_gauge_measures_a_database_and_a_memory_store_alike(desk: Desk) -> None:
+def test_the_gauge_measures_a_database_and_a_memory_store_alike(database_url: str) -> None:
+    book = small_book(3)
+    first, second, third = book.accounts
+    book = replace(
+        book,
+        accounts=(
+            first,
+            replace(second, restricted=frozenset({Symbol("BND")}), cash=Money(Decimal("20000"))),
+            replace(third, pending_cash=Money(Decimal("-500.00"))),
+        ),
+    )
+    desk = make_desk(database_url, book)
     memory = InMemoryStore(desk.clock)
     with memory.unit_of_work(actor="test", reason="import") as uow:
-        import_book(uow, small_book())
+        import_book(uow, book)
         uow.commit()
-    ids = [AccountId("A2"), AccountId("A1"), AccountId("GONE")]
-    bands = np.array([np.nan, 1.0, np.nan]), np.array([np.nan, np.nan, np.nan])
+    ids = [AccountId("A2"), AccountId("A1"), AccountId("GONE"), AccountId("A3")]
+    bands = np.array([np.nan, 1.0, np.nan, np.nan]), np.full(4, np.nan)
     on_db = StoreGauge()(desk.store, ids, *bands)
     in_memory = StoreGauge()(memory, ids, *bands)
+    desk.store.engine.dispose()
     np.testing.assert_allclose(on_db[0], in_memory[0])
-    assert on_db[0][0] == pytest.approx(11_000.0) and on_db[0][2] == 0.0
+    assert on_db[0].tolist() == pytest.approx([30_000.0, 11_000.0, 0.0, 11_000.0])
+    assert on_db[1].tolist() == in_memory[1].tolist()
     # A1 within its own 100-point absolute band; an account the book lacks is never breached
-    assert on_db[1].tolist() == in_memory[1].tolist() == [True, False, False]
+    assert on_db[1].tolist()[1:3] == [False, False]
 
 
 def test_schedule_facts_read_alike_from_a_database_and_from_memory(desk: Desk) -> None:
