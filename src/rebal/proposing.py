@@ -92,6 +92,18 @@ _POLICY_OF = {
 }
 
 
+def arrays_of(book: BookSnapshot, flows: Mapping[AccountId, int] | None = None) -> Book:
+    """The core's arrays of a stored book (``flows``: cents to deposit, or withdraw, per
+    account): its four tables, validated as files would be, arranged by
+    :func:`rebal.book.build_book`."""
+    texts = book_tables(book)
+    frames = [
+        pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
+        for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
+    ]
+    return build_book(validate_tables(*frames), {str(a): c for a, c in (flows or {}).items()})
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What a planner proposes: each account's outcome and the orders, sells first. A buy
@@ -115,13 +127,7 @@ class CorePlanner:
         and withdrawals (negative) to trade for, per account."""
         if run_type is RunType.HARVEST:
             raise ValueError("harvest runs are not available yet: use rebal propose --tlh")
-        texts = book_tables(book)
-        frames = [
-            pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
-            for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
-        ]
-        tables = validate_tables(*frames)
-        arrays = build_book(tables, {a: to_cents(m) for a, m in flows.items()})
+        arrays = arrays_of(book, {a: to_cents(m) for a, m in flows.items()})
         policy = _POLICY_OF.get(run_type, self.config.policy)
         proposal = propose(arrays.arrays, replace(self.config, policy=policy))
         trades = trades_frame(arrays, proposal)

@@ -223,7 +223,8 @@ def drift_command(
     elif output_format is OutputFormat.csv:
         frame = positions_frame(book, result)
         frame.insert(2, "status", status_labels(result)[frame["row"]])
-        frame["quantity"] = frame.pop("quantity_micro").map(quantity_text)
+        frame["quantity"] = frame.pop("quantity_exact").map(number_text)
+        frame = frame.drop(columns="quantity_micro")
         # Exact decimals in plain digits: the price as written, the value in cents.
         frame["price"] = frame["price"].map(lambda d: "" if d is None else number_text(d))
         frame["value"] = frame["value"].map(lambda d: "" if d is None else number_text(d, 2))
