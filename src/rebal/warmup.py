@@ -16,6 +16,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import LAB_LOT_METHODS, Costs
 from rebal.backtest.metrics import period_returns
@@ -84,7 +85,7 @@ def main() -> None:
     start = time.perf_counter()
     compile_core()
     compile_lab()
-    cache = Path(numba.config.CACHE_DIR)
+    cache = Path(numba.config.CACHE_DIR)  # type: ignore[attr-defined]
     remove_stale_caches(cache)
     print(f"rebal: kernels compiled and cached in {time.perf_counter() - start:.0f} s ({cache})")
 

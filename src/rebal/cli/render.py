@@ -147,13 +147,16 @@ def render_proposal(
     table = Table(title=f"Blotter{' (netted)' if net else ''}: {orders} orders")
     for name in ("symbol", "side", "quantity", "amount", "accounts"):
         table.add_column(name, justify="left" if name in ("symbol", "side") else "right")
-    for r in blotter.itertuples(index=False):
+    columns = ("symbol", "side", "quantity_micro", "amount_cents", "accounts")
+    for symbol, side, micro, amount, accounts in zip(
+        *(blotter[c].tolist() for c in columns), strict=True
+    ):
         table.add_row(
-            r.symbol,
-            r.side,
-            quantity_text(r.quantity_micro, grouped=True),
-            money_text(r.amount_cents, grouped=True),
-            number_text(r.accounts, grouped=True),
+            symbol,
+            side,
+            quantity_text(micro, grouped=True),
+            money_text(amount, grouped=True),
+            number_text(accounts, grouped=True),
         )
     console.print(table)
     if tax is not None:
