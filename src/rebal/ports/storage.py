@@ -20,6 +20,7 @@ holds the database's write lock from its start, which serialises them anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -44,6 +45,7 @@ from rebal.domain.order import Fill, Order
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState
 from rebal.ports.outbox import Outbox
+from rebal.ports.policies import PolicyRepository
 
 
 class StoreError(Exception):
@@ -349,6 +351,11 @@ class UnitOfWork(Protocol):
         """Notifications to send, added in the transaction of the event they report."""
         ...
 
+    @property
+    def policies(self) -> PolicyRepository:
+        """Investment policies and the scheduler's marks (:mod:`rebal.ports.policies`)."""
+        ...
+
     def lock(self, name: str) -> None:
         """Wait for, then hold until the unit of work ends, the lock called ``name`` (of this
         firm): a second unit of work asking for it waits until the first has ended."""
@@ -377,8 +384,12 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     """Where the book, the runs and the orders are kept."""
 
-    def unit_of_work(
-        self, *, actor: str, reason: str, firm: FirmId = DEFAULT_FIRM
-    ) -> UnitOfWork:
+    def unit_of_work(self, *, actor: str, reason: str, firm: FirmId = DEFAULT_FIRM) -> UnitOfWork:
         """Begin a unit of work (use it as a context manager)."""
+        ...
+
+    def claim(self, name: str) -> AbstractContextManager[None]:
+        """Hold the claim ``name`` across units of work until the ``with`` block ends, waiting
+        while another process or thread holds it; a claim held by a process that died is free
+        again (what keeps two processes from trading one run at once)."""
         ...

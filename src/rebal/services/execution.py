@@ -2,6 +2,8 @@
 
 The order of work, each step its own unit of work so a crash loses at most the step under way:
 
+0. the process claims the run (:meth:`~rebal.ports.storage.Store.claim`), so no other process
+   trades it at the same time;
 1. the run goes ``queued -> in_progress``; the broker opens the run's accounts from the book
    when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`);
 2. the sells (stored as intents when the run started) are sent, each marked ``submitted`` and
@@ -13,14 +15,19 @@ The order of work, each step its own unit of work so a crash loses at most the s
    rata, by any shortfall of the sells' proceeds against their estimate and never beyond the
    broker's buying power; fractional accounts buy notional amounts, whole-share runs whole
    quantities at the current price; their intents are committed, then sent and awaited as in 2-3;
-5. the run ends ``completed``, or ``completed_adjusted`` listing each order dropped, resized or
+5. before each leg is sent, pre-trade compliance checks it (before the sells: the sells and
+   every intended buy; before the buys: the buys as sized): a run with any violation sends
+   nothing more and ends ``error``, "blocked by compliance: ..." (rebal.services.run_compliance);
+6. the run ends ``completed``, or ``completed_adjusted`` listing each order dropped, resized or
    not fully filled and why, or ``timeout`` when orders were still working at the end of the
-   wait (they are canceled), or ``error`` when the broker could not be reached.
+   wait (they are canceled), or ``error`` when the broker could not be reached; a completed
+   run's final unit of work also checks each account it traded (:meth:`_Execution.end_check`:
+   the book against the broker, the allocation reached against the proposal's within 0.5
+   percentage points), each break or flag an event of the run and an operations alert.
 
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
 an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
-lots oldest first, a buy adds a lot at its cost. Intended and reached allocation per position
-(:func:`allocation`) is what a post-run check compares.
+lots oldest first, a buy adds a lot at its cost.
 """
 
 from __future__ import annotations
@@ -50,7 +57,19 @@ from rebal.ports.broker import (
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
-from rebal.services.run_notices import queue_run_notices
+from rebal.services.compliance import RunCompliance
+from rebal.services.reconcile import (
+    ALLOCATION_TOLERANCE,
+    AccountReconciliation,
+    book_holdings,
+    broker_holdings,
+    compare,
+    flag_run,
+    note_breaks,
+    run_allocation,
+)
+from rebal.services.run_compliance import comply
+from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
 
 T = TypeVar("T")
@@ -80,6 +99,8 @@ class _Execution:
     clock: Clock
     settings: ExecutionSettings
     actor: str
+    #: the checks before each leg (``None`` only for cancel_run, which sends nothing)
+    compliance: RunCompliance | None = None
 
     def uow(self, why: str) -> UnitOfWork:
         return self.store.unit_of_work(actor=self.actor, reason=f"run {self.run}: {why}")
@@ -185,12 +206,21 @@ class _Execution:
             raise RunInputError(f"unknown run {self.run!r}")
         return run
 
-    def end(self, state: RunState, reason: str) -> Run:
+    def end(
+        self,
+        state: RunState,
+        reason: str,
+        check: Callable[[UnitOfWork], None] | None = None,
+    ) -> Run:
+        """Move the run to ``state`` (once), after ``check`` and with its notifications, in
+        one unit of work."""
         with self.uow(str(state)) as uow:
             current = uow.runs.get(self.run, for_update=True)
             assert current is not None
             if current.state.terminal:
                 return current
+            if check is not None:
+                check(uow)
             done = uow.runs.transition(self.run, state, self.clock.now(), reason)
             queue_run_notices(uow, done, self.settings.channels)
             uow.commit()
@@ -206,7 +236,7 @@ class _Execution:
                     self.run, RunState.IN_PROGRESS, self.clock.now(), "started"
                 )
             elif run.state is RunState.IN_PROGRESS:
-                uow.runs.note(self.run, self.clock.now(), "resumed")
+                uow.runs.note(self.run, self.clock.now(), _resumed(uow.orders.for_run(self.run)))
             accounts = _proposal_accounts(uow, run)
             openings = {
                 a: Opening(cash=acct.cash, positions=uow.holdings.positions(a))
@@ -274,6 +304,9 @@ class _Execution:
                 if self.state().state.terminal:
                     return self.state()
                 ids = [o.client_order_id for o in self.stored_run() if o.side is side]
+                blocked = self.comply(side)
+                if blocked is not None:
+                    return blocked
                 self.send(self.stored(ids))
                 final = self.wait(ids)
                 if any(not o.state.terminal for o in final):
@@ -290,6 +323,21 @@ class _Execution:
             return self.end(RunState.ERROR, str(exc))
         return self.finish()
 
+    def comply(self, side: Side) -> Run | None:
+        """Pre-trade compliance of the leg about to be sent (rebal.services.run_compliance):
+        the run, ended ``error``, when blocked; ``None`` when the leg may go."""
+        assert self.compliance is not None, "execute_run always checks compliance"
+        return comply(
+            self.store,
+            self.broker,
+            self.run,
+            side,
+            self.compliance,
+            clock=self.clock,
+            actor=self.actor,
+            channels=self.settings.channels,
+        )
+
     def stored_run(self) -> list[Order]:
         with self.uow("read orders") as uow:
             return list(uow.orders.for_run(self.run))
@@ -301,9 +349,55 @@ class _Execution:
             for o in orders
             if o.state is not OrderState.FILLED or o.reason.startswith("resized")
         ]
+        check = self.end_check(orders)
         if adjusted:
-            return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted))
-        return self.end(RunState.COMPLETED, f"{len(orders)} orders filled")
+            return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted), check)
+        return self.end(RunState.COMPLETED, f"{len(orders)} orders filled", check)
+
+    def end_check(self, orders: Sequence[Order]) -> Callable[[UnitOfWork], None]:
+        """The check a finished run ends with, in its final unit of work: the book of each
+        account it traded against the broker's (asked now, before that unit of work begins)
+        and the allocation reached against the one intended; each break and each flag is an
+        event of the run and an alert in the outbox, and one event sums it up."""
+        accounts = sorted({o.account for o in orders})
+        held = self.ask(partial(broker_holdings, self.broker, accounts)) if accounts else {}
+
+        def check(uow: UnitOfWork) -> None:
+            run = uow.runs.get(self.run)
+            assert run is not None
+            book = {a: h for a, h in book_holdings(uow).items() if a in held}
+            compared = [
+                AccountReconciliation(a, book.get(a), held[a], compare(a, book[a], held[a]))
+                for a in accounts
+                if a in book
+            ]
+            checks = run_allocation(uow, run, book)
+            broken = note_breaks(uow, run.id, compared)
+            flagged = flag_run(uow, run.id, checks)
+            for notice in check_notices(run.id, self.clock.now(), checks, compared):
+                uow.outbox.add(notice, self.settings.channels)
+            uow.runs.note(
+                run.id,
+                self.clock.now(),
+                f"checked {len(compared)} account(s): {broken} reconciliation break(s) with "
+                f"the broker, {flagged} allocation(s) more than "
+                f"{ALLOCATION_TOLERANCE * 100:.2f} percentage points off the intended one",
+            )
+
+        return check
+
+
+def _resumed(orders: Sequence[Order]) -> str:
+    """The event of a run taken up again after its process ended mid-run: where its orders
+    stood, and that those possibly sent are asked for at the broker before anything is sent."""
+    unsent = sum(o.state is OrderState.NEW for o in orders)
+    ended = sum(o.state.terminal for o in orders)
+    asked = len(orders) - unsent - ended
+    return (
+        f"resumed after an interruption: {asked} order(s) possibly sent before it, asked for at "
+        f"the broker before anything is sent again; {unsent} intent(s) not sent yet; "
+        f"{ended} ended"
+    )
 
 
 def _proposal_accounts(uow: UnitOfWork, run: Run) -> list[AccountId]:
@@ -459,9 +553,19 @@ def execute_run(
     clock: Clock,
     actor: str,
     settings: ExecutionSettings | None = None,
+    compliance: RunCompliance,
 ) -> Run:
-    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it."""
-    return _Execution(store, broker, run, clock, settings or ExecutionSettings(), actor).execute()
+    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it. Every
+    leg passes pre-trade ``compliance`` before it is sent (there is no way to skip it: a run
+    blocked ends ``error``, see rebal.services.run_compliance).
+
+    The run is claimed for the whole trade (:meth:`~rebal.ports.storage.Store.claim`): a second
+    process starting or resuming it at the same time waits, then finds it ended (or, when the
+    first process died, resumes it), so its orders are sent by one process only."""
+    with store.claim(f"run {run}"):
+        settings = settings or ExecutionSettings()
+        ex = _Execution(store, broker, run, clock, settings, actor, compliance)
+        return ex.execute()
 
 
 def cancel_run(store: Store, broker: Broker, run: RunId, *, clock: Clock, actor: str) -> Run:
@@ -490,34 +594,3 @@ def cancel_run(store: Store, broker: Broker, run: RunId, *, clock: Clock, actor:
     return ex.end(
         RunState.CANCELED_MID_RUN, f"canceled by {actor}; {len(working)} working orders canceled"
     )
-
-
-def allocation(uow: UnitOfWork, run: Run) -> dict[AccountId, dict[Symbol, tuple[Money, Money]]]:
-    """Per account of the run and symbol it traded: (intended value, reached value) at current
-    prices, for a post-run check of the allocation."""
-    proposal = uow.proposals.get(run.proposal) if run.proposal else None
-    if proposal is None:
-        return {}
-    out: dict[AccountId, dict[Symbol, tuple[Money, Money]]] = {}
-    orders = uow.orders.for_run(run.id)
-    for account in {o.account for o in proposal.orders}:
-        held = uow.holdings.positions(account)
-        symbols = {o.symbol for o in proposal.orders if o.account == account}
-        quotes = uow.prices.quotes(symbols, uow.now)
-        row = {}
-        for s in symbols:
-            price = quotes[s].price
-            delta = sum(
-                (o.quantity or 0) * (1 if o.side is Side.BUY else -1)
-                for o in proposal.orders
-                if o.account == account and o.symbol == s
-            )
-            filled = sum(
-                o.filled_quantity * (1 if o.side is Side.BUY else -1)
-                for o in orders
-                if o.account == account and o.symbol == s
-            )
-            reached = held.get(s, Quantity(Decimal(0)))
-            row[s] = (amount_of(reached - filled + delta, price), amount_of(reached, price))
-        out[account] = row
-    return out

@@ -163,6 +163,9 @@ def start_run(
             type=request.type,
             model_version=version,
         )
+        # two processes starting this run at once take turns here: the second finds the first's
+        # run rather than proposing and storing it again
+        uow.lock(f"start run {key.text()}")
         existing = uow.runs.find(key)
         if existing is not None:
             return existing, False

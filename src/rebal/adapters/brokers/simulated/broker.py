@@ -33,6 +33,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     buying_power,
     find_orders,
     load_books,
+    read_fills,
     read_orders,
     read_positions,
     request_row,
@@ -278,6 +279,20 @@ class SimulatedBroker:
     def fills(self, account: AccountId | None = None) -> Sequence[Fill]:
         """Every fill (of ``account``) as of now, in the order they are reported."""
         return self._call("fills", account or "", lambda: self._scan(account, self.ledger.fills))
+
+    def fills_of(
+        self, accounts: Sequence[AccountId], orders: Sequence[ClientOrderId]
+    ) -> Sequence[Fill]:
+        """The fills of ``orders`` (of ``accounts``) as of now, in one transaction (the
+        :class:`~rebal.ports.broker.ReportsFills` call; it meets the faults of ``fills``)."""
+        return self._call("fills", "", lambda: self._fills_of(accounts, orders))
+
+    def _fills_of(
+        self, accounts: Sequence[AccountId], orders: Sequence[ClientOrderId]
+    ) -> list[Fill]:
+        with self.engine.begin() as conn:
+            save_books(conn, self._catch_up_books(conn, accounts).values())
+            return read_fills(conn, orders=orders)
 
     def _scan(self, account: AccountId | None, read: Callable[[AccountId | None], T]) -> T:
         if account is None:
