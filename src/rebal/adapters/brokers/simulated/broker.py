@@ -318,6 +318,21 @@ class SimulatedBroker:
         """Cash less what working buys hold back, as of now."""
         return self._call("buying_power", account, lambda: self._holdings(account)[1])
 
+    def buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
+        """Each account's buying power as of now, in one transaction (the
+        :class:`~rebal.ports.broker.ReportsBuyingPower` call; it meets the faults of
+        ``buying_power``)."""
+        return self._call("buying_power", "", lambda: self._buying_powers(accounts))
+
+    def _buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
+        with self.engine.begin() as conn:
+            books = self._catch_up_books(conn, accounts)
+            for account in accounts:
+                if account not in books:
+                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
+            save_books(conn, books.values())
+        return {a: buying_power(books[a].cash, books[a].working.values()) for a in accounts}
+
     def holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
