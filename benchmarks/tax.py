@@ -27,6 +27,7 @@ from decimal import Decimal
 
 import numpy as np
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.tax.lots import TaxLot
 from rebal.tax.money import ZERO, to_cents
 from rebal.tax.optimizer import optimal_plan

@@ -1,4 +1,12 @@
-"""Proposals for a run, from a stored book: the same path ``rebal propose`` takes.
+"""Drift and proposals over the four tables, the path every entry point takes; and the planner
+of a run from a stored book.
+
+:func:`drift_tables` and :func:`propose_tables` are the use cases of
+:mod:`rebal.services.usecases` over validated tables: they arrange the tables into the core's
+arrays (with the request's deposits and withdrawals) and run the use case, or the tax-aware run
+for a ``tax_aware`` request. ``rebal drift``/``rebal propose`` and :mod:`rebal.api` both call
+them, so the two cannot decide differently. They live outside :mod:`rebal.services` because
+arranging the tables needs pandas.
 
 A run's use case (:mod:`rebal.services.runs`) knows no tables or arrays; it asks a planner for
 the orders of a :class:`~rebal.domain.book.BookSnapshot`. :class:`CorePlanner` is that planner:
@@ -11,13 +19,14 @@ amount, which the run sizes again from the cash the sells actually raised).
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 import pandas as pd
 
-from rebal.book import build_book
-from rebal.core.engine import RunConfig, propose
+from rebal.book import Book, build_book
+from rebal.core.engine import ChunkExecutor, Proposal, RunConfig, propose
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import Money, from_cents, from_micro, to_cents
@@ -25,8 +34,55 @@ from rebal.domain.order import Side
 from rebal.domain.proposal import AccountProposal, ProposedOrder
 from rebal.domain.run import RunType
 from rebal.io.book_records import book_tables
-from rebal.io.tables import validate_tables
+from rebal.io.tables import Tables, validate_tables
 from rebal.report import reasons, status_labels, trades_frame
+from rebal.services import usecases
+from rebal.services.requests import DriftRequest, ProposeRequest
+from rebal.taxaware import TaxAwareProposal, run_tax_aware
+
+
+@dataclass(frozen=True, slots=True)
+class Proposed:
+    """A drift or propose result over tables: the book as arrays, the proposal and, for a
+    tax-aware request, the tax annotation (its ``proposal`` is ``proposal``)."""
+
+    book: Book
+    proposal: Proposal
+    tax: TaxAwareProposal | None = None
+
+
+def drift_tables(
+    request: DriftRequest,
+    tables: Tables,
+    executor: ChunkExecutor | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Proposed:
+    """Drift and statuses of every account of ``tables``."""
+    book = build_book(tables)
+    return Proposed(book, usecases.drift(request, book.arrays, executor, on_progress))
+
+
+def propose_tables(
+    request: ProposeRequest,
+    tables: Tables,
+    today: date,
+    executor: ChunkExecutor | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    holdings_name: str = "holdings",
+) -> Proposed:
+    """The orders of every account of ``tables``; a tax-aware request's trade date is ``today``
+    unless it gives ``as_of``. Raises :class:`rebal.book.FlowError` for a flow the book cannot
+    take and, tax-aware, :class:`rebal.io.errors.InputError` for unusable lots (in
+    ``holdings_name``) or dates."""
+    settings = request.tax_settings(today)
+    if settings is None:
+        book = build_book(tables, request.flows())
+        return Proposed(book, usecases.propose(request, book.arrays, executor, on_progress))
+    book, taxed = run_tax_aware(
+        tables, request.config(), settings, request.flows(), holdings_name, on_progress, executor
+    )
+    return Proposed(book, taxed.proposal, taxed)
+
 
 #: The core's policy each run type trades to; ``rebalance`` uses the configured one.
 _POLICY_OF = {
@@ -34,6 +90,18 @@ _POLICY_OF = {
     RunType.RAISE_CASH: "cash-flow",
     RunType.LIQUIDATION: "liquidation",
 }
+
+
+def arrays_of(book: BookSnapshot, flows: Mapping[AccountId, int] | None = None) -> Book:
+    """The core's arrays of a stored book (``flows``: cents to deposit, or withdraw, per
+    account): its four tables, validated as files would be, arranged by
+    :func:`rebal.book.build_book`."""
+    texts = book_tables(book)
+    frames = [
+        pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
+        for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
+    ]
+    return build_book(validate_tables(*frames), {str(a): c for a, c in (flows or {}).items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +127,7 @@ class CorePlanner:
         and withdrawals (negative) to trade for, per account."""
         if run_type is RunType.HARVEST:
             raise ValueError("harvest runs are not available yet: use rebal propose --tlh")
-        texts = book_tables(book)
-        frames = [
-            pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
-            for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
-        ]
-        tables = validate_tables(*frames)
-        arrays = build_book(tables, {a: to_cents(m) for a, m in flows.items()})
+        arrays = arrays_of(book, {a: to_cents(m) for a, m in flows.items()})
         policy = _POLICY_OF.get(run_type, self.config.policy)
         proposal = propose(arrays.arrays, replace(self.config, policy=policy))
         trades = trades_frame(arrays, proposal)

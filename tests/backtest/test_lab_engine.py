@@ -59,11 +59,11 @@ def lab_review(
     orders (sold micro-shares, their cents, bought cents, bought micro-shares)."""
     k = book.symbol.shape[1]
     inputs = _account_inputs(k)
-    (quantity, price, goal), _, (cash, pending) = inputs[:3]
-    quantity[:], price[:], goal[:] = book.quantity_micro, book.price, book.target
-    cash[:], pending[:] = book.cash_cents, book.pending_cents
+    inputs.quantity_micro[:], inputs.price[:] = book.quantity_micro, book.price
+    inputs.model_target[:] = book.target
+    inputs.cash_cents[:], inputs.pending_cents[:] = book.cash_cents, book.pending_cents
     params = resolve_band_params(spec, (1, k))
-    for width, name in zip(inputs[4], BandParams.__slots__, strict=True):
+    for width, name in zip(inputs.band_widths, BandParams.__slots__, strict=True):
         width[:] = getattr(params, name)
     outputs = step_outputs(1, k, False)
     name = CORE_POLICY[policy]
@@ -77,7 +77,8 @@ def lab_review(
         rules.as_kernel_args(),
         np.empty(k),
     )
-    return chosen, tuple(a.copy() for a in outputs[6])
+    orders = (outputs.sell_micro, outputs.sell_cents, outputs.buy_cents, outputs.buy_micro)
+    return chosen, tuple(a.copy() for a in orders)
 
 
 def live(

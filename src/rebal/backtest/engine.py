@@ -51,6 +51,7 @@ from rebal.core.bands import BandParams, Edges
 from rebal.core.engine import NO_POLICY, POLICY_NAMES, step_outputs, step_rows, step_scratch
 from rebal.core.kernels import inline_kernel, kernel, row_sum
 from rebal.core.policies import Policy
+from rebal.core.step_arrays import KernelRules, StepInputs, StepOutputs, StepScratch, StepSettings
 from rebal.core.trades import MICRO, TradeRules, account_orders
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense
 from rebal.tax.lots import LotMethod, first_long_term_day
@@ -344,21 +345,24 @@ def _settle(
 
 @kernel
 def _account_inputs(k: int) -> Any:
-    """A one-account book of ``k`` slots in the layout :func:`rebal.core.engine.step_rows`
-    takes (zero holdings and cash; prices, targets and widths to be filled in): every slot
-    used and unrestricted, a model without a cash row, no liquidation."""
-    return (
-        (np.zeros((1, k), dtype=np.int64), np.empty((1, k)), np.empty((1, k))),
-        (np.ones((1, k), dtype=np.bool_), np.zeros((1, k), dtype=np.bool_)),
-        (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)),
+    """A one-account book of ``k`` slots as the live engine's step reads it
+    (:class:`~rebal.core.step_arrays.StepInputs`; zero holdings and cash; prices, targets and
+    widths to be filled in): every slot used and unrestricted, a model without a cash row, no
+    liquidation."""
+    return StepInputs(
+        np.zeros((1, k), dtype=np.int64),
+        np.empty((1, k)),
+        np.empty((1, k)),
+        np.ones((1, k), dtype=np.bool_),
+        np.zeros((1, k), dtype=np.bool_),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1),
+        np.zeros(1, dtype=np.bool_),
+        np.ones(1, dtype=np.bool_),
+        np.ones(1, dtype=np.bool_),
+        np.zeros(1, dtype=np.bool_),
         (
-            np.zeros(1),
-            np.zeros(1, dtype=np.bool_),
-            np.ones(1, dtype=np.bool_),
-            np.ones(1, dtype=np.bool_),
-            np.zeros(1, dtype=np.bool_),
-        ),
-        (
             np.empty((1, k)),
             np.empty((1, k)),
             np.empty((1, k)),
@@ -366,18 +370,27 @@ def _account_inputs(k: int) -> Any:
             np.empty((1, k)),
             np.empty((1, k)),
         ),
-        (np.full((1, 1), np.nan), np.full((1, 1), np.nan)),
+        np.full((1, 1), np.nan),
+        np.full((1, 1), np.nan),
     )
+
+
+@inline_kernel
+def _account_orders(outputs: StepOutputs) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """The orders of the one account of ``outputs``: sold micro-shares, their proceeds, bought
+    cents and micro-shares, per slot."""
+    o = outputs
+    return o.sell_micro[0], o.sell_cents[0], o.buy_cents[0], o.buy_micro[0]
 
 
 @kernel
 def _review(
-    inputs: Any,
-    outputs: Any,
-    scratch: Any,
+    inputs: StepInputs,
+    outputs: StepOutputs,
+    scratch: StepScratch,
     policy: tuple[int, bool],
     costs: tuple[float, float],
-    rules: tuple[bool, int],
+    rules: KernelRules,
     fee: FloatArray,
 ) -> tuple[int, int, float, float]:
     """The orders of the variant held in ``inputs`` (a book of one account, its pending flow
@@ -389,12 +402,12 @@ def _review(
 
     The fees are cash the orders must leave, or raise: the orders are sized again, the fees
     paid out of the flow, until they cover them."""
-    (quantity, price, goal), _, (cash, pending) = inputs[:3]
+    quantity, price, goal = inputs.quantity_micro, inputs.price, inputs.model_target
+    cash, flow = inputs.cash_cents, inputs.pending_cents[0]
     code, due = policy
-    orders = (outputs[6][0][0], outputs[6][1][0], outputs[6][2][0], outputs[6][3][0])
-    chosen = outputs[5][3]
-    desired, wanted, tradable = scratch[1], scratch[2], scratch[5][0]
-    flow = pending[0]
+    orders = _account_orders(outputs)
+    chosen = outputs.policy
+    desired, wanted, tradable = scratch.desired, scratch.wanted, scratch.tradable[0]
     if code == NO_POLICY:
         invested = 0.0
         for j in range(desired.shape[0]):
@@ -412,10 +425,11 @@ def _review(
         # A calendar review trades every account (``propose --all-accounts``); the other
         # policies trade only the accounts their trigger picks.
         run = code if due else kernels.CASH_FLOW
-        step_rows(0, 1, inputs, (run, code == kernels.FULL, True, 0.0, rules), outputs, scratch)
+        settings = StepSettings(run, code == kernels.FULL, True, 0.0, rules)
+        step_rows(0, 1, inputs, settings, outputs, scratch)
         if chosen[0] == NO_POLICY:
             return NO_POLICY, cash[0] + flow, 0.0, 0.0
-        cash_after = outputs[7][0][0]
+        cash_after = outputs.cash_after_cents[0]
     paid, moved = _fees(orders, costs[0], costs[1], fee)
     reserved = 0
     while int(np.rint(paid * 100.0)) > reserved:
@@ -448,7 +462,7 @@ def _walk(
     initial: float,
     flows: FloatArray,
     costs_in: tuple[float, float],
-    rules: tuple[bool, int],
+    rules: KernelRules,
     year_slot: IntArray,
     lot_method: int,
     lot_rates: tuple[float, float],
@@ -487,11 +501,12 @@ def _walk(
     span = lots[3]
     # The variant as a one-account book, stepped by the live engine's own kernel.
     inputs = _account_inputs(k)
-    (quantity, price, goal), _, (cash, pending) = inputs[:3]
-    liquidate, widths = inputs[3][4], inputs[4]
+    quantity, price, goal = inputs.quantity_micro, inputs.price, inputs.model_target
+    cash, pending = inputs.cash_cents, inputs.pending_cents
+    liquidate, widths = inputs.liquidate, inputs.band_widths
     outputs = step_outputs(1, k, False)
     scratch = step_scratch(k)
-    orders = (outputs[6][0][0], outputs[6][1][0], outputs[6][2][0], outputs[6][3][0])
+    orders = _account_orders(outputs)
     held = np.empty(k)
     weight = np.zeros(k)
     fee = np.empty(k)

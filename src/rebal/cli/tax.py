@@ -21,15 +21,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rebal.cli.book_commands import OutputFormat
+from rebal.cli.book_commands import OutputFormat, refused
 from rebal.cli.common import EXIT_BAD_INPUT, err
-from rebal.domain.ids import symbol
 from rebal.io.atomic import write_text_atomic
 from rebal.io.errors import InputError
+from rebal.services.requests import RequestError, WashSalesRequest
+from rebal.services.usecases import wash_sales
 from rebal.tax.lots import Term
 from rebal.tax.money import ZERO, to_cents
 from rebal.tax.transactions import read_transactions
-from rebal.tax.wash_sales import Disposal, HistoryError, WashSaleResult, compute_wash_sales
+from rebal.tax.wash_sales import Disposal, HistoryError, WashSaleResult
 
 DISPOSAL_COLUMNS = (
     "household",
@@ -75,19 +76,17 @@ def wash_sales_command(
     ] = None,
 ) -> None:
     """Find wash sales in a household's transaction history (IRS Pub 550 rules)."""
-    groups = [{symbol(s) for s in item.split(",") if s.strip()} for item in identical or []]
     try:
         history = read_transactions(transactions)
-        result = compute_wash_sales(history, identical=groups)
+        result = wash_sales(WashSalesRequest(history, tuple(identical or ())))
     except InputError as exc:
         err.print(f"[bold red]error:[/] the transactions have problems:\n{exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except HistoryError as exc:
         err.print(f"[bold red]error:[/] {transactions.name} {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    except ValueError as exc:  # a symbol in two --identical groups
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except RequestError as exc:  # a symbol in two --identical groups
+        raise refused(exc) from None
     if output_format is OutputFormat.json:
         text = json.dumps(wash_sales_document(result), indent=1) + "\n"
     elif output_format is OutputFormat.csv:

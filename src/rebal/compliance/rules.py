@@ -75,6 +75,7 @@ class _Check:
     account: AccountFacts
     market: MarketFacts
     limits: Limits
+    resized_buys: bool = False
 
     def price(self, symbol: Symbol) -> Price | None:
         return self.market.prices.get(symbol)
@@ -143,6 +144,8 @@ def _buying_power(c: _Check) -> Iterable[Violation]:
             Code.INSUFFICIENT_BUYING_POWER,
             f"account {c.account.account}: no buying power answer from the broker",
         )
+        return
+    if c.resized_buys:  # intents sized later to the cash raised: the buy leg checks the sum
         return
     needed = NO_MONEY
     for order in buys:
@@ -320,6 +323,19 @@ def _wash_sale(c: _Check) -> Iterable[Violation]:
                 f" in account {loss.account} on {loss.sold}",
                 symbol,
             )
+            continue
+        unknown = next(
+            (s for s in c.account.unknown_gain_sales if guard.same_security(s.symbol, symbol)),
+            None,
+        )
+        if unknown is not None:
+            yield Violation(
+                Code.WASH_SALE,
+                f"buying {symbol} may wash a loss: {unknown.symbol} was sold in account"
+                f" {unknown.account} on {unknown.sold} and the gain or loss of that sale is"
+                " not known",
+                symbol,
+            )
 
 
 def _day_trade(c: _Check) -> Iterable[Violation]:
@@ -386,13 +402,21 @@ def orders_of_day(orders: Iterable[_O], after: datetime, until: datetime) -> tup
 
 
 def check(
-    orders: Sequence[Order], account: AccountFacts, market: MarketFacts, limits: Limits
+    orders: Sequence[Order],
+    account: AccountFacts,
+    market: MarketFacts,
+    limits: Limits,
+    *,
+    resized_buys: bool = False,
 ) -> ComplianceReport:
     """Every violation of every rule for ``account``'s ``orders`` (a whole run before anything
-    is sent, or one buy leg) at ``market.now``."""
+    is sent, or one buy leg) at ``market.now``. With ``resized_buys`` the buys are intents the
+    run will size down to the cash its sells raise and the buying power: their sum is not held
+    against the buying power (the check of the sized buys does that), but the buying power
+    must still be known."""
     strangers = sorted({o.client_order_id for o in orders if o.account != account.account})
     if strangers:
         raise ValueError(f"orders {', '.join(strangers)} are not of account {account.account}")
-    facts = _Check(orders, account, market, limits)
+    facts = _Check(orders, account, market, limits, resized_buys)
     found = tuple(v for rule in RULES for v in rule(facts))
     return ComplianceReport(account.account, market.now, found)

@@ -61,6 +61,7 @@ from rebal.core.policies import CASH_FLOW, LIQUIDATION, POLICIES, policy_by_name
 from rebal.core.reserve import cash_band, kept_weight, target_rows
 from rebal.core.reserve import kept_cents as account_kept_cents
 from rebal.core.status import ACTIONABLE, Status, Statuses, Unresolved, status_rows
+from rebal.core.step_arrays import StepInputs, StepOutputs, StepScratch, StepSettings
 from rebal.core.trades import MICRO, TradeRules, Trades, account_orders, no_orders
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense_as
 
@@ -263,37 +264,31 @@ def propose(
     reserve = float(config.cash_reserve)
     outputs = step_outputs(n, shape[1], reserve > 0)
     # Targets measured against: the model's, or reserve-adjusted ones written by the loop.
-    result = _proposal(outputs, outputs[9][0] if reserve > 0 else model_target)
-    inputs = (
-        (
-            dense_as(book.quantity_micro, np.int64, shape),
-            dense_as(book.price, np.float64, shape),
-            model_target,
-        ),
-        (book.used, dense_as(book.restricted, np.bool_, shape)),
-        (
-            dense_as(book.cash_cents, np.int64, (n,)),
-            dense_as(book.pending_cents, np.int64, (n,)),
-        ),
-        (
-            dense_as(book.cash_target, np.float64, (n,)),
-            dense_as(book.has_cash_target, np.bool_, (n,)),
-            dense_as(book.has_model, np.bool_, (n,)),
-            dense_as(book.can_trade, np.bool_, (n,)),
-            dense_as(book.liquidate, np.bool_, (n,)),
-        ),
-        widths(_band_params(config.bands, book.overrides, shape)),
-        tuple(
-            as_2d(getattr(_band_params(config.bands, book.cash_overrides, (n, 1)), name))
-            for name in ("band_abs", "band_rel")
-        ),
+    result = _proposal(outputs, outputs.adjusted_target if reserve > 0 else model_target)
+    cash_bands = _band_params(config.bands, book.cash_overrides, (n, 1))
+    inputs = StepInputs(
+        quantity_micro=dense_as(book.quantity_micro, np.int64, shape),
+        price=dense_as(book.price, np.float64, shape),
+        model_target=model_target,
+        used=book.used,
+        restricted=dense_as(book.restricted, np.bool_, shape),
+        cash_cents=dense_as(book.cash_cents, np.int64, (n,)),
+        pending_cents=dense_as(book.pending_cents, np.int64, (n,)),
+        cash_target=dense_as(book.cash_target, np.float64, (n,)),
+        has_cash_target=dense_as(book.has_cash_target, np.bool_, (n,)),
+        has_model=dense_as(book.has_model, np.bool_, (n,)),
+        can_trade=dense_as(book.can_trade, np.bool_, (n,)),
+        liquidate=dense_as(book.liquidate, np.bool_, (n,)),
+        band_widths=widths(_band_params(config.bands, book.overrides, shape)),
+        cash_band_abs=as_2d(cash_bands.band_abs),
+        cash_band_rel=as_2d(cash_bands.band_rel),
     )
-    settings = (
-        POLICY_NAMES.index(policy_by_name(config.policy).name),
-        bool(config.all_accounts),
-        bool(config.trade),
-        reserve,
-        config.rules.as_kernel_args(),
+    settings = StepSettings(
+        policy=POLICY_NAMES.index(policy_by_name(config.policy).name),
+        all_accounts=bool(config.all_accounts),
+        trade=bool(config.trade),
+        cash_reserve=reserve,
+        rules=config.rules.as_kernel_args(),
     )
 
     def run(chunk: tuple[int, int]) -> int:
@@ -314,8 +309,8 @@ def propose(
 
 @kernel
 def step_outputs(n: int, k: int, adjusted: bool) -> Any:
-    """Uninitialised arrays for what :func:`step_rows` writes about ``n`` accounts of ``k``
-    slots (``adjusted``: room for reserve-adjusted targets), in the layout it takes."""
+    """Uninitialised :class:`StepOutputs` for ``n`` accounts of ``k`` slots (``adjusted``: room
+    for reserve-adjusted targets)."""
 
     def slots() -> Any:
         return np.empty((n, k))
@@ -329,72 +324,97 @@ def step_outputs(n: int, k: int, adjusted: bool) -> Any:
     def counts(shape: Any) -> Any:
         return np.empty(shape, dtype=np.int64)
 
-    return (
-        (slots(), slots(), slots(), slots()),
-        (slots(), slots(), slots(), slots(), slots(), slots()),
-        (flags((n, k)), flags((n, k)), flags((n, k))),
-        (accounts(), accounts(), accounts(), accounts(), accounts(), accounts()),
-        (flags(n), flags(n), flags(n), flags(n)),
-        (counts(n), counts(n), counts(n), counts(n)),
-        (counts((n, k)), counts((n, k)), counts((n, k)), counts((n, k))),
-        (counts(n), counts(n)),
+    adjusted_target = slots() if adjusted else np.empty((1, 1))
+    return StepOutputs(
         slots(),
-        (np.empty((n, k) if adjusted else (1, 1)), accounts()),
-        (counts(n), counts(n)),
+        slots(),
+        slots(),
+        slots(),
+        slots(),
+        slots(),
+        slots(),
+        slots(),
+        slots(),
+        slots(),
+        flags((n, k)),
+        flags((n, k)),
+        flags((n, k)),
+        accounts(),
+        accounts(),
+        accounts(),
+        accounts(),
+        accounts(),
+        accounts(),
+        flags(n),
+        flags(n),
+        flags(n),
+        flags(n),
+        counts(n),
+        counts(n),
+        counts(n),
+        counts(n),
+        counts((n, k)),
+        counts((n, k)),
+        counts((n, k)),
+        counts((n, k)),
+        counts(n),
+        counts(n),
+        slots(),
+        adjusted_target,
+        accounts(),
+        counts(n),
+        counts(n),
     )
 
 
 @kernel
 def step_scratch(k: int) -> Any:
-    """Scratch space of :func:`step_rows` for accounts of ``k`` slots: allocated once per
-    caller, so that a caller stepping one account at a time (the lab) allocates nothing."""
-    return (
-        np.empty(k, dtype=np.bool_),  # frozen
-        np.empty(k),  # desired values
-        np.empty(k),  # wanted cents
-        np.empty(k),  # slack
+    """:class:`StepScratch` for accounts of ``k`` slots: allocated once per caller, so that a
+    caller stepping one account at a time (the lab) allocates nothing."""
+    return StepScratch(
+        np.empty(k, dtype=np.bool_),
+        np.empty(k),
+        np.empty(k),
+        np.empty(k),
         np.empty((WORK_ROWS, k)),
-        np.empty((BLOCK_ACCOUNTS, k), dtype=np.bool_),  # tradable
-        np.empty(BLOCK_ACCOUNTS, dtype=np.bool_),  # the destination leaves a breach
+        np.empty((BLOCK_ACCOUNTS, k), dtype=np.bool_),
+        np.empty(BLOCK_ACCOUNTS, dtype=np.bool_),
     )
 
 
-def _proposal(outputs: Any, target: FloatArray) -> Proposal:
-    """The proposal whose arrays are ``outputs`` (:func:`step_outputs`), its drift measured
-    against ``target``."""
-    drift_slots, edges, masks, account_floats, account_flags = outputs[:5]
-    value, weight, drift_, relative = drift_slots
-    cash, total, cash_weight, _flow, cash_low, cash_high = account_floats
-    cash_breach, priced, cash_short, _floor = account_flags
-    status, reason, subject, policy = outputs[5]
+def _proposal(outputs: StepOutputs, target: FloatArray) -> Proposal:
+    """The proposal whose arrays are ``outputs``, its drift measured against ``target``."""
+    o = outputs
     drift = Drift(
-        value=value,
-        cash=cash,
-        total=total,
-        weight=weight,
+        value=o.value,
+        cash=o.cash,
+        total=o.total,
+        weight=o.weight,
         target=target,
-        drift=drift_,
-        relative=relative,
-        edges=Edges(*edges),
-        checked=masks[0],
-        breach=masks[1],
-        wide_breach=masks[2],
-        cash_weight=cash_weight,
-        cash_target=outputs[9][1],
-        cash_breach=cash_breach,
-        priced=priced,
-        cash_low=cash_low,
-        cash_high=cash_high,
-        cash_short=cash_short,
+        drift=o.drift,
+        relative=o.relative,
+        edges=Edges(o.band_low, o.band_high, o.rail_low, o.rail_high, o.wide_low, o.wide_high),
+        checked=o.checked,
+        breach=o.breach,
+        wide_breach=o.wide_breach,
+        cash_weight=o.cash_weight,
+        cash_target=o.kept_share,
+        cash_breach=o.cash_breach,
+        priced=o.priced,
+        cash_low=o.cash_low,
+        cash_high=o.cash_high,
+        cash_short=o.cash_short,
     )
     return Proposal(
         drift=drift,
-        statuses=Statuses(status, reason, subject),
-        policy=policy,
-        trades=Trades(*outputs[6], *outputs[7]),
-        weight_after=outputs[8],
-        unresolved=outputs[10][0],
-        unresolved_subject=outputs[10][1],
+        statuses=Statuses(o.status, o.reason, o.subject),
+        policy=o.policy,
+        trades=Trades(
+            o.sell_micro, o.sell_cents, o.buy_cents, o.buy_micro, o.cash_after_cents, o.dropped
+        ),
+        weight_after=o.weight_after,
+        unresolved=o.unresolved,
+        unresolved_subject=o.unresolved_subject,
     )
 
 
@@ -429,35 +449,46 @@ def _why_unresolved(planned: bool, any_restricted: bool, dropped: int, whole: bo
 
 @kernel
 def step_rows(
-    start: int, stop: int, inputs: Any, settings: Any, outputs: Any, scratch: Any
+    start: int,
+    stop: int,
+    inputs: StepInputs,
+    settings: StepSettings,
+    outputs: StepOutputs,
+    scratch: StepScratch,
 ) -> None:
     """Every step of a run for accounts ``start:stop``, block by block: the one implementation
     of the engine's decisions, which :func:`propose` runs over a book and the backtest lab over
-    one simulated account at each of its reviews (see :func:`propose` for the layout of
-    ``inputs`` and ``settings``, :func:`step_outputs` for ``outputs`` and
-    :func:`step_scratch` for ``scratch``)."""
-    (quantity, price, model_target), (used, restricted), (cash_cents, pending) = inputs[:3]
-    cash_target, has_cash_target, has_model, can_trade, liquidate = inputs[3]
-    band_widths, (cash_abs, cash_rel) = inputs[4], inputs[5]
-    run, all_accounts, trade, cash_reserve, rules = settings
-    drift_slots, edges, masks, (cash, total, cash_weight, flow, cash_low, cash_high) = outputs[:4]
-    (cash_breach, priced, cash_short, reserve_floor) = outputs[4]
-    (status, reason, subject, policy) = outputs[5]
-    trade_slots, trade_accounts, weight_after = outputs[6], outputs[7], outputs[8]
-    (adjusted, kept_share), (unresolved, unresolved_subject) = outputs[9], outputs[10]
-    target = adjusted if cash_reserve > 0 else model_target
-    value = drift_slots[0]
-    band_low, band_high, rail_low, rail_high = edges[0], edges[1], edges[2], edges[3]
-    checked, breach, wide_breach = masks
+    one simulated account at each of its reviews."""
+    quantity, price, model_target = inputs.quantity_micro, inputs.price, inputs.model_target
+    used, restricted = inputs.used, inputs.restricted
+    cash_cents, pending, cash_target = inputs.cash_cents, inputs.pending_cents, inputs.cash_target
+    has_cash_target, has_model = inputs.has_cash_target, inputs.has_model
+    can_trade, liquidate = inputs.can_trade, inputs.liquidate
+    band_widths, cash_abs, cash_rel = inputs.band_widths, inputs.cash_band_abs, inputs.cash_band_rel
+    run, all_accounts, trade = settings.policy, settings.all_accounts, settings.trade
+    cash_reserve, rules = settings.cash_reserve, settings.rules
+    o = outputs
+    value, cash, total, flow = o.value, o.cash, o.total, o.flow
+    cash_low, cash_high, reserve_floor = o.cash_low, o.cash_high, o.reserve_floor
+    status, reason, subject, policy = o.status, o.reason, o.subject, o.policy
+    cash_weight, cash_breach, cash_short = o.cash_weight, o.cash_breach, o.cash_short
+    priced, weight_after = o.priced, o.weight_after
+    kept_share, unresolved, unresolved_subject = o.kept_share, o.unresolved, o.unresolved_subject
+    target = o.adjusted_target if cash_reserve > 0 else model_target
+    band_low, band_high, rail_low, rail_high = o.band_low, o.band_high, o.rail_low, o.rail_high
+    edges = (band_low, band_high, rail_low, rail_high, o.wide_low, o.wide_high)
+    checked, breach, wide_breach = o.checked, o.breach, o.wide_breach
+    drift_slots = (value, o.weight, o.drift, o.relative)
+    trades = (o.sell_micro, o.sell_cents, o.buy_cents, o.buy_micro, o.cash_after_cents, o.dropped)
     k = quantity.shape[1]
-    frozen, desired, wanted, slack, work, tradable, planned = scratch
-    trades = trade_slots + trade_accounts
+    frozen, desired, wanted, slack = scratch.frozen, scratch.desired, scratch.wanted, scratch.slack
+    work, tradable, planned = scratch.work, scratch.tradable, scratch.planned
     for first in range(start, stop, BLOCK_ACCOUNTS):
         last = min(first + BLOCK_ACCOUNTS, stop)
         # 1. Values, the targets measured against, band edges, the cash band.
         value_rows(first, last, quantity, price, used, value)
         if cash_reserve > 0:
-            target_rows(first, last, model_target, cash_target, cash_reserve, adjusted)
+            target_rows(first, last, model_target, cash_target, cash_reserve, o.adjusted_target)
         edge_rows(first, last, target, band_widths, edges)
         for i in range(first, last):
             cash[i] = cash_cents[i] / 100.0
@@ -475,11 +506,11 @@ def step_rows(
             value,
             cash,
             target,
-            (band_low, band_high, edges[4], edges[5]),
+            (band_low, band_high, o.wide_low, o.wide_high),
             used,
             (cash_low, cash_high, reserve_floor),
             drift_slots,
-            masks,
+            (checked, breach, wide_breach),
             (total, cash_weight, cash_breach, priced, cash_short),
         )
         status_rows(
@@ -533,7 +564,7 @@ def step_rows(
                     planned[i - first] |= row[j] and outside(
                         desired_weight, band_low[i, j], band_high[i, j]
                     )
-            trade_accounts[0][i], trade_accounts[1][i] = account_orders(
+            o.cash_after_cents[i], o.dropped[i] = account_orders(
                 quantity[i],
                 price[i],
                 desired,
@@ -542,7 +573,7 @@ def step_rows(
                 keep,
                 row,
                 rules,
-                (trade_slots[0][i], trade_slots[1][i], trade_slots[2][i], trade_slots[3][i]),
+                (o.sell_micro[i], o.sell_cents[i], o.buy_cents[i], o.buy_micro[i]),
                 wanted,
             )
         _weight_rows(
@@ -552,7 +583,7 @@ def step_rows(
             price,
             used,
             priced,
-            (trade_slots[0], trade_slots[3], trade_accounts[0]),
+            (o.sell_micro, o.buy_micro, o.cash_after_cents),
             weight_after,
         )
         # 6. Why a position the account may trade stays outside its band, where one does.
@@ -572,5 +603,5 @@ def step_rows(
             if worst >= 0:
                 unresolved_subject[i] = worst
                 unresolved[i] = _why_unresolved(
-                    planned[i - first], any_restricted, trade_accounts[1][i], rules[0]
+                    planned[i - first], any_restricted, o.dropped[i], rules.whole_shares
                 )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from rebal.core.kernels import inline_kernel, kernel, maximum, row_sum
+from rebal.core.step_arrays import KernelRules
 from rebal.core.types import BoolArray, FloatArray, IntArray, dense_as
 
 MICRO = 1_000_000
@@ -45,9 +46,9 @@ class TradeRules:
         if self.min_trade_cents < 0:
             raise ValueError(f"minimum trade must not be negative, received {self.min_trade_cents}")
 
-    def as_kernel_args(self) -> tuple[bool, int]:
-        """The rules as the kernels take them: (whole shares, minimum trade in cents)."""
-        return bool(self.whole_shares), int(self.min_trade_cents)
+    def as_kernel_args(self) -> KernelRules:
+        """The rules as the kernels take them."""
+        return KernelRules(bool(self.whole_shares), int(self.min_trade_cents))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ def account_orders(
     flow_cents: int,
     keep_cents: int,
     tradable: BoolArray,
-    rules: tuple[bool, int],
+    rules: KernelRules,
     out: tuple[IntArray, IntArray, IntArray, IntArray],
     wanted_cents: FloatArray,
 ) -> tuple[int, int]:
@@ -197,7 +198,7 @@ def order_rows(
     keep_cents: IntArray,
     tradable: BoolArray,
     active: BoolArray,
-    rules: tuple[bool, int],
+    rules: KernelRules,
     out: tuple[IntArray, IntArray, IntArray, IntArray, IntArray, IntArray],
 ) -> None:
     """Orders of the ``active`` accounts among ``start:stop`` into ``out`` (the six arrays of

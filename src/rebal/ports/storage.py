@@ -45,6 +45,7 @@ from rebal.domain.order import Fill, Order
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState
 from rebal.ports.outbox import Outbox
+from rebal.ports.policies import PolicyRepository
 
 
 class StoreError(Exception):
@@ -360,6 +361,11 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> Outbox:
         """Notifications to send, added in the transaction of the event they report."""
+        ...
+
+    @property
+    def policies(self) -> PolicyRepository:
+        """Investment policies and the scheduler's marks (:mod:`rebal.ports.policies`)."""
         ...
 
     def lock(self, name: str) -> None:

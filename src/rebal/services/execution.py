@@ -15,7 +15,10 @@ The order of work, each step its own unit of work so a crash loses at most the s
    rata, by any shortfall of the sells' proceeds against their estimate and never beyond the
    broker's buying power; fractional accounts buy notional amounts, whole-share runs whole
    quantities at the current price; their intents are committed, then sent and awaited as in 2-3;
-5. the run ends ``completed``, or ``completed_adjusted`` listing each order dropped, resized or
+5. before each leg is sent, pre-trade compliance checks it (before the sells: the sells and
+   every intended buy; before the buys: the buys as sized): a run with any violation sends
+   nothing more and ends ``error``, "blocked by compliance: ..." (rebal.services.run_compliance);
+6. the run ends ``completed``, or ``completed_adjusted`` listing each order dropped, resized or
    not fully filled and why, or ``timeout`` when orders were still working at the end of the
    wait (they are canceled), or ``error`` when the broker could not be reached; a completed
    run's final unit of work also checks each account it traded (:meth:`_Execution.end_check`:
@@ -57,6 +60,7 @@ from rebal.ports.broker import (
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.compliance import RunCompliance
 from rebal.services.reconcile import (
     ALLOCATION_TOLERANCE,
     AccountReconciliation,
@@ -67,6 +71,7 @@ from rebal.services.reconcile import (
     note_breaks,
     run_allocation,
 )
+from rebal.services.run_compliance import comply
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
 
@@ -102,6 +107,8 @@ class _Execution:
     clock: Clock
     settings: ExecutionSettings
     actor: str
+    #: the checks before each leg (``None`` only for cancel_run, which sends nothing)
+    compliance: RunCompliance | None = None
 
     def uow(self, why: str) -> UnitOfWork:
         return self.store.unit_of_work(actor=self.actor, reason=f"run {self.run}: {why}")
@@ -343,6 +350,9 @@ class _Execution:
                 if self.state().state.terminal:
                     return self.state()
                 ids = [o.client_order_id for o in self.stored_run() if o.side is side]
+                blocked = self.comply(side)
+                if blocked is not None:
+                    return blocked
                 self.send(self.stored(ids))
                 final = self.wait(ids)
                 if any(not o.state.terminal for o in final):
@@ -359,6 +369,21 @@ class _Execution:
         except _Unreachable as exc:
             return self.end(RunState.ERROR, str(exc))
         return self.finish()
+
+    def comply(self, side: Side) -> Run | None:
+        """Pre-trade compliance of the leg about to be sent (rebal.services.run_compliance):
+        the run, ended ``error``, when blocked; ``None`` when the leg may go."""
+        assert self.compliance is not None, "execute_run always checks compliance"
+        return comply(
+            self.store,
+            self.broker,
+            self.run,
+            side,
+            self.compliance,
+            clock=self.clock,
+            actor=self.actor,
+            channels=self.settings.channels,
+        )
 
     def stored_run(self) -> list[Order]:
         with self.uow("read orders") as uow:
@@ -591,14 +616,18 @@ def execute_run(
     clock: Clock,
     actor: str,
     settings: ExecutionSettings | None = None,
+    compliance: RunCompliance,
 ) -> Run:
-    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it.
+    """Trade ``run`` (a queued run, or resume one in progress) to its end; returns it. Every
+    leg passes pre-trade ``compliance`` before it is sent (there is no way to skip it: a run
+    blocked ends ``error``, see rebal.services.run_compliance).
 
     The run is claimed for the whole trade (:meth:`~rebal.ports.storage.Store.claim`): a second
     process starting or resuming it at the same time waits, then finds it ended (or, when the
     first process died, resumes it), so its orders are sent by one process only."""
     with store.claim(f"run {run}"):
-        ex = _Execution(store, broker, run, clock, settings or ExecutionSettings(), actor)
+        settings = settings or ExecutionSettings()
+        ex = _Execution(store, broker, run, clock, settings, actor, compliance)
         return ex.execute()
 
 

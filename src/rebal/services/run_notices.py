@@ -5,7 +5,9 @@ final transition (so a run never ends without them, and none is left for a run t
   per account that traded: the account, the run, its trades (side, symbol, filled quantity and
   amount, as exact decimal strings) and the reason the account was rebalanced (the proposal's);
 * ``timeout``: an ``alert`` (topic ``order.delayed``) naming the orders still working;
-* ``error``: an ``alert`` (topic ``run.error``) with the reason;
+* ``error``: an ``alert`` (topic ``run.error``) with the reason; a run blocked by pre-trade
+  compliance raises topic ``run.blocked`` instead, with its ``violations`` (each ``leg``,
+  ``account``, ``code``, ``message``, as its events record them);
 * a canceled run produces nothing (someone asked for it).
 
 Besides, an ``alert`` for operations per account that a run's end check flagged
@@ -31,6 +33,7 @@ from rebal.domain.notification import Notification, NotificationKind
 from rebal.domain.order import Order, OrderState
 from rebal.domain.run import Run, RunState
 from rebal.ports.storage import UnitOfWork
+from rebal.services.compliance import RecordedViolation, recorded_violations
 from rebal.services.reconcile import AccountReconciliation, AllocationCheck, break_text
 
 _ALERTS = {RunState.TIMEOUT: "order.delayed", RunState.ERROR: "run.error"}
@@ -39,9 +42,13 @@ CHANNELS = ("webhook", "email")
 
 
 def run_notices(
-    run: Run, orders: Sequence[Order], reasons: Mapping[AccountId, str]
+    run: Run,
+    orders: Sequence[Order],
+    reasons: Mapping[AccountId, str],
+    violations: Sequence[RecordedViolation] = (),
 ) -> list[Notification]:
-    """What ``run``, just ended, tells people; ``reasons`` are why each account was proposed."""
+    """What ``run``, just ended, tells people; ``reasons`` are why each account was proposed,
+    ``violations`` what blocked it."""
     if run.state in (RunState.COMPLETED, RunState.COMPLETED_ADJUSTED):
         traded: dict[AccountId, list[dict[str, Any]]] = {}
         for o in orders:
@@ -66,7 +73,7 @@ def run_notices(
             )
             for account, trades in traded.items()
         ]
-    topic = _ALERTS.get(run.state)
+    topic = "run.blocked" if violations else _ALERTS.get(run.state)
     if topic is None:
         return []
     late = (  # a timed-out run cancels the orders still working when it gives up
@@ -91,6 +98,7 @@ def run_notices(
                 "reason": run.reason,
                 "accounts": accounts,
                 "orders": late,
+                **({"violations": [_violation(v) for v in violations]} if violations else {}),
             },
         )
     ]
@@ -103,7 +111,8 @@ def queue_run_notices(uow: UnitOfWork, run: Run, channels: Sequence[str]) -> Non
         return
     proposal = uow.proposals.get(run.proposal) if run.proposal else None
     reasons = {a.account: a.reason for a in proposal.accounts} if proposal else {}
-    for notice in run_notices(run, uow.orders.for_run(run.id), reasons):
+    blocked = recorded_violations(uow.runs.events(run.id)) if run.state is RunState.ERROR else []
+    for notice in run_notices(run, uow.orders.for_run(run.id), reasons, blocked):
         uow.outbox.add(notice, channels)
 
 
@@ -188,3 +197,7 @@ def _break(
             ]
         },
     )
+def _violation(violation: RecordedViolation) -> dict[str, Any]:
+    row = violation.to_row()
+    row["at"] = row["at"].isoformat()
+    return row

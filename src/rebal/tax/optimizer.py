@@ -4,7 +4,8 @@ Minimise estimated tax + trading cost + a drift penalty, subject to every positi
 its band, cash not negative, no shorting (a lot sells at most what it holds), no wash sale (a
 position that is bought sells no losing lot), the gain budget (net realised gain at most
 `AccountProblem.gain_budget`), when forbidden no short-term lot sold at a gain, and nothing the
-household's recent trades would turn into a wash sale (`blocked_buys`, `blocked_loss_sales`).
+household's recent trades would turn into a wash sale (`blocked_buys`, `blocked_loss_sales`),
+and no sale of a security whose order would be too small to be made (`unsold`).
 The bands are soft with a steep penalty (`band_penalty`), so when the budget or a blocked trade
 does not allow reaching them the plan does the most drift reduction it can. Variables: shares
 sold per lot; per position the money invested, the absolute drift and the amounts above and below
@@ -135,7 +136,8 @@ def optimal_plan(
     for j, (k, lot) in enumerate(lots):
         short_gain = gain[j] > 0 and holding_term(lot.acquired, problem.as_of) is Term.SHORT
         washed = gain[j] < 0 and positions[k].symbol in problem.blocked_loss_sales
-        if washed or (short_gain and not problem.short_term_gains):
+        unsold = positions[k].symbol in problem.unsold
+        if washed or unsold or (short_gain and not problem.short_term_gains):
             upper[j] = 0.0
     for k, p in enumerate(positions):
         if p.symbol in problem.blocked_buys:

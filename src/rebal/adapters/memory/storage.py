@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+import numpy as np
+
 from rebal.adapters.memory.outbox import MemoryOutbox
 from rebal.domain.account import (
     Account,
@@ -48,10 +50,12 @@ from rebal.domain.ids import (
 )
 from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
+from rebal.domain.policy import InvestmentPolicy, default_policy
 from rebal.domain.proposal import Proposal
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
+from rebal.ports.policies import LastRun, ScheduleFacts, ScheduleMark, instants
 from rebal.ports.storage import Conflict, NotFound, StoreError
 
 
@@ -79,6 +83,8 @@ class _Records:
     fills: dict[FillId, Fill] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)
+    policies: dict[AccountId, InvestmentPolicy] = field(default_factory=dict)
+    marks: dict[AccountId, ScheduleMark] = field(default_factory=dict)
 
     def copy(self) -> _Records:
         return _Records(
@@ -96,6 +102,8 @@ class _Records:
             fills=dict(self.fills),
             audit=list(self.audit),
             outbox=dict(self.outbox),
+            policies=dict(self.policies),
+            marks=dict(self.marks),
         )
 
 
@@ -149,6 +157,7 @@ class InMemoryUnitOfWork:
         self.fills = _Fills(self)
         self.audit = _Audit(self)
         self.outbox = MemoryOutbox(lambda: self.records.outbox)
+        self.policies = _Policies(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -601,3 +610,101 @@ class _Audit(_Repository):
             for e in self._r.audit
             if (entity is None or e.entity is entity) and (key is None or e.key == key)
         ]
+
+
+class _Policies(_Repository):
+    def replace(self, policies: Sequence[InvestmentPolicy]) -> int:
+        missing = [p.account for p in policies if p.account not in self._r.accounts]
+        if missing:
+            raise NotFound(f"policy of account {missing[0]!r}, which is not stored")
+        before, given = self._r.policies, {p.account: p for p in policies}
+        changed = 0
+        for account in dict.fromkeys([*before, *given]):
+            old, new = before.get(account), given.get(account)
+            if old != new:
+                action = (
+                    AuditAction.CREATE if old is None
+                    else AuditAction.DELETE if new is None else AuditAction.UPDATE
+                )
+                self._uow.record(action, Entity.POLICY, account, old, new)
+                changed += 1
+        self._r.policies = given
+        return changed
+
+    def all(self) -> Sequence[InvestmentPolicy]:
+        return list(self._r.policies.values())
+
+    def get(self, account: AccountId) -> InvestmentPolicy | None:
+        return self._r.policies.get(account)
+
+    def marks(self) -> Mapping[AccountId, ScheduleMark]:
+        return dict(self._r.marks)
+
+    def mark(self, mark: ScheduleMark) -> None:
+        if mark.account not in self._r.accounts:
+            raise NotFound(f"schedule mark of account {mark.account!r}, which is not stored")
+        before = self._r.marks.pop(mark.account, None)
+        empty = mark.instant_requested_at is None and mark.postponed_until is None
+        if not empty:
+            self._r.marks[mark.account] = mark
+        if before != (None if empty else mark):
+            self._uow.record(
+                AuditAction.UPDATE, Entity.SCHEDULE, mark.account, before, None if empty else mark
+            )
+
+    def last_runs(self) -> Mapping[AccountId, LastRun]:
+        found: dict[AccountId, LastRun] = {}
+        for run in self._r.runs.values():
+            proposal = self._r.proposals.get(run.proposal) if run.proposal else None
+            if proposal is None or run.state in (RunState.CANCELED, RunState.ERROR):
+                continue
+            for outcome in proposal.accounts:
+                seen = found.get(outcome.account)
+                versions = [v for v in (outcome.model_version, seen and seen.model_version) if v]
+                at = proposal.as_of if seen is None else max(seen.at, proposal.as_of)
+                found[outcome.account] = LastRun(at=at, model_version=max(versions, default=None))
+        return found
+
+    def schedule_facts(self) -> ScheduleFacts:
+        accounts = [a for a in self._r.accounts.values() if a.closed_at is None]
+        policies = [self._r.policies.get(a.id) or default_policy(a.id) for a in accounts]
+        marks = [self._r.marks.get(a.id) for a in accounts]
+        last = self.last_runs()
+        latest = {m: versions[-1].version for m, versions in self._r.models.items() if versions}
+        runs = [last.get(a.id) for a in accounts]
+        flows = self._uow.cash_flows.pending()
+        return ScheduleFacts(
+            account=np.array([a.id for a in accounts], dtype=object),
+            can_trade=np.array([a.can_trade for a in accounts], dtype=bool),
+            cash_pending=np.array(
+                [pending_total(f for f in flows if f.account == a.id) != 0 for a in accounts],
+                dtype=bool,
+            ),
+            program=np.array([p.program.value for p in policies], dtype=object),
+            trigger=np.array([p.trigger.value for p in policies], dtype=object),
+            frequency=np.array([p.frequency.value for p in policies], dtype=object),
+            day=np.array([p.day for p in policies], dtype="datetime64[D]"),
+            band_abs=np.array(
+                [np.nan if p.band_abs is None else float(p.band_abs) for p in policies]
+            ),
+            band_rel=np.array(
+                [np.nan if p.band_rel is None else float(p.band_rel) for p in policies]
+            ),
+            cadence_days=np.array([p.cadence_days for p in policies], dtype=np.int32),
+            cooldown_days=np.array([p.cooldown_days for p in policies], dtype=np.int32),
+            last_run_at=instants([None if r is None else r.at for r in runs]),
+            model_changed=np.array(
+                [
+                    r is not None
+                    and a.model is not None
+                    and r.model_version is not None
+                    and latest.get(a.model, 0) > r.model_version
+                    for a, r in zip(accounts, runs, strict=True)
+                ],
+                dtype=bool,
+            ),
+            instant_requested=np.array(
+                [m is not None and m.instant_requested_at is not None for m in marks], dtype=bool
+            ),
+            postponed_until=instants([None if m is None else m.postponed_until for m in marks]),
+        )

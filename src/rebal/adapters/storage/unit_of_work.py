@@ -39,6 +39,7 @@ from rebal.adapters.storage import runs as run_repo
 from rebal.adapters.storage.database import connect, create_engine, parse_url, shown
 from rebal.adapters.storage.migrate import check_current
 from rebal.adapters.storage.outbox import SqlOutbox
+from rebal.adapters.storage.policies import SqlPolicies
 from rebal.adapters.storage.tables import audit_log
 from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
@@ -156,6 +157,7 @@ class SqlUnitOfWork:
         self.orders = run_repo.SqlOrders(self)
         self.fills = run_repo.SqlFills(self)
         self.outbox = SqlOutbox(self)
+        self.policies = SqlPolicies(self)
 
     def __enter__(self) -> Self:
         self._connection = connect(self._engine)
