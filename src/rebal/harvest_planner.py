@@ -84,6 +84,7 @@ def harvest_reasons(arrays: Book, taxed: TaxAwareProposal, rules: HarvestRules) 
             out.append(
                 "nothing to harvest: no position with lots at least "
                 f"{(rules.min_loss_fraction * 100).normalize():f}% below their basis and "
-                f"${rules.min_loss.normalize():f} below it in all, with a wash-safe substitute"
+                f"${rules.min_loss.normalize():f} below it in all that a wash-safe substitute "
+                "can replace"
             )
     return out

@@ -488,6 +488,9 @@ def run_document(view: RunView) -> dict[str, Any]:
         "as_of": run.key.as_of.isoformat(),
         "model_version": run.key.model_version,
         "accounts": list(view.accounts),
+        "account_reasons": [
+            {"account": a.account, "status": a.status, "reason": a.reason} for a in view.outcomes
+        ],
         "orders": [
             {
                 "client_order_id": o.client_order_id,
@@ -541,6 +544,8 @@ def _print(views: list[RunView], output_format: RunFormat, title: bool = False) 
         f"{r.key.as_of}: [bold]{r.state.value}[/] ({r.reason})",
         highlight=False,
     )
+    for outcome in v.outcomes:
+        console.print(f"{outcome.account}: {outcome.reason}", highlight=False)
     orders = Table(title="orders")
     for name in ("client order id", "side", "size", "state", "filled", "avg price", "reason"):
         orders.add_column(name, no_wrap=name != "reason")

@@ -221,12 +221,14 @@ def start_run(
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A run with its orders and events, as ``rebal runs show`` prints it."""
+    """A run with its orders and events, as ``rebal runs show`` prints it; ``outcomes`` are
+    its proposal's accounts, each with its status and the reason of its orders (or of none)."""
 
     run: Run
     orders: tuple[Order, ...]
     events: tuple[RunEvent, ...]
     accounts: tuple[AccountId, ...]
+    outcomes: tuple[AccountProposal, ...] = ()
 
 
 def show_run(store: Store, run: RunId, *, actor: str) -> RunView:
@@ -236,8 +238,14 @@ def show_run(store: Store, run: RunId, *, actor: str) -> RunView:
         if found is None:
             raise RunInputError(f"unknown run {run!r}")
         proposal = uow.proposals.get(found.proposal) if found.proposal else None
-        accounts = tuple(a.account for a in proposal.accounts) if proposal else ()
-        return RunView(found, tuple(uow.orders.for_run(run)), tuple(uow.runs.events(run)), accounts)
+        outcomes = proposal.accounts if proposal else ()
+        return RunView(
+            found,
+            tuple(uow.orders.for_run(run)),
+            tuple(uow.runs.events(run)),
+            tuple(a.account for a in outcomes),
+            tuple(outcomes),
+        )
 
 
 def list_runs(store: Store, state: RunState | None, *, actor: str) -> list[RunView]:
