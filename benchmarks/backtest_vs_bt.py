@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.backtest.data import PriceHistory, load_prices
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab

@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.core.bands import BandSpec
 from rebal.core.book import BookArrays

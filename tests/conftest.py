@@ -8,6 +8,8 @@ import os
 
 from hypothesis import settings
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
+
 settings.register_profile("dev", print_blob=True)
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
@@ -42,3 +45,26 @@ def test_warmup_removes_only_the_caches_of_other_versions(tmp_path: Path) -> Non
         path.mkdir()
     assert remove_stale_caches(current) == [old]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0123456789abcdef", "notes"]
+
+
+def _in_a_fresh_interpreter(code: str) -> str:
+    env = {**os.environ, "NUMBA_CACHE_DIR": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_importing_the_core_hashes_no_file() -> None:
+    """The digest is the entry points' job: the core's import reads no source file."""
+    code = (
+        "import sys, numba; import rebal.core.engine, rebal.services.usecases; "
+        "print('rebal.compiled' in sys.modules, repr(numba.config.CACHE_DIR))"
+    )
+    assert _in_a_fresh_interpreter(code) == "False ''"
+
+
+@pytest.mark.parametrize("entry", ["rebal.cli.main", "rebal.api", "rebal.warmup"])
+def test_every_entry_point_uses_the_versioned_cache(entry: str) -> None:
+    code = f"import numba, {entry}; print(numba.config.CACHE_DIR)"
+    assert _in_a_fresh_interpreter(code).endswith(source_digest())

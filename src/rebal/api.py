@@ -18,6 +18,13 @@ as the float's shortest decimal text (``0.30000000000000004``) rounded to the ce
 (``0.30``); money given as ``Decimal``, ``int`` or text must be whole cents, as in a file.
 ``deposits`` and ``withdrawals`` map account ids to amounts, like ``--deposit``/``--withdraw``.
 
+Each function's options make one typed request of :mod:`rebal.services.requests`, the one the
+command line makes from its options: the same checks and defaults, and the same messages (with
+the keyword names, ``band_abs``, where the command line says ``--band-abs``); a refused request
+raises :class:`rebal.services.requests.RequestError`, a ``ValueError``. ``backtest`` is the lab's
+Python entry point with the same units (bands in percent); ``wash_sales`` is ``rebal
+wash-sales``.
+
 ``tax_aware=True`` runs the tax layer like ``rebal propose --tax-aware`` (same options as keyword
 arguments, rates in percent); ``result.tax`` then has one row per account (realised short- and
 long-term gains, estimated tax, wash-sale flags, the planner used and the note) and
@@ -33,15 +40,15 @@ from decimal import Decimal
 
 import pandas as pd
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.executors.threads import ThreadExecutor
-from rebal.book import Book, build_book
+from rebal.backtest.data import PriceHistory, load_shipped
+from rebal.backtest.sweep import LabRun, tabulate
+from rebal.book import Book
 from rebal.clock import trade_date_today
-from rebal.core.bands import BandSpec
-from rebal.core.engine import Proposal, RunConfig
-from rebal.core.engine import propose as run_engine
-from rebal.core.trades import TradeRules
-from rebal.domain.money import cents, check_cents, to_cents
+from rebal.core.engine import Proposal
 from rebal.io.tables import Tables, validate_tables
+from rebal.proposing import drift_tables, propose_tables
 from rebal.report import (
     account_values,
     blotter_frame,
@@ -51,10 +58,30 @@ from rebal.report import (
     status_labels,
     trades_frame,
 )
-from rebal.tax.lots import LotMethod
-from rebal.tax.rates import TaxRates
-from rebal.tax.wash_sales import Transaction
-from rebal.taxaware import TaxAwareProposal, TaxSettings, run_tax_aware
+from rebal.services import usecases
+from rebal.services.requests import (
+    DEFAULT_FLOW_FREQUENCY,
+    DEFAULT_HOLD_DAYS,
+    DEFAULT_INITIAL,
+    DEFAULT_LAB_LOTS,
+    DEFAULT_LAB_POLICY,
+    DEFAULT_LOT_METHOD,
+    DEFAULT_LT_RATE,
+    DEFAULT_MIN_TRADE,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_POLICY,
+    DEFAULT_ST_RATE,
+    DEFAULT_STATE_RATE,
+    BacktestRequest,
+    Bands,
+    DriftRequest,
+    ProposeRequest,
+    TaxOptions,
+    WashSalesRequest,
+    float_cents,
+)
+from rebal.tax.wash_sales import Transaction, WashSaleResult
+from rebal.taxaware import TaxAwareProposal
 
 
 @dataclass(frozen=True)
@@ -71,42 +98,12 @@ class Result:
     tax_aware: TaxAwareProposal | None = None
 
 
-def _fraction(percent: float | None) -> float | None:
-    return None if percent is None else percent / 100.0
-
-
-def _money_cents(amount: Decimal | float | int | str, what: str) -> int:
-    """``amount`` in integer cents: a float rounded to the cent (see the module's rule)."""
-    if isinstance(amount, float):
-        return to_cents(cents(Decimal(repr(amount))))
-    exact = Decimal(str(amount))
-    check_cents(exact, what)
-    return to_cents(exact)
-
-
-def _flows(
-    deposits: Mapping[str, Decimal | float | int | str] | None,
-    withdrawals: Mapping[str, Decimal | float | int | str] | None,
-) -> dict[str, int]:
-    """Deposits (+) and withdrawals (-) per account, in cents."""
-    flows: dict[str, int] = {}
-    for given, sign, what in ((deposits, 1, "deposit"), (withdrawals, -1, "withdrawal")):
-        for account, amount in (given or {}).items():
-            value = _money_cents(amount, f"{what} for {account}")
-            if value <= 0:
-                raise ValueError(f"{what} for {account} must be positive, received {amount}")
-            flows[account] = flows.get(account, 0) + sign * value
-    return flows
-
-
 def _rounded_money(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """``frame`` with the float cells of its money ``columns`` rounded to the cent, as text."""
     out = frame.copy()
     for name in columns:
         if name in out and out[name].dtype.kind == "f":
-            out[name] = [
-                "" if v != v else format(cents(Decimal(repr(v))), "f") for v in out[name].tolist()
-            ]
+            out[name] = ["" if v != v else format(float_cents(v), "f") for v in out[name].tolist()]
     return out
 
 
@@ -157,7 +154,7 @@ def propose(
     holdings: pd.DataFrame,
     prices: pd.DataFrame,
     *,
-    policy: str = "rails",
+    policy: str = DEFAULT_POLICY,
     band_abs: float | None = None,
     band_rel: float | None = None,
     rail_abs: float | None = None,
@@ -165,84 +162,78 @@ def propose(
     wide_band_abs: float | None = None,
     wide_band_rel: float | None = None,
     whole_shares: bool = False,
-    min_trade: Decimal | int | str = 1,
+    min_trade: Decimal | float | int | str = DEFAULT_MIN_TRADE,
     cash_reserve: float = 0.0,
     all_accounts: bool = False,
     net: bool = False,
     tax_aware: bool = False,
-    lot_method: str = "min-tax",
+    lot_method: str = DEFAULT_LOT_METHOD.value,
     gain_budget: Decimal | int | str | None = None,
     no_short_term_gains: bool = False,
     tlh: bool = False,
     substitutes: Sequence[Sequence[str]] = (),
     household: bool = False,
-    optimizer: str = "rules",
-    st_rate: float | str = 37,
-    lt_rate: float | str = 20,
-    state_rate: float | str = 0,
+    optimizer: str = DEFAULT_OPTIMIZER,
+    st_rate: float | str | Decimal = DEFAULT_ST_RATE,
+    lt_rate: float | str | Decimal = DEFAULT_LT_RATE,
+    state_rate: float | str | Decimal = DEFAULT_STATE_RATE,
     transactions: Sequence[Transaction] = (),
     as_of: date | None = None,
     tax_inefficient: Sequence[str] = (),
     drift_cost: float | str | None = None,
     withdrawal_dates: Mapping[str, date] | None = None,
-    hold_before_withdrawal: int = 30,
+    hold_before_withdrawal: int = DEFAULT_HOLD_DAYS,
     deposits: Mapping[str, Decimal | float | int | str] | None = None,
     withdrawals: Mapping[str, Decimal | float | int | str] | None = None,
 ) -> Result:
     """Validate the tables, measure drift and propose orders, like ``rebal propose``.
 
-    With ``tax_aware`` the tax options apply as on the command line (``drift_cost`` in bps,
-    rates in percent, ``as_of`` defaulting to today on the exchange (New York);
-    ``transactions`` as read by `rebal.tax.transactions.read_transactions`).
+    The options make one :class:`rebal.services.requests.ProposeRequest`, checked as the
+    command line's are (same rules, same messages with the keyword names): ``band_abs`` with
+    ``band_rel``, or a tax option without ``tax_aware``, raises
+    :class:`~rebal.services.requests.RequestError` (a ``ValueError``). With ``tax_aware`` the tax
+    options apply as on the command line (``drift_cost`` in bps, rates in percent, ``as_of``
+    defaulting to today on the exchange (New York); ``transactions`` as read by
+    `rebal.tax.transactions.read_transactions`). ``deposits`` and ``withdrawals`` map account
+    ids to amounts, like ``--deposit``/``--withdraw``; a float amount is rounded to the cent,
+    half to even (see the module docstring).
     """
-    if band_abs is None and band_rel is None:
-        band_rel = 20.0
-    config = RunConfig(
+    request = ProposeRequest(
         policy=policy,
-        bands=BandSpec(
-            band_abs=_fraction(band_abs),
-            band_rel=_fraction(band_rel),
-            rail_abs=_fraction(rail_abs),
-            rail_rel=_fraction(rail_rel),
-            wide_abs=_fraction(wide_band_abs),
-            wide_rel=_fraction(wide_band_rel),
-        ),
-        rules=TradeRules(
-            whole_shares=whole_shares, min_trade_cents=int(Decimal(str(min_trade)) * 100)
-        ),
-        cash_reserve=cash_reserve / 100.0,
+        bands=Bands(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel),
+        whole_shares=whole_shares,
+        min_trade=min_trade,
+        cash_reserve=cash_reserve,
         all_accounts=all_accounts,
+        deposits=dict(deposits or {}),
+        withdrawals=dict(withdrawals or {}),
+        tax_aware=tax_aware,
+        tax=TaxOptions(
+            lot_method=lot_method,
+            gain_budget=gain_budget,
+            no_short_term_gains=no_short_term_gains,
+            tlh=tlh,
+            substitutes=tuple(tuple(group) for group in substitutes) or None,
+            household=household,
+            optimizer=optimizer,
+            st_rate=st_rate,
+            lt_rate=lt_rate,
+            state_rate=state_rate,
+            transactions=tuple(transactions) or None,
+            as_of=as_of,
+            tax_inefficient=tuple(tax_inefficient),
+            drift_cost=drift_cost,
+            withdrawal_dates=dict(withdrawal_dates or {}),
+            hold_before_withdrawal=hold_before_withdrawal,
+        ),
     )
     tables = _tables(models, accounts, holdings, prices)
-    flows = _flows(deposits, withdrawals)
-    if not tax_aware:
-        book = build_book(tables, flows)
-        return _result(book, run_engine(book.arrays, config, executor=ThreadExecutor()), net)
-    if optimizer not in ("rules", "highs"):
-        raise ValueError(f"optimizer must be 'rules' or 'highs', received {optimizer!r}")
-    hundred = Decimal(100)
-    settings = TaxSettings(
-        as_of=as_of or trade_date_today(),
-        rates=TaxRates(
-            Decimal(str(st_rate)) / hundred,
-            Decimal(str(lt_rate)) / hundred,
-            Decimal(str(state_rate)) / hundred,
-        ),
-        lot_method=LotMethod(lot_method),
-        gain_budget=None if gain_budget is None else Decimal(str(gain_budget)),
-        short_term_gains=not no_short_term_gains,
-        optimizer=optimizer == "highs",
-        tlh=tlh,
-        substitutes=tuple(tuple(group) for group in substitutes),
-        transactions=tuple(transactions),
-        household=household,
-        tax_inefficient=frozenset(tax_inefficient),
-        drift_cost=None if drift_cost is None else Decimal(str(drift_cost)) / 10000,
-        withdrawal_dates=dict(withdrawal_dates or {}),
-        hold_days=hold_before_withdrawal,
-    )
-    book, taxed = run_tax_aware(tables, config, settings, flows, executor=ThreadExecutor())
-    plain = _result(book, taxed.proposal, net)
+    today = trade_date_today() if tax_aware and as_of is None else date.min
+    proposed = propose_tables(request, tables, today, ThreadExecutor())
+    book, taxed = proposed.book, proposed.tax
+    plain = _result(book, proposed.proposal, net)
+    if taxed is None:
+        return plain
     rows = [taxed.annotation(i) for i in range(book.arrays.n_accounts)]
     tax = pd.DataFrame(
         {
@@ -276,14 +267,87 @@ def drift(
     *,
     band_abs: float | None = None,
     band_rel: float | None = None,
+    rail_abs: float | None = None,
+    rail_rel: float | None = None,
+    cash_reserve: float = 0.0,
 ) -> Result:
-    """Validate the tables and measure drift and statuses, like ``rebal drift`` (no orders)."""
-    if band_abs is None and band_rel is None:
-        band_rel = 20.0
-    bands = BandSpec(band_abs=_fraction(band_abs), band_rel=_fraction(band_rel))
-    book = build_book(_tables(models, accounts, holdings, prices))
-    return _result(
-        book,
-        run_engine(book.arrays, RunConfig(bands=bands, trade=False), executor=ThreadExecutor()),
-        False,
+    """Validate the tables and measure drift and statuses, like ``rebal drift`` (no orders);
+    the options as :func:`propose`'s."""
+    request = DriftRequest(
+        bands=Bands(band_abs, band_rel, rail_abs, rail_rel), cash_reserve=cash_reserve
     )
+    drifted = drift_tables(request, _tables(models, accounts, holdings, prices), ThreadExecutor())
+    return _result(drifted.book, drifted.proposal, False)
+
+
+def backtest(
+    history: PriceHistory | None = None,
+    *,
+    weights: Mapping[str, float] | None = None,
+    policy: str = DEFAULT_LAB_POLICY,
+    band_abs: float | None = None,
+    band_rel: float | None = None,
+    rail_abs: float | None = None,
+    rail_rel: float | None = None,
+    wide_band_abs: float | None = None,
+    wide_band_rel: float | None = None,
+    frequency: str | None = None,
+    day: int = 1,
+    look: int | None = None,
+    cooldown: int = 0,
+    start: date | None = None,
+    end: date | None = None,
+    initial: float = DEFAULT_INITIAL,
+    flow: float = 0.0,
+    flow_frequency: str = DEFAULT_FLOW_FREQUENCY,
+    cost_bps: float = 0.0,
+    cost_fixed: float = 0.0,
+    tax_rate: float | None = None,
+    short_term_rate: float | None = None,
+    state_rate: float | None = None,
+    lots: str = DEFAULT_LAB_LOTS.value,
+) -> LabRun:
+    """Backtest one lab policy on ``history``, like ``rebal backtest``: the lab's Python entry
+    point with the command line's units (band widths and rates in **percent**, as in
+    :func:`propose`; ``band_rel=20`` is a 20 % relative band).
+
+    ``history`` defaults to the shipped monthly Shiller series with ``weights``
+    ``{"stocks": 60, "bonds": 40}``; a history of one's own
+    (:func:`rebal.backtest.data.load_prices`) defaults to equal weights. ``start``/``end``
+    bound the observations (default: from the first date every symbol has a price). Returns
+    the run with its metrics table (``.table``, one row per variant).
+    """
+    if history is None:
+        history = load_shipped()
+        weights = {"stocks": 60, "bonds": 40} if weights is None else weights
+    request = BacktestRequest(
+        policy=policy,
+        bands=Bands(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel),
+        frequency=frequency,
+        day=day,
+        look=look,
+        cooldown=cooldown,
+        initial=initial,
+        flow=flow,
+        flow_frequency=flow_frequency,
+        cost_bps=cost_bps,
+        cost_fixed=cost_fixed,
+        tax_rate=tax_rate,
+        short_term_rate=short_term_rate,
+        state_rate=state_rate,
+        lots=lots,
+        weights=weights,
+    )
+    target = request.target()
+    if target is not None:
+        history = history.select(list(target))
+    return tabulate(usecases.backtest(request, history.between(start, end)))
+
+
+def wash_sales(
+    transactions: Sequence[Transaction], identical: Sequence[Sequence[str] | str] = ()
+) -> WashSaleResult:
+    """The wash sales of a transaction history, like ``rebal wash-sales``: ``transactions`` as
+    read by `rebal.tax.transactions.read_transactions`, ``identical`` groups of substantially
+    identical symbols."""
+    return usecases.wash_sales(WashSalesRequest(tuple(transactions), tuple(identical)))

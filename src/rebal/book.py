@@ -19,6 +19,7 @@ import pandas as pd
 
 from rebal.core.bands import BandParams
 from rebal.core.book import BookArrays
+from rebal.domain.money import from_micro, from_micro_nano
 from rebal.io.tables import Tables
 
 CASH = "CASH"
@@ -39,11 +40,23 @@ class Book:
     # The price of each symbol of ``universe`` as written (None where missing): what exact
     # output multiplies quantities by, where the core uses ``arrays.price`` (float64).
     exact_prices: tuple[Decimal | None, ...] = ()
+    # Per slot (N, K), the nano-shares held below the micro-shares of ``arrays.quantity_micro``
+    # (the sum of each holding's rest, 0 to 999 each); None when there are none. The core trades
+    # whole micro-shares; exact output adds these back (``exact_quantities``).
+    rest_nano: np.ndarray | None = None
 
     def symbols(self) -> np.ndarray:
         """Symbol name per slot (N, K), '' for padding."""
         names = np.array((*self.universe, ""), dtype=object)
         return names[self.arrays.symbol]  # -1 picks the trailing ''
+
+    def exact_quantities(self, rows: np.ndarray, cols: np.ndarray) -> list[Decimal]:
+        """The exact quantity held in each slot (``rows``, ``cols``), to the nano-share."""
+        micro = self.arrays.quantity_micro[rows, cols].tolist()
+        if self.rest_nano is None:
+            return [from_micro(m) for m in micro]
+        rest = self.rest_nano[rows, cols].tolist()
+        return [from_micro_nano(m, r) for m, r in zip(micro, rest, strict=True)]
 
 
 def _band_params(
@@ -104,18 +117,24 @@ def build_book(
         .merge(securities, on="model", how="inner")
     )
     held = (
-        tables.holdings.groupby(["account", "symbol"], sort=False)["quantity_micro"]
+        tables.holdings.groupby(["account", "symbol"], sort=False)[
+            ["quantity_micro", "quantity_rest_nano"]
+        ]
         .sum()
         .reset_index()
     )
     if extra_slots is not None and len(extra_slots):
-        empty = extra_slots[["account", "symbol"]].assign(quantity_micro=np.int64(0))
+        empty = extra_slots[["account", "symbol"]].assign(
+            quantity_micro=np.int64(0), quantity_rest_nano=np.int64(0)
+        )
         held = pd.concat([held, empty], ignore_index=True).drop_duplicates(
             ["account", "symbol"], keep="first"
         )
     held["row"] = row_of.reindex(held["account"]).to_numpy()
     slots = targets[["row", "symbol", "weight", "order", *_BAND_COLUMNS]].merge(
-        held[["row", "symbol", "quantity_micro"]], on=["row", "symbol"], how="outer"
+        held[["row", "symbol", "quantity_micro", "quantity_rest_nano"]],
+        on=["row", "symbol"],
+        how="outer",
     )
     banned = (
         accounts[["restricted"]]
@@ -128,7 +147,8 @@ def build_book(
     slots = slots.merge(banned, on=["row", "symbol"], how="left")
     slots["restricted"] = slots["restricted"].astype("boolean").fillna(False)
     slots["in_model"] = slots["order"].notna()
-    slots["quantity_micro"] = slots["quantity_micro"].fillna(0).astype(np.int64)
+    for column in ("quantity_micro", "quantity_rest_nano"):
+        slots[column] = slots[column].fillna(0).astype(np.int64)
     slots["weight"] = slots["weight"].fillna(0.0)
     slots = slots.sort_values(
         ["row", "in_model", "order", "symbol"], ascending=[True, False, True, True]
@@ -143,6 +163,10 @@ def build_book(
     symbol[rows, slot] = codes
     quantity = np.zeros(shape, dtype=np.int64)
     quantity[rows, slot] = slots["quantity_micro"].to_numpy()
+    rest: np.ndarray | None = None
+    if slots["quantity_rest_nano"].any():
+        rest = np.zeros(shape, dtype=np.int64)
+        rest[rows, slot] = slots["quantity_rest_nano"].to_numpy()
     target = np.zeros(shape)
     target[rows, slot] = slots["weight"].to_numpy()
     price_of = tables.prices.set_index("symbol")["price"]
@@ -173,4 +197,10 @@ def build_book(
     )
     exact_of = tables.prices.set_index("symbol")["price_exact"]
     exact = tuple(None if pd.isna(p) else p for p in exact_of.reindex(universe).to_list())
-    return Book(arrays=arrays, accounts=accounts, universe=tuple(universe), exact_prices=exact)
+    return Book(
+        arrays=arrays,
+        accounts=accounts,
+        universe=tuple(universe),
+        exact_prices=exact,
+        rest_nano=rest,
+    )

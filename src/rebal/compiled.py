@@ -7,6 +7,9 @@ cache directory on a digest of every module that defines compiled code makes any
 start a fresh cache; ``python -m rebal.warmup`` fills it and removes the caches of older
 versions.
 
+The digest is computed at the edge: entry points import :mod:`rebal.versioned_cache` before any
+kernel is defined; importing the core reads no file.
+
 The directory is ``$NUMBA_CACHE_DIR/<digest>`` when that variable is set, else
 ``$XDG_CACHE_HOME/rebal/numba/<digest>`` (``~/.cache`` when unset).
 """
@@ -16,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 #: The packages whose modules define compiled (numba) functions.
 COMPILED_PACKAGES = ("core", "backtest")
 
 DIGEST_LENGTH = 16
+#: The module whose decorator compiles every kernel (the core's and the lab's).
+KERNEL_MODULE = "rebal.core.kernels"
 
 PACKAGE = Path(__file__).parent
 
@@ -45,8 +51,12 @@ def cache_root() -> Path:
     return Path(base) / "rebal" / "numba"
 
 
-def use_versioned_cache() -> Path:
-    """Point numba's cache at this source's directory; must run before any kernel is defined."""
+def use_versioned_cache() -> Path | None:
+    """Point numba's cache at this source's directory and return it. It must run before the
+    kernels are defined: once :data:`KERNEL_MODULE` is imported they keep the cache they were
+    given (numba's default), and this changes nothing and returns None."""
+    if KERNEL_MODULE in sys.modules:
+        return None
     import numba
 
     path = cache_root() / source_digest()

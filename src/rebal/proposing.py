@@ -1,4 +1,12 @@
-"""Proposals for a run, from a stored book: the same path ``rebal propose`` takes.
+"""Drift and proposals over the four tables, the path every entry point takes; and the planner
+of a run from a stored book.
+
+:func:`drift_tables` and :func:`propose_tables` are the use cases of
+:mod:`rebal.services.usecases` over validated tables: they arrange the tables into the core's
+arrays (with the request's deposits and withdrawals) and run the use case, or the tax-aware run
+for a ``tax_aware`` request. ``rebal drift``/``rebal propose`` and :mod:`rebal.api` both call
+them, so the two cannot decide differently. They live outside :mod:`rebal.services` because
+arranging the tables needs pandas.
 
 A run's use case (:mod:`rebal.services.runs`) knows no tables or arrays; it asks a planner for
 the orders of a :class:`~rebal.domain.book.BookSnapshot`. :class:`CorePlanner` is that planner:
@@ -11,13 +19,14 @@ amount, which the run sizes again from the cash the sells actually raised).
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 
 import pandas as pd
 
-from rebal.book import build_book
-from rebal.core.engine import RunConfig, propose
+from rebal.book import Book, build_book
+from rebal.core.engine import ChunkExecutor, Proposal, RunConfig, propose
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import Money, from_cents, from_micro, to_cents
@@ -25,8 +34,55 @@ from rebal.domain.order import Side
 from rebal.domain.proposal import AccountProposal, ProposedOrder
 from rebal.domain.run import RunType
 from rebal.io.book_records import book_tables
-from rebal.io.tables import validate_tables
+from rebal.io.tables import Tables, validate_tables
 from rebal.report import reasons, status_labels, trades_frame
+from rebal.services import usecases
+from rebal.services.requests import DriftRequest, ProposeRequest
+from rebal.taxaware import TaxAwareProposal, run_tax_aware
+
+
+@dataclass(frozen=True, slots=True)
+class Proposed:
+    """A drift or propose result over tables: the book as arrays, the proposal and, for a
+    tax-aware request, the tax annotation (its ``proposal`` is ``proposal``)."""
+
+    book: Book
+    proposal: Proposal
+    tax: TaxAwareProposal | None = None
+
+
+def drift_tables(
+    request: DriftRequest,
+    tables: Tables,
+    executor: ChunkExecutor | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Proposed:
+    """Drift and statuses of every account of ``tables``."""
+    book = build_book(tables)
+    return Proposed(book, usecases.drift(request, book.arrays, executor, on_progress))
+
+
+def propose_tables(
+    request: ProposeRequest,
+    tables: Tables,
+    today: date,
+    executor: ChunkExecutor | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    holdings_name: str = "holdings",
+) -> Proposed:
+    """The orders of every account of ``tables``; a tax-aware request's trade date is ``today``
+    unless it gives ``as_of``. Raises :class:`rebal.book.FlowError` for a flow the book cannot
+    take and, tax-aware, :class:`rebal.io.errors.InputError` for unusable lots (in
+    ``holdings_name``) or dates."""
+    settings = request.tax_settings(today)
+    if settings is None:
+        book = build_book(tables, request.flows())
+        return Proposed(book, usecases.propose(request, book.arrays, executor, on_progress))
+    book, taxed = run_tax_aware(
+        tables, request.config(), settings, request.flows(), holdings_name, on_progress, executor
+    )
+    return Proposed(book, taxed.proposal, taxed)
+
 
 #: The core's policy each run type trades to; ``rebalance`` uses the configured one.
 _POLICY_OF = {
@@ -34,6 +90,22 @@ _POLICY_OF = {
     RunType.RAISE_CASH: "cash-flow",
     RunType.LIQUIDATION: "liquidation",
 }
+
+
+def stored_tables(book: BookSnapshot) -> Tables:
+    """The four tables of a stored book (with its lots), validated as files would be."""
+    texts = book_tables(book)
+    frames = [
+        pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
+        for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
+    ]
+    return validate_tables(*frames)
+
+
+def arrays_of(book: BookSnapshot, flows: Mapping[AccountId, int] | None = None) -> Book:
+    """The core's arrays of a stored book (``flows``: cents to deposit, or withdraw, per
+    account): its tables (:func:`stored_tables`) arranged by :func:`rebal.book.build_book`."""
+    return build_book(stored_tables(book), {str(a): c for a, c in (flows or {}).items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,35 +130,35 @@ class CorePlanner:
         """The orders of ``book`` for a run of ``run_type``; ``flows`` are deposits (positive)
         and withdrawals (negative) to trade for, per account."""
         if run_type is RunType.HARVEST:
-            raise ValueError("harvest runs are not available yet: use rebal propose --tlh")
-        texts = book_tables(book)
-        frames = [
-            pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
-            for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
-        ]
-        tables = validate_tables(*frames)
-        arrays = build_book(tables, {a: to_cents(m) for a, m in flows.items()})
+            raise ValueError("a harvest run is planned by rebal.harvest_planner.HarvestPlanner")
+        arrays = arrays_of(book, {a: to_cents(m) for a, m in flows.items()})
         policy = _POLICY_OF.get(run_type, self.config.policy)
         proposal = propose(arrays.arrays, replace(self.config, policy=policy))
-        trades = trades_frame(arrays, proposal)
-        orders = []
-        columns = ("account", "symbol", "side", "quantity_micro", "amount_cents")
-        for account, symbol, side_name, micro, amount in zip(
-            *(trades[c].tolist() for c in columns), strict=True
-        ):
-            side = Side(side_name)
-            if side is Side.SELL and run_type is RunType.INVEST_CASH:
-                continue
-            order = ProposedOrder(
-                account=AccountId(str(account)),
-                symbol=Symbol(str(symbol)),
-                side=side,
-                quantity=from_micro(int(micro)),
-            )
-            orders.append((order, from_cents(int(amount))))
-        ids = arrays.accounts["account"].to_numpy()
-        outcome = tuple(
-            AccountProposal(account=AccountId(str(a)), status=str(s), reason=str(r))
-            for a, s, r in zip(ids, status_labels(proposal), reasons(arrays, proposal), strict=True)
+        return plan_of(arrays, proposal, run_type, reasons(arrays, proposal))
+
+
+def plan_of(arrays: Book, proposal: Proposal, run_type: RunType, why: Sequence[str]) -> Plan:
+    """The :class:`Plan` of ``proposal`` on ``arrays``: its orders as domain records (no sells
+    in an ``invest_cash`` run) and each account's status with its reason ``why``."""
+    trades = trades_frame(arrays, proposal)
+    orders = []
+    columns = ("account", "symbol", "side", "quantity_micro", "amount_cents")
+    for account, symbol, side_name, micro, amount in zip(
+        *(trades[c].tolist() for c in columns), strict=True
+    ):
+        side = Side(side_name)
+        if side is Side.SELL and run_type is RunType.INVEST_CASH:
+            continue
+        order = ProposedOrder(
+            account=AccountId(str(account)),
+            symbol=Symbol(str(symbol)),
+            side=side,
+            quantity=from_micro(int(micro)),
         )
-        return Plan(accounts=outcome, orders=tuple(orders))
+        orders.append((order, from_cents(int(amount))))
+    ids = arrays.accounts["account"].to_numpy()
+    outcome = tuple(
+        AccountProposal(account=AccountId(str(a)), status=str(s), reason=str(r))
+        for a, s, r in zip(ids, status_labels(proposal), why, strict=True)
+    )
+    return Plan(accounts=outcome, orders=tuple(orders))

@@ -147,16 +147,17 @@ def _reason_text(
     raise AssertionError(f"no text for reason {why!r}")
 
 
-def _products(book: Book, rows: np.ndarray, cols: np.ndarray) -> list[Decimal | None]:
-    """Exact quantity times the price as written of each slot (None where the price is
-    missing), before any rounding."""
+def _products(
+    book: Book, rows: np.ndarray, cols: np.ndarray, quantities: list[Decimal]
+) -> list[Decimal | None]:
+    """Exact quantity (``quantities``, of each slot) times the price as written of each slot
+    (None where the price is missing), before any rounding."""
     prices = book.exact_prices
     symbols = book.arrays.symbol[rows, cols].tolist()
-    micro = book.arrays.quantity_micro[rows, cols].tolist()
     out: list[Decimal | None] = []
-    for k, m in zip(symbols, micro, strict=True):
+    for k, q in zip(symbols, quantities, strict=True):
         price = prices[k] if k >= 0 else None
-        out.append(None if price is None else from_micro(m) * price)
+        out.append(None if price is None else q * price)
     return out
 
 
@@ -165,7 +166,8 @@ def account_values(book: Book, proposal: Proposal) -> list[Decimal | None]:
     rounded to the cent once; None where a price is missing."""
     rows, cols = np.nonzero(book.arrays.used)
     totals: list[Decimal | None] = [from_cents(c) for c in book.arrays.cash_cents.tolist()]
-    for i, product in zip(rows.tolist(), _products(book, rows, cols), strict=True):
+    products = _products(book, rows, cols, book.exact_quantities(rows, cols))
+    for i, product in zip(rows.tolist(), products, strict=True):
         total = totals[i]
         totals[i] = None if product is None or total is None else total + product
     priced = proposal.drift.priced.tolist()
@@ -175,11 +177,14 @@ def account_values(book: Book, proposal: Proposal) -> list[Decimal | None]:
 
 
 def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
-    """One row per used slot: quantity, price, value (exact ``Decimal``), and in percent
-    weights, drift (absolute and relative to target), band and inner-rail edges."""
+    """One row per used slot: quantity (``quantity_exact``, to the nano-share, and
+    ``quantity_micro``, the whole micro-shares the core trades), price, value (exact
+    ``Decimal``), and in percent weights, drift (absolute and relative to target), band and
+    inner-rail edges."""
     arrays, drift = book.arrays, proposal.drift
     rows, cols = np.nonzero(arrays.used)
-    values = [None if v is None else cents(v) for v in _products(book, rows, cols)]
+    quantities = book.exact_quantities(rows, cols)
+    values = [None if v is None else cents(v) for v in _products(book, rows, cols, quantities)]
     symbols = book.symbols()
 
     def pct(a: np.ndarray) -> np.ndarray:
@@ -191,6 +196,7 @@ def positions_frame(book: Book, proposal: Proposal) -> pd.DataFrame:
             "account": book.accounts["account"].to_numpy()[rows],
             "symbol": symbols[rows, cols],
             "quantity_micro": arrays.quantity_micro[rows, cols],
+            "quantity_exact": pd.Series(quantities, dtype=object),
             "price": pd.Series(
                 [book.exact_prices[k] if k >= 0 else None for k in arrays.symbol[rows, cols]],
                 dtype=object,
@@ -301,9 +307,13 @@ def _column(frame: pd.DataFrame, name: str) -> list[Any]:
     return values.tolist()
 
 
+def _plain(quantity: Decimal) -> Decimal:
+    # Shares with the decimals they need (24.000000 is 24, not 24.000000 or 2.4E+1).
+    return quantity.normalize() + 0
+
+
 def _shares(micro: int) -> Decimal:
-    # Shares with the decimals they need (24000000 micro-shares are 24, not 24.000000 or 2.4E+1).
-    return from_micro(micro).normalize() + 0
+    return _plain(from_micro(micro))
 
 
 def _quantities(frame: pd.DataFrame, name: str = "quantity_micro") -> list[Decimal]:
@@ -349,7 +359,7 @@ def account_entries(
     p_off = _offsets(positions["row"], n)
     p_cols = {
         "symbol": _column(positions, "symbol"),
-        "quantity": _quantities(positions),
+        "quantity": [_plain(q) for q in positions["quantity_exact"].tolist()],
         "price": _column(positions, "price"),
         "value": _column(positions, "value"),
         **{name: _column(positions, name) for name in _PERCENT_KEYS},

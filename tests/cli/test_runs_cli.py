@@ -121,7 +121,10 @@ def test_run_trades_once_and_shows_the_documented_keys(db: str) -> None:
     broker = CliRunner().invoke(app, ["broker", "orders", "--format", "json", "--db", db])
     assert len(json.loads(broker.stdout)["orders"]) == 4  # nothing sent twice
     (shown,) = _json(["runs", "show", str(run["id"]), "--db", db])
-    assert [e["state"] for e in shown["events"]] == ["queued", "in_progress", "completed"]
+    events = shown["events"]
+    assert [e["state"] for e in events] == ["queued", "in_progress", "in_progress", "completed"]
+    assert events[2]["reason"].startswith("checked 2 account(s): 0 reconciliation break(s)")
+    assert shown["flags"] == []
     assert _json(["runs", "--state", "completed", "--db", db])[0]["id"] == run["id"]
 
 

@@ -10,8 +10,10 @@ from rebal.core.triggers import (
     Accounts,
     CadenceRules,
     Decision,
+    Frequency,
     Program,
     Trigger,
+    Why,
     Window,
     decide,
 )
@@ -40,8 +42,25 @@ def book(
     cash=False,
     model=False,
     instant=False,
+    cadence=None,
+    cooldown=None,
+    frequency=None,
+    on_day=None,
+    resume=None,
 ):
-    """A one-account book."""
+    """A one-account book; the policy's fields (cadence ... resume) are left to the defaults
+    unless given."""
+    policy = {
+        name: np.array([value], dtype=dtype)
+        for name, value, dtype in (
+            ("cadence_days", cadence, np.int32),
+            ("cooldown_days", cooldown, np.int32),
+            ("frequency", frequency, np.int8),
+            ("on_day", on_day, "datetime64[D]"),
+            ("resume_at", resume, "datetime64[s]"),
+        )
+        if value is not None
+    }
     return Accounts(
         program=np.array([program], dtype=np.int8),
         trigger=np.array([trigger], dtype=np.int8),
@@ -51,12 +70,17 @@ def book(
         cash_pending=np.array([cash]),
         model_changed=np.array([model]),
         instant=np.array([instant]),
+        **policy,
     )
 
 
 def one(accounts, at=None, rules=DEFAULT_RULES):
     d = decide(accounts, at or window(), rules)
     return Decision(d.decision[0]), Trigger(d.trigger[0]), d.next_check_at[0]
+
+
+def why(accounts, at=None):
+    return Why(decide(accounts, at or window()).why[0])
 
 
 def test_managed_accounts_run_every_trading_day_at_the_managed_run_time():
@@ -128,8 +152,19 @@ BOOKS = st.integers(min_value=1, max_value=40).flatmap(
         {
             "program": st.lists(st.sampled_from(list(Program)), min_size=n, max_size=n),
             "trigger": st.lists(
-                st.sampled_from([Trigger.CALENDAR, Trigger.THRESHOLD]), min_size=n, max_size=n
+                st.sampled_from(
+                    [
+                        Trigger.CALENDAR,
+                        Trigger.THRESHOLD,
+                        Trigger.HYBRID,
+                        Trigger.TIERED,
+                        Trigger.MANUAL,
+                    ]
+                ),
+                min_size=n,
+                max_size=n,
             ),
+            "cooldown": st.lists(st.integers(0, 60), min_size=n, max_size=n),
             "days": st.lists(st.one_of(st.none(), st.integers(0, 400)), min_size=n, max_size=n),
             "value": st.lists(st.floats(0, 1e6), min_size=n, max_size=n),
             "flags": st.lists(st.tuples(*[st.booleans()] * 4), min_size=n, max_size=n),
@@ -150,6 +185,7 @@ def accounts_of(b) -> Accounts:
         cash_pending=flags[:, 1],
         model_changed=flags[:, 2],
         instant=flags[:, 3],
+        cooldown_days=np.array(b["cooldown"], dtype=np.int32),
     )
 
 
@@ -161,7 +197,7 @@ def test_nothing_runs_while_the_market_is_closed_and_every_look_is_later(b, open
     d = decide(accounts, at)
     runs = d.decision == Decision.RUN
     assert (~runs | (accounts.instant & open_)).all()
-    assert (d.next_check_at > at.now).all()
+    assert (np.isnat(d.next_check_at) | (d.next_check_at > at.now)).all()
 
 
 @settings(max_examples=60, deadline=None)
@@ -175,4 +211,112 @@ def test_each_account_is_decided_alone(b):
         )
         alone = decide(single, window())
         assert (alone.decision[0], alone.trigger[0]) == (d.decision[i], d.trigger[i])
-        assert alone.next_check_at[0] == d.next_check_at[i]
+        assert alone.next_check_at[0] == d.next_check_at[i] or (
+            np.isnat(alone.next_check_at[0]) and np.isnat(d.next_check_at[i])
+        )
+        assert alone.why[0] == d.why[i]
+
+
+def test_each_client_directed_account_runs_on_its_own_cadence():
+    fortnightly = dict(program=Program.CLIENT_DIRECTED, cadence=14)
+    decision, _, next_at = one(book(last=RUN_AT - 7 * DAY, **fortnightly))
+    assert (decision, next_at) == (Decision.NOT_DUE, RUN_AT + 7 * DAY)
+    assert one(book(last=RUN_AT - 14 * DAY, **fortnightly))[0] is Decision.RUN
+
+
+def test_no_scheduled_run_inside_the_cooldown_after_a_rebalance():
+    cooling = book(trigger=Trigger.THRESHOLD, breached=True, last=RUN_AT - 3 * DAY, cooldown=5)
+    decision, _, next_at = one(cooling)
+    assert (decision, next_at) == (Decision.NOT_DUE, RUN_AT + 2 * DAY)
+    assert why(cooling) is Why.COOLDOWN
+    assert one(book(last=RUN_AT - 3 * DAY, cooldown=5))[0] is Decision.NOT_DUE  # calendar too
+    assert one(book(last=RUN_AT - 3 * DAY, cooldown=5, model=True))[0] is Decision.NOT_DUE
+    # money arriving is invested, and a client's request runs, whatever the cooldown
+    assert one(book(last=RUN_AT - 3 * DAY, cooldown=5, cash=True))[:2] == (
+        Decision.RUN,
+        Trigger.CASH,
+    )
+    assert one(book(last=RUN_AT - 3 * DAY, cooldown=5, instant=True))[0] is Decision.RUN
+    assert one(book(last=RUN_AT - 5 * DAY, cooldown=5))[0] is Decision.RUN
+
+
+def test_a_hybrid_trigger_looks_on_the_calendar_and_acts_only_outside_the_bands():
+    monthly = dict(trigger=Trigger.HYBRID, frequency=Frequency.MONTHLY, last=RUN_AT - 40 * DAY)
+    assert one(book(breached=True, **monthly))[:2] == (Decision.RUN, Trigger.HYBRID)
+    assert one(book(breached=False, **monthly))[0] is Decision.SKIPPED
+    assert why(book(breached=False, **monthly)) is Why.IN_BANDS
+    # already looked at this month: nothing before the first of next month
+    early = dict(monthly, last=np.datetime64("2026-12-01T19:30:00", "s"))
+    decision, _, next_at = one(book(breached=True, **early))
+    assert (decision, next_at) == (Decision.NOT_DUE, np.datetime64("2027-01-01T00:00:00", "s"))
+
+
+def test_a_tiered_trigger_is_checked_like_a_threshold():
+    assert one(book(trigger=Trigger.TIERED, breached=True))[:2] == (Decision.RUN, Trigger.TIERED)
+    assert one(book(trigger=Trigger.TIERED, breached=False))[0] is Decision.SKIPPED
+
+
+def test_a_manual_policy_is_never_scheduled_only_asked():
+    manual = dict(trigger=Trigger.MANUAL, breached=True, cash=True, model=True)
+    decision, _, next_at = one(book(**manual))
+    assert decision is Decision.NOT_DUE and np.isnat(next_at)
+    assert why(book(**manual)) is Why.MANUAL
+    assert one(book(instant=True, **manual))[:2] == (Decision.RUN, Trigger.INSTANT)
+
+
+def test_calendar_frequencies_run_at_the_first_window_of_their_period():
+    cases = {
+        Frequency.MONTHLY: ("2026-11-30", "2026-12-01", "2027-01-01"),
+        Frequency.QUARTERLY: ("2026-09-30", "2026-10-05", "2027-01-01"),
+        Frequency.ANNUAL: ("2025-12-31", "2026-01-02", "2027-01-01"),
+    }
+    for frequency, (before, inside, following) in cases.items():
+        last = np.datetime64(f"{before}T19:30:00", "s")
+        assert one(book(frequency=frequency, last=last))[0] is Decision.RUN, frequency
+        decision, _, next_at = one(
+            book(frequency=frequency, last=np.datetime64(f"{inside}T19:30:00", "s"))
+        )
+        assert decision is Decision.NOT_DUE, frequency
+        assert next_at == np.datetime64(f"{following}T00:00:00", "s"), frequency
+        # the frequency replaces a client-directed account's seven days
+        client = book(program=Program.CLIENT_DIRECTED, frequency=frequency, last=last)
+        assert one(client)[0] is Decision.RUN, frequency
+
+
+def test_an_on_day_trigger_runs_once_at_the_first_window_on_or_after_its_day():
+    later = np.datetime64("2026-12-10", "D")
+    decision, _, next_at = one(book(frequency=Frequency.ON_DAY, on_day=later))
+    assert (decision, next_at) == (Decision.NOT_DUE, np.datetime64("2026-12-10T00:00:00", "s"))
+    passed = np.datetime64("2026-11-28", "D")  # a Saturday: its first window is after it
+    assert one(book(frequency=Frequency.ON_DAY, on_day=passed))[0] is Decision.RUN
+    ran = book(frequency=Frequency.ON_DAY, on_day=passed, last=RUN_AT - DAY)
+    decision, _, next_at = one(ran)
+    assert decision is Decision.NOT_DUE and np.isnat(next_at)
+    assert why(ran) is Why.DONE
+
+
+def test_a_postponed_run_waits_for_the_open_then_runs_outside_the_window():
+    open_at = RUN_AT + DAY - 5 * 3600  # the next session's open, 9:30 ET
+    postponed = book(last=RUN_AT - 2 * DAY, resume=open_at)
+    decision, _, next_at = one(postponed, window(RUN_AT + 600))
+    assert (decision, next_at) == (Decision.POSTPONED, open_at)
+    assert why(postponed, window(RUN_AT + 600)) is Why.POSTPONED
+    at_open = Window(open_at, NEXT_RUN_AT, CLOSE + DAY, NEXT_RUN_AT + DAY, market_open=True)
+    assert one(postponed, at_open)[0] is Decision.RUN
+    assert why(postponed, at_open) is Why.RESUMED
+    # once it has run, the postponement is spent
+    assert one(book(last=open_at + 60, resume=open_at), at_open)[0] is Decision.NOT_DUE
+
+
+def test_every_decision_says_why():
+    assert why(book(last=RUN_AT - DAY)) is Why.DUE
+    assert why(book(trigger=Trigger.THRESHOLD, breached=True)) is Why.BREACHED
+    assert why(book(program=Program.CLIENT_DIRECTED, last=RUN_AT - DAY)) is Why.CADENCE
+    assert why(book(cash=True)) is Why.CASH
+    assert why(book(model=True, last=RUN_AT - DAY)) is Why.TARGET_CHANGE
+    assert why(book(last=RUN_AT + 60), window(RUN_AT + 120)) is Why.RAN
+    small = book(trigger=Trigger.THRESHOLD, value=10.0, last=RUN_AT - DAY)
+    assert why(small) is Why.QUIET
+    large = book(trigger=Trigger.THRESHOLD, value=1e6)
+    assert why(large, window(check_day=False)) is Why.NOT_CHECK_DAY
+    assert why(book(), window(RUN_AT - 3600)) is Why.NEXT_WINDOW

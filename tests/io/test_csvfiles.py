@@ -141,8 +141,33 @@ def test_files_with_and_without_quotes_read_the_same(tmp_path: Path, quoted: boo
         ),
         pytest.param(
             "accounts", "account,model,cash\nA1,growth,10.005\n",
-            "accounts.csv line 2, column cash: '10.005' has more than 2 decimal places",
+            "accounts.csv line 2, column cash: '10.005' has more than 2 decimal places "
+            "(an amount below a cent: money is kept to whole cents; round it to 2 decimals)",
             id="cash-three-decimals",
+        ),
+        pytest.param(
+            "holdings", "account,symbol,quantity,cost_basis\nA1,VTI,1,0.004\n",
+            "holdings.csv line 2, column cost_basis: '0.004' has more than 2 decimal places "
+            "(an amount below a cent: money is kept to whole cents; round it to 2 decimals)",
+            id="cost-basis-below-a-cent",
+        ),
+        pytest.param(
+            "models", "model,symbol,weight\ngrowth,VTI,0.6\ngrowth,BND,0.4\n",
+            "models.csv line 2, column weight: weights of model 'growth' sum to 1%, not 100% "
+            "(weights are percent: did you mean 60 for 0.6?)",
+            id="weights-as-fractions",
+        ),
+        pytest.param(
+            "models", "model,symbol,weight\ngrowth,VTI,0%\ngrowth,BND,0.25%\ngrowth,X,0.75\n",
+            "models.csv line 2, column weight: weights of model 'growth' sum to 1%, not 100% "
+            "(weights are percent: did you mean 25 for 0.25?)",
+            id="weights-as-fractions-first-nonzero",
+        ),
+        pytest.param(
+            "prices", "symbol;price\nVTI;250\nBND;70\n",
+            "prices.csv: missing required column(s): symbol, price (the header is one column, "
+            "'symbol;price': the file looks ';'-separated; rebal reads comma-separated files)",
+            id="semicolon-separated",
         ),
         pytest.param(
             "accounts", "account,model,cash\nA1,growth,1\nA1,growth,2\n",
@@ -178,9 +203,9 @@ def test_files_with_and_without_quotes_read_the_same(tmp_path: Path, quoted: boo
             id="zero-quantity",
         ),
         pytest.param(
-            "holdings", "account,symbol,quantity\nA1,VTI,1.0000001\n",
-            "holdings.csv line 2, column quantity: '1.0000001' has more than 6 decimal places",
-            id="quantity-seven-decimals",
+            "holdings", "account,symbol,quantity\nA1,VTI,1.0000000001\n",
+            "holdings.csv line 2, column quantity: '1.0000000001' has more than 9 decimal places",
+            id="quantity-ten-decimals",
         ),
         pytest.param(
             "holdings", "account,symbol,quantity\nA9,VTI,1\n",

@@ -13,6 +13,7 @@ from rebal.adapters.brokers.simulated import SimulatedBroker, SimulatorSettings
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.adapters.memory.clock import SimulatedClock
 from rebal.adapters.memory.prices import InMemoryPrices
+from rebal.adapters.memory.storage import InMemoryStore
 from rebal.adapters.storage.database import create_engine
 from rebal.adapters.storage.migrate import upgrade
 from rebal.adapters.storage.unit_of_work import SqlStore
@@ -24,8 +25,9 @@ from rebal.domain.money import Money, Quantity
 from rebal.domain.run import Run, RunType, ScopeKind
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
+from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
-from rebal.services.runs import RunRequest, start_run
+from rebal.services.runs import Planner, RunRequest, start_run
 
 ET = ZoneInfo("America/New_York")
 #: Tuesday 2026-11-24, 10:00 in New York: an ordinary session.
@@ -83,18 +85,34 @@ class Desk:
         scope: ScopeKind = ScopeKind.MODEL,
         name: str = "balanced",
         type: RunType = RunType.REBALANCE,
+        planner: Planner | None = None,
+        also_priced: frozenset[Symbol] = frozenset(),
         **options: Any,
     ) -> tuple[Run, bool]:
+        """Start a run (the core's planner under ``options`` unless ``planner`` is given)."""
         request = RunRequest(
             scope=scope,
             name=name,
             type=type,
             as_of=self.clock.now(),
             amount=options.pop("amount", None),
+            also_priced=also_priced,
         )
-        return start_run(self.store, request, CorePlanner(RunConfig(**options)), actor="test")
+        chosen = planner or CorePlanner(RunConfig(**options))
+        return start_run(self.store, request, chosen, actor="test")
 
-    def execute(self, run: Run, **settings: Any) -> Run:
+    def compliance(self, config: ComplianceConfig | None = None, **more: Any) -> RunCompliance:
+        """The run's checks on the desk's calendar and quotes; a quote may be a day old (the
+        book's prices are an hour old when the runs start)."""
+        return RunCompliance(
+            calendar=CALENDAR,
+            prices=self.prices,
+            config=config or ComplianceConfig(),
+            default_price_age=timedelta(days=1),
+            **more,
+        )
+
+    def execute(self, run: Run, compliance: RunCompliance | None = None, **settings: Any) -> Run:
         return execute_run(
             self.store,
             self.broker,
@@ -102,18 +120,42 @@ class Desk:
             clock=self.clock,
             actor="test",
             settings=ExecutionSettings(**settings),
+            compliance=compliance or self.compliance(),
         )
 
 
-def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
+def make_desk(url: str | None, book: BookSnapshot, *, ledger: str = "", **sim: Any) -> Desk:
+    """The desk on the database at ``url``; ``None``: on the in-memory store, the simulated
+    broker's ledger in the SQLite database ``ledger``."""
+    clock = SimulatedClock(START - timedelta(minutes=30))
+    if url is None:
+        store = InMemoryStore(clock)
+        with store.unit_of_work(actor="test", reason="import") as uow:
+            import_book(uow, book)
+            uow.commit()
+        clock.advance(timedelta(minutes=30))
+        return Desk("memory", store, clock, *_market(create_engine(ledger), clock, book, sim))
     engine = create_engine(url)
     upgrade(engine)
-    clock = SimulatedClock(START - timedelta(minutes=30))
-    store = SqlStore(engine, clock)
-    with store.unit_of_work(actor="test", reason="import") as uow:
+    with SqlStore(engine, clock).unit_of_work(actor="test", reason="import") as uow:
         import_book(uow, book)
         uow.commit()
-    clock.advance(timedelta(minutes=30))
+    engine.dispose()
+    return attach(url, book, **sim)
+
+
+def attach(url: str, book: BookSnapshot, **sim: Any) -> Desk:
+    """A desk of its own (engine, clock at :data:`START`, broker) on the stored book at ``url``:
+    what a second process trading the same book has."""
+    engine = create_engine(url)
+    clock = SimulatedClock(START)
+    return Desk(url, SqlStore(engine, clock), clock, *_market(engine, clock, book, sim))
+
+
+def _market(
+    engine: Any, clock: SimulatedClock, book: BookSnapshot, sim: dict[str, Any]
+) -> tuple[InMemoryPrices, SimulatedBroker]:
+    """The book's quotes and a simulated broker keeping its ledger in ``engine``."""
     prices = InMemoryPrices(book.prices)
     broker = SimulatedBroker(
         engine,
@@ -122,4 +164,4 @@ def make_desk(url: str, book: BookSnapshot, **sim: Any) -> Desk:
         calendar=CALENDAR,
         settings=SimulatorSettings.model_validate(sim),
     )
-    return Desk(url, store, clock, prices, broker)
+    return prices, broker

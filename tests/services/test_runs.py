@@ -20,7 +20,8 @@ from rebal.domain.run import (
     ScopeKind,
     check_transition,
 )
-from rebal.services.execution import allocation, cancel_run
+from rebal.services.execution import cancel_run
+from rebal.services.reconcile import book_holdings, run_allocation
 from rebal.services.runs import RunInputError, show_run
 
 
@@ -75,9 +76,10 @@ def test_a_run_sells_first_then_buys_from_the_cash_raised(desk: Desk) -> None:
     assert states[0] is RunState.QUEUED and states[-1] is RunState.COMPLETED
     assert RunState.IN_PROGRESS in states
     with desk.store.unit_of_work(actor="t", reason="check") as uow:
-        for row in allocation(uow, done).values():
-            for intended, reached in row.values():
-                assert abs(intended - reached) < d("1.00")
+        checks = run_allocation(uow, done, book_holdings(uow))
+    assert [c.account for c in checks] == ["A1", "A2"]
+    assert not any(c.flagged for c in checks)
+    assert "0 reconciliation break(s) with the broker, 0 allocation(s)" in view.events[-2].reason
 
 
 def test_buys_shrink_when_the_sells_raise_less_than_estimated(desk: Desk) -> None:

@@ -116,7 +116,7 @@ def test_gain_budget_caps_net_realised_gain_and_reports_what_it_left(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["min-tax", "fifo"])
-def test_a_withdrawal_is_raised_even_past_the_gain_budget_and_says_so(tmp_path, method):
+def test_a_withdrawal_is_raised_even_past_the_gain_budget_and_says_by_how_much(tmp_path, method):
     accounts = (
         "account,model,cash,type,household,pending_cash\nt1,m,0,taxable,h1,-5000\ni1,m,0,ira,h1,0\n"
     )
@@ -130,8 +130,33 @@ def test_a_withdrawal_is_raised_even_past_the_gain_budget_and_says_so(tmp_path, 
         accounts=accounts,
     )["t1"]
 
+    # BND's 4,000 at no gain first, then 1,000 of VTI's long-term lot A (gain 100 a share);
+    # the short-term lot B stays unsold, as the switch asks.
     assert t1["cash_after"] >= 0
-    assert "gain budget and short-term switch set aside to raise the cash owed" in t1["reason"]
+    assert t1["tax"]["realized_st"] == 0
+    assert 0 < t1["tax"]["realized_lt"] < 550
+    excess = f"{t1['tax']['realized_lt']:,.2f}"
+    assert f"gain budget 0.00 exceeded by {excess} to raise the cash owed" in t1["reason"]
+    assert "set aside" not in t1["reason"] and "short-term gains of" not in t1["reason"]
+
+
+@pytest.mark.parametrize("optimizer", ["rules", "highs"])
+def test_a_withdrawal_within_the_gain_budget_sells_what_it_needs_least_tax_first(
+    tmp_path, optimizer
+):
+    t1 = _propose(
+        tmp_path, "--gain-budget", "100", "--withdraw", "t1=2000", "--optimizer", optimizer
+    )["t1"]
+
+    # 2,000 is raised from 2 shares of VTI lot B (its 100 of gain fills the budget) and
+    # BND (no gain), not by rebalancing VTI to its band (over 4,800 sold, 1,200 of gain).
+    sold = sum(t["amount"] for t in _sells(t1).values())
+    assert 2000 <= sold <= 2010
+    assert t1["tax"]["realized_st"] + t1["tax"]["realized_lt"] <= 100
+    assert t1["cash_after"] >= 0
+    assert not t1["tax"]["wash_sale_flags"]
+    for claim in ("wash sale", "set aside", "exceeded"):
+        assert claim not in t1["reason"]
 
 
 def test_no_short_term_gains_realises_none(tmp_path):

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import Costs, Plan, SimResult, simulate
-from rebal.backtest.metrics import compute_metrics
+from rebal.backtest.engine import Costs, Plan, SimResult
+from rebal.backtest.lab import LabSimulation, simulate_lab
 from rebal.backtest.schedule import ScheduleSpec
-from rebal.backtest.variants import Variant, build_plan
+from rebal.backtest.variants import Variant
 from rebal.core.bands import BandSpec
 from rebal.core.types import FloatArray
 from rebal.io.errors import InputError, Problem
@@ -38,8 +38,6 @@ SCHEDULE_FIELDS = ("frequency", "day", "look", "cooldown")
 GRID_FIELDS = ("policy", *BAND_FIELDS, *SCHEDULE_FIELDS)
 #: Largest grid a single call accepts.
 MAX_VARIANTS = 100_000
-#: Most variant-observations one run records (9 bytes each, value and trade flag: 2.25 GB).
-MAX_CELLS = 250_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,59 +165,35 @@ def run_lab(
     tax: TaxRates | None = None,
     lots: LotMethod = LotMethod.AVERAGE,
 ) -> LabRun:
-    """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics.
+    """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and tabulate metrics
+    (:func:`rebal.backtest.lab.simulate_lab`, then :func:`tabulate`)."""
+    return tabulate(
+        simulate_lab(
+            history,
+            variants,
+            weights,
+            initial=initial,
+            flows=flows,
+            costs=costs,
+            record_weights=record_weights,
+            on_progress=on_progress,
+            tax=tax,
+            lots=lots,
+        )
+    )
 
-    Sales relieve tax lots by ``lots`` (``average``, ``fifo``, ``lifo``, ``hifo`` or
-    ``min-tax``, which ranks lots by tax per unit at the ``tax`` rates when given); with ``tax``
-    the table has a ``taxes`` column (see :func:`compute_metrics`).
-    """
-    if not variants:
-        raise ValueError("nothing to run: no policy variants")
-    if not np.isfinite(history.prices).all():
-        raise ValueError(
-            f"{history.source}: some symbols have no price on the first dates; "
-            "history.between(start, end) starts where every symbol has one"
-        )
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (len(history.symbols),) or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError("target weights must be one non-negative number per symbol, not all 0")
-    weights = weights / weights.sum()
-    run_variants = list(variants)
-    never = [i for i, v in enumerate(variants) if v.policy == "never"]
-    if never:
-        base_row = never[0]
-    else:
-        run_variants.append(Variant("never"))
-        base_row = len(run_variants) - 1
-    n = len(run_variants)
-    if n * len(history.dates) > MAX_CELLS:
-        raise ValueError(
-            f"{len(variants)} variants over {len(history.dates)} observations would need "
-            f"{n * len(history.dates) * 9 / 1e9:.1f} GB; use fewer variants or a shorter period"
-        )
-    target = np.broadcast_to(weights, (n, len(weights))).copy()
-    plan = build_plan(
-        history,
-        run_variants,
-        target,
-        initial=initial,
-        flows=np.zeros(len(history.dates)) if flows is None else flows,
-        costs=costs or Costs(),
-        lots=lots,
-        lot_rates=None
-        if tax is None
-        else (float(tax.short_term_total), float(tax.long_term_total)),
-    )
-    result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
-    metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax)
-    shown = len(variants)  # an added baseline is run but not tabulated
+
+def tabulate(run: LabSimulation) -> LabRun:
+    """The results table of a finished simulation: one row per variant asked for (an added
+    baseline is run but not tabulated)."""
+    history, shown = run.history, run.shown
     table = _table(
-        variants,
-        {name: values[:shown] for name, values in metrics.items()},
-        result.weight_sum[:shown] / (len(history.dates) - 1),
+        run.variants[:shown],
+        {name: values[:shown] for name, values in run.metrics.items()},
+        run.result.weight_sum[:shown] / (len(history.dates) - 1),
         history,
     )
-    return LabRun(history, run_variants, plan, result, table)
+    return LabRun(history, run.variants, run.plan, run.result, table)
 
 
 def _table(

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import Costs, Plan, long_term_from
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.core.bands import BandParams, BandSpec, band_edges, resolve_band_params, run_band_params
 from rebal.core.policies import Policy, policy_by_name

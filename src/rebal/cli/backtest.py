@@ -9,35 +9,39 @@ other command (``--band-rel 20`` is a 20 % relative band). Bad input prints ever
 from __future__ import annotations
 
 import io
-import math
 import os
 import sys
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rebal.backtest.data import PriceHistory, load_many, load_shipped, period
-from rebal.backtest.engine import LAB_LOT_METHODS, Costs
 from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
 from rebal.backtest.rebalances import rebalances, trades_csv, trades_json
-from rebal.backtest.schedule import FREQUENCIES, ScheduleSpec
-from rebal.backtest.sweep import LabRun, expand_grid, read_grid, run_lab
-from rebal.backtest.variants import DEFAULT_FREQUENCY, Variant
-from rebal.cli.common import err, fail, percent
-from rebal.core.bands import BandSpec
+from rebal.backtest.schedule import FREQUENCIES
+from rebal.backtest.sweep import LabRun, expand_grid, read_grid, tabulate
+from rebal.backtest.variants import Variant
+from rebal.cli.book_commands import refused
+from rebal.cli.common import err, fail
 from rebal.domain.ids import symbol
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
 from rebal.io.errors import InputError
-from rebal.tax.lots import LotMethod
-from rebal.tax.rates import TaxRates
+from rebal.services import usecases
+from rebal.services.requests import (
+    DEFAULT_FLOW_FREQUENCY,
+    DEFAULT_INITIAL,
+    DEFAULT_LAB_LOTS,
+    BacktestRequest,
+    Bands,
+    RequestError,
+)
 
 SHOWN_ROWS = 30
 SHIPPED_WEIGHTS = "stocks=60,bonds=40"
@@ -55,62 +59,17 @@ class LabPolicy(StrEnum):
     cash_flow = "cash-flow"
 
 
-def _tax_rates(
-    tax_rate: str | None, state_rate: str | None, short_term_rate: str | None
-) -> TaxRates | None:
-    """The long-term rate (``--tax-rate``), the short-term rate (default: the same) and the
-    state rate, in percent."""
-    if tax_rate is None:
-        for option, given in (("--state-rate", state_rate), ("--short-term-rate", short_term_rate)):
-            if given is not None:
-                raise fail(f"{option} goes with --tax-rate; give --tax-rate too")
-        return None
-    rates: list[Decimal] = []
-    for option, text in (
-        ("--tax-rate", tax_rate),
-        ("--short-term-rate", short_term_rate or tax_rate),
-        ("--state-rate", state_rate or "0"),
-    ):
-        try:
-            rate = Decimal(text.strip().removesuffix("%")) / 100
-            if not rate.is_finite():
-                raise InvalidOperation
-            rates.append(rate)
-        except InvalidOperation:
-            raise fail(f"{option} {text!r} is not a percentage") from None
-    try:
-        return TaxRates(long_term=rates[0], short_term=rates[1], state=rates[2])
-    except ValueError as exc:
-        raise fail(f"--tax-rate/--short-term-rate/--state-rate: {exc}") from None
-
-
-def _lot_method(text: str) -> LotMethod:
-    """The ``--lots`` method, one the lab runs."""
-    if text not in LAB_LOT_METHODS:
-        names = "|".join(LAB_LOT_METHODS)
-        raise fail(f"--lots {text!r} is not a lot method the lab runs: {names}")
-    return LotMethod(text)
-
-
-def _weights(text: str, history: PriceHistory) -> tuple[list[str], np.ndarray]:
-    symbols: list[str] = []
-    values: list[float] = []
+def _weights(text: str) -> dict[str, str]:
+    """``--weights SYM=PERCENT,...`` as percent per symbol (the request checks the numbers)."""
+    weights: dict[str, str] = {}
     for item in text.split(","):
         sym, sep, number = item.partition("=")
-        try:
-            value = float(number)
-        except ValueError:
-            value = math.nan
-        if not sep or not sym.strip() or not math.isfinite(value) or value < 0:
+        if not sep or not sym.strip() or not number.strip():
             raise fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED_WEIGHTS}")
-        symbols.append(symbol(sym))
-        values.append(value)
-    total = sum(values)
-    if abs(total - 100.0) > 1e-6:
-        raise fail(f"--weights must add up to 100 (percent), they add up to {total:g}")
-    if len(set(symbols)) != len(symbols):
-        raise fail("--weights names a symbol twice")
-    return symbols, np.array(values) / 100.0
+        if symbol(sym) in weights:
+            raise fail("--weights names a symbol twice")
+        weights[symbol(sym)] = number
+    return weights
 
 
 def _history(prices: list[Path], returns: bool) -> PriceHistory:
@@ -143,13 +102,6 @@ def _select(history: PriceHistory, symbols: list[str]) -> PriceHistory:
         return history.select(symbols)
     except ValueError as exc:
         raise fail(str(exc)) from None
-
-
-def _flows(history: PriceHistory, amount: float, frequency: str) -> np.ndarray:
-    flows = np.zeros(len(history.dates))
-    if amount:
-        flows[ScheduleSpec(frequency=frequency).mask(history.dates)] = amount
-    return flows
 
 
 #: The results table's columns and headers, in order.
@@ -361,13 +313,13 @@ def backtest_command(
             help="Last period, YYYY, YYYY-MM or YYYY-MM-DD: the run ends on its last observation."
         ),
     ] = None,
-    initial: Annotated[float, typer.Option(help="Initial portfolio value.")] = 10_000.0,
+    initial: Annotated[float, typer.Option(help="Initial portfolio value.")] = DEFAULT_INITIAL,
     flow: Annotated[
         float, typer.Option(help="Cash added on each flow date; negative withdraws.")
     ] = 0.0,
     flow_frequency: Annotated[
         str, typer.Option(help="When flows happen (first observation of each period).")
-    ] = "monthly",
+    ] = DEFAULT_FLOW_FREQUENCY,
     cost_bps: Annotated[float, typer.Option(help="Cost in basis points of traded value.")] = 0.0,
     cost_fixed: Annotated[float, typer.Option(help="Fixed cost per position traded.")] = 0.0,
     prices: Annotated[
@@ -431,77 +383,65 @@ def backtest_command(
             "then long-term gains, then short-term ones) or average (one average basis per "
             "position, oldest units first for the holding period)."
         ),
-    ] = LotMethod.AVERAGE.value,
+    ] = DEFAULT_LAB_LOTS.value,
 ) -> None:
     """Backtest rebalancing policies on price history and compare their metrics."""
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise fail(f"--out must end in .csv or .parquet: {out}")
     if trades is not None and trades.suffix not in (".csv", ".json"):
         raise fail(f"--trades must end in .csv or .json: {trades}")
-    if band_abs is not None and band_rel is not None:
-        raise fail("give either --band-abs or --band-rel, not both")
-    if initial <= 0 or not math.isfinite(initial):
-        raise fail(f"--initial must be positive, received {initial:g}")
-    if cost_bps < 0 or cost_fixed < 0:
-        raise fail("costs cannot be negative")
-    tax = _tax_rates(tax_rate, state_rate, short_term_rate)
-    lot_method = _lot_method(lots)
-    history = _history(prices or [], returns)
-    default_weights = SHIPPED_WEIGHTS if prices is None else None
-    if weights is None and default_weights is None:
-        symbols = list(history.symbols)
-        target = np.full(len(symbols), 1.0 / len(symbols))
-    else:
-        symbols, target = _weights(weights or SHIPPED_WEIGHTS, history)
-    history = _period(_select(history, symbols), start, end)
     try:
-        b_abs = percent("--band-abs", band_abs)
-        b_rel = percent("--band-rel", band_rel)
-        base = Variant(
+        request = BacktestRequest(
             policy=policy.value,
-            bands=BandSpec(
-                band_abs=b_abs,
-                band_rel=0.20 if b_abs is None and b_rel is None else b_rel,
-                rail_abs=percent("--rail-abs", rail_abs),
-                rail_rel=percent("--rail-rel", rail_rel),
-                wide_abs=percent("--wide-band-abs", wide_abs),
-                wide_rel=percent("--wide-band-rel", wide_rel),
-            ),
-            schedule=ScheduleSpec(
-                frequency=frequency or DEFAULT_FREQUENCY.get(policy.value, "daily"),
-                day=day,
-                look=look,
-                cooldown=cooldown,
-            ),
+            bands=Bands(band_abs, band_rel, rail_abs, rail_rel, wide_abs, wide_rel),
+            frequency=frequency,
+            day=day,
+            look=look,
+            cooldown=cooldown,
+            initial=initial,
+            flow=flow,
+            flow_frequency=flow_frequency,
+            cost_bps=cost_bps,
+            cost_fixed=cost_fixed,
+            tax_rate=tax_rate,
+            short_term_rate=short_term_rate,
+            state_rate=state_rate,
+            lots=lots,
+            weights=None if weights is None else _weights(weights),
         )
+    except RequestError as exc:
+        raise refused(exc) from None
+    history = _history(prices or [], returns)
+    if request.weights is None and prices is None:
+        request = replace(request, weights=_weights(SHIPPED_WEIGHTS))
+    target = request.target()
+    if target is not None:
+        history = _select(history, list(target))
+    history = _period(history, start, end)
+    base = request.variant()
+    try:
         if grid is not None:
             variants = read_grid(grid, base)
         elif sweep:
             variants = expand_grid(base, sweep)
         else:
             variants = [base]
-        flows = _flows(history, flow, flow_frequency)
     except InputError as exc:
         raise fail(f"the grid file has problems; nothing was run:\n{exc}") from None
     except ValueError as exc:
         raise fail(str(exc)) from None
-    costs = Costs(bps=cost_bps, fixed=cost_fixed)
 
     def lab(
         chosen: list[Variant], record: bool = False, progress: Callable[[float], None] | None = None
     ) -> LabRun:
-        return run_lab(
-            history,
-            chosen,
-            target,
-            initial=initial,
-            flows=flows,
-            costs=costs,
-            record_weights=record,
-            on_progress=progress,
-            tax=tax,
-            lots=lot_method,
-        )
+        try:
+            return tabulate(
+                usecases.backtest(
+                    request, history, chosen, record_weights=record, on_progress=progress
+                )
+            )
+        except RequestError as exc:
+            raise refused(exc) from None
 
     if len(variants) > 1:
         columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
 from enum import Enum, StrEnum
 from importlib import resources
 from pathlib import Path
@@ -20,21 +22,27 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rebal.adapters.executors.threads import ThreadExecutor
-from rebal.book import Book, FlowError, build_book
+from rebal.book import FlowError
 from rebal.cli import tax_options as tx
-from rebal.cli.common import err, fail, percent
+from rebal.cli.common import err, fail
 from rebal.cli.render import render_drift, render_proposal
-from rebal.core.bands import BandSpec
-from rebal.core.engine import Proposal, RunConfig, propose
+from rebal.clock import trade_date_today
 from rebal.core.policies import POLICIES
-from rebal.core.trades import TradeRules
 from rebal.domain.formatting import money_text, number_text, quantity_text
 from rebal.io.atomic import write_chunks_atomic
 from rebal.io.csvfiles import read_tables
 from rebal.io.errors import InputError
 from rebal.io.tables import Tables
+from rebal.proposing import drift_tables, propose_tables
 from rebal.report import document_chunks, positions_frame, status_labels, trades_frame
-from rebal.taxaware import TaxAwareProposal, run_tax_aware
+from rebal.services.requests import (
+    DEFAULT_MIN_TRADE,
+    DEFAULT_POLICY,
+    Bands,
+    DriftRequest,
+    ProposeRequest,
+    RequestError,
+)
 
 
 class OutputFormat(StrEnum):
@@ -83,54 +91,37 @@ OutputOpt = Annotated[
 ]
 
 
-def _band_spec(
-    band_abs: str | None,
-    band_rel: str | None,
-    rail_abs: str | None,
-    rail_rel: str | None,
-    wide_abs: str | None = None,
-    wide_rel: str | None = None,
-) -> BandSpec:
-    if band_abs is not None and band_rel is not None:
-        raise fail("give either --band-abs or --band-rel, not both (per-security bands may mix)")
-    b_abs = percent("--band-abs", band_abs)
-    b_rel = percent("--band-rel", band_rel)
-    if b_abs is None and b_rel is None:
-        b_rel = 0.20
-    return BandSpec(
-        band_abs=b_abs,
-        band_rel=b_rel,
-        rail_abs=percent("--rail-abs", rail_abs),
-        rail_rel=percent("--rail-rel", rail_rel),
-        wide_abs=percent("--wide-band-abs", wide_abs),
-        wide_rel=percent("--wide-band-rel", wide_rel),
-    )
+#: Request keywords the command line spells otherwise than ``--keyword-with-dashes``.
+_OPTION_NAMES = {
+    "all_accounts": "--all",
+    "deposits": "--deposit",
+    "withdrawals": "--withdraw",
+    "withdrawal_dates": "--withdrawal-date",
+}
 
 
-def _cash_reserve(text: str) -> float:
-    reserve = percent("--cash-reserve", text) or 0.0
-    if reserve >= 1:
-        raise fail("--cash-reserve must be below 100%")
-    return reserve
+def option_name(keyword: str) -> str:
+    """The command-line option of a request's keyword (``band_abs`` → ``--band-abs``)."""
+    return _OPTION_NAMES.get(keyword, "--" + keyword.replace("_", "-"))
+
+
+def refused(exc: RequestError) -> typer.Exit:
+    """The exit for a request the use case refused, its options named as on the command line."""
+    return fail(exc.spelled(option_name))
 
 
 _FLOW = re.compile(r"^\s*(?P<account>[^=]+?)\s*=\s*(?P<amount>[0-9][0-9,]*(\.[0-9]{1,2})?)\s*$")
 
 
-def _flows(deposits: list[str], withdrawals: list[str]) -> dict[str, int]:
-    flows: dict[str, int] = {}
-    for option, items, sign in (("--deposit", deposits, 1), ("--withdraw", withdrawals, -1)):
-        for item in items:
-            match = _FLOW.match(item)
-            if not match:
-                raise fail(f"{option} {item!r}: expected ACCOUNT=AMOUNT, e.g. ACC-1=2500.00")
-            try:
-                cents = int(Decimal(match["amount"].replace(",", "")) * 100)
-            except InvalidOperation:
-                raise fail(f"{option} {item!r}: amount is not a number") from None
-            if cents == 0:
-                raise fail(f"{option} {item!r}: amount must be positive")
-            flows[match["account"]] = flows.get(match["account"], 0) + sign * cents
+def _flows(option: str, items: list[str]) -> dict[str, Decimal]:
+    """``ACCOUNT=AMOUNT`` items of ``option`` as amounts per account (repeats add up)."""
+    flows: dict[str, Decimal] = {}
+    for item in items:
+        match = _FLOW.match(item)
+        if not match:
+            raise fail(f"{option} {item!r}: expected ACCOUNT=AMOUNT, e.g. ACC-1=2500.00")
+        amount = Decimal(match["amount"].replace(",", ""))
+        flows[match["account"]] = flows.get(match["account"], Decimal(0)) + amount
     return flows
 
 
@@ -163,23 +154,9 @@ def _read(
             raise fail(f"the book has problems; nothing was written:\n{exc}") from None
 
 
-def _load(
-    models: Path | None,
-    accounts: Path | None,
-    holdings: Path | None,
-    prices: Path | None,
-    sample: bool,
-    flows: dict[str, int] | None = None,
-) -> Book:
-    tables, _ = _read(models, accounts, holdings, prices, sample)
-    with err.status(f"Arranging {len(tables.accounts):,} accounts..."):
-        try:
-            return build_book(tables, flows)
-        except FlowError as exc:
-            raise fail(str(exc)) from None
-
-
-def _run_with_progress(book: Book, config: RunConfig, what: str) -> Proposal:
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on standard error, updated by the callback yielded."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -188,13 +165,8 @@ def _run_with_progress(book: Book, config: RunConfig, what: str) -> Proposal:
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(what, total=book.arrays.n_accounts)
-        return propose(
-            book.arrays,
-            config,
-            lambda done, _total: progress.update(task, completed=done),
-            ThreadExecutor(),
-        )
+        task = progress.add_task(what, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _emit(text: str | Iterable[str], output: Path | None) -> None:
@@ -236,16 +208,23 @@ def drift_command(
     output: OutputOpt = None,
 ) -> None:
     """Show the drift and status of every account against its model."""
-    bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel)
-    config = RunConfig(bands=bands, cash_reserve=_cash_reserve(cash_reserve), trade=False)
-    book = _load(models, accounts, holdings, prices, sample)
-    result = _run_with_progress(book, config, "Measuring drift")
+    try:
+        request = DriftRequest(
+            bands=Bands(band_abs, band_rel, rail_abs, rail_rel), cash_reserve=cash_reserve
+        )
+    except RequestError as exc:
+        raise refused(exc) from None
+    tables, _ = _read(models, accounts, holdings, prices, sample)
+    with _progress("Measuring drift") as on_progress:
+        drifted = drift_tables(request, tables, ThreadExecutor(), on_progress)
+    book, result = drifted.book, drifted.proposal
     if output_format is OutputFormat.json:
         _emit(document_chunks(book, result, include_trades=False), output)
     elif output_format is OutputFormat.csv:
         frame = positions_frame(book, result)
         frame.insert(2, "status", status_labels(result)[frame["row"]])
-        frame["quantity"] = frame.pop("quantity_micro").map(quantity_text)
+        frame["quantity"] = frame.pop("quantity_exact").map(number_text)
+        frame = frame.drop(columns="quantity_micro")
         # Exact decimals in plain digits: the price as written, the value in cents.
         frame["price"] = frame["price"].map(lambda d: "" if d is None else number_text(d))
         frame["value"] = frame["value"].map(lambda d: "" if d is None else number_text(d, 2))
@@ -262,7 +241,7 @@ def propose_command(
     sample: SampleOpt = False,
     policy: Annotated[
         PolicyName, typer.Option("--policy", help="What to trade to.")
-    ] = "rails",  # type: ignore[assignment]
+    ] = DEFAULT_POLICY,  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,
@@ -278,7 +257,7 @@ def propose_command(
     ] = False,
     min_trade: Annotated[
         str, typer.Option("--min-trade", help="Drop trades smaller than this amount.")
-    ] = "1",
+    ] = format(DEFAULT_MIN_TRADE.normalize(), "f"),
     cash_reserve: CashReserveOpt = "0",
     all_accounts: Annotated[
         bool, typer.Option("--all", help="Consider every account, not only those needing action.")
@@ -302,7 +281,7 @@ def propose_command(
     optimizer: tx.OptimizerOpt = tx.Optimizer.rules,
     st_rate: tx.StRateOpt = tx.DEFAULT_ST_RATE,
     lt_rate: tx.LtRateOpt = tx.DEFAULT_LT_RATE,
-    state_rate: tx.StateRateOpt = "0",
+    state_rate: tx.StateRateOpt = tx.DEFAULT_STATE_RATE,
     transactions: tx.TransactionsOpt = None,
     as_of: tx.AsOfOpt = None,
     tax_inefficient: tx.TaxInefficientOpt = None,
@@ -311,60 +290,53 @@ def propose_command(
     hold_before_withdrawal: tx.HoldDaysOpt = tx.DEFAULT_HOLD_DAYS,
 ) -> None:
     """Propose the trades that bring accounts back to their models."""
-    bands = _band_spec(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel)
     try:
-        min_cents = int(Decimal(min_trade) * 100)
-    except InvalidOperation:
-        raise fail(f"--min-trade {min_trade!r} is not an amount") from None
-    if min_cents < 0:
-        raise fail("--min-trade must not be negative")
-    reserve = _cash_reserve(cash_reserve)
-    config = RunConfig(
-        policy=str(policy.value),
-        bands=bands,
-        rules=TradeRules(whole_shares=whole_shares, min_trade_cents=min_cents),
-        cash_reserve=reserve,
-        all_accounts=all_accounts,
-    )
-    settings = tx.tax_settings(
-        fail,
-        tax_aware=tax_aware,
-        lot_method=lot_method,
-        gain_budget=gain_budget,
-        no_short_term_gains=no_short_term_gains,
-        tlh=tlh,
-        substitutes=substitutes,
-        household=household,
-        optimizer=optimizer,
-        rates=(st_rate, lt_rate, state_rate),
-        transactions=transactions,
-        as_of=as_of,
-        tax_inefficient=tax_inefficient,
-        drift_cost=drift_cost,
-        withdrawal_dates=withdrawal_date,
-        hold_days=hold_before_withdrawal,
-    )
-    taxed: TaxAwareProposal | None = None
-    if settings is None:
-        book = _load(models, accounts, holdings, prices, sample, _flows(deposit, withdraw))
-        result = _run_with_progress(book, config, "Proposing trades")
-    else:
-        tables, holdings_name = _read(models, accounts, holdings, prices, sample)
-        try:
-            with err.status("Proposing tax-aware trades..."):
-                book, taxed = run_tax_aware(
-                    tables,
-                    config,
-                    settings,
-                    _flows(deposit, withdraw),
-                    holdings_name,
-                    executor=ThreadExecutor(),
-                )
-        except InputError as exc:
-            raise fail(f"the input has problems; nothing was written:\n{exc}") from None
-        except FlowError as exc:
-            raise fail(str(exc)) from None
-        result = taxed.proposal
+        request = ProposeRequest(
+            policy=str(policy.value),
+            bands=Bands(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel),
+            whole_shares=whole_shares,
+            min_trade=min_trade,
+            cash_reserve=cash_reserve,
+            all_accounts=all_accounts,
+            deposits=_flows("--deposit", deposit),
+            withdrawals=_flows("--withdraw", withdraw),
+            tax_aware=tax_aware,
+            tax=tx.tax_options(
+                fail,
+                tax_aware=tax_aware,
+                lot_method=lot_method,
+                gain_budget=gain_budget,
+                no_short_term_gains=no_short_term_gains,
+                tlh=tlh,
+                substitutes=substitutes,
+                household=household,
+                optimizer=optimizer,
+                rates=(st_rate, lt_rate, state_rate),
+                transactions=transactions,
+                as_of=as_of,
+                tax_inefficient=tax_inefficient,
+                drift_cost=drift_cost,
+                withdrawal_dates=withdrawal_date,
+                hold_days=hold_before_withdrawal,
+            ),
+        )
+        today = trade_date_today() if tax_aware and as_of is None else date.min
+        if transactions is not None:
+            tx.check_history(fail, request, transactions.name, today)
+    except RequestError as exc:
+        raise refused(exc) from None
+    tables, holdings_name = _read(models, accounts, holdings, prices, sample)
+    what = "Proposing tax-aware trades" if tax_aware else "Proposing trades"
+    try:
+        with _progress(what) as on_progress:
+            proposed = propose_tables(
+                request, tables, today, ThreadExecutor(), on_progress, holdings_name
+            )
+    except InputError as exc:
+        raise fail(f"the input has problems; nothing was written:\n{exc}") from None
+    except FlowError as exc:
+        raise fail(str(exc)) from None
+    book, result, taxed = proposed.book, proposed.proposal, proposed.tax
     if output_format is OutputFormat.json:
         _emit(document_chunks(book, result, include_trades=True, net=net, tax=taxed), output)
     elif output_format is OutputFormat.csv:

@@ -7,7 +7,9 @@ from rich.console import Console
 from rich.markup import escape
 
 EXIT_BAD_INPUT = 1
-err = Console(stderr=True)
+#: Standard error. ``soft_wrap``: a message is never broken at the terminal's width (a narrow
+#: terminal wraps it visually), so each problem stays one line when piped or grepped.
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str) -> typer.Exit:

@@ -13,6 +13,7 @@ import getpass
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rebal.adapters.storage.database import create_engine, parse_url, resolve_url, shown
 from rebal.adapters.storage.migrate import upgrade
+from rebal.adapters.storage.types import PRECISION, QUANTITY
 from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.cli.book_commands import (
     AccountsOpt,
@@ -33,7 +35,10 @@ from rebal.cli.book_commands import (
 from rebal.cli.common import err, fail
 from rebal.clock import SystemClock
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
-from rebal.io.book_records import book_snapshot, write_book
+from rebal.domain.policy import InvestmentPolicy
+from rebal.io.book_records import book_snapshot, too_many_shares, write_book
+from rebal.io.errors import InputError
+from rebal.io.policies import read_policies, write_policies
 from rebal.ports.storage import StoreError
 from rebal.services.book import STEPS, ImportSummary, export_book, import_book
 
@@ -97,6 +102,12 @@ def import_command(
     holdings: HoldingsOpt = None,
     prices: PricesOpt = None,
     sample: SampleOpt = False,
+    policies: Annotated[
+        Path | None,
+        typer.Option("--policies", help="policies.csv: each account's investment policy "
+                     "(docs/scheduler.md); alone, for the book already stored.",
+                     show_default=False),
+    ] = None,
     db: DbOpt = None,
     firm: FirmOpt = DEFAULT_FIRM,
     actor: Annotated[
@@ -112,8 +123,19 @@ def import_command(
 
     The store's book becomes the one given: a changed model is a new version, holdings and
     prices are replaced, accounts left out are closed. Bad input: every problem listed, exit
-    1, nothing written."""
-    tables, _ = _read(models, accounts, holdings, prices, sample)
+    1, nothing written. ``--policies`` stores the accounts' investment policies with it (the
+    sample book brings its own), or alone for the stored book."""
+    book_given = sample or any(p is not None for p in (models, accounts, holdings, prices))
+    if policies is not None and not book_given:
+        _import_policies(policies, db, firm, actor, reason)
+        return
+    tables, holdings_file = _read(models, accounts, holdings, prices, sample)
+    unstorable = too_many_shares(tables, holdings_file, 10 ** (PRECISION - QUANTITY.scale))
+    if unstorable:
+        raise fail(f"the book has problems; nothing was written:\n{InputError(unstorable)}")
+    if policies is None and sample:
+        policies = Path(str(resources.files("rebal") / "data" / "sample" / "policies.csv"))
+    read = None if policies is None else _policies(policies, set(tables.accounts["account"]))
     given = ("the sample book" if sample else
              ", ".join(str(p) for p in (models, accounts, holdings, prices)))
     who = actor or _user()
@@ -121,9 +143,34 @@ def import_command(
         actor=who, reason=reason or f"rebal db import of {given}", firm=FirmId(firm)
     ) as uow:
         summary = import_book(uow, book_snapshot(tables, uow.now), step)
+        changed = None if read is None else uow.policies.replace(read)
         step("commit")
         uow.commit()
     _report(summary, shown(store.engine.url), firm)
+    if read is not None:
+        typer.echo(f"  policies  {len(read):>7,}  {changed:,} created, changed or removed")
+
+
+def _policies(path: Path, known: set[str]) -> list[InvestmentPolicy]:
+    """The policies of ``path`` for the accounts ``known``; every problem listed, exit 1."""
+    try:
+        return read_policies(path, known)
+    except InputError as exc:
+        raise fail(f"the policies have problems; nothing was written:\n{exc}") from None
+
+
+def _import_policies(
+    path: Path, db: str | None, firm: str, actor: str | None, reason: str | None
+) -> None:
+    """``rebal db import --policies FILE`` alone: the policies of the stored book."""
+    with _store(db) as store, store.unit_of_work(
+        actor=actor or _user(), reason=reason or f"rebal db import of {path}", firm=FirmId(firm)
+    ) as uow:
+        read = _policies(path, {a.id for a in uow.accounts.list()})
+        changed = uow.policies.replace(read)
+        uow.commit()
+    typer.echo(f"imported into {shown(store.engine.url)} (firm {firm}):")
+    typer.echo(f"  policies  {len(read):>7,}  {changed:,} created, changed or removed")
 
 
 @contextmanager
@@ -171,7 +218,8 @@ def export_command(
     db: DbOpt = None,
     firm: FirmOpt = DEFAULT_FIRM,
 ) -> None:
-    """Write the stored book as models.csv, accounts.csv, holdings.csv and prices.csv."""
+    """Write the stored book as models.csv, accounts.csv, holdings.csv and prices.csv (and
+    policies.csv when policies are stored)."""
     if output.exists() and not output.is_dir():
         raise fail(f"--output {output} is a file; give a directory")
     with _store(db) as store, store.unit_of_work(
@@ -180,6 +228,9 @@ def export_command(
         if uow.firms.get(uow.firm) is None:
             raise fail(f"no firm {firm!r} in {shown(store.engine.url)} (import a book first)")
         book = export_book(uow)
+        policies = uow.policies.all()
     written = write_book(output, book)
+    if policies:
+        written[output / "policies.csv"] = write_policies(output / "policies.csv", policies)
     for path, rows in written.items():
         typer.echo(f"wrote {path} ({rows:,} rows)")

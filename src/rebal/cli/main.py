@@ -11,6 +11,7 @@ from rebal.cli.db import db_app
 from rebal.cli.notifications import notifications_app
 from rebal.cli.reconcile import reconcile_command
 from rebal.cli.runs import run_command, runs_app
+from rebal.cli.scheduler import scheduler_command
 from rebal.cli.tax import wash_sales_command
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(broker_app, name="broker")
 app.command("reconcile")(reconcile_command)
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
+app.command("scheduler")(scheduler_command)
 app.add_typer(notifications_app, name="notifications")
 
 

@@ -2,8 +2,11 @@
 
 Reads the book from the store (one unit of work, nothing written), then asks the broker, through
 its port, for each account's positions and settled cash, and lists every difference
-(:mod:`rebal.services.reconcile`). Exit 0 when everything agrees exactly, 1 when anything does
-not (or when reconciliation cannot run: the message says why). The simulated broker's market is
+(:mod:`rebal.services.reconcile`), and the allocation flags still standing (an account whose last
+run left it more than 0.5 percentage points off the allocation intended). Exit 0 when everything
+agrees exactly and nothing is flagged, 1 otherwise (or when reconciliation cannot run: the
+message says why). Each account that does not reconcile gets a ``reconciliation.break`` alert in
+the notifications outbox (once per distinct break). The simulated broker's market is
 read as of its ledger's last activity, so reconciling does not move its clock on. JSON keys are
 documented in docs/output.md.
 """
@@ -11,6 +14,7 @@ documented in docs/output.md.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -47,9 +51,12 @@ from rebal.services.reconcile import (
     Holdings,
     ReconcileError,
     Reconciliation,
+    RunFlag,
+    allocation_flags,
     book_holdings,
     reconcile,
 )
+from rebal.services.run_notices import CHANNELS, break_notices
 
 
 class BrokerName(StrEnum):
@@ -89,6 +96,31 @@ def read_book(db: str | None, firm: str) -> tuple[str, dict[AccountId, Holdings]
         book = book_holdings(uow)
         quotes = [q for p in uow.prices.current() for q in uow.prices.history(p.symbol)]
         return _url(db), book, quotes
+
+
+def read_flags(db: str | None, firm: str) -> list[RunFlag]:
+    """The allocation flags still standing (:func:`~rebal.services.reconcile.allocation_flags`),
+    read in a unit of work that writes nothing."""
+    with (
+        _store(db) as store,
+        store.unit_of_work(actor=_user(), reason="read the flags", firm=FirmId(firm)) as uow,
+    ):
+        return allocation_flags(uow)
+
+
+def alert_breaks(db: str | None, firm: str, result: Reconciliation) -> None:
+    """Queue a ``reconciliation.break`` alert per account that does not reconcile (the same
+    break found again queues nothing new: its id comes from its differences)."""
+    notices = break_notices(result.accounts, SystemClock().now())
+    if not notices:
+        return
+    with (
+        _store(db) as store,
+        store.unit_of_work(actor=_user(), reason="reconciliation breaks", firm=FirmId(firm)) as uow,
+    ):
+        for notice in notices:
+            uow.outbox.add(notice, CHANNELS)
+        uow.commit()
 
 
 def simulated_broker(
@@ -143,6 +175,7 @@ def reconcile_command(
     """Compare rebal's positions and cash with the broker's, per account; exit 1 on any
     difference."""
     url, book, quotes = read_book(db, firm)
+    flags = read_flags(db, firm)
     sim = _existing_broker(url, quotes, broker_config)
     try:
         result = reconcile(book, sim, AccountId(account) if account else None)
@@ -150,11 +183,14 @@ def reconcile_command(
         raise fail(str(exc)) from None
     finally:
         sim.close()
+    if account:
+        flags = [f for f in flags if f.account == account]
+    alert_breaks(db, firm, result)
     if output_format is ReconcileFormat.json:
-        sys.stdout.write(document(result, broker.value))
+        sys.stdout.write(document(result, broker.value, flags))
     else:
-        _print_table(result)
-    if not result.reconciled:
+        _print_table(result, flags)
+    if not result.reconciled or flags:
         raise typer.Exit(1)
 
 
@@ -189,10 +225,13 @@ def _account_row(a: AccountReconciliation) -> dict[str, Any]:
     }
 
 
-def document(result: Reconciliation, broker: str) -> str:
+def document(result: Reconciliation, broker: str, flags: Sequence[RunFlag] = ()) -> str:
     """The reconciliation as exact JSON, one account per line (docs/output.md)."""
     head = {
         "reconciled": result.reconciled,
+        "allocation_flags": [
+            {"account": f.account, "run": f.run, "reason": f.reason} for f in flags
+        ],
         "broker": broker,
         "accounts_compared": len(result.accounts),
         "accounts_differing": sum(not a.reconciled for a in result.accounts),
@@ -218,7 +257,9 @@ _WHAT = {
 }
 
 
-def _print_table(result: Reconciliation) -> None:
+def _print_table(result: Reconciliation, flags: Sequence[RunFlag] = ()) -> None:
+    for flag in flags:
+        typer.echo(f"run {flag.run}: {flag.reason}")
     compared = len(result.accounts)
     unopened = (
         f"; {len(result.unopened):,} book account(s) not opened at the broker, not compared"

@@ -6,6 +6,11 @@ intents, and trades it through the simulated broker, whose market clock starts a
 ``cancel`` stops one, ``resume`` finishes runs a crash left in progress (asking the broker what
 it has before sending anything). The JSON keys are documented in docs/output.md and
 docs/runs.md.
+
+Pre-trade compliance always runs (docs/compliance.md): ``--compliance-config FILE`` gives the
+firm's restricted list, position limits, quote age and barred accounts. A run it blocks is
+printed as any other, each violation goes to stderr on a line of its own starting with its
+code, and the command exits 1.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +32,7 @@ from rich.table import Table
 
 from rebal.adapters.brokers.simulated import SettingsError, SimulatedBroker, load_settings
 from rebal.adapters.calendars.exchange import ExchangeCalendar
+from rebal.adapters.config_file import ConfigFileError, read_config
 from rebal.adapters.memory.clock import SimulatedClock
 from rebal.adapters.memory.prices import InMemoryPrices
 from rebal.adapters.storage.unit_of_work import SqlStore
@@ -37,21 +43,33 @@ from rebal.cli.book_commands import (
     PolicyName,
     RailAbsOpt,
     RailRelOpt,
-    _band_spec,
-    _cash_reserve,
+    refused,
 )
-from rebal.cli.common import fail
+from rebal.cli.common import EXIT_BAD_INPUT, fail
 from rebal.cli.db import DbOpt, _store
 from rebal.cli.exact_json import exact_document
 from rebal.core.engine import RunConfig
-from rebal.core.trades import TradeRules
-from rebal.domain.ids import RunId
+from rebal.domain.ids import AccountId, RunId, Symbol
 from rebal.domain.money import Money, check_cents
 from rebal.domain.run import RunState, RunType, ScopeKind
+from rebal.harvest_planner import HarvestPlanner
+from rebal.io.errors import InputError
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
+from rebal.services.compliance import (
+    ComplianceConfig,
+    ComplianceConfigError,
+    RunCompliance,
+    compliance_config,
+    recorded_violations,
+)
 from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
+from rebal.services.reconcile import run_flags
+from rebal.services.requests import Bands, ProposeRequest, RequestError, TaxOptions
 from rebal.services.runs import (
+    DEFAULT_MAX_PRICE_AGE,
+    EXCHANGE_TZ,
+    Planner,
     RunInputError,
     RunRequest,
     RunView,
@@ -60,6 +78,8 @@ from rebal.services.runs import (
     show_run,
     start_run,
 )
+from rebal.services.scheduler import request_instant
+from rebal.tax_inputs import read_substitutes
 
 
 class RunFormat(StrEnum):
@@ -89,6 +109,15 @@ BrokerConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--broker-config", help="JSON or TOML settings of the simulated broker.", show_default=False
+    ),
+]
+ComplianceConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--compliance-config",
+        help="JSON or TOML compliance configuration: restricted securities, position limits, "
+        "quote age, accounts barred from trading (docs/compliance.md).",
+        show_default=False,
     ),
 ]
 MaxWaitOpt = Annotated[
@@ -124,6 +153,17 @@ class _Desk:
     store: SqlStore
     broker: SimulatedBroker
     clock: SimulatedClock
+    calendar: ExchangeCalendar
+    prices: InMemoryPrices
+
+    def compliance(self, config: ComplianceConfig, default_age: timedelta) -> RunCompliance:
+        """The run's pre-trade checks on this desk's calendar and quotes."""
+        return RunCompliance(
+            calendar=self.calendar,
+            prices=self.prices,
+            config=config,
+            default_price_age=default_age,
+        )
 
 
 @contextmanager
@@ -137,17 +177,38 @@ def _desk(db: str | None, as_of: datetime, config: Path | None) -> Iterator[_Des
         with store.unit_of_work(actor=_user(), reason="read prices") as uow:
             prices = InMemoryPrices(uow.prices.current())
         clock = SimulatedClock(as_of)
+        calendar = ExchangeCalendar.around(as_of, days_before=10, days_after=30)
         broker = SimulatedBroker(
-            store.engine,
-            clock=clock,
-            prices=prices,
-            settings=settings,
-            calendar=ExchangeCalendar.around(as_of, days_before=10, days_after=30),
+            store.engine, clock=clock, prices=prices, settings=settings, calendar=calendar
         )
         try:
-            yield _Desk(store, broker, clock)
+            yield _Desk(store, broker, clock, calendar, prices)
         except RunInputError as exc:
             raise fail(str(exc)) from None
+
+
+def _compliance_config(path: Path | None) -> ComplianceConfig:
+    """The configuration in ``path`` (none: only the accounts' own records and the defaults)."""
+    if path is None:
+        return ComplianceConfig()
+    try:
+        return compliance_config(read_config(path, "the compliance configuration"), str(path))
+    except (ConfigFileError, ComplianceConfigError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _report_blocked(views: list[RunView]) -> None:
+    """Each violation of a blocked run on stderr, one line each starting with its code; exit 1
+    when any run was blocked."""
+    blocked = False
+    for view in views:
+        for v in recorded_violations(view.events):
+            blocked = True
+            sys.stderr.write(  # one line each, never wrapped: scripts read them
+                f"{v.code}: {v.message} (account {v.account}, {v.leg} leg, run {view.run.id})\n"
+            )
+    if blocked:
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def _user() -> str:
@@ -172,9 +233,7 @@ def run_command(
         str | None,
         typer.Option("--amount", help="raise_cash: the amount to raise.", show_default=False),
     ] = None,
-    policy: Annotated[
-        PolicyName, typer.Option("--policy", help="What to trade to.")
-    ] = "rails",  # type: ignore[assignment]
+    policy: Annotated[PolicyName, typer.Option("--policy", help="What to trade to.")] = "rails",  # type: ignore[assignment]
     band_abs: BandAbsOpt = None,
     band_rel: BandRelOpt = None,
     rail_abs: RailAbsOpt = None,
@@ -197,10 +256,29 @@ def run_command(
             help="Hours a price may be older than the as-of time before it is stale.",
         ),
     ] = 24.0,
+    compliance_file: ComplianceConfigOpt = None,
+    substitutes: Annotated[
+        Path | None,
+        typer.Option(
+            "--substitutes",
+            help="harvest: file of substitute groups, one per line (VTI,ITOT,SCHB): what a "
+            "harvested security's proceeds buy.",
+            show_default=False,
+        ),
+    ] = None,
     output_format: FormatOpt = RunFormat.table,
+    instant: Annotated[
+        bool,
+        typer.Option(
+            "--instant",
+            help="A client-directed instant rebalance of --account: runs now while the market "
+            "trades (else the next window runs it) and resets the 7-day clock.",
+        ),
+    ] = False,
     db: DbOpt = None,
 ) -> None:
-    """Propose on the stored book and trade it through the broker, once."""
+    """Propose on the stored book and trade it through the broker, once, after pre-trade
+    compliance (a quote as old as --max-price-age passes unless the configuration says less)."""
     scopes = [
         (ScopeKind.ACCOUNT, account),
         (ScopeKind.MODEL, model),
@@ -211,11 +289,10 @@ def run_command(
         raise fail("give exactly one of --account ID, --model NAME, --all")
     scope, name = given[0]
     try:
-        min_cents = int(Decimal(min_trade) * 100)
         money = None if amount is None else Money(Decimal(amount))
         check_cents(money, "--amount")
     except (InvalidOperation, ValueError) as exc:
-        raise fail(f"--min-trade/--amount: {exc}") from None
+        raise fail(f"--amount: {exc}") from None
     options: dict[str, Any] = {
         "policy": str(policy.value),
         "band_abs": band_abs,
@@ -227,19 +304,46 @@ def run_command(
         "cash_reserve": cash_reserve,
         "broker": broker.value,
     }
-    config = RunConfig(
-        policy=str(policy.value),
-        bands=_band_spec(band_abs, band_rel, rail_abs, rail_rel),
-        rules=TradeRules(whole_shares=whole_shares, min_trade_cents=min_cents),
-        cash_reserve=_cash_reserve(cash_reserve),
-        all_accounts=False,
-    )
+    try:
+        config = ProposeRequest(
+            policy=str(policy.value),
+            bands=Bands(band_abs, band_rel, rail_abs, rail_rel),
+            whole_shares=whole_shares,
+            min_trade=min_trade,
+            cash_reserve=cash_reserve,
+        ).config()
+    except RequestError as exc:
+        raise refused(exc) from None
     at = _as_of(as_of)
+    planner, substitute_symbols = _planner(run_type, config, substitutes, at, options)
+    if instant:
+        if scope is not ScopeKind.ACCOUNT:
+            raise fail("--instant is for one account: give --account ID")
+        options["instant"] = True
+        if not ExchangeCalendar.around(at, days_before=10, days_after=30).is_open(at):
+            with _store(db) as store:
+                try:
+                    request_instant(store, AccountId(name), at, actor=_user())
+                except RunInputError as exc:
+                    raise fail(str(exc)) from None
+            print(
+                f"the market is closed at {at.isoformat()}: the instant rebalance of {name} "
+                "waits for the next trading window (rebal scheduler runs it)",
+                file=sys.stderr,
+            )
+            return
     request = RunRequest(
-        scope=scope, name=name, type=run_type, as_of=at, config=canonical(options), amount=money
+        scope=scope,
+        name=name,
+        type=run_type,
+        as_of=at,
+        config=canonical(options),
+        amount=money,
+        also_priced=substitute_symbols,
     )
+    checks = _compliance_config(compliance_file)
     with _desk(db, at, broker_config) as desk:
-        run, new = start_run(desk.store, request, CorePlanner(config), actor=_user())
+        run, new = start_run(desk.store, request, planner, actor=_user())
         if not new:
             print(f"run {run.id} was started before ({run.state}): showing it", file=sys.stderr)
         if not run.state.terminal:
@@ -250,8 +354,39 @@ def run_command(
                 clock=desk.clock,
                 actor=_user(),
                 settings=ExecutionSettings(max_wait_seconds=max_wait),
+                compliance=desk.compliance(checks, timedelta(hours=max_price_age)),
             )
-        _print([show_run(desk.store, run.id, actor=_user())], output_format)
+        views = [show_run(desk.store, run.id, actor=_user())]
+        _print(views, output_format)
+        _report_blocked(views)
+
+
+def _planner(
+    run_type: RunType,
+    config: RunConfig,
+    substitutes: Path | None,
+    at: datetime,
+    options: dict[str, Any],
+) -> tuple[Planner, frozenset[Symbol]]:
+    """The run's planner and the symbols it needs priced besides the book's: a harvest run's
+    is the tax layer's (harvesting as of the run's date in New York, into the substitutes of
+    ``substitutes``, recorded in ``options``); every other type's is the core's."""
+    if run_type is not RunType.HARVEST:
+        if substitutes is not None:
+            raise fail("--substitutes is for --type harvest")
+        return CorePlanner(config), frozenset()
+    try:
+        groups = read_substitutes(substitutes) if substitutes else ()
+    except InputError as exc:
+        raise fail(f"the input has problems; nothing was written:\n{exc}") from None
+    try:
+        day = at.astimezone(EXCHANGE_TZ).date()
+        settings = TaxOptions(tlh=True, substitutes=groups, as_of=day).settings(day)
+    except RequestError as exc:
+        raise refused(exc) from None
+    options["substitutes"] = [list(g) for g in settings.substitutes]
+    symbols = frozenset(Symbol(s) for g in settings.substitutes for s in g)
+    return HarvestPlanner(config, settings), symbols
 
 
 @runs_app.callback()
@@ -306,11 +441,14 @@ def runs_resume(
     as_of: AsOfOpt = None,
     broker_config: BrokerConfigOpt = None,
     max_wait: MaxWaitOpt = 3600.0,
+    compliance_file: ComplianceConfigOpt = None,
     output_format: FormatOpt = RunFormat.table,
     db: DbOpt = None,
 ) -> None:
-    """Finish a run (or every queued or in-progress run) a crash interrupted."""
+    """Finish a run (or every queued or in-progress run) a crash interrupted; a leg not yet
+    sent passes pre-trade compliance first (quotes up to a day old unless configured)."""
     at = _as_of(as_of)
+    checks = _compliance_config(compliance_file)
     with _desk(db, at, broker_config) as desk:
         if run_id is not None:
             ids = [_view(desk.store, run_id).run.id]
@@ -328,8 +466,11 @@ def runs_resume(
                 clock=desk.clock,
                 actor=_user(),
                 settings=ExecutionSettings(max_wait_seconds=max_wait),
+                compliance=desk.compliance(checks, DEFAULT_MAX_PRICE_AGE),
             )
-        _print([show_run(desk.store, rid, actor=_user()) for rid in ids], output_format, title=True)
+        views = [show_run(desk.store, rid, actor=_user()) for rid in ids]
+        _print(views, output_format, title=True)
+        _report_blocked(views)
 
 
 def run_document(view: RunView) -> dict[str, Any]:
@@ -347,6 +488,9 @@ def run_document(view: RunView) -> dict[str, Any]:
         "as_of": run.key.as_of.isoformat(),
         "model_version": run.key.model_version,
         "accounts": list(view.accounts),
+        "account_reasons": [
+            {"account": a.account, "status": a.status, "reason": a.reason} for a in view.outcomes
+        ],
         "orders": [
             {
                 "client_order_id": o.client_order_id,
@@ -363,6 +507,11 @@ def run_document(view: RunView) -> dict[str, Any]:
             for o in view.orders
         ],
         "events": [{"at": e.at, "state": e.state.value, "reason": e.reason} for e in view.events],
+        "flags": [
+            {"kind": f.kind, "account": f.account, "reason": f.reason}
+            for f in run_flags(run.id, view.events)
+        ],
+        "violations": [v.to_row() for v in recorded_violations(view.events)],
     }
 
 
@@ -395,6 +544,8 @@ def _print(views: list[RunView], output_format: RunFormat, title: bool = False) 
         f"{r.key.as_of}: [bold]{r.state.value}[/] ({r.reason})",
         highlight=False,
     )
+    for outcome in v.outcomes:
+        console.print(f"{outcome.account}: {outcome.reason}", highlight=False)
     orders = Table(title="orders")
     for name in ("client order id", "side", "size", "state", "filled", "avg price", "reason"):
         orders.add_column(name, no_wrap=name != "reason")
@@ -417,3 +568,5 @@ def _print(views: list[RunView], output_format: RunFormat, title: bool = False) 
     for e in v.events:
         events.add_row(f"{e.at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC", e.state.value, e.reason)
     console.print(events)
+    for flag in run_flags(r.id, v.events):
+        console.print(f"[bold]flagged[/] ({flag.kind}): {flag.reason}", highlight=False)

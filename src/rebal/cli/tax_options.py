@@ -1,8 +1,9 @@
 """The `--tax-aware` options of `rebal propose`, and their translation into `TaxSettings`.
 
 The options are declared here (Typer `Annotated` types) so the propose command only lists them;
-`tax_settings` checks them, reads the substitutes and transactions files, and takes today's date
-when `--as-of` is not given (the one place a tax-aware run reads the clock).
+`tax_options` reads the substitutes and transactions files and the dates given and returns the
+options for :class:`rebal.services.requests.ProposeRequest`, which checks them (the same checks
+and messages as the Python API).
 """
 
 from __future__ import annotations
@@ -10,28 +11,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rebal.clock import trade_date_today
-from rebal.domain.ids import symbol
 from rebal.io.errors import InputError
+from rebal.services import requests
+from rebal.services.requests import ProposeRequest, TaxOptions
 from rebal.tax.lots import LotMethod
-from rebal.tax.rates import TaxRates
 from rebal.tax.transactions import read_transactions
 from rebal.tax.wash_sales import HistoryError, WashGuard
 from rebal.tax_inputs import read_substitutes
-from rebal.taxaware import TaxSettings
 
-__all__ = ["LotMethod", "Optimizer", "tax_settings"]
+__all__ = ["LotMethod", "Optimizer", "check_history", "tax_options"]
 
-DEFAULT_ST_RATE = "37"
-DEFAULT_LT_RATE = "20"
-DEFAULT_HOLD_DAYS = 30
+#: The defaults as the options show them (defined once, in the requests).
+DEFAULT_ST_RATE = format(requests.DEFAULT_ST_RATE, "f")
+DEFAULT_LT_RATE = format(requests.DEFAULT_LT_RATE, "f")
+DEFAULT_STATE_RATE = format(requests.DEFAULT_STATE_RATE, "f")
+DEFAULT_HOLD_DAYS = requests.DEFAULT_HOLD_DAYS
 _PANEL = "Tax-aware (with --tax-aware)"
 
 
@@ -182,18 +182,7 @@ def _date(fail: Fail, option: str, text: str) -> date:
         raise fail(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _decimal(fail: Fail, option: str, text: str, *, below: Decimal | None = None) -> Decimal:
-    try:
-        value = Decimal(text.strip().removesuffix("%").replace(",", ""))
-    except InvalidOperation:
-        raise fail(f"{option} {text!r} is not a number") from None
-    if not value.is_finite() or value < 0 or (below is not None and value >= below):
-        limit = f" below {below}" if below is not None else ""
-        raise fail(f"{option} must be a non-negative number{limit}, received {text}")
-    return value
-
-
-def tax_settings(
+def tax_options(
     fail: Fail,
     *,
     tax_aware: bool,
@@ -211,44 +200,11 @@ def tax_settings(
     drift_cost: str | None,
     withdrawal_dates: list[str],
     hold_days: int,
-) -> TaxSettings | None:
-    """The settings of a `--tax-aware` run, None without it; `fail(message)` makes the exit
-    for a bad option or file (status 1, nothing written)."""
-    given = {
-        "--lot-method": lot_method is not LotMethod.MIN_TAX,
-        "--gain-budget": gain_budget is not None,
-        "--no-short-term-gains": no_short_term_gains,
-        "--tlh": tlh,
-        "--substitutes": substitutes is not None,
-        "--household": household,
-        "--optimizer": optimizer is not Optimizer.rules,
-        "--st-rate": rates[0] != DEFAULT_ST_RATE,
-        "--lt-rate": rates[1] != DEFAULT_LT_RATE,
-        "--state-rate": rates[2] != "0",
-        "--transactions": transactions is not None,
-        "--as-of": as_of is not None,
-        "--tax-inefficient": tax_inefficient is not None,
-        "--drift-cost": drift_cost is not None,
-        "--withdrawal-date": bool(withdrawal_dates),
-        "--hold-before-withdrawal": hold_days != DEFAULT_HOLD_DAYS,
-    }
-    if not tax_aware:
-        named = [option for option, used in given.items() if used]
-        if named:
-            raise fail(f"{', '.join(named)} need(s) --tax-aware")
-        return None
-    if tlh and substitutes is None:
-        raise fail("--tlh needs --substitutes (what to buy instead of a harvested security)")
-    if hold_days < 0:
-        raise fail("--hold-before-withdrawal must not be negative")
-    hundred = Decimal(100)
-    st, lt, state = (
-        _decimal(fail, option, text, below=hundred) / hundred
-        for option, text in zip(("--st-rate", "--lt-rate", "--state-rate"), rates, strict=True)
-    )
-    if st + state >= 1 or lt + state >= 1:
-        raise fail("a tax rate plus the state rate must be below 100%")
-    day = _date(fail, "--as-of", as_of) if as_of is not None else trade_date_today()
+) -> TaxOptions:
+    """The tax options as given, files read (only with ``--tax-aware``: without it a file given
+    is passed as empty, for the request to refuse the option); the request checks them.
+    ``fail(message)`` makes the exit for a bad date or file (status 1, nothing written)."""
+    day = _date(fail, "--as-of", as_of) if as_of is not None else None
     schedule: dict[str, date] = {}
     for item in withdrawal_dates:
         match = _SCHEDULE.match(item)
@@ -256,32 +212,37 @@ def tax_settings(
             raise fail(f"--withdrawal-date {item!r}: expected ACCOUNT=YYYY-MM-DD")
         schedule[match["account"]] = _date(fail, "--withdrawal-date", match["date"])
     try:
-        groups = read_substitutes(substitutes) if substitutes is not None else ()
-        history = tuple(read_transactions(transactions)) if transactions is not None else ()
+        groups = read_substitutes(substitutes) if substitutes and tax_aware else ()
+        history = tuple(read_transactions(transactions)) if transactions and tax_aware else ()
     except InputError as exc:
         raise fail(f"the input has problems; nothing was written:\n{exc}") from None
-    if history:
-        try:
-            WashGuard.from_history(history, day)
-        except HistoryError as exc:
-            assert transactions is not None
-            raise fail(f"{transactions.name} {exc}") from None
-    cost = _decimal(fail, "--drift-cost", drift_cost) if drift_cost is not None else None
-    return TaxSettings(
-        as_of=day,
-        rates=TaxRates(st, lt, state),
+    return TaxOptions(
         lot_method=lot_method,
-        gain_budget=_decimal(fail, "--gain-budget", gain_budget) if gain_budget else None,
-        short_term_gains=not no_short_term_gains,
-        optimizer=optimizer is Optimizer.highs,
+        gain_budget=gain_budget or None,
+        no_short_term_gains=no_short_term_gains,
         tlh=tlh,
-        substitutes=groups,
-        transactions=history,
+        substitutes=None if substitutes is None else groups,
         household=household,
-        tax_inefficient=frozenset(
-            symbol(s) for s in (tax_inefficient or "").split(",") if s.strip()
-        ),
-        drift_cost=None if cost is None else cost / Decimal(10000),
+        optimizer=optimizer.value,
+        st_rate=rates[0],
+        lt_rate=rates[1],
+        state_rate=rates[2],
+        transactions=None if transactions is None else history,
+        as_of=day,
+        tax_inefficient=(tax_inefficient or "").split(","),
+        drift_cost=drift_cost,
         withdrawal_dates=schedule,
-        hold_days=hold_days,
+        hold_before_withdrawal=hold_days,
     )
+
+
+def check_history(fail: Fail, request: ProposeRequest, name: str, today: date) -> None:
+    """Refuse a transactions file (``name``) whose history cannot be replayed on the trade
+    date (a sale of more than was held, a lot id used twice)."""
+    settings = request.tax_settings(today)
+    if settings is None or not settings.transactions:
+        return
+    try:
+        WashGuard.from_history(settings.transactions, settings.as_of)
+    except HistoryError as exc:
+        raise fail(f"{name} {exc}") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -75,6 +75,7 @@ class _Check:
     account: AccountFacts
     market: MarketFacts
     limits: Limits
+    resized_buys: bool = False
 
     def price(self, symbol: Symbol) -> Price | None:
         return self.market.prices.get(symbol)
@@ -143,6 +144,8 @@ def _buying_power(c: _Check) -> Iterable[Violation]:
             Code.INSUFFICIENT_BUYING_POWER,
             f"account {c.account.account}: no buying power answer from the broker",
         )
+        return
+    if c.resized_buys:  # intents sized later to the cash raised: the buy leg checks the sum
         return
     needed = NO_MONEY
     for order in buys:
@@ -301,6 +304,17 @@ def _stale_price(c: _Check) -> Iterable[Violation]:
             )
 
 
+def _washes(bought: Symbol, amount: Decimal, sold: str, account: str, day: date) -> Violation:
+    """The wash sale of buying ``bought``: it would wash the loss of ``amount`` realised selling
+    ``sold`` in ``account`` on ``day``."""
+    return Violation(
+        Code.WASH_SALE,
+        f"buying {bought} would wash the loss of {amount} realised selling {sold}"
+        f" in account {account} on {day}",
+        bought,
+    )
+
+
 def _wash_sale(c: _Check) -> Iterable[Violation]:
     guard, household = c.account.wash_guard, c.account.household
     for symbol in dict.fromkeys(o.symbol for o in c.side(Side.BUY)):
@@ -314,10 +328,24 @@ def _wash_sale(c: _Check) -> Iterable[Violation]:
         loss = guard.buy_blocker(household, symbol)
         if loss is not None:
             amount = loss.basis - loss.proceeds - loss.disallowed
+            yield _washes(symbol, amount, loss.symbol, loss.account, loss.sold)
+            continue
+        recorded = next(
+            (r for r in c.account.realised_losses if guard.same_security(r.symbol, symbol)), None
+        )
+        if recorded is not None:
+            yield _washes(symbol, recorded.amount, recorded.symbol, recorded.account, recorded.sold)
+            continue
+        unknown = next(
+            (s for s in c.account.unknown_gain_sales if guard.same_security(s.symbol, symbol)),
+            None,
+        )
+        if unknown is not None:
             yield Violation(
                 Code.WASH_SALE,
-                f"buying {symbol} would wash the loss of {amount} realised selling {loss.symbol}"
-                f" in account {loss.account} on {loss.sold}",
+                f"buying {symbol} may wash a loss: {unknown.symbol} was sold in account"
+                f" {unknown.account} on {unknown.sold} and the gain or loss of that sale is"
+                " not known",
                 symbol,
             )
 
@@ -386,13 +414,21 @@ def orders_of_day(orders: Iterable[_O], after: datetime, until: datetime) -> tup
 
 
 def check(
-    orders: Sequence[Order], account: AccountFacts, market: MarketFacts, limits: Limits
+    orders: Sequence[Order],
+    account: AccountFacts,
+    market: MarketFacts,
+    limits: Limits,
+    *,
+    resized_buys: bool = False,
 ) -> ComplianceReport:
     """Every violation of every rule for ``account``'s ``orders`` (a whole run before anything
-    is sent, or one buy leg) at ``market.now``."""
+    is sent, or one buy leg) at ``market.now``. With ``resized_buys`` the buys are intents the
+    run will size down to the cash its sells raise and the buying power: their sum is not held
+    against the buying power (the check of the sized buys does that), but the buying power
+    must still be known."""
     strangers = sorted({o.client_order_id for o in orders if o.account != account.account})
     if strangers:
         raise ValueError(f"orders {', '.join(strangers)} are not of account {account.account}")
-    facts = _Check(orders, account, market, limits)
+    facts = _Check(orders, account, market, limits, resized_buys)
     found = tuple(v for rule in RULES for v in rule(facts))
     return ComplianceReport(account.account, market.now, found)

@@ -59,6 +59,14 @@ def from_micro(count: int) -> Quantity:
     return Quantity(Decimal(int(count)).scaleb(-6))
 
 
+def from_micro_nano(micro: int, nano: int) -> Quantity:
+    """Whole micro-shares and the nano-shares held below them (what a held quantity of up to
+    :data:`QUANTITY_PLACES` decimals is split into: the core's part and the rest kept at the
+    edge) as one exact quantity."""
+    whole = from_micro(micro)
+    return Quantity(whole + Decimal(int(nano)).scaleb(-QUANTITY_PLACES)) if nano else whole
+
+
 def micro_floor(quantity: Decimal) -> int:
     """A quantity in whole micro-shares, rounded down (never more than is held)."""
     return int(quantity.quantize(_MICRO_STEP, rounding=ROUND_FLOOR).scaleb(6))

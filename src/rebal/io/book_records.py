@@ -2,7 +2,7 @@
 
 :func:`book_snapshot` turns validated :class:`~rebal.io.tables.Tables` into a
 :class:`~rebal.domain.book.BookSnapshot` using the exact values the validation kept (weights,
-bands and prices as `Decimal`, money in cents, quantities in micro-shares), never its floats.
+bands and prices as `Decimal`, money in cents, quantities to the nano-share), never its floats.
 :func:`write_book` writes a snapshot as the files ``rebal db import`` reads, in one canonical
 form (docs/store.md): reading them back gives the same values, and writing those again gives the
 same bytes.
@@ -22,9 +22,11 @@ import pandas as pd
 
 from rebal.domain.account import Account, AccountType, Holding, Price, Target
 from rebal.domain.book import BookSnapshot
+from rebal.domain.formatting import number_text
 from rebal.domain.ids import AccountId, HouseholdId, ModelId, Symbol
-from rebal.domain.money import CENT, from_cents, from_micro
+from rebal.domain.money import CENT, MICRO, from_cents, from_micro_nano
 from rebal.io.atomic import write_text_atomic
+from rebal.io.errors import Problem
 from rebal.io.tables import ACCOUNTS, HOLDINGS, MODELS, PRICES, Tables
 
 #: The files of a book, in the order they are written and reported.
@@ -63,13 +65,13 @@ def book_snapshot(tables: Tables, at: datetime) -> BookSnapshot:
     holdings = tuple(
         Holding(
             account=AccountId(str(account)), symbol=Symbol(str(symbol)),
-            quantity=from_micro(int(micro)),
+            quantity=from_micro_nano(int(micro), int(rest)),
             cost_basis=None if pd.isna(cost) else from_cents(int(cost)),
             acquired=acquired,
         )
-        for account, symbol, micro, cost, acquired in _rows(
-            tables.holdings, ("account", "symbol", "quantity_micro", "cost_basis_cents",
-                              "acquired"))
+        for account, symbol, micro, rest, cost, acquired in _rows(
+            tables.holdings, ("account", "symbol", "quantity_micro", "quantity_rest_nano",
+                              "cost_basis_cents", "acquired"))
     )
     prices = tuple(
         Price(symbol=Symbol(str(symbol)), price=_decimal(price), at=at)
@@ -77,6 +79,21 @@ def book_snapshot(tables: Tables, at: datetime) -> BookSnapshot:
     )
     return BookSnapshot(models={m: tuple(t) for m, t in models.items()}, accounts=accounts,
                         holdings=holdings, prices=prices)
+
+
+def too_many_shares(tables: Tables, file: str, limit: int) -> list[Problem]:
+    """A problem (in ``file``, on the holding's line) for every holding of ``limit`` shares or
+    more: what a store whose quantity column has fixed digits cannot hold. A file may hold
+    more (up to 10**12 shares); refusing here names the row instead of failing mid-import."""
+    holdings = tables.holdings
+    over = holdings[holdings["quantity_micro"] >= limit * MICRO]
+    return [
+        Problem(file, int(line), "quantity",
+                f"{number_text(from_micro_nano(int(micro), int(rest)))} shares is too many for "
+                "the store "
+                f"(fewer than {limit:,} shares a holding)")
+        for micro, rest, line in _rows(over, ("quantity_micro", "quantity_rest_nano", "line"))
+    ]
 
 
 def _decimal(value: object) -> Decimal:

@@ -178,21 +178,54 @@ class Sheet:
         return pd.Series(np.where(values >= 0, values + 0.0, np.nan)), fractions  # no -0.0
 
     def minor_units(
-        self, column: str, places: int, required: bool, floor: Floor, noun: str
+        self, column: str, places: int, required: bool, floor: Floor, noun: str, hint: str = ""
     ) -> tuple[IntArray, BoolArray]:
         """Exact integer units of 10**-places (cents, micro-shares) and which cells were given.
 
-        More than `places` decimals is an error, not a rounding; blank or bad cells are 0.
+        More than `places` decimals is an error, not a rounding (`hint`, when given, is added
+        to its message in parentheses); blank or bad cells are 0.
         """
         text, number = self._numbers(column, required)
         units, decimals, digits = _to_minor_units(text.where(number, "0"), places)
         too_precise = number & (decimals > places)
         too_large = number & ~too_precise & (digits > _MAX_DIGITS)
-        self.flag(too_precise, column, lambda v: f"{v!r} has more than {places} decimal places")
+        why = f" ({hint})" if hint else ""
+        self.flag(too_precise, column,
+                  lambda v: f"{v!r} has more than {places} decimal places{why}")
         self.flag(too_large, column, lambda v: f"{v!r} is too large")
         given = number & ~too_precise & ~too_large
         self._check_floor(column, units, given, floor, noun)
         return np.where(given, units, 0), given
+
+    def split_units(
+        self, column: str, places: int, fine: int, required: bool, floor: Floor, noun: str
+    ) -> tuple[IntArray, IntArray, BoolArray]:
+        """Exact values with up to `fine` decimals as two integers, and which cells were given:
+        whole units of 10**-places (truncated: micro-shares) and the rest below one such unit,
+        in units of 10**-fine (nano-shares, 0 to 999 for 6 and 9).
+
+        Two integers keep a value exact with as many whole digits as `minor_units` allows at
+        `places` (a 10**-fine count in one int64 would hold 1000 times less). More than `fine`
+        decimals is an error, not a rounding; blank or bad cells are 0.
+        """
+        text, number = self._numbers(column, required)
+        given = text.where(number, "0")
+        decimals = _decimal_places(_fraction_trimmed(given))
+        head = given.str.replace(rf"(\.\d{{{places}}})\d+$", r"\1", regex=True)
+        units, _, digits = _to_minor_units(head, places)
+        # The digits past the `places`-th decimal, padded to `fine - places` of them.
+        tail = given.str.replace(rf"^[+-]?\d*(?:\.\d{{0,{places}}})?", "", regex=True)
+        width = fine - places
+        rest = tail.str.pad(width, side="right", fillchar="0").str.slice(0, width)
+        rest_units = rest.astype(np.int64).to_numpy(dtype=np.int64)
+        rest_units = np.where(mask(given.str.startswith("-")), -rest_units, rest_units)
+        too_precise = number & (decimals > fine)
+        too_large = number & ~too_precise & (digits > _MAX_DIGITS)
+        self.flag(too_precise, column, lambda v: f"{v!r} has more than {fine} decimal places")
+        self.flag(too_large, column, lambda v: f"{v!r} is too large")
+        ok = number & ~too_precise & ~too_large
+        self._check_floor(column, np.where(units != 0, units, rest_units), ok, floor, noun)
+        return np.where(ok, units, 0), np.where(ok, rest_units, 0), ok
 
     def price(self, column: str) -> tuple[FloatArray, pd.Series]:
         """A required, finite, strictly positive number as float64, and its text as given."""
@@ -258,6 +291,20 @@ def exact_decimals(text: pd.Series, valid: BoolArray, scale: int = 0) -> pd.Seri
                      dtype=object)
 
 
+def _fraction_trimmed(text: pd.Series) -> pd.Series:
+    """Plain decimal strings without their sign and the trailing zeros of their fraction."""
+    body = text.str.lstrip("+-")
+    has_dot = mask(body.str.contains(".", regex=False))
+    return body.where(~has_dot, body.str.rstrip("0"))
+
+
+def _decimal_places(body: pd.Series) -> IntArray:
+    """How many decimals each string of `_fraction_trimmed` has."""
+    length = body.str.len().to_numpy(dtype=np.int64)
+    dot = body.str.find(".").to_numpy(dtype=np.int64)
+    return np.where(dot >= 0, length - dot - 1, 0)
+
+
 def _to_minor_units(text: pd.Series, places: int) -> tuple[IntArray, IntArray, IntArray]:
     """Exact units of 10**-places of plain decimal strings, with no float round trip.
 
@@ -266,12 +313,8 @@ def _to_minor_units(text: pd.Series, places: int) -> tuple[IntArray, IntArray, I
     as decimal places ("1.500" is 150 cents).
     """
     negative = mask(text.str.startswith("-"))
-    body = text.str.lstrip("+-")
-    has_dot = mask(body.str.contains(".", regex=False))
-    body = body.where(~has_dot, body.str.rstrip("0"))
-    length = body.str.len().to_numpy(dtype=np.int64)
-    dot = body.str.find(".").to_numpy(dtype=np.int64)
-    decimals = np.where(has_dot, length - dot - 1, 0)
+    body = _fraction_trimmed(text)
+    decimals = _decimal_places(body)
     significant = body.str.replace(".", "", regex=False).str.lstrip("0")
     shift = places - decimals
     digits = significant.str.len().to_numpy(dtype=np.int64) + shift

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
+from rebal.domain.money import QUANTITY_PLACES
 from rebal.io.errors import InputError, Problem
 from rebal.io.sheet import IntArray, Sheet, exact_decimals, mask
 
@@ -24,6 +26,8 @@ CASH = "CASH"
 #: Weights of a model must sum to 100% within this many percentage points.
 WEIGHT_SUM_TOLERANCE = 0.01
 _FLOAT_SLACK = 1e-9
+#: Added to the message of a money amount with more than 2 decimals.
+BELOW_A_CENT = "an amount below a cent: money is kept to whole cents; round it to 2 decimals"
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ class Tables:
     - accounts: account, model ("" for none), cash_cents (int64), type, household,
       can_trade (bool), restricted (sorted tuple of symbols), pending_cents (int64),
       liquidate (bool).
-    - holdings: account, symbol, quantity_micro (int64, shares x 10**6), cost_basis_cents
+    - holdings: account, symbol, quantity_micro (int64, whole micro-shares: shares x 10**6
+      rounded down, what the core trades), quantity_rest_nano (int64, the nano-shares below
+      the micro-share, 0 to 999: quantities have up to 9 decimals), cost_basis_cents
       (Int64, <NA> when not given), acquired (datetime.date or None), line (source line).
     - prices: symbol, price (float64), price_text (the price as written), price_exact (the
       price as written, as a `Decimal`).
@@ -158,8 +164,8 @@ def _open(source: Source, schema: Schema, problems: list[Problem]) -> Sheet | No
         problems.append(Problem(source.name, None, None, message))
 
     if missing:
-        file_problem(f"missing required column(s): {', '.join(missing)}")
-    if unknown:
+        file_problem(f"missing required column(s): {', '.join(missing)}{_semicolon_hint(names)}")
+    if unknown and not (missing and _semicolon_hint(names)):
         file_problem(
             f"unknown column(s): {', '.join(unknown)}; allowed: {', '.join(schema.allowed)}"
         )
@@ -171,6 +177,17 @@ def _open(source: Source, schema: Schema, problems: list[Problem]) -> Sheet | No
     if lines is None:
         lines = np.arange(2, len(source.frame) + 2, dtype=np.int64)
     return Sheet.from_frame(source.name, source.frame.set_axis(names, axis=1), lines, problems)
+
+
+def _semicolon_hint(names: list[str]) -> str:
+    """A hint when the header is one column with `;` in it: the file is `;`-separated (as
+    spreadsheets save CSV in locales with a decimal comma), so no column could be found."""
+    if len(names) == 1 and ";" in names[0]:
+        return (
+            f" (the header is one column, {names[0]!r}: the file looks ';'-separated; "
+            "rebal reads comma-separated files)"
+        )
+    return ""
 
 
 def _plain(text: pd.Series) -> pd.Series:
@@ -243,7 +260,14 @@ def _check_weight_sums(sheet: Sheet, model: pd.Series, weight: pd.Series) -> Non
             continue
         if abs(total - 100) > WEIGHT_SUM_TOLERANCE + _FLOAT_SLACK:
             shown = f"{round(total, 6):f}".rstrip("0").rstrip(".")
-            sheet.report(int(row), "weight", f"weights of model {name!r} sum to {shown}%, not 100%")
+            message = f"weights of model {name!r} sum to {shown}%, not 100%"
+            if abs(total - 1) <= WEIGHT_SUM_TOLERANCE + _FLOAT_SLACK:
+                # Fractions that sum to 1 (0.6 + 0.4): the weights were written as fractions.
+                given = np.flatnonzero(mask(model == name) & mask(weight > 0))[0]
+                first = sheet.text("weight")[given].removesuffix("%").strip()
+                percent = f"{Decimal(first).scaleb(2).normalize():f}"
+                message += f" (weights are percent: did you mean {percent} for {first}?)"
+            sheet.report(int(row), "weight", message)
 
 
 def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> pd.DataFrame:
@@ -253,12 +277,13 @@ def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> p
     if model_names is not None:
         sheet.flag(mask(model != "") & ~mask(model.isin(model_names)), "model",
                    lambda v: f"unknown model {v!r} (not in {models_file})")
-    cash, _ = sheet.minor_units("cash", 2, required=True, floor="any", noun="cash")
+    cash, _ = sheet.minor_units("cash", 2, required=True, floor="any", noun="cash",
+                                hint=BELOW_A_CENT)
     account_type = sheet.choice("type", ACCOUNT_TYPES, "taxable", "account type")
     can_trade = sheet.boolean("can_trade", default=True)
     restricted = sheet.symbol_lists("restricted")
     pending, _ = sheet.minor_units("pending_cash", 2, required=False, floor="any",
-                                   noun="pending cash")
+                                   noun="pending cash", hint=BELOW_A_CENT)
     liquidate = sheet.boolean("liquidate", default=False)
     _flag_duplicates(sheet, {"account": account}, account != "", "account",
                      lambda key, line: f"duplicate account {key[0]!r} (first on line {line})")
@@ -284,14 +309,15 @@ def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) ->
     symbol = sheet.symbols("symbol")
     sheet.flag(symbol == CASH, "symbol",
                lambda _: "CASH cannot be held as a position; put cash in the accounts table")
-    quantity, _ = sheet.minor_units("quantity", 6, required=True, floor="positive",
-                                    noun="quantity")
+    quantity, rest, _ = sheet.split_units("quantity", 6, QUANTITY_PLACES, required=True,
+                                          floor="positive", noun="quantity")
     cost, cost_given = sheet.minor_units("cost_basis", 2, required=False,
-                                         floor="nonnegative", noun="cost basis")
+                                         floor="nonnegative", noun="cost basis",
+                                         hint=BELOW_A_CENT)
     acquired = sheet.dates("acquired")
     _flag_duplicates(
         sheet,
-        {"account": account, "symbol": symbol, "quantity": quantity,
+        {"account": account, "symbol": symbol, "quantity": quantity, "rest": rest,
          "cost": np.where(cost_given, cost, -1), "acquired": acquired},
         sheet.ok,
         None,
@@ -301,6 +327,7 @@ def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) ->
         "account": _plain(account),
         "symbol": _plain(symbol),
         "quantity_micro": quantity,
+        "quantity_rest_nano": rest,
         "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
         "acquired": acquired,
         "line": sheet.lines,

@@ -88,9 +88,16 @@ class BrokerOrder:
 
     @classmethod
     def of(
-        cls, order: Order, *, broker_order_id: BrokerOrderId, state: OrderState,
-        submitted_at: datetime, updated_at: datetime, filled_quantity: Quantity = NO_SHARES,
-        filled_notional: Money = NO_MONEY, filled_avg_price: Decimal | None = None,
+        cls,
+        order: Order,
+        *,
+        broker_order_id: BrokerOrderId,
+        state: OrderState,
+        submitted_at: datetime,
+        updated_at: datetime,
+        filled_quantity: Quantity = NO_SHARES,
+        filled_notional: Money = NO_MONEY,
+        filled_avg_price: Decimal | None = None,
         reason: str = "",
     ) -> BrokerOrder:
         """``order`` as a broker holds it: what it asked, and how far it has got."""
@@ -188,4 +195,37 @@ class ReportsHoldings(Protocol):
         """Each account's ``(cash, positions)`` as :meth:`Broker.cash` and
         :meth:`Broker.positions` would answer them, all as of one instant; raises
         :class:`UnknownAccount` for an account the broker does not keep."""
+        ...
+
+
+@runtime_checkable
+class SubmitsMany(Protocol):
+    """A broker that takes several orders in one request (the run sends a block at a time)."""
+
+    def submit_many(self, orders: Sequence[Order]) -> list[BrokerOrder | BrokerError]:
+        """Each order received as :meth:`Broker.submit` would receive it; the answer for each,
+        in order, is the order as the broker then has it or the error it met
+        (:class:`DuplicateOrder` for a client id already known). A lost answer loses the whole
+        request's (:class:`BrokerUnavailable`)."""
+        ...
+
+
+@runtime_checkable
+class ReportsFills(Protocol):
+    """A broker that reports the fills of many orders in one request."""
+
+    def fills_of(
+        self, accounts: Sequence[AccountId], orders: Sequence[ClientOrderId]
+    ) -> Sequence[Fill]:
+        """The fills of ``orders`` (orders of ``accounts``) as of now, as :meth:`Broker.fills`
+        reports them."""
+        ...
+
+
+@runtime_checkable
+class ReportsBuyingPower(Protocol):
+    """A broker that reports many accounts' buying power in one request."""
+
+    def buying_powers(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Money]:
+        """Each account's buying power as :meth:`Broker.buying_power` would answer it."""
         ...

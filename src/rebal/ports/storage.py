@@ -20,7 +20,8 @@ holds the database's write lock from its start, which serialises them anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from contextlib import AbstractContextManager
+from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -42,8 +43,10 @@ from rebal.domain.ids import (
 from rebal.domain.money import Quantity
 from rebal.domain.order import Fill, Order
 from rebal.domain.proposal import Proposal
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState
 from rebal.ports.outbox import Outbox
+from rebal.ports.policies import PolicyRepository
 
 
 class StoreError(Exception):
@@ -116,6 +119,10 @@ class AccountRepository(Protocol):
         """The account, open or closed; ``None`` when unknown."""
         ...
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        """Each of ``accounts`` that is stored (open or closed), read at once."""
+        ...
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         """The open accounts (of ``model``), in book order (the order first stored)."""
         ...
@@ -134,6 +141,10 @@ class HoldingRepository(Protocol):
 
     def of(self, account: AccountId) -> Sequence[Holding]:
         """The account's holdings in their order."""
+        ...
+
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        """Each of ``accounts``' holdings in their order (none: empty), read at once."""
         ...
 
     def all(self) -> Sequence[Holding]:
@@ -290,6 +301,24 @@ class FillRepository(Protocol):
         """The order's fills in the order recorded."""
         ...
 
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        """Each of ``orders``' fills in the order recorded (none: empty), read at once."""
+        ...
+
+
+class RealisedRepository(Protocol):
+    """What each sell fill realised, lot by lot (:mod:`rebal.domain.realised`): written when
+    the fill is applied to the book, read by the wash-sale check."""
+
+    def add(self, lots: Sequence[RealisedLot]) -> None:
+        """Record the parts of sell fills; each fill must be stored, and a part recorded before
+        is a :class:`Conflict`."""
+        ...
+
+    def since(self, day: date) -> Sequence[RealisedLot]:
+        """The parts of the sales made on or after ``day``, by fill and part."""
+        ...
+
 
 class AuditTrail(Protocol):
     """The trail of every change, read only: the repositories write it."""
@@ -343,10 +372,20 @@ class UnitOfWork(Protocol):
     @property
     def fills(self) -> FillRepository: ...
     @property
+    def realised(self) -> RealisedRepository:
+        """What each sell fill realised (:class:`RealisedRepository`)."""
+        ...
+
+    @property
     def audit(self) -> AuditTrail: ...
     @property
     def outbox(self) -> Outbox:
         """Notifications to send, added in the transaction of the event they report."""
+        ...
+
+    @property
+    def policies(self) -> PolicyRepository:
+        """Investment policies and the scheduler's marks (:mod:`rebal.ports.policies`)."""
         ...
 
     def lock(self, name: str) -> None:
@@ -377,8 +416,12 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     """Where the book, the runs and the orders are kept."""
 
-    def unit_of_work(
-        self, *, actor: str, reason: str, firm: FirmId = DEFAULT_FIRM
-    ) -> UnitOfWork:
+    def unit_of_work(self, *, actor: str, reason: str, firm: FirmId = DEFAULT_FIRM) -> UnitOfWork:
         """Begin a unit of work (use it as a context manager)."""
+        ...
+
+    def claim(self, name: str) -> AbstractContextManager[None]:
+        """Hold the claim ``name`` across units of work until the ``with`` block ends, waiting
+        while another process or thread holds it; a claim held by a process that died is free
+        again (what keeps two processes from trading one run at once)."""
         ...

@@ -78,8 +78,11 @@ def import_book(
     step("accounts")
     before = {a.id: a for a in uow.accounts.list()}
     given = {a.id for a in book.accounts}
-    closed = [replace(a, closed_at=uow.now, pending_cash=NO_MONEY)
-              for a in before.values() if a.id not in given]
+    closed = [
+        replace(a, closed_at=uow.now, pending_cash=NO_MONEY)
+        for a in before.values()
+        if a.id not in given
+    ]
     uow.accounts.save([*book.accounts, *closed])
 
     step("holdings")

@@ -7,26 +7,47 @@ quotes from the price source, the account's status and restrictions from rebal's
 household's recent trades from the tax layer's history. A port that cannot answer (the broker
 unreachable, the calendar not covering the date) leaves its fact unknown, and the rules block on
 it; nothing here decides anything. ``now`` is passed in: this module reads no clock.
+
+:func:`check_leg` is what a run calls: it reads from the store what rebal recorded (the accounts,
+their households, the orders of earlier runs that trading day, the household's recent sales) and
+checks each account's orders of the leg. :class:`ComplianceConfig` is the firm's configuration
+(``rebal run --compliance-config FILE``, keys in ``docs/compliance.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rebal.compliance.codes import Code
-from rebal.compliance.facts import AccountFacts, Limits, MarketFacts
+from rebal.compliance.facts import (
+    DEFAULT_MAX_PRICE_AGE,
+    AccountFacts,
+    Limits,
+    MarketFacts,
+    RealisedLoss,
+    UnknownGainSale,
+)
 from rebal.compliance.hours import RunKind, postponed_to
 from rebal.compliance.rules import ComplianceReport, Violation, check, orders_of_day
 from rebal.domain.account import Account
-from rebal.domain.ids import Symbol
-from rebal.domain.order import Order
+from rebal.domain.ids import AccountId, FillId, Symbol, symbol
+from rebal.domain.order import Order, Side
+from rebal.domain.realised import RealisedLot
+from rebal.domain.run import RunEvent
 from rebal.ports.broker import Broker, BrokerError
 from rebal.ports.calendar import CalendarUnavailable, MarketCalendar
 from rebal.ports.prices import PriceSource
-from rebal.tax.wash_sales import Transaction, WashGuard
+from rebal.ports.storage import Store
+from rebal.services.runs import EXCHANGE_TZ
+from rebal.tax.rates import AccountType as TaxAccountType
+from rebal.tax.wash_sales import WINDOW_DAYS, Transaction, WashGuard
 
 #: How far back (and ahead) the calendar is asked for the previous close (the next open): more
 #: than any run of days without a session.
@@ -52,6 +73,10 @@ class Household:
 
     history: Sequence[Transaction] | None
     identical: Collection[Collection[str]] = field(default_factory=tuple)
+    #: losses rebal recorded in the wash-sale window (see RealisedLoss)
+    losses: tuple[RealisedLoss, ...] = ()
+    #: sales in the wash-sale window whose gain or loss is not known (see UnknownGainSale)
+    unknown_gain: tuple[UnknownGainSale, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +126,25 @@ def market_facts(ports: Ports, now: datetime, symbols: Iterable[Symbol]) -> Mark
 
 
 def account_facts(
-    ports: Ports, account: Account, now: datetime, household: Household
+    ports: Ports,
+    account: Account,
+    now: datetime,
+    household: Household,
+    recorded: Sequence[Order] = (),
 ) -> AccountFacts:
-    """What the broker, the calendar and rebal's records say of ``account`` at ``now``."""
+    """What the broker, the calendar and rebal's records say of ``account`` at ``now``;
+    ``recorded`` are the account's orders rebal stored, counted among the day's orders with the
+    broker's (the broker's view of an order both know)."""
     broker, calendar = ports.broker, ports.calendar
     day_start = _previous_close(calendar, now)
     day_orders = None
     if day_start is not None:
         sent = _ask(lambda: broker.orders(account.id))
-        day_orders = None if sent is None else orders_of_day(sent, day_start, now)
+        if sent is not None:
+            known = {o.client_order_id for o in sent}
+            day_orders = orders_of_day(sent, day_start, now) + orders_of_day(
+                [o for o in recorded if o.client_order_id not in known], day_start, now
+            )
     positions = _ask(lambda: broker.positions(account.id))
     day = _session_day(calendar, now)
     guard = None
@@ -124,6 +159,8 @@ def account_facts(
         positions=None if positions is None else dict(positions),
         day_orders=day_orders,
         wash_guard=guard,
+        realised_losses=household.losses,
+        unknown_gain_sales=household.unknown_gain,
     )
 
 
@@ -136,15 +173,18 @@ def check_orders(
     limits: Limits,
     household: Household,
     kind: RunKind = RunKind.SCHEDULED,
+    recorded: Sequence[Order] = (),
+    resized_buys: bool = False,
 ) -> Decision:
     """Check ``account``'s ``orders`` at ``now`` against every rule (the account's own
     restricted securities added to the firm's), and say where a scheduled run blocked by a
-    pattern day trade goes."""
-    facts = account_facts(ports, account, now, household)
+    pattern day trade goes. ``recorded``: the account's orders rebal stored (earlier runs');
+    ``resized_buys``: the buys are intents sized later (:func:`rebal.compliance.rules.check`)."""
+    facts = account_facts(ports, account, now, household, recorded)
     held = facts.positions or {}
     market = market_facts(ports, now, [*(o.symbol for o in orders), *held])
     own = replace(limits, restricted=limits.restricted | account.restricted)
-    report = check(orders, facts, market, own)
+    report = check(orders, facts, market, own, resized_buys=resized_buys)
     if Code.PATTERN_DAY_TRADE not in report.codes or kind is RunKind.INSTANT:
         return Decision(report, None)
     try:
@@ -153,3 +193,271 @@ def check_orders(
         unplaced = Violation(Code.PATTERN_DAY_TRADE, f"the run cannot be postponed: {exc}")
         return Decision(replace(report, violations=(*report.violations, unplaced)), None)
     return Decision(report, later)
+
+
+# -- the firm's configuration ---------------------------------------------------------------------
+
+
+class ComplianceConfigError(ValueError):
+    """The compliance configuration does not validate; the message names the source and keys."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComplianceConfig:
+    """The firm's compliance configuration, on top of each account's own record (its
+    ``can_trade`` flag and restricted securities in the store).
+
+    ``restricted``: securities no account may trade. ``max_security_weight`` and
+    ``max_issuer_weight`` with ``issuers``: the position limits (:class:`Limits`).
+    ``max_price_age``: how old a quote may be when an order is sent (``None``: the caller's
+    default). ``cannot_trade``: accounts barred from trading whatever their record says.
+    ``identical``: groups of substantially identical securities for the wash-sale rule.
+    """
+
+    restricted: frozenset[Symbol] = frozenset()
+    max_security_weight: Decimal | None = None
+    max_issuer_weight: Decimal | None = None
+    issuers: Mapping[Symbol, str] = field(default_factory=dict)
+    max_price_age: timedelta | None = None
+    cannot_trade: frozenset[AccountId] = frozenset()
+    identical: tuple[frozenset[Symbol], ...] = ()
+
+    def limits(self, default_age: timedelta = DEFAULT_MAX_PRICE_AGE) -> Limits:
+        """The rules' limits, a quote's age ``default_age`` unless configured."""
+        return Limits(
+            restricted=self.restricted,
+            max_security_weight=self.max_security_weight,
+            max_issuer_weight=self.max_issuer_weight,
+            issuers=dict(self.issuers),
+            max_price_age=default_age if self.max_price_age is None else self.max_price_age,
+        )
+
+
+class _ConfigFile(BaseModel):
+    """The keys of a compliance configuration file (documented in docs/compliance.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    restricted: list[str] = Field(default_factory=list)
+    cannot_trade: list[str] = Field(default_factory=list)
+    max_security_weight: Decimal | None = Field(default=None, gt=0, le=1)
+    max_issuer_weight: Decimal | None = Field(default=None, gt=0, le=1)
+    issuers: dict[str, str] = Field(default_factory=dict)
+    max_price_age_minutes: float | None = Field(default=None, ge=0)
+    identical: list[list[str]] = Field(default_factory=list)
+
+
+def compliance_config(data: Any, source: str = "compliance configuration") -> ComplianceConfig:
+    """Validate ``data`` (what a configuration file holds); every problem named by its key."""
+    try:
+        parsed = _ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ComplianceConfigError(f"{source}: {problems}") from None
+    age = parsed.max_price_age_minutes
+    return ComplianceConfig(
+        restricted=frozenset(symbol(s) for s in parsed.restricted),
+        max_security_weight=parsed.max_security_weight,
+        max_issuer_weight=parsed.max_issuer_weight,
+        issuers={symbol(s): issuer for s, issuer in parsed.issuers.items()},
+        max_price_age=None if age is None else timedelta(minutes=age),
+        cannot_trade=frozenset(AccountId(a.strip()) for a in parsed.cannot_trade),
+        identical=tuple(frozenset(symbol(s) for s in group) for group in parsed.identical),
+    )
+
+
+# -- a run's legs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunCompliance:
+    """What a run's checks read besides the store and the broker: the market's calendar, the
+    quotes, the firm's configuration, a quote's age when none is configured, and how the run
+    came about (a scheduled run blocked by a day trade is postponed, an instant one not)."""
+
+    calendar: MarketCalendar
+    prices: PriceSource
+    config: ComplianceConfig = field(default_factory=ComplianceConfig)
+    default_price_age: timedelta = DEFAULT_MAX_PRICE_AGE
+    kind: RunKind = RunKind.SCHEDULED
+
+
+#: The legs of a run that are checked: ``sells`` before anything is sent (the sells and every
+#: intended buy), ``buys`` before the buys are sent (sized from what the sells raised).
+LEGS = ("sells", "buys")
+_NOTE = re.compile(r"compliance (sells|buys) leg: (\S+) ([A-Z_]+): (.*)", re.DOTALL)
+#: How a blocked run's reason starts.
+BLOCKED = "blocked by compliance: "
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedViolation:
+    """A violation as a run's events keep it: when, at which leg, for which account."""
+
+    at: datetime
+    leg: str
+    account: AccountId
+    code: Code
+    message: str
+
+    def to_row(self) -> dict[str, Any]:
+        """The violation as a JSON row (``at``, ``leg``, ``account``, ``code``, ``message``)."""
+        return {
+            "at": self.at,
+            "leg": self.leg,
+            "account": self.account,
+            "code": str(self.code),
+            "message": self.message,
+        }
+
+
+def violation_note(leg: str, account: AccountId, violation: Violation) -> str:
+    """The run event that records ``violation`` of ``account``'s orders at ``leg``."""
+    return f"compliance {leg} leg: {account} {violation.code}: {violation.message}"
+
+
+def recorded_violations(events: Iterable[RunEvent]) -> list[RecordedViolation]:
+    """The violations a run's ``events`` record, in order."""
+    found = []
+    for event in events:
+        match = _NOTE.fullmatch(event.reason)
+        if match and match[3] in Code.__members__:
+            found.append(
+                RecordedViolation(event.at, match[1], AccountId(match[2]), Code(match[3]), match[4])
+            )
+    return found
+
+
+def blocked_reason(reports: Iterable[ComplianceReport]) -> str:
+    """A blocked run's reason: every violation as ``CODE: message``, ``; ``-separated."""
+    return BLOCKED + "; ".join(f"{v.code}: {v.message}" for r in reports for v in r.violations)
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """What rebal's store says for a check: the accounts, the orders of recent runs, and the
+    losses and the sales of unknown result of each household in the wash-sale window."""
+
+    accounts: Mapping[AccountId, Account]
+    orders: Sequence[Order]
+    losses: Mapping[str, tuple[RealisedLoss, ...]]
+    sales: Mapping[str, tuple[UnknownGainSale, ...]]
+
+
+def _household(account: Account) -> str:
+    return account.household or account.id
+
+
+def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -> _Record:
+    """The store's accounts, the orders of runs that may have traded in the wash-sale window
+    (which holds the trading day), and, for the taxable accounts of each household, the losses
+    their sales realised in that window (the sums of the lots relieved at a loss, by account,
+    symbol and day) and the sales whose result is not known: a fill recorded without what it
+    realised, or with a lot of unknown basis, and each sale about to be sent (``selling``)."""
+    today = now.astimezone(EXCHANGE_TZ).date()
+    first = today - timedelta(days=WINDOW_DAYS)
+    since = now - timedelta(days=WINDOW_DAYS + 1)
+    with store.unit_of_work(actor=actor, reason="compliance: read rebal's record") as uow:
+        accounts = {a.id: a for a in uow.accounts.list()}
+        orders = [
+            o
+            for r in uow.runs.list()
+            if not r.state.terminal or r.updated_at >= since
+            for o in uow.orders.for_run(r.id)
+        ]
+        sold_by = [
+            (order, fill)
+            for order in orders
+            if order.side is Side.SELL and order.filled_quantity > 0
+            for fill in uow.fills.for_order(order.client_order_id)
+        ]
+        realised = [lot for lot in uow.realised.since(first) if lot.sold <= today]
+
+    def taxable(account: AccountId) -> Account | None:
+        seller = accounts.get(account)
+        if seller is None or not TaxAccountType(seller.type.value).taxable:
+            return None  # a loss in an IRA or a Roth is not deductible: there is nothing to wash
+        return seller
+
+    parts: dict[FillId, list[RealisedLot]] = {}
+    lost: dict[tuple[str, AccountId, Symbol, date], Decimal] = {}
+    for lot in realised:
+        parts.setdefault(lot.fill, []).append(lot)
+        seller = taxable(lot.account)
+        if seller is not None and lot.result is not None and lot.result < 0:
+            key = (_household(seller), seller.id, lot.symbol, lot.sold)
+            lost[key] = lost.get(key, Decimal(0)) - lot.result
+    unknown = [
+        (order, fill.at.astimezone(EXCHANGE_TZ).date())
+        for order, fill in sold_by
+        if not parts.get(fill.id) or any(p.basis is None for p in parts[fill.id])
+    ]
+    sales: dict[str, dict[UnknownGainSale, None]] = {}
+    for order, sold in [*unknown, *((o, today) for o in selling if o.side is Side.SELL)]:
+        seller = taxable(order.account)
+        if seller is not None and first <= sold <= today:
+            sale = UnknownGainSale(seller.id, order.symbol, sold)
+            sales.setdefault(_household(seller), {})[sale] = None
+    losses: dict[str, list[RealisedLoss]] = {}
+    for (household, account, sold_symbol, sold), amount in sorted(lost.items()):
+        losses.setdefault(household, []).append(RealisedLoss(account, sold_symbol, sold, amount))
+    return _Record(
+        accounts,
+        orders,
+        {h: tuple(found) for h, found in losses.items()},
+        {h: tuple(found) for h, found in sales.items()},
+    )
+
+
+def check_leg(
+    store: Store,
+    broker: Broker,
+    compliance: RunCompliance,
+    orders: Sequence[Order],
+    *,
+    now: datetime,
+    actor: str,
+    resized_buys: bool = False,
+) -> tuple[ComplianceReport, ...]:
+    """Check one leg of a run, ``orders`` of one or more accounts, at ``now``: a report per
+    account. An account rebal does not keep cannot trade; the firm's ``cannot_trade`` list
+    overrides an account's record. ``resized_buys``: the buys are the proposal's intents, sized
+    later to the cash raised (the check before the sells)."""
+    record = _record(store, now, actor, orders)
+    config = compliance.config
+    ports = Ports(calendar=compliance.calendar, broker=broker, prices=compliance.prices)
+    limits = config.limits(compliance.default_price_age)
+    reports = []
+    for account_id in dict.fromkeys(o.account for o in orders):
+        mine = [o for o in orders if o.account == account_id]
+        account = record.accounts.get(account_id)
+        if account is None:
+            unknown = Violation(
+                Code.ACCOUNT_CANNOT_TRADE, f"account {account_id} is not in rebal's store"
+            )
+            reports.append(ComplianceReport(account_id, now, (unknown,)))
+            continue
+        if account_id in config.cannot_trade:
+            account = replace(account, can_trade=False)
+        household = Household(
+            history=[],  # the store's sales come as recorded losses and unknown_gain
+            identical=config.identical,
+            losses=record.losses.get(_household(account), ()),
+            unknown_gain=record.sales.get(_household(account), ()),
+        )
+        decision = check_orders(
+            mine,
+            account=account,
+            now=now,
+            ports=ports,
+            limits=limits,
+            household=household,
+            kind=compliance.kind,
+            recorded=[o for o in record.orders if o.account == account_id],
+            resized_buys=resized_buys,
+        )
+        reports.append(decision.report)
+    return tuple(reports)

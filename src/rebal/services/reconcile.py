@@ -10,13 +10,16 @@ work and the broker through its port, and compares each account the broker keeps
 
 :func:`check_allocation` measures, after a run, the weights an account reached against those it
 was meant to reach: within :data:`ALLOCATION_TOLERANCE` (half a percentage point) per position,
-else the account is flagged with the reason; :func:`flag_run` records the flags on the run as
-events. Both are pure or go through the ports only, so every entry point (the command line, the
-run layer, the REST API) calls the same code.
+else the account is flagged with the reason; :func:`run_allocation` measures every account a run
+traded against what its proposal intended; :func:`flag_run` and :func:`note_breaks` record flags
+and reconciliation breaks on the run as events, :func:`run_flags` reads them back and
+:func:`allocation_flags` gives those still standing. All are pure or go through the ports only,
+so every entry point (the command line, the run layer, the REST API) calls the same code.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +30,8 @@ from typing import Protocol
 from rebal.domain.account import positions_of
 from rebal.domain.ids import CASH, AccountId, RunId, Symbol
 from rebal.domain.money import Money, Quantity
+from rebal.domain.order import Side
+from rebal.domain.run import Run, RunEvent
 from rebal.ports.broker import ReportsHoldings
 from rebal.ports.storage import UnitOfWork
 
@@ -168,6 +173,17 @@ def book_holdings(uow: UnitOfWork) -> dict[AccountId, Holdings]:
     return {a.id: Holdings(a.cash, positions_of(rows.get(a.id, ()))) for a in uow.accounts.list()}
 
 
+def broker_holdings(
+    broker: BrokerHoldings, accounts: Sequence[AccountId]
+) -> dict[AccountId, Holdings]:
+    """What ``broker`` holds of each of ``accounts`` (all kept by it), in one request when it
+    :class:`~rebal.ports.broker.ReportsHoldings`."""
+    if isinstance(broker, ReportsHoldings):
+        reported = broker.holdings(accounts)
+        return {a: Holdings(cash, dict(positions)) for a, (cash, positions) in reported.items()}
+    return {a: Holdings(broker.cash(a), dict(broker.positions(a))) for a in accounts}
+
+
 def reconcile(
     book: Mapping[AccountId, Holdings],
     broker: BrokerHoldings,
@@ -194,12 +210,7 @@ def reconcile(
     else:
         names = [a for a in book if a in at_broker] + [a for a in kept if a not in book]
         unopened = tuple(a for a in book if a not in at_broker)
-    asked = [n for n in names if n in at_broker]
-    if isinstance(broker, ReportsHoldings):
-        reported = broker.holdings(asked)
-        held = {a: Holdings(cash, dict(positions)) for a, (cash, positions) in reported.items()}
-    else:
-        held = {a: Holdings(broker.cash(a), dict(broker.positions(a))) for a in asked}
+    held = broker_holdings(broker, [n for n in names if n in at_broker])
     results = []
     for name in names:
         ours = book.get(name)
@@ -313,11 +324,119 @@ def check_allocation(
     return AllocationCheck(account, tuple(rows), reason)
 
 
+#: How a run's events begin that flag an account (:func:`flag_run`, :func:`note_breaks`);
+#: the account follows, as ``account ID``.
+ALLOCATION_FLAG = "allocation flagged: "
+RECONCILIATION_BREAK = "reconciliation break: "
+_FLAGGED = re.compile(
+    rf"^({re.escape(ALLOCATION_FLAG)}|{re.escape(RECONCILIATION_BREAK)})account (\S+?):? "
+)
+
+
 def flag_run(uow: UnitOfWork, run: RunId, checks: Iterable[AllocationCheck]) -> int:
     """Record each flagged check on ``run`` as an event with its reason (the run keeps its
     state: the flag is what the events say); returns how many accounts were flagged. The
     caller commits the unit of work."""
     flagged = [c for c in checks if c.flagged]
     for check in flagged:
-        uow.runs.note(run, uow.now, f"allocation flagged: {check.reason}")
+        uow.runs.note(run, uow.now, f"{ALLOCATION_FLAG}{check.reason}")
     return len(flagged)
+
+
+def note_breaks(uow: UnitOfWork, run: RunId, compared: Iterable[AccountReconciliation]) -> int:
+    """Record each account of ``compared`` that does not reconcile as an event of ``run``
+    listing its differences; returns how many. The caller commits."""
+    broken = [a for a in compared if not a.reconciled]
+    for account in broken:
+        uow.runs.note(run, uow.now, f"{RECONCILIATION_BREAK}{break_text(account)}")
+    return len(broken)
+
+
+def break_text(account: AccountReconciliation) -> str:
+    """One line: the account and each of its differences (book, broker)."""
+    each = "; ".join(
+        f"{d.kind.value}{' ' + d.symbol if d.symbol else ''} book {d.book} broker {d.broker}"
+        for d in account.differences
+    )
+    return f"account {account.account}: {each}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunFlag:
+    """An account a run flagged: ``kind`` ``allocation`` or ``reconciliation``, and why."""
+
+    run: RunId
+    account: AccountId
+    kind: str
+    reason: str
+
+
+def run_flags(run: RunId, events: Iterable[RunEvent]) -> list[RunFlag]:
+    """The flags recorded among ``run``'s events, in order."""
+    out = []
+    for event in events:
+        found = _FLAGGED.match(event.reason)
+        if found:
+            kind = "allocation" if found.group(1) == ALLOCATION_FLAG else "reconciliation"
+            out.append(RunFlag(run, AccountId(found.group(2)), kind, event.reason))
+    return out
+
+
+def allocation_flags(uow: UnitOfWork) -> list[RunFlag]:
+    """The allocation flags still standing: per account, those of the last ended run that
+    traded it (a later run that reached its allocation clears an earlier flag)."""
+    latest: dict[AccountId, list[RunFlag]] = {}
+    for run in uow.runs.list():
+        if not run.state.terminal:
+            continue
+        flags = [f for f in run_flags(run.id, uow.runs.events(run.id)) if f.kind == "allocation"]
+        for account in {o.account for o in uow.orders.for_run(run.id)}:
+            latest[account] = [f for f in flags if f.account == account]
+    return [f for flags in latest.values() for f in flags]
+
+
+def run_allocation(
+    uow: UnitOfWork, run: Run, book: Mapping[AccountId, Holdings]
+) -> list[AllocationCheck]:
+    """:func:`check_allocation` of each account ``run`` traded: the weights its ``book``
+    holdings reach at current prices against those its proposal intended. The intended
+    holdings are the holdings before the run (the book less the run's fills) moved by the
+    proposed orders, their cash by the proposed amounts at the proposal's prices; both are
+    valued at current prices, so a move of prices alone flags nothing."""
+    proposal = uow.proposals.get(run.proposal) if run.proposal else None
+    if proposal is None:
+        return []
+    orders = list(uow.orders.for_run(run.id))
+    accounts = sorted({o.account for o in orders} & set(book))
+    symbols = {o.symbol for o in proposal.orders} | {s for a in accounts for s in book[a].positions}
+    then = uow.prices.quotes(symbols, proposal.as_of)
+    now = {s: q.price for s, q in uow.prices.quotes(symbols, uow.now).items()}
+    orders_of = defaultdict(list)
+    for o in orders:
+        orders_of[o.account].append(o)
+    proposed_of = defaultdict(list)
+    for p in proposal.orders:
+        proposed_of[p.account].append(p)
+    checks = []
+    for account in accounts:
+        held = book[account]
+        shares: dict[Symbol, Decimal] = defaultdict(Decimal, held.positions)
+        cash = Decimal(held.cash)
+        for o in orders_of[account]:  # undo the run's fills: the holdings before it
+            sign = 1 if o.side is Side.BUY else -1
+            shares[o.symbol] -= sign * o.filled_quantity
+            cash += sign * o.filled_notional
+        for p in proposed_of[account]:
+            if p.symbol in then:  # then the proposal's orders
+                sign = 1 if p.side is Side.BUY else -1
+                price = then[p.symbol].price
+                quantity = p.quantity if p.quantity is not None else (p.notional or 0) / price
+                shares[p.symbol] += sign * quantity
+                cash -= sign * quantity * price
+        values = {s: q * now[s] for s, q in shares.items() if q and s in now}
+        total = cash + sum(values.values(), Decimal(0))
+        intended = {s: v / total for s, v in values.items()} if total > 0 else {}
+        if total > 0:
+            intended[CASH] = cash / total
+        checks.append(check_allocation(account, intended, held.positions, now, held.cash))
+    return checks

@@ -59,7 +59,9 @@ class AccountProblem:
     `gain_budget` caps the net realised gain (short plus long term) of the run;
     `short_term_gains=False` forbids selling a short-term lot at a gain. `blocked_buys` and
     `blocked_loss_sales` are the symbols the household may not buy, or sell at a loss, today
-    without a wash sale (`rebal.tax.wash_sales.WashGuard.blocked`).
+    without a wash sale (`rebal.tax.wash_sales.WashGuard.blocked`). `unsold` are the symbols
+    that sell nothing: the order rules would drop their sale (below the minimum trade, or no
+    whole share), so a plan must not count on it (a loss it would offset a gain with).
     """
 
     account: str
@@ -72,6 +74,7 @@ class AccountProblem:
     short_term_gains: bool = True
     blocked_buys: frozenset[str] = frozenset()
     blocked_loss_sales: frozenset[str] = frozenset()
+    unsold: frozenset[str] = frozenset()
 
     @property
     def total(self) -> Decimal:
@@ -160,6 +163,13 @@ def evaluate(problem: AccountProblem, plan: Plan) -> PlanResult:
         band_excess=excess,
         outside_band=outside,
     )
+
+
+def idle_cash(problem: AccountProblem, plan: Plan) -> Decimal:
+    """Cash `plan` leaves above the account's cash target (none when below it): money neither
+    invested nor kept."""
+    target = (1 - sum((p.target for p in problem.positions), ZERO)) * problem.total
+    return max(evaluate(problem, plan).cash_after - target, ZERO)
 
 
 def naive_fifo_plan(problem: AccountProblem) -> Plan:

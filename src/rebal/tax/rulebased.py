@@ -37,8 +37,10 @@ from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan, Posit
 class _Run:
     """Mutable state of one rule-based rebalance."""
 
-    def __init__(self, problem: AccountProblem) -> None:
+    def __init__(self, problem: AccountProblem, washed: frozenset[str] = frozenset()) -> None:
         self.problem = problem
+        #: Symbols whose losses a wash sale would disallow: they save no tax today.
+        self.washed = washed
         self.total = problem.total
         self.held: dict[str, dict[str, TaxLot]] = {
             p.symbol: {lot.lot_id: lot for lot in p.lots} for p in problem.positions
@@ -60,18 +62,21 @@ class _Run:
         return rates.long_term_total if self.long_term(lot) else rates.short_term_total
 
     def sellable(self, p: Position, lot: TaxLot) -> bool:
-        """False for a short-term lot at a gain when short-term gains are forbidden, and for a
-        losing lot of a security whose loss would be washed."""
+        """False for a short-term lot at a gain when short-term gains are forbidden, for a
+        losing lot of a security whose loss would be washed, and for an `unsold` security."""
         gain = p.price > lot.cost_per_share
+        if p.symbol in self.problem.unsold:
+            return False
         if p.price < lot.cost_per_share and p.symbol in self.problem.blocked_loss_sales:
             return False
         return self.problem.short_term_gains or not gain or self.long_term(lot)
 
-    def sell(self, p: Position, lot_id: str, value: Decimal) -> None:
-        """Sell up to `value` of a lot: never below the position's lower edge, never past the
-        gain budget."""
+    def sell(self, p: Position, lot_id: str, value: Decimal, below_band: bool = False) -> None:
+        """Sell up to `value` of a lot: never below the position's lower edge (unless
+        `below_band`), never past the gain budget."""
         lot = self.held[p.symbol][lot_id]
-        take = min(value, self.value[p.symbol] - self.low(p), lot.quantity * p.price)
+        floor = ZERO if below_band else self.low(p)
+        take = min(value, self.value[p.symbol] - floor, lot.quantity * p.price)
         gain_per_share = p.price - lot.cost_per_share
         budget = self.problem.gain_budget
         if budget is not None and gain_per_share > 0:
@@ -140,7 +145,9 @@ def _ranked(
             per_dollar = (p.price - lot.cost_per_share) / p.price
             worth = -per_dollar * run.problem.rates.long_term_total > 2 * run.problem.cost_rate
             if run.sellable(p, lot) and (not losses_only or worth):
-                ranked.append((run.rate(lot) * per_dollar, p.symbol, lot.lot_id, p, lot))
+                washed = per_dollar < 0 and p.symbol in run.washed
+                tax = ZERO if washed else run.rate(lot) * per_dollar
+                ranked.append((tax, p.symbol, lot.lot_id, p, lot))
     ranked.sort(key=lambda r: r[:3])
     return [(p, lot) for *_, p, lot in ranked]
 
@@ -154,13 +161,38 @@ def _shrink_buys(run: _Run) -> None:
         run.buys[symbol] = (money * scale).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
 
 
-def _raise_cash(run: _Run, positions: list[Position], amount: Decimal) -> None:
-    """Raise `amount` of proceeds, cheapest tax per dollar first."""
+def _raise_cash(
+    run: _Run, positions: list[Position], amount: Decimal, below_band: bool = False
+) -> None:
+    """Raise `amount` of proceeds, cheapest tax per dollar first (below the lower band edges
+    too with `below_band`)."""
     target = run.proceeds + amount
     for p, lot in _ranked(run, positions, losses_only=False):
         if run.proceeds >= target:
             return
-        run.sell(p, lot.lot_id, target - run.proceeds)
+        run.sell(p, lot.lot_id, target - run.proceeds, below_band)
+
+
+def least_tax_sales(problem: AccountProblem, floor: Decimal = ZERO) -> Plan:
+    """Sales only, at the least tax, that leave at least `floor` of cash after trading cost
+    (with `CASH_CUSHION` to spare): what the account must do to raise cash it owes.
+
+    Lots are sold by tax per dollar of proceeds, cheapest first: losses, then losses a wash
+    sale would disallow (`blocked_loss_sales`: no tax today), then the lowest gains; the
+    short-term switch holds. The cash comes first, then the gain budget, then the bands: sales
+    within the budget from positions above their lower band edges (down to the edge), then
+    within the budget from any position, then past the budget in the same two steps. A problem
+    whose whole value does not cover `floor` sells every lot it may.
+    """
+    run = _Run(replace(problem, blocked_loss_sales=frozenset()), washed=problem.blocked_loss_sales)
+    for budgeted, below_band in ((True, False), (True, True), (False, False), (False, True)):
+        if not budgeted:
+            run.problem = replace(run.problem, gain_budget=None)
+        short = floor - run.cash_after()
+        if short <= 0:
+            break
+        _raise_cash(run, list(problem.positions), short / (1 - problem.cost_rate), below_band)
+    return Plan("least-tax", {lot_id: q for lot_id, q in run.sells.items() if q > 0}, {})
 
 
 def _offset_gains(run: _Run, positions: list[Position]) -> None:

@@ -4,9 +4,10 @@ For each taxable account where a policy ran (other than liquidation, and outside
 rebalanced as one): build its `rebal.tax.plan.AccountProblem` (lots from the holdings, the run's
 bands around the targets, cash after the flow less the cash kept, the gain budget, the
 short-term switch and the wash-sale blocks), solve it (rule-based or the HiGHS optimiser), raise
-cash owed even against tax preferences, and decide whether to rebalance at all: an account with
-a withdrawal due soon is held, and with a drift cost a plan whose tax exceeds the benefit of the
-drift it closes is shrunk or dropped. The plan becomes the row's desired values.
+cash owed at the least tax, even past the tax preferences where it must, and decide whether to
+rebalance at all: an account with a withdrawal due soon is held, and with a drift cost a plan
+whose tax exceeds the benefit of the drift it closes is shrunk or dropped. The plan becomes the
+row's desired values.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from rebal.tax.lots import TaxLot
 from rebal.tax.money import ZERO, to_cents
 from rebal.tax.optimizer import optimal_plan
 from rebal.tax.plan import AccountProblem, Plan, Position, evaluate
-from rebal.tax.rulebased import rule_based_plan
+from rebal.tax.rulebased import least_tax_sales, rule_based_plan
 from rebal.taxaware.convert import cents_to_money, micro_to_shares, piece, weight_to_decimal
 from rebal.taxaware.quantities import method_quantities, order_shares
 from rebal.taxaware.settings import PLANNER_METHODS
@@ -138,7 +138,17 @@ def _problem(run: RunState, i: int) -> AccountProblem | None:
 
 
 def _solve(run: RunState, i: int, problem: AccountProblem) -> Plan:
-    """Solve `problem` by the run's method (the optimiser falls back to the rule-based plan)."""
+    """Solve `problem` by the run's method (the optimiser falls back to the rule-based plan),
+    again without the sales the order rules would drop (`_dropped`), until none is left: a
+    plan must not offset a gain with a loss that is never sold."""
+    plan = _solve_once(run, i, problem)
+    while dropped := _dropped(run, i, problem, plan):
+        problem = replace(problem, unsold=problem.unsold | dropped)
+        plan = _solve_once(run, i, problem)
+    return plan
+
+
+def _solve_once(run: RunState, i: int, problem: AccountProblem) -> Plan:
     if run.settings.optimizer:
         try:
             run.method[i] = "optimizer"
@@ -147,6 +157,27 @@ def _solve(run: RunState, i: int, problem: AccountProblem) -> Plan:
             run.note(i, f"{exc}; rule-based plan used")
     run.method[i] = "rule-based"
     return rule_based_plan(problem)
+
+
+def _dropped(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> frozenset[str]:
+    """The symbols whose planned sale the order rules drop (`rebal.core.trades`): worth less
+    than the minimum trade, or less than a whole share with --whole-shares; none when the
+    account must raise cash (every sale is then kept)."""
+    a, rules = run.book.arrays, run.config.rules
+    if a.cash_cents[i] + a.pending_cents[i] < 0:
+        return frozenset()
+    owner = problem.lot_owner()
+    shares: dict[str, Decimal] = defaultdict(Decimal)
+    for lot_id, quantity in plan.sells.items():
+        shares[owner[lot_id].symbol] += quantity
+    minimum = cents_to_money(rules.min_trade_cents)
+    price = {p.symbol: p.price for p in problem.positions}
+    return frozenset(
+        symbol
+        for symbol, quantity in shares.items()
+        if quantity > 0
+        and to_cents(order_shares(quantity, rules.whole_shares) * price[symbol]) < minimum
+    )
 
 
 def _owes(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> bool:
@@ -161,28 +192,38 @@ def _owes(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> bool:
 def _raise_anyway(
     run: RunState, i: int, problem: AccountProblem, plan: Plan
 ) -> tuple[AccountProblem, Plan]:
-    """Cash owed (a withdrawal, a debit) comes before tax preferences: when the plan leaves
-    cash short, sell losses a wash sale would wash, then set the gain limits aside."""
-    relaxations: tuple[tuple[dict[str, Any], str], ...] = (
-        (
-            {"blocked_loss_sales": frozenset()},
-            "losses sold to raise the cash owed although the household bought the security "
-            "recently or buys it in this run (wash sale)",
-        ),
-        (
-            {"gain_budget": None, "short_term_gains": True},
-            "gain budget and short-term switch set aside to raise the cash owed",
-        ),
-    )
-    for change, why in relaxations:
-        relaxed = replace(problem, **change)
-        if relaxed == problem:
-            continue
-        problem, plan = relaxed, _solve(run, i, relaxed)
-        run.note(i, why)
-        if not _owes(run, i, problem, plan):
+    """Cash owed (a withdrawal, a debit) comes before tax preferences, at the least tax.
+
+    The least-tax sales that raise it (`least_tax_sales`: losses, then losses a wash sale
+    would disallow, then the lowest gains) are sought under the short-term switch, then
+    without it; they set what the account gives up: the wash-sale blocks if they sell a
+    blocked loss, the switch if it had to go, and the gain budget grows to their gain, no
+    further. The account is planned again on those terms: that plan when it raises the cash,
+    else the sales alone. What was given up is said by the tax report
+    (`rebal.taxaware.reports`), from the trades made.
+    """
+    floor = -cents_to_money(run.keep[i])
+    for stage in (problem, replace(problem, short_term_gains=True)):
+        sales = least_tax_sales(stage, floor)
+        if evaluate(stage, sales).cash_after >= floor:
             break
-    return problem, plan
+    held = {lot.lot_id: (p, lot) for p in stage.positions for lot in p.lots}
+    washes = any(
+        p.symbol in stage.blocked_loss_sales and lot.cost_per_share > p.price
+        for p, lot in (held[lot_id] for lot_id in sales.sells)
+    )
+    if washes:
+        stage = replace(stage, blocked_loss_sales=frozenset())
+    if stage.gain_budget is not None:
+        needed = evaluate(stage, sales)
+        stage = replace(
+            stage, gain_budget=max(stage.gain_budget, needed.realised_st + needed.realised_lt)
+        )
+    run.raised.add(i)
+    plan = _solve(run, i, stage)
+    if _owes(run, i, stage, plan):
+        plan = sales
+    return stage, plan
 
 
 def _worth_it(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> Plan | None:
@@ -232,7 +273,9 @@ def _apply(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> None:
         for s, parts in pieces.items():
             run.pieces[(i, s)] = parts
     else:
-        quantities = method_quantities(problem, wanted, run.settings, whole_shares)
+        # Cash owed is raised whatever the gain of the method's lots (the report says it).
+        trim = replace(problem, gain_budget=None) if i in run.raised else problem
+        quantities = method_quantities(trim, wanted, run.settings, whole_shares)
     buys: dict[str, Decimal] = dict(plan.buys)
     for symbol, amount in plan_substitutes(run, i, problem, plan).items():
         buys[symbol] = buys.get(symbol, ZERO) + amount

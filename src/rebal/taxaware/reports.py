@@ -17,11 +17,20 @@ from typing import Any
 import numpy as np
 
 from rebal.core.trades import Trades
+from rebal.domain.formatting import number_text
 from rebal.tax.lots import LotMethod, TaxLot, relieve_lots
 from rebal.tax.money import ZERO
 from rebal.tax.plan import Plan, evaluate
 from rebal.tax.rates import AccountType
-from rebal.tax.report import TradeTax, account_report, buy_trade, lot_json, report_json, sell_trade
+from rebal.tax.report import (
+    AccountTaxReport,
+    TradeTax,
+    account_report,
+    buy_trade,
+    lot_json,
+    report_json,
+    sell_trade,
+)
 from rebal.tax.wash_sales import Side, Transaction, WashGuard
 from rebal.taxaware.convert import cents_to_money, isin, micro_to_shares
 from rebal.taxaware.settings import EMPTY_TAX, AccountTax
@@ -106,7 +115,11 @@ def _report(
         )
     report = account_report(account, kind, taxes, run.settings.rates)
     tax = report_json(report) | {"method": run.method.get(i), "outside_band": {}}
+    notes = [note] if note else []
+    if i in run.raised and kind.taxable:
+        notes += _given_up(run, report)
     problem = run.problems.get(i)
+    budget = run.settings.gain_budget
     if problem is not None and kind.taxable:
         try:
             result = evaluate(problem, Plan("final", sold, buys))
@@ -114,11 +127,41 @@ def _report(
             result = None
         if result is not None:
             tax["outside_band"] = {s: float(v) for s, v in result.outside_band.items()}
-            if result.outside_band and problem.gain_budget is not None:
-                left = ", ".join(f"{s} {v:,.2f}" for s, v in result.outside_band.items())
-                extra = f"gain budget {problem.gain_budget:,.2f} left outside the bands: {left}"
-                note = f"{note}; {extra}" if note else extra
-    return AccountTax(tax, lots, note)
+            if result.outside_band and budget is not None:
+                left = ", ".join(
+                    f"{s} {number_text(v, 2, grouped=True)}" for s, v in result.outside_band.items()
+                )
+                notes.append(f"gain budget {_money(budget)} left outside the bands: {left}")
+    return AccountTax(tax, lots, "; ".join(notes) or None)
+
+
+def _money(value: Decimal) -> str:
+    return number_text(value, 2, grouped=True)
+
+
+def _given_up(run: RunState, report: AccountTaxReport) -> list[str]:
+    """What raising the cash owed cost against the run's tax preferences, from the trades
+    made: losses a wash sale disallows, short-term gains when forbidden, the gain past the
+    budget. Nothing when the cash was raised within them."""
+    s = run.settings
+    out = []
+    washed = sorted({t.symbol for t in report.trades if t.side is Side.SELL and t.wash_flag})
+    if washed:
+        out.append(
+            f"losses sold to raise the cash owed although a wash sale disallows them: "
+            f"{', '.join(washed)}"
+        )
+    if not s.short_term_gains and report.short_term_gains > 0:
+        out.append(
+            f"short-term gains of {_money(report.short_term_gains)} realised to raise the cash owed"
+        )
+    net = report.realized_st + report.realized_lt
+    if s.gain_budget is not None and net > s.gain_budget:
+        out.append(
+            f"gain budget {_money(s.gain_budget)} exceeded by {_money(net - s.gain_budget)} "
+            "to raise the cash owed"
+        )
+    return out
 
 
 def _sell(

@@ -18,7 +18,6 @@ from rebal.tax.lots import LotMethod
 from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.report import account_report, report_json
 from rebal.tax.wash_sales import Transaction
-from rebal.tax_inputs import SubstituteGroups
 
 #: Methods whose lots are the planner's own choice (specific identification of its lots).
 PLANNER_METHODS = (LotMethod.MIN_TAX, LotMethod.SPECIFIC)
@@ -41,7 +40,7 @@ class TaxSettings:
     optimizer: bool = False
     tlh: bool = False
     harvest_rules: HarvestRules = field(default_factory=HarvestRules)
-    substitutes: SubstituteGroups = ()
+    substitutes: tuple[tuple[str, ...], ...] = ()  # rebal.tax_inputs.SubstituteGroups
     transactions: tuple[Transaction, ...] = ()
     household: bool = False
     tax_inefficient: frozenset[str] = frozenset()

@@ -12,6 +12,8 @@ a few typed fields, each written by the steps that own it:
   the run; see `rebal.taxaware.wash`).
 - `pieces` / `problems`: the lots each planned sell uses and each planned row's problem, read by
   `rebal.taxaware.reports`.
+- `raised`: rows whose plan raises cash owed past their tax preferences, where needed (the
+  report states what was given up).
 - `notes`: per row, what the account's reason should add.
 
 The steps run in a fixed order (`rebal.taxaware.run.apply_tax`), so each reads what the earlier
@@ -80,6 +82,7 @@ class RunState:
         self.method: dict[int, str] = {}
         self.pieces: dict[tuple[int, str], list[TaxLot]] = {}
         self.problems: dict[int, AccountProblem] = {}
+        self.raised: set[int] = set()
         self.bought: dict[str, set[str]] = defaultdict(set)
         self.lost: dict[str, set[str]] = defaultdict(set)
         self.in_household: set[int] = set()

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Self
+
+import numpy as np
 
 from rebal.adapters.memory.outbox import MemoryOutbox
 from rebal.domain.account import (
@@ -47,10 +50,13 @@ from rebal.domain.ids import (
 )
 from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
+from rebal.domain.policy import InvestmentPolicy, default_policy
 from rebal.domain.proposal import Proposal
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
+from rebal.ports.policies import LastRun, ScheduleFacts, ScheduleMark, instants
 from rebal.ports.storage import Conflict, NotFound, StoreError
 
 
@@ -76,8 +82,11 @@ class _Records:
     events: dict[RunId, list[RunEvent]] = field(default_factory=dict)
     orders: dict[ClientOrderId, Order] = field(default_factory=dict)
     fills: dict[FillId, Fill] = field(default_factory=dict)
+    realised: dict[tuple[FillId, int], RealisedLot] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)
+    policies: dict[AccountId, InvestmentPolicy] = field(default_factory=dict)
+    marks: dict[AccountId, ScheduleMark] = field(default_factory=dict)
 
     def copy(self) -> _Records:
         return _Records(
@@ -93,8 +102,11 @@ class _Records:
             events={k: list(v) for k, v in self.events.items()},
             orders=dict(self.orders),
             fills=dict(self.fills),
+            realised=dict(self.realised),
             audit=list(self.audit),
             outbox=dict(self.outbox),
+            policies=dict(self.policies),
+            marks=dict(self.marks),
         )
 
 
@@ -104,6 +116,8 @@ class InMemoryStore:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._claims: dict[str, threading.Lock] = {}
+        self._claims_lock = threading.Lock()
         self._firms: dict[FirmId, Firm] = {}
         self._records: dict[FirmId, _Records] = {}
 
@@ -112,6 +126,14 @@ class InMemoryStore:
     ) -> InMemoryUnitOfWork:
         """A unit of work of ``firm``; it begins when its ``with`` block is entered."""
         return InMemoryUnitOfWork(self, firm=firm, actor=actor, reason=reason)
+
+    @contextmanager
+    def claim(self, name: str) -> Iterator[None]:
+        """Hold the claim ``name`` (a lock of this store's, per name) until the block ends."""
+        with self._claims_lock:
+            held = self._claims.setdefault(name, threading.Lock())
+        with held:
+            yield
 
 
 class InMemoryUnitOfWork:
@@ -136,8 +158,10 @@ class InMemoryUnitOfWork:
         self.runs = _Runs(self)
         self.orders = _Orders(self)
         self.fills = _Fills(self)
+        self.realised = _Realised(self)
         self.audit = _Audit(self)
         self.outbox = MemoryOutbox(lambda: self.records.outbox)
+        self.policies = _Policies(self)
 
     def __enter__(self) -> Self:
         self._store._lock.acquire()
@@ -283,9 +307,13 @@ class _Accounts(_Repository):
         found = self._r.accounts.get(account)
         return None if found is None else self._with_pending(found)
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        return {a: found for a in accounts if (found := self.get(a)) is not None}
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         return [
-            self._with_pending(a) for a in self._r.accounts.values()
+            self._with_pending(a)
+            for a in self._r.accounts.values()
             if a.closed_at is None and (model is None or a.model == model)
         ]
 
@@ -306,22 +334,29 @@ class _Accounts(_Repository):
             for flow in self._uow.cash_flows.pending(account.id):
                 self._uow.cash_flows.close(flow.id, CashFlowState.CANCELED)
             if account.pending_cash:
-                self._uow.cash_flows.add(CashFlow(
-                    id=CashFlowId(uuid.uuid4().hex),
-                    account=account.id,
-                    amount=account.pending_cash,
-                    created_at=self._uow.now,
-                    note=RESTATED,
-                ))
+                self._uow.cash_flows.add(
+                    CashFlow(
+                        id=CashFlowId(uuid.uuid4().hex),
+                        account=account.id,
+                        amount=account.pending_cash,
+                        created_at=self._uow.now,
+                        note=RESTATED,
+                    )
+                )
 
 
 class _Holdings(_Repository):
     def of(self, account: AccountId) -> Sequence[Holding]:
         return list(self._r.holdings.get(account, ()))
 
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        return {a: self.of(a) for a in accounts}
+
     def all(self) -> Sequence[Holding]:
         return [
-            h for a in self._r.accounts.values() if a.closed_at is None
+            h
+            for a in self._r.accounts.values()
+            if a.closed_at is None
             for h in self._r.holdings.get(a.id, ())
         ]
 
@@ -337,8 +372,13 @@ class _Holdings(_Repository):
                 continue
             self._r.holdings[account] = list(rows)
             changed.append(account)
-            action = (AuditAction.CREATE if not before
-                      else AuditAction.DELETE if not rows else AuditAction.UPDATE)
+            action = (
+                AuditAction.CREATE
+                if not before
+                else AuditAction.DELETE
+                if not rows
+                else AuditAction.UPDATE
+            )
             self._uow.record(action, Entity.HOLDINGS, account, before or None, list(rows) or None)
         return changed
 
@@ -383,8 +423,9 @@ class _Prices(_Repository):
         return found
 
     def history(self, symbol: Symbol) -> Sequence[Price]:
-        return sorted((q.price for q in self._r.quotes if q.price.symbol == symbol),
-                      key=lambda p: p.at)
+        return sorted(
+            (q.price for q in self._r.quotes if q.price.symbol == symbol), key=lambda p: p.at
+        )
 
 
 class _CashFlows(_Repository):
@@ -403,8 +444,11 @@ class _CashFlows(_Repository):
 
     def pending(self, account: AccountId | None = None) -> Sequence[CashFlow]:
         return sorted(
-            (f for f in self._r.flows.values() if f.state is CashFlowState.PENDING
-             and (account is None or f.account == account)),
+            (
+                f
+                for f in self._r.flows.values()
+                if f.state is CashFlowState.PENDING and (account is None or f.account == account)
+            ),
             key=lambda f: f.created_at,
         )
 
@@ -433,8 +477,9 @@ class _Proposals(_Repository):
         return self._r.proposals.get(proposal)
 
     def list(self) -> Sequence[Proposal]:
-        return sorted(reversed(self._r.proposals.values()), key=lambda p: p.created_at,
-                      reverse=True)
+        return sorted(
+            reversed(self._r.proposals.values()), key=lambda p: p.created_at, reverse=True
+        )
 
 
 class _Runs(_Repository):
@@ -465,8 +510,10 @@ class _Runs(_Repository):
         return None if found is None else self._r.runs[found]
 
     def list(self, state: RunState | None = None) -> Sequence[Run]:
-        return sorted((r for r in self._r.runs.values() if state is None or r.state is state),
-                      key=lambda r: r.created_at)
+        return sorted(
+            (r for r in self._r.runs.values() if state is None or r.state is state),
+            key=lambda r: r.created_at,
+        )
 
     def _stored(self, run: RunId) -> Run:
         found = self._r.runs.get(run)
@@ -499,13 +546,15 @@ class _Orders(_Repository):
             raise Conflict(f"client order id already stored: {(known or ids)[0]}")
         for order in orders:
             if order.account not in self._r.accounts:
-                raise NotFound(f"order {order.client_order_id}: account {order.account!r} "
-                               "is not stored")
+                raise NotFound(
+                    f"order {order.client_order_id}: account {order.account!r} is not stored"
+                )
             if order.run is not None and order.run not in self._r.runs:
                 raise NotFound(f"order {order.client_order_id}: run {order.run!r} is not stored")
             if order.parent is not None and order.parent not in self._r.orders:
-                raise NotFound(f"order {order.client_order_id}: parent {order.parent!r} "
-                               "is not stored")
+                raise NotFound(
+                    f"order {order.client_order_id}: parent {order.parent!r} is not stored"
+                )
             self._r.orders[order.client_order_id] = order
             self._uow.record(AuditAction.CREATE, Entity.ORDER, order.client_order_id, None, order)
 
@@ -526,8 +575,9 @@ class _Orders(_Repository):
             check_update(before, order)
             if before != order:
                 self._r.orders[order.client_order_id] = order
-                self._uow.record(AuditAction.UPDATE, Entity.ORDER, order.client_order_id,
-                                 before, order)
+                self._uow.record(
+                    AuditAction.UPDATE, Entity.ORDER, order.client_order_id, before, order
+                )
 
 
 class _Fills(_Repository):
@@ -549,10 +599,133 @@ class _Fills(_Repository):
     def for_order(self, order: ClientOrderId) -> Sequence[Fill]:
         return [f for f in self._r.fills.values() if f.client_order_id == order]
 
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        wanted: dict[ClientOrderId, list[Fill]] = {o: [] for o in orders}
+        for fill in self._r.fills.values():
+            if fill.client_order_id in wanted:
+                wanted[fill.client_order_id].append(fill)
+        return wanted
+
+
+class _Realised(_Repository):
+    def add(self, lots: Sequence[RealisedLot]) -> None:
+        for lot in lots:
+            key = (lot.fill, lot.part)
+            if key in self._r.realised:
+                raise Conflict(f"fill {lot.fill} part {lot.part} was recorded before")
+            if lot.fill not in self._r.fills:
+                raise NotFound(f"fill {lot.fill!r} is not stored (named by what it realised)")
+            self._r.realised[key] = lot
+            self._uow.record(
+                AuditAction.CREATE, Entity.REALISED, f"{lot.fill}/{lot.part}", None, lot
+            )
+
+    def since(self, day: date) -> Sequence[RealisedLot]:
+        return [lot for key, lot in sorted(self._r.realised.items()) if lot.sold >= day]
+
 
 class _Audit(_Repository):
     def entries(self, entity: Entity | None = None, key: str | None = None) -> Sequence[AuditEntry]:
         return [
-            e for e in self._r.audit
+            e
+            for e in self._r.audit
             if (entity is None or e.entity is entity) and (key is None or e.key == key)
         ]
+
+
+class _Policies(_Repository):
+    def replace(self, policies: Sequence[InvestmentPolicy]) -> int:
+        missing = [p.account for p in policies if p.account not in self._r.accounts]
+        if missing:
+            raise NotFound(f"policy of account {missing[0]!r}, which is not stored")
+        before, given = self._r.policies, {p.account: p for p in policies}
+        changed = 0
+        for account in dict.fromkeys([*before, *given]):
+            old, new = before.get(account), given.get(account)
+            if old != new:
+                action = (
+                    AuditAction.CREATE if old is None
+                    else AuditAction.DELETE if new is None else AuditAction.UPDATE
+                )
+                self._uow.record(action, Entity.POLICY, account, old, new)
+                changed += 1
+        self._r.policies = given
+        return changed
+
+    def all(self) -> Sequence[InvestmentPolicy]:
+        return list(self._r.policies.values())
+
+    def get(self, account: AccountId) -> InvestmentPolicy | None:
+        return self._r.policies.get(account)
+
+    def marks(self) -> Mapping[AccountId, ScheduleMark]:
+        return dict(self._r.marks)
+
+    def mark(self, mark: ScheduleMark) -> None:
+        if mark.account not in self._r.accounts:
+            raise NotFound(f"schedule mark of account {mark.account!r}, which is not stored")
+        before = self._r.marks.pop(mark.account, None)
+        empty = mark.instant_requested_at is None and mark.postponed_until is None
+        if not empty:
+            self._r.marks[mark.account] = mark
+        if before != (None if empty else mark):
+            self._uow.record(
+                AuditAction.UPDATE, Entity.SCHEDULE, mark.account, before, None if empty else mark
+            )
+
+    def last_runs(self) -> Mapping[AccountId, LastRun]:
+        found: dict[AccountId, LastRun] = {}
+        for run in self._r.runs.values():
+            proposal = self._r.proposals.get(run.proposal) if run.proposal else None
+            if proposal is None or run.state in (RunState.CANCELED, RunState.ERROR):
+                continue
+            for outcome in proposal.accounts:
+                seen = found.get(outcome.account)
+                versions = [v for v in (outcome.model_version, seen and seen.model_version) if v]
+                at = proposal.as_of if seen is None else max(seen.at, proposal.as_of)
+                found[outcome.account] = LastRun(at=at, model_version=max(versions, default=None))
+        return found
+
+    def schedule_facts(self) -> ScheduleFacts:
+        accounts = [a for a in self._r.accounts.values() if a.closed_at is None]
+        policies = [self._r.policies.get(a.id) or default_policy(a.id) for a in accounts]
+        marks = [self._r.marks.get(a.id) for a in accounts]
+        last = self.last_runs()
+        latest = {m: versions[-1].version for m, versions in self._r.models.items() if versions}
+        runs = [last.get(a.id) for a in accounts]
+        flows = self._uow.cash_flows.pending()
+        return ScheduleFacts(
+            account=np.array([a.id for a in accounts], dtype=object),
+            can_trade=np.array([a.can_trade for a in accounts], dtype=bool),
+            cash_pending=np.array(
+                [pending_total(f for f in flows if f.account == a.id) != 0 for a in accounts],
+                dtype=bool,
+            ),
+            program=np.array([p.program.value for p in policies], dtype=object),
+            trigger=np.array([p.trigger.value for p in policies], dtype=object),
+            frequency=np.array([p.frequency.value for p in policies], dtype=object),
+            day=np.array([p.day for p in policies], dtype="datetime64[D]"),
+            band_abs=np.array(
+                [np.nan if p.band_abs is None else float(p.band_abs) for p in policies]
+            ),
+            band_rel=np.array(
+                [np.nan if p.band_rel is None else float(p.band_rel) for p in policies]
+            ),
+            cadence_days=np.array([p.cadence_days for p in policies], dtype=np.int32),
+            cooldown_days=np.array([p.cooldown_days for p in policies], dtype=np.int32),
+            last_run_at=instants([None if r is None else r.at for r in runs]),
+            model_changed=np.array(
+                [
+                    r is not None
+                    and a.model is not None
+                    and r.model_version is not None
+                    and latest.get(a.model, 0) > r.model_version
+                    for a, r in zip(accounts, runs, strict=True)
+                ],
+                dtype=bool,
+            ),
+            instant_requested=np.array(
+                [m is not None and m.instant_requested_at is not None for m in marks], dtype=bool
+            ),
+            postponed_until=instants([None if m is None else m.postponed_until for m in marks]),
+        )

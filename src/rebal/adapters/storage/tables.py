@@ -337,3 +337,53 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Index(None, "firm_id", "state", "next_attempt_at"),
 )
+
+# each account's investment policy (rebal.domain.policy): one row per account that has one
+policies = sa.Table(
+    "policies",
+    metadata,
+    _firm_key(),
+    sa.Column("account_id", _ID, primary_key=True),
+    sa.Column("ordinal", sa.Integer, nullable=False),
+    sa.Column("program", sa.String(16), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("frequency", sa.String(16), nullable=False),
+    sa.Column("day", sa.Date),
+    sa.Column("band_abs", Exact),
+    sa.Column("band_rel", Exact),
+    sa.Column("cadence_days", sa.Integer, nullable=False),
+    sa.Column("cooldown_days", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
+)
+
+# what the scheduler must remember of an account between ticks: an instant request waiting for
+# the market, a scheduled run postponed (a pattern day trade) to the next session's open
+schedule_marks = sa.Table(
+    "schedule_marks",
+    metadata,
+    _firm_key(),
+    sa.Column("account_id", _ID, primary_key=True),
+    sa.Column("instant_requested_at", UtcInstant),
+    sa.Column("postponed_until", UtcInstant),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
+)
+
+# what each sell fill realised, one row per lot it relieved (rebal.domain.realised); ``basis``
+# and ``acquired`` are NULL for shares the book held without them
+realised_lots = sa.Table(
+    "realised_lots",
+    metadata,
+    _firm_key(),
+    sa.Column("fill_id", _ID, primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True),
+    sa.Column("account_id", _ID, nullable=False),
+    sa.Column("symbol", _SYMBOL, nullable=False),
+    sa.Column("sold", sa.Date, nullable=False),
+    sa.Column("quantity", QUANTITY, nullable=False),
+    sa.Column("proceeds", MONEY, nullable=False),
+    sa.Column("basis", MONEY),
+    sa.Column("acquired", sa.Date),
+    sa.ForeignKeyConstraint(["firm_id", "fill_id"], ["fills.firm_id", "fills.id"]),
+    sa.Index(None, "firm_id", "sold"),
+)

@@ -7,13 +7,23 @@ unit of work already holds the database's write lock (``BEGIN IMMEDIATE``). Rows
 ``for_update`` are locked with ``SELECT ... FOR UPDATE`` on PostgreSQL, and by that same write
 lock on SQLite.
 
+Claims, held across units of work (one process trading a run): on PostgreSQL a session-level
+advisory lock (``pg_advisory_lock``) on a connection of the claim's own, keyed like a named lock;
+on SQLite an exclusive ``flock`` of a file named after the claim in a ``.claims`` directory beside
+the database. Either is let go by the server or the kernel when its process dies, so a SIGKILL
+never leaves a run claimed; a second claimant waits for it.
+
 Audit entries are collected as the repositories change records and written in one bulk insert
 when the unit of work commits (or when the trail is read inside it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import fcntl
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +39,8 @@ from rebal.adapters.storage import runs as run_repo
 from rebal.adapters.storage.database import connect, create_engine, parse_url, shown
 from rebal.adapters.storage.migrate import check_current
 from rebal.adapters.storage.outbox import SqlOutbox
+from rebal.adapters.storage.policies import SqlPolicies
+from rebal.adapters.storage.realised import SqlRealised
 from rebal.adapters.storage.tables import audit_log
 from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
@@ -70,9 +82,54 @@ class SqlStore:
         entered."""
         return SqlUnitOfWork(self.engine, self._clock, firm=firm, actor=actor, reason=reason)
 
+    @contextmanager
+    def claim(self, name: str) -> Iterator[None]:
+        """Hold the claim ``name`` until the block ends (see the module docstring), waiting for
+        another holder to let go."""
+        if not name:
+            raise ValueError("a claim needs a name")
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                key = sa.text(
+                    "hashtextextended(current_schema() || '/claim/' || :name, 0)"
+                ).bindparams(name=name)
+                conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            with _process_claim(f"{id(self.engine)}/{name}"):
+                yield
+            return
+        folder = Path(f"{database}.claims")
+        folder.mkdir(exist_ok=True)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+        with open(folder / f"{digest}.lock", "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # let go when the file closes or the process dies
+            try:
+                yield
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
+
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+_CLAIMS: dict[str, threading.Lock] = {}
+_CLAIMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _process_claim(name: str) -> Iterator[None]:
+    """A claim among this process's threads (a database in memory has no other process)."""
+    with _CLAIMS_LOCK:
+        held = _CLAIMS.setdefault(name, threading.Lock())
+    with held:
+        yield
 
 
 class SqlUnitOfWork:
@@ -100,7 +157,9 @@ class SqlUnitOfWork:
         self.runs = run_repo.SqlRuns(self)
         self.orders = run_repo.SqlOrders(self)
         self.fills = run_repo.SqlFills(self)
+        self.realised = SqlRealised(self)
         self.outbox = SqlOutbox(self)
+        self.policies = SqlPolicies(self)
 
     def __enter__(self) -> Self:
         self._connection = connect(self._engine)
@@ -219,8 +278,12 @@ class SqlUnitOfWork:
         try:
             with raw.cursor() as cursor, cursor.copy(command) as copy:
                 for row in rows:
-                    copy.write_row([row[name] if f is None else f(row[name])
-                                    for name, f in zip(columns, convert, strict=True)])
+                    copy.write_row(
+                        [
+                            row[name] if f is None else f(row[name])
+                            for name, f in zip(columns, convert, strict=True)
+                        ]
+                    )
         except psycopg.IntegrityError as exc:
             raise repo.integrity_error(exc) from None
 

@@ -33,6 +33,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     buying_power,
     find_orders,
     load_books,
+    read_fills,
     read_orders,
     read_positions,
     request_row,
@@ -279,6 +280,20 @@ class SimulatedBroker:
         """Every fill (of ``account``) as of now, in the order they are reported."""
         return self._call("fills", account or "", lambda: self._scan(account, self.ledger.fills))
 
+    def fills_of(
+        self, accounts: Sequence[AccountId], orders: Sequence[ClientOrderId]
+    ) -> Sequence[Fill]:
+        """The fills of ``orders`` (of ``accounts``) as of now, in one transaction (the
+        :class:`~rebal.ports.broker.ReportsFills` call; it meets the faults of ``fills``)."""
+        return self._call("fills", "", lambda: self._fills_of(accounts, orders))
+
+    def _fills_of(
+        self, accounts: Sequence[AccountId], orders: Sequence[ClientOrderId]
+    ) -> list[Fill]:
+        with self.engine.begin() as conn:
+            save_books(conn, self._catch_up_books(conn, accounts).values())
+            return read_fills(conn, orders=orders)
+
     def _scan(self, account: AccountId | None, read: Callable[[AccountId | None], T]) -> T:
         if account is None:
             self._catch_up_all()
@@ -303,6 +318,27 @@ class SimulatedBroker:
         """Cash less what working buys hold back, as of now."""
         return self._call("buying_power", account, lambda: self._holdings(account)[1])
 
+    def buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
+        """Each account's buying power as of now, in one transaction (the
+        :class:`~rebal.ports.broker.ReportsBuyingPower` call; it meets the faults of
+        ``buying_power``)."""
+        return self._call("buying_power", "", lambda: self._buying_powers(accounts))
+
+    def _buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
+        books = self._books_now(accounts)
+        return {a: buying_power(books[a].cash, books[a].working.values()) for a in accounts}
+
+    def _books_now(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountBook]:
+        """The books of ``accounts`` caught up to now and saved, in one transaction; an
+        account the broker does not keep raises :class:`UnknownAccount`."""
+        with self.engine.begin() as conn:
+            books = self._catch_up_books(conn, accounts)
+            for account in accounts:
+                if account not in books:
+                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
+            save_books(conn, books.values())
+        return books
+
     def holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
@@ -314,12 +350,7 @@ class SimulatedBroker:
     def _many_holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
-        with self.engine.begin() as conn:
-            books = self._catch_up_books(conn, accounts)
-            for account in accounts:
-                if account not in books:
-                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
-            save_books(conn, books.values())
+        books = self._books_now(accounts)
         return {
             a: (books[a].cash, {s: q for s, q in sorted(books[a].positions.items()) if q != 0})
             for a in accounts

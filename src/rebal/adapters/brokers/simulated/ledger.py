@@ -369,10 +369,15 @@ def read_orders(
     return [OrderRecord.from_row(r) for r in rows]
 
 
-def read_fills(conn: sa.Connection, account: AccountId | None = None) -> list[Fill]:
-    """Every fill (of ``account``) in the order the broker reports them: by execution, except
-    that a fill with a duplicate report is listed twice and the fills of an order whose reports
-    come out of order are listed latest first, where its first fill stood."""
+def read_fills(
+    conn: sa.Connection,
+    account: AccountId | None = None,
+    orders: Sequence[ClientOrderId] | None = None,
+) -> list[Fill]:
+    """Every fill (of ``account``, of ``orders``) in the order the broker reports them: by
+    execution, except that a fill with a duplicate report is listed twice and the fills of an
+    order whose reports come out of order are listed latest first, where its first fill
+    stood."""
     query = (
         sa.select(t.fills, t.orders.c.client_order_id, t.orders.c.fills_reversed)
         .join(t.orders, t.orders.c.seq == t.fills.c.order_seq)
@@ -380,7 +385,18 @@ def read_fills(conn: sa.Connection, account: AccountId | None = None) -> list[Fi
     )
     if account is not None:
         query = query.where(t.fills.c.account == account)
-    rows = [r._mapping for r in conn.execute(query)]
+    if orders is None:
+        rows = [r._mapping for r in conn.execute(query)]
+    else:
+        ids = list(orders)
+        rows = sorted(
+            (
+                r._mapping
+                for k in range(0, len(ids), 500)
+                for r in conn.execute(query.where(t.orders.c.client_order_id.in_(ids[k : k + 500])))
+            ),
+            key=lambda m: m["seq"],
+        )
     by_order: dict[int, list[Any]] = {}
     for r in rows:
         by_order.setdefault(r["order_seq"], []).append(r)

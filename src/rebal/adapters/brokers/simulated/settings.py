@@ -9,13 +9,12 @@ faults. ``docs/broker.md`` lists every key with an example.
 
 from __future__ import annotations
 
-import json
-import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rebal.adapters.config_file import ConfigFileError, read_config
 
 #: The broker calls a timeout or a disconnect can be injected into.
 Operation = Literal[
@@ -116,28 +115,11 @@ class SettingsError(ValueError):
     """The settings file cannot be read or does not validate; the message names file and key."""
 
 
-_TOML_WHERE = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
 def _parse(path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".toml"):
-        raise SettingsError(f"{path}: the broker settings must be a .json or .toml file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot be read: {exc}") from exc
-    if suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SettingsError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        where = _TOML_WHERE.search(str(exc))
-        place = f"{path}:{where[1]}:{where[2]}" if where else str(path)
-        raise SettingsError(f"{place}: {_TOML_WHERE.sub('', str(exc)).strip()}") from exc
+        return read_config(path, "the broker settings")
+    except ConfigFileError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def _known_keys(loc: tuple[int | str, ...]) -> list[str]:

@@ -1,0 +1,505 @@
+"""Pre-trade compliance through whole runs: a test per rule, on the in-memory store, SQLite and
+PostgreSQL, with the simulated broker beside it. A blocked run sends nothing from the leg it was
+blocked at, ends ``error`` with every violation in its reason and its events, and raises a
+``run.blocked`` alert; a missing fact never passes."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rundesk import CALENDAR, START, Desk, make_desk, small_book
+
+from rebal.adapters.brokers.simulated import SimulatedBroker
+from rebal.adapters.calendars.exchange import ExchangeCalendar
+from rebal.adapters.memory.prices import InMemoryPrices
+from rebal.compliance.codes import Code
+from rebal.domain.account import AccountType, Price, Target
+from rebal.domain.book import BookSnapshot
+from rebal.domain.ids import AccountId, HouseholdId, ModelId, Symbol
+from rebal.domain.money import Money, Quantity
+from rebal.domain.order import OrderState, Side
+from rebal.domain.run import Run, RunState, ScopeKind
+from rebal.ports.outbox import OutboxEntry
+from rebal.services.compliance import ComplianceConfig, RecordedViolation, recorded_violations
+from rebal.services.runs import show_run
+
+A1, A2 = AccountId("A1"), AccountId("A2")
+VTI, BND = Symbol("VTI"), Symbol("BND")
+#: Prices at which the runs' notional buys fill in whole hundredths of a share.
+QUOTES = {"VTI": "250.00", "BND": "80.00"}
+
+
+def _book(n: int) -> BookSnapshot:
+    """rundesk's small book (each account all in VTI with 1,000 cash, a 60/40 model) at
+    QUOTES."""
+    book = small_book(n)
+    at = START - timedelta(hours=1)
+    return replace(
+        book,
+        prices=tuple(Price(symbol=Symbol(s), price=Decimal(p), at=at) for s, p in QUOTES.items()),
+    )
+
+
+def _make(backend: str | None, folder: Path, book: BookSnapshot, **sim: object) -> Desk:
+    """rundesk's desk on ``backend`` (``None``: the in-memory store)."""
+    return make_desk(backend, book, ledger=f"sqlite:///{folder / 'broker.db'}", **sim)
+
+
+@pytest.fixture
+def desk(store_backend: str | None, tmp_path: Path) -> Iterator[Desk]:
+    made = _make(store_backend, tmp_path, _book(1))
+    yield made
+    made.broker.close()
+
+
+@pytest.fixture
+def households(store_backend: str | None, tmp_path: Path) -> Iterator[Desk]:
+    """Two accounts of one household H; each must sell VTI and buy BND."""
+    made = _make(store_backend, tmp_path, _book(2))
+    _edit(made, A1, household=HouseholdId("H"))
+    _edit(made, A2, household=HouseholdId("H"))
+    yield made
+    made.broker.close()
+
+
+def _edit(desk: Desk, account: AccountId, **changes: object) -> None:
+    with desk.store.unit_of_work(actor="test", reason="edit account") as uow:
+        stored = uow.accounts.get(account)
+        assert stored is not None
+        uow.accounts.save([replace(stored, **changes)])  # type: ignore[arg-type]
+        uow.commit()
+
+
+def _retarget(desk: Desk, vti: str, bnd: str) -> None:
+    """A new version of the model: the next run moves the accounts to it."""
+    with desk.store.unit_of_work(actor="test", reason="new targets") as uow:
+        uow.models.set_targets(
+            ModelId("balanced"),
+            [Target(symbol=VTI, weight=Decimal(vti)), Target(symbol=BND, weight=Decimal(bnd))],
+        )
+        uow.commit()
+
+
+def _requote(desk: Desk) -> None:
+    """Fresh quotes (the same prices, five minutes old) in the store and the price source."""
+    at = desk.clock.now() - timedelta(minutes=5)
+    quotes = [Price(symbol=Symbol(s), price=Decimal(p), at=at) for s, p in QUOTES.items()]
+    with desk.store.unit_of_work(actor="test", reason="quotes") as uow:
+        uow.prices.record(quotes)
+        uow.commit()
+    for quote in quotes:
+        desk.prices.add(quote)
+
+
+def _codes(run: Run) -> list[str]:
+    """The codes of a blocked run's reason, in order."""
+    assert run.state is RunState.ERROR
+    assert run.reason.startswith("blocked by compliance: "), run.reason
+    return [
+        part.split(":")[0]
+        for part in run.reason.removeprefix("blocked by compliance: ").split("; ")
+    ]
+
+
+def _violations(desk: Desk, run: Run) -> list[RecordedViolation]:
+    return recorded_violations(show_run(desk.store, run.id, actor="test").events)
+
+
+def _blocked_alerts(desk: Desk) -> list[OutboxEntry]:
+    with desk.store.unit_of_work(actor="test", reason="read") as uow:
+        return [e for e in uow.outbox.entries() if e.notification.topic == "run.blocked"]
+
+
+def _assert_nothing_sent(desk: Desk, run: Run) -> None:
+    assert desk.broker.orders() == []
+    with desk.store.unit_of_work(actor="test", reason="read") as uow:
+        orders = uow.orders.for_run(run.id)
+    assert orders and all(o.state is OrderState.CANCELED for o in orders)
+    assert all(o.reason == "blocked by compliance" for o in orders)
+
+
+def _run(desk: Desk, config: ComplianceConfig | None = None, **more: object) -> Run:
+    run, _ = desk.start()
+    return desk.execute(run, compliance=desk.compliance(config, **more))
+
+
+# -- each rule through a run -----------------------------------------------------------------
+
+
+def test_market_closed_blocks_the_run_before_anything_is_sent(desk: Desk) -> None:
+    desk.clock.advance(timedelta(hours=8))  # 18:00 ET, after the close
+    done = _run(desk)
+    assert _codes(done) == [Code.MARKET_CLOSED]
+    assert "the market is closed at" in done.reason
+    _assert_nothing_sent(desk, done)
+
+
+def test_market_closed_when_the_calendar_has_no_answer_for_the_date(desk: Desk) -> None:
+    later = ExchangeCalendar(start=date(2027, 1, 1), end=date(2027, 2, 1))
+    run, _ = desk.start()
+    done = desk.execute(run, compliance=replace(desk.compliance(), calendar=later))
+    assert Code.MARKET_CLOSED in _codes(done)
+    assert "no market calendar for" in done.reason
+    _assert_nothing_sent(desk, done)
+
+
+def test_account_cannot_trade_from_the_store_record(desk: Desk) -> None:
+    run, _ = desk.start()
+    _edit(desk, A1, can_trade=False)  # frozen after the run was proposed
+    done = desk.execute(run, compliance=desk.compliance())
+    assert _codes(done) == [Code.ACCOUNT_CANNOT_TRADE]
+    _assert_nothing_sent(desk, done)
+
+
+def test_account_cannot_trade_from_the_configuration(desk: Desk) -> None:
+    done = _run(desk, ComplianceConfig(cannot_trade=frozenset({A1})))
+    assert _codes(done) == [Code.ACCOUNT_CANNOT_TRADE]
+    assert "account A1 is not allowed to trade" in done.reason
+
+
+def test_unfunded_when_the_broker_holds_nothing_for_the_account(desk: Desk) -> None:
+    # The custodian's view wins: the account is open there with no cash and no shares.
+    desk.broker.open_account(A1, Money(Decimal("0.00")), {})
+    done = _run(desk)
+    assert Code.UNFUNDED in _codes(done) and Code.SHORT_SALE in _codes(done)
+    assert "holds no cash and no shares" in done.reason
+    _assert_nothing_sent(desk, done)
+
+
+def test_insufficient_buying_power_when_the_broker_gives_no_answer(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    faults = {"timeout": {"probability": 1.0, "operations": ["buying_power"], "seconds": 1.0}}
+    desk = _make(store_backend, tmp_path, _book(1), faults=faults)
+    try:
+        done = _run(desk)
+        assert _codes(done) == [Code.INSUFFICIENT_BUYING_POWER]
+        assert "no buying power answer from the broker" in done.reason
+        _assert_nothing_sent(desk, done)
+    finally:
+        desk.broker.close()
+
+
+def test_restricted_security_blocks_the_whole_run_even_its_other_sells(desk: Desk) -> None:
+    done = _run(desk, ComplianceConfig(restricted=frozenset({BND})))
+    assert _codes(done) == [Code.RESTRICTED_SECURITY]
+    assert "BND is on the restricted list: no buy" in done.reason
+    _assert_nothing_sent(desk, done)  # the VTI sell is not sent either
+
+
+def test_restricted_security_from_the_account_record(desk: Desk) -> None:
+    run, _ = desk.start()
+    _edit(desk, A1, restricted=frozenset({VTI}))  # restricted after the run was proposed
+    done = desk.execute(run, compliance=desk.compliance())
+    assert _codes(done) == [Code.RESTRICTED_SECURITY]
+    assert "VTI is on the restricted list: no sell" in done.reason
+
+
+def test_position_limit_per_security(desk: Desk) -> None:
+    # 40 VTI at 250 and 1,000 cash: the run (to the rails of the 60/40 model) would hold
+    # 3,740 BND of 11,000 (34 %).
+    done = _run(desk, ComplianceConfig(max_security_weight=Decimal("0.30")))
+    assert _codes(done) == [Code.POSITION_LIMIT]
+    assert "BND would be 34.00% of account A1, above the 30.00% limit per security" in done.reason
+    _assert_nothing_sent(desk, done)
+
+
+def test_position_limit_per_issuer(desk: Desk) -> None:
+    config = ComplianceConfig(
+        max_issuer_weight=Decimal("0.5"), issuers={VTI: "Vanguard", BND: "Vanguard"}
+    )
+    done = _run(desk, config)
+    assert _codes(done) == [Code.POSITION_LIMIT]
+    assert "issuer Vanguard would be 100.00% of account A1" in done.reason
+
+
+def test_short_sale_when_the_broker_holds_fewer_shares_than_the_book(desk: Desk) -> None:
+    desk.broker.open_account(A1, Money(Decimal("1000.00")), {VTI: Quantity(Decimal("10"))})
+    done = _run(desk)
+    assert Code.SHORT_SALE in _codes(done)
+    assert "with 10 held would sell short" in done.reason
+    _assert_nothing_sent(desk, done)
+
+
+def test_stale_price_older_than_the_configured_age(desk: Desk) -> None:
+    done = _run(desk, ComplianceConfig(max_price_age=timedelta(minutes=15)))  # quotes are 1 h old
+    assert _codes(done) == [Code.STALE_PRICE, Code.STALE_PRICE]
+    assert "older than 0:15:00" in done.reason
+
+
+def test_stale_price_when_the_price_source_has_no_quote(desk: Desk) -> None:
+    run, _ = desk.start()
+    done = desk.execute(run, compliance=replace(desk.compliance(), prices=InMemoryPrices()))
+    assert Code.STALE_PRICE in _codes(done)
+    assert "no price for VTI" in done.reason and "no price for BND" in done.reason
+    _assert_nothing_sent(desk, done)
+
+
+def test_stale_price_at_the_buy_leg_after_the_sells_settle(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    """The check passes before the sells; the sells take ten minutes to fill, and by the buy
+    leg the quotes are too old: the sells went, the buys are not sent."""
+    desk = _make(store_backend, tmp_path, _book(1), latency_seconds=600.0)
+    try:
+        done = _run(desk, ComplianceConfig(max_price_age=timedelta(minutes=65)))
+        assert set(_codes(done)) == {Code.STALE_PRICE}
+        assert {v.leg for v in _violations(desk, done)} == {"buys"}
+        sent = desk.broker.orders()
+        assert [(o.side, o.state) for o in sent] == [(Side.SELL, OrderState.FILLED)]
+        with desk.store.unit_of_work(actor="test", reason="read") as uow:
+            buys = [o for o in uow.orders.for_run(done.id) if o.side is Side.BUY]
+        assert buys and all(o.state is OrderState.CANCELED for o in buys)
+    finally:
+        desk.broker.close()
+
+
+def test_wash_sale_a_household_buy_back_within_30_days_is_blocked(households: Desk) -> None:
+    first = households.execute(households.start()[0])
+    assert first.state is RunState.COMPLETED  # both accounts sold VTI, bought BND
+    households.clock.advance(timedelta(days=1))  # Wednesday: no day trade any more
+    _requote(households)
+    _retarget(households, "0.9", "0.1")  # now every account buys VTI back
+    done = _run(households)
+    assert set(_codes(done)) == {Code.WASH_SALE}
+    assert "buying VTI may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
+    assert {v.account for v in _violations(households, done)} == {A1, A2}
+
+
+def test_wash_sale_ignores_a_sale_in_an_ira_and_other_households(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    desk = _make(store_backend, tmp_path, _book(2))
+    try:
+        _edit(desk, A1, household=HouseholdId("H"), type=AccountType.IRA)
+        _edit(desk, A2, household=HouseholdId("OTHER"))
+        desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A2")[0])  # A2 sells VTI
+        desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A1")[0])  # the IRA sells VTI
+        desk.clock.advance(timedelta(days=1))
+        _requote(desk)
+        _retarget(desk, "0.9", "0.1")
+        done = desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A1")[0])
+        assert done.state is RunState.COMPLETED, done.reason
+    finally:
+        desk.broker.close()
+
+
+def test_wash_sale_a_household_sell_and_buy_in_one_run_sends_nothing(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    """A1 sells VTI for BND while A2, of the same household, sells BND for VTI: each buy may
+    wash the other's sale, and the run is blocked before either sell goes."""
+    book = _book(2)
+    a2 = replace(book.holdings[1], symbol=BND, quantity=Quantity(Decimal("100")))
+    desk = _make(store_backend, tmp_path, replace(book, holdings=(book.holdings[0], a2)))
+    try:
+        _edit(desk, A1, household=HouseholdId("H"))
+        _edit(desk, A2, household=HouseholdId("H"))
+        done = _run(desk)
+        assert set(_codes(done)) == {Code.WASH_SALE}
+        assert "buying VTI may wash a loss: VTI was sold in account A1" in done.reason
+        assert "buying BND may wash a loss: BND was sold in account A2" in done.reason
+        assert {(v.leg, v.account) for v in _violations(desk, done)} == {
+            ("sells", A1),
+            ("sells", A2),
+        }
+        _assert_nothing_sent(desk, done)
+    finally:
+        desk.broker.close()
+
+
+def test_wash_sale_counts_substantially_identical_securities(desk: Desk) -> None:
+    desk.execute(desk.start()[0])  # sells VTI, buys BND
+    desk.clock.advance(timedelta(days=1))
+    _requote(desk)
+    _retarget(desk, "0.2", "0.8")  # sells VTI again and buys more BND
+    run, _ = desk.start()
+    identical = ComplianceConfig(identical=(frozenset({VTI, BND}),))
+    done = desk.execute(run, compliance=desk.compliance(identical))
+    assert _codes(done) == [Code.WASH_SALE]
+    assert "buying BND may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
+    _assert_no_new_orders(desk, done)
+
+
+def test_wash_sale_not_identical_by_default(desk: Desk) -> None:
+    desk.execute(desk.start()[0])
+    desk.clock.advance(timedelta(days=1))
+    _requote(desk)
+    _retarget(desk, "0.2", "0.8")
+    done = desk.execute(desk.start()[0])
+    assert done.state is RunState.COMPLETED, done.reason
+
+
+def test_wash_sale_window_ends_after_30_days(households: Desk) -> None:
+    households.execute(households.start()[0])
+    households.clock.advance(timedelta(days=35))  # Tuesday 2026-12-29
+    _requote(households)
+    _retarget(households, "0.9", "0.1")
+    done = _run(households)
+    assert done.state is RunState.COMPLETED, done.reason
+
+
+def test_pattern_day_trade_against_an_earlier_run_that_day(desk: Desk) -> None:
+    first = desk.execute(desk.start()[0])  # 10:00: sells VTI, buys BND
+    assert first.state is RunState.COMPLETED
+    desk.clock.advance(timedelta(hours=4, minutes=30))  # 14:30 ET, the same session
+    _retarget(desk, "0.2", "0.8")  # would sell VTI again and buy BND again: no day trade
+    again = desk.execute(desk.start()[0])
+    assert again.state is RunState.COMPLETED, again.reason
+    desk.clock.advance(timedelta(minutes=10))
+    _retarget(desk, "0.9", "0.1")  # sells the BND bought today, buys back the VTI sold today
+    done = desk.execute(desk.start()[0])
+    codes = _codes(done)
+    assert Code.PATTERN_DAY_TRADE in codes
+    assert "BND would be bought and sold in one trading day against an earlier run's buy" in (
+        done.reason
+    )
+    assert "VTI would be bought and sold in one trading day against an earlier run's sell" in (
+        done.reason
+    )
+    _assert_no_new_orders(desk, done)
+
+
+def test_pattern_day_trade_reads_earlier_runs_from_the_store(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    """The broker of the second run never saw the morning's orders (a new custodian session):
+    the store's record of them still blocks the day trade."""
+    desk = _make(store_backend, tmp_path, _book(1))
+    try:
+        desk.execute(desk.start()[0])
+        desk.clock.advance(timedelta(hours=1))
+        fresh = SimulatedBroker(
+            f"sqlite:///{tmp_path / 'other-broker.db'}",
+            clock=desk.clock,
+            prices=desk.prices,
+            calendar=CALENDAR,
+        )
+        _retarget(desk, "0.9", "0.1")
+        moved = replace(desk, broker=fresh)
+        done = moved.execute(moved.start()[0])
+        assert Code.PATTERN_DAY_TRADE in _codes(done)
+        assert fresh.orders() == []
+        fresh.close()
+    finally:
+        desk.broker.close()
+
+
+def test_a_resumed_run_is_checked_at_the_leg_it_has_not_sent(desk: Desk) -> None:
+    """A crash after the sells went: on resume the sells are not checked again, the buys are
+    (and here blocked, BND having been restricted meanwhile)."""
+    from rebal.services.execution import ExecutionSettings, _Execution
+
+    run, _ = desk.start()
+    crashed = _Execution(
+        store=desk.store,
+        broker=desk.broker,
+        run=run.id,
+        clock=desk.clock,
+        settings=ExecutionSettings(),
+        actor="test",
+    )
+    crashed.begin()
+    crashed.send(crashed.stored_run())  # the sells are sent, then the process dies
+    desk.clock.advance(timedelta(minutes=1))
+    done = desk.execute(
+        run, compliance=desk.compliance(ComplianceConfig(restricted=frozenset({BND})))
+    )
+    assert _codes(done) == [Code.RESTRICTED_SECURITY]
+    assert [v.leg for v in _violations(desk, done)] == ["buys"]
+    assert [(o.side, o.state) for o in desk.broker.orders()] == [(Side.SELL, OrderState.FILLED)]
+
+
+def _assert_no_new_orders(desk: Desk, run: Run) -> None:
+    with desk.store.unit_of_work(actor="test", reason="read") as uow:
+        orders = uow.orders.for_run(run.id)
+    assert all(o.state is OrderState.CANCELED for o in orders)
+    assert not [o for o in desk.broker.orders() if o.client_order_id.startswith(run.id)]
+
+
+# -- every violation, recorded and reported --------------------------------------------------
+
+
+def test_every_violation_is_collected_in_the_reason_the_events_and_the_alert(desk: Desk) -> None:
+    config = ComplianceConfig(restricted=frozenset({BND}), max_price_age=timedelta(minutes=15))
+    done = _run(desk, config)
+    assert _codes(done) == [Code.RESTRICTED_SECURITY, Code.STALE_PRICE, Code.STALE_PRICE]
+    recorded = _violations(desk, done)
+    assert [(v.leg, v.account, v.code) for v in recorded] == [
+        ("sells", A1, Code.RESTRICTED_SECURITY),
+        ("sells", A1, Code.STALE_PRICE),
+        ("sells", A1, Code.STALE_PRICE),
+    ]
+    assert "; ".join(f"{v.code}: {v.message}" for v in recorded) in done.reason
+    alerts = _blocked_alerts(desk)
+    assert sorted(e.channel for e in alerts) == ["email", "webhook"]
+    payload = alerts[0].notification.payload
+    assert payload["reason"] == done.reason and payload["accounts"] == ["A1"]
+    assert [v["code"] for v in payload["violations"]] == [str(v.code) for v in recorded]
+    assert alerts[0].notification.id == f"{done.id}-error"
+
+
+def test_a_blocked_run_executed_again_stays_blocked_and_queues_nothing_more(desk: Desk) -> None:
+    done = _run(desk, ComplianceConfig(restricted=frozenset({BND})))
+    before = _blocked_alerts(desk)
+    again = desk.execute(done, compliance=desk.compliance())
+    assert again == done and _blocked_alerts(desk) == before
+    assert desk.broker.orders() == []
+
+
+def test_a_clean_run_passes_and_raises_no_alert(desk: Desk) -> None:
+    done = _run(desk)
+    assert done.state is RunState.COMPLETED, done.reason
+    assert _violations(desk, done) == [] and _blocked_alerts(desk) == []
+
+
+# -- an invariant ----------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    restricted=st.sets(st.sampled_from(["VTI", "BND"]), min_size=1),
+    vti=st.integers(min_value=0, max_value=100),
+    cash=st.integers(min_value=100, max_value=20_000),
+    held=st.integers(min_value=0, max_value=80),
+)
+def test_a_restricted_security_is_never_traded_by_any_run(
+    restricted: set[str], vti: int, cash: int, held: int
+) -> None:
+    book = _book(1)
+    book = replace(
+        book,
+        models={
+            ModelId("balanced"): (
+                Target(symbol=VTI, weight=Decimal(vti) / 100),
+                Target(symbol=BND, weight=Decimal(100 - vti) / 100),
+            )
+        },
+        accounts=tuple(replace(a, cash=Money(Decimal(cash))) for a in book.accounts),
+        holdings=tuple(replace(h, quantity=Quantity(Decimal(held))) for h in book.holdings)
+        if held
+        else (),
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        desk = _make(None, Path(folder), book)
+        try:
+            config = ComplianceConfig(restricted=frozenset(Symbol(s) for s in restricted))
+            run, _ = desk.start()
+            done = desk.execute(run, compliance=desk.compliance(config))
+            traded = {o.symbol for o in desk.broker.orders()}
+            assert not traded & restricted
+            assert done.state in (RunState.ERROR, RunState.COMPLETED), done.reason
+        finally:
+            desk.broker.close()
