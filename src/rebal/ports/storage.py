@@ -119,6 +119,10 @@ class AccountRepository(Protocol):
         """The account, open or closed; ``None`` when unknown."""
         ...
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        """Each of ``accounts`` that is stored (open or closed), read at once."""
+        ...
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         """The open accounts (of ``model``), in book order (the order first stored)."""
         ...
@@ -137,6 +141,10 @@ class HoldingRepository(Protocol):
 
     def of(self, account: AccountId) -> Sequence[Holding]:
         """The account's holdings in their order."""
+        ...
+
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        """Each of ``accounts``' holdings in their order (none: empty), read at once."""
         ...
 
     def all(self) -> Sequence[Holding]:
@@ -291,6 +299,10 @@ class FillRepository(Protocol):
 
     def for_order(self, order: ClientOrderId) -> Sequence[Fill]:
         """The order's fills in the order recorded."""
+        ...
+
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        """Each of ``orders``' fills in the order recorded (none: empty), read at once."""
         ...
 
 

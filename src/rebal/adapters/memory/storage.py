@@ -307,6 +307,9 @@ class _Accounts(_Repository):
         found = self._r.accounts.get(account)
         return None if found is None else self._with_pending(found)
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        return {a: found for a in accounts if (found := self.get(a)) is not None}
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         return [
             self._with_pending(a)
@@ -345,6 +348,9 @@ class _Accounts(_Repository):
 class _Holdings(_Repository):
     def of(self, account: AccountId) -> Sequence[Holding]:
         return list(self._r.holdings.get(account, ()))
+
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        return {a: self.of(a) for a in accounts}
 
     def all(self) -> Sequence[Holding]:
         return [
@@ -592,6 +598,13 @@ class _Fills(_Repository):
 
     def for_order(self, order: ClientOrderId) -> Sequence[Fill]:
         return [f for f in self._r.fills.values() if f.client_order_id == order]
+
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        wanted: dict[ClientOrderId, list[Fill]] = {o: [] for o in orders}
+        for fill in self._r.fills.values():
+            if fill.client_order_id in wanted:
+                wanted[fill.client_order_id].append(fill)
+        return wanted
 
 
 class _Realised(_Repository):
