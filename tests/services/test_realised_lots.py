@@ -32,6 +32,17 @@ _lot = st.tuples(
 )
 
 
+def _vti(quantity: Decimal, basis: Decimal | None, acquired: date) -> Holding:
+    """A lot of ``quantity`` VTI in A1 (no basis: never imported)."""
+    return Holding(
+        account=A1,
+        symbol=VTI,
+        quantity=Quantity(quantity),
+        cost_basis=None if basis is None else Money(basis),
+        acquired=acquired,
+    )
+
+
 def _sell(held: list[Holding], quantity: Decimal, price: Decimal) -> InMemoryStore:
     """A store holding ``held`` (and 10 BND) in which a sell of ``quantity`` VTI at ``price``
     was applied to the book."""
@@ -76,16 +87,7 @@ def _sell(held: list[Holding], quantity: Decimal, price: Decimal) -> InMemorySto
 def test_the_parts_of_a_sell_account_for_every_share_cent_and_basis(
     lots: list[tuple[Decimal, Decimal | None, date]], fraction: Decimal, price: Decimal
 ) -> None:
-    held = [
-        Holding(
-            account=A1,
-            symbol=VTI,
-            quantity=Quantity(q),
-            cost_basis=None if b is None else Money(b),
-            acquired=acquired,
-        )
-        for q, b, acquired in lots
-    ]
+    held = [_vti(q, b, acquired) for q, b, acquired in lots]
     total = sum((h.quantity for h in held), Decimal(0))
     quantity = Quantity((total * fraction).quantize(Decimal("0.01")) or Decimal("0.01"))
     store = _sell(held, quantity, price)
@@ -114,20 +116,8 @@ def test_the_parts_of_a_sell_account_for_every_share_cent_and_basis(
 
 def test_a_sell_at_a_loss_across_two_lots_records_each_lot_exactly() -> None:
     held = [
-        Holding(
-            account=A1,
-            symbol=VTI,
-            quantity=Quantity(Decimal(3)),
-            cost_basis=Money(Decimal("900.00")),
-            acquired=date(2025, 1, 2),
-        ),
-        Holding(
-            account=A1,
-            symbol=VTI,
-            quantity=Quantity(Decimal(3)),
-            cost_basis=Money(Decimal("600.00")),
-            acquired=date(2026, 6, 1),
-        ),
+        _vti(Decimal(3), Decimal("900.00"), date(2025, 1, 2)),
+        _vti(Decimal(3), Decimal("600.00"), date(2026, 6, 1)),
     ]
     store = _sell(held, Decimal(4), Decimal("250.00"))
     with store.unit_of_work(actor="t", reason="read") as uow:
