@@ -5,9 +5,9 @@ A tick measures the drift of every account once a minute. Reading the book as do
 hundred thousand accounts; this reads the same rows straight into the frames of
 :class:`rebal.io.tables.Tables` (what :func:`rebal.book.build_book` arranges for the core):
 a few statements, each fetched whole through the driver's cursor, money and quantities taken as
-integers of cents and micro-shares by the database itself. The values were validated when they
-were imported or recorded, so nothing is checked again; the drift it feeds is in floats, as
-``rebal drift`` measures it.
+integers of cents, micro-shares and the nano-shares below them by the database itself. The
+values were validated when they were imported or recorded, so nothing is checked again; the
+drift it feeds is in floats, as ``rebal drift`` measures it.
 """
 
 from __future__ import annotations
@@ -96,13 +96,23 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
     ]
     held = fetch_rows(
         uow,
-        sa.select(h.c.account_id, h.c.symbol, _units(uow, h.c.quantity, 6, 9))
+        sa.select(
+            h.c.account_id,
+            h.c.symbol,
+            _units(uow, h.c.quantity, 6, 9),
+            _units(uow, h.c.quantity, 9, 9),
+        )
         .join(a, sa.and_(a.c.firm_id == h.c.firm_id, a.c.id == h.c.account_id))
         .where(open_)
         .order_by(a.c.ordinal, h.c.ordinal),
     )
-    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "quantity_micro"])
+    holdings = pd.DataFrame.from_records(
+        held, columns=["account", "symbol", "quantity_micro", "quantity_nano"]
+    )
     holdings["quantity_micro"] = holdings["quantity_micro"].astype(np.int64)
+    # The nano-shares below the whole micro-shares, as `rebal.io.tables` splits a quantity.
+    nano = holdings.pop("quantity_nano").astype(np.int64)
+    holdings["quantity_rest_nano"] = nano - holdings["quantity_micro"] * 1000
     models = [
         {
             "model": v.model,
