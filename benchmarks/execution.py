@@ -55,6 +55,7 @@ from rebal.io.book_records import book_snapshot
 from rebal.io.csvfiles import read_tables
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
+from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
 from rebal.services.reconcile import book_holdings, reconcile
 from rebal.services.runs import RunRequest, show_run, start_run
@@ -178,17 +179,26 @@ def main() -> None:
             import_book(uow, book)
             uow.commit()
         clock.advance(timedelta(minutes=30))
-        broker = SimulatedBroker(
-            engine,
-            clock=clock,
-            prices=InMemoryPrices(book.prices),
-            calendar=ExchangeCalendar.around(START, days_before=10, days_after=30),
+        prices = InMemoryPrices(book.prices)
+        calendar = ExchangeCalendar.around(START, days_before=10, days_after=30)
+        broker = SimulatedBroker(engine, clock=clock, prices=prices, calendar=calendar)
+        compliance = RunCompliance(
+            calendar=calendar,
+            prices=prices,
+            config=ComplianceConfig(),
+            default_price_age=timedelta(days=1),
         )
         request = RunRequest(scope=ScopeKind.BOOK, name="", type=RunType.REBALANCE, as_of=START)
         began = time.perf_counter()
         run, _ = start_run(store, request, CorePlanner(RunConfig(policy="full")), actor="bench")
         done = execute_run(
-            store, broker, run.id, clock=clock, actor="bench", settings=ExecutionSettings()
+            store,
+            broker,
+            run.id,
+            clock=clock,
+            actor="bench",
+            settings=ExecutionSettings(),
+            compliance=compliance,
         )
         run_seconds = time.perf_counter() - began
         view = show_run(store, run.id, actor="bench")
