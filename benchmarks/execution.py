@@ -21,6 +21,11 @@ fills stored in one transaction, so the commits (each a write of the WAL) are pe
 order, and the crash safety of one order holds for a block (scripts/crash_stress.py). What is
 left is per-row Python work in SQLAlchemy and the repositories.
 
+Measured 2026-12-03 on the shared 2-CPU machine under a load average of about 9: before the
+blocks (one commit per order step) 200 accounts ran at 7 orders/s, ratio 1,619; with them 1,000
+accounts ran at 42-68 orders/s, ratio 44-55. The aim of 10 is not met; 10,000 accounts did not
+finish within 25 minutes on that loaded machine (docs/runs.md).
+
 Run: ``.venv/bin/python benchmarks/execution.py [--accounts N]``. Prints the run's orders per
 second; last line ``ratio_vs_bulk_insert=<run time / insert time>`` (aim: 10 or less on SQLite).
 """
