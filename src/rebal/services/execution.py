@@ -27,7 +27,8 @@ The order of work, each step its own unit of work so a crash loses at most the s
 
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
 an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
-lots oldest first, a buy adds a lot at its cost.
+lots oldest first (what each lot relieved realised is recorded with it,
+:mod:`rebal.domain.realised`), a buy adds a lot at its cost.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from rebal.domain.ids import AccountId, ClientOrderId, RunId, Symbol
 from rebal.domain.money import CENT, NO_MONEY, NO_SHARES, Money, Quantity, amount_of
 from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
 from rebal.domain.proposal import ProposedOrder
+from rebal.domain.realised import realised_lots
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import (
     Broker,
@@ -579,18 +581,26 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
                 )
             else:
                 cash = Money(cash + amount)
-                lots = _take(lots, fill.symbol, fill.quantity)
+                lots, relieved = _take(lots, account, fill.symbol, fill.quantity)
+                sold = fill.at.astimezone(EXCHANGE_TZ).date()
+                uow.realised.add(
+                    realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
+                )
         saved.append(replace(stored, cash=cash))
         moved[account] = lots
     uow.accounts.save(saved)
     uow.holdings.replace(moved)
 
 
-def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holding]:
+def _take(
+    lots: list[Holding], account: AccountId, symbol: Symbol, quantity: Decimal
+) -> tuple[list[Holding], list[Holding]]:
     """``lots`` less ``quantity`` shares of ``symbol``, oldest lots first (a lot's cost basis
-    shrinks with it, to the cent)."""
+    shrinks with it, to the cent), and the shares relieved: a part of each lot taken with the
+    basis it carried, then any shares no lot held, without a basis."""
     left = quantity
     out = []
+    relieved = []
     for lot in lots:
         if lot.symbol != symbol or left <= 0:
             out.append(lot)
@@ -598,6 +608,7 @@ def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holdin
         taken = min(lot.quantity, left)
         left -= taken
         rest = Quantity(lot.quantity - taken)
+        basis: Money | None = None
         if rest > 0:
             basis = (
                 None
@@ -605,7 +616,12 @@ def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holdin
                 else Money((lot.cost_basis * rest / lot.quantity).quantize(CENT))
             )
             out.append(replace(lot, quantity=rest, cost_basis=basis))
-    return out
+        kept = NO_MONEY if basis is None else basis
+        gone = None if lot.cost_basis is None else Money(lot.cost_basis - kept)
+        relieved.append(replace(lot, quantity=Quantity(taken), cost_basis=gone))
+    if left > 0:
+        relieved.append(Holding(account=account, symbol=symbol, quantity=Quantity(left)))
+    return out, relieved
 
 
 def execute_run(

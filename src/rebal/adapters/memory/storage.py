@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Self
 
@@ -52,6 +52,7 @@ from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
 from rebal.domain.policy import InvestmentPolicy, default_policy
 from rebal.domain.proposal import Proposal
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
@@ -81,6 +82,7 @@ class _Records:
     events: dict[RunId, list[RunEvent]] = field(default_factory=dict)
     orders: dict[ClientOrderId, Order] = field(default_factory=dict)
     fills: dict[FillId, Fill] = field(default_factory=dict)
+    realised: dict[tuple[FillId, int], RealisedLot] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)
     policies: dict[AccountId, InvestmentPolicy] = field(default_factory=dict)
@@ -100,6 +102,7 @@ class _Records:
             events={k: list(v) for k, v in self.events.items()},
             orders=dict(self.orders),
             fills=dict(self.fills),
+            realised=dict(self.realised),
             audit=list(self.audit),
             outbox=dict(self.outbox),
             policies=dict(self.policies),
@@ -155,6 +158,7 @@ class InMemoryUnitOfWork:
         self.runs = _Runs(self)
         self.orders = _Orders(self)
         self.fills = _Fills(self)
+        self.realised = _Realised(self)
         self.audit = _Audit(self)
         self.outbox = MemoryOutbox(lambda: self.records.outbox)
         self.policies = _Policies(self)
@@ -601,6 +605,23 @@ class _Fills(_Repository):
             if fill.client_order_id in wanted:
                 wanted[fill.client_order_id].append(fill)
         return wanted
+
+
+class _Realised(_Repository):
+    def add(self, lots: Sequence[RealisedLot]) -> None:
+        for lot in lots:
+            key = (lot.fill, lot.part)
+            if key in self._r.realised:
+                raise Conflict(f"fill {lot.fill} part {lot.part} was recorded before")
+            if lot.fill not in self._r.fills:
+                raise NotFound(f"fill {lot.fill!r} is not stored (named by what it realised)")
+            self._r.realised[key] = lot
+            self._uow.record(
+                AuditAction.CREATE, Entity.REALISED, f"{lot.fill}/{lot.part}", None, lot
+            )
+
+    def since(self, day: date) -> Sequence[RealisedLot]:
+        return [lot for key, lot in sorted(self._r.realised.items()) if lot.sold >= day]
 
 
 class _Audit(_Repository):
