@@ -95,3 +95,13 @@ def test_band_widths_are_percent_in_propose_and_in_the_lab():
     assert table[["band_rel", "rail_rel"]].iloc[0].tolist() == [0.20, 0.05]
     wide = api.backtest(policy="threshold", band_rel=40).table
     assert table["events"].iloc[0] > wide["events"].iloc[0]  # a wider band trades less often
+
+
+def test_positions_keep_a_broker_exports_nine_decimals():
+    """A fractional holding as a broker exports it (9 decimals) comes back exactly, not cut to
+    the micro-shares the core trades."""
+    holdings = HOLDINGS.assign(quantity=["90.123456789", "10", "60", "40"])
+    result = api.drift(MODELS, ACCOUNTS, holdings, PRICES)
+    quantity = result.positions.set_index(["account", "symbol"])["quantity"]
+    assert quantity[("a1", "VTI")] == Decimal("90.123456789")
+    assert quantity[("a2", "BND")] == Decimal("40")

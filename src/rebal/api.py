@@ -128,7 +128,8 @@ def _result(book: Book, proposal: Proposal, net: bool) -> Result:
         }
     )
     positions = positions_frame(book, proposal).drop(columns="row")
-    positions.insert(2, "quantity", _decimals(positions.pop("quantity_micro"), 6))
+    positions.pop("quantity_micro")  # the whole micro-shares the core trades
+    positions.insert(2, "quantity", positions.pop("quantity_exact"))  # to the nano-share
     trades = trades_frame(book, proposal)
     blotter = blotter_frame(trades, net)
     for frame in (trades, blotter):
