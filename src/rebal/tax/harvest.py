@@ -23,7 +23,7 @@ from datetime import date
 from decimal import Decimal
 
 from rebal.tax.lots import LotMethod, LotSale, SoldLots, TaxLot, Term, relieve_lots
-from rebal.tax.money import ZERO, to_cents
+from rebal.tax.money import ZERO, money_shown, shares_shown, to_cents
 from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.wash_sales import WashGuard
 
@@ -194,18 +194,20 @@ def _substitute(
 
 
 def _with_rationale(candidate: HarvestCandidate, guard: WashGuard) -> HarvestCandidate:
-    lots = ", ".join(f"{s.quantity} from lot {s.lot_id} ({s.term} term)" for s in candidate.sales)
+    lots = ", ".join(
+        f"{shares_shown(s.quantity)} from lot {s.lot_id} ({s.term} term)" for s in candidate.sales
+    )
     head = (
-        f"Sell {candidate.quantity} {candidate.symbol} in {candidate.account} ({lots}) at a "
-        f"loss of {to_cents(candidate.loss):,.2f}"
+        f"Sell {shares_shown(candidate.quantity)} {candidate.symbol} in {candidate.account} "
+        f"({lots}) at a loss of {money_shown(candidate.loss)}"
     )
     if candidate.blocked is not None:
         text = f"Not harvested: {candidate.blocked}. {head} would save about "
-        text += f"{candidate.tax_value:,.2f} in tax."
+        text += f"{money_shown(candidate.tax_value)} in tax."
     else:
         text = (
-            f"{head}, buy {to_cents(candidate.proceeds):,.2f} of {candidate.substitute} to keep "
-            f"the allocation; estimated tax saved {candidate.tax_value:,.2f}. Do not buy "
+            f"{head}, buy {money_shown(candidate.proceeds)} of {candidate.substitute} to keep "
+            f"the allocation; estimated tax saved {money_shown(candidate.tax_value)}. Do not buy "
             f"{candidate.symbol} or a substantially identical security in the household before "
             f"{guard.rebuy_after()}."
         )
