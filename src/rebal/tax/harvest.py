@@ -27,6 +27,10 @@ from rebal.tax.money import ZERO, money_shown, shares_shown, to_cents
 from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.wash_sales import WashGuard
 
+#: The lot id of a buy this run makes (the guard's `recent_buys` include them), so a blocked
+#: harvest says "is bought in this run" rather than giving a trade date.
+RUN_BUY = "run"
+
 
 @dataclass(frozen=True)
 class HeldLot:
@@ -140,7 +144,12 @@ def harvest_candidates(
         sold_in_full = {(account, s.lot_id) for s in sales}
         blocked = None
         buy = guard.loss_sale_blocker(household, symbol, sold_in_full)
-        if buy is not None:
+        if buy is not None and buy.lot_id == RUN_BUY:
+            blocked = (
+                f"{buy.symbol} is bought in this run in {_kind(buy.account_type)} account "
+                f"{buy.account} of the household: a loss now would be a wash sale"
+            )
+        elif buy is not None:
             blocked = (
                 f"{buy.symbol} was bought on {buy.trade_date} in account {buy.account}: "
                 "a loss now would be a wash sale"
@@ -167,6 +176,10 @@ def harvest_candidates(
         )
         candidates.append(_with_rationale(candidate, guard))
     return candidates
+
+
+def _kind(kind: AccountType) -> str:
+    return {AccountType.IRA: "IRA", AccountType.ROTH: "Roth"}.get(kind, "taxable")
 
 
 def _substitute(

@@ -289,7 +289,8 @@ def _apply(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> None:
             desired[k] = (a.quantity_micro[i, k] - sold) / MICRO * a.price[i, k] + bought
     run.desired[i], run.with_flow[i] = desired, True
     hh = str(run.household[i])
-    run.bought[hh].update(s for s, v in buys.items() if v > 0)
+    for symbol in (s for s, v in buys.items() if v > 0):
+        run.record_buy(i, symbol)
     for symbol, parts in pieces.items():
         if any(p.cost_per_share > run.price[symbol] for p in parts):
             run.lost[hh].add(symbol)
