@@ -74,3 +74,26 @@ def test_trades_that_would_wash_are_flagged() -> None:
     report = account_report("joint", AccountType.TAXABLE, [sell, buy], RATES)
     assert len(report.wash_sale_flags) == 2
     assert "bought on 2025-05-25 in spouse" in report.wash_sale_flags[0]
+
+
+def test_rationales_write_numbers_in_plain_digits_with_separators() -> None:
+    """Quantities computed as ``2E+1`` or ``1.2E+3`` read as 20 and 1,200, never in scientific
+    notation; money in cents with thousands separators."""
+    lots = [TaxLot("big", D("1.5E+3"), D("3.0E+4"), date(2020, 1, 2))]  # 1,500 at 20 each
+    trade, _ = sell_trade(
+        "joint",
+        AccountType.TAXABLE,
+        "VTI",
+        lots,
+        D("1.2E+3"),
+        D(80),
+        AS_OF,
+        RATES,
+        LotMethod.FIFO,
+    )
+    assert trade.rationale == (
+        "Sell 1,200 VTI by fifo: 1,200 of lot big (acquired 2020-01-02, long-term gain "
+        "72,000.00); estimated tax 10,800.00."
+    )
+    buy = buy_trade("joint", AccountType.TAXABLE, "VTI", D("2E+1"), D(80))
+    assert buy.rationale == "Buy 20 VTI: no tax effect."

@@ -272,7 +272,11 @@ def test_tlh_harvests_a_loss_into_a_substitute(tmp_path):
     assert _sells(t1)["VTI"]["quantity"] == 30
     assert _buys(t1)["ITOT"]["amount"] == pytest.approx(6000, abs=1)
     assert t1["tax"]["realized_lt"] == -1500
-    assert "harvest" in t1["reason"]
+    # t1 is inside its bands: listed because it harvests, not for a breach.
+    assert t1["status"] == "inside_tolerance"
+    assert (
+        "trades only to harvest a loss (inside tolerance, no breach): Sell 30 VTI" in (t1["reason"])
+    )
 
 
 def test_no_harvest_while_another_account_of_the_household_buys_the_security(tmp_path):
@@ -290,6 +294,23 @@ def test_no_harvest_while_another_account_of_the_household_buys_the_security(tmp
 
     assert "VTI" in _buys(result["i1"])
     assert "VTI" not in _sells(result["t1"])  # the loss would be lost for good in the IRA
+    assert (
+        "Not harvested: VTI is bought in this run in IRA account i1 of the household: a loss "
+        "now would be a wash sale. Sell 30 VTI in t1"
+    ) in result["t1"]["reason"]
+
+
+def test_the_table_shows_each_accounts_realised_gain_and_tax(tmp_path):
+    args = ["propose", *_book(tmp_path), "--tax-aware", *AS_OF, "--lot-method", "hifo"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    json_t1 = _propose(tmp_path, "--lot-method", "hifo")["t1"]
+
+    header = next(line for line in result.stdout.splitlines() if "reason" in line)
+    assert "realised" in header and "est. tax" in header
+    row = next(line for line in result.stdout.splitlines() if line.startswith("│ t1 "))
+    realised = json_t1["tax"]["realized_st"] + json_t1["tax"]["realized_lt"]
+    assert f"{realised:,.2f}" in row and f"{json_t1['tax']['estimated_tax']:,.2f}" in row
 
 
 def test_household_sells_in_the_ira_and_places_bonds_there(tmp_path):

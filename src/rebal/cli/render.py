@@ -92,6 +92,9 @@ def _accounts_table(
     if with_orders:
         table.add_column("policy")
         table.add_column("orders", justify="right")
+    if tax is not None:  # each account's realised gain (short + long term) and its tax
+        table.add_column("realised", justify="right", no_wrap=True)
+        table.add_column("est. tax", justify="right", no_wrap=True)
     labels = status_labels(result)
     sentences = dict(zip(shown, reasons(book, result, shown), strict=True))
     if tax is not None:  # what the tax layer changed, as in the JSON reason
@@ -115,8 +118,19 @@ def _accounts_table(
         ]
         if with_orders:
             cells += [policies[i] or "-", number_text(int(result.trades.count[i]), grouped=True)]
+        if tax is not None:
+            cells += _tax_cells(tax.annotation(int(i)).tax)
         table.add_row(*cells)
     return table
+
+
+def _tax_cells(report: dict[str, object]) -> list[str]:
+    """Realised gain and estimated tax of one account's tax report ("-" when it has none)."""
+    if "estimated_tax" not in report:
+        return ["-", "-"]
+    realised = Decimal(str(report["realized_st"])) + Decimal(str(report["realized_lt"]))
+    tax = Decimal(str(report["estimated_tax"]))
+    return [number_text(realised, 2, grouped=True), number_text(tax, 2, grouped=True)]
 
 
 def render_drift(book: Book, result: Proposal, output: Path | None) -> None:

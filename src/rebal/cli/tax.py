@@ -29,7 +29,7 @@ from rebal.io.errors import InputError
 from rebal.services.requests import RequestError, WashSalesRequest
 from rebal.services.usecases import wash_sales
 from rebal.tax.lots import Term
-from rebal.tax.money import ZERO, to_cents
+from rebal.tax.money import ZERO, money_shown, shares_shown, to_cents
 from rebal.tax.transactions import read_transactions
 from rebal.tax.wash_sales import Disposal, HistoryError, WashSaleResult
 
@@ -107,11 +107,6 @@ def wash_sales_command(
 def _money(amount: Decimal) -> Decimal:
     """Money as exact cents (a Decimal: exact in JSON and CSV)."""
     return to_cents(amount)
-
-
-def _shown(amount: Decimal) -> str:
-    """Money for the tables: cents with thousands separators."""
-    return number_text(to_cents(amount), 2, grouped=True)
 
 
 def _account_totals(result: WashSaleResult) -> list[dict[str, Any]]:
@@ -222,13 +217,13 @@ def _print_tables(console: Console, result: WashSaleResult) -> None:
             d.account,
             d.symbol,
             d.lot_id,
-            number_text(d.quantity, grouped=True),
+            shares_shown(d.quantity),
             d.acquired.isoformat(),
             d.sold.isoformat(),
-            _shown(d.proceeds),
-            _shown(d.basis),
-            _shown(d.disallowed) if d.disallowed else "",
-            _shown(d.gain),
+            money_shown(d.proceeds),
+            money_shown(d.basis),
+            money_shown(d.disallowed) if d.disallowed else "",
+            money_shown(d.gain),
             str(d.term),
         )
     console.print(sales)
@@ -243,8 +238,8 @@ def _print_tables(console: Console, result: WashSaleResult) -> None:
             w.sold.isoformat(),
             w.sale_account,
             w.sale_symbol,
-            number_text(w.quantity, grouped=True),
-            _shown(w.disallowed),
+            shares_shown(w.quantity),
+            money_shown(w.disallowed),
             w.replacement_lot,
             w.replacement_bought.isoformat(),
             w.replacement_account,
@@ -260,7 +255,7 @@ def _print_tables(console: Console, result: WashSaleResult) -> None:
             t["household"],
             t["account"],
             *(
-                _shown(t[k])
+                money_shown(t[k])
                 for k in ("realized_st", "realized_lt", "disallowed", "permanently_disallowed")
             ),
         )

@@ -23,9 +23,13 @@ from datetime import date
 from decimal import Decimal
 
 from rebal.tax.lots import LotMethod, LotSale, SoldLots, TaxLot, Term, relieve_lots
-from rebal.tax.money import ZERO, to_cents
+from rebal.tax.money import ZERO, money_shown, shares_shown, to_cents
 from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.wash_sales import WashGuard
+
+#: The lot id of a buy this run makes (the guard's `recent_buys` include them), so a blocked
+#: harvest says "is bought in this run" rather than giving a trade date.
+RUN_BUY = "run"
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,12 @@ def harvest_candidates(
         sold_in_full = {(account, s.lot_id) for s in sales}
         blocked = None
         buy = guard.loss_sale_blocker(household, symbol, sold_in_full)
-        if buy is not None:
+        if buy is not None and buy.lot_id == RUN_BUY:
+            blocked = (
+                f"{buy.symbol} is bought in this run in {_kind(buy.account_type)} account "
+                f"{buy.account} of the household: a loss now would be a wash sale"
+            )
+        elif buy is not None:
             blocked = (
                 f"{buy.symbol} was bought on {buy.trade_date} in account {buy.account}: "
                 "a loss now would be a wash sale"
@@ -169,6 +178,10 @@ def harvest_candidates(
     return candidates
 
 
+def _kind(kind: AccountType) -> str:
+    return {AccountType.IRA: "IRA", AccountType.ROTH: "Roth"}.get(kind, "taxable")
+
+
 def _substitute(
     guard: WashGuard,
     household: str,
@@ -194,18 +207,20 @@ def _substitute(
 
 
 def _with_rationale(candidate: HarvestCandidate, guard: WashGuard) -> HarvestCandidate:
-    lots = ", ".join(f"{s.quantity} from lot {s.lot_id} ({s.term} term)" for s in candidate.sales)
+    lots = ", ".join(
+        f"{shares_shown(s.quantity)} from lot {s.lot_id} ({s.term} term)" for s in candidate.sales
+    )
     head = (
-        f"Sell {candidate.quantity} {candidate.symbol} in {candidate.account} ({lots}) at a "
-        f"loss of {to_cents(candidate.loss):,.2f}"
+        f"Sell {shares_shown(candidate.quantity)} {candidate.symbol} in {candidate.account} "
+        f"({lots}) at a loss of {money_shown(candidate.loss)}"
     )
     if candidate.blocked is not None:
         text = f"Not harvested: {candidate.blocked}. {head} would save about "
-        text += f"{candidate.tax_value:,.2f} in tax."
+        text += f"{money_shown(candidate.tax_value)} in tax."
     else:
         text = (
-            f"{head}, buy {to_cents(candidate.proceeds):,.2f} of {candidate.substitute} to keep "
-            f"the allocation; estimated tax saved {candidate.tax_value:,.2f}. Do not buy "
+            f"{head}, buy {money_shown(candidate.proceeds)} of {candidate.substitute} to keep "
+            f"the allocation; estimated tax saved {money_shown(candidate.tax_value)}. Do not buy "
             f"{candidate.symbol} or a substantially identical security in the household before "
             f"{guard.rebuy_after()}."
         )

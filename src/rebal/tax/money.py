@@ -1,4 +1,5 @@
-"""Exact money helpers shared by the tax modules: cent rounding and pro-rata allocation.
+"""Exact money helpers shared by the tax modules: cent rounding, pro-rata allocation, and money
+and shares as the tax texts show them (through the one formatter, `rebal.domain.formatting`).
 
 Splitting an amount (a lot's basis, a sale's proceeds, a disallowed loss) over parts must not
 create or lose a cent, so every split here rounds each part to the cent and gives the rounding
@@ -7,6 +8,8 @@ remainder to the last part: the parts always sum exactly to the total.
 
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from rebal.domain.formatting import number_text
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -40,3 +43,14 @@ def allocate(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
         running += part
     parts.append(total - running)
     return parts
+
+
+def money_shown(amount: Decimal) -> str:
+    """Money for a person: cents, thousands separators, never scientific (``1,234.50``)."""
+    return number_text(to_cents(amount), 2, grouped=True)
+
+
+def shares_shown(quantity: Decimal) -> str:
+    """Shares for a person: the decimals they need, thousands separators (``1,200``, not
+    ``1.2E+3``)."""
+    return number_text(quantity, grouped=True)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from rebal.tax.lots import LotMethod, LotSale, Relief, TaxLot, Term, relieve_lots
-from rebal.tax.money import ZERO, to_cents
+from rebal.tax.money import ZERO, money_shown, shares_shown, to_cents
 from rebal.tax.rates import AccountType, TaxRates, estimated_tax
 from rebal.tax.wash_sales import Side, WashGuard
 
@@ -49,8 +49,8 @@ def _marginal(sales: Sequence[LotSale], rates: TaxRates, account_type: AccountTy
 def _describe(sale: LotSale) -> str:
     kind = "gain" if sale.gain >= 0 else "loss"
     return (
-        f"{sale.quantity} of lot {sale.lot_id} (acquired {sale.acquired}, {sale.term}-term "
-        f"{kind} {abs(to_cents(sale.gain)):,.2f})"
+        f"{shares_shown(sale.quantity)} of lot {sale.lot_id} (acquired {sale.acquired}, "
+        f"{sale.term}-term {kind} {money_shown(abs(sale.gain))})"
     )
 
 
@@ -96,10 +96,14 @@ def sell_trade(
             )
     parts = "; ".join(_describe(s) for s in relief.sales)
     if account_type.taxable:
-        effect = f"estimated tax {tax:,.2f}" if tax >= 0 else f"estimated tax saved {-tax:,.2f}"
+        effect = (
+            f"estimated tax {money_shown(tax)}"
+            if tax >= 0
+            else f"estimated tax saved {money_shown(-tax)}"
+        )
     else:
         effect = f"no tax in an {account_type.value.upper()} account"
-    rationale = f"Sell {quantity} {symbol} by {method.value}: {parts}; {effect}."
+    rationale = f"Sell {shares_shown(quantity)} {symbol} by {method.value}: {parts}; {effect}."
     if flag:
         rationale += f" Warning: {flag}."
     sales = relief.sales
@@ -127,9 +131,9 @@ def buy_trade(
             f"wash sale: buying {symbol} disallows the loss on {loss.symbol} sold on {loss.sold} "
             f"in {loss.account}"
         )
-    rationale = f"Buy {quantity} {symbol}: no tax effect."
+    rationale = f"Buy {shares_shown(quantity)} {symbol}: no tax effect."
     if flag:
-        rationale = f"Buy {quantity} {symbol}. Warning: {flag}."
+        rationale = f"Buy {shares_shown(quantity)} {symbol}. Warning: {flag}."
     return TradeTax(
         account, account_type, symbol, Side.BUY, quantity, price, (), ZERO, flag, rationale
     )

@@ -13,8 +13,9 @@ from decimal import Decimal
 
 import numpy as np
 
+from rebal.core.status import Status
 from rebal.core.trades import MICRO
-from rebal.tax.harvest import HarvestCandidate, HeldLot, harvest_candidates
+from rebal.tax.harvest import RUN_BUY, HarvestCandidate, HeldLot, harvest_candidates
 from rebal.tax.money import ZERO
 from rebal.tax.rates import AccountType
 from rebal.tax.wash_sales import Side, Transaction
@@ -41,21 +42,7 @@ def harvest(run: RunState) -> None:
     row_of = {str(run.ids[i]): i for i in rows}
     s = run.settings
     for hh, lots in held_lots.items():  # wash sales are a household matter
-        run_buys = tuple(
-            Transaction(
-                0,
-                s.as_of,
-                "(this run)",
-                hh,
-                AccountType.TAXABLE,
-                symbol,
-                Side.BUY,
-                Decimal(1),
-                ZERO,
-                "run",
-            )
-            for symbol in run.bought[hh]
-        )
+        run_buys = tuple(_run_buy(run, hh, symbol) for symbol in sorted(run.bought[hh]))
         guard = run.guard_of(hh, run_buys)
         candidates = harvest_candidates(
             lots,
@@ -69,10 +56,26 @@ def harvest(run: RunState) -> None:
         for c in candidates:
             i = row_of[c.account]
             lost = run.lost[hh]
-            if not c.actionable or any(guard.same_security(str(c.substitute), x) for x in lost):
-                continue
-            if c.substitute in run.symbol_slots(i):
+            if not c.actionable:
+                run.note(i, c.rationale)
+            elif any(guard.same_security(str(c.substitute), x) for x in lost):
+                run.note(i, f"Not harvested: {c.substitute} is sold at a loss in this run")
+            elif c.substitute not in run.symbol_slots(i):
+                run.note(i, f"Not harvested: {c.substitute} has no price")
+            else:
                 _harvest_one(run, i, c)
+
+
+def _run_buy(run: RunState, household: str, symbol: str) -> Transaction:
+    """This run's buy of `symbol` in `household`, as the wash-sale guard reads it (named by
+    the account that buys it, so a blocked harvest can say which)."""
+    i = run.buyer.get((household, symbol))
+    account = "(this run)" if i is None else str(run.ids[i])
+    kind = AccountType.TAXABLE if i is None else AccountType(run.kind[i])
+    s = run.settings
+    return Transaction(
+        0, s.as_of, account, household, kind, symbol, Side.BUY, Decimal(1), ZERO, RUN_BUY
+    )
 
 
 def _harvest_rows(run: RunState) -> list[int]:
@@ -120,6 +123,11 @@ def _harvest_one(run: RunState, i: int, c: HarvestCandidate) -> None:
     run.desired[i][s] += proceeds
     by_id = {lot.lot_id: lot for lot in run.lots.lots(c.account, c.symbol)}
     run.pieces[(i, c.symbol)] = [piece(by_id[x.lot_id], x.quantity) for x in c.sales]
-    run.bought[c.household].add(str(c.substitute))
+    run.record_buy(i, str(c.substitute))
     run.lost[c.household].add(c.symbol)
-    run.note(i, f"harvest: {c.rationale}")
+    if run.method[i] == "harvest" and run.proposal.statuses.status[i] == int(
+        Status.INSIDE_TOLERANCE
+    ):
+        run.note(i, f"trades only to harvest a loss (inside tolerance, no breach): {c.rationale}")
+    else:
+        run.note(i, f"harvest: {c.rationale}")

@@ -9,11 +9,14 @@ rebalanced alone, and the accounts that trade say why.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 
 from rebal.core.types import IntArray
 from rebal.household import locate
+from rebal.tax.money import money_shown
 from rebal.tax.rates import AccountType
 from rebal.taxaware.state import RunState
 
@@ -100,7 +103,11 @@ def _place(run: RunState, name: str, rows: list[int]) -> str | None:
         f"household {name} rebalanced as one portfolio of {len(rows)} accounts: sales in "
         "tax-deferred accounts, taxable accounts only buy"
     )
-    over = [f"{names[j]} {v:,.2f}" for j, v in enumerate(location.over) if v >= 0.01]
+    over = [
+        f"{names[j]} {money_shown(Decimal(repr(float(v))))}"
+        for j, v in enumerate(location.over)
+        if v >= 0.01
+    ]
     if over:
         text += "; left above the household target in taxable accounts: " + ", ".join(over)
     for r, i in enumerate(rows):

@@ -19,8 +19,9 @@ from decimal import Decimal
 import numpy as np
 
 from rebal.core.trades import MICRO
+from rebal.domain.formatting import number_text
 from rebal.tax.lots import TaxLot
-from rebal.tax.money import ZERO, to_cents
+from rebal.tax.money import ZERO, money_shown, to_cents
 from rebal.tax.optimizer import optimal_plan
 from rebal.tax.plan import AccountProblem, Plan, Position, evaluate
 from rebal.tax.rulebased import least_tax_sales, rule_based_plan
@@ -245,9 +246,9 @@ def _worth_it(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> Pla
     if result.estimated_tax <= benefit:
         return plan
     why = (
-        f"estimated tax {result.estimated_tax:,.2f} exceeds the benefit {benefit:,.2f} of "
-        f"closing the drift ({to_cents(closed):,.2f} at a drift cost of "
-        f"{(drift_cost * 10000).normalize():f} bps)"
+        f"estimated tax {money_shown(result.estimated_tax)} exceeds the benefit "
+        f"{money_shown(benefit)} of closing the drift ({money_shown(closed)} at a drift cost of "
+        f"{number_text(drift_cost * 10000)} bps)"
     )
     budget = ZERO if problem.gain_budget is None else min(problem.gain_budget, ZERO)
     smaller = _solve(run, i, replace(problem, gain_budget=budget))
@@ -288,7 +289,8 @@ def _apply(run: RunState, i: int, problem: AccountProblem, plan: Plan) -> None:
             desired[k] = (a.quantity_micro[i, k] - sold) / MICRO * a.price[i, k] + bought
     run.desired[i], run.with_flow[i] = desired, True
     hh = str(run.household[i])
-    run.bought[hh].update(s for s, v in buys.items() if v > 0)
+    for symbol in (s for s, v in buys.items() if v > 0):
+        run.record_buy(i, symbol)
     for symbol, parts in pieces.items():
         if any(p.cost_per_share > run.price[symbol] for p in parts):
             run.lost[hh].add(symbol)

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from rebal.core.trades import Trades
-from rebal.domain.formatting import number_text
 from rebal.tax.lots import LotMethod, TaxLot, relieve_lots
-from rebal.tax.money import ZERO
+from rebal.tax.money import ZERO, money_shown, shares_shown
 from rebal.tax.plan import Plan, evaluate
 from rebal.tax.rates import AccountType
 from rebal.tax.report import (
@@ -128,15 +127,9 @@ def _report(
         if result is not None:
             tax["outside_band"] = {s: float(v) for s, v in result.outside_band.items()}
             if result.outside_band and budget is not None:
-                left = ", ".join(
-                    f"{s} {number_text(v, 2, grouped=True)}" for s, v in result.outside_band.items()
-                )
-                notes.append(f"gain budget {_money(budget)} left outside the bands: {left}")
+                left = ", ".join(f"{s} {money_shown(v)}" for s, v in result.outside_band.items())
+                notes.append(f"gain budget {money_shown(budget)} left outside the bands: {left}")
     return AccountTax(tax, lots, "; ".join(notes) or None)
-
-
-def _money(value: Decimal) -> str:
-    return number_text(value, 2, grouped=True)
 
 
 def _given_up(run: RunState, report: AccountTaxReport) -> list[str]:
@@ -153,13 +146,14 @@ def _given_up(run: RunState, report: AccountTaxReport) -> list[str]:
         )
     if not s.short_term_gains and report.short_term_gains > 0:
         out.append(
-            f"short-term gains of {_money(report.short_term_gains)} realised to raise the cash owed"
+            f"short-term gains of {money_shown(report.short_term_gains)} realised to raise the "
+            "cash owed"
         )
     net = report.realized_st + report.realized_lt
     if s.gain_budget is not None and net > s.gain_budget:
         out.append(
-            f"gain budget {_money(s.gain_budget)} exceeded by {_money(net - s.gain_budget)} "
-            "to raise the cash owed"
+            f"gain budget {money_shown(s.gain_budget)} exceeded by "
+            f"{money_shown(net - s.gain_budget)} to raise the cash owed"
         )
     return out
 
@@ -179,7 +173,9 @@ def _sell(
     price = run.price[symbol]
     lots = run.lots.lots(account, symbol)
     if not lots:
-        rationale = f"Sell {quantity} {symbol}: no tax in an {kind.value.upper()} account."
+        rationale = (
+            f"Sell {shares_shown(quantity)} {symbol}: no tax in an {kind.value.upper()} account."
+        )
         return TradeTax(
             account, kind, symbol, Side.SELL, quantity, price, (), ZERO, None, rationale
         )

@@ -9,7 +9,7 @@ a few typed fields, each written by the steps that own it:
   buys, harvesting); `rebal.taxaware.run.splice` turns them into orders.
 - `held`: rows not rebalanced now (their orders are cleared).
 - `bought` / `lost`: per household, what this run buys and sells at a loss (wash sales within
-  the run; see `rebal.taxaware.wash`).
+  the run; see `rebal.taxaware.wash`); `buyer`: the first row buying each (household, symbol).
 - `pieces` / `problems`: the lots each planned sell uses and each planned row's problem, read by
   `rebal.taxaware.reports`.
 - `raised`: rows whose plan raises cash owed past their tax preferences, where needed (the
@@ -84,6 +84,7 @@ class RunState:
         self.problems: dict[int, AccountProblem] = {}
         self.raised: set[int] = set()
         self.bought: dict[str, set[str]] = defaultdict(set)
+        self.buyer: dict[tuple[str, str], int] = {}
         self.lost: dict[str, set[str]] = defaultdict(set)
         self.in_household: set[int] = set()
 
@@ -95,6 +96,13 @@ class RunState:
     def symbol_slots(self, i: int) -> dict[str, int]:
         """Symbol → slot of the slots row `i` uses."""
         return {str(self.symbols[i, k]): int(k) for k in np.flatnonzero(self.used[i])}
+
+    def record_buy(self, i: int, symbol: str) -> None:
+        """Row `i` buys `symbol` in this run: its household may not sell it at a loss (the
+        first buyer is kept, so a blocked loss can name it)."""
+        hh = str(self.household[i])
+        self.bought[hh].add(symbol)
+        self.buyer.setdefault((hh, symbol), i)
 
     def note(self, i: int, text: str) -> None:
         """Add `text` to what row `i`'s reason says."""

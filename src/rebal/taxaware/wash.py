@@ -29,14 +29,14 @@ def record_policy_buys(run: RunState, rows: list[int], replanned: BoolArray) -> 
     buyer, slot = np.nonzero(run.proposal.trades.buy_cents > 0)
     keep = ~skip[buyer] & isin(run.household[buyer], run.household[rows])
     for i, k in zip(buyer[keep], slot[keep], strict=True):
-        run.bought[str(run.household[i])].add(str(run.symbols[i, k]))
+        run.record_buy(int(i), str(run.symbols[i, k]))
 
 
 def record_desired_buys(run: RunState, i: int) -> None:
     """Record the buys of re-planned row `i` (its desired values above its holdings)."""
     held = np.nan_to_num(run.proposal.drift.value[i])
     for k in np.flatnonzero(run.desired[i] > held + 0.005):
-        run.bought[str(run.household[i])].add(str(run.symbols[i, k]))
+        run.record_buy(i, str(run.symbols[i, k]))
 
 
 def wash_safe_buys(run: RunState) -> None:
