@@ -66,21 +66,7 @@ def test_every_docs_path_named_anywhere_exists() -> None:
     assert sorted(str(p) + ": " + m for p, m in named if not (ROOT / m).exists()) == []
 
 
-#: Documents known to still refer to an issue, with where: another change owns their text.
-#: Strict, so the entry must go when the text is fixed.
-_PENDING = {"tax.md": "line 150, the tax object 'of issue 4'"}
-
-
-@pytest.mark.parametrize(
-    "doc",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=_PENDING[p.name]))
-        if p.name in _PENDING
-        else p
-        for p in DOCS
-    ],
-    ids=lambda p: p.name,
-)
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_no_doc_refers_to_seeds_or_issues(doc: Path) -> None:
     text = doc.read_text(encoding="utf-8")
     found = [

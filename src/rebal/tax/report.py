@@ -5,7 +5,7 @@ Each sell is priced lot by lot (`rebal.tax.lots.relieve_lots` with the account's
 its own tax effect is the marginal estimate (short-term result × short-term rate + long-term
 result × long-term rate, negative when it saves tax), while the account's estimated tax nets all
 its trades first (`rebal.tax.rates.estimated_tax`). IRA and Roth accounts realise no taxable gain:
-their lots sold are listed, their realised and taxed amounts are zero. JSON follows issue 4: a
+their lots sold are listed, their realised and taxed amounts are zero. JSON (docs/output.md) has a
 ``tax`` object per account (``realized_st``, ``realized_lt``, ``estimated_tax``,
 ``wash_sale_flags``) and a ``lot`` list on each sell trade.
 """
