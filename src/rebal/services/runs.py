@@ -113,7 +113,8 @@ def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest)
     """The stored book restricted to ``accounts``, priced as of the run; refuses a missing or
     stale price of anything held or targeted."""
     ids = {a.id for a in accounts}
-    holdings = tuple(h for a in accounts for h in uow.holdings.of(a.id))
+    held = uow.holdings.of_many([a.id for a in accounts])
+    holdings = tuple(h for a in accounts for h in held[a.id])
     models = {
         v.model: v.targets
         for v in uow.models.current()
