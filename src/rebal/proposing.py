@@ -13,7 +13,9 @@ the orders of a :class:`~rebal.domain.book.BookSnapshot`. :class:`CorePlanner` i
 the snapshot becomes the four tables (:func:`rebal.io.book_records.book_tables`), validated as a
 file would be, arranged by :func:`rebal.book.build_book` and proposed by the core's engine, and
 the orders come back as domain records (sells in shares; buys in shares and an estimated
-amount, which the run sizes again from the cash the sells actually raised).
+amount, which the run sizes again from the cash the sells actually raised). A harvest run's
+planner (:class:`rebal.harvest_planner.HarvestPlanner`) shares the tables (:func:`stored_tables`)
+and the orders' conversion (:func:`plan_of`).
 """
 
 from __future__ import annotations

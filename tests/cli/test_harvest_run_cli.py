@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_runs_cli import _next_session_time
+from test_runs_cli import _next_session_time, stored_book
 from typer.testing import CliRunner
 
 from rebal.cli.main import app
@@ -24,16 +24,8 @@ FILES = {
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    for name, text in FILES.items():
-        (tmp_path / name).write_text(text)
     (tmp_path / "substitutes.txt").write_text("VTI,ITOT\n")
-    url = f"sqlite:///{tmp_path / 'rebal.db'}"
-    runner = CliRunner()
-    assert runner.invoke(app, ["db", "init", "--db", url]).exit_code == 0
-    args = [f"--{n.removesuffix('.csv')}={tmp_path / n}" for n in FILES]
-    done = runner.invoke(app, ["db", "import", *args, "--db", url])
-    assert done.exit_code == 0, done.output
-    return url
+    return stored_book(tmp_path, FILES)
 
 
 def _harvest(db: str, account: str, as_of: str) -> dict[str, object]:

@@ -33,17 +33,22 @@ FILES = {
 }
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    for name, text in FILES.items():
-        (tmp_path / name).write_text(text)
-    url = f"sqlite:///{tmp_path / 'rebal.db'}"
+def stored_book(folder: Path, files: dict[str, str]) -> str:
+    """The URL of a SQLite file in ``folder`` holding the book of ``files`` (name → text)."""
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    url = f"sqlite:///{folder / 'rebal.db'}"
     runner = CliRunner()
     assert runner.invoke(app, ["db", "init", "--db", url]).exit_code == 0
-    args = [f"--{n.removesuffix('.csv')}={tmp_path / n}" for n in FILES]
+    args = [f"--{n.removesuffix('.csv')}={folder / n}" for n in files]
     done = runner.invoke(app, ["db", "import", *args, "--db", url])
     assert done.exit_code == 0, done.output
     return url
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return stored_book(tmp_path, FILES)
 
 
 def _json(args: list[str]) -> list[dict[str, object]]:

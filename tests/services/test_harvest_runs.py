@@ -16,7 +16,7 @@ from rebal.domain.account import Account, AccountType, Holding, Price, Target
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, HouseholdId, ModelId, Symbol
 from rebal.domain.money import Money, Quantity
-from rebal.domain.order import Side
+from rebal.domain.order import OrderState, Side
 from rebal.domain.run import RunState, RunType, ScopeKind
 from rebal.harvest_planner import HarvestPlanner
 from rebal.services.runs import RunInputError, RunView, show_run
@@ -172,3 +172,31 @@ def test_the_harvest_planner_plans_only_harvest_runs(desk: Desk) -> None:
     planner = HarvestPlanner(RunConfig(), TaxSettings(as_of=START.date(), substitutes=GROUPS))
     with pytest.raises(RunInputError, match="not rebalance runs"):
         desk.start(ScopeKind.ACCOUNT, "T1", RunType.REBALANCE, planner=planner)
+
+
+def test_a_later_harvest_buying_back_a_harvested_loss_is_blocked_before_it_sells(
+    desk: Desk,
+) -> None:
+    first, _ = _harvest(desk, ScopeKind.ACCOUNT, "T1")  # sells VTI at a loss, buys ITOT
+    desk.execute(first)
+    desk.clock.advance(timedelta(days=1))
+    at = desk.clock.now() - timedelta(minutes=5)
+    quotes = [
+        Price(symbol=Symbol(s), price=Decimal(p), at=at)
+        for s, p in {"VTI": "250.00", "BND": "72.50", "ITOT": "110.00", "SCHB": "110.00"}.items()
+    ]
+    with desk.store.unit_of_work(actor="test", reason="quotes") as uow:
+        uow.prices.record(quotes)
+        uow.commit()
+    for quote in quotes:
+        desk.prices.add(quote)
+    # ITOT is now 1,800 below its basis; the planner's first substitute is VTI, whose loss was
+    # realised yesterday: pre-trade compliance refuses the wash sale before anything is sent
+    second, new = _harvest(desk, ScopeKind.ACCOUNT, "T1")
+    assert new and second.id != first.id
+    done = desk.execute(second)
+    view = show_run(desk.store, second.id, actor="t")
+    assert done.state is RunState.ERROR
+    assert "WASH_SALE: buying VTI would wash the loss of 3000.00" in done.reason
+    assert all(o.state is OrderState.CANCELED for o in view.orders)
+    assert len(desk.broker.orders()) == 2  # only the first run's orders were ever sent
