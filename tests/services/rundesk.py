@@ -93,6 +93,7 @@ class Desk:
             type=type,
             as_of=self.clock.now(),
             amount=options.pop("amount", None),
+            config=options.pop("config", "{}"),
         )
         return start_run(self.store, request, CorePlanner(RunConfig(**options)), actor="test")
 
