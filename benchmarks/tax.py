@@ -10,7 +10,10 @@ rebalanced three ways, per account:
 
 Every plan is priced exactly by `rebal.tax.plan.evaluate` (IRS netting per account) and must
 leave every position within its band with non-negative cash: rules and optimiser reach the same
-drift bound. The script prints the total tax and time of each method; its last line is
+drift bound, and the optimiser leaves no more cash idle (above the cash target) than the rules
+in any account (``idle_cash_optimizer_over_rules``, the largest excess, at most the cash cushion
+the optimiser always keeps and a few cents of rounding). The script prints the total tax and
+time of each method; its last line is
 ``tax_ratio_rules_vs_optimum=<total tax of rules / total tax of the optimiser>``.
 
     .venv/bin/python benchmarks/tax.py [--households N]
@@ -31,7 +34,17 @@ import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this sourc
 from rebal.tax.lots import TaxLot
 from rebal.tax.money import ZERO, to_cents
 from rebal.tax.optimizer import optimal_plan
-from rebal.tax.plan import AccountProblem, Plan, PlanResult, Position, evaluate, naive_fifo_plan
+from rebal.tax.plan import (
+    BAND_TOLERANCE,
+    CASH_CUSHION,
+    AccountProblem,
+    Plan,
+    PlanResult,
+    Position,
+    evaluate,
+    idle_cash,
+    naive_fifo_plan,
+)
 from rebal.tax.rates import TaxRates
 from rebal.tax.rulebased import rule_based_plan
 
@@ -99,6 +112,13 @@ def _run(
     return results, elapsed
 
 
+def _idle_excess(problems: list[AccountProblem]) -> Decimal:
+    """The most idle cash the optimiser leaves in an account beyond what the rules leave."""
+    return max(
+        idle_cash(p, optimal_plan(p).plan) - idle_cash(p, rule_based_plan(p)) for p in problems
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=12)
@@ -130,6 +150,10 @@ def main() -> None:
             f"{name:<10} {tax:>14,.2f} {traded:>16,.2f} {cost:>12,.2f} {float(drift):>10.4f} "
             f"{elapsed:>8.3f}"
         )
+    idle = _idle_excess(problems)
+    print(f"idle_cash_optimizer_over_rules={idle:,.2f}")
+    if idle > CASH_CUSHION + BAND_TOLERANCE:
+        raise SystemExit(f"the optimiser leaves {idle:,.2f} more cash idle than the rules")
     if not totals["optimizer"]:
         raise SystemExit("the optimum costs no tax: the households are too easy to compare on")
     naive = totals["naive"] / totals["optimizer"]

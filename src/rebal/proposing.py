@@ -19,7 +19,7 @@ amount, which the run sizes again from the cash the sells actually raised).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -92,16 +92,20 @@ _POLICY_OF = {
 }
 
 
-def arrays_of(book: BookSnapshot, flows: Mapping[AccountId, int] | None = None) -> Book:
-    """The core's arrays of a stored book (``flows``: cents to deposit, or withdraw, per
-    account): its four tables, validated as files would be, arranged by
-    :func:`rebal.book.build_book`."""
+def stored_tables(book: BookSnapshot) -> Tables:
+    """The four tables of a stored book (with its lots), validated as files would be."""
     texts = book_tables(book)
     frames = [
         pd.read_csv(io.StringIO(texts[name]), dtype=str, keep_default_na=False)
         for name in ("models.csv", "accounts.csv", "holdings.csv", "prices.csv")
     ]
-    return build_book(validate_tables(*frames), {str(a): c for a, c in (flows or {}).items()})
+    return validate_tables(*frames)
+
+
+def arrays_of(book: BookSnapshot, flows: Mapping[AccountId, int] | None = None) -> Book:
+    """The core's arrays of a stored book (``flows``: cents to deposit, or withdraw, per
+    account): its tables (:func:`stored_tables`) arranged by :func:`rebal.book.build_book`."""
+    return build_book(stored_tables(book), {str(a): c for a, c in (flows or {}).items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,29 +130,35 @@ class CorePlanner:
         """The orders of ``book`` for a run of ``run_type``; ``flows`` are deposits (positive)
         and withdrawals (negative) to trade for, per account."""
         if run_type is RunType.HARVEST:
-            raise ValueError("harvest runs are not available yet: use rebal propose --tlh")
+            raise ValueError("a harvest run is planned by rebal.harvest_planner.HarvestPlanner")
         arrays = arrays_of(book, {a: to_cents(m) for a, m in flows.items()})
         policy = _POLICY_OF.get(run_type, self.config.policy)
         proposal = propose(arrays.arrays, replace(self.config, policy=policy))
-        trades = trades_frame(arrays, proposal)
-        orders = []
-        columns = ("account", "symbol", "side", "quantity_micro", "amount_cents")
-        for account, symbol, side_name, micro, amount in zip(
-            *(trades[c].tolist() for c in columns), strict=True
-        ):
-            side = Side(side_name)
-            if side is Side.SELL and run_type is RunType.INVEST_CASH:
-                continue
-            order = ProposedOrder(
-                account=AccountId(str(account)),
-                symbol=Symbol(str(symbol)),
-                side=side,
-                quantity=from_micro(int(micro)),
-            )
-            orders.append((order, from_cents(int(amount))))
-        ids = arrays.accounts["account"].to_numpy()
-        outcome = tuple(
-            AccountProposal(account=AccountId(str(a)), status=str(s), reason=str(r))
-            for a, s, r in zip(ids, status_labels(proposal), reasons(arrays, proposal), strict=True)
+        return plan_of(arrays, proposal, run_type, reasons(arrays, proposal))
+
+
+def plan_of(arrays: Book, proposal: Proposal, run_type: RunType, why: Sequence[str]) -> Plan:
+    """The :class:`Plan` of ``proposal`` on ``arrays``: its orders as domain records (no sells
+    in an ``invest_cash`` run) and each account's status with its reason ``why``."""
+    trades = trades_frame(arrays, proposal)
+    orders = []
+    columns = ("account", "symbol", "side", "quantity_micro", "amount_cents")
+    for account, symbol, side_name, micro, amount in zip(
+        *(trades[c].tolist() for c in columns), strict=True
+    ):
+        side = Side(side_name)
+        if side is Side.SELL and run_type is RunType.INVEST_CASH:
+            continue
+        order = ProposedOrder(
+            account=AccountId(str(account)),
+            symbol=Symbol(str(symbol)),
+            side=side,
+            quantity=from_micro(int(micro)),
         )
-        return Plan(accounts=outcome, orders=tuple(orders))
+        orders.append((order, from_cents(int(amount))))
+    ids = arrays.accounts["account"].to_numpy()
+    outcome = tuple(
+        AccountProposal(account=AccountId(str(a)), status=str(s), reason=str(r))
+        for a, s, r in zip(ids, status_labels(proposal), why, strict=True)
+    )
+    return Plan(accounts=outcome, orders=tuple(orders))

@@ -27,7 +27,7 @@ from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
 from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
-from rebal.services.runs import RunRequest, start_run
+from rebal.services.runs import Planner, RunRequest, start_run
 
 ET = ZoneInfo("America/New_York")
 #: Tuesday 2026-11-24, 10:00 in New York: an ordinary session.
@@ -85,8 +85,11 @@ class Desk:
         scope: ScopeKind = ScopeKind.MODEL,
         name: str = "balanced",
         type: RunType = RunType.REBALANCE,
+        planner: Planner | None = None,
+        also_priced: frozenset[Symbol] = frozenset(),
         **options: Any,
     ) -> tuple[Run, bool]:
+        """Start a run (the core's planner under ``options`` unless ``planner`` is given)."""
         request = RunRequest(
             scope=scope,
             name=name,
@@ -94,8 +97,10 @@ class Desk:
             as_of=self.clock.now(),
             amount=options.pop("amount", None),
             config=options.pop("config", "{}"),
+            also_priced=also_priced,
         )
-        return start_run(self.store, request, CorePlanner(RunConfig(**options)), actor="test")
+        chosen = planner or CorePlanner(RunConfig(**options))
+        return start_run(self.store, request, chosen, actor="test")
 
     def compliance(self, config: ComplianceConfig | None = None, **more: Any) -> RunCompliance:
         """The run's checks on the desk's calendar and quotes; a quote may be a day old (the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,18 +13,21 @@ from rundesk import CALENDAR, ET, Desk, make_desk, small_book
 
 from rebal.adapters.memory.storage import InMemoryStore
 from rebal.adapters.storage.unit_of_work import SqlStore
-from rebal.compliance.hours import RunKind, postponed_to
+from rebal.compliance.codes import Code
+from rebal.compliance.hours import RunKind
+from rebal.compliance.rules import ComplianceReport, Violation
 from rebal.core.engine import RunConfig
-from rebal.domain.ids import AccountId, RunId
+from rebal.domain.ids import AccountId, RunId, Symbol
+from rebal.domain.money import Money
 from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKind
-from rebal.domain.run import RunState, RunType, ScopeKind
+from rebal.domain.run import Run, RunState, RunType, ScopeKind
 from rebal.gauge import StoreGauge
 from rebal.ports.policies import ScheduleFacts
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
+from rebal.services.compliance import blocked_reason, violation_note
 from rebal.services.runs import RunRequest, start_run
 from rebal.services.scheduler import (
-    Blocked,
     TickRow,
     TickSettings,
     postpone,
@@ -132,28 +136,34 @@ def test_an_instant_request_made_while_closed_runs_once_the_market_trades(desk: 
         assert uow.policies.marks() == {}  # the request is spent
 
 
-def _pattern_day_trade(kind_seen: list[RunKind]):
-    def check(run: RunId, account: AccountId, now: datetime, kind: RunKind) -> Blocked | None:
-        kind_seen.append(kind)
-        sessions = CALENDAR.sessions(now.date(), now.date() + timedelta(days=10))
-        return Blocked(
-            "PATTERN_DAY_TRADE: VTI bought earlier today", postponed_to(kind, now, sessions)
-        )
+def _blocked_by_a_day_trade(desk: Desk, kinds: list[RunKind]):
+    """An execution whose pre-trade compliance blocks the run for a pattern day trade, recorded
+    as rebal.services.run_compliance records it (the violation as an event, the run in error)."""
 
-    return check
+    def execute(run: RunId, kind: RunKind) -> Run:
+        kinds.append(kind)
+        with desk.store.unit_of_work(actor="test", reason="blocked") as uow:
+            found = uow.runs.get(run)
+            assert found is not None
+            account = AccountId(found.key.name)
+            day_trade = Violation(Code.PATTERN_DAY_TRADE, "VTI was bought earlier today")
+            uow.runs.transition(run, RunState.IN_PROGRESS, uow.now, "started")
+            uow.runs.note(run, uow.now, violation_note("sells", account, day_trade))
+            report = ComplianceReport(account, uow.now, (day_trade,))
+            done = uow.runs.transition(run, RunState.ERROR, uow.now, blocked_reason([report]))
+            uow.commit()
+        return done
+
+    return execute
 
 
 def test_a_scheduled_run_blocked_by_a_day_trade_waits_for_the_next_open(desk: Desk) -> None:
     kinds: list[RunKind] = []
-    executed: list[RunId] = []
-    rows = by_account(
-        run_tick(desk, WINDOW, check=_pattern_day_trade(kinds), execute=executed.append)
-    )
+    rows = by_account(run_tick(desk, WINDOW, execute=_blocked_by_a_day_trade(desk, kinds)))
     next_open = datetime(2026, 11, 25, 9, 30, tzinfo=ET)  # the calendar's open, not 9:00
     assert (rows["A1"].decision, rows["A1"].next_check_at) == ("postponed", next_open)
     assert "PATTERN_DAY_TRADE" in rows["A1"].reason
-    assert kinds == [RunKind.SCHEDULED] * 2 and executed == []
-    assert {r.state for r in stored_runs(desk)} == {RunState.CANCELED}
+    assert kinds == [RunKind.SCHEDULED] * 2
     # a tick before the open keeps it postponed; at the open (outside the window) it runs
     early = by_account(run_tick(desk, next_open - timedelta(hours=1)))
     assert (early["A1"].decision, early["A1"].next_check_at) == ("postponed", next_open)
@@ -166,20 +176,23 @@ def test_an_instant_run_blocked_by_a_day_trade_is_not_rescheduled(desk: Desk) ->
     request_instant(desk.store, AccountId("A1"), WINDOW, actor="test")
     kinds: list[RunKind] = []
     morning = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
-    rows = by_account(run_tick(desk, morning, check=_pattern_day_trade(kinds), execute=print))
+    rows = by_account(run_tick(desk, morning, execute=_blocked_by_a_day_trade(desk, kinds)))
     assert kinds == [RunKind.INSTANT]
     assert rows["A1"].decision == "blocked" and "PATTERN_DAY_TRADE" in rows["A1"].reason
     with desk.store.unit_of_work(actor="test", reason="read") as uow:
         assert uow.policies.marks() == {}
     later = by_account(run_tick(desk, morning + timedelta(hours=1)))
     assert later["A1"].decision == "not_due"
+    # in the window the account is due again: the blocked run of the day is shown, not redone
+    window = by_account(run_tick(desk, WINDOW))
+    assert window["A1"].decision == "blocked" and window["A1"].run_id == rows["A1"].run_id
 
 
 def test_executed_runs_trade_through_the_broker(desk: Desk) -> None:
     rows = run_tick(
         desk,
         WINDOW,
-        execute=lambda rid: desk.execute(next(r for r in stored_runs(desk) if r.id == rid)),
+        execute=lambda rid, kind: desk.execute(next(r for r in stored_runs(desk) if r.id == rid)),
     )
     states = {r.id: r.state for r in stored_runs(desk)}
     assert {states[r.run_id] for r in rows} <= {RunState.COMPLETED, RunState.COMPLETED_ADJUSTED}
@@ -187,8 +200,6 @@ def test_executed_runs_trade_through_the_broker(desk: Desk) -> None:
 
 def test_an_account_that_cannot_trade_is_blocked(database_url: str) -> None:
     book = small_book()
-    from dataclasses import replace
-
     book = replace(book, accounts=(replace(book.accounts[0], can_trade=False), book.accounts[1]))
     desk = make_desk(database_url, book)
     try:
@@ -210,19 +221,32 @@ def test_policy_bands_replace_the_models_for_a_threshold_account(desk: Desk) -> 
     assert (rows["A2"].decision, rows["A2"].reason) == ("run", "a band is breached")
 
 
-def test_the_gauge_measures_a_database_and_a_memory_store_alike(desk: Desk) -> None:
+def test_the_gauge_measures_a_database_and_a_memory_store_alike(database_url: str) -> None:
+    book = small_book(3)
+    first, second, third = book.accounts
+    book = replace(
+        book,
+        accounts=(
+            first,
+            replace(second, restricted=frozenset({Symbol("BND")}), cash=Money(Decimal("20000"))),
+            replace(third, pending_cash=Money(Decimal("-500.00"))),
+        ),
+    )
+    desk = make_desk(database_url, book)
     memory = InMemoryStore(desk.clock)
     with memory.unit_of_work(actor="test", reason="import") as uow:
-        import_book(uow, small_book())
+        import_book(uow, book)
         uow.commit()
-    ids = [AccountId("A2"), AccountId("A1"), AccountId("GONE")]
-    bands = np.array([np.nan, 1.0, np.nan]), np.array([np.nan, np.nan, np.nan])
+    ids = [AccountId("A2"), AccountId("A1"), AccountId("GONE"), AccountId("A3")]
+    bands = np.array([np.nan, 1.0, np.nan, np.nan]), np.full(4, np.nan)
     on_db = StoreGauge()(desk.store, ids, *bands)
     in_memory = StoreGauge()(memory, ids, *bands)
+    desk.store.engine.dispose()
     np.testing.assert_allclose(on_db[0], in_memory[0])
-    assert on_db[0][0] == pytest.approx(11_000.0) and on_db[0][2] == 0.0
+    assert on_db[0].tolist() == pytest.approx([30_000.0, 11_000.0, 0.0, 11_000.0])
+    assert on_db[1].tolist() == in_memory[1].tolist()
     # A1 within its own 100-point absolute band; an account the book lacks is never breached
-    assert on_db[1].tolist() == in_memory[1].tolist() == [True, False, False]
+    assert on_db[1].tolist()[1:3] == [False, False]
 
 
 def test_schedule_facts_read_alike_from_a_database_and_from_memory(desk: Desk) -> None:

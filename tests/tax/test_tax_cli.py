@@ -111,3 +111,77 @@ def test_symbols_are_the_same_security_in_any_case(tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert [w["replacement_account"] for w in doc["wash_sales"]] == ["ira"]
     assert doc["total_disallowed"] == 100.0
+
+
+def _wash_json(tmp_path: Path, history: str) -> dict:
+    result = runner.invoke(
+        app, ["wash-sales", "--transactions", str(write(tmp_path, history)), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout, parse_float=str)  # money as its exact text
+
+
+def test_a_history_under_way_starts_from_opening_lots(tmp_path: Path) -> None:
+    """An opening lot carries its holding period (`acquired` before its trade date) and its
+    basis; shares flagged as an earlier wash sale's replacement do not replace again."""
+    doc = _wash_json(
+        tmp_path,
+        "date,account,household,symbol,side,quantity,price,lot_id,acquired,replacement\n"
+        "2025-01-06,joint,smith,VTI,buy,100,10.00,a,2023-06-01,\n"
+        "2025-02-20,joint,smith,VTI,buy,30,8.00,r,,true\n"
+        "2025-03-10,joint,smith,VTI,sell,100,7.50,a,,\n"
+        "2025-03-21,spouse,smith,VTI,buy,60,8.00,s,,\n",
+    )
+    (sale,) = doc["disposals"]
+    assert (sale["acquired"], sale["term"]) == ("2023-06-01", "long")  # carried, not 2025-01-06
+    (wash,) = doc["wash_sales"]  # lot r, bought 18 days before the sale and held, is not used
+    assert (wash["sale_lot"], wash["replacement_lot"], wash["quantity"]) == ("a", "s", "60")
+    assert wash["disallowed"] == "150.00"
+    assert "sale_line" not in wash and "replacement_line" not in wash
+    lots = {lot["lot_id"]: lot for lot in doc["open_lots"]}
+    assert lots["r"]["basis"] == "240.00" and lots["r"]["replacement"] is True
+    assert (lots["s"]["basis"], lots["s"]["acquired"]) == ("630.00", "2023-06-12")
+
+
+def test_without_the_flag_the_shares_replace(tmp_path: Path) -> None:
+    doc = _wash_json(
+        tmp_path,
+        "date,account,symbol,side,quantity,price,lot_id\n"
+        "2025-02-01,joint,VTI,buy,30,8.00,r\n"
+        "2025-02-02,joint,VTI,buy,100,10.00,a\n"
+        "2025-03-01,joint,VTI,sell,100,7.50,a\n",
+    )
+    assert [(w["sale_lot"], w["replacement_lot"]) for w in doc["wash_sales"]] == [("a", "r")]
+
+
+def test_a_split_replacement_part_names_the_lot_it_came_from(tmp_path: Path) -> None:
+    doc = _wash_json(
+        tmp_path,
+        "date,account,symbol,side,quantity,price,lot_id\n"
+        "2025-01-06,joint,VTI,buy,10,10.00,a\n"
+        "2025-03-10,joint,VTI,sell,10,7.00,a\n"
+        "2025-03-20,joint,VTI,buy,25,7.10,b\n",
+    )
+    (wash,) = doc["wash_sales"]
+    assert (wash["replacement_lot"], wash["disallowed"]) == ("b.w1", "30.00")
+    lots = {lot["lot_id"]: lot for lot in doc["open_lots"]}
+    assert lots["b.w1"]["split_from"] == "b" and lots["b.w1"]["quantity"] == "10"
+    assert lots["b.w1"]["basis"] == "101.00"  # 71.00 + 30.00 disallowed
+    assert lots["b"]["split_from"] is None and lots["b"]["quantity"] == "15"
+
+
+def test_opening_lot_columns_are_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "date,account,symbol,side,quantity,price,acquired,replacement\n"
+        "2025-01-06,a,X,buy,10,5,2025-02-01,\n"
+        "2025-01-07,a,X,sell,1,5,2024-01-01,yes\n"
+        "2025-01-08,a,X,buy,1,5,,maybe\n",
+    )
+    result = runner.invoke(app, ["wash-sales", "--transactions", str(path)])
+    assert result.exit_code == 1
+    stderr = " ".join(result.stderr.split())  # the console may wrap long lines
+    assert "line 2, column acquired: 2025-02-01 is after the trade date 2025-01-06" in stderr
+    assert "line 3, column acquired: is for a buy (an opening lot), not a sell" in stderr
+    assert "line 3, column replacement: is for a buy" in stderr
+    assert "line 4, column replacement: 'maybe' is not true or false" in stderr

@@ -48,10 +48,13 @@ from rebal.cli.book_commands import (
 from rebal.cli.common import EXIT_BAD_INPUT, fail
 from rebal.cli.db import DbOpt, _store
 from rebal.cli.exact_json import exact_document
-from rebal.domain.ids import AccountId, RunId
+from rebal.core.engine import RunConfig
+from rebal.domain.ids import AccountId, RunId, Symbol
 from rebal.domain.money import Money, check_cents
 from rebal.domain.order import OrderType
 from rebal.domain.run import RunState, RunType, ScopeKind
+from rebal.harvest_planner import HarvestPlanner
+from rebal.io.errors import InputError
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.compliance import (
@@ -64,9 +67,11 @@ from rebal.services.compliance import (
 from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
 from rebal.services.order_terms import Algo, OrderTerms
 from rebal.services.reconcile import run_flags
-from rebal.services.requests import Bands, ProposeRequest, RequestError
+from rebal.services.requests import Bands, ProposeRequest, RequestError, TaxOptions
 from rebal.services.runs import (
     DEFAULT_MAX_PRICE_AGE,
+    EXCHANGE_TZ,
+    Planner,
     RunInputError,
     RunRequest,
     RunView,
@@ -76,6 +81,7 @@ from rebal.services.runs import (
     start_run,
 )
 from rebal.services.scheduler import request_instant
+from rebal.tax_inputs import read_substitutes
 
 
 class RunFormat(StrEnum):
@@ -285,6 +291,15 @@ def run_command(
         int, typer.Option("--algo-window", help="--algo: the window in minutes.")
     ] = 0,
     algo_slices: Annotated[int, typer.Option("--algo-slices", help="--algo: how many slices.")] = 0,
+    substitutes: Annotated[
+        Path | None,
+        typer.Option(
+            "--substitutes",
+            help="harvest: file of substitute groups, one per line (VTI,ITOT,SCHB): what a "
+            "harvested security's proceeds buy.",
+            show_default=False,
+        ),
+    ] = None,
     output_format: FormatOpt = RunFormat.table,
     instant: Annotated[
         bool,
@@ -350,6 +365,7 @@ def run_command(
     except RequestError as exc:
         raise refused(exc) from None
     at = _as_of(as_of)
+    planner, substitute_symbols = _planner(run_type, config, substitutes, at, options)
     if instant:
         if scope is not ScopeKind.ACCOUNT:
             raise fail("--instant is for one account: give --account ID")
@@ -367,11 +383,17 @@ def run_command(
             )
             return
     request = RunRequest(
-        scope=scope, name=name, type=run_type, as_of=at, config=canonical(options), amount=money
+        scope=scope,
+        name=name,
+        type=run_type,
+        as_of=at,
+        config=canonical(options),
+        amount=money,
+        also_priced=substitute_symbols,
     )
     checks = _compliance_config(compliance_file)
     with _desk(db, at, broker_config) as desk:
-        run, new = start_run(desk.store, request, CorePlanner(config), actor=_user())
+        run, new = start_run(desk.store, request, planner, actor=_user())
         if not new:
             print(f"run {run.id} was started before ({run.state}): showing it", file=sys.stderr)
         if not run.state.terminal:
@@ -387,6 +409,34 @@ def run_command(
         views = [show_run(desk.store, run.id, actor=_user())]
         _print(views, output_format)
         _report_blocked(views)
+
+
+def _planner(
+    run_type: RunType,
+    config: RunConfig,
+    substitutes: Path | None,
+    at: datetime,
+    options: dict[str, Any],
+) -> tuple[Planner, frozenset[Symbol]]:
+    """The run's planner and the symbols it needs priced besides the book's: a harvest run's
+    is the tax layer's (harvesting as of the run's date in New York, into the substitutes of
+    ``substitutes``, recorded in ``options``); every other type's is the core's."""
+    if run_type is not RunType.HARVEST:
+        if substitutes is not None:
+            raise fail("--substitutes is for --type harvest")
+        return CorePlanner(config), frozenset()
+    try:
+        groups = read_substitutes(substitutes) if substitutes else ()
+    except InputError as exc:
+        raise fail(f"the input has problems; nothing was written:\n{exc}") from None
+    try:
+        day = at.astimezone(EXCHANGE_TZ).date()
+        settings = TaxOptions(tlh=True, substitutes=groups, as_of=day).settings(day)
+    except RequestError as exc:
+        raise refused(exc) from None
+    options["substitutes"] = [list(g) for g in settings.substitutes]
+    symbols = frozenset(Symbol(s) for g in settings.substitutes for s in g)
+    return HarvestPlanner(config, settings), symbols
 
 
 @runs_app.callback()
@@ -488,6 +538,9 @@ def run_document(view: RunView) -> dict[str, Any]:
         "as_of": run.key.as_of.isoformat(),
         "model_version": run.key.model_version,
         "accounts": list(view.accounts),
+        "account_reasons": [
+            {"account": a.account, "status": a.status, "reason": a.reason} for a in view.outcomes
+        ],
         "orders": [
             {
                 "client_order_id": o.client_order_id,
@@ -546,6 +599,8 @@ def _print(views: list[RunView], output_format: RunFormat, title: bool = False) 
         f"{r.key.as_of}: [bold]{r.state.value}[/] ({r.reason})",
         highlight=False,
     )
+    for outcome in v.outcomes:
+        console.print(f"{outcome.account}: {outcome.reason}", highlight=False)
     orders = Table(title="orders")
     for name in ("client order id", "side", "size", "state", "filled", "avg price", "reason"):
         orders.add_column(name, no_wrap=name != "reason")

@@ -4,9 +4,10 @@
 ``--once`` a tick runs every ``--interval`` seconds (60) on the wall clock until SIGTERM or
 SIGINT, which stop it between ticks (a tick under way finishes first). ``--dry-run`` decides and
 creates nothing. Created runs are queued (``rebal runs resume`` trades them) unless
-``--execute`` is given: each is then checked for a pattern day trade (a scheduled run so blocked
-is postponed to the next session's open, an instant one is not rescheduled) and traded through
-the simulated broker. See docs/scheduler.md; the JSON keys are in docs/output.md.
+``--execute`` is given: each is then traded through the simulated broker, every leg through
+pre-trade compliance (a run it blocks is ``blocked``; a scheduled run blocked by a pattern day
+trade is ``postponed`` to the next session's open, an instant one is not rescheduled). See
+docs/scheduler.md; the JSON keys are in docs/output.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import FrameType
@@ -26,24 +28,22 @@ from rich.console import Console
 from rich.table import Table
 
 from rebal.adapters.calendars.exchange import ExchangeCalendar
-from rebal.adapters.memory.prices import InMemoryPrices
 from rebal.cli.common import fail
 from rebal.cli.db import DbOpt, _store
 from rebal.cli.exact_json import exact_document
 from rebal.cli.runs import BrokerConfigOpt, _as_of, _desk, _user
-from rebal.compliance.codes import Code
-from rebal.compliance.facts import Limits
 from rebal.compliance.hours import RunKind
 from rebal.core.engine import RunConfig
-from rebal.domain.ids import AccountId, RunId
+from rebal.domain.ids import RunId
+from rebal.domain.run import Run
 from rebal.gauge import StoreGauge
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
-from rebal.services.compliance import ComplianceConfig, Household, Ports, check_orders
+from rebal.services.compliance import ComplianceConfig
 from rebal.services.execution import execute_run
 from rebal.services.runs import RunInputError, canonical
-from rebal.services.scheduler import Blocked, Check, Execute, TickRow, TickSettings, tick
+from rebal.services.scheduler import Execute, TickRow, TickSettings, tick
 
 
 class TickFormat(StrEnum):
@@ -89,66 +89,31 @@ def _print(rows: list[TickRow], at: datetime, output_format: TickFormat) -> None
     console.print(table)
 
 
-def _pattern_day_trades(store: Store, ports: Ports) -> Check:
-    """The tick's check before it executes a run: a pattern day trade in the run's order
-    intents (against the day's earlier orders at the broker), from pre-trade compliance. The
-    other checks are the execution's own."""
-
-    def check(run: RunId, account: AccountId, now: datetime, kind: RunKind) -> Blocked | None:
-        with store.unit_of_work(actor=_user(), reason=f"check run {run}") as uow:
-            found = uow.accounts.get(account)
-            orders = list(uow.orders.for_run(run))
-        if found is None:
-            return Blocked(f"unknown account {account}", None)
-        decision = check_orders(
-            orders,
-            account=found,
-            now=now,
-            ports=ports,
-            limits=Limits(),
-            household=Household(history=None),
-            kind=kind,
-        )
-        if Code.PATTERN_DAY_TRADE not in decision.report.codes:
-            return None
-        words = "; ".join(
-            f"{v.code}: {v.message}"
-            for v in decision.report.violations
-            if v.code is Code.PATTERN_DAY_TRADE
-        )
-        return Blocked(words, decision.postponed_to)
-
-    return check
-
-
 @contextmanager
 def _ticker(
     db: str | None, at: datetime, execute: bool, broker_config: Any, price_age: timedelta
-) -> Iterator[tuple[Store, MarketCalendar, Check | None, Execute | None]]:
-    """The store, the calendar around ``at`` and, with ``execute``, the check and the
-    execution through the simulated broker (every leg through pre-trade compliance, quotes up
-    to ``price_age`` old)."""
+) -> Iterator[tuple[Store, MarketCalendar, Execute | None]]:
+    """The store, the calendar around ``at`` and, with ``execute``, the execution through the
+    simulated broker (every leg through pre-trade compliance, quotes up to ``price_age`` old;
+    the run's kind, scheduled or instant, tells compliance whether a day trade postpones it)."""
     if not execute:
         with _store(db) as store:
-            yield store, ExchangeCalendar.around(at, days_before=10, days_after=30), None, None
+            yield store, ExchangeCalendar.around(at, days_before=10, days_after=30), None
         return
     with _desk(db, at, broker_config) as desk:
-        calendar = ExchangeCalendar.around(at, days_before=10, days_after=30)
-        with desk.store.unit_of_work(actor=_user(), reason="read prices") as uow:
-            prices = InMemoryPrices(uow.prices.current())
-        ports = Ports(calendar=calendar, broker=desk.broker, prices=prices)
+        checks = desk.compliance(ComplianceConfig(), price_age)
 
-        def run(rid: RunId) -> object:
+        def run(rid: RunId, kind: RunKind) -> Run:
             return execute_run(
                 desk.store,
                 desk.broker,
                 rid,
                 clock=desk.clock,
                 actor=_user(),
-                compliance=desk.compliance(ComplianceConfig(), price_age),
+                compliance=replace(checks, kind=kind),
             )
 
-        yield desk.store, calendar, _pattern_day_trades(desk.store, ports), run
+        yield desk.store, desk.calendar, run
 
 
 def _one_tick(
@@ -156,7 +121,7 @@ def _one_tick(
 ) -> list[TickRow]:
     planner = CorePlanner(RunConfig())
     ticker = _ticker(db, at, execute, broker_config, settings.max_price_age)
-    with ticker as (store, calendar, check, run):
+    with ticker as (store, calendar, run):
         try:
             return tick(
                 store,
@@ -166,7 +131,6 @@ def _one_tick(
                 StoreGauge(),
                 actor=_user(),
                 settings=settings,
-                check=check,
                 execute=run,
             ).rows()
         except RunInputError as exc:

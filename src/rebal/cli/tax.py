@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections import defaultdict
 from decimal import Decimal
@@ -23,6 +22,8 @@ from rich.table import Table
 
 from rebal.cli.book_commands import OutputFormat, refused
 from rebal.cli.common import EXIT_BAD_INPUT, err
+from rebal.cli.exact_json import exact_json
+from rebal.domain.formatting import number_text
 from rebal.io.atomic import write_text_atomic
 from rebal.io.errors import InputError
 from rebal.services.requests import RequestError, WashSalesRequest
@@ -48,6 +49,7 @@ DISPOSAL_COLUMNS = (
     "adjustment",
     "gain",
     "term",
+    "split_from",
 )
 
 
@@ -88,7 +90,7 @@ def wash_sales_command(
     except RequestError as exc:  # a symbol in two --identical groups
         raise refused(exc) from None
     if output_format is OutputFormat.json:
-        text = json.dumps(wash_sales_document(result), indent=1) + "\n"
+        text = exact_json(wash_sales_document(result)) + "\n"
     elif output_format is OutputFormat.csv:
         text = _disposals_csv(result)
     else:
@@ -102,8 +104,14 @@ def wash_sales_command(
         err.print(f"wrote {output}")
 
 
-def _money(amount: Decimal) -> float:
-    return float(to_cents(amount))
+def _money(amount: Decimal) -> Decimal:
+    """Money as exact cents (a Decimal: exact in JSON and CSV)."""
+    return to_cents(amount)
+
+
+def _shown(amount: Decimal) -> str:
+    """Money for the tables: cents with thousands separators."""
+    return number_text(to_cents(amount), 2, grouped=True)
 
 
 def _account_totals(result: WashSaleResult) -> list[dict[str, Any]]:
@@ -128,14 +136,14 @@ def _account_totals(result: WashSaleResult) -> list[dict[str, Any]]:
 
 
 def _disposal_row(d: Disposal) -> dict[str, Any]:
-    """One Form 8949 line; money as cent-rounded Decimal (exact in CSV, float in JSON)."""
+    """One Form 8949 line; money as cent-rounded Decimal (exact in CSV and JSON)."""
     return {
         "household": d.household,
         "account": d.account,
         "account_type": str(d.account_type),
         "symbol": d.symbol,
         "lot_id": d.lot_id,
-        "quantity": str(d.quantity),
+        "quantity": number_text(d.quantity),
         "bought": d.bought.isoformat(),
         "acquired": d.acquired.isoformat(),
         "sold": d.sold.isoformat(),
@@ -145,6 +153,7 @@ def _disposal_row(d: Disposal) -> dict[str, Any]:
         "adjustment": to_cents(d.disallowed),
         "gain": to_cents(d.gain),
         "term": str(d.term),
+        "split_from": d.split_from or "",
         "line": d.line,
     }
 
@@ -155,22 +164,19 @@ def wash_sales_document(result: WashSaleResult) -> dict[str, Any]:
         "total_disallowed": _money(result.total_disallowed),
         "permanently_disallowed": _money(result.permanently_disallowed),
         "accounts": _account_totals(result),
-        "disposals": [
-            {k: float(v) if isinstance(v, Decimal) else v for k, v in _disposal_row(d).items()}
-            for d in result.disposals
-        ],
+        "disposals": [_disposal_row(d) | {"split_from": d.split_from} for d in result.disposals],
         "wash_sales": [
             {
                 "household": w.household,
                 "sale_account": w.sale_account,
                 "sale_symbol": w.sale_symbol,
-                "sale_line": w.sale_line,
+                "sale_lot": w.sale_lot,
                 "sold": w.sold.isoformat(),
-                "quantity": str(w.quantity),
+                "quantity": number_text(w.quantity),
                 "disallowed": _money(w.disallowed),
                 "replacement_account": w.replacement_account,
                 "replacement_symbol": w.replacement_symbol,
-                "replacement_line": w.replacement_line,
+                "replacement_lot": w.replacement_lot,
                 "replacement_bought": w.replacement_bought.isoformat(),
                 "days_carried": w.days_carried,
                 "permanent": w.permanent,
@@ -183,11 +189,12 @@ def wash_sales_document(result: WashSaleResult) -> dict[str, Any]:
                 "account": lot.account,
                 "symbol": lot.symbol,
                 "lot_id": lot.lot_id,
-                "quantity": str(lot.quantity),
+                "quantity": number_text(lot.quantity),
                 "basis": _money(lot.basis),
                 "bought": lot.bought.isoformat(),
                 "acquired": lot.acquired.isoformat(),
                 "replacement": lot.replacement,
+                "split_from": lot.split_from,
             }
             for lot in result.open_lots
         ],
@@ -215,30 +222,30 @@ def _print_tables(console: Console, result: WashSaleResult) -> None:
             d.account,
             d.symbol,
             d.lot_id,
-            str(d.quantity),
+            number_text(d.quantity, grouped=True),
             d.acquired.isoformat(),
             d.sold.isoformat(),
-            f"{_money(d.proceeds):,.2f}",
-            f"{_money(d.basis):,.2f}",
-            f"{_money(d.disallowed):,.2f}" if d.disallowed else "",
-            f"{_money(d.gain):,.2f}",
+            _shown(d.proceeds),
+            _shown(d.basis),
+            _shown(d.disallowed) if d.disallowed else "",
+            _shown(d.gain),
             str(d.term),
         )
     console.print(sales)
     washes = Table(title="Wash sales")
-    for column in ("sale line", "sold", "account", "symbol", "quantity", "disallowed"):
+    for column in ("sale lot", "sold", "account", "symbol", "quantity", "disallowed"):
         washes.add_column(column)
-    for column in ("replacement line", "bought", "in account", "days carried", "note"):
+    for column in ("replacement lot", "bought", "in account", "days carried", "note"):
         washes.add_column(column)
     for w in result.wash_sales:
         washes.add_row(
-            str(w.sale_line),
+            w.sale_lot,
             w.sold.isoformat(),
             w.sale_account,
             w.sale_symbol,
-            str(w.quantity),
-            f"{_money(w.disallowed):,.2f}",
-            str(w.replacement_line),
+            number_text(w.quantity, grouped=True),
+            _shown(w.disallowed),
+            w.replacement_lot,
             w.replacement_bought.isoformat(),
             w.replacement_account,
             str(w.days_carried),
@@ -253,7 +260,7 @@ def _print_tables(console: Console, result: WashSaleResult) -> None:
             t["household"],
             t["account"],
             *(
-                f"{t[k]:,.2f}"
+                _shown(t[k])
                 for k in ("realized_st", "realized_lt", "disallowed", "permanently_disallowed")
             ),
         )

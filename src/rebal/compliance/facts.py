@@ -67,12 +67,24 @@ class MarketFacts:
 @dataclass(frozen=True, slots=True)
 class UnknownGainSale:
     """A sale in the household, inside the wash-sale window, whose gain or loss is not known
-    (rebal's store keeps the fill, not the basis of the lots it sold): a loss, and so a wash
-    sale by buying the security back, cannot be ruled out."""
+    (about to be sent, or recorded without the basis of the lots it sold: lots never
+    imported): a loss, and so a wash sale by buying the security back, cannot be ruled out."""
 
     account: AccountId
     symbol: Symbol
     sold: date
+
+
+@dataclass(frozen=True, slots=True)
+class RealisedLoss:
+    """A loss realised in a taxable account of the household inside the wash-sale window, as
+    rebal recorded it when the sale's lots were relieved: ``amount`` (positive) is the sum of
+    the losses of the lots that account's sales of ``symbol`` relieved at a loss on ``sold``."""
+
+    account: AccountId
+    symbol: Symbol
+    sold: date
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,9 +96,11 @@ class AccountFacts:
     already placed for the account in the current trading day (earlier runs', as rebal stored
     them or as the broker reports them), see
     :func:`rebal.compliance.rules.orders_of_day`. ``wash_guard``: the household's recent trades
-    as the tax layer reads them; only buys need it. ``unknown_gain_sales``: the household's
-    sales in the wash-sale window whose gain or loss nobody knows; a buy of the same (or a
-    substantially identical) security is blocked as a possible wash sale.
+    as the tax layer reads them; only buys need it. ``realised_losses``: the losses rebal
+    recorded in the household's taxable accounts in the wash-sale window; a buy of the same (or
+    a substantially identical) security would wash them. ``unknown_gain_sales``: the
+    household's sales in the wash-sale window whose gain or loss nobody knows; such a buy is
+    blocked as a possible wash sale.
     """
 
     account: AccountId
@@ -97,4 +111,5 @@ class AccountFacts:
     positions: Mapping[Symbol, Quantity] | None
     day_orders: tuple[Order | BrokerOrder, ...] | None
     wash_guard: WashGuard | None
+    realised_losses: tuple[RealisedLoss, ...] = ()
     unknown_gain_sales: tuple[UnknownGainSale, ...] = ()

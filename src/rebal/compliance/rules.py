@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -304,6 +304,17 @@ def _stale_price(c: _Check) -> Iterable[Violation]:
             )
 
 
+def _washes(bought: Symbol, amount: Decimal, sold: str, account: str, day: date) -> Violation:
+    """The wash sale of buying ``bought``: it would wash the loss of ``amount`` realised selling
+    ``sold`` in ``account`` on ``day``."""
+    return Violation(
+        Code.WASH_SALE,
+        f"buying {bought} would wash the loss of {amount} realised selling {sold}"
+        f" in account {account} on {day}",
+        bought,
+    )
+
+
 def _wash_sale(c: _Check) -> Iterable[Violation]:
     guard, household = c.account.wash_guard, c.account.household
     for symbol in dict.fromkeys(o.symbol for o in c.side(Side.BUY)):
@@ -317,12 +328,13 @@ def _wash_sale(c: _Check) -> Iterable[Violation]:
         loss = guard.buy_blocker(household, symbol)
         if loss is not None:
             amount = loss.basis - loss.proceeds - loss.disallowed
-            yield Violation(
-                Code.WASH_SALE,
-                f"buying {symbol} would wash the loss of {amount} realised selling {loss.symbol}"
-                f" in account {loss.account} on {loss.sold}",
-                symbol,
-            )
+            yield _washes(symbol, amount, loss.symbol, loss.account, loss.sold)
+            continue
+        recorded = next(
+            (r for r in c.account.realised_losses if guard.same_security(r.symbol, symbol)), None
+        )
+        if recorded is not None:
+            yield _washes(symbol, recorded.amount, recorded.symbol, recorded.account, recorded.sold)
             continue
         unknown = next(
             (s for s in c.account.unknown_gain_sales if guard.same_security(s.symbol, symbol)),

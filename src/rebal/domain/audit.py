@@ -41,6 +41,7 @@ class Entity(StrEnum):
     RUN = "run"
     ORDER = "order"
     FILL = "fill"
+    REALISED = "realised"  # what a sell fill realised on one lot (rebal.domain.realised)
     POLICY = "policy"  # an account's investment policy (rebal.domain.policy)
     SCHEDULE = "schedule"  # the scheduler's mark of an account (an instant request, a postponement)
 

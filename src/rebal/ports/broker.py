@@ -220,3 +220,12 @@ class ReportsFills(Protocol):
         """The fills of ``orders`` (orders of ``accounts``) as of now, as :meth:`Broker.fills`
         reports them."""
         ...
+
+
+@runtime_checkable
+class ReportsBuyingPower(Protocol):
+    """A broker that reports many accounts' buying power in one request."""
+
+    def buying_powers(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Money]:
+        """Each account's buying power as :meth:`Broker.buying_power` would answer it."""
+        ...

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -43,6 +43,7 @@ from rebal.domain.ids import (
 from rebal.domain.money import Quantity
 from rebal.domain.order import Fill, Order
 from rebal.domain.proposal import Proposal
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState
 from rebal.ports.outbox import Outbox
 from rebal.ports.policies import PolicyRepository
@@ -118,6 +119,10 @@ class AccountRepository(Protocol):
         """The account, open or closed; ``None`` when unknown."""
         ...
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        """Each of ``accounts`` that is stored (open or closed), read at once."""
+        ...
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         """The open accounts (of ``model``), in book order (the order first stored)."""
         ...
@@ -136,6 +141,10 @@ class HoldingRepository(Protocol):
 
     def of(self, account: AccountId) -> Sequence[Holding]:
         """The account's holdings in their order."""
+        ...
+
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        """Each of ``accounts``' holdings in their order (none: empty), read at once."""
         ...
 
     def all(self) -> Sequence[Holding]:
@@ -292,6 +301,24 @@ class FillRepository(Protocol):
         """The order's fills in the order recorded."""
         ...
 
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        """Each of ``orders``' fills in the order recorded (none: empty), read at once."""
+        ...
+
+
+class RealisedRepository(Protocol):
+    """What each sell fill realised, lot by lot (:mod:`rebal.domain.realised`): written when
+    the fill is applied to the book, read by the wash-sale check."""
+
+    def add(self, lots: Sequence[RealisedLot]) -> None:
+        """Record the parts of sell fills; each fill must be stored, and a part recorded before
+        is a :class:`Conflict`."""
+        ...
+
+    def since(self, day: date) -> Sequence[RealisedLot]:
+        """The parts of the sales made on or after ``day``, by fill and part."""
+        ...
+
 
 class AuditTrail(Protocol):
     """The trail of every change, read only: the repositories write it."""
@@ -344,6 +371,11 @@ class UnitOfWork(Protocol):
     def orders(self) -> OrderRepository: ...
     @property
     def fills(self) -> FillRepository: ...
+    @property
+    def realised(self) -> RealisedRepository:
+        """What each sell fill realised (:class:`RealisedRepository`)."""
+        ...
+
     @property
     def audit(self) -> AuditTrail: ...
     @property

@@ -31,13 +31,15 @@ from rebal.compliance.facts import (
     AccountFacts,
     Limits,
     MarketFacts,
+    RealisedLoss,
     UnknownGainSale,
 )
 from rebal.compliance.hours import RunKind, postponed_to
 from rebal.compliance.rules import ComplianceReport, Violation, check, orders_of_day
 from rebal.domain.account import Account
-from rebal.domain.ids import AccountId, Symbol, symbol
+from rebal.domain.ids import AccountId, FillId, Symbol, symbol
 from rebal.domain.order import Order, Side
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import RunEvent
 from rebal.ports.broker import Broker, BrokerError
 from rebal.ports.calendar import CalendarUnavailable, MarketCalendar
@@ -71,6 +73,8 @@ class Household:
 
     history: Sequence[Transaction] | None
     identical: Collection[Collection[str]] = field(default_factory=tuple)
+    #: losses rebal recorded in the wash-sale window (see RealisedLoss)
+    losses: tuple[RealisedLoss, ...] = ()
     #: sales in the wash-sale window whose gain or loss is not known (see UnknownGainSale)
     unknown_gain: tuple[UnknownGainSale, ...] = ()
 
@@ -155,6 +159,7 @@ def account_facts(
         positions=None if positions is None else dict(positions),
         day_orders=day_orders,
         wash_guard=guard,
+        realised_losses=household.losses,
         unknown_gain_sales=household.unknown_gain,
     )
 
@@ -334,10 +339,11 @@ def blocked_reason(reports: Iterable[ComplianceReport]) -> str:
 @dataclass(frozen=True, slots=True)
 class _Record:
     """What rebal's store says for a check: the accounts, the orders of recent runs, and the
-    sales of each household in the wash-sale window."""
+    losses and the sales of unknown result of each household in the wash-sale window."""
 
     accounts: Mapping[AccountId, Account]
     orders: Sequence[Order]
+    losses: Mapping[str, tuple[RealisedLoss, ...]]
     sales: Mapping[str, tuple[UnknownGainSale, ...]]
 
 
@@ -347,10 +353,12 @@ def _household(account: Account) -> str:
 
 def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -> _Record:
     """The store's accounts, the orders of runs that may have traded in the wash-sale window
-    (which holds the trading day), and the household sales by taxable accounts filled in that
-    window or about to be sent (``selling``, today). The store keeps a sale's fill, not the
-    basis of the lots it sold, so every such sale is one of unknown gain."""
+    (which holds the trading day), and, for the taxable accounts of each household, the losses
+    their sales realised in that window (the sums of the lots relieved at a loss, by account,
+    symbol and day) and the sales whose result is not known: a fill recorded without what it
+    realised, or with a lot of unknown basis, and each sale about to be sent (``selling``)."""
     today = now.astimezone(EXCHANGE_TZ).date()
+    first = today - timedelta(days=WINDOW_DAYS)
     since = now - timedelta(days=WINDOW_DAYS + 1)
     with store.unit_of_work(actor=actor, reason="compliance: read rebal's record") as uow:
         accounts = {a.id: a for a in uow.accounts.list()}
@@ -360,21 +368,48 @@ def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -
             if not r.state.terminal or r.updated_at >= since
             for o in uow.orders.for_run(r.id)
         ]
-        sold_on = [
-            (order, fill.at.astimezone(EXCHANGE_TZ).date())
+        sold_by = [
+            (order, fill)
             for order in orders
             if order.side is Side.SELL and order.filled_quantity > 0
             for fill in uow.fills.for_order(order.client_order_id)
         ]
-    sales: dict[str, dict[UnknownGainSale, None]] = {}
-    for order, sold in [*sold_on, *((o, today) for o in selling if o.side is Side.SELL)]:
-        seller = accounts.get(order.account)
+        realised = [lot for lot in uow.realised.since(first) if lot.sold <= today]
+
+    def taxable(account: AccountId) -> Account | None:
+        seller = accounts.get(account)
         if seller is None or not TaxAccountType(seller.type.value).taxable:
-            continue  # a loss in an IRA or a Roth is not deductible: there is nothing to wash
-        if today - timedelta(days=WINDOW_DAYS) <= sold <= today:
+            return None  # a loss in an IRA or a Roth is not deductible: there is nothing to wash
+        return seller
+
+    parts: dict[FillId, list[RealisedLot]] = {}
+    lost: dict[tuple[str, AccountId, Symbol, date], Decimal] = {}
+    for lot in realised:
+        parts.setdefault(lot.fill, []).append(lot)
+        seller = taxable(lot.account)
+        if seller is not None and lot.result is not None and lot.result < 0:
+            key = (_household(seller), seller.id, lot.symbol, lot.sold)
+            lost[key] = lost.get(key, Decimal(0)) - lot.result
+    unknown = [
+        (order, fill.at.astimezone(EXCHANGE_TZ).date())
+        for order, fill in sold_by
+        if not parts.get(fill.id) or any(p.basis is None for p in parts[fill.id])
+    ]
+    sales: dict[str, dict[UnknownGainSale, None]] = {}
+    for order, sold in [*unknown, *((o, today) for o in selling if o.side is Side.SELL)]:
+        seller = taxable(order.account)
+        if seller is not None and first <= sold <= today:
             sale = UnknownGainSale(seller.id, order.symbol, sold)
             sales.setdefault(_household(seller), {})[sale] = None
-    return _Record(accounts, orders, {h: tuple(s) for h, s in sales.items()})
+    losses: dict[str, list[RealisedLoss]] = {}
+    for (household, account, sold_symbol, sold), amount in sorted(lost.items()):
+        losses.setdefault(household, []).append(RealisedLoss(account, sold_symbol, sold, amount))
+    return _Record(
+        accounts,
+        orders,
+        {h: tuple(found) for h, found in losses.items()},
+        {h: tuple(found) for h, found in sales.items()},
+    )
 
 
 def check_leg(
@@ -408,8 +443,9 @@ def check_leg(
         if account_id in config.cannot_trade:
             account = replace(account, can_trade=False)
         household = Household(
-            history=[],  # no tax history in the store: its sales come as unknown_gain
+            history=[],  # the store's sales come as recorded losses and unknown_gain
             identical=config.identical,
+            losses=record.losses.get(_household(account), ()),
             unknown_gain=record.sales.get(_household(account), ()),
         )
         decision = check_orders(

@@ -6,14 +6,14 @@ The order of work, each step its own unit of work so a crash loses at most the s
    trades it at the same time;
 1. the run goes ``queued -> in_progress``; the broker opens the run's accounts from the book
    when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`);
-2. the sells (stored as intents when the run started) are sent, each marked ``submitted`` and
-   committed *before* it is sent; an order already ``new`` or ``submitted`` after a restart is
-   first looked up at the broker by its client order id and sent only when the broker never got
-   it, so no id is ever taken twice; every order carries the run's order terms (type, limit,
-   extended hours: rebal.services.order_terms), and with a TWAP/VWAP algorithm each order of
-   the leg is a parent whose child slices (rebal.services.slicing) are committed as intents,
-   then sent one slice at a time over the window (:meth:`_Execution.release`), the parent
-   following its children's fills;
+2. the sells (stored as intents when the run started) are sent in blocks (:data:`BLOCK`), each
+   block's intents marked ``submitted`` and committed *before* the block is sent; an order
+   already ``submitted`` after a restart is first looked up at the broker by its client order
+   id and sent only when the broker never got it, so no id is ever taken twice; every order
+   carries the run's order terms (type, limit, extended hours: rebal.services.order_terms),
+   and with a TWAP/VWAP algorithm each order of the leg is a parent whose child slices
+   (rebal.services.slicing) are committed as intents, then sent one slice at a time over the
+   window (:meth:`_Execution.release`), the parent following its children's fills;
 3. the run waits (on the clock, a bounded time) until every sell has ended;
 4. the buys are sized from the cash the sells actually raised: the proposal's buys shrink, pro
    rata, by any shortfall of the sells' proceeds against their estimate and never beyond the
@@ -31,7 +31,8 @@ The order of work, each step its own unit of work so a crash loses at most the s
 
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
 an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
-lots oldest first, a buy adds a lot at its cost.
+lots oldest first (what each lot relieved realised is recorded with it,
+:mod:`rebal.domain.realised`), a buy adds a lot at its cost.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from decimal import ROUND_FLOOR, Decimal
 from functools import partial
 from typing import TypeVar
 
-from rebal.domain.account import Holding, Price
+from rebal.domain.account import Holding, Price, positions_of
 from rebal.domain.ids import AccountId, ClientOrderId, RunId, Symbol
 from rebal.domain.money import (
     CENT,
@@ -58,6 +59,7 @@ from rebal.domain.money import (
 )
 from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
 from rebal.domain.proposal import ProposedOrder
+from rebal.domain.realised import realised_lots
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import (
     Broker,
@@ -67,6 +69,9 @@ from rebal.ports.broker import (
     DuplicateOrder,
     Opening,
     OpensAccounts,
+    ReportsBuyingPower,
+    ReportsFills,
+    SubmitsMany,
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
@@ -88,6 +93,11 @@ from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
 
 T = TypeVar("T")
+
+#: How many orders go out together: their intents are committed ``submitted`` in one unit of
+#: work, sent in one request, and their answers and fills stored in one unit of work, so a run
+#: commits per block rather than per order (benchmarks/execution.py).
+BLOCK = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,53 +142,72 @@ class _Execution:
     # -- orders ---------------------------------------------------------------------------------
 
     def send(self, orders: Sequence[Order]) -> None:
-        """Send each order the broker does not have yet, marking it submitted first."""
+        """Send each order the broker does not have yet, :data:`BLOCK` at a time. An order
+        already ``submitted`` (by a process that ended before it knew the answer) is first asked
+        for at the broker by its client order id and sent again only when the broker never got
+        it; a ``new`` one was never sent (its intent is committed ``submitted`` before it goes,
+        and the run's claim keeps other processes out), so it is not asked for."""
+        unsent = []
         for order in orders:
-            if order.state.terminal:
-                continue
-            if order.state in (OrderState.NEW, OrderState.SUBMITTED):
+            if order.state is OrderState.SUBMITTED:
                 known = self.ask(partial(self.broker.order, order.client_order_id))
                 if known is not None:
-                    self.sync([known])
+                    self.sync([known], {order.client_order_id: order})
                     continue
-            if order.state is OrderState.NEW:
-                with self.uow("submit") as uow:
-                    uow.orders.update(
-                        [order.advance(OrderState.SUBMITTED, submitted_at=self.clock.now())]
-                    )
-                    uow.commit()
-            elif order.state is not OrderState.SUBMITTED:
-                continue
-            try:
-                answer = self.broker.submit(order)
-            except DuplicateOrder as dup:
-                answer = dup.existing
-            except BrokerUnavailable:
-                continue  # unknown outcome: the order stays submitted and is asked for later
-            except BrokerError as exc:
-                with self.uow("refused") as uow:
-                    stored = uow.orders.get(order.client_order_id, for_update=True)
-                    assert stored is not None
-                    uow.orders.update([stored.advance(OrderState.REJECTED, reason=str(exc))])
-                    uow.commit()
-                continue
-            self.sync([answer])
+            if order.state in (OrderState.NEW, OrderState.SUBMITTED):
+                unsent.append(order)
+        for k in range(0, len(unsent), BLOCK):
+            self.send_block(unsent[k : k + BLOCK])
 
-    def sync(self, answers: Iterable[BrokerOrder]) -> None:
-        """Store how far each order has got at the broker, and its new fills in the book."""
+    def send_block(self, block: Sequence[Order]) -> None:
+        """Commit the block's intents ``submitted``, send them in one request, then store the
+        answers and fills in one unit of work: a crash between the two leaves them
+        ``submitted``, to be asked for at the broker before anything is sent again."""
+        now = self.clock.now()
+        marked = [
+            o.advance(OrderState.SUBMITTED, submitted_at=now) if o.state is OrderState.NEW else o
+            for o in block
+        ]
+        with self.uow("submit") as uow:
+            uow.orders.update([m for m, o in zip(marked, block, strict=True) if m is not o])
+            uow.commit()
+        try:
+            answers = (
+                self.broker.submit_many(marked)
+                if isinstance(self.broker, SubmitsMany)
+                else [_submit(self.broker, o) for o in marked]
+            )
+        except BrokerUnavailable:
+            return  # unknown outcome: the orders stay submitted and are asked for later
+        got: list[BrokerOrder] = []
+        refused = []
+        for order, answer in zip(marked, answers, strict=True):
+            if isinstance(answer, DuplicateOrder):
+                got.append(answer.existing)
+            elif isinstance(answer, BrokerUnavailable):
+                continue
+            elif isinstance(answer, BrokerError):
+                refused.append(order.advance(OrderState.REJECTED, reason=str(answer)))
+            else:
+                got.append(answer)
+        if refused:
+            with self.uow("refused") as uow:
+                uow.orders.update(refused)
+                uow.commit()
+        self.sync(got, {o.client_order_id: o for o in marked})
+
+    def sync(self, answers: Iterable[BrokerOrder], known: Mapping[ClientOrderId, Order]) -> None:
+        """Store how far each order has got at the broker, and its new fills in the book, in
+        one unit of work; ``known`` are the orders as this process last stored them (the run's
+        claim keeps anyone else from changing them)."""
         answers = list(answers)
         if not answers:
             return
-        fills_of: dict[AccountId, list[Fill]] = {}
-        for account in {a.account for a in answers}:
-            ids = {a.client_order_id for a in answers if a.account == account}
-            fills_of[account] = [
-                f for f in self.ask(partial(self.broker.fills, account)) if f.client_order_id in ids
-            ]
+        fills = self.ask(partial(self.fills, answers))
         with self.uow("broker report") as uow:
             updated = []
             for answer in answers:
-                stored = uow.orders.get(answer.client_order_id, for_update=True)
+                stored = known.get(answer.client_order_id) or uow.orders.get(answer.client_order_id)
                 if stored is None:
                     continue
                 moved = _moved(stored, answer)
@@ -186,7 +215,7 @@ class _Execution:
                     updated.append(moved)
             uow.orders.update(updated)
             _roll_up(uow, {o.parent for o in updated if o.parent is not None})
-            new = uow.fills.add([f for fills in fills_of.values() for f in fills])
+            new = uow.fills.add(fills)
             apply_fills(uow, new)
             uow.commit()
 
@@ -236,6 +265,16 @@ class _Execution:
             self.send(self.stored([s.order.client_order_id for s in slices if s.at == at]))
         return [s.order.client_order_id for s in slices]
 
+    def fills(self, answers: Sequence[BrokerOrder]) -> list[Fill]:
+        """The broker's fills of the orders answered, in one request when it can."""
+        ids = {a.client_order_id for a in answers}
+        accounts = sorted({a.account for a in answers})
+        if isinstance(self.broker, ReportsFills):
+            return [
+                f for f in self.broker.fills_of(accounts, sorted(ids)) if f.client_order_id in ids
+            ]
+        return [f for a in accounts for f in self.broker.fills(a) if f.client_order_id in ids]
+
     def wait(self, orders: Sequence[ClientOrderId]) -> list[Order]:
         """Poll the orders until each has ended or the wait is over; the orders as stored."""
         waited = 0.0
@@ -253,11 +292,13 @@ class _Execution:
             self.clock.sleep(self.settings.poll_seconds)
             waited += self.settings.poll_seconds
             found = [self.ask(partial(self.broker.order, o.client_order_id)) for o in working]
-            self.sync(a for a in found if a is not None)
+            self.sync((a for a in found if a is not None), {})
 
     def stored(self, orders: Sequence[ClientOrderId]) -> list[Order]:
+        """The run's orders among ``orders``, as stored, in their order."""
         with self.uow("read orders") as uow:
-            return [o for cid in orders if (o := uow.orders.get(cid)) is not None]
+            mine = {o.client_order_id: o for o in uow.orders.for_run(self.run)}
+        return [mine[cid] for cid in orders if cid in mine]
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -300,10 +341,11 @@ class _Execution:
             elif run.state is RunState.IN_PROGRESS:
                 uow.runs.note(self.run, self.clock.now(), _resumed(uow.orders.for_run(self.run)))
             accounts = _proposal_accounts(uow, run)
+            stored = uow.accounts.get_many(accounts)
+            held = uow.holdings.of_many(list(stored))
             openings = {
-                a: Opening(cash=acct.cash, positions=uow.holdings.positions(a))
-                for a in accounts
-                if (acct := uow.accounts.get(a)) is not None
+                a: Opening(cash=acct.cash, positions=positions_of(held[a]))
+                for a, acct in stored.items()
             }
             uow.commit()
         if not run.state.terminal and isinstance(self.broker, OpensAccounts):
@@ -318,7 +360,11 @@ class _Execution:
             proposal = uow.proposals.get(run.proposal)
             assert proposal is not None
         buyers = sorted({o.account for o in proposal.orders if o.side is Side.BUY})
-        powers = {a: self.ask(partial(self.broker.buying_power, a)) for a in buyers}
+        powers = (
+            dict(self.ask(partial(self.broker.buying_powers, buyers)))
+            if isinstance(self.broker, ReportsBuyingPower)
+            else {a: self.ask(partial(self.broker.buying_power, a)) for a in buyers}
+        )
         with self.uow("size buys") as uow:
             run = uow.runs.get(self.run, for_update=True)
             assert run is not None and run.proposal is not None
@@ -332,13 +378,15 @@ class _Execution:
             then = uow.prices.quotes(symbols, proposal.as_of)
             now = uow.prices.quotes(symbols, self.clock.now())
             intents: list[Order] = []
+            sells_of = _by_account(o for o in orders if o.side is Side.SELL)
+            proposed_sells = _by_account(o for o in proposal.orders if o.side is Side.SELL)
+            sold = uow.fills.for_orders([o.client_order_id for o in orders if o.side is Side.SELL])
             for account, wanted in _by_account(buys).items():
-                sells = [o for o in orders if o.account == account and o.side is Side.SELL]
+                sells = sells_of.get(account, [])
                 estimate = sum(
                     (
                         amount_of(o.quantity or NO_SHARES, then[o.symbol].price)
-                        for o in proposal.orders
-                        if o.account == account and o.side is Side.SELL
+                        for o in proposed_sells.get(account, [])
                     ),
                     NO_MONEY,
                 )
@@ -346,7 +394,7 @@ class _Execution:
                     (
                         amount_of(f.quantity, f.price)
                         for o in sells
-                        for f in uow.fills.for_order(o.client_order_id)
+                        for f in sold[o.client_order_id]
                     ),
                     NO_MONEY,
                 )
@@ -385,7 +433,8 @@ class _Execution:
                 if any(not o.state.terminal for o in final):
                     late = [o for o in final if not o.state.terminal]
                     for o in late:
-                        self.sync([self.ask(partial(self.broker.cancel, o.client_order_id))])
+                        answer = self.ask(partial(self.broker.cancel, o.client_order_id))
+                        self.sync([answer], {})
                     names = ", ".join(o.client_order_id for o in late)
                     return self.end(
                         RunState.TIMEOUT,
@@ -469,6 +518,16 @@ def _roll_up(uow: UnitOfWork, parents: Iterable[ClientOrderId]) -> None:
         rolled = rolled_up(parent, children)
         if rolled != parent:
             uow.orders.update([rolled])
+
+
+def _submit(broker: Broker, order: Order) -> BrokerOrder | BrokerError:
+    """``order`` sent alone: the broker's answer, or the error it met (a lost answer raises)."""
+    try:
+        return broker.submit(order)
+    except BrokerUnavailable:
+        raise
+    except BrokerError as exc:
+        return exc
 
 
 def _resumed(orders: Sequence[Order]) -> str:
@@ -590,10 +649,14 @@ def _moved(stored: Order, answer: BrokerOrder) -> Order | None:
 
 def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
     """Move the book by ``fills`` (new ones only): cash by each amount, lots oldest first."""
-    for account, mine in _by_account(sorted(fills, key=lambda f: (f.at, f.id))).items():
-        stored = uow.accounts.get(account)
-        assert stored is not None
-        lots = list(uow.holdings.of(account))
+    by_account = _by_account(sorted(fills, key=lambda f: (f.at, f.id)))
+    accounts = uow.accounts.get_many(list(by_account))
+    held = uow.holdings.of_many(list(by_account))
+    saved = []
+    moved: dict[AccountId, Sequence[Holding]] = {}
+    for account, mine in by_account.items():
+        stored = accounts[account]
+        lots = list(held[account])
         cash = stored.cash
         for fill in mine:
             amount = amount_of(fill.quantity, fill.price)
@@ -610,16 +673,26 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
                 )
             else:
                 cash = Money(cash + amount)
-                lots = _take(lots, fill.symbol, fill.quantity)
-        uow.accounts.save([replace(stored, cash=cash)])
-        uow.holdings.replace({account: lots})
+                lots, relieved = _take(lots, account, fill.symbol, fill.quantity)
+                sold = fill.at.astimezone(EXCHANGE_TZ).date()
+                uow.realised.add(
+                    realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
+                )
+        saved.append(replace(stored, cash=cash))
+        moved[account] = lots
+    uow.accounts.save(saved)
+    uow.holdings.replace(moved)
 
 
-def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holding]:
+def _take(
+    lots: list[Holding], account: AccountId, symbol: Symbol, quantity: Decimal
+) -> tuple[list[Holding], list[Holding]]:
     """``lots`` less ``quantity`` shares of ``symbol``, oldest lots first (a lot's cost basis
-    shrinks with it, to the cent)."""
+    shrinks with it, to the cent), and the shares relieved: a part of each lot taken with the
+    basis it carried, then any shares no lot held, without a basis."""
     left = quantity
     out = []
+    relieved = []
     for lot in lots:
         if lot.symbol != symbol or left <= 0:
             out.append(lot)
@@ -627,6 +700,7 @@ def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holdin
         taken = min(lot.quantity, left)
         left -= taken
         rest = Quantity(lot.quantity - taken)
+        basis: Money | None = None
         if rest > 0:
             basis = (
                 None
@@ -634,7 +708,12 @@ def _take(lots: list[Holding], symbol: Symbol, quantity: Decimal) -> list[Holdin
                 else Money((lot.cost_basis * rest / lot.quantity).quantize(CENT))
             )
             out.append(replace(lot, quantity=rest, cost_basis=basis))
-    return out
+        kept = NO_MONEY if basis is None else basis
+        gone = None if lot.cost_basis is None else Money(lot.cost_basis - kept)
+        relieved.append(replace(lot, quantity=Quantity(taken), cost_basis=gone))
+    if left > 0:
+        relieved.append(Holding(account=account, symbol=symbol, quantity=Quantity(left)))
+    return out, relieved
 
 
 def execute_run(
@@ -680,7 +759,7 @@ def cancel_run(store: Store, broker: Broker, run: RunId, *, clock: Clock, actor:
                 uow.commit()
             continue
         try:
-            ex.sync([broker.cancel(order.client_order_id)])
+            ex.sync([broker.cancel(order.client_order_id)], {})
         except BrokerError:
             continue
     return ex.end(

@@ -411,18 +411,23 @@ def run_allocation(
     symbols = {o.symbol for o in proposal.orders} | {s for a in accounts for s in book[a].positions}
     then = uow.prices.quotes(symbols, proposal.as_of)
     now = {s: q.price for s, q in uow.prices.quotes(symbols, uow.now).items()}
+    orders_of = defaultdict(list)
+    for o in orders:
+        orders_of[o.account].append(o)
+    proposed_of = defaultdict(list)
+    for p in proposal.orders:
+        proposed_of[p.account].append(p)
     checks = []
     for account in accounts:
         held = book[account]
         shares: dict[Symbol, Decimal] = defaultdict(Decimal, held.positions)
         cash = Decimal(held.cash)
-        for o in orders:
-            if o.account == account:  # undo the run's fills: the holdings before it
-                sign = 1 if o.side is Side.BUY else -1
-                shares[o.symbol] -= sign * o.filled_quantity
-                cash += sign * o.filled_notional
-        for p in proposal.orders:
-            if p.account == account and p.symbol in then:  # then the proposal's orders
+        for o in orders_of[account]:  # undo the run's fills: the holdings before it
+            sign = 1 if o.side is Side.BUY else -1
+            shares[o.symbol] -= sign * o.filled_quantity
+            cash += sign * o.filled_notional
+        for p in proposed_of[account]:
+            if p.symbol in then:  # then the proposal's orders
                 sign = 1 if p.side is Side.BUY else -1
                 price = then[p.symbol].price
                 quantity = p.quantity if p.quantity is not None else (p.notional or 0) / price

@@ -65,7 +65,9 @@ class Planner(Protocol):
 class RunRequest:
     """What to run: the scope (``name`` is the account id, the model name, or ``""`` for the
     book), the type, the as-of instant, the options the planner runs with (as canonical JSON,
-    kept with the proposal), the amount of a ``raise_cash`` run and the staleness limit."""
+    kept with the proposal), the amount of a ``raise_cash`` run, the staleness limit, and the
+    symbols to price besides those held or targeted (``also_priced``: a harvest run's
+    substitutes), each left out of the book when the store has no fresh price of it."""
 
     scope: ScopeKind
     name: str
@@ -74,6 +76,7 @@ class RunRequest:
     config: str = "{}"
     amount: Money | None = None
     max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE
+    also_priced: frozenset[Symbol] = frozenset()
 
 
 def run_id(key: RunKey) -> RunId:
@@ -113,7 +116,8 @@ def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest)
     """The stored book restricted to ``accounts``, priced as of the run; refuses a missing or
     stale price of anything held or targeted."""
     ids = {a.id for a in accounts}
-    holdings = tuple(h for a in accounts for h in uow.holdings.of(a.id))
+    held = uow.holdings.of_many([a.id for a in accounts])
+    holdings = tuple(h for a in accounts for h in held[a.id])
     models = {
         v.model: v.targets
         for v in uow.models.current()
@@ -132,11 +136,14 @@ def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest)
                 f"the price of {symbol} is stale: quoted {quote.at.isoformat()}, more than "
                 f"{request.max_price_age} before the run's as-of {request.as_of.isoformat()}"
             )
+    extra = uow.prices.quotes(request.also_priced - wanted, request.as_of)
+    fresh = {s: q for s, q in extra.items() if request.as_of - q.at <= request.max_price_age}
+    priced = {**quotes, **fresh}
     return BookSnapshot(
         models=models,
         accounts=tuple(a for a in accounts if a.id in ids),
         holdings=holdings,
-        prices=tuple(quotes[s] for s in sorted(wanted)),
+        prices=tuple(priced[s] for s in sorted(wanted | set(fresh))),
     )
 
 
@@ -221,12 +228,14 @@ def start_run(
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A run with its orders and events, as ``rebal runs show`` prints it."""
+    """A run with its orders and events, as ``rebal runs show`` prints it; ``outcomes`` are
+    its proposal's accounts, each with its status and the reason of its orders (or of none)."""
 
     run: Run
     orders: tuple[Order, ...]
     events: tuple[RunEvent, ...]
     accounts: tuple[AccountId, ...]
+    outcomes: tuple[AccountProposal, ...] = ()
 
 
 def show_run(store: Store, run: RunId, *, actor: str) -> RunView:
@@ -236,8 +245,14 @@ def show_run(store: Store, run: RunId, *, actor: str) -> RunView:
         if found is None:
             raise RunInputError(f"unknown run {run!r}")
         proposal = uow.proposals.get(found.proposal) if found.proposal else None
-        accounts = tuple(a.account for a in proposal.accounts) if proposal else ()
-        return RunView(found, tuple(uow.orders.for_run(run)), tuple(uow.runs.events(run)), accounts)
+        outcomes = proposal.accounts if proposal else ()
+        return RunView(
+            found,
+            tuple(uow.orders.for_run(run)),
+            tuple(uow.runs.events(run)),
+            tuple(a.account for a in outcomes),
+            tuple(outcomes),
+        )
 
 
 def list_runs(store: Store, state: RunState | None, *, actor: str) -> list[RunView]:

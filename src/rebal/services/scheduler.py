@@ -12,11 +12,11 @@ once with :func:`rebal.core.triggers.decide`: no Python loop per account decides
 Each ``run`` decision is then started through :func:`rebal.services.runs.start_run`, whose key
 (account, New York date, type, model version) makes a repeated tick, or two schedulers ticking
 at once, find the run the first one created instead of creating another. A dry run creates
-nothing. With an ``execute`` callback each new run is first checked by pre-trade compliance
-(:func:`rebal.services.compliance.check_orders`) on its order intents: a scheduled run blocked
-by a pattern day trade is canceled and postponed to the next session's open (the calendar's,
-9:30 ET on the NYSE), an instant run so blocked is not rescheduled, any other violation is
-``blocked``; a run that passes is executed by the callback.
+nothing. With an ``execute`` callback each new run is executed, through pre-trade compliance
+(:mod:`rebal.services.execution`): a run compliance blocked (it ends ``error``, its violations
+recorded as events) is ``blocked``, except a scheduled run blocked by a pattern day trade, which
+is ``postponed`` to the next session's open (the calendar's, 9:30 ET on the NYSE:
+:func:`rebal.compliance.hours.postponed_to`); an instant run so blocked is not rescheduled.
 """
 
 from __future__ import annotations
@@ -30,15 +30,16 @@ import numpy as np
 import numpy.typing as npt
 
 from rebal.compliance.codes import Code
-from rebal.compliance.hours import RunKind
+from rebal.compliance.hours import RunKind, postponed_to
 from rebal.core import triggers as tr
 from rebal.domain.ids import AccountId, RunId
 from rebal.domain.policy import Frequency, Program, TriggerKind
-from rebal.domain.run import RunType, ScopeKind
+from rebal.domain.run import Run, RunState, RunType, ScopeKind
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.policies import ScheduleFacts, ScheduleMark
 from rebal.ports.storage import Conflict, Store
-from rebal.services.runs import Planner, RunInputError, RunRequest, cancel_queued, start_run
+from rebal.services.compliance import recorded_violations
+from rebal.services.runs import Planner, RunInputError, RunRequest, start_run
 from rebal.services.scheduling import EVERY_TRADING_DAY, window_at
 
 _PROGRAM = {
@@ -53,6 +54,8 @@ _TRIGGER = {
     TriggerKind.MANUAL: tr.Trigger.MANUAL,
 }
 _FREQUENCY = {f: tr.Frequency[f.name] for f in Frequency}
+#: How far ahead the calendar is asked for the session a postponed run goes to.
+_LOOKAHEAD = timedelta(days=10)
 #: The printed name of each core trigger and decision, indexed by its code.
 TRIGGER_NAMES = np.array([t.name.lower() for t in sorted(tr.Trigger)], dtype=object)
 DECISION_NAMES = np.array([d.name.lower() for d in sorted(tr.Decision)], dtype=object)
@@ -142,19 +145,28 @@ def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Blocked:
-    """A run that pre-trade compliance refused: the words, and the next session's open a
-    scheduled run blocked by a pattern day trade is postponed to (``None``: not postponed)."""
-
-    reason: str
-    postponed_to: datetime | None
+#: Executes a started run (through pre-trade compliance, :mod:`rebal.services.execution`) as a
+#: run of that kind, and gives the run as it ended.
+Execute = Callable[[RunId, RunKind], Run]
 
 
-#: Checks a new run before it is executed: ``None`` when it may go, else why not.
-Check = Callable[[RunId, AccountId, datetime, RunKind], Blocked | None]
-#: Executes a run that passed the checks.
-Execute = Callable[[RunId], object]
+def _why_blocked(
+    store: Store, run: Run, kind: RunKind, calendar: MarketCalendar, *, actor: str
+) -> tuple[str, datetime | None] | None:
+    """``None`` for a run that was not blocked; else its reason and, for a scheduled run
+    blocked by a pattern day trade, the next session's open it is postponed to."""
+    if run.state is not RunState.ERROR:
+        return None
+    with store.unit_of_work(actor=actor, reason=f"scheduler: read run {run.id}") as uow:
+        codes = {v.code for v in recorded_violations(uow.runs.events(run.id))}
+    if Code.PATTERN_DAY_TRADE not in codes or kind is RunKind.INSTANT:
+        return run.reason, None
+    at = run.updated_at
+    try:
+        later = postponed_to(kind, at, calendar.sessions(at.date(), at.date() + _LOOKAHEAD))
+    except LookupError as exc:  # the calendar does not reach the next session
+        return f"{run.reason}; not postponed: {exc}", None
+    return run.reason, later
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,11 +235,10 @@ def tick(
     *,
     actor: str,
     settings: TickSettings = TickSettings(),
-    check: Check | None = None,
     execute: Execute | None = None,
 ) -> Tick:
-    """Decide every open account at ``now`` and start (and, with ``execute``, check and
-    execute) the due runs."""
+    """Decide every open account at ``now`` and start (and, with ``execute``, execute) the due
+    runs."""
     facts = read_facts(store, actor=actor)
     window = window_at(now, calendar, settings.check_days)
     decided = tr.decide(accounts_of(store, facts, gauge), window, settings.rules)
@@ -252,8 +263,8 @@ def tick(
             now,
             kind,
             settings,
-            check,
             execute,
+            calendar,
             marked=bool(marked[i]),
             actor=actor,
         )
@@ -269,13 +280,13 @@ def _start(
     now: datetime,
     kind: RunKind,
     settings: TickSettings,
-    check: Check | None,
     execute: Execute | None,
+    calendar: MarketCalendar,
     *,
     marked: bool,
     actor: str,
 ) -> TickRow:
-    """Start one due run (idempotently), then check and execute it when asked."""
+    """Start one due run (idempotently), then execute it when asked."""
     account = row.account
     if not can_trade:
         return _blocked(row, f"{Code.ACCOUNT_CANNOT_TRADE}: the account cannot trade")
@@ -301,21 +312,22 @@ def _start(
         run_id=run.id,
         reason=row.reason if new else f"{row.reason} (run {run.id} was started before)",
     )
+    if not new and run.state is RunState.ERROR:  # started before, and blocked or failed
+        return _blocked(started, run.reason)
     if not new or execute is None:
         return started
-    refused = None if check is None else check(run.id, account, now, kind)
-    if refused is None:
-        execute(run.id)
+    why = _why_blocked(store, execute(run.id, kind), kind, calendar, actor=actor)
+    if why is None:
         return started
-    cancel_queued(store, run.id, actor=actor)
-    if refused.postponed_to is None:
-        return _blocked(started, refused.reason)
-    postpone(store, account, refused.postponed_to, refused.reason, actor=actor)
+    reason, later = why
+    if later is None:
+        return _blocked(started, reason)
+    postpone(store, account, later, reason, actor=actor)
     return _replace(
         started,
         decision="postponed",
-        next_check_at=refused.postponed_to,
-        reason=f"{refused.reason}; postponed to the next session's open",
+        next_check_at=later,
+        reason=f"{reason}; postponed to the next session's open",
     )
 
 

@@ -1,6 +1,7 @@
 """The optimising tax-aware rebalance of one taxable account: a mixed-integer programme (HiGHS).
 
-Minimise estimated tax + trading cost + a drift penalty, subject to every position ending within
+Minimise estimated tax + trading cost + a drift penalty + an idle-cash penalty (cash left above
+the cash target costs more than investing it), subject to every position ending within
 its band, cash not negative, no shorting (a lot sells at most what it holds), no wash sale (a
 position that is bought sells no losing lot), the gain budget (net realised gain at most
 `AccountProblem.gain_budget`), when forbidden no short-term lot sold at a gain, and nothing the
@@ -8,9 +9,9 @@ household's recent trades would turn into a wash sale (`blocked_buys`, `blocked_
 and no sale of a security whose order would be too small to be made (`unsold`).
 The bands are soft with a steep penalty (`band_penalty`), so when the budget or a blocked trade
 does not allow reaching them the plan does the most drift reduction it can. Variables: shares
-sold per lot; per position the money invested, the absolute drift and the amounts above and below
-the band; the tax; and one binary per position that has a losing lot (buy it, or sell its losing
-lots, not both).
+sold per lot; per position the money invested, the absolute drift and the amounts above and
+below the band; the tax; the idle cash; and one binary per position that has a losing lot (buy
+it, or sell its losing lots, not both).
 
 Estimated tax is IRS netting (`rebal.tax.rates.estimated_tax`), which is not convex; the model
 uses its convex envelope max(0, LT rate × (ST + LT), ST rate × ST + LT rate × LT). The two agree
@@ -36,7 +37,7 @@ import numpy as np
 from highspy._core import _Highs
 
 from rebal.tax.lots import Term, holding_term
-from rebal.tax.money import to_cents
+from rebal.tax.money import ZERO, to_cents
 from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan
 
 _LOG = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ _LOG = logging.getLogger(__name__)
 #: Cost per dollar a position ends outside its band, beyond the most tax a dollar of sale can
 #: save or cost in the account (:func:`band_penalty`).
 BAND_PENALTY = 10.0
+#: Cost per dollar of idle cash (above the cash target), beyond what investing it costs
+#: (:func:`idle_cash_penalty`); far below any tax a sale saves or costs per dollar, so it decides
+#: where spare cash goes, never whether a lot is sold for tax.
+IDLE_CASH_PENALTY = 0.001
 
 
 def _quiet_solver() -> _Highs:
@@ -70,6 +75,14 @@ def band_penalty(price: list[float], gain: list[float], rate: list[float]) -> fl
         (r * abs(g) / p for p, g, r in zip(price, gain, rate, strict=True)), default=0.0
     )
     return BAND_PENALTY + tax_per_dollar
+
+
+def idle_cash_penalty(cost_rate: float, drift_penalty: float) -> float:
+    """The cost per dollar of cash left above the cash target: :data:`IDLE_CASH_PENALTY` above
+    what investing that dollar costs (trading it in, and at worst the drift of buying past a
+    target), so the plan invests the cash the rules would, and never parks positions at their
+    lower band edges with the money idle."""
+    return IDLE_CASH_PENALTY + cost_rate + drift_penalty
 
 
 @dataclass(frozen=True)
@@ -125,11 +138,12 @@ def optimal_plan(
     ]
     losing = sorted({k for j, (k, _) in enumerate(lots) if gain[j] < 0})
     # columns: sold shares per lot | money in, drift, above band, below band per position | tax
-    # | binaries
+    # | idle cash | binaries
     col_buy, col_drift, col_over, col_under = (n_lots + i * n_pos for i in range(4))
     col_tax = n_lots + 4 * n_pos
-    col_bin = {k: col_tax + 1 + i for i, k in enumerate(losing)}
-    n_cols = col_tax + 1 + len(losing)
+    col_idle = col_tax + 1
+    col_bin = {k: col_idle + 1 + i for i, k in enumerate(losing)}
+    n_cols = col_idle + 1 + len(losing)
     lower = np.zeros(n_cols)
     upper = np.full(n_cols, highspy.kHighsInf)
     upper[:n_lots] = [float(lot.quantity) for _, lot in lots]
@@ -150,6 +164,7 @@ def optimal_plan(
     costs[col_drift:col_over] = drift_penalty
     costs[col_over:col_tax] = band_penalty(price, gain, rate)
     costs[col_tax] = 1.0
+    costs[col_idle] = idle_cash_penalty(cost, drift_penalty)
 
     rows = _Rows()
     by_position: list[list[int]] = [[] for _ in positions]
@@ -167,6 +182,9 @@ def optimal_plan(
     cash_terms = {j: price[j] * (1 - cost) for j in range(n_lots)}
     cash_terms |= {col_buy + k: -(1 + cost) for k in range(n_pos)}
     rows.add(float(CASH_CUSHION - problem.cash), highspy.kHighsInf, cash_terms)
+    cash_target = float(1 - sum((p.target for p in positions), ZERO)) * total
+    idle = {j: -v for j, v in cash_terms.items()} | {col_idle: 1.0}
+    rows.add(float(problem.cash) - cash_target, highspy.kHighsInf, idle)
     if problem.gain_budget is not None:
         budget = float(problem.gain_budget)
         rows.add(-highspy.kHighsInf, budget, {j: gain[j] for j in range(n_lots)})

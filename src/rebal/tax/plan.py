@@ -165,6 +165,13 @@ def evaluate(problem: AccountProblem, plan: Plan) -> PlanResult:
     )
 
 
+def idle_cash(problem: AccountProblem, plan: Plan) -> Decimal:
+    """Cash `plan` leaves above the account's cash target (none when below it): money neither
+    invested nor kept."""
+    target = (1 - sum((p.target for p in problem.positions), ZERO)) * problem.total
+    return max(evaluate(problem, plan).cash_after - target, ZERO)
+
+
 def naive_fifo_plan(problem: AccountProblem) -> Plan:
     """Trade every position exactly to target, selling the oldest lots first."""
     total = problem.total

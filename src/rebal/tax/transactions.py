@@ -19,6 +19,12 @@ amount         the two   ... or the exact trade value (cost of a buy, proceeds o
                          give one of them on each line, not both
 lot_id         no        a buy: the id of the lot it creates; a sell: the lot it sells
                          (specific identification; empty: oldest lots first)
+acquired       no        a buy only: the lot's holding period starts on this date, before the
+                         trade date (an opening lot carried from an earlier history, with its
+                         carried basis as the amount); empty: the trade date
+replacement    no        a buy only: ``true`` when the shares were already used as replacement
+                         shares by an earlier wash sale (they cannot replace again); ``false``
+                         or empty otherwise
 =============  ========  ======================================================================
 
 Every problem in the file is collected and raised together as one `InputError` naming the file,
@@ -37,7 +43,8 @@ from rebal.tax.rates import AccountType
 from rebal.tax.wash_sales import Side, Transaction
 
 REQUIRED = ("date", "account", "symbol", "side", "quantity")
-OPTIONAL = ("household", "account_type", "price", "amount", "lot_id")
+OPTIONAL = ("household", "account_type", "price", "amount", "lot_id", "acquired", "replacement")
+FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": False}
 
 
 def read_transactions(path: Path) -> list[Transaction]:
@@ -146,6 +153,23 @@ def _trade(
         price = _decimal(price_text, "price", bad, positive=False)
         if price is not None and quantity is not None:
             amount = quantity * price
+    acquired = None
+    if row.get("acquired"):
+        try:
+            acquired = date.fromisoformat(row["acquired"])
+        except ValueError:
+            bad("acquired", f"{row['acquired']!r} is not a date (YYYY-MM-DD)")
+        else:
+            if side is Side.SELL:
+                bad("acquired", "is for a buy (an opening lot), not a sell")
+            elif trade_date is not None and acquired > trade_date:
+                bad("acquired", f"{acquired} is after the trade date {trade_date}")
+    flag = row.get("replacement", "").lower()
+    replacement = FLAGS.get(flag)
+    if replacement is None:
+        bad("replacement", f"{row['replacement']!r} is not true or false")
+    elif replacement and side is Side.SELL:
+        bad("replacement", "is for a buy (shares that replaced a loss), not a sell")
     if len(problems) > before or trade_date is None or side is None:
         return None
     if quantity is None or amount is None:
@@ -161,6 +185,8 @@ def _trade(
         quantity=quantity,
         amount=amount,
         lot_id=row.get("lot_id") or None,
+        acquired=acquired,
+        replacement=bool(replacement),
     )
 
 

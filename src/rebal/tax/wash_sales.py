@@ -66,6 +66,10 @@ class Transaction:
 
     `line` is the trade's position in the history (for a file: its line number); trades on one
     day happen in line order. `lot_id` names the lot a buy creates or the lot a sell sells.
+    A buy may open a lot carried from a history before this one: `acquired` is its holding
+    period's start when that differs from the trade date (a carried holding period, its
+    `amount` the carried basis), and `replacement` marks shares an earlier wash sale already
+    used as replacement shares, which cannot replace again.
     """
 
     line: int
@@ -78,11 +82,14 @@ class Transaction:
     quantity: Decimal
     amount: Decimal
     lot_id: str | None = None
+    acquired: date | None = None
+    replacement: bool = False
 
 
 @dataclass(frozen=True)
 class Disposal:
-    """One lot part sold (a Form 8949 line). `disallowed` is the wash-sale adjustment (code W)."""
+    """One lot part sold (a Form 8949 line). `disallowed` is the wash-sale adjustment (code W);
+    `split_from` is the lot a part split off by a wash sale came from (None for a whole lot)."""
 
     account: str
     household: str
@@ -97,6 +104,7 @@ class Disposal:
     proceeds: Decimal
     basis: Decimal
     disallowed: Decimal
+    split_from: str | None = None
 
     @property
     def term(self) -> Term:
@@ -111,7 +119,9 @@ class Disposal:
 
 @dataclass(frozen=True)
 class WashSale:
-    """One match of sold shares with replacement shares."""
+    """One match of sold shares with replacement shares: the lot part sold (`sale_lot`, its
+    Form 8949 line's lot id) and the replacement lot (`replacement_lot`: the part of the
+    purchase that took the loss). `sale_line` and `replacement_line` are the trades' lines."""
 
     household: str
     sale_account: str
@@ -126,11 +136,14 @@ class WashSale:
     replacement_bought: date
     days_carried: int
     permanent: bool
+    sale_lot: str = ""
+    replacement_lot: str = ""
 
 
 @dataclass(frozen=True)
 class OpenLot:
-    """A lot still held after the history, with its adjusted basis and acquisition date."""
+    """A lot still held after the history, with its adjusted basis and acquisition date;
+    `split_from` as for `Disposal`."""
 
     account: str
     household: str
@@ -142,6 +155,7 @@ class OpenLot:
     bought: date
     acquired: date
     replacement: bool
+    split_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +219,7 @@ class _Household:
     lots: dict[tuple[str, str], list[_Holding]] = field(default_factory=lambda: defaultdict(list))
     sold: list[_Sold] = field(default_factory=list)
     washes: list[WashSale] = field(default_factory=list)
-    pending: dict[int, list[tuple[Decimal, Decimal, int]]] = field(
+    pending: dict[int, list[tuple[Decimal, Decimal, int, str]]] = field(
         default_factory=lambda: defaultdict(list)
     )
     reserved: dict[int, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
@@ -215,11 +229,10 @@ class _Household:
     def group(self, symbol: str) -> str:
         return self.group_of.get(symbol, symbol)
 
-    def part_id(self, holding: "_Holding") -> str:
-        """A new lot id for a replacement part split off `holding`'s purchase."""
-        key = (holding.account, holding.origin)
-        self.parts[key] += 1
-        return f"{holding.origin}.w{self.parts[key]}"
+    def part_id(self, account: str, origin: str) -> str:
+        """A new lot id for a replacement part split off purchase `origin` of `account`."""
+        self.parts[(account, origin)] += 1
+        return f"{origin}.w{self.parts[(account, origin)]}"
 
 
 def identical_groups(groups: Iterable[Collection[str]]) -> dict[str, str]:
@@ -289,8 +302,13 @@ def _replay(state: _Household, trades: list[Transaction]) -> None:
         day_start = day_end
 
 
+def _origin(trade: Transaction) -> str:
+    """The lot id a buy creates."""
+    return trade.lot_id or f"L{trade.line}"
+
+
 def _buy(state: _Household, trade: Transaction) -> None:
-    origin = trade.lot_id or f"L{trade.line}"
+    origin = _origin(trade)
     if (trade.account, origin) in state.origins:
         raise HistoryError(trade.line, f"lot id {origin} is used twice in {trade.account}")
     state.origins.add((trade.account, origin))
@@ -302,25 +320,28 @@ def _buy(state: _Household, trade: Transaction) -> None:
         origin=origin,
         buy_line=trade.line,
         bought=trade.trade_date,
-        lot=TaxLot(origin, trade.quantity, trade.amount, trade.trade_date),
+        lot=TaxLot(origin, trade.quantity, trade.amount, trade.acquired or trade.trade_date),
+        replacement=trade.replacement,
     )
-    for quantity, disallowed, days in state.pending.pop(trade.line, []):
+    for quantity, disallowed, days, lot_id in state.pending.pop(trade.line, []):
         if quantity == whole.lot.quantity:
+            whole = replace(whole, lot=replace(whole.lot, lot_id=lot_id))
             lots.append(_as_replacement(whole, disallowed, days))
             return
-        part, whole = _split(state, whole, quantity)
+        part, whole = _split(state, whole, quantity, lot_id)
         lots.append(_as_replacement(part, disallowed, days))
     lots.append(whole)
 
 
-def _split(state: _Household, holding: _Holding, quantity: Decimal) -> tuple[_Holding, _Holding]:
-    """Split `quantity` shares off `holding` as a new part; returns (part, rest)."""
+def _split(
+    state: _Household, holding: _Holding, quantity: Decimal, lot_id: str | None = None
+) -> tuple[_Holding, _Holding]:
+    """Split `quantity` shares off `holding` as a new part (named `lot_id`, or a new part id);
+    returns (part, rest)."""
     lot = holding.lot
     basis = share_of(lot.cost_basis, quantity, lot.quantity)
-    part = replace(
-        holding,
-        lot=replace(lot, lot_id=state.part_id(holding), quantity=quantity, cost_basis=basis),
-    )
+    part_id = lot_id or state.part_id(holding.account, holding.origin)
+    part = replace(holding, lot=replace(lot, lot_id=part_id, quantity=quantity, cost_basis=basis))
     rest_lot = replace(lot, quantity=lot.quantity - quantity, cost_basis=lot.cost_basis - basis)
     rest = replace(holding, lot=rest_lot)
     return part, rest
@@ -386,17 +407,18 @@ def _wash_day(state: _Household, first_sold: int, trades: list[Transaction], lat
 
 
 class _Purchase(NamedTuple):
-    """Where replacement shares come from."""
+    """Where replacement shares come from, and the lot (part) that took the loss."""
 
     account: str
     symbol: str
     buy_line: int
     bought: date
     account_type: AccountType
+    lot_id: str
 
     @classmethod
-    def of(cls, h: _Holding) -> "_Purchase":
-        return cls(h.account, h.symbol, h.buy_line, h.bought, h.account_type)
+    def of(cls, h: _Holding, lot_id: str) -> "_Purchase":
+        return cls(h.account, h.symbol, h.buy_line, h.bought, h.account_type, lot_id)
 
 
 #: A replacement candidate: a held lot, a lot part sold later the same day, or a future buy.
@@ -470,6 +492,8 @@ def _wash_one(
                 replacement_bought=replacement.bought,
                 days_carried=days,
                 permanent=not replacement.account_type.taxable,
+                sale_lot=sold.lot.lot_id,
+                replacement_lot=replacement.lot_id,
             )
         )
 
@@ -477,6 +501,8 @@ def _wash_one(
 def _available(state: _Household, candidate: _Candidate) -> Decimal:
     """Shares of the candidate not yet used as replacement shares."""
     if isinstance(candidate, Transaction):
+        if candidate.replacement:
+            return ZERO
         return candidate.quantity - state.reserved[candidate.line]
     holding = candidate if isinstance(candidate, _Holding) else candidate.holding
     return ZERO if holding.replacement else holding.lot.quantity
@@ -487,7 +513,11 @@ def _apply(
 ) -> _Purchase:
     """Turn `take` shares of the candidate into replacement shares; say which purchase it is."""
     if isinstance(candidate, Transaction):
-        state.pending[candidate.line].append((take, amount, days))
+        # The part is named now, so the match can name it; the buy creates it later.
+        origin = _origin(candidate)
+        whole = take == candidate.quantity
+        lot_id = origin if whole else state.part_id(candidate.account, origin)
+        state.pending[candidate.line].append((take, amount, days, lot_id))
         state.reserved[candidate.line] += take
         return _Purchase(
             candidate.account,
@@ -495,6 +525,7 @@ def _apply(
             candidate.line,
             candidate.trade_date,
             candidate.account_type,
+            lot_id,
         )
     if isinstance(candidate, _Holding):
         lots = state.lots[(candidate.account, candidate.symbol)]
@@ -502,9 +533,9 @@ def _apply(
         if take < candidate.lot.quantity:
             part, rest = _split(state, candidate, take)
             lots[at : at + 1] = [_as_replacement(part, amount, days), rest]
-        else:
-            lots[at] = _as_replacement(candidate, amount, days)
-        return _Purchase.of(candidate)
+            return _Purchase.of(candidate, part.lot.lot_id)
+        lots[at] = _as_replacement(candidate, amount, days)
+        return _Purchase.of(candidate, candidate.lot.lot_id)
     at = next(i for i, s in enumerate(state.sold) if s is candidate)
     holding = candidate.holding
     if take < holding.lot.quantity:
@@ -514,9 +545,9 @@ def _apply(
             _Sold(_as_replacement(part, amount, days), candidate.line, candidate.sold, proceeds),
             _Sold(rest, candidate.line, candidate.sold, candidate.proceeds - proceeds),
         ]
-    else:
-        candidate.holding = _as_replacement(holding, amount, days)
-    return _Purchase.of(holding)
+        return _Purchase.of(holding, part.lot.lot_id)
+    candidate.holding = _as_replacement(holding, amount, days)
+    return _Purchase.of(holding, holding.lot.lot_id)
 
 
 def _disposal(household: str, sale: _Sold) -> Disposal:
@@ -535,7 +566,13 @@ def _disposal(household: str, sale: _Sold) -> Disposal:
         proceeds=sale.proceeds,
         basis=h.lot.cost_basis,
         disallowed=sale.disallowed,
+        split_from=_split_from(h),
     )
+
+
+def _split_from(h: _Holding) -> str | None:
+    """The purchase's lot id when `h` is a part split off it, else None."""
+    return h.origin if h.lot.lot_id != h.origin else None
 
 
 def _open_lot(household: str, h: _Holding) -> OpenLot:
@@ -550,6 +587,7 @@ def _open_lot(household: str, h: _Holding) -> OpenLot:
         bought=h.bought,
         acquired=h.lot.acquired,
         replacement=h.replacement,
+        split_from=_split_from(h),
     )
 
 
@@ -604,7 +642,9 @@ class WashGuard:
         without lot id has the id ``L<line>``.
         """
         for buy in self.recent_buys:
-            key = (buy.account, buy.lot_id or f"L{buy.line}")
+            if buy.replacement:  # already replaced an earlier loss: it cannot replace again
+                continue
+            key = (buy.account, _origin(buy))
             mine = buy.household == household and self.same_security(buy.symbol, symbol)
             if mine and key not in sold_in_full:
                 return buy

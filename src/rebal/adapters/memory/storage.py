@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Self
 
@@ -52,6 +52,7 @@ from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
 from rebal.domain.policy import InvestmentPolicy, default_policy
 from rebal.domain.proposal import Proposal
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
@@ -81,6 +82,7 @@ class _Records:
     events: dict[RunId, list[RunEvent]] = field(default_factory=dict)
     orders: dict[ClientOrderId, Order] = field(default_factory=dict)
     fills: dict[FillId, Fill] = field(default_factory=dict)
+    realised: dict[tuple[FillId, int], RealisedLot] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: dict[tuple[str, str], OutboxEntry] = field(default_factory=dict)
     policies: dict[AccountId, InvestmentPolicy] = field(default_factory=dict)
@@ -100,6 +102,7 @@ class _Records:
             events={k: list(v) for k, v in self.events.items()},
             orders=dict(self.orders),
             fills=dict(self.fills),
+            realised=dict(self.realised),
             audit=list(self.audit),
             outbox=dict(self.outbox),
             policies=dict(self.policies),
@@ -155,6 +158,7 @@ class InMemoryUnitOfWork:
         self.runs = _Runs(self)
         self.orders = _Orders(self)
         self.fills = _Fills(self)
+        self.realised = _Realised(self)
         self.audit = _Audit(self)
         self.outbox = MemoryOutbox(lambda: self.records.outbox)
         self.policies = _Policies(self)
@@ -303,6 +307,9 @@ class _Accounts(_Repository):
         found = self._r.accounts.get(account)
         return None if found is None else self._with_pending(found)
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        return {a: found for a in accounts if (found := self.get(a)) is not None}
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         return [
             self._with_pending(a)
@@ -341,6 +348,9 @@ class _Accounts(_Repository):
 class _Holdings(_Repository):
     def of(self, account: AccountId) -> Sequence[Holding]:
         return list(self._r.holdings.get(account, ()))
+
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        return {a: self.of(a) for a in accounts}
 
     def all(self) -> Sequence[Holding]:
         return [
@@ -588,6 +598,30 @@ class _Fills(_Repository):
 
     def for_order(self, order: ClientOrderId) -> Sequence[Fill]:
         return [f for f in self._r.fills.values() if f.client_order_id == order]
+
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        wanted: dict[ClientOrderId, list[Fill]] = {o: [] for o in orders}
+        for fill in self._r.fills.values():
+            if fill.client_order_id in wanted:
+                wanted[fill.client_order_id].append(fill)
+        return wanted
+
+
+class _Realised(_Repository):
+    def add(self, lots: Sequence[RealisedLot]) -> None:
+        for lot in lots:
+            key = (lot.fill, lot.part)
+            if key in self._r.realised:
+                raise Conflict(f"fill {lot.fill} part {lot.part} was recorded before")
+            if lot.fill not in self._r.fills:
+                raise NotFound(f"fill {lot.fill!r} is not stored (named by what it realised)")
+            self._r.realised[key] = lot
+            self._uow.record(
+                AuditAction.CREATE, Entity.REALISED, f"{lot.fill}/{lot.part}", None, lot
+            )
+
+    def since(self, day: date) -> Sequence[RealisedLot]:
+        return [lot for key, lot in sorted(self._r.realised.items()) if lot.sold >= day]
 
 
 class _Audit(_Repository):

@@ -5,7 +5,7 @@ A tick measures the drift of every account once a minute. Reading the book as do
 hundred thousand accounts; this reads the same rows straight into the frames of
 :class:`rebal.io.tables.Tables` (what :func:`rebal.book.build_book` arranges for the core):
 a few statements, each fetched whole through the driver's cursor, money and quantities taken as
-integers of cents and micro-shares by the database itself. The values were validated when they
+integers of cents and nano-shares by the database itself. The values were validated when they
 were imported or recorded, so nothing is checked again; the drift it feeds is in floats, as
 ``rebal drift`` measures it.
 """
@@ -38,6 +38,18 @@ def _units(uow: SqlUnitOfWork, column: sa.ColumnElement[Any], places: int, store
     return sa.cast(sa.func.floor(sa.type_coerce(column, sa.Numeric) * 10**places), sa.BigInteger)
 
 
+def _restricted(ids: pd.Index, banned: dict[str, set[str]]) -> np.ndarray:
+    """Each account's restricted symbols as a sorted tuple (most have none)."""
+    restricted = np.empty(len(ids), dtype=object)
+    restricted[:] = [()] * len(ids)
+    if banned:
+        position = {account: i for i, account in enumerate(ids)}
+        for account, symbols in banned.items():
+            if account in position:
+                restricted[position[account]] = tuple(sorted(symbols))
+    return restricted
+
+
 def read_tables(uow: SqlUnitOfWork) -> Tables:
     """The store's book (open accounts, latest model versions, current prices) as the
     :class:`~rebal.io.tables.Tables` the core's book is built from, in book order."""
@@ -58,8 +70,10 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
         .order_by(a.c.ordinal),
     )
     columns = ("account", "model", "cash_cents", "type", "household", "can_trade", "liquidate")
-    frame = pd.DataFrame.from_records(accounts, columns=columns)
-    ids = frame["account"]
+    frame = pd.DataFrame.from_records(accounts, columns=columns).astype(
+        {"account": object, "type": object}
+    )
+    ids = pd.Index(frame["account"], dtype=object)
     pending = dict(
         fetch_rows(
             uow,
@@ -79,8 +93,11 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
         cash_cents=frame["cash_cents"].astype(np.int64),
         can_trade=frame["can_trade"].astype(bool),
         liquidate=frame["liquidate"].astype(bool),
-        restricted=pd.Series([tuple(sorted(banned.get(i, ()))) for i in ids], dtype=object),
-        pending_cents=ids.map(lambda i: int(pending.get(i, 0))).astype(np.int64),
+        restricted=_restricted(ids, banned),
+        pending_cents=pd.Series(pending, dtype=object)
+        .reindex(ids)
+        .fillna(0)
+        .to_numpy(dtype=np.int64),
     )[
         [
             "account",
@@ -94,15 +111,20 @@ def read_tables(uow: SqlUnitOfWork) -> Tables:
             "liquidate",
         ]
     ]
+    # in the store's order (a closed account holds nothing): the drift sums each account's
+    # rows of a symbol, so their order does not matter, and no sort is paid for
     held = fetch_rows(
         uow,
-        sa.select(h.c.account_id, h.c.symbol, _units(uow, h.c.quantity, 6, 9))
-        .join(a, sa.and_(a.c.firm_id == h.c.firm_id, a.c.id == h.c.account_id))
-        .where(open_)
-        .order_by(a.c.ordinal, h.c.ordinal),
+        sa.select(h.c.account_id, h.c.symbol, _units(uow, h.c.quantity, 9, 9)).where(
+            h.c.firm_id == uow.firm
+        ),
     )
-    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "quantity_micro"])
-    holdings["quantity_micro"] = holdings["quantity_micro"].astype(np.int64)
+    holdings = pd.DataFrame.from_records(held, columns=["account", "symbol", "nano"]).astype(
+        {"account": object, "symbol": object}
+    )
+    holdings = holdings[ids.get_indexer(holdings["account"]) >= 0]
+    nano = holdings.pop("nano").to_numpy(dtype=np.int64)
+    holdings["quantity_micro"], holdings["quantity_rest_nano"] = nano // 1000, nano % 1000
     models = [
         {
             "model": v.model,

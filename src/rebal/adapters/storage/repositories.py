@@ -272,6 +272,9 @@ class SqlAccounts(SqlRepository):
         found = self._load(t.accounts.c.id == account)
         return found[0] if found else None
 
+    def get_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Account]:
+        return self._stored(accounts)
+
     def list(self, model: ModelId | None = None) -> Sequence[Account]:
         where: list[sa.ColumnElement[bool]] = [t.accounts.c.closed_at.is_(None)]
         if model is not None:
@@ -372,6 +375,13 @@ class SqlHoldings(SqlRepository):
 
     def of(self, account: AccountId) -> Sequence[Holding]:
         return self._load(t.holdings.c.account_id == account)
+
+    def of_many(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Sequence[Holding]]:
+        found: dict[AccountId, list[Holding]] = {a: [] for a in accounts}
+        for part in chunks(list(accounts)):
+            for held in self._load(t.holdings.c.account_id.in_(part)):
+                found[held.account].append(held)
+        return found
 
     def all(self) -> Sequence[Holding]:
         return self._load(open_only=True)

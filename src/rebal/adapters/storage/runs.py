@@ -8,7 +8,7 @@ a broker order id names one order; a fill reported twice is stored once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
 
@@ -292,6 +292,15 @@ class SqlFills(SqlRepository):
         for fill in new.values():
             self._uow.record(AuditAction.CREATE, Entity.FILL, fill.id, None, fill)
         return list(new.values())
+
+    def for_orders(self, orders: Sequence[ClientOrderId]) -> Mapping[ClientOrderId, Sequence[Fill]]:
+        f = t.fills
+        found: dict[ClientOrderId, list[Fill]] = {o: [] for o in orders}
+        for part in chunks(list(orders)):
+            query = sa.select(f).where(f.c.firm_id == self._firm, f.c.client_order_id.in_(part))
+            for row in self._rows(query.order_by(f.c.seq)):
+                found[ClientOrderId(row.client_order_id)].append(self._fill(row))
+        return found
 
     def for_order(self, order: ClientOrderId) -> Sequence[Fill]:
         f = t.fills

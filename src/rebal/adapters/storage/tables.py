@@ -368,3 +368,22 @@ schedule_marks = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
 )
+
+# what each sell fill realised, one row per lot it relieved (rebal.domain.realised); ``basis``
+# and ``acquired`` are NULL for shares the book held without them
+realised_lots = sa.Table(
+    "realised_lots",
+    metadata,
+    _firm_key(),
+    sa.Column("fill_id", _ID, primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True),
+    sa.Column("account_id", _ID, nullable=False),
+    sa.Column("symbol", _SYMBOL, nullable=False),
+    sa.Column("sold", sa.Date, nullable=False),
+    sa.Column("quantity", QUANTITY, nullable=False),
+    sa.Column("proceeds", MONEY, nullable=False),
+    sa.Column("basis", MONEY),
+    sa.Column("acquired", sa.Date),
+    sa.ForeignKeyConstraint(["firm_id", "fill_id"], ["fills.firm_id", "fills.id"]),
+    sa.Index(None, "firm_id", "sold"),
+)

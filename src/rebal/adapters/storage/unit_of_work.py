@@ -40,6 +40,7 @@ from rebal.adapters.storage.database import connect, create_engine, parse_url, s
 from rebal.adapters.storage.migrate import check_current
 from rebal.adapters.storage.outbox import SqlOutbox
 from rebal.adapters.storage.policies import SqlPolicies
+from rebal.adapters.storage.realised import SqlRealised
 from rebal.adapters.storage.tables import audit_log
 from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
@@ -156,6 +157,7 @@ class SqlUnitOfWork:
         self.runs = run_repo.SqlRuns(self)
         self.orders = run_repo.SqlOrders(self)
         self.fills = run_repo.SqlFills(self)
+        self.realised = SqlRealised(self)
         self.outbox = SqlOutbox(self)
         self.policies = SqlPolicies(self)
 

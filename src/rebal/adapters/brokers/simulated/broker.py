@@ -318,6 +318,27 @@ class SimulatedBroker:
         """Cash less what working buys hold back, as of now."""
         return self._call("buying_power", account, lambda: self._holdings(account)[1])
 
+    def buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
+        """Each account's buying power as of now, in one transaction (the
+        :class:`~rebal.ports.broker.ReportsBuyingPower` call; it meets the faults of
+        ``buying_power``)."""
+        return self._call("buying_power", "", lambda: self._buying_powers(accounts))
+
+    def _buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
+        books = self._books_now(accounts)
+        return {a: buying_power(books[a].cash, books[a].working.values()) for a in accounts}
+
+    def _books_now(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountBook]:
+        """The books of ``accounts`` caught up to now and saved, in one transaction; an
+        account the broker does not keep raises :class:`UnknownAccount`."""
+        with self.engine.begin() as conn:
+            books = self._catch_up_books(conn, accounts)
+            for account in accounts:
+                if account not in books:
+                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
+            save_books(conn, books.values())
+        return books
+
     def holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
@@ -329,12 +350,7 @@ class SimulatedBroker:
     def _many_holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
-        with self.engine.begin() as conn:
-            books = self._catch_up_books(conn, accounts)
-            for account in accounts:
-                if account not in books:
-                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
-            save_books(conn, books.values())
+        books = self._books_now(accounts)
         return {
             a: (books[a].cash, {s: q for s, q in sorted(books[a].positions.items()) if q != 0})
             for a in accounts

@@ -1,0 +1,90 @@
+"""The planner of a ``harvest`` run: tax-loss harvesting on the stored book, through the tax
+layer.
+
+A harvest run trades only what harvesting decides: it runs the very tax-aware pass of
+``rebal propose --tax-aware --tlh`` (:func:`rebal.taxaware.run_tax_aware`) on the stored book
+and its lots, with the engine asked for no orders of its own (``RunConfig.trade=False``), so the
+orders that come back are the harvest's alone: each losing position's loss lots sold (in shares)
+and the proceeds bought in its substitute, the first wash-safe member of its group (never a wash
+sale within the household, this run's other buys and sales included). The trade rules of the
+run (whole shares, the minimum trade) and the cash kept still apply.
+
+Each account's reason says what happened: the harvest's rationale (what is sold, what it saves,
+what is bought instead), that an IRA or Roth account has no loss to harvest, or that a taxable
+account has nothing worth harvesting. The run's as-of date is the trade date of the holding
+periods and of the wash-sale window; it is given, never read from a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from rebal.book import Book
+from rebal.core.engine import RunConfig
+from rebal.domain.book import BookSnapshot
+from rebal.domain.ids import AccountId
+from rebal.domain.money import Money
+from rebal.domain.run import RunType
+from rebal.proposing import Plan, plan_of, stored_tables
+from rebal.report import reasons
+from rebal.tax.harvest import HarvestRules
+from rebal.tax.rates import AccountType
+from rebal.taxaware import TaxAwareProposal, TaxSettings, run_tax_aware
+
+#: How an account type is named in a reason.
+_NAMES = {AccountType.IRA.value: "IRA", AccountType.ROTH.value: "Roth"}
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestPlanner:
+    """Plans a ``harvest`` run: ``config``'s trade rules and cash reserve, ``settings``' trade
+    date (the run's as-of date in New York), substitutes, rates and harvesting thresholds
+    (harvesting is switched on whatever ``settings.tlh`` says)."""
+
+    config: RunConfig
+    settings: TaxSettings
+
+    def __call__(
+        self, book: BookSnapshot, run_type: RunType, flows: Mapping[AccountId, Money]
+    ) -> Plan:
+        """The loss sales and substitute buys of ``book``; ``flows`` must be empty (a harvest
+        run moves no cash in or out). Raises ``ValueError`` for another run type and
+        :class:`rebal.io.errors.InputError` (a ``ValueError``) for a taxable holding that is not
+        a usable lot."""
+        if run_type is not RunType.HARVEST:
+            raise ValueError(f"the harvest planner plans harvest runs, not {run_type} runs")
+        if flows:
+            raise ValueError("a harvest run moves no cash in or out")
+        settings = replace(self.settings, tlh=True)
+        arrays, taxed = run_tax_aware(
+            stored_tables(book), replace(self.config, trade=False), settings
+        )
+        why = harvest_reasons(arrays, taxed, settings.harvest_rules)
+        return plan_of(arrays, taxed.proposal, run_type, why)
+
+
+def harvest_reasons(arrays: Book, taxed: TaxAwareProposal, rules: HarvestRules) -> list[str]:
+    """Each account's reason in a harvest run: the harvest's rationale where it harvests; the
+    engine's reason where the account cannot be traded or priced; else why nothing is
+    harvested (under ``rules``' thresholds)."""
+    engine = reasons(arrays, taxed.proposal)
+    trading = taxed.proposal.trades.count > 0
+    tradable = arrays.arrays.can_trade & taxed.proposal.drift.priced
+    out = []
+    for i, kind in enumerate(arrays.accounts["type"]):
+        note = taxed.annotation(i).note
+        if trading[i] and note:
+            out.append(note)
+        elif kind != AccountType.TAXABLE.value:
+            out.append(f"not harvested: {_NAMES.get(kind, kind)} accounts realise no taxable loss")
+        elif not tradable[i]:
+            out.append(f"not harvested: {engine[i]}")
+        else:
+            out.append(
+                "nothing to harvest: no position with lots at least "
+                f"{(rules.min_loss_fraction * 100).normalize():f}% below their basis and "
+                f"${rules.min_loss.normalize():f} below it in all that a wash-safe substitute "
+                "can replace"
+            )
+    return out
