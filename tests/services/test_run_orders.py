@@ -7,10 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
-from rundesk import START, Desk, d, make_desk, small_book
+from rundesk import START, Desk, d, make_desk, small_book, submits
 
-from rebal.adapters.brokers.simulated import tables as sim
 from rebal.domain.account import Price
 from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.order import Order, OrderState, OrderType, Side
@@ -24,19 +22,15 @@ def _config(**terms: object) -> str:
     return canonical({"policy": "full", **OrderTerms(**terms).options()})  # type: ignore[arg-type]
 
 
+def _start(desk: Desk, **terms: object) -> Run:
+    """Start the full rebalance of account A1 with the order ``terms``."""
+    run, _ = desk.start(scope=ScopeKind.ACCOUNT, name="A1", policy="full", config=_config(**terms))
+    return run
+
+
 def _orders(desk: Desk, run: Run) -> list[Order]:
     with desk.store.unit_of_work(actor="t", reason="read") as uow:
         return list(uow.orders.for_run(run.id))
-
-
-def _submits(desk: Desk) -> dict[str, int]:
-    with desk.store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(sim.requests.c.client_order_id, sa.func.count())
-            .where(sim.requests.c.operation == "submit")
-            .group_by(sim.requests.c.client_order_id)
-        ).all()
-    return {cid: n for cid, n in rows}
 
 
 def _reconciled(desk: Desk, account: str) -> None:
@@ -49,12 +43,7 @@ def _reconciled(desk: Desk, account: str) -> None:
 
 
 def test_a_limit_sell_above_the_market_does_not_fill_and_the_run_times_out(desk: Desk) -> None:
-    run, _ = desk.start(
-        scope=ScopeKind.ACCOUNT,
-        name="A1",
-        policy="full",
-        config=_config(type=OrderType.LIMIT, limit_offset_bps=Decimal(-100)),
-    )
+    run = _start(desk, type=OrderType.LIMIT, limit_offset_bps=Decimal(-100))
     (sell,) = _orders(desk, run)
     assert (sell.type, sell.limit_price) == (OrderType.LIMIT, d("252.50"))  # 250 x 1.01
     done = desk.execute(run, max_wait_seconds=600)
@@ -66,12 +55,7 @@ def test_a_limit_sell_above_the_market_does_not_fill_and_the_run_times_out(desk:
 
 
 def test_a_marketable_limit_run_buys_in_shares_within_the_limit(desk: Desk) -> None:
-    run, _ = desk.start(
-        scope=ScopeKind.ACCOUNT,
-        name="A1",
-        policy="full",
-        config=_config(type=OrderType.LIMIT, limit_offset_bps=Decimal(50)),
-    )
+    run = _start(desk, type=OrderType.LIMIT, limit_offset_bps=Decimal(50))
     done = desk.execute(run)
     assert done.state is RunState.COMPLETED, done.reason
     sell, buy = sorted(_orders(desk, run), key=lambda o: o.side is Side.BUY)
@@ -115,12 +99,7 @@ def test_extended_hours_orders_fill_after_the_close_only_when_flagged(
 
 
 def test_twap_slices_are_sent_one_at_a_time_over_the_window(desk: Desk) -> None:
-    run, _ = desk.start(
-        scope=ScopeKind.ACCOUNT,
-        name="A1",
-        policy="full",
-        config=_config(algo=Algo.TWAP, algo_window_minutes=30, algo_slices=3),
-    )
+    run = _start(desk, algo=Algo.TWAP, algo_window_minutes=30, algo_slices=3)
     done = desk.execute(run)
     # each child's fill is rounded to the cent: 3 x 4.533333.. x 250 raise 3,399.99, a cent
     # short of one order's 3,400.00, and the buys shrink by it
@@ -144,7 +123,7 @@ def test_twap_slices_are_sent_one_at_a_time_over_the_window(desk: Desk) -> None:
     # only the children reach the broker, each once, 10 minutes apart
     at_broker = {o.client_order_id: o for o in desk.broker.orders()}
     assert set(at_broker) == {c.client_order_id for c in children}
-    assert set(_submits(desk).values()) == {1}
+    assert set(submits(desk).values()) == {1}
     sent = sorted(at_broker[c.client_order_id].submitted_at for c in mine)
     assert [s - sent[0] for s in sent] == [
         timedelta(0),
@@ -174,12 +153,7 @@ class _DiesAtSecondSlice:
 
 
 def test_a_resumed_vwap_run_never_resends_a_child(desk: Desk) -> None:
-    run, _ = desk.start(
-        scope=ScopeKind.ACCOUNT,
-        name="A1",
-        policy="full",
-        config=_config(algo=Algo.VWAP, algo_window_minutes=30, algo_slices=3),
-    )
+    run = _start(desk, algo=Algo.VWAP, algo_window_minutes=30, algo_slices=3)
     with pytest.raises(_Crash):
         execute_run(
             desk.store,
@@ -193,11 +167,11 @@ def test_a_resumed_vwap_run_never_resends_a_child(desk: Desk) -> None:
     orders = _orders(desk, run)
     children = [o for o in orders if o.parent is not None]
     assert len(children) == 3  # every slice's intent was committed before the first was sent
-    assert set(_submits(desk)) == {children[0].client_order_id}
+    assert set(submits(desk)) == {children[0].client_order_id}
     done = desk.execute(run)
     assert done.state is RunState.COMPLETED_ADJUSTED, done.reason  # the cent, as with TWAP
-    submits = _submits(desk)
-    assert set(submits.values()) == {1} and len(submits) == 6
+    sent = submits(desk)
+    assert set(sent.values()) == {1} and len(sent) == 6
     # 10:00-10:30 by the profile: 10:00-10:10 and 10:10-10:20 and 10:20-10:30 weigh alike
     # (one half hour), so the sell's slices are equal but the last takes the remainder
     sell = [c for c in _orders(desk, run) if c.parent is not None and c.side is Side.SELL]
@@ -212,12 +186,7 @@ def test_a_resumed_vwap_run_never_resends_a_child(desk: Desk) -> None:
 
 
 def test_vwap_weighs_the_morning_more_than_midday(desk: Desk) -> None:
-    run, _ = desk.start(
-        scope=ScopeKind.ACCOUNT,
-        name="A1",
-        policy="full",
-        config=_config(algo=Algo.VWAP, algo_window_minutes=180, algo_slices=2),
-    )
+    run = _start(desk, algo=Algo.VWAP, algo_window_minutes=180, algo_slices=2)
     assert desk.execute(run).state is RunState.COMPLETED
     sells = sorted(
         (o for o in _orders(desk, run) if o.parent is not None and o.side is Side.SELL),
