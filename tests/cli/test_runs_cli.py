@@ -60,6 +60,9 @@ def _json(args: list[str]) -> list[dict[str, object]]:
         (["--model", "nope"], "unknown model 'nope'"),
         (["--account", "A1", "--model", "balanced"], "exactly one of"),
         (["--all", "--as-of", "2026-11-24T10:00"], "has no time zone"),
+        (["--all", "--extended-hours"], "--extended-hours needs --order-type limit"),
+        (["--all", "--order-type", "limit", "--limit-offset-bps", "ten"], "is not a number"),
+        (["--all", "--algo", "twap", "--algo-slices", "3"], "--algo-window must be 1 to 1440"),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_nothing_stored(
@@ -132,23 +135,6 @@ def test_unknown_run_id_is_refused(db: str) -> None:
     for command in (["runs", "show", "R0"], ["runs", "cancel", "R0"], ["runs", "resume", "R0"]):
         done = CliRunner().invoke(app, [*command, "--db", db])
         assert done.exit_code == 1 and "unknown run 'R0'" in done.output, command
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--extended-hours"], "--extended-hours needs --order-type limit"),
-        (["--order-type", "limit", "--limit-offset-bps", "ten"], "is not a number"),
-        (["--algo", "twap", "--algo-slices", "3"], "--algo-window must be 1 to 1440"),
-    ],
-)
-def test_bad_order_options_are_one_line_exit_1_and_nothing_stored(
-    db: str, args: list[str], message: str
-) -> None:
-    done = CliRunner().invoke(app, ["run", "--all", *args, "--db", db])
-    assert done.exit_code == 1
-    assert message in done.output and len(done.output.strip().splitlines()) == 1
-    assert _json(["runs", "--db", db]) == []
 
 
 def test_order_options_reach_every_order_and_a_passive_limit_times_out(db: str) -> None:
