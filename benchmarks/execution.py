@@ -21,6 +21,11 @@ fills stored in one transaction, so the commits (each a write of the WAL) are pe
 order, and the crash safety of one order holds for a block (scripts/crash_stress.py). What is
 left is per-row Python work in SQLAlchemy and the repositories.
 
+Measured 2026-12-03 on the shared 2-CPU machine under a load average of about 9: before the
+blocks (one commit per order step) 200 accounts ran at 7 orders/s, ratio 1,619; with them 1,000
+accounts ran at 42-68 orders/s, ratio 44-55. The aim of 10 is not met; 10,000 accounts did not
+finish within 25 minutes on that loaded machine (docs/runs.md).
+
 Run: ``.venv/bin/python benchmarks/execution.py [--accounts N]``. Prints the run's orders per
 second; last line ``ratio_vs_bulk_insert=<run time / insert time>`` (aim: 10 or less on SQLite).
 """
@@ -55,6 +60,7 @@ from rebal.io.book_records import book_snapshot
 from rebal.io.csvfiles import read_tables
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
+from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
 from rebal.services.reconcile import book_holdings, reconcile
 from rebal.services.runs import RunRequest, show_run, start_run
@@ -178,17 +184,26 @@ def main() -> None:
             import_book(uow, book)
             uow.commit()
         clock.advance(timedelta(minutes=30))
-        broker = SimulatedBroker(
-            engine,
-            clock=clock,
-            prices=InMemoryPrices(book.prices),
-            calendar=ExchangeCalendar.around(START, days_before=10, days_after=30),
+        prices = InMemoryPrices(book.prices)
+        calendar = ExchangeCalendar.around(START, days_before=10, days_after=30)
+        broker = SimulatedBroker(engine, clock=clock, prices=prices, calendar=calendar)
+        compliance = RunCompliance(
+            calendar=calendar,
+            prices=prices,
+            config=ComplianceConfig(),
+            default_price_age=timedelta(days=1),
         )
         request = RunRequest(scope=ScopeKind.BOOK, name="", type=RunType.REBALANCE, as_of=START)
         began = time.perf_counter()
         run, _ = start_run(store, request, CorePlanner(RunConfig(policy="full")), actor="bench")
         done = execute_run(
-            store, broker, run.id, clock=clock, actor="bench", settings=ExecutionSettings()
+            store,
+            broker,
+            run.id,
+            clock=clock,
+            actor="bench",
+            settings=ExecutionSettings(),
+            compliance=compliance,
         )
         run_seconds = time.perf_counter() - began
         view = show_run(store, run.id, actor="bench")

@@ -11,7 +11,12 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
+from rebal.adapters.storage.book_frames import read_tables as store_tables
+from rebal.adapters.storage.database import create_engine
+from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.cli.main import app
+from rebal.clock import SystemClock
+from rebal.io.csvfiles import read_tables
 from rebal.testkit import write_book_files
 
 runner = CliRunner()
@@ -101,3 +106,20 @@ def test_db_import_names_a_holding_too_large_for_the_store(
     ]
     nothing = runner.invoke(app, ["db", "export", "--db", database_url, "-o", str(tmp_path / "o")])
     assert "import a book first" in nothing.stderr
+
+
+def test_the_schedulers_bulk_read_of_the_store_splits_quantities_as_the_files_do(
+    database_url: str, tmp_path: Path
+) -> None:
+    files = write_book_files(tmp_path, BOOK)
+    _run("db", "init", "--db", database_url)
+    _run("db", "import", *files, "--db", database_url)
+    engine = create_engine(database_url)
+    try:
+        with SqlStore(engine, SystemClock()).unit_of_work(actor="t", reason="read") as uow:
+            stored = store_tables(uow).holdings
+    finally:
+        engine.dispose()
+    given = read_tables(*map(Path, files[1::2])).holdings
+    columns = ["account", "symbol", "quantity_micro", "quantity_rest_nano"]
+    assert stored[columns].values.tolist() == given[columns].values.tolist()

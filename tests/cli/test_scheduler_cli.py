@@ -173,3 +173,14 @@ def test_an_instant_request_while_closed_waits_for_the_market_then_resets_the_cl
 def test_instant_needs_one_account(db: str) -> None:
     done = CliRunner().invoke(app, ["run", "--all", "--instant", "--db", db])
     assert done.exit_code == 1 and "--instant is for one account" in done.output
+
+
+def test_the_table_names_every_account_and_as_of_needs_once(db: str) -> None:
+    at = _window()
+    args = ["scheduler", "--once", "--as-of", at.isoformat(), "--dry-run", *AGE, "--db", db]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "scheduler tick at" in done.output and "2 accounts" in done.output
+    assert all(name in done.output for name in ("A1", "A2", "due on its calendar"))
+    refused = CliRunner().invoke(app, ["scheduler", "--as-of", at.isoformat(), "--db", db])
+    assert refused.exit_code == 1 and "give --once with it" in refused.output

@@ -11,7 +11,7 @@ import pytest
 from factbook import LIMITS, NOW, TODAY, account, buy, earlier, market, price, sell
 
 from rebal.compliance.codes import Code
-from rebal.compliance.facts import Limits
+from rebal.compliance.facts import Limits, RealisedLoss
 from rebal.compliance.rules import check, orders_of_day
 from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import Money
@@ -172,6 +172,19 @@ def test_wash_sale_blocks_a_buy_after_a_household_loss() -> None:
     assert check([buy("VTI", "100.00")], account(wash_guard=later), market(), LIMITS).passed
     unknown = check([buy("VTI", "1.00")], account(wash_guard=None), market(), LIMITS)
     assert unknown.codes == {Code.WASH_SALE}
+
+
+def test_wash_sale_blocks_a_buy_after_a_recorded_loss_of_the_symbol_or_its_group() -> None:
+    guard = WashGuard.from_history([], TODAY, [{"GOOG", "GOOGL"}])
+    loss = RealisedLoss(AccountId("SPOUSE"), Symbol("GOOG"), date(2026, 11, 10), Decimal("12.34"))
+    facts = account(wash_guard=guard, realised_losses=(loss,))
+    report = check([buy("GOOGL", "100.00"), buy("VTI", "100.00")], facts, market(), LIMITS)
+    assert report.codes == {Code.WASH_SALE}
+    assert _messages(report, Code.WASH_SALE) == [
+        "buying GOOGL would wash the loss of 12.34 realised selling GOOG in account SPOUSE"
+        " on 2026-11-10"
+    ]
+    assert [v.symbol for v in report.violations] == [Symbol("GOOGL")]
 
 
 def test_pattern_day_trade_within_one_run_blocks() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -200,12 +199,6 @@ def test_outputs_have_a_fresh_index_and_blank_rows_are_dropped() -> None:
     tables = validate_tables(**frames)
     assert list(tables.accounts["account"]) == ["A1", "A2"]
     assert tables.accounts.index.equals(pd.RangeIndex(2))
-
-
-def test_tables_is_frozen() -> None:
-    tables = validate()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        tables.models = pd.DataFrame()  # type: ignore[misc]
 
 
 def test_dataframe_problems_name_the_table_and_count_lines_from_two() -> None:

@@ -26,6 +26,7 @@ from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
 from rebal.cli.book_commands import option_name
+from rebal.cli.exact_json import exact_json
 from rebal.cli.main import app
 from rebal.cli.tax import wash_sales_document
 from rebal.core.bands import BandSpec
@@ -184,7 +185,7 @@ def test_wash_sales_are_the_same_from_the_cli_and_the_api(tmp_path: Path):
     args = ["--transactions", str(path), "--identical", "vti,ITOT", "--format", "json"]
     cli = json.loads(_cli(["wash-sales", *args]))
     result = api.wash_sales(read_transactions(path), identical=[["VTI", "itot"]])
-    assert cli == json.loads(json.dumps(wash_sales_document(result)))
+    assert cli == json.loads(exact_json(wash_sales_document(result)))
     assert cli["total_disallowed"] == 250.0
 
 

@@ -165,3 +165,26 @@ def test_a_claim_dies_with_its_process(database_url: str) -> None:
 def test_a_claim_needs_a_name(desk: Desk) -> None:
     with pytest.raises(ValueError, match="needs a name"), desk.store.claim(""):
         pass
+
+
+def test_the_memory_store_claims_per_name_too() -> None:
+    from rundesk import START
+
+    from rebal.adapters.memory.clock import SimulatedClock
+    from rebal.adapters.memory.storage import InMemoryStore
+
+    store = InMemoryStore(SimulatedClock(START))
+    got = threading.Event()
+
+    def later() -> None:
+        with store.claim("run R1"):
+            got.set()
+
+    with store.claim("run R1"):
+        waiter = threading.Thread(target=later)
+        waiter.start()
+        assert not got.wait(0.3)
+        with store.claim("run R2"):
+            pass
+    assert got.wait(10)
+    waiter.join()

@@ -30,6 +30,7 @@ from rebal.domain.run import Run, RunState, ScopeKind
 from rebal.ports.outbox import OutboxEntry
 from rebal.services.compliance import ComplianceConfig, RecordedViolation, recorded_violations
 from rebal.services.runs import show_run
+from rebal.tax.lots import Term
 
 A1, A2 = AccountId("A1"), AccountId("A2")
 VTI, BND = Symbol("VTI"), Symbol("BND")
@@ -262,27 +263,87 @@ def test_stale_price_at_the_buy_leg_after_the_sells_settle(
         desk.broker.close()
 
 
-def test_wash_sale_a_household_buy_back_within_30_days_is_blocked(households: Desk) -> None:
-    first = households.execute(households.start()[0])
-    assert first.state is RunState.COMPLETED  # both accounts sold VTI, bought BND
-    households.clock.advance(timedelta(days=1))  # Wednesday: no day trade any more
-    _requote(households)
-    _retarget(households, "0.9", "0.1")  # now every account buys VTI back
-    done = _run(households)
+def _at_cost(book: BookSnapshot, cost: str | None) -> BookSnapshot:
+    """``book`` with each account's 40 VTI bought for ``cost`` (12000.00: 300 a share, a loss
+    at 250; ``None``: lots never imported, no basis)."""
+    basis = None if cost is None else Money(Decimal(cost))
+    return replace(book, holdings=tuple(replace(h, cost_basis=basis) for h in book.holdings))
+
+
+def _household(backend: str | None, folder: Path, cost: str | None) -> Desk:
+    """Two accounts of one household H, each all in VTI bought for ``cost``."""
+    desk = _make(backend, folder, _at_cost(_book(2), cost))
+    _edit(desk, A1, household=HouseholdId("H"))
+    _edit(desk, A2, household=HouseholdId("H"))
+    return desk
+
+
+@pytest.fixture
+def losers(store_backend: str | None, tmp_path: Path) -> Iterator[Desk]:
+    """Household H whose first run sells 10.96 VTI in each account at a loss of 548.00."""
+    made = _household(store_backend, tmp_path, "12000.00")
+    yield made
+    made.broker.close()
+
+
+def _buy_vti_back(desk: Desk, days: int) -> Run:
+    """``days`` after the first run, a new model version makes every account buy VTI back."""
+    desk.clock.advance(timedelta(days=days))
+    _requote(desk)
+    _retarget(desk, "0.9", "0.1")
+    return _run(desk)
+
+
+def test_wash_sale_a_household_buy_back_within_30_days_of_a_loss_is_blocked(
+    losers: Desk,
+) -> None:
+    first = losers.execute(losers.start()[0])
+    assert first.state is RunState.COMPLETED  # both accounts sold VTI at a loss, bought BND
+    with losers.store.unit_of_work(actor="test", reason="read") as uow:
+        realised = {lot.account: lot for lot in uow.realised.since(START.date())}
+    # 10.96 of 40 shares bought for 12,000.00: a basis of 3,288.00, sold for 2,740.00
+    assert (realised[A1].proceeds, realised[A1].basis) == (Decimal("2740.00"), Decimal("3288.00"))
+    assert realised[A1].result == Decimal("-548.00")
+    assert realised[A1].term is Term.LONG
+    done = _buy_vti_back(losers, 1)  # Wednesday: no day trade any more
     assert set(_codes(done)) == {Code.WASH_SALE}
-    assert "buying VTI may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
-    assert {v.account for v in _violations(households, done)} == {A1, A2}
+    assert (
+        "buying VTI would wash the loss of 548.00 realised selling VTI in account A1 on 2026-11-24"
+        in done.reason
+    )
+    assert {v.account for v in _violations(losers, done)} == {A1, A2}
+    _assert_no_new_orders(losers, done)
 
 
-def test_wash_sale_ignores_a_sale_in_an_ira_and_other_households(
+def test_wash_sale_a_sale_at_a_gain_does_not_block_a_buy_back(households: Desk) -> None:
+    first = households.execute(households.start()[0])  # VTI bought at 200, sold at 250
+    assert first.state is RunState.COMPLETED
+    done = _buy_vti_back(households, 1)
+    assert done.state is RunState.COMPLETED, done.reason
+
+
+def test_wash_sale_a_loss_blocks_for_30_days_only(losers: Desk) -> None:
+    losers.execute(losers.start()[0])  # the loss, on Tuesday 2026-11-24
+    day_30 = _buy_vti_back(losers, 30)  # Thursday 2026-12-24
+    assert set(_codes(day_30)) == {Code.WASH_SALE}
+    losers.clock.advance(timedelta(days=1))  # Christmas, 31 days after: closed, no wash
+    _requote(losers)
+    assert set(_codes(_run(losers))) == {Code.MARKET_CLOSED}
+    losers.clock.advance(timedelta(days=4))  # Tuesday 2026-12-29
+    _requote(losers)
+    done = _run(losers)
+    assert done.state is RunState.COMPLETED, done.reason
+
+
+def test_wash_sale_ignores_a_loss_in_an_ira_and_other_households(
     store_backend: str | None, tmp_path: Path
 ) -> None:
-    desk = _make(store_backend, tmp_path, _book(2))
+    desk = _make(store_backend, tmp_path, _at_cost(_book(2), "12000.00"))
     try:
         _edit(desk, A1, household=HouseholdId("H"), type=AccountType.IRA)
         _edit(desk, A2, household=HouseholdId("OTHER"))
-        desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A2")[0])  # A2 sells VTI
-        desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A1")[0])  # the IRA sells VTI
+        desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A2")[0])  # A2 sells at a loss
+        desk.execute(desk.start(scope=ScopeKind.ACCOUNT, name="A1")[0])  # the IRA too
         desk.clock.advance(timedelta(days=1))
         _requote(desk)
         _retarget(desk, "0.9", "0.1")
@@ -292,11 +353,30 @@ def test_wash_sale_ignores_a_sale_in_an_ira_and_other_households(
         desk.broker.close()
 
 
+def test_wash_sale_a_sale_of_unknown_basis_still_blocks(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    """Lots never imported (no basis): the gain or loss of their sale is not known, and the
+    buy-back is blocked as a possible wash sale."""
+    desk = _household(store_backend, tmp_path, None)
+    try:
+        desk.execute(desk.start()[0])
+        done = _buy_vti_back(desk, 1)
+        assert set(_codes(done)) == {Code.WASH_SALE}
+        assert (
+            "buying VTI may wash a loss: VTI was sold in account A1 on 2026-11-24 and the gain"
+            " or loss of that sale is not known" in done.reason
+        )
+    finally:
+        desk.broker.close()
+
+
 def test_wash_sale_a_household_sell_and_buy_in_one_run_sends_nothing(
     store_backend: str | None, tmp_path: Path
 ) -> None:
-    """A1 sells VTI for BND while A2, of the same household, sells BND for VTI: each buy may
-    wash the other's sale, and the run is blocked before either sell goes."""
+    """A1 sells VTI for BND while A2, of the same household, sells BND for VTI: the sales'
+    results are not known before they fill, each buy may wash the other's sale, and the run is
+    blocked before either sell goes."""
     book = _book(2)
     a2 = replace(book.holdings[1], symbol=BND, quantity=Quantity(Decimal("100")))
     desk = _make(store_backend, tmp_path, replace(book, holdings=(book.holdings[0], a2)))
@@ -317,33 +397,21 @@ def test_wash_sale_a_household_sell_and_buy_in_one_run_sends_nothing(
 
 
 def test_wash_sale_counts_substantially_identical_securities(desk: Desk) -> None:
-    desk.execute(desk.start()[0])  # sells VTI, buys BND
-    desk.clock.advance(timedelta(days=1))
-    _requote(desk)
-    _retarget(desk, "0.2", "0.8")  # sells VTI again and buys more BND
-    run, _ = desk.start()
+    """Selling VTI and buying BND, configured substantially identical, in one run: the sale's
+    result is not known before it fills, and the run is blocked before it sells."""
     identical = ComplianceConfig(identical=(frozenset({VTI, BND}),))
-    done = desk.execute(run, compliance=desk.compliance(identical))
+    done = desk.execute(desk.start()[0], compliance=desk.compliance(identical))
     assert _codes(done) == [Code.WASH_SALE]
     assert "buying BND may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
-    _assert_no_new_orders(desk, done)
+    _assert_nothing_sent(desk, done)
 
 
 def test_wash_sale_not_identical_by_default(desk: Desk) -> None:
     desk.execute(desk.start()[0])
     desk.clock.advance(timedelta(days=1))
     _requote(desk)
-    _retarget(desk, "0.2", "0.8")
+    _retarget(desk, "0.2", "0.8")  # sells VTI again and buys more BND
     done = desk.execute(desk.start()[0])
-    assert done.state is RunState.COMPLETED, done.reason
-
-
-def test_wash_sale_window_ends_after_30_days(households: Desk) -> None:
-    households.execute(households.start()[0])
-    households.clock.advance(timedelta(days=35))  # Tuesday 2026-12-29
-    _requote(households)
-    _retarget(households, "0.9", "0.1")
-    done = _run(households)
     assert done.state is RunState.COMPLETED, done.reason
 
 

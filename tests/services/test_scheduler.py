@@ -164,6 +164,13 @@ def test_a_scheduled_run_blocked_by_a_day_trade_waits_for_the_next_open(desk: De
     assert (rows["A1"].decision, rows["A1"].next_check_at) == ("postponed", next_open)
     assert "PATTERN_DAY_TRADE" in rows["A1"].reason
     assert kinds == [RunKind.SCHEDULED] * 2
+    with desk.store.unit_of_work(actor="test", reason="read") as uow:
+        alerts = [e.notification for e in uow.outbox.entries()]
+    postponed = {n.account: n for n in alerts if n.topic == "run.postponed"}
+    postponed_rows = {a for a, r in rows.items() if r.decision == "postponed"}
+    assert set(postponed) == postponed_rows and postponed["A1"].run == rows["A1"].run_id
+    assert datetime.fromisoformat(postponed["A1"].payload["postponed_to"]) == next_open
+    assert "PATTERN_DAY_TRADE" in postponed["A1"].payload["reason"]
     # a tick before the open keeps it postponed; at the open (outside the window) it runs
     early = by_account(run_tick(desk, next_open - timedelta(hours=1)))
     assert (early["A1"].decision, early["A1"].next_check_at) == ("postponed", next_open)

@@ -132,15 +132,6 @@ def outside(weight: float, low: float, high: float) -> bool:
     return bool(weight < low - EDGE_SLACK or weight > high + EDGE_SLACK)
 
 
-@inline_kernel
-def any_outside(weight: FloatArray, low: FloatArray, high: FloatArray) -> bool:
-    """Whether any slot of one account is outside its band ``[low, high]``."""
-    for j in range(weight.shape[0]):  # noqa: SIM110 (numba compiles no generator)
-        if outside(weight[j], low[j], high[j]):
-            return True
-    return False
-
-
 # -- fills -----------------------------------------------------------------------------------
 #
 # The fills and destinations below take ``work``: rows of K floats of scratch space, so that a

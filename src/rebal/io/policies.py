@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,9 @@ def read_policies(path: Path, known: Collection[str] | None = None) -> list[Inve
     ]
 
 
-def _percent(value: object) -> str:
-    return "" if value is None else format(value.scaleb(2).normalize(), "f")  # type: ignore[attr-defined]
+def _percent(fraction: Decimal | None) -> str:
+    """A band as the percentage policies.csv holds (0.2 is ``20``), every digit kept."""
+    return "" if fraction is None else format(fraction.scaleb(2).normalize(), "f")
 
 
 def policies_text(policies: Iterable[InvestmentPolicy]) -> str:

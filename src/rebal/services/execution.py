@@ -59,7 +59,7 @@ from rebal.domain.money import (
 )
 from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
 from rebal.domain.proposal import ProposedOrder
-from rebal.domain.realised import realised_lots
+from rebal.domain.realised import RealisedLot, realised_lots
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import (
     Broker,
@@ -648,12 +648,14 @@ def _moved(stored: Order, answer: BrokerOrder) -> Order | None:
 
 
 def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
-    """Move the book by ``fills`` (new ones only): cash by each amount, lots oldest first."""
+    """Move the book by ``fills`` (new ones only): cash by each amount, lots oldest first, and
+    record what each sell realised on the lots it relieved."""
     by_account = _by_account(sorted(fills, key=lambda f: (f.at, f.id)))
     accounts = uow.accounts.get_many(list(by_account))
     held = uow.holdings.of_many(list(by_account))
     saved = []
     moved: dict[AccountId, Sequence[Holding]] = {}
+    realised: list[RealisedLot] = []
     for account, mine in by_account.items():
         stored = accounts[account]
         lots = list(held[account])
@@ -675,13 +677,12 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
                 cash = Money(cash + amount)
                 lots, relieved = _take(lots, account, fill.symbol, fill.quantity)
                 sold = fill.at.astimezone(EXCHANGE_TZ).date()
-                uow.realised.add(
-                    realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
-                )
+                realised += realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
         saved.append(replace(stored, cash=cash))
         moved[account] = lots
     uow.accounts.save(saved)
     uow.holdings.replace(moved)
+    uow.realised.add(realised)
 
 
 def _take(

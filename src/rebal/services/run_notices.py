@@ -10,6 +10,10 @@ final transition (so a run never ends without them, and none is left for a run t
   ``account``, ``code``, ``message``, as its events record them);
 * a canceled run produces nothing (someone asked for it).
 
+A scheduled run blocked by a pattern day trade and postponed to the next session's open raises
+an ``alert`` (topic ``run.postponed``, :func:`postponed_notice`) with the reason and the time it
+waits for, written with the postponement itself.
+
 Besides, an ``alert`` for operations per account that a run's end check flagged
 (:func:`check_notices`: topic ``allocation.flagged`` with the weights, ``reconciliation.break``
 with the differences) and per account that ``rebal reconcile`` finds broken
@@ -102,6 +106,23 @@ def run_notices(
             },
         )
     ]
+
+
+def postponed_notice(
+    run: RunId, account: AccountId, at: datetime, until: datetime, reason: str
+) -> Notification:
+    """The alert that ``run`` of ``account``, blocked at ``at`` for ``reason``, waits until
+    ``until`` (the next session's open)."""
+    return Notification(
+        id=f"{run}-postponed",
+        kind=NotificationKind.ALERT,
+        topic="run.postponed",
+        created_at=at,
+        account=account,
+        run=run,
+        subject=f"run {run} of {account} postponed to {until.isoformat()}: {reason}",
+        payload={"reason": reason, "postponed_to": until.isoformat()},
+    )
 
 
 def queue_run_notices(uow: UnitOfWork, run: Run, channels: Sequence[str]) -> None:

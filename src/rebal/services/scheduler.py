@@ -33,12 +33,14 @@ from rebal.compliance.codes import Code
 from rebal.compliance.hours import RunKind, postponed_to
 from rebal.core import triggers as tr
 from rebal.domain.ids import AccountId, RunId
+from rebal.domain.notification import Notification
 from rebal.domain.policy import Frequency, Program, TriggerKind
 from rebal.domain.run import Run, RunState, RunType, ScopeKind
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.policies import ScheduleFacts, ScheduleMark
 from rebal.ports.storage import Conflict, Store
 from rebal.services.compliance import recorded_violations
+from rebal.services.run_notices import CHANNELS, postponed_notice
 from rebal.services.runs import Planner, RunInputError, RunRequest, start_run
 from rebal.services.scheduling import EVERY_TRADING_DAY, window_at
 
@@ -178,6 +180,8 @@ class TickSettings:
     dry_run: bool = False
     max_price_age: timedelta = timedelta(days=1)
     config: str = "{}"
+    #: the outbox channels a postponement is reported on (rebal.services.run_notices)
+    channels: tuple[str, ...] = CHANNELS
 
 
 def _datetime(at: np.datetime64) -> datetime | None:
@@ -322,7 +326,8 @@ def _start(
     reason, later = why
     if later is None:
         return _blocked(started, reason)
-    postpone(store, account, later, reason, actor=actor)
+    alert = postponed_notice(run.id, account, now, later, reason)
+    postpone(store, account, later, reason, actor=actor, alert=(alert, settings.channels))
     return _replace(
         started,
         decision="postponed",
@@ -347,10 +352,21 @@ def clear_mark(store: Store, account: AccountId, *, actor: str) -> None:
         uow.commit()
 
 
-def postpone(store: Store, account: AccountId, until: datetime, reason: str, *, actor: str) -> None:
-    """Remember that the account's scheduled run waits until ``until`` (the next open)."""
+def postpone(
+    store: Store,
+    account: AccountId,
+    until: datetime,
+    reason: str,
+    *,
+    actor: str,
+    alert: tuple[Notification, Sequence[str]] | None = None,
+) -> None:
+    """Remember that the account's scheduled run waits until ``until`` (the next open); the
+    ``alert`` for operations (and its channels) goes to the outbox in the same unit of work."""
     with store.unit_of_work(actor=actor, reason=f"scheduler: postpone {account}") as uow:
         uow.policies.mark(ScheduleMark(account=account, postponed_until=until, reason=reason))
+        if alert is not None and alert[1]:
+            uow.outbox.add(*alert)
         uow.commit()
 
 

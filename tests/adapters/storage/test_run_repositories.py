@@ -4,6 +4,7 @@ implementation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -31,6 +32,7 @@ from rebal.domain.order import (
     Side,
     TimeInForce,
 )
+from rebal.domain.realised import RealisedLot
 from rebal.domain.run import (
     IllegalRunTransition,
     Run,
@@ -205,3 +207,34 @@ def test_a_fill_reported_twice_is_recorded_once(book: Store, clock: SimulatedClo
                                 quantity=Quantity(D(2)), price=D("334.8712"), at=clock.now())])
     with book.unit_of_work(actor="t", reason="r") as uow, pytest.raises(NotFound):
         uow.fills.add([fill])  # its order was never committed
+
+
+def test_what_a_sell_fill_realised_is_kept_by_part_exactly_and_once(
+    book: Store, clock: SimulatedClock
+) -> None:
+    fill = Fill(id=FillId("f1"), client_order_id=ClientOrderId("r1-0"), account=AccountId("A1"),
+                symbol=Symbol("VTI"), side=Side.SELL, quantity=Quantity(D("1.123456789")),
+                price=D("250"), at=clock.now())
+    lots = [
+        RealisedLot(fill=FillId("f1"), part=0, account=AccountId("A1"), symbol=Symbol("VTI"),
+                    sold=date(2026, 11, 24), quantity=Quantity(D("1")), proceeds=Money(D("250.00")),
+                    basis=Money(D("300.01")), acquired=date(2025, 1, 2)),
+        RealisedLot(fill=FillId("f1"), part=1, account=AccountId("A1"), symbol=Symbol("VTI"),
+                    sold=date(2026, 11, 24), quantity=Quantity(D("0.123456789")),
+                    proceeds=Money(D("30.86")), basis=None, acquired=None),
+    ]
+    with book.unit_of_work(actor="t", reason="fill") as uow:
+        uow.orders.add([_sell(0)])
+        uow.fills.add([fill])
+        uow.realised.add(lots)
+        uow.commit()
+    with book.unit_of_work(actor="t", reason="read") as uow:
+        assert uow.realised.since(date(2026, 11, 24)) == lots
+        assert uow.realised.since(date(2026, 11, 25)) == []
+        assert [lot.result for lot in uow.realised.since(date(2026, 1, 1))] == [D("-50.01"), None]
+        assert [e.key for e in uow.audit.entries(Entity.REALISED)] == ["f1/0", "f1/1"]
+    with book.unit_of_work(actor="t", reason="again") as uow, pytest.raises(Conflict):
+        uow.realised.add(lots[:1])
+    stranger = replace(lots[0], fill=FillId("nowhere"))
+    with book.unit_of_work(actor="t", reason="no fill") as uow, pytest.raises(NotFound):
+        uow.realised.add([stranger])
