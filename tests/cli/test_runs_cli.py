@@ -65,6 +65,9 @@ def _json(args: list[str]) -> list[dict[str, object]]:
         (["--model", "nope"], "unknown model 'nope'"),
         (["--account", "A1", "--model", "balanced"], "exactly one of"),
         (["--all", "--as-of", "2026-11-24T10:00"], "has no time zone"),
+        (["--all", "--extended-hours"], "--extended-hours needs --order-type limit"),
+        (["--all", "--order-type", "limit", "--limit-offset-bps", "ten"], "is not a number"),
+        (["--all", "--algo", "twap", "--algo-slices", "3"], "--algo-window must be 1 to 1440"),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_nothing_stored(
@@ -137,3 +140,51 @@ def test_unknown_run_id_is_refused(db: str) -> None:
     for command in (["runs", "show", "R0"], ["runs", "cancel", "R0"], ["runs", "resume", "R0"]):
         done = CliRunner().invoke(app, [*command, "--db", db])
         assert done.exit_code == 1 and "unknown run 'R0'" in done.output, command
+
+
+def test_order_options_reach_every_order_and_a_passive_limit_times_out(db: str) -> None:
+    common = ["--account", "A1", "--policy", "full", "--max-price-age", "120", "--db", db]
+    (run,) = _json(
+        [
+            "run",
+            *common,
+            "--as-of",
+            _next_session_time(),
+            "--order-type",
+            "limit",
+            "--limit-offset-bps",
+            "-100",
+            "--max-wait",
+            "60",
+        ]
+    )
+    assert run["state"] == "timeout" and "still working after 60 s, canceled" in run["reason"]
+    (sell,) = run["orders"]
+    assert (sell["type"], sell["limit_price"], sell["time_in_force"]) == ("limit", 252.5, "day")
+    assert (sell["extended_hours"], sell["parent"], sell["state"]) == (False, None, "canceled")
+
+
+def test_a_twap_run_shows_its_parents_and_children(db: str) -> None:
+    args = ["--account", "A1", "--policy", "full", "--max-price-age", "120", "--db", db]
+    (run,) = _json(
+        [
+            "run",
+            *args,
+            "--as-of",
+            _next_session_time(),
+            "--algo",
+            "twap",
+            "--algo-window",
+            "4",
+            "--algo-slices",
+            "2",
+        ]
+    )
+    parents = [o for o in run["orders"] if o["parent"] is None]
+    children = [o for o in run["orders"] if o["parent"] is not None]
+    assert len(parents) == 2 and len(children) == 4
+    assert {c["parent"] for c in children} == {p["client_order_id"] for p in parents}
+    assert all(o["state"] == "filled" for o in run["orders"])
+    broker = CliRunner().invoke(app, ["broker", "orders", "--format", "json", "--db", db])
+    sent = {o["client_order_id"] for o in json.loads(broker.stdout)["orders"]}
+    assert sent == {c["client_order_id"] for c in children}  # parents are never sent

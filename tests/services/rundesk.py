@@ -9,7 +9,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from rebal.adapters.brokers.simulated import SimulatedBroker, SimulatorSettings
+from rebal.adapters.brokers.simulated import tables as sim
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.adapters.memory.clock import SimulatedClock
 from rebal.adapters.memory.prices import InMemoryPrices
@@ -96,6 +99,7 @@ class Desk:
             type=type,
             as_of=self.clock.now(),
             amount=options.pop("amount", None),
+            config=options.pop("config", "{}"),
             also_priced=also_priced,
         )
         chosen = planner or CorePlanner(RunConfig(**options))
@@ -122,6 +126,17 @@ class Desk:
             settings=ExecutionSettings(**settings),
             compliance=compliance or self.compliance(),
         )
+
+
+def submits(desk: Desk) -> dict[str, int]:
+    """How many times the simulated broker was asked to submit each client order id."""
+    with desk.store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(sim.requests.c.client_order_id, sa.func.count())
+            .where(sim.requests.c.operation == "submit")
+            .group_by(sim.requests.c.client_order_id)
+        ).all()
+    return {cid: n for cid, n in rows}
 
 
 def make_desk(url: str | None, book: BookSnapshot, *, ledger: str = "", **sim: Any) -> Desk:

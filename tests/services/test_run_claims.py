@@ -11,10 +11,8 @@ import threading
 from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
-from rundesk import Desk, attach, make_desk, small_book
+from rundesk import Desk, attach, make_desk, small_book, submits
 
-from rebal.adapters.brokers.simulated import tables as sim
 from rebal.adapters.storage.database import create_engine
 from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.clock import SystemClock
@@ -45,16 +43,6 @@ def _together(*work: Callable[[], Run]) -> list[Run]:
     return results  # type: ignore[return-value]
 
 
-def _submits(desk: Desk) -> dict[str, int]:
-    with desk.store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(sim.requests.c.client_order_id, sa.func.count())
-            .where(sim.requests.c.operation == "submit")
-            .group_by(sim.requests.c.client_order_id)
-        ).all()
-    return {cid: n for cid, n in rows}
-
-
 def _orders(desk: Desk, run: Run) -> list[Order]:
     with desk.store.unit_of_work(actor="test", reason="read") as uow:
         return list(uow.orders.for_run(run.id))
@@ -82,7 +70,7 @@ def test_two_starting_the_same_run_at_once_send_its_orders_once(database_url: st
         assert a.id == b.id and a.state is b.state is RunState.COMPLETED
         orders = _orders(first, a)
         assert len(orders) == 6 and all(o.state is OrderState.FILLED for o in orders)
-        assert _submits(first) == {o.client_order_id: 1 for o in orders}
+        assert submits(first) == {o.client_order_id: 1 for o in orders}
         begun = [e.reason for e in _events(first, a) if e.reason.startswith(("start", "resum"))]
         assert begun == ["started"]  # one trade, nothing resumed
     finally:
@@ -104,7 +92,7 @@ def test_two_resuming_the_same_run_at_once_send_its_orders_once(database_url: st
         assert a.state is b.state is RunState.COMPLETED
         orders = _orders(first, a)
         assert len(orders) == 6
-        assert _submits(first) == {o.client_order_id: 1 for o in orders}
+        assert submits(first) == {o.client_order_id: 1 for o in orders}
         resumed = [e for e in _events(first, a) if e.reason.startswith("resumed")]
         assert len(resumed) == 1  # the second found it ended and did nothing
     finally:
