@@ -47,14 +47,14 @@ from rebal.cli.book_commands import (
 )
 from rebal.cli.common import EXIT_BAD_INPUT, fail
 from rebal.cli.db import DbOpt, _store
-from rebal.cli.exact_json import exact_document
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId, Symbol
 from rebal.domain.money import Money, check_cents
 from rebal.domain.order import OrderType
 from rebal.domain.run import RunState, RunType, ScopeKind
+from rebal.errors import InputError
 from rebal.harvest_planner import HarvestPlanner
-from rebal.io.errors import InputError
+from rebal.io.exact_json import exact_document
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.compliance import (
@@ -81,7 +81,7 @@ from rebal.services.runs import (
     start_run,
 )
 from rebal.services.scheduler import request_instant
-from rebal.tax_inputs import read_substitutes
+from rebal.tax_overlay.inputs import read_substitutes
 
 
 class RunFormat(StrEnum):

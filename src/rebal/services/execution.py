@@ -32,7 +32,7 @@ The order of work, each step its own unit of work so a crash loses at most the s
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
 an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
 lots oldest first (what each lot relieved realised is recorded with it,
-:mod:`rebal.domain.realised`), a buy adds a lot at its cost.
+:mod:`rebal.tax.realised`), a buy adds a lot at its cost.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ from rebal.domain.money import (
 )
 from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
 from rebal.domain.proposal import ProposedOrder
-from rebal.domain.realised import RealisedLot, realised_lots
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import (
     Broker,
@@ -91,6 +90,7 @@ from rebal.services.run_compliance import comply
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
+from rebal.tax.realised import RealisedLot, realised_lots
 
 T = TypeVar("T")
 

@@ -45,7 +45,7 @@ class RunInputError(ValueError):
 
 
 class PlanLike(Protocol):
-    """What a planner returns (see :class:`rebal.proposing.Plan`)."""
+    """What a planner returns (see :class:`rebal.proposing.RunPlan`)."""
 
     @property
     def accounts(self) -> tuple[AccountProposal, ...]: ...
