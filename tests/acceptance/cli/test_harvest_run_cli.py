@@ -47,7 +47,7 @@ def test_a_harvest_run_sells_the_loss_and_buys_the_substitute_once(db: str, tmp_
     assert trades["VTI", "sell"]["quantity"] == 60
     assert trades["ITOT", "buy"]["notional"] == 15000
     (reason,) = run["account_reasons"]  # type: ignore[misc]
-    assert reason["account"] == "T1" and reason["reason"].startswith("harvest: Sell 60")
+    assert reason["account"] == "T1" and "Sell 60 VTI in T1" in reason["reason"]
     again = _harvest(db, "T1", as_of)
     assert again["id"] == run["id"] and again["orders"] == run["orders"]
     broker = CliRunner().invoke(app, ["broker", "orders", "--format", "json", "--db", db])

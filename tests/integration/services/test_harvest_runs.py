@@ -115,7 +115,8 @@ def test_a_harvest_run_sells_the_loss_lot_and_buys_the_substitute(desk: Desk) ->
     assert sell.quantity == Decimal("60") and sell.filled_quantity == Decimal("60")
     (buy,) = (o for o in view.orders if o.side is Side.BUY)
     assert buy.notional == Decimal("15000.00")  # the proceeds, keeping the allocation
-    assert _reasons(view)["T1"].startswith("harvest: Sell 60")
+    assert _reasons(view)["T1"].startswith("trades only to harvest a loss")
+    assert "Sell 60 VTI in T1" in _reasons(view)["T1"]
     with desk.store.unit_of_work(actor="t", reason="read") as uow:
         lots = {h.symbol: h for h in uow.holdings.of(AccountId("T1"))}
     assert VTI not in lots and lots[BND].quantity == Decimal("140")
