@@ -46,7 +46,7 @@ from rebal.domain.ids import AccountId, ClientOrderId, RunId, Symbol
 from rebal.domain.money import CENT, NO_MONEY, NO_SHARES, Money, Quantity, amount_of
 from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
 from rebal.domain.proposal import ProposedOrder
-from rebal.domain.realised import RealisedLot, realised_lots
+from rebal.domain.realised import RealisedLot, realised_lots, relieve
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import (
     Broker,
@@ -583,7 +583,7 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
                 )
             else:
                 cash = Money(cash + amount)
-                lots, relieved = _take(lots, account, fill.symbol, fill.quantity)
+                lots, relieved = relieve(lots, account, fill.symbol, fill.quantity)
                 sold = fill.at.astimezone(EXCHANGE_TZ).date()
                 realised += realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
         saved.append(replace(stored, cash=cash))
@@ -591,38 +591,6 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
     uow.accounts.save(saved)
     uow.holdings.replace(moved)
     uow.realised.add(realised)
-
-
-def _take(
-    lots: list[Holding], account: AccountId, symbol: Symbol, quantity: Decimal
-) -> tuple[list[Holding], list[Holding]]:
-    """``lots`` less ``quantity`` shares of ``symbol``, oldest lots first (a lot's cost basis
-    shrinks with it, to the cent), and the shares relieved: a part of each lot taken with the
-    basis it carried, then any shares no lot held, without a basis."""
-    left = quantity
-    out = []
-    relieved = []
-    for lot in lots:
-        if lot.symbol != symbol or left <= 0:
-            out.append(lot)
-            continue
-        taken = min(lot.quantity, left)
-        left -= taken
-        rest = Quantity(lot.quantity - taken)
-        basis: Money | None = None
-        if rest > 0:
-            basis = (
-                None
-                if lot.cost_basis is None
-                else Money((lot.cost_basis * rest / lot.quantity).quantize(CENT))
-            )
-            out.append(replace(lot, quantity=rest, cost_basis=basis))
-        kept = NO_MONEY if basis is None else basis
-        gone = None if lot.cost_basis is None else Money(lot.cost_basis - kept)
-        relieved.append(replace(lot, quantity=Quantity(taken), cost_basis=gone))
-    if left > 0:
-        relieved.append(Holding(account=account, symbol=symbol, quantity=Quantity(left)))
-    return out, relieved
 
 
 def execute_run(
