@@ -40,7 +40,6 @@ from rebal.domain.account import Account, Holding, Price
 from rebal.domain.ids import AccountId, ClientOrderId, FillId, Symbol, symbol
 from rebal.domain.money import amount_of
 from rebal.domain.order import Order, Side
-from rebal.domain.realised import RealisedLot, realised_lots, relieve
 from rebal.domain.run import RunEvent
 from rebal.ports.broker import Broker, BrokerError
 from rebal.ports.calendar import CalendarUnavailable, MarketCalendar
@@ -48,6 +47,7 @@ from rebal.ports.prices import PriceSource
 from rebal.ports.storage import Store
 from rebal.services.runs import EXCHANGE_TZ
 from rebal.tax.rates import AccountType as TaxAccountType
+from rebal.tax.realised import RealisedLot, realised_lots, relieve
 from rebal.tax.wash_sales import WINDOW_DAYS, Transaction, WashGuard
 
 #: How far back (and ahead) the calendar is asked for the previous close (the next open): more

@@ -5,7 +5,9 @@ one type (:class:`~rebal.domain.run.RunType`). Its key (scope, as-of date in New
 model version) is unique: starting the same run again returns the stored one and proposes
 nothing. A new run is proposed by a :class:`Planner` on the stored book (restricted to the run's
 accounts) and stored in one unit of work with its proposal and its sell orders as intents
-(state ``new``), before anything is sent; :mod:`rebal.services.execution` trades it.
+(state ``new``, with the run's order terms, :mod:`rebal.services.order_terms`: a limit sell's
+price from the quote as of the run), before anything is sent; :mod:`rebal.services.execution`
+trades it.
 
 Bad input (an unknown account or model, a model with no accounts, an empty book, a price
 missing or older than the staleness limit) raises :class:`RunInputError` before anything is
@@ -30,6 +32,7 @@ from rebal.domain.order import Order, OrderState, Side
 from rebal.domain.proposal import AccountProposal, Proposal, ProposedOrder
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, RunType, ScopeKind
 from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.order_terms import OrderTerms
 
 #: The exchange's time zone: a run's as-of date is its date in New York.
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -42,7 +45,7 @@ class RunInputError(ValueError):
 
 
 class PlanLike(Protocol):
-    """What a planner returns (see :class:`rebal.proposing.Plan`)."""
+    """What a planner returns (see :class:`rebal.proposing.RunPlan`)."""
 
     @property
     def accounts(self) -> tuple[AccountProposal, ...]: ...
@@ -178,9 +181,11 @@ def start_run(
             return existing, False
         book = _snapshot(uow, accounts, request)
         try:
+            terms = OrderTerms.of_config(request.config)
             plan = planner(book, request.type, _flows(request, accounts))
         except ValueError as exc:
             raise RunInputError(str(exc)) from None
+        quotes = {p.symbol: p.price for p in book.prices}
         rid = run_id(key)
         proposal = Proposal(
             id=ProposalId(f"P{rid[1:]}"),
@@ -211,6 +216,7 @@ def start_run(
                     quantity=o.quantity,
                     run=rid,
                     reason="proposed",
+                    **terms.fields(o.side, quotes[o.symbol]),
                 )
                 for o, _ in plan.orders
                 if o.side is Side.SELL
