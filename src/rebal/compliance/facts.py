@@ -67,8 +67,9 @@ class MarketFacts:
 @dataclass(frozen=True, slots=True)
 class UnknownGainSale:
     """A sale in the household, inside the wash-sale window, whose gain or loss is not known
-    (about to be sent, or recorded without the basis of the lots it sold: lots never
-    imported): a loss, and so a wash sale by buying the security back, cannot be ruled out."""
+    (about to be sent and not estimated at a clear gain, or recorded without the basis of the
+    lots it sold: lots never imported): a loss, and so a wash sale by buying the security back,
+    cannot be ruled out."""
 
     account: AccountId
     symbol: Symbol

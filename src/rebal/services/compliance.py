@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,8 +36,9 @@ from rebal.compliance.facts import (
 )
 from rebal.compliance.hours import RunKind, postponed_to
 from rebal.compliance.rules import ComplianceReport, Violation, check, orders_of_day
-from rebal.domain.account import Account
-from rebal.domain.ids import AccountId, FillId, Symbol, symbol
+from rebal.domain.account import Account, Holding, Price
+from rebal.domain.ids import AccountId, ClientOrderId, FillId, Symbol, symbol
+from rebal.domain.money import amount_of
 from rebal.domain.order import Order, Side
 from rebal.domain.run import RunEvent
 from rebal.ports.broker import Broker, BrokerError
@@ -46,7 +47,7 @@ from rebal.ports.prices import PriceSource
 from rebal.ports.storage import Store
 from rebal.services.runs import EXCHANGE_TZ
 from rebal.tax.rates import AccountType as TaxAccountType
-from rebal.tax.realised import RealisedLot
+from rebal.tax.realised import RealisedLot, realised_lots, relieve
 from rebal.tax.wash_sales import WINDOW_DAYS, Transaction, WashGuard
 
 #: How far back (and ahead) the calendar is asked for the previous close (the next open): more
@@ -351,12 +352,69 @@ def _household(account: Account) -> str:
     return account.household or account.id
 
 
-def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -> _Record:
+#: How far above its basis a sale not yet sent must be estimated to count as a gain: by more
+#: than 1 % of its estimated proceeds (each lot it relieves), as the fill may come below the quote.
+GAIN_MARGIN: Final = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class _Quotes:
+    """The quotes a check estimates the run's own sales at: those ``at`` most ``max_age`` old."""
+
+    prices: Mapping[Symbol, Price]
+    now: datetime
+    max_age: timedelta
+
+    def fresh(self, sold: Symbol) -> Price | None:
+        quote = self.prices.get(sold)
+        if quote is None or not timedelta(0) <= self.now - quote.at <= self.max_age:
+            return None
+        return quote
+
+
+def _clear_gains(
+    selling: Sequence[Order], book: Mapping[AccountId, Sequence[Holding]], quotes: _Quotes
+) -> set[ClientOrderId]:
+    """The sells of ``selling`` not yet filled that are estimated at a clear gain: the book's
+    lots they will relieve (oldest first, each account's sells in turn, as execution applies
+    their fills) all have a known basis, and at the symbol's fresh quote each lot's part of the
+    proceeds exceeds its basis by more than ``GAIN_MARGIN`` of that part. A sell at an estimated
+    loss, near break-even, of shares without a basis, in money rather than shares, or without a
+    fresh quote is not among them: its result stays unknown (the check fails closed)."""
+    lots = {account: list(held) for account, held in book.items()}
+    gains = set()
+    for order in selling:
+        if order.side is not Side.SELL or order.quantity is None:
+            continue
+        left = order.quantity - order.filled_quantity
+        if left <= 0:
+            continue
+        lots[order.account], relieved = relieve(
+            lots.get(order.account, []), order.account, order.symbol, left
+        )
+        quote = quotes.fresh(order.symbol)
+        if quote is None:
+            continue
+        estimate = realised_lots(
+            FillId(f"estimate {order.client_order_id}"),
+            sold=quotes.now.astimezone(EXCHANGE_TZ).date(),
+            proceeds=amount_of(left, quote.price),
+            relieved=relieved,
+        )
+        if all(p.result is not None and p.result > GAIN_MARGIN * p.proceeds for p in estimate):
+            gains.add(order.client_order_id)
+    return gains
+
+
+def _record(
+    store: Store, now: datetime, actor: str, selling: Sequence[Order], quotes: _Quotes
+) -> _Record:
     """The store's accounts, the orders of runs that may have traded in the wash-sale window
     (which holds the trading day), and, for the taxable accounts of each household, the losses
     their sales realised in that window (the sums of the lots relieved at a loss, by account,
     symbol and day) and the sales whose result is not known: a fill recorded without what it
-    realised, or with a lot of unknown basis, and each sale about to be sent (``selling``)."""
+    realised, or with a lot of unknown basis, and each sale about to be sent (``selling``)
+    unless estimated at a clear gain from the book's lots at ``quotes`` (:func:`_clear_gains`)."""
     today = now.astimezone(EXCHANGE_TZ).date()
     first = today - timedelta(days=WINDOW_DAYS)
     since = now - timedelta(days=WINDOW_DAYS + 1)
@@ -375,6 +433,8 @@ def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -
             for fill in uow.fills.for_order(order.client_order_id)
         ]
         realised = [lot for lot in uow.realised.since(first) if lot.sold <= today]
+        sellers = list(dict.fromkeys(o.account for o in selling if o.side is Side.SELL))
+        book = uow.holdings.of_many(sellers) if sellers else {}
 
     def taxable(account: AccountId) -> Account | None:
         seller = accounts.get(account)
@@ -395,8 +455,10 @@ def _record(store: Store, now: datetime, actor: str, selling: Sequence[Order]) -
         for order, fill in sold_by
         if not parts.get(fill.id) or any(p.basis is None for p in parts[fill.id])
     ]
+    gains = _clear_gains(selling, book, quotes)
+    pending = [o for o in selling if o.side is Side.SELL and o.client_order_id not in gains]
     sales: dict[str, dict[UnknownGainSale, None]] = {}
-    for order, sold in [*unknown, *((o, today) for o in selling if o.side is Side.SELL)]:
+    for order, sold in [*unknown, *((o, today) for o in pending)]:
         seller = taxable(order.account)
         if seller is not None and first <= sold <= today:
             sale = UnknownGainSale(seller.id, order.symbol, sold)
@@ -426,10 +488,12 @@ def check_leg(
     account. An account rebal does not keep cannot trade; the firm's ``cannot_trade`` list
     overrides an account's record. ``resized_buys``: the buys are the proposal's intents, sized
     later to the cash raised (the check before the sells)."""
-    record = _record(store, now, actor, orders)
     config = compliance.config
-    ports = Ports(calendar=compliance.calendar, broker=broker, prices=compliance.prices)
     limits = config.limits(compliance.default_price_age)
+    sold = sorted({o.symbol for o in orders if o.side is Side.SELL})
+    quotes = _Quotes(compliance.prices.quotes(sold, now), now, limits.max_price_age)
+    record = _record(store, now, actor, orders, quotes)
+    ports = Ports(calendar=compliance.calendar, broker=broker, prices=compliance.prices)
     reports = []
     for account_id in dict.fromkeys(o.account for o in orders):
         mine = [o for o in orders if o.account == account_id]

@@ -90,7 +90,7 @@ from rebal.services.run_compliance import comply
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
-from rebal.tax.realised import RealisedLot, realised_lots
+from rebal.tax.realised import RealisedLot, realised_lots, relieve
 
 T = TypeVar("T")
 
@@ -675,7 +675,7 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
                 )
             else:
                 cash = Money(cash + amount)
-                lots, relieved = _take(lots, account, fill.symbol, fill.quantity)
+                lots, relieved = relieve(lots, account, fill.symbol, fill.quantity)
                 sold = fill.at.astimezone(EXCHANGE_TZ).date()
                 realised += realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
         saved.append(replace(stored, cash=cash))
@@ -683,38 +683,6 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
     uow.accounts.save(saved)
     uow.holdings.replace(moved)
     uow.realised.add(realised)
-
-
-def _take(
-    lots: list[Holding], account: AccountId, symbol: Symbol, quantity: Decimal
-) -> tuple[list[Holding], list[Holding]]:
-    """``lots`` less ``quantity`` shares of ``symbol``, oldest lots first (a lot's cost basis
-    shrinks with it, to the cent), and the shares relieved: a part of each lot taken with the
-    basis it carried, then any shares no lot held, without a basis."""
-    left = quantity
-    out = []
-    relieved = []
-    for lot in lots:
-        if lot.symbol != symbol or left <= 0:
-            out.append(lot)
-            continue
-        taken = min(lot.quantity, left)
-        left -= taken
-        rest = Quantity(lot.quantity - taken)
-        basis: Money | None = None
-        if rest > 0:
-            basis = (
-                None
-                if lot.cost_basis is None
-                else Money((lot.cost_basis * rest / lot.quantity).quantize(CENT))
-            )
-            out.append(replace(lot, quantity=rest, cost_basis=basis))
-        kept = NO_MONEY if basis is None else basis
-        gone = None if lot.cost_basis is None else Money(lot.cost_basis - kept)
-        relieved.append(replace(lot, quantity=Quantity(taken), cost_basis=gone))
-    if left > 0:
-        relieved.append(Holding(account=account, symbol=symbol, quantity=Quantity(left)))
-    return out, relieved
 
 
 def execute_run(

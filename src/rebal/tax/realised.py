@@ -13,13 +13,13 @@ known gain does not, an unknown result is treated as a possible loss.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from rebal.domain.account import Holding
 from rebal.domain.ids import AccountId, FillId, Symbol
-from rebal.domain.money import Money, Quantity, check_cents, check_quantity
+from rebal.domain.money import CENT, NO_MONEY, Money, Quantity, check_cents, check_quantity
 from rebal.tax.lots import Term, holding_term
 from rebal.tax.money import allocate
 
@@ -88,3 +88,37 @@ def realised_lots(
         )
         for part, (lot, amount) in enumerate(zip(relieved, shares, strict=True))
     )
+
+
+def relieve(
+    lots: list[Holding], account: AccountId, symbol: Symbol, quantity: Decimal
+) -> tuple[list[Holding], list[Holding]]:
+    """``lots`` less ``quantity`` shares of ``symbol``, oldest lots first (a lot's cost basis
+    shrinks with it, to the cent), and the shares relieved: a part of each lot taken with the
+    basis it carried, then any shares no lot held, without a basis. How a sell fill moves the
+    book (:func:`rebal.services.execution.apply_fills`) and how the wash-sale check estimates a
+    sale not yet sent (:mod:`rebal.services.compliance`)."""
+    left = quantity
+    out = []
+    relieved = []
+    for lot in lots:
+        if lot.symbol != symbol or left <= 0:
+            out.append(lot)
+            continue
+        taken = min(lot.quantity, left)
+        left -= taken
+        rest = Quantity(lot.quantity - taken)
+        basis: Money | None = None
+        if rest > 0:
+            basis = (
+                None
+                if lot.cost_basis is None
+                else Money((lot.cost_basis * rest / lot.quantity).quantize(CENT))
+            )
+            out.append(replace(lot, quantity=rest, cost_basis=basis))
+        kept = NO_MONEY if basis is None else basis
+        gone = None if lot.cost_basis is None else Money(lot.cost_basis - kept)
+        relieved.append(replace(lot, quantity=Quantity(taken), cost_basis=gone))
+    if left > 0:
+        relieved.append(Holding(account=account, symbol=symbol, quantity=Quantity(left)))
+    return out, relieved

@@ -371,39 +371,96 @@ def test_wash_sale_a_sale_of_unknown_basis_still_blocks(
         desk.broker.close()
 
 
-def test_wash_sale_a_household_sell_and_buy_in_one_run_sends_nothing(
-    store_backend: str | None, tmp_path: Path
-) -> None:
-    """A1 sells VTI for BND while A2, of the same household, sells BND for VTI: the sales'
-    results are not known before they fill, each buy may wash the other's sale, and the run is
-    blocked before either sell goes."""
+def _swapping(backend: str | None, folder: Path, vti_cost: str | None) -> Desk:
+    """Household H: A1 holds 40 VTI bought for ``vti_cost`` (``None``: no basis) and must sell
+    13.6 of them (for 3,400.00 at 250) to buy BND, while A2 holds 100 BND bought for 6,000.00
+    and sells 55 of them (4,400.00 at 80, a clear gain) to buy VTI: in one run, each account
+    buys what the other sells."""
     book = _book(2)
-    a2 = replace(book.holdings[1], symbol=BND, quantity=Quantity(Decimal("100")))
-    desk = _make(store_backend, tmp_path, replace(book, holdings=(book.holdings[0], a2)))
+    basis = None if vti_cost is None else Money(Decimal(vti_cost))
+    a1 = replace(book.holdings[0], cost_basis=basis)
+    a2 = replace(
+        book.holdings[1],
+        symbol=BND,
+        quantity=Quantity(Decimal("100")),
+        cost_basis=Money(Decimal("6000.00")),
+    )
+    desk = _make(backend, folder, replace(book, holdings=(a1, a2)))
+    _edit(desk, A1, household=HouseholdId("H"))
+    _edit(desk, A2, household=HouseholdId("H"))
+    return desk
+
+
+@pytest.mark.parametrize(
+    "vti_cost",
+    [
+        "8000.00",  # 200 a share: a gain of 680.00 (20 % of the proceeds)
+        "9850.00",  # 246.25 a share: a gain of 51.00, 1.5 % of the proceeds, above the margin
+    ],
+)
+def test_wash_sale_a_household_sale_at_a_clear_gain_does_not_block_the_buy_in_the_same_run(
+    store_backend: str | None, tmp_path: Path, vti_cost: str
+) -> None:
+    """The run's own sells are estimated from the book's lots at the quote: A1's sale of VTI
+    and A2's sale of BND are clear gains, and neither buy is blocked."""
+    desk = _swapping(store_backend, tmp_path, vti_cost)
     try:
-        _edit(desk, A1, household=HouseholdId("H"))
-        _edit(desk, A2, household=HouseholdId("H"))
         done = _run(desk)
-        assert set(_codes(done)) == {Code.WASH_SALE}
+        assert done.state is RunState.COMPLETED, done.reason
+        with desk.store.unit_of_work(actor="test", reason="read") as uow:
+            filled = {
+                (o.account, o.side, o.symbol)
+                for o in uow.orders.for_run(done.id)
+                if o.state is OrderState.FILLED
+            }
+        assert (A2, Side.BUY, VTI) in filled
+        assert (A1, Side.BUY, BND) in filled
+    finally:
+        desk.broker.close()
+
+
+@pytest.mark.parametrize(
+    "vti_cost",
+    [
+        "12000.00",  # 300 a share: a loss of 680.00
+        "9950.00",  # 248.75 a share: a gain of 17.00, 0.5 % of the proceeds, within the margin
+        "10000.00",  # 250 a share: neither gain nor loss
+        None,  # lots never imported: the basis is not known
+    ],
+)
+def test_wash_sale_a_household_sale_at_a_loss_or_near_break_even_blocks_the_buy_in_the_same_run(
+    store_backend: str | None, tmp_path: Path, vti_cost: str | None
+) -> None:
+    """A1's sale of VTI is estimated at a loss, within the margin of break-even (the fill may
+    come below the quote) or from lots without a basis: A2's buy of VTI in the same run may
+    wash it and the run is blocked before either sell goes; A2's sale of BND, a clear gain,
+    blocks nothing."""
+    desk = _swapping(store_backend, tmp_path, vti_cost)
+    try:
+        done = _run(desk)
+        assert _codes(done) == [Code.WASH_SALE]
         assert "buying VTI may wash a loss: VTI was sold in account A1" in done.reason
-        assert "buying BND may wash a loss: BND was sold in account A2" in done.reason
-        assert {(v.leg, v.account) for v in _violations(desk, done)} == {
-            ("sells", A1),
-            ("sells", A2),
-        }
+        assert "buying BND" not in done.reason
+        assert {(v.leg, v.account) for v in _violations(desk, done)} == {("sells", A2)}
         _assert_nothing_sent(desk, done)
     finally:
         desk.broker.close()
 
 
-def test_wash_sale_counts_substantially_identical_securities(desk: Desk) -> None:
-    """Selling VTI and buying BND, configured substantially identical, in one run: the sale's
-    result is not known before it fills, and the run is blocked before it sells."""
-    identical = ComplianceConfig(identical=(frozenset({VTI, BND}),))
-    done = desk.execute(desk.start()[0], compliance=desk.compliance(identical))
-    assert _codes(done) == [Code.WASH_SALE]
-    assert "buying BND may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
-    _assert_nothing_sent(desk, done)
+def test_wash_sale_counts_substantially_identical_securities(
+    store_backend: str | None, tmp_path: Path
+) -> None:
+    """Selling VTI (estimated at a loss) and buying BND, configured substantially identical, in
+    one run: the run is blocked before it sells."""
+    desk = _make(store_backend, tmp_path, _at_cost(_book(1), "12000.00"))
+    try:
+        identical = ComplianceConfig(identical=(frozenset({VTI, BND}),))
+        done = desk.execute(desk.start()[0], compliance=desk.compliance(identical))
+        assert _codes(done) == [Code.WASH_SALE]
+        assert "buying BND may wash a loss: VTI was sold in account A1 on 2026-11-24" in done.reason
+        _assert_nothing_sent(desk, done)
+    finally:
+        desk.broker.close()
 
 
 def test_wash_sale_not_identical_by_default(desk: Desk) -> None:
