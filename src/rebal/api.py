@@ -195,7 +195,7 @@ def propose(
     :class:`~rebal.services.requests.RequestError` (a ``ValueError``). With ``tax_aware`` the tax
     options apply as on the command line (``drift_cost`` in bps, rates in percent, ``as_of``
     defaulting to today on the exchange (New York); ``transactions`` as read by
-    `rebal.tax.transactions.read_transactions`). ``deposits`` and ``withdrawals`` map account
+    `rebal.io.transactions.read_transactions`). ``deposits`` and ``withdrawals`` map account
     ids to amounts, like ``--deposit``/``--withdraw``; a float amount is rounded to the cent,
     half to even (see the module docstring).
     """
@@ -349,6 +349,6 @@ def wash_sales(
     transactions: Sequence[Transaction], identical: Sequence[Sequence[str] | str] = ()
 ) -> WashSaleResult:
     """The wash sales of a transaction history, like ``rebal wash-sales``: ``transactions`` as
-    read by `rebal.tax.transactions.read_transactions`, ``identical`` groups of substantially
+    read by `rebal.io.transactions.read_transactions`, ``identical`` groups of substantially
     identical symbols."""
     return usecases.wash_sales(WashSalesRequest(tuple(transactions), tuple(identical)))

@@ -2,7 +2,7 @@
 
 Prints every lot part sold (Form 8949 lines, with the W adjustment), every wash-sale match, the
 lots left with their adjusted basis and holding period, and per-account totals; as a Rich table,
-JSON or CSV (the Form 8949 lines). The file format is described in `rebal.tax.transactions`
+JSON or CSV (the Form 8949 lines). The file format is described in `rebal.io.transactions`
 and docs/tax.md. Bad input prints every problem (file, line, column) and exits with status 1.
 """
 
@@ -26,11 +26,11 @@ from rebal.domain.formatting import number_text
 from rebal.errors import InputError
 from rebal.io.atomic import write_text_atomic
 from rebal.io.exact_json import exact_json
+from rebal.io.transactions import read_transactions
 from rebal.services.requests import RequestError, WashSalesRequest
 from rebal.services.usecases import wash_sales
 from rebal.tax.lots import Term
 from rebal.tax.money import ZERO, money_shown, shares_shown, to_cents
-from rebal.tax.transactions import read_transactions
 from rebal.tax.wash_sales import Disposal, HistoryError, WashSaleResult
 
 DISPOSAL_COLUMNS = (

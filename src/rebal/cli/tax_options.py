@@ -18,10 +18,10 @@ from typing import Annotated
 import typer
 
 from rebal.errors import InputError
+from rebal.io.transactions import read_transactions
 from rebal.services import requests
 from rebal.services.requests import ProposeRequest, TaxOptions
 from rebal.tax.lots import LotMethod
-from rebal.tax.transactions import read_transactions
 from rebal.tax.wash_sales import HistoryError, WashGuard
 from rebal.tax_overlay.inputs import read_substitutes
 

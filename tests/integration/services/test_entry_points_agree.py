@@ -30,11 +30,11 @@ from rebal.cli.main import app
 from rebal.cli.tax import wash_sales_document
 from rebal.core.bands import BandSpec
 from rebal.io.exact_json import exact_json
+from rebal.io.transactions import read_transactions
 from rebal.proposal_output import document_chunks
 from rebal.services.requests import RequestError
 from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
-from rebal.tax.transactions import read_transactions
 from rebal.testkit import write_book_files
 
 runner = CliRunner()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rebal.errors import InputError
+from rebal.io.transactions import read_transactions
 from rebal.tax.rates import AccountType
-from rebal.tax.transactions import read_transactions
 from rebal.tax.wash_sales import Side, Transaction
 
 
