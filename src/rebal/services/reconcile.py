@@ -428,7 +428,7 @@ def run_allocation(
         held = book[account]
         shares: dict[Symbol, Decimal] = defaultdict(Decimal, held.positions)
         reached_cash = Money(held.cash + pending.get(account, NO_MONEY))
-        cash = reached_cash
+        cash: Decimal = reached_cash
         for o in orders_of[account]:  # undo the run's fills: the holdings before it
             sign = 1 if o.side is Side.BUY else -1
             shares[o.symbol] -= sign * o.filled_quantity
