@@ -77,7 +77,9 @@ def main() -> None:
             bt.algos.Rebalance(),
         ]
         test = bt.Backtest(
-            bt.Strategy("threshold", algos), data, integer_positions=False,
+            bt.Strategy("threshold", algos),
+            data,
+            integer_positions=False,
             initial_capital=CAPITAL,
         )
         return bt.run(test)
@@ -100,8 +102,10 @@ def main() -> None:
     assert bt_dates == our_dates, "bt and rebal rebalance on different dates"
     # The lab rounds orders to cents as the live engine does; bt trades unrounded amounts.
     assert rel < 1e-6, f"final values differ by {rel:.2e}"
-    print(f"agreement: {len(our_dates)} rebalances on the same dates, final value "
-          f"{our_final:,.2f} vs bt {bt_final:,.2f} (relative difference {rel:.1e})")
+    print(
+        f"agreement: {len(our_dates)} rebalances on the same dates, final value "
+        f"{our_final:,.2f} vs bt {bt_final:,.2f} (relative difference {rel:.1e})"
+    )
 
     bt_time = best_time(run_bt, 3)
     rebal_time = best_time(run_rebal, 20)
@@ -115,9 +119,11 @@ def main() -> None:
     ]
     sweep_time = best_time(lambda: run_lab(h, grid, weights, initial=CAPITAL), 2)
     per_policy = bt_time * len(grid) / sweep_time
-    print(f"sweep: {len(grid)} policies in {sweep_time:.2f} s "
-          f"({sweep_time / len(grid) * 1e3:.2f} ms per policy; bt takes {bt_time:.2f} s for one; "
-          f"per-policy speedup {per_policy:.0f}x)")
+    print(
+        f"sweep: {len(grid)} policies in {sweep_time:.2f} s "
+        f"({sweep_time / len(grid) * 1e3:.2f} ms per policy; bt takes {bt_time:.2f} s for one; "
+        f"per-policy speedup {per_policy:.0f}x)"
+    )
     print(f"speedup_vs_bt={bt_time / rebal_time:.1f}")
 
 

@@ -35,7 +35,6 @@ from rebal.adapters.storage.book_frames import read_tables
 from rebal.adapters.storage.database import create_engine
 from rebal.adapters.storage.migrate import upgrade
 from rebal.adapters.storage.unit_of_work import SqlStore
-from rebal.book import build_book
 from rebal.core.engine import RunConfig, propose
 from rebal.core.triggers import decide
 from rebal.domain.account import Account, Holding, Price, Target
@@ -44,6 +43,7 @@ from rebal.domain.ids import AccountId, ModelId, Symbol
 from rebal.domain.money import Money, Quantity
 from rebal.domain.policy import Frequency, InvestmentPolicy, Program, TriggerKind
 from rebal.gauge import StoreGauge
+from rebal.io.book_arrays import build_book
 from rebal.proposing import CorePlanner
 from rebal.services.book import import_book
 from rebal.services.scheduler import Tick, TickSettings, accounts_of, read_facts, tick

@@ -38,9 +38,9 @@ from rebal.tax.plan import (
     BAND_TOLERANCE,
     CASH_CUSHION,
     AccountProblem,
-    Plan,
     PlanResult,
     Position,
+    TaxPlan,
     evaluate,
     idle_cash,
     naive_fifo_plan,
@@ -100,7 +100,7 @@ def _account(
 
 
 def _run(
-    name: str, method: Callable[[AccountProblem], Plan], problems: list[AccountProblem]
+    name: str, method: Callable[[AccountProblem], TaxPlan], problems: list[AccountProblem]
 ) -> tuple[list[PlanResult], float]:
     start = time.perf_counter()
     plans = [method(p) for p in problems]
@@ -129,7 +129,7 @@ def main() -> None:
         f"{args.households} households, {len(problems)} taxable accounts, "
         f"{sum(len(a.positions) for a in problems)} positions, {lots} lots"
     )
-    methods: list[tuple[str, Callable[[AccountProblem], Plan]]] = [
+    methods: list[tuple[str, Callable[[AccountProblem], TaxPlan]]] = [
         ("naive", naive_fifo_plan),
         ("rules", rule_based_plan),
         ("optimizer", lambda p: optimal_plan(p).plan),

@@ -4,8 +4,8 @@ Two examples, each between its pair of marker comments (the rest of docs/output.
 it is): what `rebal propose --sample --format json` prints for one account (ACC-000009, a rails
 rebalance) and the first rows of its blotter, laid out one position, trade and blotter row a
 line; and, with `--tax-aware`, that account's first sell (with its lots) and its `tax` object.
-A test (tests/docs/test_output_example.py) runs `example()` and compares, so the examples cannot
-go stale: after a change to the output, run this script.
+A test (tests/acceptance/docs/test_output_example.py) runs `example()` and compares, so the examples
+cannot go stale: after a change to the output, run this script.
 
 Usage: `python scripts/make_output_examples.py [--check]` (`--check`: exit 1 if the docs differ,
 write nothing).
@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rebal.cli.exact_json import exact_json
 from rebal.cli.main import app
+from rebal.io.exact_json import exact_json
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "output.md"
 ACCOUNT = "ACC-000009"

@@ -10,7 +10,7 @@ The same validation, engine and reporting as the command line::
     result.blotter    # orders aggregated by symbol and side
 
 Percentages are given as percent (``band_rel=20`` is 20 %), as on the command line. Money and
-quantities come back as ``Decimal``. Invalid tables raise :class:`rebal.io.errors.InputError`
+quantities come back as ``Decimal``. Invalid tables raise :class:`rebal.errors.InputError`
 listing every problem.
 
 Money given as a Python ``float`` (a cash column computed as ``0.1 + 0.2``, a deposit) is taken
@@ -44,12 +44,11 @@ import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this sourc
 from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.backtest.data import PriceHistory, load_shipped
 from rebal.backtest.sweep import LabRun, tabulate
-from rebal.book import Book
 from rebal.clock import trade_date_today
 from rebal.core.engine import Proposal
+from rebal.io.book_arrays import Book
 from rebal.io.tables import Tables, validate_tables
-from rebal.proposing import drift_tables, propose_tables
-from rebal.report import (
+from rebal.proposal_output import (
     account_values,
     blotter_frame,
     policy_labels,
@@ -58,6 +57,7 @@ from rebal.report import (
     status_labels,
     trades_frame,
 )
+from rebal.proposing import drift_tables, propose_tables
 from rebal.services import usecases
 from rebal.services.requests import (
     DEFAULT_FLOW_FREQUENCY,
@@ -81,7 +81,7 @@ from rebal.services.requests import (
     float_cents,
 )
 from rebal.tax.wash_sales import Transaction, WashSaleResult
-from rebal.taxaware import TaxAwareProposal
+from rebal.tax_overlay import TaxAwareProposal
 
 
 @dataclass(frozen=True)

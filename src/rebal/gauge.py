@@ -3,10 +3,10 @@ breached, by the core's drift (the same measure as ``rebal drift``).
 
 :class:`StoreGauge` reads the book of a database store in bulk
 (:func:`rebal.adapters.storage.book_frames.read_tables`), of any other store through its records
-(:func:`rebal.proposing.arrays_of`), arranges it with :func:`rebal.book.build_book` and measures
-it with :func:`rebal.core.engine.propose` (no trades). An account whose investment policy sets
-its own bands is measured against those instead of its model's (the core's band edges around the
-same targets).
+(:func:`rebal.proposing.arrays_of`), arranges it with :func:`rebal.io.book_arrays.build_book` and
+measures it with :func:`rebal.core.engine.propose` (no trades). An account whose investment policy
+sets its own bands is measured against those instead of its model's (the core's band edges around
+the same targets).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import pandas as pd
 
 from rebal.adapters.storage.book_frames import read_tables
 from rebal.adapters.storage.unit_of_work import SqlStore
-from rebal.book import Book, build_book
 from rebal.core.bands import BandParams, band_edges
 from rebal.core.drift import Drift
 from rebal.core.engine import RunConfig, propose
 from rebal.core.types import any_per_row
 from rebal.domain.ids import AccountId
+from rebal.io.book_arrays import Book, build_book
 from rebal.ports.storage import Store
 from rebal.proposing import arrays_of
 from rebal.services.book import export_book

@@ -2,7 +2,7 @@
 layer.
 
 A harvest run trades only what harvesting decides: it runs the very tax-aware pass of
-``rebal propose --tax-aware --tlh`` (:func:`rebal.taxaware.run_tax_aware`) on the stored book
+``rebal propose --tax-aware --tlh`` (:func:`rebal.tax_overlay.run_tax_aware`) on the stored book
 and its lots, with the engine asked for no orders of its own (``RunConfig.trade=False``), so the
 orders that come back are the harvest's alone: each losing position's loss lots sold (in shares)
 and the proceeds bought in its substitute, the first wash-safe member of its group (never a wash
@@ -20,17 +20,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from rebal.book import Book
 from rebal.core.engine import RunConfig
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId
 from rebal.domain.money import Money
 from rebal.domain.run import RunType
-from rebal.proposing import Plan, plan_of, stored_tables
-from rebal.report import reasons
+from rebal.io.book_arrays import Book
+from rebal.proposal_output import reasons
+from rebal.proposing import RunPlan, plan_of, stored_tables
 from rebal.tax.harvest import HarvestRules
 from rebal.tax.rates import AccountType
-from rebal.taxaware import TaxAwareProposal, TaxSettings, run_tax_aware
+from rebal.tax_overlay import TaxAwareProposal, TaxSettings, run_tax_aware
 
 #: How an account type is named in a reason.
 _NAMES = {AccountType.IRA.value: "IRA", AccountType.ROTH.value: "Roth"}
@@ -47,10 +47,10 @@ class HarvestPlanner:
 
     def __call__(
         self, book: BookSnapshot, run_type: RunType, flows: Mapping[AccountId, Money]
-    ) -> Plan:
+    ) -> RunPlan:
         """The loss sales and substitute buys of ``book``; ``flows`` must be empty (a harvest
         run moves no cash in or out). Raises ``ValueError`` for another run type and
-        :class:`rebal.io.errors.InputError` (a ``ValueError``) for a taxable holding that is not
+        :class:`rebal.errors.InputError` (a ``ValueError``) for a taxable holding that is not
         a usable lot."""
         if run_type is not RunType.HARVEST:
             raise ValueError(f"the harvest planner plans harvest runs, not {run_type} runs")

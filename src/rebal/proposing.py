@@ -11,8 +11,8 @@ arranging the tables needs pandas.
 A run's use case (:mod:`rebal.services.runs`) knows no tables or arrays; it asks a planner for
 the orders of a :class:`~rebal.domain.book.BookSnapshot`. :class:`CorePlanner` is that planner:
 the snapshot becomes the four tables (:func:`rebal.io.book_records.book_tables`), validated as a
-file would be, arranged by :func:`rebal.book.build_book` and proposed by the core's engine, and
-the orders come back as domain records (sells in shares; buys in shares and an estimated
+file would be, arranged by :func:`rebal.io.book_arrays.build_book` and proposed by the core's
+engine, and the orders come back as domain records (sells in shares; buys in shares and an estimated
 amount, which the run sizes again from the cash the sells actually raised). A harvest run's
 planner (:class:`rebal.harvest_planner.HarvestPlanner`) shares the tables (:func:`stored_tables`)
 and the orders' conversion (:func:`plan_of`).
@@ -27,7 +27,6 @@ from datetime import date
 
 import pandas as pd
 
-from rebal.book import Book, build_book
 from rebal.core.engine import ChunkExecutor, Proposal, RunConfig, propose
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, Symbol
@@ -35,12 +34,13 @@ from rebal.domain.money import Money, from_cents, from_micro, to_cents
 from rebal.domain.order import Side
 from rebal.domain.proposal import AccountProposal, ProposedOrder
 from rebal.domain.run import RunType
+from rebal.io.book_arrays import Book, build_book
 from rebal.io.book_records import book_tables
 from rebal.io.tables import Tables, validate_tables
-from rebal.report import reasons, status_labels, trades_frame
+from rebal.proposal_output import reasons, status_labels, trades_frame
 from rebal.services import usecases
 from rebal.services.requests import DriftRequest, ProposeRequest
-from rebal.taxaware import TaxAwareProposal, run_tax_aware
+from rebal.tax_overlay import TaxAwareProposal, run_tax_aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +73,8 @@ def propose_tables(
     holdings_name: str = "holdings",
 ) -> Proposed:
     """The orders of every account of ``tables``; a tax-aware request's trade date is ``today``
-    unless it gives ``as_of``. Raises :class:`rebal.book.FlowError` for a flow the book cannot
-    take and, tax-aware, :class:`rebal.io.errors.InputError` for unusable lots (in
+    unless it gives ``as_of``. Raises :class:`rebal.io.book_arrays.FlowError` for a flow the book
+    cannot take and, tax-aware, :class:`rebal.errors.InputError` for unusable lots (in
     ``holdings_name``) or dates."""
     settings = request.tax_settings(today)
     if settings is None:
@@ -106,12 +106,13 @@ def stored_tables(book: BookSnapshot) -> Tables:
 
 def arrays_of(book: BookSnapshot, flows: Mapping[AccountId, int] | None = None) -> Book:
     """The core's arrays of a stored book (``flows``: cents to deposit, or withdraw, per
-    account): its tables (:func:`stored_tables`) arranged by :func:`rebal.book.build_book`."""
+    account): its tables (:func:`stored_tables`) arranged by
+    :func:`rebal.io.book_arrays.build_book`."""
     return build_book(stored_tables(book), {str(a): c for a, c in (flows or {}).items()})
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class RunPlan:
     """What a planner proposes: each account's outcome and the orders, sells first. A buy
     carries both its estimated quantity and its estimated amount (``notional``) so that the
     run can size it in either unit."""
@@ -128,7 +129,7 @@ class CorePlanner:
 
     def __call__(
         self, book: BookSnapshot, run_type: RunType, flows: Mapping[AccountId, Money]
-    ) -> Plan:
+    ) -> RunPlan:
         """The orders of ``book`` for a run of ``run_type``; ``flows`` are deposits (positive)
         and withdrawals (negative) to trade for, per account."""
         if run_type is RunType.HARVEST:
@@ -139,8 +140,8 @@ class CorePlanner:
         return plan_of(arrays, proposal, run_type, reasons(arrays, proposal))
 
 
-def plan_of(arrays: Book, proposal: Proposal, run_type: RunType, why: Sequence[str]) -> Plan:
-    """The :class:`Plan` of ``proposal`` on ``arrays``: its orders as domain records (no sells
+def plan_of(arrays: Book, proposal: Proposal, run_type: RunType, why: Sequence[str]) -> RunPlan:
+    """The :class:`RunPlan` of ``proposal`` on ``arrays``: its orders as domain records (no sells
     in an ``invest_cash`` run) and each account's status with its reason ``why``."""
     trades = trades_frame(arrays, proposal)
     orders = []
@@ -163,4 +164,4 @@ def plan_of(arrays: Book, proposal: Proposal, run_type: RunType, why: Sequence[s
         AccountProposal(account=AccountId(str(a)), status=str(s), reason=str(r))
         for a, s, r in zip(ids, status_labels(proposal), why, strict=True)
     )
-    return Plan(accounts=outcome, orders=tuple(orders))
+    return RunPlan(accounts=outcome, orders=tuple(orders))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rebal.book import Book, build_book
+from rebal.io.book_arrays import Book, build_book
 from rebal.io.tables import validate_tables
 
 

@@ -20,7 +20,7 @@ into one history (:func:`merge`) on their dates.
 
 Every problem found (unparsable date or price, gap, duplicate, non-positive price, a return of
 -100 % or less, unsorted dates) is collected and raised as one
-:class:`rebal.io.errors.InputError` naming the file and the line, so nothing is simulated on a
+:class:`rebal.errors.InputError` naming the file and the line, so nothing is simulated on a
 half-read history.
 """
 
@@ -38,7 +38,7 @@ import numpy as np
 from rebal.backtest.history import PriceHistory as PriceHistory  # what the readers return
 from rebal.core.types import FloatArray
 from rebal.domain.ids import symbol
-from rebal.io.errors import InputError, Problem
+from rebal.errors import InputError, Problem
 
 SHIPPED_NAME = "shiller_us_stock_bond_monthly.csv"
 LONG_HEADERS = (("date", "symbol", "price"), ("date", "symbol", "return"))

@@ -31,8 +31,8 @@ Conventions (documented in ``docs/backtest.md``):
   (observation, units, basis); every sale relieves lots by the plan's lot method (``fifo``,
   ``lifo``, ``hifo``, ``min-tax``, or ``average``: one average basis per slot, the units sold
   the oldest for the holding period, as :mod:`rebal.tax.lots` does; ``min-tax`` ranks lots as
-  that module does, by tax per unit when ``Plan.lot_rates`` are given). Each lot part's gain is
-  short or long term by :func:`rebal.tax.lots.first_long_term_day` (``Plan.long_from``).
+  that module does, by tax per unit when ``LabPlan.lot_rates`` are given). Each lot part's gain is
+  short or long term by :func:`rebal.tax.lots.first_long_term_day` (``LabPlan.long_from``).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Costs:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class LabPlan:
     """Everything one simulation needs, as arrays.
 
     ``policies`` holds the distinct policy objects (``None`` = never trade); ``policy_idx``
@@ -631,7 +631,7 @@ def in_batches(
 
 
 def simulate(
-    plan: Plan,
+    plan: LabPlan,
     *,
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rebal.backtest.engine import Costs, Plan, SimResult, simulate
+from rebal.backtest.engine import Costs, LabPlan, SimResult, simulate
 from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import compute_metrics
 from rebal.backtest.variants import Variant, build_plan
@@ -33,7 +33,7 @@ class LabSimulation:
     history: PriceHistory
     shown: int
     variants: list[Variant]
-    plan: Plan
+    plan: LabPlan
     result: SimResult
     metrics: dict[str, FloatArray]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rebal.backtest.engine import Plan, SimResult, in_batches
+from rebal.backtest.engine import LabPlan, SimResult, in_batches
 from rebal.core.kernels import kernel
 from rebal.core.types import FloatArray, IntArray, dense
 from rebal.tax.rates import TaxRates
@@ -112,7 +112,7 @@ def period_returns(result: SimResult) -> FloatArray:
     return out
 
 
-def asset_returns(plan: Plan) -> FloatArray:
+def asset_returns(plan: LabPlan) -> FloatArray:
     """Return of every asset over every observation after the first (T-1, K)."""
     out: FloatArray = plan.prices[1:] / plan.prices[:-1] - 1.0
     return out
@@ -156,7 +156,7 @@ def yearly_taxes(
 
 def compute_metrics(
     result: SimResult,
-    plan: Plan,
+    plan: LabPlan,
     dates: np.ndarray,
     baseline: IntArray,
     tax: TaxRates | None = None,

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 
 from rebal.backtest.data import PriceHistory
-from rebal.backtest.engine import Costs, Plan, SimResult
+from rebal.backtest.engine import Costs, LabPlan, SimResult
 from rebal.backtest.lab import LabSimulation, simulate_lab
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import Variant
 from rebal.core.bands import BandSpec
 from rebal.core.types import FloatArray
-from rebal.io.errors import InputError, Problem
+from rebal.errors import InputError, Problem
 from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
 
@@ -46,7 +46,7 @@ class LabRun:
 
     history: PriceHistory
     variants: list[Variant]
-    plan: Plan
+    plan: LabPlan
     result: SimResult
     table: pd.DataFrame
 

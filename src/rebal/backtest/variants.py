@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rebal.backtest.engine import Costs, Plan, long_term_from
+from rebal.backtest.engine import Costs, LabPlan, long_term_from
 from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.core.bands import BandParams, BandSpec, band_edges, resolve_band_params, run_band_params
@@ -107,7 +107,7 @@ def build_plan(
     costs: Costs,
     lots: LotMethod = LotMethod.AVERAGE,
     lot_rates: tuple[float, float] | None = None,
-) -> Plan:
+) -> LabPlan:
     """Turn variants with (V, K) ``target`` weights into the arrays the engine runs; sales
     relieve ``lots`` by that method (``min-tax`` by tax per unit at the (short-term,
     long-term) ``lot_rates`` when given), long or short term by the dates of the history."""
@@ -138,7 +138,7 @@ def build_plan(
             schedules.append(v.reviews)
         review_idx.append(schedules.index(v.reviews))
     reviews = np.stack([s.mask(history.dates) for s in schedules])
-    return Plan(
+    return LabPlan(
         prices=history.prices,
         target=target,
         bands=params,

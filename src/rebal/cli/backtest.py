@@ -31,8 +31,8 @@ from rebal.backtest.variants import Variant
 from rebal.cli.book_commands import refused
 from rebal.cli.common import err, fail
 from rebal.domain.ids import symbol
+from rebal.errors import InputError
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
-from rebal.io.errors import InputError
 from rebal.services import usecases
 from rebal.services.requests import (
     DEFAULT_FLOW_FREQUENCY,
@@ -464,7 +464,7 @@ def backtest_command(
         err.print(f"wrote {trades} ({len(events)} rebalance{'' if len(events) == 1 else 's'})")
     if report is not None:
         # matplotlib is slow to import; only a report needs it.
-        from rebal.backtest.report import render_report
+        from rebal.backtest.html_report import render_report
 
         focus = lab(variants[:1], record=True)
         write_text_atomic(report, render_report(run, focus, "rebal backtest"))

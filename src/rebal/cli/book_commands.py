@@ -22,19 +22,19 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rebal.adapters.executors.threads import ThreadExecutor
-from rebal.book import FlowError
 from rebal.cli import tax_options as tx
 from rebal.cli.common import err, fail
 from rebal.cli.render import render_drift, render_proposal
 from rebal.clock import trade_date_today
 from rebal.core.policies import POLICIES
 from rebal.domain.formatting import money_text, number_text, quantity_text
+from rebal.errors import InputError
 from rebal.io.atomic import write_chunks_atomic
+from rebal.io.book_arrays import FlowError
 from rebal.io.csvfiles import read_tables
-from rebal.io.errors import InputError
 from rebal.io.tables import Tables
+from rebal.proposal_output import document_chunks, positions_frame, status_labels, trades_frame
 from rebal.proposing import drift_tables, propose_tables
-from rebal.report import document_chunks, positions_frame, status_labels, trades_frame
 from rebal.services.requests import (
     DEFAULT_MIN_TRADE,
     DEFAULT_POLICY,

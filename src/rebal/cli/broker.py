@@ -23,8 +23,8 @@ from rich.table import Table
 
 from rebal.adapters.brokers.simulated import LedgerMissing, SimulatedLedger
 from rebal.cli.common import fail
-from rebal.cli.exact_json import exact_document
 from rebal.domain.ids import AccountId
+from rebal.io.exact_json import exact_document
 from rebal.ports.broker import BrokerOrder, UnknownAccount
 
 #: Where the book and the simulated broker's ledger live unless --db or REBAL_DB says otherwise.

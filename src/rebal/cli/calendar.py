@@ -20,9 +20,9 @@ from rich.table import Table
 
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.cli.common import fail
-from rebal.cli.exact_json import exact_document
 from rebal.clock import trade_date_today
 from rebal.compliance.hours import managed_run_at
+from rebal.io.exact_json import exact_document
 from rebal.ports.calendar import Session
 
 #: Sessions shown when --to is not given: two weeks from --from.

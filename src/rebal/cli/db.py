@@ -36,8 +36,8 @@ from rebal.cli.common import err, fail
 from rebal.clock import SystemClock
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 from rebal.domain.policy import InvestmentPolicy
+from rebal.errors import InputError
 from rebal.io.book_records import book_snapshot, too_many_shares, write_book
-from rebal.io.errors import InputError
 from rebal.io.policies import read_policies, write_policies
 from rebal.ports.storage import StoreError
 from rebal.services.book import STEPS, ImportSummary, export_book, import_book
@@ -49,8 +49,11 @@ db_app = typer.Typer(
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: $REBAL_DB, else sqlite:///rebal.db here).",
-                 show_default=False),
+    typer.Option(
+        "--db",
+        help="Database URL (default: $REBAL_DB, else sqlite:///rebal.db here).",
+        show_default=False,
+    ),
 ]
 FirmOpt = Annotated[str, typer.Option("--firm", help="The firm (tenant) of the book.")]
 
@@ -104,19 +107,23 @@ def import_command(
     sample: SampleOpt = False,
     policies: Annotated[
         Path | None,
-        typer.Option("--policies", help="policies.csv: each account's investment policy "
-                     "(docs/scheduler.md); alone, for the book already stored.",
-                     show_default=False),
+        typer.Option(
+            "--policies",
+            help="policies.csv: each account's investment policy "
+            "(docs/scheduler.md); alone, for the book already stored.",
+            show_default=False,
+        ),
     ] = None,
     db: DbOpt = None,
     firm: FirmOpt = DEFAULT_FIRM,
     actor: Annotated[
-        str | None, typer.Option("--actor", help="Who imports, for the audit trail "
-                                 "(default: $USER).", show_default=False)
+        str | None,
+        typer.Option(
+            "--actor", help="Who imports, for the audit trail (default: $USER).", show_default=False
+        ),
     ] = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why, for the audit trail.",
-                                 show_default=False)
+        str | None, typer.Option("--reason", help="Why, for the audit trail.", show_default=False)
     ] = None,
 ) -> None:
     """Import the four tables (or the sample book) in one transaction.
@@ -136,12 +143,19 @@ def import_command(
     if policies is None and sample:
         policies = Path(str(resources.files("rebal") / "data" / "sample" / "policies.csv"))
     read = None if policies is None else _policies(policies, set(tables.accounts["account"]))
-    given = ("the sample book" if sample else
-             ", ".join(str(p) for p in (models, accounts, holdings, prices)))
+    given = (
+        "the sample book"
+        if sample
+        else ", ".join(str(p) for p in (models, accounts, holdings, prices))
+    )
     who = actor or _user()
-    with _store(db) as store, _progress() as step, store.unit_of_work(
-        actor=who, reason=reason or f"rebal db import of {given}", firm=FirmId(firm)
-    ) as uow:
+    with (
+        _store(db) as store,
+        _progress() as step,
+        store.unit_of_work(
+            actor=who, reason=reason or f"rebal db import of {given}", firm=FirmId(firm)
+        ) as uow,
+    ):
         summary = import_book(uow, book_snapshot(tables, uow.now), step)
         changed = None if read is None else uow.policies.replace(read)
         step("commit")
@@ -163,9 +177,12 @@ def _import_policies(
     path: Path, db: str | None, firm: str, actor: str | None, reason: str | None
 ) -> None:
     """``rebal db import --policies FILE`` alone: the policies of the stored book."""
-    with _store(db) as store, store.unit_of_work(
-        actor=actor or _user(), reason=reason or f"rebal db import of {path}", firm=FirmId(firm)
-    ) as uow:
+    with (
+        _store(db) as store,
+        store.unit_of_work(
+            actor=actor or _user(), reason=reason or f"rebal db import of {path}", firm=FirmId(firm)
+        ) as uow,
+    ):
         read = _policies(path, {a.id for a in uow.accounts.list()})
         changed = uow.policies.replace(read)
         uow.commit()
@@ -176,8 +193,14 @@ def _import_policies(
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None]]:
     """A progress bar over the import's steps (and the commit); yields the step callback."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("importing", total=len(STEPS) + 1)
         seen: list[str] = []
 
@@ -205,10 +228,13 @@ def _report(summary: ImportSummary, where: str, firm: str) -> None:
     retired = f", retired: {', '.join(summary.retired)}" if summary.retired else ""
     typer.echo(f"imported into {where} (firm {firm}):")
     typer.echo(f"  models    {summary.models:>7,}  new versions: {versions}{retired}")
-    typer.echo(f"  accounts  {summary.accounts:>7,}  {summary.new_accounts:,} new, "
-               f"{summary.changed_accounts:,} changed, {summary.closed_accounts:,} closed")
-    typer.echo(f"  holdings  {summary.holdings:>7,}  replaced in "
-               f"{_accounts(summary.holdings_changed)}")
+    typer.echo(
+        f"  accounts  {summary.accounts:>7,}  {summary.new_accounts:,} new, "
+        f"{summary.changed_accounts:,} changed, {summary.closed_accounts:,} closed"
+    )
+    typer.echo(
+        f"  holdings  {summary.holdings:>7,}  replaced in {_accounts(summary.holdings_changed)}"
+    )
     typer.echo(f"  prices    {summary.prices:>7,}  quoted as of the import")
 
 
@@ -222,9 +248,10 @@ def export_command(
     policies.csv when policies are stored)."""
     if output.exists() and not output.is_dir():
         raise fail(f"--output {output} is a file; give a directory")
-    with _store(db) as store, store.unit_of_work(
-        actor=_user(), reason="rebal db export", firm=FirmId(firm)
-    ) as uow:
+    with (
+        _store(db) as store,
+        store.unit_of_work(actor=_user(), reason="rebal db export", firm=FirmId(firm)) as uow,
+    ):
         if uow.firms.get(uow.firm) is None:
             raise fail(f"no firm {firm!r} in {shown(store.engine.url)} (import a book first)")
         book = export_book(uow)

@@ -22,9 +22,9 @@ from rich.table import Table
 from rebal.adapters.notify.config import ChannelConfigError, notifiers_from_env
 from rebal.cli.common import fail
 from rebal.cli.db import DbOpt, _store
-from rebal.cli.exact_json import exact_document
 from rebal.clock import SystemClock
 from rebal.domain.notification import DeliveryState
+from rebal.io.exact_json import exact_document
 from rebal.ports.outbox import OutboxEntry
 from rebal.services.notifications import StoredOutbox, deliver_due
 

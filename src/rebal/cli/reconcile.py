@@ -39,10 +39,10 @@ from rebal.adapters.memory.prices import InMemoryPrices
 from rebal.adapters.storage.database import shown
 from rebal.cli.common import fail
 from rebal.cli.db import DbOpt, FirmOpt, _store, _url, _user
-from rebal.cli.exact_json import exact_json
 from rebal.clock import SystemClock
 from rebal.domain.account import Price
 from rebal.domain.ids import DEFAULT_FIRM, AccountId, FirmId
+from rebal.io.exact_json import exact_json
 from rebal.ports.broker import BrokerError
 from rebal.services.reconcile import (
     AccountReconciliation,

@@ -10,12 +10,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rebal.book import Book
 from rebal.core.engine import Proposal
 from rebal.core.status import ACTIONABLE, Status
 from rebal.domain.formatting import money_text, number_text, quantity_text
 from rebal.io.atomic import write_text_atomic
-from rebal.report import (
+from rebal.io.book_arrays import Book
+from rebal.proposal_output import (
     account_values,
     blotter_frame,
     policy_labels,
@@ -23,7 +23,7 @@ from rebal.report import (
     status_labels,
     trades_frame,
 )
-from rebal.taxaware import TaxAwareProposal
+from rebal.tax_overlay import TaxAwareProposal
 
 SHOWN_ACCOUNTS = 25
 STYLE = {

@@ -47,13 +47,14 @@ from rebal.cli.book_commands import (
 )
 from rebal.cli.common import EXIT_BAD_INPUT, fail
 from rebal.cli.db import DbOpt, _store
-from rebal.cli.exact_json import exact_document
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId, Symbol
 from rebal.domain.money import Money, check_cents
+from rebal.domain.order import OrderType
 from rebal.domain.run import RunState, RunType, ScopeKind
+from rebal.errors import InputError
 from rebal.harvest_planner import HarvestPlanner
-from rebal.io.errors import InputError
+from rebal.io.exact_json import exact_document
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.compliance import (
@@ -64,6 +65,7 @@ from rebal.services.compliance import (
     recorded_violations,
 )
 from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
+from rebal.services.order_terms import Algo, OrderTerms
 from rebal.services.reconcile import run_flags
 from rebal.services.requests import Bands, ProposeRequest, RequestError, TaxOptions
 from rebal.services.runs import (
@@ -79,7 +81,7 @@ from rebal.services.runs import (
     start_run,
 )
 from rebal.services.scheduler import request_instant
-from rebal.tax_inputs import read_substitutes
+from rebal.tax_overlay.inputs import read_substitutes
 
 
 class RunFormat(StrEnum):
@@ -257,6 +259,38 @@ def run_command(
         ),
     ] = 24.0,
     compliance_file: ComplianceConfigOpt = None,
+    order_type: Annotated[
+        OrderType,
+        typer.Option("--order-type", help="market or limit, for every order of the run."),
+    ] = OrderType.MARKET,
+    limit_offset_bps: Annotated[
+        str,
+        typer.Option(
+            "--limit-offset-bps",
+            help="Limit orders: sells at quote x (1 - N/10000), buys at quote x (1 + N/10000), "
+            "the quote at the leg's start, rounded to the cent in the side's favour.",
+        ),
+    ] = "0",
+    extended_hours: Annotated[
+        bool,
+        typer.Option(
+            "--extended-hours",
+            help="Limit orders may also trade before the open and after the close.",
+        ),
+    ] = False,
+    algo: Annotated[
+        Algo | None,
+        typer.Option(
+            "--algo",
+            help="Slice each order into child orders over --algo-window: twap (equal slices) "
+            "or vwap (by the intraday volume profile, docs/runs.md).",
+            show_default=False,
+        ),
+    ] = None,
+    algo_window: Annotated[
+        int, typer.Option("--algo-window", help="--algo: the window in minutes.")
+    ] = 0,
+    algo_slices: Annotated[int, typer.Option("--algo-slices", help="--algo: how many slices.")] = 0,
     substitutes: Annotated[
         Path | None,
         typer.Option(
@@ -278,7 +312,9 @@ def run_command(
     db: DbOpt = None,
 ) -> None:
     """Propose on the stored book and trade it through the broker, once, after pre-trade
-    compliance (a quote as old as --max-price-age passes unless the configuration says less)."""
+    compliance (a quote as old as --max-price-age passes unless the configuration says less).
+    Every order is good for the day and carries the order options (docs/runs.md), kept with
+    the run so that a resume trades the same way."""
     scopes = [
         (ScopeKind.ACCOUNT, account),
         (ScopeKind.MODEL, model),
@@ -304,6 +340,20 @@ def run_command(
         "cash_reserve": cash_reserve,
         "broker": broker.value,
     }
+    try:
+        terms = OrderTerms(
+            type=order_type,
+            limit_offset_bps=Decimal(limit_offset_bps),
+            extended_hours=extended_hours,
+            algo=algo,
+            algo_window_minutes=algo_window,
+            algo_slices=algo_slices,
+        )
+    except InvalidOperation:
+        raise fail(f"--limit-offset-bps {limit_offset_bps!r} is not a number") from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    options.update(terms.options())
     try:
         config = ProposeRequest(
             policy=str(policy.value),
@@ -499,6 +549,11 @@ def run_document(view: RunView) -> dict[str, Any]:
                 "side": o.side.value,
                 "quantity": o.quantity,
                 "notional": o.notional,
+                "type": o.type.value,
+                "limit_price": o.limit_price,
+                "time_in_force": o.time_in_force.value,
+                "extended_hours": o.extended_hours,
+                "parent": o.parent,
                 "state": o.state.value,
                 "filled_quantity": o.filled_quantity,
                 "filled_avg_price": o.filled_avg_price,

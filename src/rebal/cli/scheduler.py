@@ -30,13 +30,13 @@ from rich.table import Table
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.cli.common import fail
 from rebal.cli.db import DbOpt, _store
-from rebal.cli.exact_json import exact_document
 from rebal.cli.runs import BrokerConfigOpt, _as_of, _desk, _user
 from rebal.compliance.hours import RunKind
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import RunId
 from rebal.domain.run import Run
 from rebal.gauge import StoreGauge
+from rebal.io.exact_json import exact_document
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner

@@ -22,10 +22,10 @@ from rich.table import Table
 
 from rebal.cli.book_commands import OutputFormat, refused
 from rebal.cli.common import EXIT_BAD_INPUT, err
-from rebal.cli.exact_json import exact_json
 from rebal.domain.formatting import number_text
+from rebal.errors import InputError
 from rebal.io.atomic import write_text_atomic
-from rebal.io.errors import InputError
+from rebal.io.exact_json import exact_json
 from rebal.services.requests import RequestError, WashSalesRequest
 from rebal.services.usecases import wash_sales
 from rebal.tax.lots import Term

@@ -17,13 +17,13 @@ from typing import Annotated
 
 import typer
 
-from rebal.io.errors import InputError
+from rebal.errors import InputError
 from rebal.services import requests
 from rebal.services.requests import ProposeRequest, TaxOptions
 from rebal.tax.lots import LotMethod
 from rebal.tax.transactions import read_transactions
 from rebal.tax.wash_sales import HistoryError, WashGuard
-from rebal.tax_inputs import read_substitutes
+from rebal.tax_overlay.inputs import read_substitutes
 
 __all__ = ["LotMethod", "Optimizer", "check_history", "tax_options"]
 

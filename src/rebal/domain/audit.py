@@ -41,7 +41,7 @@ class Entity(StrEnum):
     RUN = "run"
     ORDER = "order"
     FILL = "fill"
-    REALISED = "realised"  # what a sell fill realised on one lot (rebal.domain.realised)
+    REALISED = "realised"  # what a sell fill realised on one lot (rebal.tax.realised)
     POLICY = "policy"  # an account's investment policy (rebal.domain.policy)
     SCHEDULE = "schedule"  # the scheduler's mark of an account (an instant request, a postponement)
 
@@ -64,8 +64,9 @@ class AuditEntry:
 def record_json(value: object) -> str:
     """``value`` (a domain record, or a sequence or mapping of them) as canonical JSON: keys
     sorted, no spaces, decimals as exact text, instants in ISO 8601, sets sorted."""
-    return json.dumps(value, default=_plain, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    return json.dumps(
+        value, default=_plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 @cache

@@ -90,6 +90,5 @@ def check_quantity(quantity: Decimal | None, what: str) -> None:
     :data:`QUANTITY_PLACES` decimal places."""
     if quantity is not None and not _fits(quantity, QUANTITY_STEP):
         raise ValueError(
-            f"{what} has more than {QUANTITY_PLACES} decimal places (or is too large): "
-            f"{quantity}"
+            f"{what} has more than {QUANTITY_PLACES} decimal places (or is too large): {quantity}"
         )

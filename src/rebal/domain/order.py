@@ -153,8 +153,17 @@ def check_transition(order: ClientOrderId, current: OrderState, new: OrderState)
 
 #: What names an order: none of it changes once the order is stored.
 IDENTITY: Final = (
-    "account", "symbol", "side", "quantity", "notional", "type", "limit_price",
-    "time_in_force", "extended_hours", "parent", "run",
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "notional",
+    "type",
+    "limit_price",
+    "time_in_force",
+    "extended_hours",
+    "parent",
+    "run",
 )
 
 

@@ -41,8 +41,10 @@ class ProposedOrder:
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.notional is None):
-            raise ValueError(f"proposed {self.side} of {self.symbol} in {self.account}: "
-                             "give a quantity or a notional, not both")
+            raise ValueError(
+                f"proposed {self.side} of {self.symbol} in {self.account}: "
+                "give a quantity or a notional, not both"
+            )
         check_quantity(self.quantity, f"proposed {self.side} of {self.symbol}")
         check_cents(self.notional, f"proposed {self.side} of {self.symbol}")
 

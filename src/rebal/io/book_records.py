@@ -25,8 +25,8 @@ from rebal.domain.book import BookSnapshot
 from rebal.domain.formatting import number_text
 from rebal.domain.ids import AccountId, HouseholdId, ModelId, Symbol
 from rebal.domain.money import CENT, MICRO, from_cents, from_micro_nano
+from rebal.errors import Problem
 from rebal.io.atomic import write_text_atomic
-from rebal.io.errors import Problem
 from rebal.io.tables import ACCOUNTS, HOLDINGS, MODELS, PRICES, Tables
 
 #: The files of a book, in the order they are written and reported.
@@ -43,42 +43,76 @@ def book_snapshot(tables: Tables, at: datetime) -> BookSnapshot:
     models: dict[ModelId, list[Target]] = {}
     columns = ("model", "symbol", "weight_exact", *(f"{c}_exact" for c in _LIMITS))
     for model, symbol, weight, *limits in _rows(tables.models, columns):
-        models.setdefault(ModelId(str(model)), []).append(Target(
-            symbol=Symbol(str(symbol)), weight=_decimal(weight),
-            **{name: _decimal(value) if value is not None else None
-               for name, value in zip(_LIMITS, limits, strict=True)},
-        ))
+        models.setdefault(ModelId(str(model)), []).append(
+            Target(
+                symbol=Symbol(str(symbol)),
+                weight=_decimal(weight),
+                **{
+                    name: _decimal(value) if value is not None else None
+                    for name, value in zip(_LIMITS, limits, strict=True)
+                },
+            )
+        )
+    account_rows = _rows(
+        tables.accounts,
+        (
+            "account",
+            "model",
+            "cash_cents",
+            "type",
+            "household",
+            "can_trade",
+            "restricted",
+            "pending_cents",
+            "liquidate",
+        ),
+    )
     accounts = tuple(
         Account(
-            id=AccountId(str(account)), model=ModelId(str(model)) if model else None,
+            id=AccountId(str(account)),
+            model=ModelId(str(model)) if model else None,
             cash=from_cents(int(cash)),
             type=AccountType(str(kind)),
             household=HouseholdId(str(household)) if household else None,
-            can_trade=bool(can_trade), restricted=frozenset(map(Symbol, restricted)),
+            can_trade=bool(can_trade),
+            restricted=frozenset(map(Symbol, restricted)),
             pending_cash=from_cents(int(pending)),
             liquidate=bool(liquidate),
         )
-        for account, model, cash, kind, household, can_trade, restricted, pending, liquidate
-        in _rows(tables.accounts, ("account", "model", "cash_cents", "type", "household",
-                                   "can_trade", "restricted", "pending_cents", "liquidate"))
+        for account, model, cash, kind, household, can_trade, restricted, pending, liquidate in (
+            account_rows
+        )
     )
     holdings = tuple(
         Holding(
-            account=AccountId(str(account)), symbol=Symbol(str(symbol)),
+            account=AccountId(str(account)),
+            symbol=Symbol(str(symbol)),
             quantity=from_micro_nano(int(micro), int(rest)),
             cost_basis=None if pd.isna(cost) else from_cents(int(cost)),
             acquired=acquired,
         )
         for account, symbol, micro, rest, cost, acquired in _rows(
-            tables.holdings, ("account", "symbol", "quantity_micro", "quantity_rest_nano",
-                              "cost_basis_cents", "acquired"))
+            tables.holdings,
+            (
+                "account",
+                "symbol",
+                "quantity_micro",
+                "quantity_rest_nano",
+                "cost_basis_cents",
+                "acquired",
+            ),
+        )
     )
     prices = tuple(
         Price(symbol=Symbol(str(symbol)), price=_decimal(price), at=at)
         for symbol, price in _rows(tables.prices, ("symbol", "price_exact"))
     )
-    return BookSnapshot(models={m: tuple(t) for m, t in models.items()}, accounts=accounts,
-                        holdings=holdings, prices=prices)
+    return BookSnapshot(
+        models={m: tuple(t) for m, t in models.items()},
+        accounts=accounts,
+        holdings=holdings,
+        prices=prices,
+    )
 
 
 def too_many_shares(tables: Tables, file: str, limit: int) -> list[Problem]:
@@ -88,10 +122,14 @@ def too_many_shares(tables: Tables, file: str, limit: int) -> list[Problem]:
     holdings = tables.holdings
     over = holdings[holdings["quantity_micro"] >= limit * MICRO]
     return [
-        Problem(file, int(line), "quantity",
-                f"{number_text(from_micro_nano(int(micro), int(rest)))} shares is too many for "
-                "the store "
-                f"(fewer than {limit:,} shares a holding)")
+        Problem(
+            file,
+            int(line),
+            "quantity",
+            f"{number_text(from_micro_nano(int(micro), int(rest)))} shares is too many for "
+            "the store "
+            f"(fewer than {limit:,} shares a holding)",
+        )
         for micro, rest, line in _rows(over, ("quantity_micro", "quantity_rest_nano", "line"))
     ]
 
@@ -128,25 +166,40 @@ def book_tables(book: BookSnapshot) -> dict[str, str]:
     """The text of the four files of ``book``, by file name."""
     models = [
         [model, t.symbol, _percent(t.weight), *(_percent(getattr(t, c)) for c in _LIMITS)]
-        for model, targets in book.models.items() for t in targets
+        for model, targets in book.models.items()
+        for t in targets
     ]
     accounts = [
-        [a.id, a.model or "", _money(a.cash), a.type.value, a.household or "",
-         _flag(a.can_trade), ";".join(sorted(a.restricted)), _money(a.pending_cash),
-         _flag(a.liquidate)]
+        [
+            a.id,
+            a.model or "",
+            _money(a.cash),
+            a.type.value,
+            a.household or "",
+            _flag(a.can_trade),
+            ";".join(sorted(a.restricted)),
+            _money(a.pending_cash),
+            _flag(a.liquidate),
+        ]
         for a in book.accounts
     ]
     holdings = [
-        [h.account, h.symbol, _shares(h.quantity), _money(h.cost_basis),
-         "" if h.acquired is None else h.acquired.isoformat()]
+        [
+            h.account,
+            h.symbol,
+            _shares(h.quantity),
+            _money(h.cost_basis),
+            "" if h.acquired is None else h.acquired.isoformat(),
+        ]
         for h in book.holdings
     ]
     prices = [[p.symbol, _number(p.price)] for p in book.prices]
     schemas = (MODELS, ACCOUNTS, HOLDINGS, PRICES)
     return {
         name: _csv(schema.allowed, rows)
-        for name, schema, rows in zip(FILES, schemas, (models, accounts, holdings, prices),
-                                      strict=True)
+        for name, schema, rows in zip(
+            FILES, schemas, (models, accounts, holdings, prices), strict=True
+        )
     }
 
 
@@ -162,11 +215,14 @@ def write_book(directory: Path, book: BookSnapshot) -> dict[Path, int]:
     """Write the four files of ``book`` into ``directory`` (created if need be), each
     atomically; returns each file with its number of rows."""
     directory.mkdir(parents=True, exist_ok=True)
-    counts = (sum(map(len, book.models.values())), len(book.accounts), len(book.holdings),
-              len(book.prices))
+    counts = (
+        sum(map(len, book.models.values())),
+        len(book.accounts),
+        len(book.holdings),
+        len(book.prices),
+    )
     written: dict[Path, int] = {}
     for (name, text), count in zip(book_tables(book).items(), counts, strict=True):
         write_text_atomic(directory / name, text)
         written[directory / name] = count
     return written
-

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rebal.io.errors import Problem
+from rebal.errors import Problem
 from rebal.io.sheet import IntArray
 from rebal.io.tables import Source, Tables, check_book
 

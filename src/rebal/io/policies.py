@@ -6,7 +6,7 @@ manual), ``frequency`` (blank | monthly | quarterly | annual | on_day), ``day`` 
 for on_day), ``band_abs`` and ``band_rel`` (percentages, as in models.csv), ``cadence_days``
 (whole days, default 7) and ``cooldown_days`` (whole days, default 0). See docs/scheduler.md.
 
-Every problem is collected and raised together as one :class:`~rebal.io.errors.InputError`
+Every problem is collected and raised together as one :class:`~rebal.errors.InputError`
 naming the file, line and column, like the book's four tables; nothing is returned half read.
 """
 
@@ -28,9 +28,9 @@ from rebal.domain.policy import (
     Program,
     TriggerKind,
 )
+from rebal.errors import InputError, Problem
 from rebal.io.atomic import write_text_atomic
 from rebal.io.csvfiles import _read
-from rebal.io.errors import InputError, Problem
 from rebal.io.sheet import mask
 from rebal.io.tables import Schema, _open
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from rebal.domain.ids import symbol
-from rebal.io.errors import Problem
+from rebal.errors import Problem
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -190,8 +190,9 @@ class Sheet:
         too_precise = number & (decimals > places)
         too_large = number & ~too_precise & (digits > _MAX_DIGITS)
         why = f" ({hint})" if hint else ""
-        self.flag(too_precise, column,
-                  lambda v: f"{v!r} has more than {places} decimal places{why}")
+        self.flag(
+            too_precise, column, lambda v: f"{v!r} has more than {places} decimal places{why}"
+        )
         self.flag(too_large, column, lambda v: f"{v!r} is too large")
         given = number & ~too_precise & ~too_large
         self._check_floor(column, units, given, floor, noun)
@@ -285,10 +286,13 @@ def exact_decimals(text: pd.Series, valid: BoolArray, scale: int = 0) -> pd.Seri
     """Cells of plain decimal notation (already validated, where `valid`) as exact `Decimal`s
     times 10**`scale`, None elsewhere: the one conversion of a number's text to a Decimal, so a
     value is kept to its last digit as written (`110.8350` stays `110.8350`)."""
-    exact = [Decimal(cell).scaleb(scale) if ok else None
-             for cell, ok in zip(text.astype(object), valid, strict=True)]
-    return pd.Series([d.copy_abs() if d is not None and d.is_zero() else d for d in exact],
-                     dtype=object)
+    exact = [
+        Decimal(cell).scaleb(scale) if ok else None
+        for cell, ok in zip(text.astype(object), valid, strict=True)
+    ]
+    return pd.Series(
+        [d.copy_abs() if d is not None and d.is_zero() else d for d in exact], dtype=object
+    )
 
 
 def _fraction_trimmed(text: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rebal.domain.money import QUANTITY_PLACES
-from rebal.io.errors import InputError, Problem
+from rebal.errors import InputError, Problem
 from rebal.io.sheet import IntArray, Sheet, exact_decimals, mask
 
 __all__ = ["InputError", "Problem", "Source", "Tables", "check_book", "validate_tables"]
@@ -156,8 +156,11 @@ def _open(source: Source, schema: Schema, problems: list[Problem]) -> Sheet | No
         return None
     names = [_header_name(column) for column in source.frame.columns]
     missing = [name for name in schema.required if name not in names]
-    unknown = [name or f"(unnamed column {i + 1})" for i, name in enumerate(names)
-               if name not in schema.allowed]
+    unknown = [
+        name or f"(unnamed column {i + 1})"
+        for i, name in enumerate(names)
+        if name not in schema.allowed
+    ]
     repeated = sorted({name for name in names if names.count(name) > 1 and name})
 
     def file_problem(message: str) -> None:
@@ -209,8 +212,9 @@ def _flag_duplicates(
     frame = pd.DataFrame(keys)[mask(among)]
     repeats = frame[frame.duplicated(keep=False)]
     first: dict[tuple[object, ...], int] = {}
-    for position, key in zip(repeats.index, repeats.itertuples(index=False, name=None),
-                             strict=True):
+    for position, key in zip(
+        repeats.index, repeats.itertuples(index=False, name=None), strict=True
+    ):
         if key in first:
             sheet.report(int(position), column, describe(key, int(sheet.lines[first[key]])))
         else:
@@ -222,8 +226,9 @@ def _models(sheet: Sheet) -> pd.DataFrame:
     model = sheet.required("model", "model name")
     symbol = sheet.symbols("symbol")
     weight, weight_exact = sheet.percent("weight", required=True, noun="weight")
-    read = {column: sheet.percent(column, required=False, noun=column)
-            for column in MODELS.optional}
+    read = {
+        column: sheet.percent(column, required=False, noun=column) for column in MODELS.optional
+    }
     limits = {column: values for column, (values, _) in read.items()}
     for kind in ("abs", "rel"):
         band, rail = limits[f"band_{kind}"], limits[f"rail_{kind}"]
@@ -236,7 +241,10 @@ def _models(sheet: Sheet) -> pd.DataFrame:
                 f"{band_text[position]!r}",
             )
     _flag_duplicates(
-        sheet, {"model": model, "symbol": symbol}, mask(model != "") & mask(symbol != ""), "symbol",
+        sheet,
+        {"model": model, "symbol": symbol},
+        mask(model != "") & mask(symbol != ""),
+        "symbol",
         lambda key, line: f"duplicate symbol {key[1]!r} in model {key[0]!r} (first on line {line})",
     )
     _check_weight_sums(sheet, model, weight)
@@ -275,71 +283,104 @@ def _accounts(sheet: Sheet, model_names: set[str] | None, models_file: str) -> p
     account = sheet.required("account", "account id")
     model = sheet.text("model")
     if model_names is not None:
-        sheet.flag(mask(model != "") & ~mask(model.isin(model_names)), "model",
-                   lambda v: f"unknown model {v!r} (not in {models_file})")
-    cash, _ = sheet.minor_units("cash", 2, required=True, floor="any", noun="cash",
-                                hint=BELOW_A_CENT)
+        sheet.flag(
+            mask(model != "") & ~mask(model.isin(model_names)),
+            "model",
+            lambda v: f"unknown model {v!r} (not in {models_file})",
+        )
+    cash, _ = sheet.minor_units(
+        "cash", 2, required=True, floor="any", noun="cash", hint=BELOW_A_CENT
+    )
     account_type = sheet.choice("type", ACCOUNT_TYPES, "taxable", "account type")
     can_trade = sheet.boolean("can_trade", default=True)
     restricted = sheet.symbol_lists("restricted")
-    pending, _ = sheet.minor_units("pending_cash", 2, required=False, floor="any",
-                                   noun="pending cash", hint=BELOW_A_CENT)
+    pending, _ = sheet.minor_units(
+        "pending_cash", 2, required=False, floor="any", noun="pending cash", hint=BELOW_A_CENT
+    )
     liquidate = sheet.boolean("liquidate", default=False)
-    _flag_duplicates(sheet, {"account": account}, account != "", "account",
-                     lambda key, line: f"duplicate account {key[0]!r} (first on line {line})")
-    return pd.DataFrame({
-        "account": _plain(account),
-        "model": _plain(model),
-        "cash_cents": cash,
-        "type": _plain(account_type),
-        "household": _plain(sheet.text("household")),
-        "can_trade": can_trade,
-        "restricted": restricted,
-        "pending_cents": pending,
-        "liquidate": liquidate,
-    })
+    _flag_duplicates(
+        sheet,
+        {"account": account},
+        account != "",
+        "account",
+        lambda key, line: f"duplicate account {key[0]!r} (first on line {line})",
+    )
+    return pd.DataFrame(
+        {
+            "account": _plain(account),
+            "model": _plain(model),
+            "cash_cents": cash,
+            "type": _plain(account_type),
+            "household": _plain(sheet.text("household")),
+            "can_trade": can_trade,
+            "restricted": restricted,
+            "pending_cents": pending,
+            "liquidate": liquidate,
+        }
+    )
 
 
 def _holdings(sheet: Sheet, account_ids: set[str] | None, accounts_file: str) -> pd.DataFrame:
     """Check holdings rows (accounts, symbols, quantities, lots) and normalise them."""
     account = sheet.required("account", "account id")
     if account_ids is not None:
-        sheet.flag(mask(account != "") & ~mask(account.isin(account_ids)), "account",
-                   lambda v: f"unknown account {v!r} (not in {accounts_file})")
+        sheet.flag(
+            mask(account != "") & ~mask(account.isin(account_ids)),
+            "account",
+            lambda v: f"unknown account {v!r} (not in {accounts_file})",
+        )
     symbol = sheet.symbols("symbol")
-    sheet.flag(symbol == CASH, "symbol",
-               lambda _: "CASH cannot be held as a position; put cash in the accounts table")
-    quantity, rest, _ = sheet.split_units("quantity", 6, QUANTITY_PLACES, required=True,
-                                          floor="positive", noun="quantity")
-    cost, cost_given = sheet.minor_units("cost_basis", 2, required=False,
-                                         floor="nonnegative", noun="cost basis",
-                                         hint=BELOW_A_CENT)
+    sheet.flag(
+        symbol == CASH,
+        "symbol",
+        lambda _: "CASH cannot be held as a position; put cash in the accounts table",
+    )
+    quantity, rest, _ = sheet.split_units(
+        "quantity", 6, QUANTITY_PLACES, required=True, floor="positive", noun="quantity"
+    )
+    cost, cost_given = sheet.minor_units(
+        "cost_basis", 2, required=False, floor="nonnegative", noun="cost basis", hint=BELOW_A_CENT
+    )
     acquired = sheet.dates("acquired")
     _flag_duplicates(
         sheet,
-        {"account": account, "symbol": symbol, "quantity": quantity, "rest": rest,
-         "cost": np.where(cost_given, cost, -1), "acquired": acquired},
+        {
+            "account": account,
+            "symbol": symbol,
+            "quantity": quantity,
+            "rest": rest,
+            "cost": np.where(cost_given, cost, -1),
+            "acquired": acquired,
+        },
         sheet.ok,
         None,
         lambda _, line: f"duplicate of line {line} (all columns equal)",
     )
-    return pd.DataFrame({
-        "account": _plain(account),
-        "symbol": _plain(symbol),
-        "quantity_micro": quantity,
-        "quantity_rest_nano": rest,
-        "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
-        "acquired": acquired,
-        "line": sheet.lines,
-    })
+    return pd.DataFrame(
+        {
+            "account": _plain(account),
+            "symbol": _plain(symbol),
+            "quantity_micro": quantity,
+            "quantity_rest_nano": rest,
+            "cost_basis_cents": pd.arrays.IntegerArray(cost, ~cost_given),
+            "acquired": acquired,
+            "line": sheet.lines,
+        }
+    )
 
 
 def _prices(sheet: Sheet) -> pd.DataFrame:
     """Check prices rows (positive finite prices, one per symbol) and normalise them."""
     symbol = sheet.symbols("symbol")
     price, text = sheet.price("price")
-    _flag_duplicates(sheet, {"symbol": symbol}, symbol != "", "symbol",
-                     lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})")
+    _flag_duplicates(
+        sheet,
+        {"symbol": symbol},
+        symbol != "",
+        "symbol",
+        lambda key, line: f"duplicate symbol {key[0]!r} (first on line {line})",
+    )
     exact = exact_decimals(text, mask(np.isfinite(price) & (price > 0)))
-    return pd.DataFrame({"symbol": _plain(symbol), "price": price, "price_text": _plain(text),
-                         "price_exact": exact})
+    return pd.DataFrame(
+        {"symbol": _plain(symbol), "price": price, "price_text": _plain(text), "price_exact": exact}
+    )

@@ -16,8 +16,8 @@ file). The rules that keep a run from trading twice live here in the contract:
 * each fill moves cash by exactly ``amount_of(quantity, price)`` (:mod:`rebal.domain.money`),
   so cash is the opening cash plus sells less buys, to the cent.
 
-``tests/adapters/brokers/test_broker_contract.py`` holds these rules as tests that every adapter
-passes.
+``tests/integration/adapters/brokers/test_broker_contract.py`` holds these rules as tests that every
+adapter passes.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ crash, a rollback). Every change a repository makes appends an audit entry
 the audit trail is complete by construction.
 
 The repositories speak the domain's records only; no adapter type crosses this port. The
-contract tests in ``tests/adapters/storage/`` hold every implementation (SQLite, PostgreSQL,
-in memory) to the same behaviour.
+contract tests in ``tests/integration/adapters/storage/`` hold every implementation (SQLite,
+PostgreSQL, in memory) to the same behaviour.
 
 Concurrency: two units of work that must not interleave (two processes resuming one run) take
 the same named lock (:meth:`UnitOfWork.lock`) or read the row they will change with
@@ -43,10 +43,10 @@ from rebal.domain.ids import (
 from rebal.domain.money import Quantity
 from rebal.domain.order import Fill, Order
 from rebal.domain.proposal import Proposal
-from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState
 from rebal.ports.outbox import Outbox
 from rebal.ports.policies import PolicyRepository
+from rebal.tax.realised import RealisedLot
 
 
 class StoreError(Exception):
@@ -307,7 +307,7 @@ class FillRepository(Protocol):
 
 
 class RealisedRepository(Protocol):
-    """What each sell fill realised, lot by lot (:mod:`rebal.domain.realised`): written when
+    """What each sell fill realised, lot by lot (:mod:`rebal.tax.realised`): written when
     the fill is applied to the book, read by the wash-sale check."""
 
     def add(self, lots: Sequence[RealisedLot]) -> None:

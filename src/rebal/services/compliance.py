@@ -39,7 +39,6 @@ from rebal.compliance.rules import ComplianceReport, Violation, check, orders_of
 from rebal.domain.account import Account
 from rebal.domain.ids import AccountId, FillId, Symbol, symbol
 from rebal.domain.order import Order, Side
-from rebal.domain.realised import RealisedLot
 from rebal.domain.run import RunEvent
 from rebal.ports.broker import Broker, BrokerError
 from rebal.ports.calendar import CalendarUnavailable, MarketCalendar
@@ -47,6 +46,7 @@ from rebal.ports.prices import PriceSource
 from rebal.ports.storage import Store
 from rebal.services.runs import EXCHANGE_TZ
 from rebal.tax.rates import AccountType as TaxAccountType
+from rebal.tax.realised import RealisedLot
 from rebal.tax.wash_sales import WINDOW_DAYS, Transaction, WashGuard
 
 #: How far back (and ahead) the calendar is asked for the previous close (the next open): more

@@ -9,7 +9,11 @@ The order of work, each step its own unit of work so a crash loses at most the s
 2. the sells (stored as intents when the run started) are sent in blocks (:data:`BLOCK`), each
    block's intents marked ``submitted`` and committed *before* the block is sent; an order
    already ``submitted`` after a restart is first looked up at the broker by its client order
-   id and sent only when the broker never got it, so no id is ever taken twice;
+   id and sent only when the broker never got it, so no id is ever taken twice; every order
+   carries the run's order terms (type, limit, extended hours: rebal.services.order_terms),
+   and with a TWAP/VWAP algorithm each order of the leg is a parent whose child slices
+   (rebal.services.slicing) are committed as intents, then sent one slice at a time over the
+   window (:meth:`_Execution.release`), the parent following its children's fills;
 3. the run waits (on the clock, a bounded time) until every sell has ended;
 4. the buys are sized from the cash the sells actually raised: the proposal's buys shrink, pro
    rata, by any shortfall of the sells' proceeds against their estimate and never beyond the
@@ -28,7 +32,7 @@ The order of work, each step its own unit of work so a crash loses at most the s
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
 an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
 lots oldest first (what each lot relieved realised is recorded with it,
-:mod:`rebal.domain.realised`), a buy adds a lot at its cost.
+:mod:`rebal.tax.realised`), a buy adds a lot at its cost.
 """
 
 from __future__ import annotations
@@ -37,16 +41,24 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
 from typing import TypeVar
 
 from rebal.domain.account import Holding, Price, positions_of
 from rebal.domain.ids import AccountId, ClientOrderId, RunId, Symbol
-from rebal.domain.money import CENT, NO_MONEY, NO_SHARES, Money, Quantity, amount_of
+from rebal.domain.money import (
+    CENT,
+    NO_MONEY,
+    NO_SHARES,
+    QUANTITY_STEP,
+    Money,
+    Quantity,
+    amount_of,
+)
 from rebal.domain.order import Fill, Order, OrderState, Side, check_transition
 from rebal.domain.proposal import ProposedOrder
-from rebal.domain.realised import RealisedLot, realised_lots
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import (
     Broker,
@@ -63,6 +75,7 @@ from rebal.ports.broker import (
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
 from rebal.services.compliance import RunCompliance
+from rebal.services.order_terms import OrderTerms
 from rebal.services.reconcile import (
     ALLOCATION_TOLERANCE,
     AccountReconciliation,
@@ -76,6 +89,8 @@ from rebal.services.reconcile import (
 from rebal.services.run_compliance import comply
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, NOT_TRADED, RunInputError, client_order_id
+from rebal.services.slicing import Slice, rolled_up, slice_order
+from rebal.tax.realised import RealisedLot, realised_lots
 
 T = TypeVar("T")
 
@@ -199,9 +214,56 @@ class _Execution:
                 if moved is not None:
                     updated.append(moved)
             uow.orders.update(updated)
+            _roll_up(uow, {o.parent for o in updated if o.parent is not None})
             new = uow.fills.add(fills)
             apply_fills(uow, new)
             uow.commit()
+
+    def release(self, ids: Sequence[ClientOrderId]) -> list[ClientOrderId]:
+        """Send the leg's orders ``ids``, or with the run's algorithm their child slices one
+        slice at a time over the window; the ids of the orders sent (the ones to wait for).
+
+        The children's intents are committed, with the parents marked ``submitted`` at the
+        window's start, before the first is sent; a resume derives the same children from that
+        start and sends each through :meth:`send`, which never sends one the broker has."""
+        with self.uow("read terms") as uow:
+            run = uow.runs.get(self.run)
+            assert run is not None and run.proposal is not None
+            proposal = uow.proposals.get(run.proposal)
+            assert proposal is not None
+        terms = OrderTerms.of_config(proposal.config)
+        if terms.algo is None:
+            self.send(self.stored(ids))
+            return list(ids)
+        whole = bool(json.loads(proposal.config or "{}").get("whole_shares", False))
+        window = timedelta(minutes=terms.algo_window_minutes)
+        with self.uow("slice orders") as uow:
+            slices: list[Slice] = []
+            for cid in ids:
+                parent = uow.orders.get(cid, for_update=True)
+                assert parent is not None
+                if parent.state is OrderState.NEW:
+                    parent = parent.advance(OrderState.SUBMITTED, submitted_at=self.clock.now())
+                    uow.orders.update([parent])
+                assert parent.submitted_at is not None
+                slices += slice_order(
+                    parent,
+                    terms.algo,
+                    parent.submitted_at,
+                    window,
+                    terms.algo_slices,
+                    whole_shares=whole,
+                )
+            uow.orders.add(
+                [s.order for s in slices if uow.orders.get(s.order.client_order_id) is None]
+            )
+            uow.commit()
+        for at in sorted({s.at for s in slices}):
+            pause = (at - self.clock.now()).total_seconds()
+            if pause > 0:
+                self.clock.sleep(pause)
+            self.send(self.stored([s.order.client_order_id for s in slices if s.at == at]))
+        return [s.order.client_order_id for s in slices]
 
     def fills(self, answers: Sequence[BrokerOrder]) -> list[Fill]:
         """The broker's fills of the orders answered, in one request when it can."""
@@ -310,6 +372,7 @@ class _Execution:
             if any(o.side is Side.BUY for o in orders):
                 return
             whole = bool(json.loads(proposal.config or "{}").get("whole_shares", False))
+            terms = OrderTerms.of_config(proposal.config)
             buys = [o for o in proposal.orders if o.side is Side.BUY]
             symbols = {o.symbol for o in proposal.orders}
             then = uow.prices.quotes(symbols, proposal.as_of)
@@ -336,7 +399,14 @@ class _Execution:
                     NO_MONEY,
                 )
                 intents += _buy_orders(
-                    self.run, wanted, then, now, Money(estimate - raised), powers[account], whole
+                    self.run,
+                    wanted,
+                    then,
+                    now,
+                    Money(estimate - raised),
+                    powers[account],
+                    whole,
+                    terms,
                 )
             uow.orders.add(intents)
             uow.commit()
@@ -351,12 +421,15 @@ class _Execution:
                     self.size_buys()
                 if self.state().state.terminal:
                     return self.state()
-                ids = [o.client_order_id for o in self.stored_run() if o.side is side]
+                ids = [
+                    o.client_order_id
+                    for o in self.stored_run()
+                    if o.side is side and o.parent is None
+                ]
                 blocked = self.comply(side)
                 if blocked is not None:
                     return blocked
-                self.send(self.stored(ids))
-                final = self.wait(ids)
+                final = self.wait(self.release(ids))
                 if any(not o.state.terminal for o in final):
                     late = [o for o in final if not o.state.terminal]
                     for o in late:
@@ -436,6 +509,17 @@ class _Execution:
         return check
 
 
+def _roll_up(uow: UnitOfWork, parents: Iterable[ClientOrderId]) -> None:
+    """Bring each of ``parents`` to where its children have got (rebal.services.slicing)."""
+    for cid in sorted(parents):
+        parent = uow.orders.get(cid, for_update=True)
+        assert parent is not None and parent.run is not None
+        children = [o for o in uow.orders.for_run(parent.run) if o.parent == cid]
+        rolled = rolled_up(parent, children)
+        if rolled != parent:
+            uow.orders.update([rolled])
+
+
 def _submit(broker: Broker, order: Order) -> BrokerOrder | BrokerError:
     """``order`` sent alone: the broker's answer, or the error it met (a lost answer raises)."""
     try:
@@ -483,11 +567,14 @@ def _buy_orders(
     shortfall: Money,
     power: Money,
     whole: bool,
+    terms: OrderTerms,
 ) -> list[Order]:
     """The buys of one account: each proposed buy's estimated amount, scaled down pro rata
     when the sells raised less than estimated or the buying power is short (to the cent,
-    rounded down, so the sum never exceeds the budget); whole shares at the current price when
-    ``whole``."""
+    rounded down, so the sum never exceeds the budget), with the run's order ``terms``; in
+    shares (rounded down: whole ones when ``whole``) at the current price or, for a limit
+    order, its limit, when ``whole`` or at a limit (the broker takes notional buys only at
+    market)."""
     estimates = [amount_of(o.quantity or NO_SHARES, then[o.symbol].price) for o in wanted]
     total = sum(estimates, NO_MONEY)
     budget = min(total - max(shortfall, NO_MONEY), power)
@@ -502,8 +589,11 @@ def _buy_orders(
         amount = Money((estimate * scale).quantize(CENT, rounding=ROUND_FLOOR))
         why = "proposed" if scale == 1 else f"resized from {estimate} to {amount}: {limit}"
         cid = client_order_id(run, o.account, o.symbol, Side.BUY)
-        if whole:
-            shares = (amount / now[o.symbol].price).to_integral_value(rounding=ROUND_FLOOR)
+        fields = terms.fields(Side.BUY, now[o.symbol].price)
+        if whole or fields["limit_price"] is not None:
+            per = fields["limit_price"] or now[o.symbol].price
+            step = Decimal(1) if whole else QUANTITY_STEP
+            shares = (amount / per).quantize(step, rounding=ROUND_FLOOR)
             if shares > 0:
                 out.append(
                     Order(
@@ -514,6 +604,7 @@ def _buy_orders(
                         run=run,
                         quantity=Quantity(shares),
                         reason=why,
+                        **fields,
                     )
                 )
         elif amount > 0:
@@ -526,6 +617,7 @@ def _buy_orders(
                     run=run,
                     notional=amount,
                     reason=why,
+                    **fields,
                 )
             )
     return out

@@ -41,7 +41,7 @@ from rebal.domain.money import cents, to_cents
 from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
 from rebal.tax.wash_sales import Transaction, identical_groups
-from rebal.taxaware.settings import TaxSettings
+from rebal.tax_overlay.settings import TaxSettings
 
 #: A percentage as an entry point receives it: a number, or text such as ``"5"`` or ``"5%"``.
 Percent = float | int | Decimal | str

@@ -218,6 +218,8 @@ def _break(
             ]
         },
     )
+
+
 def _violation(violation: RecordedViolation) -> dict[str, Any]:
     row = violation.to_row()
     row["at"] = row["at"].isoformat()

@@ -5,7 +5,9 @@ one type (:class:`~rebal.domain.run.RunType`). Its key (scope, as-of date in New
 model version) is unique: starting the same run again returns the stored one and proposes
 nothing. A new run is proposed by a :class:`Planner` on the stored book (restricted to the run's
 accounts) and stored in one unit of work with its proposal and its sell orders as intents
-(state ``new``), before anything is sent; :mod:`rebal.services.execution` trades it.
+(state ``new``, with the run's order terms, :mod:`rebal.services.order_terms`: a limit sell's
+price from the quote as of the run), before anything is sent; :mod:`rebal.services.execution`
+trades it.
 
 Bad input (an unknown account or model, a model with no accounts, an empty book, a price
 older than the staleness limit) raises :class:`RunInputError` before anything is written. A
@@ -21,6 +23,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -32,6 +35,7 @@ from rebal.domain.order import Order, OrderState, Side
 from rebal.domain.proposal import AccountProposal, Proposal, ProposedOrder
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, RunType, ScopeKind
 from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.order_terms import OrderTerms
 
 #: The exchange's time zone: a run's as-of date is its date in New York.
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -44,7 +48,7 @@ class RunInputError(ValueError):
 
 
 class PlanLike(Protocol):
-    """What a planner returns (see :class:`rebal.proposing.Plan`)."""
+    """What a planner returns (see :class:`rebal.proposing.RunPlan`)."""
 
     @property
     def accounts(self) -> tuple[AccountProposal, ...]: ...
@@ -215,8 +219,13 @@ def start_run(
         left_out = overdrawn(accounts, request)
         traded = [a for a in accounts if a.id not in left_out]
         flows = _flows(request, accounts)
+        try:
+            terms = OrderTerms.of_config(request.config)
+        except ValueError as exc:
+            raise RunInputError(str(exc)) from None
         outcomes: tuple[AccountProposal, ...] = ()
         orders: tuple[tuple[ProposedOrder, Money], ...] = ()
+        quotes: dict[Symbol, Decimal] = {}
         if traded:
             book = _snapshot(uow, traded, request)
             try:
@@ -224,6 +233,7 @@ def start_run(
             except ValueError as exc:
                 raise RunInputError(str(exc)) from None
             outcomes, orders = plan.accounts, plan.orders
+            quotes = {p.symbol: p.price for p in book.prices}
         by_id = {o.account: o for o in outcomes}
         outcomes = tuple(
             by_id.get(a.id)
@@ -261,6 +271,7 @@ def start_run(
                     quantity=o.quantity,
                     run=rid,
                     reason="proposed",
+                    **terms.fields(o.side, quotes[o.symbol]),
                 )
                 for o, _ in orders
                 if o.side is Side.SELL

@@ -38,7 +38,7 @@ from highspy._core import _Highs
 
 from rebal.tax.lots import Term, holding_term
 from rebal.tax.money import ZERO, to_cents
-from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan
+from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, TaxPlan
 
 _LOG = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def idle_cash_penalty(cost_rate: float, drift_penalty: float) -> float:
 class Solved:
     """The optimiser's plan and what the solver said."""
 
-    plan: Plan
+    plan: TaxPlan
     objective: float
     status: str
 
@@ -233,4 +233,4 @@ def optimal_plan(
         if money > 0:
             buys[p.symbol] = money
     objective = float(h.getInfo().objective_function_value)
-    return Solved(Plan("optimizer", sells, buys), objective, status)
+    return Solved(TaxPlan("optimizer", sells, buys), objective, status)

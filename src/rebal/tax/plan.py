@@ -2,7 +2,7 @@
 
 The problem: positions (price, target weight, band half-width, tax lots) and cash; after the
 trades every position's weight must lie within its band around the target and cash must not be
-negative; trades pay a proportional cost. A `Plan` says how many shares of which lot to sell and
+negative; trades pay a proportional cost. A `TaxPlan` says how many shares of which lot to sell and
 how much money to put into which security. `evaluate` prices a plan exactly (Decimal): realised
 short- and long-term gains lot by lot, estimated tax with IRS netting, trading cost, weights
 after and how far they are outside their bands. The naive FIFO full rebalance, the rule-based
@@ -90,7 +90,7 @@ class AccountProblem:
 
 
 @dataclass(frozen=True)
-class Plan:
+class TaxPlan:
     """Shares to sell per lot id and money to invest per symbol."""
 
     method: str
@@ -120,7 +120,7 @@ class PlanResult:
         return self.band_excess <= BAND_TOLERANCE and self.cash_after >= 0
 
 
-def evaluate(problem: AccountProblem, plan: Plan) -> PlanResult:
+def evaluate(problem: AccountProblem, plan: TaxPlan) -> PlanResult:
     """Price `plan` exactly: gains lot by lot, netted tax, cost, weights and band excess."""
     owner = problem.lot_owner()
     st = lt = proceeds = ZERO
@@ -165,14 +165,14 @@ def evaluate(problem: AccountProblem, plan: Plan) -> PlanResult:
     )
 
 
-def idle_cash(problem: AccountProblem, plan: Plan) -> Decimal:
+def idle_cash(problem: AccountProblem, plan: TaxPlan) -> Decimal:
     """Cash `plan` leaves above the account's cash target (none when below it): money neither
     invested nor kept."""
     target = (1 - sum((p.target for p in problem.positions), ZERO)) * problem.total
     return max(evaluate(problem, plan).cash_after - target, ZERO)
 
 
-def naive_fifo_plan(problem: AccountProblem) -> Plan:
+def naive_fifo_plan(problem: AccountProblem) -> TaxPlan:
     """Trade every position exactly to target, selling the oldest lots first."""
     total = problem.total
     sells: dict[str, Decimal] = {}
@@ -186,4 +186,4 @@ def naive_fifo_plan(problem: AccountProblem) -> Plan:
             if shares > 0:
                 relief = relieve_lots(p.lots, shares, LotMethod.FIFO, p.price, problem.as_of)
                 sells.update({s.lot_id: s.quantity for s in relief.sales})
-    return Plan("naive-fifo", sells, buys)
+    return TaxPlan("naive-fifo", sells, buys)

@@ -31,7 +31,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from rebal.tax.lots import LotMethod, TaxLot, Term, holding_term, relieve_lots
 from rebal.tax.money import ZERO, to_cents
-from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Plan, Position
+from rebal.tax.plan import CASH_CUSHION, SHARE_STEP, AccountProblem, Position, TaxPlan
 
 
 class _Run:
@@ -104,7 +104,7 @@ class _Run:
         return self.problem.cash + self.proceeds - bought - cost - CASH_CUSHION
 
 
-def rule_based_plan(problem: AccountProblem) -> Plan:
+def rule_based_plan(problem: AccountProblem) -> TaxPlan:
     """The rule-based plan for `problem` (see the module docstring for the rules)."""
     run = _Run(problem)
     total = run.total
@@ -131,7 +131,7 @@ def rule_based_plan(problem: AccountProblem) -> Plan:
     _invest_surplus(run)  # 5.
     sells = {lot_id: q for lot_id, q in run.sells.items() if q > 0}
     buys = {symbol: v for symbol, v in run.buys.items() if v > 0}
-    return Plan("rule-based", sells, buys)
+    return TaxPlan("rule-based", sells, buys)
 
 
 def _ranked(
@@ -173,7 +173,7 @@ def _raise_cash(
         run.sell(p, lot.lot_id, target - run.proceeds, below_band)
 
 
-def least_tax_sales(problem: AccountProblem, floor: Decimal = ZERO) -> Plan:
+def least_tax_sales(problem: AccountProblem, floor: Decimal = ZERO) -> TaxPlan:
     """Sales only, at the least tax, that leave at least `floor` of cash after trading cost
     (with `CASH_CUSHION` to spare): what the account must do to raise cash it owes.
 
@@ -192,7 +192,7 @@ def least_tax_sales(problem: AccountProblem, floor: Decimal = ZERO) -> Plan:
         if short <= 0:
             break
         _raise_cash(run, list(problem.positions), short / (1 - problem.cost_rate), below_band)
-    return Plan("least-tax", {lot_id: q for lot_id, q in run.sells.items() if q > 0}, {})
+    return TaxPlan("least-tax", {lot_id: q for lot_id, q in run.sells.items() if q > 0}, {})
 
 
 def _offset_gains(run: _Run, positions: list[Position]) -> None:

@@ -38,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rebal.domain.ids import symbol
-from rebal.io.errors import InputError, Problem
+from rebal.errors import InputError, Problem
 from rebal.tax.rates import AccountType
 from rebal.tax.wash_sales import Side, Transaction
 

@@ -5,7 +5,7 @@ SQLite), works on a copy of the firm's records and swaps the copy in on commit: 
 that ends without committing leaves nothing behind (so a thread opens one unit of work at a
 time: a second one waits for the first). Records are immutable, so a copy copies only the
 containers. For tests and simulations that need no database; the contract tests in
-``tests/adapters/storage/`` run it beside SQLite and PostgreSQL.
+``tests/integration/adapters/storage/`` run it beside SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -52,12 +52,12 @@ from rebal.domain.money import NO_MONEY, Quantity
 from rebal.domain.order import Fill, Order, check_update
 from rebal.domain.policy import InvestmentPolicy, default_policy
 from rebal.domain.proposal import Proposal
-from rebal.domain.realised import RealisedLot
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, check_start, check_transition
 from rebal.ports.clock import Clock
 from rebal.ports.outbox import OutboxEntry
 from rebal.ports.policies import LastRun, ScheduleFacts, ScheduleMark, instants
 from rebal.ports.storage import Conflict, NotFound, StoreError
+from rebal.tax.realised import RealisedLot
 
 
 @dataclass
@@ -644,8 +644,11 @@ class _Policies(_Repository):
             old, new = before.get(account), given.get(account)
             if old != new:
                 action = (
-                    AuditAction.CREATE if old is None
-                    else AuditAction.DELETE if new is None else AuditAction.UPDATE
+                    AuditAction.CREATE
+                    if old is None
+                    else AuditAction.DELETE
+                    if new is None
+                    else AuditAction.UPDATE
                 )
                 self._uow.record(action, Entity.POLICY, account, old, new)
                 changed += 1

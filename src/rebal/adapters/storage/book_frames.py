@@ -3,9 +3,9 @@
 A tick measures the drift of every account once a minute. Reading the book as domain records
 (:func:`rebal.services.book.export_book`) and validating it again as text costs seconds per
 hundred thousand accounts; this reads the same rows straight into the frames of
-:class:`rebal.io.tables.Tables` (what :func:`rebal.book.build_book` arranges for the core):
-a few statements, each fetched whole through the driver's cursor, money and quantities taken as
-integers of cents and nano-shares by the database itself. The values were validated when they
+:class:`rebal.io.tables.Tables` (what :func:`rebal.io.book_arrays.build_book` arranges for the
+core): a few statements, each fetched whole through the driver's cursor, money and quantities taken
+as integers of cents and nano-shares by the database itself. The values were validated when they
 were imported or recorded, so nothing is checked again; the drift it feeds is in floats, as
 ``rebal drift`` measures it.
 """

@@ -14,7 +14,7 @@ from rebal.adapters.storage.repositories import SqlRepository
 from rebal.domain.audit import AuditAction, Entity
 from rebal.domain.ids import AccountId, FillId, Symbol
 from rebal.domain.money import Money, Quantity
-from rebal.domain.realised import RealisedLot
+from rebal.tax.realised import RealisedLot
 
 
 def _lot(row: sa.Row[Any]) -> RealisedLot:

@@ -56,7 +56,7 @@ CHUNK = 5000
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     """``items`` in slices of at most ``size``."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def integrity_error(exc: Exception) -> StoreError:
@@ -99,8 +99,7 @@ class SqlRepository:
         for part in chunks(wanted):
             found.update(
                 self._uow.connection.execute(
-                    sa.select(column).where(column.table.c.firm_id == self._firm,
-                                            column.in_(part))
+                    sa.select(column).where(column.table.c.firm_id == self._firm, column.in_(part))
                 ).scalars()
             )
         return found
@@ -118,9 +117,9 @@ class SqlFirms(SqlRepository):
     def add(self, firm: Firm) -> None:
         if self.get(firm.id) is not None:
             raise Conflict(f"firm {firm.id!r} already exists")
-        self._uow.execute(sa.insert(t.firms).values(
-            id=firm.id, name=firm.name, created_at=firm.created_at
-        ))
+        self._uow.execute(
+            sa.insert(t.firms).values(id=firm.id, name=firm.name, created_at=firm.created_at)
+        )
         self._uow.record(AuditAction.CREATE, Entity.FIRM, firm.id, None, firm)
 
     def require(self) -> None:
@@ -135,51 +134,76 @@ class SqlModels(SqlRepository):
     def set_targets(self, model: ModelId, targets: Sequence[Target]) -> ModelVersion:
         self._uow.firms.require()
         row = self._uow.connection.execute(
-            sa.select(t.models.c.retired_at).where(t.models.c.firm_id == self._firm,
-                                                   t.models.c.id == model)
+            sa.select(t.models.c.retired_at).where(
+                t.models.c.firm_id == self._firm, t.models.c.id == model
+            )
         ).first()
         if row is None:
-            self._uow.execute(sa.insert(t.models).values(
-                firm_id=self._firm, id=model, ordinal=self._next_ordinal(t.models)
-            ))
+            self._uow.execute(
+                sa.insert(t.models).values(
+                    firm_id=self._firm, id=model, ordinal=self._next_ordinal(t.models)
+                )
+            )
         latest = self.latest(model)
         if latest is None or latest.targets != tuple(targets):
             latest = self._add_version(model, targets, 1 if latest is None else latest.version + 1)
         if row is not None and row.retired_at is not None:
-            self._uow.execute(sa.update(t.models).where(
-                t.models.c.firm_id == self._firm, t.models.c.id == model
-            ).values(retired_at=None))
+            self._uow.execute(
+                sa.update(t.models)
+                .where(t.models.c.firm_id == self._firm, t.models.c.id == model)
+                .values(retired_at=None)
+            )
             self._uow.record(AuditAction.UPDATE, Entity.MODEL, model, "retired", "in the book")
         return latest
 
-    def _add_version(self, model: ModelId, targets: Sequence[Target], number: int
-                     ) -> ModelVersion:
-        version = ModelVersion(model=model, version=number, targets=tuple(targets),
-                               created_at=self._uow.now, firm=self._firm)
-        self._uow.execute(sa.insert(t.model_versions).values(
-            firm_id=self._firm, model_id=model, version=number, created_at=version.created_at
-        ))
-        self._uow.insert(t.model_targets, [
-            {"firm_id": self._firm, "model_id": model, "version": number, "ordinal": i,
-             "symbol": target.symbol, "weight": target.weight, "band_abs": target.band_abs,
-             "band_rel": target.band_rel, "rail_abs": target.rail_abs,
-             "rail_rel": target.rail_rel}
-            for i, target in enumerate(version.targets, start=1)
-        ])
+    def _add_version(self, model: ModelId, targets: Sequence[Target], number: int) -> ModelVersion:
+        version = ModelVersion(
+            model=model,
+            version=number,
+            targets=tuple(targets),
+            created_at=self._uow.now,
+            firm=self._firm,
+        )
+        self._uow.execute(
+            sa.insert(t.model_versions).values(
+                firm_id=self._firm, model_id=model, version=number, created_at=version.created_at
+            )
+        )
+        self._uow.insert(
+            t.model_targets,
+            [
+                {
+                    "firm_id": self._firm,
+                    "model_id": model,
+                    "version": number,
+                    "ordinal": i,
+                    "symbol": target.symbol,
+                    "weight": target.weight,
+                    "band_abs": target.band_abs,
+                    "band_rel": target.band_rel,
+                    "rail_abs": target.rail_abs,
+                    "rail_rel": target.rail_rel,
+                }
+                for i, target in enumerate(version.targets, start=1)
+            ],
+        )
         self._uow.record(AuditAction.CREATE, Entity.MODEL, f"{model}/{number}", None, version)
         return version
 
     def retire(self, model: ModelId) -> None:
         row = self._uow.connection.execute(
-            sa.select(t.models.c.retired_at).where(t.models.c.firm_id == self._firm,
-                                                   t.models.c.id == model)
+            sa.select(t.models.c.retired_at).where(
+                t.models.c.firm_id == self._firm, t.models.c.id == model
+            )
         ).first()
         if row is None:
             raise NotFound(f"model {model!r} is not stored")
         if row.retired_at is None:
-            self._uow.execute(sa.update(t.models).where(
-                t.models.c.firm_id == self._firm, t.models.c.id == model
-            ).values(retired_at=self._uow.now))
+            self._uow.execute(
+                sa.update(t.models)
+                .where(t.models.c.firm_id == self._firm, t.models.c.id == model)
+                .values(retired_at=self._uow.now)
+            )
             self._uow.record(AuditAction.UPDATE, Entity.MODEL, model, "in the book", "retired")
 
     def _versions(self, *where: sa.ColumnElement[bool]) -> list[ModelVersion]:
@@ -188,8 +212,14 @@ class SqlModels(SqlRepository):
         query = (
             sa.select(v.c.model_id, v.c.version, v.c.created_at, g)
             .join(m, sa.and_(m.c.firm_id == v.c.firm_id, m.c.id == v.c.model_id))
-            .join(g, sa.and_(g.c.firm_id == v.c.firm_id, g.c.model_id == v.c.model_id,
-                             g.c.version == v.c.version))
+            .join(
+                g,
+                sa.and_(
+                    g.c.firm_id == v.c.firm_id,
+                    g.c.model_id == v.c.model_id,
+                    g.c.version == v.c.version,
+                ),
+            )
             .where(v.c.firm_id == self._firm, *where)
             .order_by(m.c.ordinal, v.c.version, g.c.ordinal)
         )
@@ -198,11 +228,19 @@ class SqlModels(SqlRepository):
             grouped.setdefault((row.model_id, row.version), []).append(row)
         return [
             ModelVersion(
-                model=ModelId(model), version=number, created_at=rows[0].created_at,
+                model=ModelId(model),
+                version=number,
+                created_at=rows[0].created_at,
                 firm=self._firm,
                 targets=tuple(
-                    Target(symbol=Symbol(r.symbol), weight=r.weight, band_abs=r.band_abs,
-                           band_rel=r.band_rel, rail_abs=r.rail_abs, rail_rel=r.rail_rel)
+                    Target(
+                        symbol=Symbol(r.symbol),
+                        weight=r.weight,
+                        band_abs=r.band_abs,
+                        band_rel=r.band_rel,
+                        rail_abs=r.rail_abs,
+                        rail_rel=r.rail_rel,
+                    )
                     for r in rows
                 ),
             )
@@ -214,8 +252,9 @@ class SqlModels(SqlRepository):
         return history[-1] if history else None
 
     def version(self, model: ModelId, version: int) -> ModelVersion | None:
-        found = self._versions(t.model_versions.c.model_id == model,
-                               t.model_versions.c.version == version)
+        found = self._versions(
+            t.model_versions.c.model_id == model, t.model_versions.c.version == version
+        )
         return found[0] if found else None
 
     def history(self, model: ModelId) -> Sequence[ModelVersion]:
@@ -237,8 +276,9 @@ class SqlAccounts(SqlRepository):
 
     def _load(self, *where: sa.ColumnElement[bool], everything: bool = False) -> list[Account]:
         a = t.accounts
-        rows = self._rows(sa.select(a).where(a.c.firm_id == self._firm, *where)
-                          .order_by(a.c.ordinal))
+        rows = self._rows(
+            sa.select(a).where(a.c.firm_id == self._firm, *where).order_by(a.c.ordinal)
+        )
         if not rows:
             return []
         ids = [r.id for r in rows]
@@ -282,9 +322,7 @@ class SqlAccounts(SqlRepository):
         return self._load(*where, everything=True)
 
     def _stored(self, ids: Sequence[str]) -> dict[AccountId, Account]:
-        return {
-            a.id: a for part in chunks(ids) for a in self._load(t.accounts.c.id.in_(part))
-        }
+        return {a.id: a for part in chunks(ids) for a in self._load(t.accounts.c.id.in_(part))}
 
     def save(self, accounts: Sequence[Account]) -> None:
         self._uow.firms.require()
@@ -301,31 +339,42 @@ class SqlAccounts(SqlRepository):
         created = [a for a in changed if a.id not in before]
         updated = [a for a in changed if a.id in before]
         ordinal = self._next_ordinal(t.accounts)
-        self._uow.insert(t.accounts, [
-            self._row(a) | {"ordinal": ordinal + i} for i, a in enumerate(created)
-        ])
+        self._uow.insert(
+            t.accounts, [self._row(a) | {"ordinal": ordinal + i} for i, a in enumerate(created)]
+        )
         a = t.accounts
         self._uow.execute(  # executemany: SET the columns each row names
             sa.update(a).where(a.c.firm_id == self._firm, a.c.id == sa.bindparam("b_id")),
-            [{k: v for k, v in self._row(x).items() if k not in ("firm_id", "id")}
-             | {"b_id": x.id} for x in updated],
+            [
+                {k: v for k, v in self._row(x).items() if k not in ("firm_id", "id")}
+                | {"b_id": x.id}
+                for x in updated
+            ],
         )
         r = t.account_restrictions
         for part in chunks([x.id for x in updated]):
-            self._uow.execute(sa.delete(r).where(r.c.firm_id == self._firm,
-                                                 r.c.account_id.in_(part)))
-        self._uow.insert(r, [
-            {"firm_id": self._firm, "account_id": x.id, "symbol": symbol}
-            for x in changed for symbol in sorted(x.restricted)
-        ])
+            self._uow.execute(
+                sa.delete(r).where(r.c.firm_id == self._firm, r.c.account_id.in_(part))
+            )
+        self._uow.insert(
+            r,
+            [
+                {"firm_id": self._firm, "account_id": x.id, "symbol": symbol}
+                for x in changed
+                for symbol in sorted(x.restricted)
+            ],
+        )
         for x in changed:
             old = before.get(x.id)
             action = AuditAction.CREATE if old is None else AuditAction.UPDATE
             self._uow.record(action, Entity.ACCOUNT, x.id, old, x)
-        self._restate_pending([
-            x for x in changed
-            if x.pending_cash != (before[x.id].pending_cash if x.id in before else 0)
-        ])
+        self._restate_pending(
+            [
+                x
+                for x in changed
+                if x.pending_cash != (before[x.id].pending_cash if x.id in before else 0)
+            ]
+        )
 
     def _row(self, account: Account) -> dict[str, Any]:
         return {
@@ -349,11 +398,19 @@ class SqlAccounts(SqlRepository):
         flows = self._uow.cash_flows
         pending = flows.pending_of([a.id for a in accounts])
         flows.cancel([f for a in accounts for f in pending.get(a.id, ())])
-        flows.insert([
-            CashFlow(id=CashFlowId(uuid.uuid4().hex), account=a.id, amount=a.pending_cash,
-                     created_at=self._uow.now, note=RESTATED)
-            for a in accounts if a.pending_cash
-        ])
+        flows.insert(
+            [
+                CashFlow(
+                    id=CashFlowId(uuid.uuid4().hex),
+                    account=a.id,
+                    amount=a.pending_cash,
+                    created_at=self._uow.now,
+                    note=RESTATED,
+                )
+                for a in accounts
+                if a.pending_cash
+            ]
+        )
 
 
 class SqlHoldings(SqlRepository):
@@ -363,13 +420,19 @@ class SqlHoldings(SqlRepository):
         h, a = t.holdings, t.accounts
         query = sa.select(h).where(h.c.firm_id == self._firm, *where)
         if open_only:
-            query = query.join(a, sa.and_(a.c.firm_id == h.c.firm_id, a.c.id == h.c.account_id)
-                               ).where(a.c.closed_at.is_(None)).order_by(a.c.ordinal)
+            query = (
+                query.join(a, sa.and_(a.c.firm_id == h.c.firm_id, a.c.id == h.c.account_id))
+                .where(a.c.closed_at.is_(None))
+                .order_by(a.c.ordinal)
+            )
         return [
-            Holding(account=AccountId(r.account_id), symbol=Symbol(r.symbol),
-                    quantity=Quantity(r.quantity),
-                    cost_basis=None if r.cost_basis is None else Money(r.cost_basis),
-                    acquired=r.acquired)
+            Holding(
+                account=AccountId(r.account_id),
+                symbol=Symbol(r.symbol),
+                quantity=Quantity(r.quantity),
+                cost_basis=None if r.cost_basis is None else Money(r.cost_basis),
+                acquired=r.acquired,
+            )
             for r in self._rows(query.order_by(h.c.account_id, h.c.ordinal))
         ]
 
@@ -403,17 +466,34 @@ class SqlHoldings(SqlRepository):
             return []
         h = t.holdings
         for part in chunks(changed):
-            self._uow.execute(sa.delete(h).where(h.c.firm_id == self._firm,
-                                                 h.c.account_id.in_(part)))
-        self._uow.insert(h, [
-            {"firm_id": self._firm, "account_id": acc, "ordinal": i, "symbol": held.symbol,
-             "quantity": held.quantity, "cost_basis": held.cost_basis, "acquired": held.acquired}
-            for acc in changed for i, held in enumerate(holdings[acc], start=1)
-        ])
+            self._uow.execute(
+                sa.delete(h).where(h.c.firm_id == self._firm, h.c.account_id.in_(part))
+            )
+        self._uow.insert(
+            h,
+            [
+                {
+                    "firm_id": self._firm,
+                    "account_id": acc,
+                    "ordinal": i,
+                    "symbol": held.symbol,
+                    "quantity": held.quantity,
+                    "cost_basis": held.cost_basis,
+                    "acquired": held.acquired,
+                }
+                for acc in changed
+                for i, held in enumerate(holdings[acc], start=1)
+            ],
+        )
         for acc in changed:
             old, new = before.get(acc, []), list(holdings[acc])
-            action = (AuditAction.CREATE if not old
-                      else AuditAction.DELETE if not new else AuditAction.UPDATE)
+            action = (
+                AuditAction.CREATE
+                if not old
+                else AuditAction.DELETE
+                if not new
+                else AuditAction.UPDATE
+            )
             self._uow.record(action, Entity.HOLDINGS, acc, old or None, new or None)
         return changed
 
@@ -434,8 +514,11 @@ class SqlPrices(SqlRepository):
 
     def _current_rows(self) -> list[sa.Row[Any]]:
         p = t.prices
-        return list(self._rows(sa.select(p).where(p.c.firm_id == self._firm,
-                                                  p.c.until.is_(None)).order_by(p.c.seq)))
+        return list(
+            self._rows(
+                sa.select(p).where(p.c.firm_id == self._firm, p.c.until.is_(None)).order_by(p.c.seq)
+            )
+        )
 
     def record(self, prices: Sequence[Price], *, replace_all: bool = False) -> None:
         self._uow.firms.require()
@@ -446,14 +529,18 @@ class SqlPrices(SqlRepository):
             return
         ended = [
             {"b_seq": r.seq, "until": given[s].at if s in given else self._uow.now}
-            for s, r in current.items() if s in given or replace_all
+            for s, r in current.items()
+            if s in given or replace_all
         ]
         p = t.prices
         self._uow.execute(sa.update(p).where(p.c.seq == sa.bindparam("b_seq")), ended)
-        self._uow.insert(p, [
-            {"firm_id": self._firm, "symbol": q.symbol, "price": q.price, "at": q.at}
-            for q in prices
-        ])
+        self._uow.insert(
+            p,
+            [
+                {"firm_id": self._firm, "symbol": q.symbol, "price": q.price, "at": q.at}
+                for q in prices
+            ],
+        )
         before = [self._price(r) for s, r in current.items() if s in given or replace_all]
         self._uow.record(AuditAction.UPDATE, Entity.PRICES, "", before, list(prices))
 
@@ -464,29 +551,45 @@ class SqlPrices(SqlRepository):
         p = t.prices
         found: dict[Symbol, Price] = {}
         for part in chunks(sorted(set(symbols))):
-            query = sa.select(p).where(
-                p.c.firm_id == self._firm, p.c.symbol.in_(part), p.c.at <= at,
-                sa.or_(p.c.until.is_(None), p.c.until > at),
-            ).order_by(p.c.at, p.c.seq)
+            query = (
+                sa.select(p)
+                .where(
+                    p.c.firm_id == self._firm,
+                    p.c.symbol.in_(part),
+                    p.c.at <= at,
+                    sa.or_(p.c.until.is_(None), p.c.until > at),
+                )
+                .order_by(p.c.at, p.c.seq)
+            )
             for row in self._rows(query):
                 found[Symbol(row.symbol)] = self._price(row)
         return found
 
     def history(self, symbol: Symbol) -> Sequence[Price]:
         p = t.prices
-        return [self._price(r) for r in self._rows(
-            sa.select(p).where(p.c.firm_id == self._firm, p.c.symbol == symbol)
-            .order_by(p.c.at, p.c.seq)
-        )]
+        return [
+            self._price(r)
+            for r in self._rows(
+                sa.select(p)
+                .where(p.c.firm_id == self._firm, p.c.symbol == symbol)
+                .order_by(p.c.at, p.c.seq)
+            )
+        ]
 
 
 class SqlCashFlows(SqlRepository):
     """:class:`rebal.ports.storage.CashFlowRepository`."""
 
     def _flow(self, row: sa.Row[Any]) -> CashFlow:
-        return CashFlow(id=CashFlowId(row.id), account=AccountId(row.account_id),
-                        amount=Money(row.amount), created_at=row.created_at,
-                        state=CashFlowState(row.state), closed_at=row.closed_at, note=row.note)
+        return CashFlow(
+            id=CashFlowId(row.id),
+            account=AccountId(row.account_id),
+            amount=Money(row.amount),
+            created_at=row.created_at,
+            state=CashFlowState(row.state),
+            closed_at=row.closed_at,
+            note=row.note,
+        )
 
     def add(self, flow: CashFlow) -> None:
         if flow.state is not CashFlowState.PENDING:
@@ -499,12 +602,22 @@ class SqlCashFlows(SqlRepository):
 
     def insert(self, flows: Sequence[CashFlow]) -> None:
         """Store new pending flows of stored accounts, in bulk (no checks: see :meth:`add`)."""
-        self._uow.insert(t.cash_flows, [
-            {"firm_id": self._firm, "id": f.id, "account_id": f.account, "amount": f.amount,
-             "state": f.state.value, "created_at": f.created_at, "closed_at": None,
-             "note": f.note}
-            for f in flows
-        ])
+        self._uow.insert(
+            t.cash_flows,
+            [
+                {
+                    "firm_id": self._firm,
+                    "id": f.id,
+                    "account_id": f.account,
+                    "amount": f.amount,
+                    "state": f.state.value,
+                    "created_at": f.created_at,
+                    "closed_at": None,
+                    "note": f.note,
+                }
+                for f in flows
+            ],
+        )
         for flow in flows:
             self._uow.record(AuditAction.CREATE, Entity.CASH_FLOW, flow.id, None, flow)
 
@@ -518,8 +631,9 @@ class SqlCashFlows(SqlRepository):
     def pending_of(self, accounts: Sequence[str] | None) -> dict[AccountId, list[CashFlow]]:
         """Pending flows of ``accounts`` (``None``: of every account), oldest first."""
         c = t.cash_flows
-        query = sa.select(c).where(c.c.firm_id == self._firm,
-                                   c.c.state == CashFlowState.PENDING.value)
+        query = sa.select(c).where(
+            c.c.firm_id == self._firm, c.c.state == CashFlowState.PENDING.value
+        )
         found: dict[AccountId, list[CashFlow]] = defaultdict(list)
         for part in [None] if accounts is None else chunks(accounts):
             where = query if part is None else query.where(c.c.account_id.in_(part))
@@ -529,8 +643,7 @@ class SqlCashFlows(SqlRepository):
 
     def pending(self, account: AccountId | None = None) -> Sequence[CashFlow]:
         flows = self.pending_of(None if account is None else [account])
-        return sorted((f for group in flows.values() for f in group),
-                      key=lambda f: f.created_at)
+        return sorted((f for group in flows.values() for f in group), key=lambda f: f.created_at)
 
     def close(self, flow: CashFlowId, state: CashFlowState) -> CashFlow:
         before = self.get(flow)
@@ -547,15 +660,22 @@ class SqlCashFlows(SqlRepository):
     def _close(self, flows: Sequence[CashFlow], state: CashFlowState) -> list[CashFlow]:
         c = t.cash_flows
         self._uow.execute(
-            sa.update(c).where(c.c.firm_id == self._firm, c.c.id == sa.bindparam("b_id"))
+            sa.update(c)
+            .where(c.c.firm_id == self._firm, c.c.id == sa.bindparam("b_id"))
             .values(state=state.value, closed_at=self._uow.now),
             [{"b_id": f.id} for f in flows],
         )
         closed = []
         for before in flows:
-            after = CashFlow(id=before.id, account=before.account, amount=before.amount,
-                             created_at=before.created_at, state=state,
-                             closed_at=self._uow.now, note=before.note)
+            after = CashFlow(
+                id=before.id,
+                account=before.account,
+                amount=before.amount,
+                created_at=before.created_at,
+                state=state,
+                closed_at=self._uow.now,
+                note=before.note,
+            )
             self._uow.record(AuditAction.UPDATE, Entity.CASH_FLOW, before.id, before, after)
             closed.append(after)
         return closed
@@ -570,20 +690,46 @@ class SqlProposals(SqlRepository):
         if self.get(proposal.id) is not None:
             raise Conflict(f"proposal {proposal.id!r} already exists")
         key = {"firm_id": self._firm, "proposal_id": proposal.id}
-        self._uow.execute(sa.insert(t.proposals).values(
-            firm_id=self._firm, id=proposal.id, as_of=proposal.as_of,
-            created_at=proposal.created_at, config=proposal.config, digest=proposal.digest,
-        ))
-        self._uow.insert(t.proposal_accounts, [
-            key | {"ordinal": i, "account_id": a.account, "status": a.status,
-                   "reason": a.reason, "model_id": a.model, "model_version": a.model_version}
-            for i, a in enumerate(proposal.accounts, start=1)
-        ])
-        self._uow.insert(t.proposal_orders, [
-            key | {"ordinal": i, "account_id": o.account, "symbol": o.symbol,
-                   "side": o.side.value, "quantity": o.quantity, "notional": o.notional}
-            for i, o in enumerate(proposal.orders, start=1)
-        ])
+        self._uow.execute(
+            sa.insert(t.proposals).values(
+                firm_id=self._firm,
+                id=proposal.id,
+                as_of=proposal.as_of,
+                created_at=proposal.created_at,
+                config=proposal.config,
+                digest=proposal.digest,
+            )
+        )
+        self._uow.insert(
+            t.proposal_accounts,
+            [
+                key
+                | {
+                    "ordinal": i,
+                    "account_id": a.account,
+                    "status": a.status,
+                    "reason": a.reason,
+                    "model_id": a.model,
+                    "model_version": a.model_version,
+                }
+                for i, a in enumerate(proposal.accounts, start=1)
+            ],
+        )
+        self._uow.insert(
+            t.proposal_orders,
+            [
+                key
+                | {
+                    "ordinal": i,
+                    "account_id": o.account,
+                    "symbol": o.symbol,
+                    "side": o.side.value,
+                    "quantity": o.quantity,
+                    "notional": o.notional,
+                }
+                for i, o in enumerate(proposal.orders, start=1)
+            ],
+        )
         self._uow.record(AuditAction.CREATE, Entity.PROPOSAL, proposal.id, None, proposal)
 
     def get(self, proposal: ProposalId) -> Proposal | None:
@@ -593,27 +739,40 @@ class SqlProposals(SqlRepository):
         ).first()
         if row is None:
             return None
-        accounts = self._rows(sa.select(a).where(a.c.firm_id == self._firm,
-                                                 a.c.proposal_id == proposal)
-                              .order_by(a.c.ordinal))
-        orders = self._rows(sa.select(o).where(o.c.firm_id == self._firm,
-                                               o.c.proposal_id == proposal)
-                            .order_by(o.c.ordinal))
+        accounts = self._rows(
+            sa.select(a)
+            .where(a.c.firm_id == self._firm, a.c.proposal_id == proposal)
+            .order_by(a.c.ordinal)
+        )
+        orders = self._rows(
+            sa.select(o)
+            .where(o.c.firm_id == self._firm, o.c.proposal_id == proposal)
+            .order_by(o.c.ordinal)
+        )
         return Proposal(
-            id=ProposalId(row.id), as_of=row.as_of, created_at=row.created_at,
-            config=row.config, firm=self._firm,
+            id=ProposalId(row.id),
+            as_of=row.as_of,
+            created_at=row.created_at,
+            config=row.config,
+            firm=self._firm,
             accounts=tuple(
-                AccountProposal(account=AccountId(r.account_id), status=r.status,
-                                reason=r.reason,
-                                model=None if r.model_id is None else ModelId(r.model_id),
-                                model_version=r.model_version)
+                AccountProposal(
+                    account=AccountId(r.account_id),
+                    status=r.status,
+                    reason=r.reason,
+                    model=None if r.model_id is None else ModelId(r.model_id),
+                    model_version=r.model_version,
+                )
                 for r in accounts
             ),
             orders=tuple(
-                ProposedOrder(account=AccountId(r.account_id), symbol=Symbol(r.symbol),
-                              side=Side(r.side),
-                              quantity=None if r.quantity is None else Quantity(r.quantity),
-                              notional=None if r.notional is None else Money(r.notional))
+                ProposedOrder(
+                    account=AccountId(r.account_id),
+                    symbol=Symbol(r.symbol),
+                    side=Side(r.side),
+                    quantity=None if r.quantity is None else Quantity(r.quantity),
+                    notional=None if r.notional is None else Money(r.notional),
+                )
                 for r in orders
             ),
         )
@@ -621,7 +780,8 @@ class SqlProposals(SqlRepository):
     def list(self) -> Sequence[Proposal]:
         p = t.proposals
         ids = self._uow.connection.execute(
-            sa.select(p.c.id).where(p.c.firm_id == self._firm)
+            sa.select(p.c.id)
+            .where(p.c.firm_id == self._firm)
             .order_by(p.c.created_at.desc(), p.c.id.desc())
         ).scalars()
         return [found for i in list(ids) if (found := self.get(ProposalId(i))) is not None]
@@ -630,8 +790,7 @@ class SqlProposals(SqlRepository):
 class SqlAudit(SqlRepository):
     """:class:`rebal.ports.storage.AuditTrail`."""
 
-    def entries(self, entity: Entity | None = None, key: str | None = None
-                ) -> Sequence[AuditEntry]:
+    def entries(self, entity: Entity | None = None, key: str | None = None) -> Sequence[AuditEntry]:
         self._uow.flush_audit()
         a = t.audit_log
         query = sa.select(a).where(a.c.firm_id == self._firm)
@@ -640,8 +799,16 @@ class SqlAudit(SqlRepository):
         if key is not None:
             query = query.where(a.c.key == key)
         return [
-            AuditEntry(at=r.at, actor=r.actor, reason=r.reason, action=AuditAction(r.action),
-                       entity=Entity(r.entity), key=r.key, before=r.before, after=r.after,
-                       firm=FirmId(r.firm_id))
+            AuditEntry(
+                at=r.at,
+                actor=r.actor,
+                reason=r.reason,
+                action=AuditAction(r.action),
+                entity=Entity(r.entity),
+                key=r.key,
+                before=r.before,
+                after=r.after,
+                firm=FirmId(r.firm_id),
+            )
             for r in self._rows(query.order_by(a.c.seq))
         ]

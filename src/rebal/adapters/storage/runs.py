@@ -59,17 +59,30 @@ class SqlRuns(SqlRepository):
     def _run(self, row: sa.Row[Any]) -> Run:
         return Run(
             id=RunId(row.id),
-            key=RunKey(ScopeKind(row.scope), row.scope_name, row.as_of, RunType(row.type),
-                       row.model_version),
-            state=RunState(row.state), created_at=row.created_at, updated_at=row.updated_at,
+            key=RunKey(
+                ScopeKind(row.scope),
+                row.scope_name,
+                row.as_of,
+                RunType(row.type),
+                row.model_version,
+            ),
+            state=RunState(row.state),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
             reason=row.reason,
             proposal=None if row.proposal_id is None else ProposalId(row.proposal_id),
             firm=self._firm,
         )
 
     def _key(self, key: RunKey) -> dict[str, Any]:
-        return {"firm_id": self._firm, "scope": key.scope.value, "scope_name": key.name,
-                "as_of": key.as_of, "type": key.type.value, "model_version": key.model_version}
+        return {
+            "firm_id": self._firm,
+            "scope": key.scope.value,
+            "scope_name": key.name,
+            "as_of": key.as_of,
+            "type": key.type.value,
+            "model_version": key.model_version,
+        }
 
     def start(self, run: Run, reason: str) -> tuple[Run, bool]:
         check_start(run)
@@ -80,9 +93,16 @@ class SqlRuns(SqlRepository):
         insert = (postgresql.insert if self._uow.dialect == "postgresql" else sqlite.insert)(t.runs)
         added = self._uow.execute(
             insert.values(
-                **self._key(run.key), id=run.id, state=run.state.value, reason=run.reason,
-                proposal_id=run.proposal, created_at=run.created_at, updated_at=run.updated_at,
-            ).on_conflict_do_nothing(index_elements=list(_KEY)).returning(t.runs.c.id)
+                **self._key(run.key),
+                id=run.id,
+                state=run.state.value,
+                reason=run.reason,
+                proposal_id=run.proposal,
+                created_at=run.created_at,
+                updated_at=run.updated_at,
+            )
+            .on_conflict_do_nothing(index_elements=list(_KEY))
+            .returning(t.runs.c.id)
         ).first()
         if added is None:
             stored = self.find(run.key)
@@ -94,9 +114,7 @@ class SqlRuns(SqlRepository):
 
     def get(self, run: RunId, *, for_update: bool = False) -> Run | None:
         query = sa.select(t.runs).where(t.runs.c.firm_id == self._firm, t.runs.c.id == run)
-        row = self._uow.connection.execute(
-            query.with_for_update() if for_update else query
-        ).first()
+        row = self._uow.connection.execute(query.with_for_update() if for_update else query).first()
         return None if row is None else self._run(row)
 
     def find(self, key: RunKey) -> Run | None:
@@ -118,20 +136,31 @@ class SqlRuns(SqlRepository):
         return found
 
     def _event(self, run: RunId, at: datetime, state: RunState, reason: str) -> None:
-        self._uow.execute(sa.insert(t.run_events).values(
-            firm_id=self._firm, run_id=run, at=at, state=state.value, reason=reason
-        ))
+        self._uow.execute(
+            sa.insert(t.run_events).values(
+                firm_id=self._firm, run_id=run, at=at, state=state.value, reason=reason
+            )
+        )
 
     def transition(self, run: RunId, state: RunState, at: datetime, reason: str) -> Run:
         before = self._stored(run)
         check_transition(run, before.state, state)
         self._uow.execute(
-            sa.update(t.runs).where(t.runs.c.firm_id == self._firm, t.runs.c.id == run)
+            sa.update(t.runs)
+            .where(t.runs.c.firm_id == self._firm, t.runs.c.id == run)
             .values(state=state.value, reason=reason, updated_at=at)
         )
         self._event(run, at, state, reason)
-        after = Run(id=before.id, key=before.key, state=state, created_at=before.created_at,
-                    updated_at=at, reason=reason, proposal=before.proposal, firm=before.firm)
+        after = Run(
+            id=before.id,
+            key=before.key,
+            state=state,
+            created_at=before.created_at,
+            updated_at=at,
+            reason=reason,
+            proposal=before.proposal,
+            firm=before.firm,
+        )
         self._uow.record(AuditAction.UPDATE, Entity.RUN, run, before, after)
         return after
 
@@ -142,8 +171,9 @@ class SqlRuns(SqlRepository):
         e = t.run_events
         return [
             RunEvent(run=RunId(r.run_id), at=r.at, state=RunState(r.state), reason=r.reason)
-            for r in self._rows(sa.select(e).where(e.c.firm_id == self._firm, e.c.run_id == run)
-                                .order_by(e.c.seq))
+            for r in self._rows(
+                sa.select(e).where(e.c.firm_id == self._firm, e.c.run_id == run).order_by(e.c.seq)
+            )
         ]
 
 
@@ -166,7 +196,8 @@ class SqlOrders(SqlRepository):
             state=OrderState(row.state),
             filled_quantity=Quantity(row.filled_quantity),
             filled_notional=Money(row.filled_notional),
-            broker_order_id=None if row.broker_order_id is None
+            broker_order_id=None
+            if row.broker_order_id is None
             else BrokerOrderId(row.broker_order_id),
             parent=None if row.parent is None else ClientOrderId(row.parent),
             reason=row.reason,
@@ -177,9 +208,12 @@ class SqlOrders(SqlRepository):
     def _progress(self, order: Order) -> dict[str, Any]:
         """The columns an update may change."""
         return {
-            "state": order.state.value, "filled_quantity": order.filled_quantity,
-            "filled_notional": order.filled_notional, "broker_order_id": order.broker_order_id,
-            "reason": order.reason, "submitted_at": order.submitted_at,
+            "state": order.state.value,
+            "filled_quantity": order.filled_quantity,
+            "filled_notional": order.filled_notional,
+            "broker_order_id": order.broker_order_id,
+            "reason": order.reason,
+            "submitted_at": order.submitted_at,
             "updated_at": self._uow.now,
         }
 
@@ -193,15 +227,29 @@ class SqlOrders(SqlRepository):
         self._require(t.runs.c.id, {o.run for o in orders if o.run is not None}, "run")
         parents = {o.parent for o in orders if o.parent is not None} - set(ids)
         self._require(t.orders.c.client_order_id, parents, "parent order")
-        self._uow.insert(t.orders, [
-            {"firm_id": self._firm, "client_order_id": o.client_order_id, "run_id": o.run,
-             "account_id": o.account, "symbol": o.symbol, "side": o.side.value,
-             "quantity": o.quantity, "notional": o.notional, "type": o.type.value,
-             "limit_price": o.limit_price, "time_in_force": o.time_in_force.value,
-             "extended_hours": o.extended_hours, "parent": o.parent,
-             "created_at": self._uow.now} | self._progress(o)
-            for o in orders
-        ])
+        self._uow.insert(
+            t.orders,
+            [
+                {
+                    "firm_id": self._firm,
+                    "client_order_id": o.client_order_id,
+                    "run_id": o.run,
+                    "account_id": o.account,
+                    "symbol": o.symbol,
+                    "side": o.side.value,
+                    "quantity": o.quantity,
+                    "notional": o.notional,
+                    "type": o.type.value,
+                    "limit_price": o.limit_price,
+                    "time_in_force": o.time_in_force.value,
+                    "extended_hours": o.extended_hours,
+                    "parent": o.parent,
+                    "created_at": self._uow.now,
+                }
+                | self._progress(o)
+                for o in orders
+            ],
+        )
         for order in orders:
             self._uow.record(AuditAction.CREATE, Entity.ORDER, order.client_order_id, None, order)
 
@@ -213,8 +261,9 @@ class SqlOrders(SqlRepository):
     def _select(self, *where: sa.ColumnElement[bool], for_update: bool = False) -> list[Order]:
         o = t.orders
         query = sa.select(o).where(o.c.firm_id == self._firm, *where).order_by(o.c.seq)
-        return [self._order(r) for r in self._rows(query.with_for_update() if for_update
-                                                   else query)]
+        return [
+            self._order(r) for r in self._rows(query.with_for_update() if for_update else query)
+        ]
 
     def get(self, order: ClientOrderId, *, for_update: bool = False) -> Order | None:
         found = self._select(t.orders.c.client_order_id == order, for_update=for_update)
@@ -230,7 +279,8 @@ class SqlOrders(SqlRepository):
     def update(self, orders: Sequence[Order]) -> None:
         ids = [o.client_order_id for o in orders]
         stored = {
-            o.client_order_id: o for part in chunks(ids)
+            o.client_order_id: o
+            for part in chunks(ids)
             for o in self._select(t.orders.c.client_order_id.in_(part), for_update=True)
         }
         changed = []
@@ -244,13 +294,13 @@ class SqlOrders(SqlRepository):
                 stored[order.client_order_id] = order
         o = t.orders
         self._uow.execute(
-            sa.update(o).where(o.c.firm_id == self._firm,
-                               o.c.client_order_id == sa.bindparam("b_id")),
+            sa.update(o).where(
+                o.c.firm_id == self._firm, o.c.client_order_id == sa.bindparam("b_id")
+            ),
             [self._progress(after) | {"b_id": after.client_order_id} for _, after in changed],
         )
         for before, after in changed:
-            self._uow.record(AuditAction.UPDATE, Entity.ORDER, after.client_order_id, before,
-                             after)
+            self._uow.record(AuditAction.UPDATE, Entity.ORDER, after.client_order_id, before, after)
 
 
 class SqlFills(SqlRepository):
@@ -258,18 +308,26 @@ class SqlFills(SqlRepository):
 
     @staticmethod
     def _fill(row: sa.Row[Any]) -> Fill:
-        return Fill(id=FillId(row.id), client_order_id=ClientOrderId(row.client_order_id),
-                    account=AccountId(row.account_id), symbol=Symbol(row.symbol),
-                    side=Side(row.side), quantity=Quantity(row.quantity), price=row.price,
-                    at=row.at)
+        return Fill(
+            id=FillId(row.id),
+            client_order_id=ClientOrderId(row.client_order_id),
+            account=AccountId(row.account_id),
+            symbol=Symbol(row.symbol),
+            side=Side(row.side),
+            quantity=Quantity(row.quantity),
+            price=row.price,
+            at=row.at,
+        )
 
     def add(self, fills: Sequence[Fill]) -> Sequence[Fill]:
         f = t.fills
         known = {
-            found.id: found for part in chunks([x.id for x in fills])
-            for found in map(self._fill, self._rows(
-                sa.select(f).where(f.c.firm_id == self._firm, f.c.id.in_(part))
-            ))
+            found.id: found
+            for part in chunks([x.id for x in fills])
+            for found in map(
+                self._fill,
+                self._rows(sa.select(f).where(f.c.firm_id == self._firm, f.c.id.in_(part))),
+            )
         }
         new: dict[FillId, Fill] = {}
         for fill in fills:
@@ -282,13 +340,24 @@ class SqlFills(SqlRepository):
         missing = sorted(orders - self._existing(t.orders.c.client_order_id, orders))
         if missing:
             raise NotFound(f"order {missing[0]!r} is not stored (named by a fill)")
-        self._uow.insert(f, [
-            {"firm_id": self._firm, "id": x.id, "client_order_id": x.client_order_id,
-             "account_id": x.account, "symbol": x.symbol, "side": x.side.value,
-             "quantity": x.quantity, "price": x.price, "at": x.at,
-             "recorded_at": self._uow.now}
-            for x in new.values()
-        ])
+        self._uow.insert(
+            f,
+            [
+                {
+                    "firm_id": self._firm,
+                    "id": x.id,
+                    "client_order_id": x.client_order_id,
+                    "account_id": x.account,
+                    "symbol": x.symbol,
+                    "side": x.side.value,
+                    "quantity": x.quantity,
+                    "price": x.price,
+                    "at": x.at,
+                    "recorded_at": self._uow.now,
+                }
+                for x in new.values()
+            ],
+        )
         for fill in new.values():
             self._uow.record(AuditAction.CREATE, Entity.FILL, fill.id, None, fill)
         return list(new.values())
@@ -304,7 +373,11 @@ class SqlFills(SqlRepository):
 
     def for_order(self, order: ClientOrderId) -> Sequence[Fill]:
         f = t.fills
-        return [self._fill(r) for r in self._rows(
-            sa.select(f).where(f.c.firm_id == self._firm, f.c.client_order_id == order)
-            .order_by(f.c.seq)
-        )]
+        return [
+            self._fill(r)
+            for r in self._rows(
+                sa.select(f)
+                .where(f.c.firm_id == self._firm, f.c.client_order_id == order)
+                .order_by(f.c.seq)
+            )
+        ]

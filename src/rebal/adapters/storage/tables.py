@@ -369,7 +369,7 @@ schedule_marks = sa.Table(
     sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
 )
 
-# what each sell fill realised, one row per lot it relieved (rebal.domain.realised); ``basis``
+# what each sell fill realised, one row per lot it relieved (rebal.tax.realised); ``basis``
 # and ``acquired`` are NULL for shares the book held without them
 realised_lots = sa.Table(
     "realised_lots",

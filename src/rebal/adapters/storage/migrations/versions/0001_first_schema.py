@@ -25,9 +25,23 @@ _SYMBOL = sa.String(32)
 _STATE = sa.String(24)
 _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _TABLES = (
-    "firms", "models", "model_versions", "model_targets", "accounts", "account_restrictions",
-    "holdings", "prices", "cash_flows", "proposals", "proposal_accounts", "proposal_orders",
-    "runs", "run_events", "orders", "fills", "audit_log",
+    "firms",
+    "models",
+    "model_versions",
+    "model_targets",
+    "accounts",
+    "account_restrictions",
+    "holdings",
+    "prices",
+    "cash_flows",
+    "proposals",
+    "proposal_accounts",
+    "proposal_orders",
+    "runs",
+    "run_events",
+    "orders",
+    "fills",
+    "audit_log",
 )
 
 
@@ -107,10 +121,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "firm_id", "model_id", "version", "ordinal", name=op.f("pk_model_targets")
         ),
-        _refers("model_targets", ["firm_id", "model_id", "version"], "model_versions",
-                ["firm_id", "model_id", "version"]),
+        _refers(
+            "model_targets",
+            ["firm_id", "model_id", "version"],
+            "model_versions",
+            ["firm_id", "model_id", "version"],
+        ),
         sa.UniqueConstraint(
-            "firm_id", "model_id", "version", "symbol",
+            "firm_id",
+            "model_id",
+            "version",
+            "symbol",
             name=op.f("uq_model_targets_firm_id_model_id_version_symbol"),
         ),
     )
@@ -237,7 +258,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("firm_id", "id", name=op.f("pk_runs")),
         _refers("runs", ["firm_id", "proposal_id"], "proposals", ["firm_id", "id"]),
         sa.UniqueConstraint(
-            "firm_id", "scope", "scope_name", "as_of", "type", "model_version",
+            "firm_id",
+            "scope",
+            "scope_name",
+            "as_of",
+            "type",
+            "model_version",
             name=op.f("uq_runs_firm_id_scope_scope_name_as_of_type_model_version"),
         ),
     )
@@ -304,8 +330,7 @@ def upgrade() -> None:
         sa.Column("at", UtcInstant, nullable=False),
         sa.Column("recorded_at", UtcInstant, nullable=False),
         sa.UniqueConstraint("firm_id", "id", name=op.f("uq_fills_firm_id_id")),
-        _refers("fills", ["firm_id", "client_order_id"], "orders",
-                ["firm_id", "client_order_id"]),
+        _refers("fills", ["firm_id", "client_order_id"], "orders", ["firm_id", "client_order_id"]),
     )
     _index("fills", "firm_id", "client_order_id")
     op.create_table(

@@ -1,0 +1,206 @@
+"""Turn validated tables into the core's arrays, and name the rows and slots again afterwards.
+
+This is the seam between the labelled world of files and DataFrames (account ids, symbols) and
+the core's integer-indexed arrays. It does no I/O; it groups and aligns with pandas, in bulk,
+so that a book of a million accounts is built without a Python loop per account.
+
+Slot order within an account: the model's securities in the model's row order, then the
+holdings outside the model in symbol order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from rebal.core.bands import BandParams
+from rebal.core.book import BookArrays
+from rebal.domain.money import from_micro, from_micro_nano
+from rebal.io.tables import Tables
+
+CASH = "CASH"
+_BAND_COLUMNS = ("band_abs", "band_rel", "rail_abs", "rail_rel")
+
+
+class FlowError(ValueError):
+    """A deposit or withdrawal given on the command line is not usable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """A book ready for the core: arrays, and the labels of their rows and symbols."""
+
+    arrays: BookArrays
+    accounts: pd.DataFrame  # one row per array row: account, model, type, household, ...
+    universe: tuple[str, ...]  # symbol of each index used in ``arrays.symbol``
+    # The price of each symbol of ``universe`` as written (None where missing): what exact
+    # output multiplies quantities by, where the core uses ``arrays.price`` (float64).
+    exact_prices: tuple[Decimal | None, ...] = ()
+    # Per slot (N, K), the nano-shares held below the micro-shares of ``arrays.quantity_micro``
+    # (the sum of each holding's rest, 0 to 999 each); None when there are none. The core trades
+    # whole micro-shares; exact output adds these back (``exact_quantities``).
+    rest_nano: np.ndarray | None = None
+
+    def symbols(self) -> np.ndarray:
+        """Symbol name per slot (N, K), '' for padding."""
+        names = np.array((*self.universe, ""), dtype=object)
+        return names[self.arrays.symbol]  # -1 picks the trailing ''
+
+    def exact_quantities(self, rows: np.ndarray, cols: np.ndarray) -> list[Decimal]:
+        """The exact quantity held in each slot (``rows``, ``cols``), to the nano-share."""
+        micro = self.arrays.quantity_micro[rows, cols].tolist()
+        if self.rest_nano is None:
+            return [from_micro(m) for m in micro]
+        rest = self.rest_nano[rows, cols].tolist()
+        return [from_micro_nano(m, r) for m, r in zip(micro, rest, strict=True)]
+
+
+def _band_params(
+    frame: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+) -> BandParams | None:
+    """Per-slot overrides from the model rows; None when no row sets any."""
+    if frame[list(_BAND_COLUMNS)].isna().all().all():
+        return None
+    arrays = {}
+    for name in _BAND_COLUMNS:
+        out = np.full(shape, np.nan)
+        out[rows, cols] = frame[name].to_numpy(dtype=np.float64)
+        arrays[name] = out
+    # The wide band of the tiered policy follows the band; models.csv does not set it.
+    nan = np.full(shape, np.nan)
+    return BandParams(wide_abs=nan, wide_rel=nan.copy(), **arrays)
+
+
+def apply_flows(accounts: pd.DataFrame, flows: Mapping[str, int]) -> pd.DataFrame:
+    """Return ``accounts`` with extra pending cash (cents, deposit positive) added per account.
+
+    Raises
+    ------
+    FlowError
+        If a flow names an account that is not in the book.
+    """
+    if not flows:
+        return accounts
+    unknown = sorted(set(flows) - set(accounts["account"]))
+    if unknown:
+        raise FlowError(f"deposit/withdrawal for unknown account(s): {', '.join(unknown)}")
+    extra = accounts["account"].map(flows).fillna(0).astype(np.int64)
+    return accounts.assign(pending_cents=accounts["pending_cents"] + extra)
+
+
+def build_book(
+    tables: Tables,
+    flows: Mapping[str, int] | None = None,
+    extra_slots: pd.DataFrame | None = None,
+) -> Book:
+    """Return the arrays of ``tables``; ``flows`` adds pending cash (cents) per account.
+
+    ``extra_slots`` (columns ``account``, ``symbol``) adds empty slots (quantity 0, target 0)
+    for securities an account may buy without holding or targeting them: the substitutes of the
+    tax layer (`rebal.tax_overlay`). A slot already present is not repeated.
+    """
+    accounts = apply_flows(tables.accounts.reset_index(drop=True), flows or {})
+    n = len(accounts)
+    row_of = pd.Series(np.arange(n), index=accounts["account"])
+
+    models = tables.models.assign(order=np.arange(len(tables.models)))
+    securities = models[models["symbol"] != CASH]
+    cash_rows = models[models["symbol"] == CASH].set_index("model")
+
+    targets = (
+        accounts[["account", "model"]]
+        .assign(row=np.arange(n))
+        .merge(securities, on="model", how="inner")
+    )
+    held = (
+        tables.holdings.groupby(["account", "symbol"], sort=False)[
+            ["quantity_micro", "quantity_rest_nano"]
+        ]
+        .sum()
+        .reset_index()
+    )
+    if extra_slots is not None and len(extra_slots):
+        empty = extra_slots[["account", "symbol"]].assign(
+            quantity_micro=np.int64(0), quantity_rest_nano=np.int64(0)
+        )
+        held = pd.concat([held, empty], ignore_index=True).drop_duplicates(
+            ["account", "symbol"], keep="first"
+        )
+    held["row"] = row_of.reindex(held["account"]).to_numpy()
+    slots = targets[["row", "symbol", "weight", "order", *_BAND_COLUMNS]].merge(
+        held[["row", "symbol", "quantity_micro", "quantity_rest_nano"]],
+        on=["row", "symbol"],
+        how="outer",
+    )
+    banned = (
+        accounts[["restricted"]]
+        .assign(row=np.arange(n))
+        .explode("restricted")
+        .dropna()
+        .rename(columns={"restricted": "symbol"})
+        .assign(restricted=True)
+    )
+    slots = slots.merge(banned, on=["row", "symbol"], how="left")
+    slots["restricted"] = slots["restricted"].astype("boolean").fillna(False)
+    slots["in_model"] = slots["order"].notna()
+    for column in ("quantity_micro", "quantity_rest_nano"):
+        slots[column] = slots[column].fillna(0).astype(np.int64)
+    slots["weight"] = slots["weight"].fillna(0.0)
+    slots = slots.sort_values(
+        ["row", "in_model", "order", "symbol"], ascending=[True, False, True, True]
+    )
+    slot = slots.groupby("row", sort=False).cumcount().to_numpy()
+    rows = slots["row"].to_numpy(dtype=np.int64)
+    k = int(slot.max()) + 1 if len(slot) else 1
+    shape = (n, k)
+
+    codes, universe = pd.factorize(slots["symbol"])
+    symbol = np.full(shape, -1, dtype=np.int64)
+    symbol[rows, slot] = codes
+    quantity = np.zeros(shape, dtype=np.int64)
+    quantity[rows, slot] = slots["quantity_micro"].to_numpy()
+    rest: np.ndarray | None = None
+    if slots["quantity_rest_nano"].any():
+        rest = np.zeros(shape, dtype=np.int64)
+        rest[rows, slot] = slots["quantity_rest_nano"].to_numpy()
+    target = np.zeros(shape)
+    target[rows, slot] = slots["weight"].to_numpy()
+    price_of = tables.prices.set_index("symbol")["price"]
+    universe_price = price_of.reindex(universe).to_numpy(dtype=np.float64)
+    price = np.where(symbol >= 0, universe_price[symbol], np.nan)
+
+    restricted = np.zeros(shape, dtype=bool)
+    restricted[rows, slot] = slots["restricted"].to_numpy(dtype=bool)
+
+    cash = cash_rows.reindex(accounts["model"])
+    has_cash_target = cash["weight"].notna().to_numpy()
+    one = np.arange(n)
+    arrays = BookArrays(
+        symbol=symbol,
+        quantity_micro=quantity,
+        price=price,
+        target=target,
+        overrides=_band_params(slots, rows, slot, shape),
+        restricted=restricted,
+        cash_cents=accounts["cash_cents"].to_numpy(dtype=np.int64),
+        pending_cents=accounts["pending_cents"].to_numpy(dtype=np.int64),
+        cash_target=cash["weight"].fillna(0.0).to_numpy(dtype=np.float64),
+        cash_overrides=_band_params(cash.reset_index(drop=True), one, np.zeros(n, int), (n, 1)),
+        has_cash_target=has_cash_target,
+        has_model=(accounts["model"] != "").to_numpy(),
+        can_trade=accounts["can_trade"].to_numpy(dtype=bool),
+        liquidate=accounts["liquidate"].to_numpy(dtype=bool),
+    )
+    exact_of = tables.prices.set_index("symbol")["price_exact"]
+    exact = tuple(None if pd.isna(p) else p for p in exact_of.reindex(universe).to_list())
+    return Book(
+        arrays=arrays,
+        accounts=accounts,
+        universe=tuple(universe),
+        exact_prices=exact,
+        rest_nano=rest,
+    )
