@@ -88,7 +88,7 @@ from rebal.services.reconcile import (
 )
 from rebal.services.run_compliance import comply
 from rebal.services.run_notices import check_notices, queue_run_notices
-from rebal.services.runs import EXCHANGE_TZ, RunInputError, client_order_id
+from rebal.services.runs import EXCHANGE_TZ, NOT_TRADED, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
 from rebal.tax.realised import RealisedLot, realised_lots, relieve
 
@@ -544,8 +544,12 @@ def _resumed(orders: Sequence[Order]) -> str:
 
 
 def _proposal_accounts(uow: UnitOfWork, run: Run) -> list[AccountId]:
+    """The accounts the run opens at the broker: its proposal's, less those it leaves out
+    (:func:`rebal.services.runs.overdrawn`)."""
     proposal = uow.proposals.get(run.proposal) if run.proposal else None
-    return [a.account for a in proposal.accounts] if proposal else []
+    if proposal is None:
+        return []
+    return [a.account for a in proposal.accounts if a.status != NOT_TRADED]
 
 
 def _by_account(orders: Iterable[T]) -> dict[AccountId, list[T]]:

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from rebal.domain.account import positions_of
 from rebal.domain.ids import CASH, AccountId, RunId, Symbol
-from rebal.domain.money import Money, Quantity
+from rebal.domain.money import NO_MONEY, Money, Quantity
 from rebal.domain.order import Side
 from rebal.domain.run import Run, RunEvent
 from rebal.ports.broker import ReportsHoldings
@@ -402,7 +402,12 @@ def run_allocation(
     holdings reach at current prices against those its proposal intended. The intended
     holdings are the holdings before the run (the book less the run's fills) moved by the
     proposed orders, their cash by the proposed amounts at the proposal's prices; both are
-    valued at current prices, so a move of prices alone flags nothing."""
+    valued at current prices, so a move of prices alone flags nothing. Both are measured after
+    the account's pending cash flow, as the proposal sized its trades (docs/rebalancing.md): a
+    deposit the proposal invests is in the intended cash (which would otherwise fall below
+    zero, every weight above its share), and a deposit still pending after the run is in the
+    reached cash, so a run that traded as proposed is not flagged and one that left the
+    deposit uninvested is."""
     proposal = uow.proposals.get(run.proposal) if run.proposal else None
     if proposal is None:
         return []
@@ -417,11 +422,13 @@ def run_allocation(
     proposed_of = defaultdict(list)
     for p in proposal.orders:
         proposed_of[p.account].append(p)
+    pending = {a: acct.pending_cash for a, acct in uow.accounts.get_many(accounts).items()}
     checks = []
     for account in accounts:
         held = book[account]
         shares: dict[Symbol, Decimal] = defaultdict(Decimal, held.positions)
-        cash = Decimal(held.cash)
+        reached_cash = Money(held.cash + pending.get(account, NO_MONEY))
+        cash: Decimal = reached_cash
         for o in orders_of[account]:  # undo the run's fills: the holdings before it
             sign = 1 if o.side is Side.BUY else -1
             shares[o.symbol] -= sign * o.filled_quantity
@@ -438,5 +445,5 @@ def run_allocation(
         intended = {s: v / total for s, v in values.items()} if total > 0 else {}
         if total > 0:
             intended[CASH] = cash / total
-        checks.append(check_allocation(account, intended, held.positions, now, held.cash))
+        checks.append(check_allocation(account, intended, held.positions, now, reached_cash))
     return checks

@@ -10,8 +10,10 @@ price from the quote as of the run), before anything is sent; :mod:`rebal.servic
 trades it.
 
 Bad input (an unknown account or model, a model with no accounts, an empty book, a price
-missing or older than the staleness limit) raises :class:`RunInputError` before anything is
-written.
+older than the staleness limit) raises :class:`RunInputError` before anything is written. A
+held or targeted symbol with no price at all (a delisted security) does not refuse the run: the
+planner gives each account holding it the status ``unable_to_check`` with the reason and no
+orders, and the other accounts trade.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -77,6 +80,30 @@ class RunRequest:
     amount: Money | None = None
     max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE
     also_priced: frozenset[Symbol] = frozenset()
+    #: Whether the broker keeps an account whose cash is negative (a debit balance). The
+    #: simulated custodian, the only broker a run trades through, keeps none: an overdrawn
+    #: account is left out of the run with the reason (:func:`overdrawn`).
+    overdrafts: bool = False
+
+
+#: The status of an account a run leaves out (see :func:`overdrawn`).
+NOT_TRADED = "not_traded"
+
+
+def overdrawn(accounts: Sequence[Account], request: RunRequest) -> dict[AccountId, str]:
+    """The accounts of ``accounts`` the run leaves out, each with the reason: those whose cash
+    is negative, when the broker keeps no overdrafts (the account could not be opened there;
+    its cash is to be brought back by a deposit or a sale outside the run)."""
+    if request.overdrafts:
+        return {}
+    return {
+        a.id: (
+            f"not traded: the account's cash is negative ({a.cash}) and the broker keeps no "
+            "overdrafts; bring the cash to zero or more, then run it again"
+        )
+        for a in accounts
+        if a.cash < 0
+    }
 
 
 def run_id(key: RunKey) -> RunId:
@@ -113,8 +140,8 @@ def _accounts(uow: UnitOfWork, request: RunRequest) -> tuple[list[Account], int]
 
 
 def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest) -> BookSnapshot:
-    """The stored book restricted to ``accounts``, priced as of the run; refuses a missing or
-    stale price of anything held or targeted."""
+    """The stored book restricted to ``accounts``, priced as of the run; refuses a stale price
+    of anything held or targeted and leaves a symbol with no price unpriced (see the module)."""
     ids = {a.id for a in accounts}
     held = uow.holdings.of_many([a.id for a in accounts])
     holdings = tuple(h for a in accounts for h in held[a.id])
@@ -130,7 +157,7 @@ def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest)
     for symbol in sorted(wanted):
         quote = quotes.get(symbol)
         if quote is None:
-            raise RunInputError(f"no price of {symbol} as of {request.as_of.isoformat()}")
+            continue  # the planner gives its accounts unable_to_check, with the reason
         if request.as_of - quote.at > request.max_price_age:
             raise RunInputError(
                 f"the price of {symbol} is stale: quoted {quote.at.isoformat()}, more than "
@@ -143,7 +170,7 @@ def _snapshot(uow: UnitOfWork, accounts: Sequence[Account], request: RunRequest)
         models=models,
         accounts=tuple(a for a in accounts if a.id in ids),
         holdings=holdings,
-        prices=tuple(priced[s] for s in sorted(wanted | set(fresh))),
+        prices=tuple(priced[s] for s in sorted(set(priced))),
     )
 
 
@@ -155,6 +182,16 @@ def _flows(request: RunRequest, accounts: Sequence[Account]) -> dict[AccountId, 
     if request.scope is not ScopeKind.ACCOUNT:
         raise RunInputError("a raise_cash run is for one account (--account)")
     return {accounts[0].id: Money(-request.amount)}
+
+
+def _queued(orders: Sequence[object], left_out: Mapping[AccountId, str]) -> str:
+    """The event a new run starts with: its proposed orders and the accounts it leaves out."""
+    text = f"queued: {len(orders)} proposed orders"
+    if left_out:
+        text += f"; {len(left_out)} account(s) left out: " + "; ".join(
+            f"{a} {why}" for a, why in sorted(left_out.items())
+        )
+    return text
 
 
 def start_run(
@@ -179,21 +216,39 @@ def start_run(
         existing = uow.runs.find(key)
         if existing is not None:
             return existing, False
-        book = _snapshot(uow, accounts, request)
+        left_out = overdrawn(accounts, request)
+        traded = [a for a in accounts if a.id not in left_out]
+        flows = _flows(request, accounts)
         try:
             terms = OrderTerms.of_config(request.config)
-            plan = planner(book, request.type, _flows(request, accounts))
         except ValueError as exc:
             raise RunInputError(str(exc)) from None
-        quotes = {p.symbol: p.price for p in book.prices}
+        outcomes: tuple[AccountProposal, ...] = ()
+        orders: tuple[tuple[ProposedOrder, Money], ...] = ()
+        quotes: dict[Symbol, Decimal] = {}
+        if traded:
+            book = _snapshot(uow, traded, request)
+            try:
+                plan = planner(book, request.type, flows)
+            except ValueError as exc:
+                raise RunInputError(str(exc)) from None
+            outcomes, orders = plan.accounts, plan.orders
+            quotes = {p.symbol: p.price for p in book.prices}
+        by_id = {o.account: o for o in outcomes}
+        outcomes = tuple(
+            by_id.get(a.id)
+            or AccountProposal(account=a.id, status=NOT_TRADED, reason=left_out[a.id])
+            for a in accounts
+            if a.id in by_id or a.id in left_out
+        )
         rid = run_id(key)
         proposal = Proposal(
             id=ProposalId(f"P{rid[1:]}"),
             as_of=request.as_of,
             created_at=uow.now,
             config=request.config,
-            accounts=plan.accounts,
-            orders=tuple(order for order, _ in plan.orders),
+            accounts=outcomes,
+            orders=tuple(order for order, _ in orders),
         )
         uow.proposals.add(proposal)
         run = Run(
@@ -205,7 +260,7 @@ def start_run(
             reason="queued",
             proposal=proposal.id,
         )
-        run, new = uow.runs.start(run, f"queued: {len(plan.orders)} proposed orders")
+        run, new = uow.runs.start(run, _queued(orders, left_out))
         uow.orders.add(
             [
                 Order(
@@ -218,7 +273,7 @@ def start_run(
                     reason="proposed",
                     **terms.fields(o.side, quotes[o.symbol]),
                 )
-                for o, _ in plan.orders
+                for o, _ in orders
                 if o.side is Side.SELL
             ]
         )

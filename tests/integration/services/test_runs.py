@@ -3,14 +3,17 @@ execution (sells first, buys from the cash raised), the book from fills, cancel,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from rundesk import Desk, d, make_desk, small_book
+from rundesk import START, Desk, d, make_desk, small_book
 
-from rebal.domain.account import Price
+from rebal.domain.account import Holding, Price
+from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, RunId, Symbol
+from rebal.domain.money import Money, Quantity
 from rebal.domain.order import OrderState, Side
 from rebal.domain.run import (
     TRANSITIONS,
@@ -22,7 +25,7 @@ from rebal.domain.run import (
 )
 from rebal.services.execution import cancel_run
 from rebal.services.reconcile import book_holdings, run_allocation
-from rebal.services.runs import RunInputError, show_run
+from rebal.services.runs import NOT_TRADED, RunInputError, show_run
 
 
 def _book(desk: Desk, account: str) -> tuple[Decimal, dict[Symbol, Decimal]]:
@@ -134,3 +137,78 @@ def test_liquidation_sells_everything(desk: Desk) -> None:
     assert done.state is RunState.COMPLETED, done.reason
     cash, held = _book(desk, "A2")
     assert held == {} and cash == d("11000.00")
+
+
+def _book_with(**changes: object) -> BookSnapshot:
+    """:func:`small_book` of two accounts with ``changes`` made to A1 (cash, holdings)."""
+    book = small_book(2)
+    first = replace(book.accounts[0], **{k: v for k, v in changes.items() if k != "holdings"})
+    extra = changes.get("holdings", ())
+    assert isinstance(extra, tuple)
+    return replace(book, accounts=(first, *book.accounts[1:]), holdings=book.holdings + extra)
+
+
+def test_an_overdrawn_account_is_left_out_with_its_reason_and_the_rest_trades(
+    database_url: str,
+) -> None:
+    desk = make_desk(database_url, _book_with(cash=Money(d("-610.28"))))
+    try:
+        run, _ = desk.start()
+        done = desk.execute(run)
+        assert done.state is RunState.COMPLETED
+        view = show_run(desk.store, run.id, actor="t")
+        outcome = {o.account: o for o in view.outcomes}
+        assert outcome[AccountId("A1")].status == NOT_TRADED
+        assert outcome[AccountId("A1")].reason == (
+            "not traded: the account's cash is negative (-610.28) and the broker keeps no "
+            "overdrafts; bring the cash to zero or more, then run it again"
+        )
+        assert outcome[AccountId("A2")].status != NOT_TRADED
+        assert {o.account for o in view.orders} == {AccountId("A2")}
+        assert all(o.state is OrderState.FILLED for o in view.orders)
+        assert "1 account(s) left out: A1 not traded" in view.events[0].reason
+        assert AccountId("A1") not in desk.broker.accounts()
+        assert _book(desk, "A1") == (d("-610.28"), {Symbol("VTI"): d("40")})
+        # the same account alone: a run with no orders that says why
+        alone, _ = desk.start(scope=ScopeKind.ACCOUNT, name="A1")
+        assert desk.execute(alone).state is RunState.COMPLETED
+        shown = show_run(desk.store, alone.id, actor="t")
+        assert shown.orders == () and [o.status for o in shown.outcomes] == [NOT_TRADED]
+    finally:
+        desk.store.engine.dispose()
+
+
+def test_a_held_symbol_with_no_price_leaves_its_account_untraded_not_the_batch(
+    database_url: str,
+) -> None:
+    delisted = Holding(
+        account=AccountId("A1"),
+        symbol=Symbol("XDELX"),
+        quantity=Quantity(d("10")),
+        cost_basis=Money(d("100.00")),
+        acquired=START.date() - timedelta(days=400),
+    )
+    desk = make_desk(database_url, _book_with(holdings=(delisted,)))
+    try:
+        run, _ = desk.start()
+        assert desk.execute(run).state is RunState.COMPLETED
+        view = show_run(desk.store, run.id, actor="t")
+        outcome = {o.account: o for o in view.outcomes}
+        assert (outcome[AccountId("A1")].status, outcome[AccountId("A1")].reason) == (
+            "unable_to_check",
+            "no price for XDELX",
+        )
+        assert {o.account for o in view.orders} == {AccountId("A2")}
+        alone, _ = desk.start(scope=ScopeKind.ACCOUNT, name="A1")
+        desk.execute(alone)
+        shown = show_run(desk.store, alone.id, actor="t")
+        assert shown.orders == ()
+        assert [(o.status, o.reason) for o in shown.outcomes] == [
+            ("unable_to_check", "no price for XDELX")
+        ]
+        # a price that exists but is stale still refuses the run
+        desk.clock.advance(timedelta(days=3))
+        with pytest.raises(RunInputError, match="the price of BND is stale"):
+            desk.start(scope=ScopeKind.ACCOUNT, name="A2")
+    finally:
+        desk.store.engine.dispose()
