@@ -15,8 +15,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
 from functools import cache
+from typing import TypeVar
 
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class AuditAction(StrEnum):
@@ -25,6 +29,13 @@ class AuditAction(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+
+    @classmethod
+    def of(cls, old: object, new: object) -> AuditAction:
+        """The action that takes a record from ``old`` to ``new`` (``None`` or empty: none)."""
+        if not old:
+            return cls.CREATE
+        return cls.DELETE if not new else cls.UPDATE
 
 
 class Entity(StrEnum):
@@ -89,3 +100,13 @@ def _plain(value: object) -> object:
     if isinstance(value, frozenset | set):
         return sorted(value, key=str)
     raise TypeError(f"cannot record a {type(value).__name__} in the audit trail")
+
+
+def changed_records(
+    before: Mapping[_K, _V], after: Mapping[_K, _V]
+) -> list[tuple[_K, _V | None, _V | None]]:
+    """Each key whose record differs between ``before`` and ``after`` (``None`` where it is
+    absent), keys of ``before`` first: what a repository replacing ``before`` by ``after``
+    records in the audit trail."""
+    keys = dict.fromkeys([*before, *after])
+    return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]

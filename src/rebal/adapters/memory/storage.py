@@ -33,7 +33,7 @@ from rebal.domain.account import (
     lots_of,
     positions_of,
 )
-from rebal.domain.audit import AuditAction, AuditEntry, Entity, record_json
+from rebal.domain.audit import AuditAction, AuditEntry, Entity, changed_records, record_json
 from rebal.domain.cash import RESTATED, CashFlow, CashFlowState, pending_total
 from rebal.domain.firm import Firm, check_firm
 from rebal.domain.ids import (
@@ -372,13 +372,7 @@ class _Holdings(_Repository):
                 continue
             self._r.holdings[account] = list(rows)
             changed.append(account)
-            action = (
-                AuditAction.CREATE
-                if not before
-                else AuditAction.DELETE
-                if not rows
-                else AuditAction.UPDATE
-            )
+            action = AuditAction.of(before, rows)
             self._uow.record(action, Entity.HOLDINGS, account, before or None, list(rows) or None)
         return changed
 
@@ -639,21 +633,11 @@ class _Policies(_Repository):
         if missing:
             raise NotFound(f"policy of account {missing[0]!r}, which is not stored")
         before, given = self._r.policies, {p.account: p for p in policies}
-        changed = 0
-        for account in dict.fromkeys([*before, *given]):
-            old, new = before.get(account), given.get(account)
-            if old != new:
-                action = (
-                    AuditAction.CREATE
-                    if old is None
-                    else AuditAction.DELETE
-                    if new is None
-                    else AuditAction.UPDATE
-                )
-                self._uow.record(action, Entity.POLICY, account, old, new)
-                changed += 1
+        changes = changed_records(before, given)
+        for account, old, new in changes:
+            self._uow.record(AuditAction.of(old, new), Entity.POLICY, account, old, new)
         self._r.policies = given
-        return changed
+        return len(changes)
 
     def all(self) -> Sequence[InvestmentPolicy]:
         return list(self._r.policies.values())

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from rebal.adapters.storage import tables as t
 from rebal.adapters.storage.repositories import SqlRepository
-from rebal.domain.audit import AuditAction, Entity
+from rebal.domain.audit import AuditAction, Entity, changed_records
 from rebal.domain.cash import CashFlowState
 from rebal.domain.ids import AccountId
 from rebal.domain.policy import (
@@ -72,20 +72,10 @@ class SqlPolicies(SqlRepository):
                 for i, p in enumerate(policies, start=1)
             ],
         )
-        changed = 0
-        for account in dict.fromkeys([*before, *given]):
-            old, new = before.get(account), given.get(account)
-            if old != new:
-                action = (
-                    AuditAction.CREATE
-                    if old is None
-                    else AuditAction.DELETE
-                    if new is None
-                    else AuditAction.UPDATE
-                )
-                self._uow.record(action, Entity.POLICY, account, old, new)
-                changed += 1
-        return changed
+        changes = changed_records(before, given)
+        for account, old, new in changes:
+            self._uow.record(AuditAction.of(old, new), Entity.POLICY, account, old, new)
+        return len(changes)
 
     def all(self) -> Sequence[InvestmentPolicy]:
         p = t.policies

@@ -487,13 +487,7 @@ class SqlHoldings(SqlRepository):
         )
         for acc in changed:
             old, new = before.get(acc, []), list(holdings[acc])
-            action = (
-                AuditAction.CREATE
-                if not old
-                else AuditAction.DELETE
-                if not new
-                else AuditAction.UPDATE
-            )
+            action = AuditAction.of(old, new)
             self._uow.record(action, Entity.HOLDINGS, acc, old or None, new or None)
         return changed
 
