@@ -57,6 +57,8 @@ from rebal.harvest_planner import HarvestPlanner
 from rebal.io.exact_json import exact_document
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
+from rebal.services.blocks import KEY as BLOCKS_KEY
+from rebal.services.blocks import check_block_options
 from rebal.services.compliance import (
     ComplianceConfig,
     ComplianceConfigError,
@@ -291,6 +293,15 @@ def run_command(
         int, typer.Option("--algo-window", help="--algo: the window in minutes.")
     ] = 0,
     algo_slices: Annotated[int, typer.Option("--algo-slices", help="--algo: how many slices.")] = 0,
+    block_orders: Annotated[
+        bool,
+        typer.Option(
+            "--block-orders",
+            help="A batch's orders as one block order per symbol and side from the broker's "
+            "omnibus account, the fills allocated back pro rata (docs/runs.md); default: each "
+            "account trades its own orders.",
+        ),
+    ] = False,
     substitutes: Annotated[
         Path | None,
         typer.Option(
@@ -354,6 +365,12 @@ def run_command(
     except ValueError as exc:
         raise fail(str(exc)) from None
     options.update(terms.options())
+    if block_orders:
+        options[BLOCKS_KEY] = True
+        try:
+            check_block_options(scope is not ScopeKind.ACCOUNT, options)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     try:
         config = ProposeRequest(
             policy=str(policy.value),

@@ -229,3 +229,50 @@ class ReportsBuyingPower(Protocol):
     def buying_powers(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Money]:
         """Each account's buying power as :meth:`Broker.buying_power` would answer it."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockLeg:
+    """One account's order in a block order: its client order id (never sent itself) and what
+    it asks, shares (a sell) or money (a buy)."""
+
+    client_order_id: ClientOrderId
+    account: AccountId
+    quantity: Quantity | None = None
+    notional: Money | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Allocation:
+    """What an account's order gets of its block's fill: shares, and the money they moved."""
+
+    client_order_id: ClientOrderId
+    account: AccountId
+    quantity: Quantity
+    amount: Money
+
+
+@runtime_checkable
+class TradesBlocks(Protocol):
+    """A broker that trades block orders from an omnibus account and allocates their fills to
+    the accounts (``rebal run --block-orders``, rebal.services.blocks)."""
+
+    #: the broker's own account a block order is placed in
+    omnibus: AccountId
+
+    def submit_block(self, order: Order, legs: Sequence[BlockLeg]) -> BrokerOrder:
+        """Receive the block ``order`` (of :attr:`omnibus`), funded, in the same request, by
+        each leg's shares (a sell) or money (a buy) moved from its account to the omnibus
+        account; as :meth:`Broker.submit` otherwise (:class:`DuplicateOrder` for a known
+        client order id; ``rejected`` with the reason, nothing moved, when a leg's account
+        lacks the shares or the buying power)."""
+        ...
+
+    def allocate(
+        self, block: ClientOrderId, allocations: Sequence[Allocation]
+    ) -> Sequence[Allocation]:
+        """Move the ended ``block``'s fill to its legs' accounts as ``allocations`` say (their
+        quantities and amounts summing to the block's fill), and what did not fill back to
+        them; once: a repeated call changes nothing and returns the allocations made first.
+        ``ValueError`` for allocations that do not add up to the fill."""
+        ...

@@ -74,6 +74,7 @@ from rebal.ports.broker import (
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.blocks import cancel_blocks, trade_blocks, trades_in_blocks
 from rebal.services.compliance import RunCompliance
 from rebal.services.order_terms import OrderTerms
 from rebal.services.reconcile import (
@@ -429,6 +430,11 @@ class _Execution:
                 blocked = self.comply(side)
                 if blocked is not None:
                     return blocked
+                if trades_in_blocks(self.config()):
+                    ending = trade_blocks(self, ids)
+                    if ending is not None:
+                        return self.end(*ending)
+                    continue
                 final = self.wait(self.release(ids))
                 if any(not o.state.terminal for o in final):
                     late = [o for o in final if not o.state.terminal]
@@ -459,6 +465,13 @@ class _Execution:
             actor=self.actor,
             channels=self.settings.channels,
         )
+
+    def config(self) -> str:
+        """The run's proposal settings (its canonical JSON config)."""
+        with self.uow("read settings") as uow:
+            run = uow.runs.get(self.run)
+            proposal = uow.proposals.get(run.proposal) if run and run.proposal else None
+        return proposal.config if proposal else "{}"
 
     def stored_run(self) -> list[Order]:
         with self.uow("read orders") as uow:
@@ -724,6 +737,8 @@ def cancel_run(store: Store, broker: Broker, run: RunId, *, clock: Clock, actor:
     current = ex.state()
     if current.state.terminal:
         raise RunInputError(f"run {run} has already ended ({current.state})")
+    if trades_in_blocks(ex.config()):
+        cancel_blocks(ex)
     working = [o for o in ex.stored_run() if not o.state.terminal]
     for order in working:
         if order.state is OrderState.NEW:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebal.core.allocation import Allocated, allocate_block, pro_rata
+from rebal.core.allocation import allocate_block, pro_rata
 from rebal.domain.money import CENT, QUANTITY_STEP, amount_of
 
 STEPS = (Decimal(1), QUANTITY_STEP, CENT)

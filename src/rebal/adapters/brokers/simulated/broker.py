@@ -22,10 +22,12 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from rebal.adapters.brokers.simulated import blocks
 from rebal.adapters.brokers.simulated import tables as t
 from rebal.adapters.brokers.simulated.faults import Faults, Lost
 from rebal.adapters.brokers.simulated.ledger import (
     INSERT_REQUEST,
+    OMNIBUS,
     AccountBook,
     OrderRecord,
     SimulatedLedger,
@@ -48,6 +50,8 @@ from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Money, Quantity, to_cents
 from rebal.domain.order import Fill, Order
 from rebal.ports.broker import (
+    Allocation,
+    BlockLeg,
     BrokerError,
     BrokerOrder,
     BrokerUnavailable,
@@ -174,6 +178,27 @@ class SimulatedBroker:
             ]
             conn.execute(sa.insert(t.transfers), cash_in + shares_in)
         return frozenset(new)
+
+    # -- block orders (rebal.ports.broker.TradesBlocks) ---------------------------------------
+
+    omnibus = OMNIBUS
+
+    def submit_block(self, order: Order, legs: Sequence[BlockLeg]) -> BrokerOrder:
+        """Receive a block order funded by its legs, in one transaction (:mod:`.blocks`); it
+        meets the faults of ``submit``."""
+
+        def work() -> BrokerOrder:
+            with self.engine.begin() as conn:
+                return blocks.receive_block(conn, self._matching, order, legs, self.clock.now())
+
+        return self._call("submit", order.client_order_id, work)
+
+    def allocate(
+        self, block: ClientOrderId, allocations: Sequence[Allocation]
+    ) -> Sequence[Allocation]:
+        """Allocate an ended block's fill to its legs' accounts, once (:mod:`.blocks`)."""
+        with self.engine.begin() as conn:
+            return blocks.allocate(conn, self._matching, block, allocations, self.clock.now())
 
     # -- the port -----------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ from rebal.domain.order import (
 from rebal.ports.broker import BrokerOrder, UnknownAccount
 
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
+#: The broker's own account block orders are placed in (rebal.adapters.brokers.simulated.blocks).
+OMNIBUS = AccountId("sim-omnibus")
 
 
 def shares(units: int) -> Quantity:
@@ -332,8 +334,10 @@ def request_row(
 
 
 def account_ids(conn: sa.Connection) -> list[AccountId]:
-    """Every account the ledger keeps, by id."""
-    rows = conn.execute(sa.select(t.accounts.c.account).order_by(t.accounts.c.account))
+    """Every client account the ledger keeps, by id (not the omnibus account block orders are
+    placed in: rebal.adapters.brokers.simulated.blocks)."""
+    a = t.accounts.c
+    rows = conn.execute(sa.select(a.account).where(a.account != OMNIBUS).order_by(a.account))
     return [AccountId(r[0]) for r in rows]
 
 

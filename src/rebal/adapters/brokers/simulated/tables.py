@@ -215,3 +215,21 @@ faults = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_sim_faults_kind", "kind"),
 )
+
+#: The legs of each block order (rebal.adapters.brokers.simulated.blocks): what each account's
+#: order moved to the omnibus account when the block arrived (shares for a sell, money for a
+#: buy) and, once the block ended, what it was allocated (NULL until then).
+block_legs = sa.Table(
+    "sim_block_legs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("block", OrderKey, sa.ForeignKey("sim_orders.client_order_id"), nullable=False),
+    sa.Column("client_order_id", OrderKey, nullable=False, unique=True),
+    _account_ref(),
+    sa.Column("quantity", Shares, nullable=True),
+    sa.Column("notional", Money, nullable=True),
+    sa.Column("allocated_quantity", Shares, nullable=True),
+    sa.Column("allocated_amount", Money, nullable=True),
+    sa.Column("allocated_at", Instant, nullable=True),
+    sa.Index("ix_sim_block_legs_block", "block"),
+)
