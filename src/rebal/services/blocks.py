@@ -19,7 +19,7 @@ The steps of a leg (:func:`trade_blocks`), each safe to repeat after a crash:
    money (a buy) to the omnibus account as the block arrives;
 3. the run waits (``--max-wait``) until every block has ended; one still working then is
    canceled and the run ends ``timeout`` once what it filled is allocated;
-4. an ended block's fill is allocated (:func:`rebal.core.allocation.allocate_block`: pro rata,
+4. an ended block's fill is allocated (:func:`rebal.domain.allocation.allocate_block`: pro rata,
    largest remainder, ties by a rotation seeded by the block's id), the broker moves each
    account's part (and what did not fill) back to the account, once, and the book records each
    account's order ``filled`` (or as the block ended) with its fill at its price, in one unit
@@ -38,7 +38,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
-from rebal.core.allocation import Allocated, allocate_block
+from rebal.domain.allocation import Allocated, allocate_block
 from rebal.domain.ids import ClientOrderId, FillId, RunId, Symbol
 from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
 from rebal.domain.order import Fill, Order, OrderState, Side

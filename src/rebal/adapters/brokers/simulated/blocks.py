@@ -10,7 +10,7 @@ own, not listed by ``accounts()``, so reconciliation compares client accounts), 
 moves them back). The block then works and fills in the omnibus account.
 
 Once the block has ended, :func:`allocate` moves its fill to the legs' accounts as rebal's
-allocation says (rebal.core.allocation): a sell's allocated money and its unsold shares, a
+allocation says (rebal.domain.allocation): a sell's allocated money and its unsold shares, a
 buy's allocated shares and its unspent money; the omnibus account is left as it was before the
 block, to the share and the cent. An allocation is made once: a repeat returns the first.
 """

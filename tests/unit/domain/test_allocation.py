@@ -1,4 +1,4 @@
-"""The allocation of a block's fill (rebal.core.allocation): exact, never over a request, within
+"""The allocation of a block's fill (rebal.domain.allocation): exact, never over a request, within
 one unit of the exact share, and with leftovers spread over the accounts, not given by name."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebal.core.allocation import allocate_block, pro_rata
+from rebal.domain.allocation import allocate_block, pro_rata
 from rebal.domain.money import CENT, QUANTITY_STEP, amount_of
 
 STEPS = (Decimal(1), QUANTITY_STEP, CENT)
