@@ -1,13 +1,13 @@
 """Block orders: a batch run's orders of one symbol and side traded as one order, its fill
 allocated back to the accounts pro rata (``rebal run --model NAME|--all --block-orders``).
 
-By default every account trades its own orders and nothing is crossed between accounts (seed
-000). With ``--block-orders`` each leg of the run (the sells, then the buys) is traded as one
+By default every account trades its own orders and nothing is crossed between accounts.
+With ``--block-orders`` each leg of the run (the sells, then the buys) is traded as one
 **block order per symbol and side** from the broker's omnibus account
-(:class:`~rebal.ports.broker.TradesBlocks`): the sells of VTI of every account in one block, the
-buys of BND in another. Buys are never netted against sells, across accounts or within one:
-that would be internal crossing. Each account's own order stays the record of what it asked
-and got (its client order id, ``filled_quantity``, average price, its fill in the book).
+(:class:`~rebal.ports.broker.TradesBlocks`): the sells of VTI of every account in one block,
+the buys of BND in another. Buys are never netted against sells, across accounts or within
+one: that would be internal crossing. Each account's own order stays the record of what it
+asked and got (its client order id, ``filled_quantity``, average price, its fill in the book).
 
 The steps of a leg (:func:`trade_blocks`), each safe to repeat after a crash:
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebal.domain.allocation import allocate_block, pro_rata
+from rebal.domain.allocation import Allocated, allocate_block, pro_rata
 from rebal.domain.money import CENT, QUANTITY_STEP, amount_of
 
 STEPS = (Decimal(1), QUANTITY_STEP, CENT)
@@ -145,8 +145,14 @@ def test_an_example_with_numbers() -> None:
     parts = allocate_block(
         requests, Decimal(20), Decimal("5002.50"), notional=False, seed="R1-BLOCK-VTI-s"
     )
-    assert sorted((p.quantity, p.amount) for p in parts.values()) == [
-        (6, Decimal("1500.75")),
-        (7, Decimal("1750.87")),
-        (7, Decimal("1750.88")),
+    assert parts == {
+        "ACC-1": Allocated(Decimal(7), Decimal("1750.88")),
+        "ACC-2": Allocated(Decimal(6), Decimal("1500.75")),
+        "ACC-3": Allocated(Decimal(7), Decimal("1750.87")),
+    }
+    average = Decimal("250.125")
+    assert [parts[k].price(average) for k in requests] == [
+        average,
+        average,
+        Decimal("250.124285714"),
     ]
