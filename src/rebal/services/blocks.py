@@ -121,11 +121,11 @@ def trade_blocks(ex: _Execution, ids: Sequence[ClientOrderId]) -> tuple[RunState
         waited += ex.settings.poll_seconds
         for cid in working:
             send(cid)
-    late = []
     for cid in working:
         if answers[cid] is not None:
             answers[cid] = ex.ask(partial(broker.cancel, cid))
-            late.append(cid)
+        else:  # every send's answer was lost and the broker never got it
+            _end_unsent(ex, groups[cid], "the block never reached the broker")
     for cid, answer in answers.items():
         if answer is not None and answer.state.terminal:
             _allocate(ex, broker, groups[cid], answer)
@@ -150,13 +150,18 @@ def cancel_blocks(ex: _Execution) -> None:
         if known is not None and not known.state.terminal:
             known = ex.ask(partial(broker.cancel, cid))
         if known is None:
-            with ex.uow("cancel block intents") as uow:
-                uow.orders.update(
-                    [o.advance(OrderState.CANCELED, reason="run canceled") for o in orders]
-                )
-                uow.commit()
+            _end_unsent(ex, orders, "run canceled")
         elif known.state.terminal:
             _allocate(ex, broker, orders, known)
+
+
+def _end_unsent(ex: _Execution, orders: Sequence[Order], reason: str) -> None:
+    """Cancel the orders of a block the broker never got."""
+    with ex.uow("cancel block intents") as uow:
+        uow.orders.update(
+            [o.advance(OrderState.CANCELED, reason=reason) for o in orders if not o.state.terminal]
+        )
+        uow.commit()
 
 
 def _open_blocks(ex: _Execution, ids: Sequence[ClientOrderId]) -> dict[ClientOrderId, list[Order]]:

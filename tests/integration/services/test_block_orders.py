@@ -20,6 +20,7 @@ from rebal.domain.order import Order, OrderState, Side
 from rebal.domain.run import Run, RunState
 from rebal.ports.broker import BlockLeg, DuplicateOrder
 from rebal.services.blocks import block_order_id, check_block_options
+from rebal.services.execution import cancel_run
 from rebal.services.runs import canonical
 
 
@@ -159,6 +160,31 @@ def test_a_run_killed_before_its_allocation_resumes_without_sending_again(
     assert all(n == 1 for n in submits(desk).values()), submits(desk)
     assert all(o.state is OrderState.FILLED for o in _orders(desk, run))
     _reconciled(desk, 3)
+
+
+def test_canceling_a_run_cancels_its_blocks_and_allocates_what_filled(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = _block_desk(
+        database_url, 2, partial_fills={"probability": 1, "max_parts": 2, "interval_seconds": 600}
+    )
+    run = _start(desk)
+
+    def die(_seconds: float) -> None:
+        raise _Killed  # the process ends while the sell block works
+
+    monkeypatch.setattr(desk.clock, "sleep", die)
+    with pytest.raises(_Killed):
+        desk.execute(run)
+    monkeypatch.undo()
+    done = cancel_run(desk.store, desk.broker, run.id, clock=desk.clock, actor="test")
+    assert done.state is RunState.CANCELED_MID_RUN
+    sells = [o for o in _orders(desk, run) if o.side is Side.SELL]
+    assert all(o.state is OrderState.CANCELED and o.filled_quantity > 0 for o in sells)
+    (block,) = desk.broker.orders()
+    assert block.state is OrderState.CANCELED
+    assert sum(o.filled_quantity for o in sells) == block.filled_quantity
+    _reconciled(desk, 2)
 
 
 def test_a_block_the_market_rejects_moves_nothing(database_url: str) -> None:
