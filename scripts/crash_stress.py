@@ -13,6 +13,10 @@ read from the two records themselves:
 * positions and cash reconcile exactly (`rebal reconcile` exits 0);
 * the run ended ``completed``, and its events say it was resumed after the kills.
 
+With ``--block-orders`` each run trades in block orders (docs/runs.md): then each block's client
+order id was received once, each account's order ended as its block ended at the broker, every
+ended block was allocated, and the omnibus account holds nothing after the run.
+
 Processes are forked from one server that imported rebal once (``--serve``): importing the CLI
 takes seconds on a loaded machine, the run itself well under one, so a fresh interpreter per
 kill would spend nearly all its time, and nearly all its kills, before the run begins. A forked
@@ -21,7 +25,8 @@ its own, and the kill is a real SIGKILL: nothing in the execution code knows abo
 The kill delays come from ``random.Random(seed)`` and span the time one uninterrupted run takes
 (measured first), so the kills land everywhere from the start of a run to its last order.
 
-Usage: ``python scripts/crash_stress.py [--kills 200] [--seed 11] [--db URL] [--accounts 3]``
+Usage: ``python scripts/crash_stress.py [--kills 200] [--seed 11] [--db URL] [--accounts 3]
+[--block-orders]``
 (default database: a SQLite file in a temporary directory; ``--db`` an empty PostgreSQL schema
 or database). Prints one line per cycle and a summary; exit 1 when any check fails.
 """
@@ -111,9 +116,11 @@ def prepare(url: str, models: int, accounts: int) -> None:
         engine.dispose()
 
 
-def run_args(url: str, model: str, restart: int) -> list[str]:
-    """`rebal run` of ``model``'s accounts; ``restart`` 0 for the first start, then later."""
-    return ["run", "--model", model, "--policy", "full", *_common(url, restart)]
+def run_args(url: str, model: str, restart: int, blocks: bool = False) -> list[str]:
+    """`rebal run` of ``model``'s accounts (in block orders with ``blocks``); ``restart`` 0 for
+    the first start, then later."""
+    mode = ["--block-orders"] if blocks else []
+    return ["run", "--model", model, "--policy", "full", *mode, *_common(url, restart)]
 
 
 def resume_args(url: str, restart: int) -> list[str]:
@@ -287,13 +294,19 @@ def stored_run(url: str, model: str) -> tuple[str, str] | None:
 
 
 def trade_with_kills(
-    forker: Forker, url: str, model: str, rng: random.Random, window: float, most: int
+    forker: Forker,
+    url: str,
+    model: str,
+    rng: random.Random,
+    window: float,
+    most: int,
+    blocks: bool = False,
 ) -> Cycle:
     """Trade ``model``'s run, killing each process after a delay drawn in ``[0, window)``
     seconds, at most ``most`` times; then check it (:func:`check`)."""
     cycle = Cycle(model)
     restart = 0
-    args = run_args(url, model, restart)
+    args = run_args(url, model, restart, blocks)
     while True:
         kill_after = rng.uniform(0, window) if cycle.kills < most else None
         status, _, log = forker.run(args, kill_after)
@@ -306,19 +319,22 @@ def trade_with_kills(
             raise ProcessFailed(f"rebal {' '.join(args)} exited {status}:\n{log.read_text()}")
         restart += 1
         found = stored_run(url, model)
-        args = resume_args(url, restart) if found else run_args(url, model, restart)
-    return check(url, model, cycle)
+        args = resume_args(url, restart) if found else run_args(url, model, restart, blocks)
+    return check(url, model, cycle, blocks)
 
 
-def check(url: str, model: str, cycle: Cycle) -> Cycle:
-    """Fill in ``cycle``'s checks from the book and the broker's ledger."""
+def check(url: str, model: str, cycle: Cycle, blocks: bool = False) -> Cycle:
+    """Fill in ``cycle``'s checks from the book and the broker's ledger (an account's order
+    against its block's there, with ``blocks``)."""
     import sqlalchemy as sa
 
     from rebal.adapters.brokers.simulated import tables as sim
+    from rebal.adapters.brokers.simulated.ledger import OMNIBUS
     from rebal.adapters.storage.database import create_engine
     from rebal.adapters.storage.unit_of_work import SqlStore
     from rebal.clock import SystemClock
     from rebal.domain.ids import RunId
+    from rebal.services.blocks import block_order_id
 
     engine = create_engine(url)
     try:
@@ -343,18 +359,40 @@ def check(url: str, model: str, cycle: Cycle) -> Cycle:
             at_broker = dict(
                 conn.execute(sa.select(sim.orders.c.client_order_id, sim.orders.c.state)).all()
             )
-        mine = {o.client_order_id for o in orders}
+            unallocated = conn.execute(
+                sa.select(sim.block_legs.c.block).where(sim.block_legs.c.allocated_at.is_(None))
+            ).scalars()
+            omnibus = conn.execute(
+                sa.select(sim.positions.c.symbol).where(sim.positions.c.account == OMNIBUS)
+            ).scalars()
+            omnibus_cash = conn.execute(
+                sa.select(sim.accounts.c.cash).where(sim.accounts.c.account == OMNIBUS)
+            ).scalar_one_or_none()
+            left_over = [f"block {b} not allocated" for b in sorted(set(unallocated))] + [
+                f"the omnibus account holds {s}" for s in omnibus
+            ]
+        if omnibus_cash:
+            left_over.append(f"the omnibus account holds {omnibus_cash} of cash")
+        # where each order went: itself, or (with blocks) its block
+        sent = {
+            o.client_order_id: block_order_id(run.id, o.symbol, o.side)
+            if blocks
+            else o.client_order_id
+            for o in orders
+        }
+        mine = {o.client_order_id for o in orders} | set(sent.values())
         cycle.submits_twice = sorted(c for c, n in submits if n > 1 and c in mine)
         intended = {(o.account, o.symbol, o.side) for o in proposal.orders}
         stored = {(o.account, o.symbol, o.side) for o in orders}
         cycle.missing = sorted(f"{a} {s} {side}" for a, s, side in intended - stored)
         cycle.not_at_broker = sorted(
-            o.client_order_id for o in orders if o.client_order_id not in at_broker
+            o.client_order_id for o in orders if sent[o.client_order_id] not in at_broker
         )
-        cycle.disagreeing = sorted(
-            f"{o.client_order_id}: book {o.state}, broker {at_broker[o.client_order_id]}"
+        cycle.disagreeing = left_over + sorted(
+            f"{o.client_order_id}: book {o.state}, broker {at_broker[sent[o.client_order_id]]}"
             for o in orders
-            if o.client_order_id in at_broker and at_broker[o.client_order_id] != o.state.value
+            if sent[o.client_order_id] in at_broker
+            and at_broker[sent[o.client_order_id]] != o.state.value
         )
     finally:
         engine.dispose()
@@ -394,6 +432,7 @@ def stress(
     logs: Path,
     most_per_run: int = 8,
     out: TextIO | None = None,
+    blocks: bool = False,
 ) -> Stress:
     """Cycles of :func:`trade_with_kills` on a fresh book at ``url`` until ``kills`` processes
     were killed, then `rebal reconcile` of every account; the first two cycles run
@@ -406,16 +445,16 @@ def stress(
         began = time.monotonic()
         times = []
         for model in ("m0", "m1"):  # the first child of a server is the slower one
-            status, seconds, log = forker.run(run_args(url, model, 0), None)
+            status, seconds, log = forker.run(run_args(url, model, 0, blocks), None)
             if status != 0:
                 raise ProcessFailed(f"an uninterrupted run exited {status}:\n{log.read_text()}")
-            cycles.append(check(url, model, Cycle(model, processes=1)))
+            cycles.append(check(url, model, Cycle(model, processes=1), blocks))
             times.append(seconds)
         window = min(times)
         done = 0
         for m in range(2, models):
             cycle = trade_with_kills(
-                forker, url, f"m{m}", rng, window, min(most_per_run, kills - done)
+                forker, url, f"m{m}", rng, window, min(most_per_run, kills - done), blocks
             )
             cycles.append(cycle)
             done += cycle.kills
@@ -450,13 +489,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", help="an empty database (default: a temporary SQLite file)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the cycles as JSON too")
+    parser.add_argument("--block-orders", action="store_true", help="runs in block orders")
     args = parser.parse_args(argv)
     if args.serve:
         serve(sys.stdin, sys.stdout)
         return 0
     with tempfile.TemporaryDirectory(prefix="crash-stress-") as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'rebal.db'}"
-        result = stress(url, args.kills, args.seed, args.accounts, Path(tmp), out=sys.stdout)
+        result = stress(
+            url,
+            args.kills,
+            args.seed,
+            args.accounts,
+            Path(tmp),
+            out=sys.stdout,
+            blocks=args.block_orders,
+        )
     if args.json:
         print(json.dumps([asdict(c) for c in result.cycles], default=str))
     print(

@@ -4,7 +4,8 @@ order once, misses none, reconciles exactly, and its events say what happened.
 The processes are real: `rebal` command lines forked from the server of scripts/crash_stress.py
 (its docstring says why forked) and killed after seeded random delays spanning a whole run; the
 checks read the book and the simulated broker's own ledger. 35 kills on SQLite and 15 on
-PostgreSQL: at least 50 in the suite (the script runs 200 by default).
+PostgreSQL: at least 50 in the suite (the script runs 200 by default); and 15 more of runs in
+block orders.
 """
 
 from __future__ import annotations
@@ -49,6 +50,28 @@ def test_sigkill_at_random_points_then_resume_trades_each_order_once(
     # where its orders stood
     assert sum(c.resumed_events for c in result.cycles) > 0
     assert all(c.resumed_events < c.processes for c in result.cycles)
+
+
+#: kills of runs in block orders (rebal run --block-orders), on top of the 50 above
+BLOCK_KILLS = {"sqlite": 10, "postgresql": 5}
+
+
+def test_sigkill_of_a_run_in_block_orders_then_resume_sends_each_block_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    crash = _script()
+    kills = BLOCK_KILLS["sqlite" if database_url.startswith("sqlite") else "postgresql"]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    result = crash.stress(database_url, kills, seed=7, accounts=3, logs=logs, blocks=True)
+    assert result.kills >= kills
+    for cycle in result.cycles:
+        assert cycle.submits_twice == [], cycle  # no block reached the broker twice
+        assert cycle.missing == [] and cycle.not_at_broker == [], cycle
+        # each account's order ended as its block did; every block allocated, the omnibus flat
+        assert cycle.disagreeing == [], cycle
+        assert cycle.state == "completed" and cycle.orders == 6, cycle
+    assert result.reconcile_exit == 0
 
 
 def test_the_resumed_event_says_where_the_orders_stood() -> None:
