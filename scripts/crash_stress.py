@@ -329,7 +329,7 @@ def check(url: str, model: str, cycle: Cycle, blocks: bool = False) -> Cycle:
     import sqlalchemy as sa
 
     from rebal.adapters.brokers.simulated import tables as sim
-    from rebal.adapters.brokers.simulated.ledger import OMNIBUS
+    from rebal.adapters.brokers.simulated.ledger import OMNIBUS, SimulatedLedger
     from rebal.adapters.storage.database import create_engine
     from rebal.adapters.storage.unit_of_work import SqlStore
     from rebal.clock import SystemClock
@@ -362,17 +362,12 @@ def check(url: str, model: str, cycle: Cycle, blocks: bool = False) -> Cycle:
             unallocated = conn.execute(
                 sa.select(sim.block_legs.c.block).where(sim.block_legs.c.allocated_at.is_(None))
             ).scalars()
-            omnibus = conn.execute(
-                sa.select(sim.positions.c.symbol).where(sim.positions.c.account == OMNIBUS)
-            ).scalars()
-            omnibus_cash = conn.execute(
-                sa.select(sim.accounts.c.cash).where(sim.accounts.c.account == OMNIBUS)
-            ).scalar_one_or_none()
-            left_over = [f"block {b} not allocated" for b in sorted(set(unallocated))] + [
-                f"the omnibus account holds {s}" for s in omnibus
-            ]
-        if omnibus_cash:
-            left_over.append(f"the omnibus account holds {omnibus_cash} of cash")
+            left_over = [f"block {b} not allocated" for b in sorted(set(unallocated))]
+        if blocks:
+            cash, _, held = SimulatedLedger(engine).holdings(OMNIBUS)
+            left_over += [f"the omnibus account holds {q} {s}" for s, q in held.items()]
+            if cash:
+                left_over.append(f"the omnibus account holds {cash} of cash")
         # where each order went: itself, or (with blocks) its block
         sent = {
             o.client_order_id: block_order_id(run.id, o.symbol, o.side)

@@ -9,10 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from rundesk import Desk, make_desk, small_book, submits
 
-from rebal.adapters.brokers.simulated import tables as sim
 from rebal.adapters.brokers.simulated.ledger import OMNIBUS
 from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Money, amount_of
@@ -44,14 +42,8 @@ def _reconciled(desk: Desk, accounts: int) -> None:
             held = dict(uow.holdings.positions(account))
         assert stored.cash == desk.broker.cash(account) and stored.cash >= 0
         assert held == dict(desk.broker.positions(account))
-    with desk.store.engine.connect() as conn:
-        cash = conn.execute(
-            sa.select(sim.accounts.c.cash).where(sim.accounts.c.account == OMNIBUS)
-        ).scalar_one()
-        left = conn.execute(
-            sa.select(sim.positions.c.symbol).where(sim.positions.c.account == OMNIBUS)
-        ).all()
-    assert cash == 0 and left == []
+    cash, _, left = desk.broker.ledger.holdings(OMNIBUS)
+    assert cash == 0 and left == {}
     assert OMNIBUS not in desk.broker.accounts()
 
 

@@ -37,7 +37,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     request_row,
     save_books,
 )
-from rebal.adapters.brokers.simulated.matching import MatchingEngine, broker_order_id
+from rebal.adapters.brokers.simulated.matching import MatchingEngine, arrival
 from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
 from rebal.domain.order import Order, OrderState, Side
@@ -225,23 +225,7 @@ def _unfunded(
 
 def _refused(conn: sa.Connection, order: Order, reason: str, now: datetime) -> OrderRecord:
     """The block recorded ``rejected`` with ``reason``, nothing moved."""
-    record = OrderRecord(
-        client_order_id=order.client_order_id,
-        broker_order_id=broker_order_id(order.client_order_id),
-        account=order.account,
-        symbol=order.symbol,
-        side=order.side,
-        type=order.type,
-        time_in_force=order.time_in_force,
-        extended_hours=order.extended_hours,
-        quantity=order.quantity,
-        notional=order.notional,
-        limit_price=order.limit_price,
-        state=OrderState.REJECTED,
-        reason=reason,
-        submitted_at=now,
-        updated_at=now,
-    )
+    record = arrival(order, now, OrderState.REJECTED, reason)
     record.seq = int(conn.execute(INSERT_ORDER, record.values()).scalar_one())
     return record
 

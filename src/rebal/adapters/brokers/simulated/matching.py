@@ -54,6 +54,29 @@ def broker_order_id(client_order_id: ClientOrderId) -> BrokerOrderId:
     return BrokerOrderId("sim-" + blake2b(client_order_id.encode(), digest_size=10).hexdigest())
 
 
+def arrival(
+    order: Order, now: datetime, state: OrderState = OrderState.ACCEPTED, reason: str = ""
+) -> OrderRecord:
+    """``order`` as the ledger records it when it arrives at ``now``, before any plan."""
+    return OrderRecord(
+        client_order_id=order.client_order_id,
+        broker_order_id=broker_order_id(order.client_order_id),
+        account=order.account,
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        time_in_force=order.time_in_force,
+        extended_hours=order.extended_hours,
+        quantity=order.quantity,
+        notional=order.notional,
+        limit_price=order.limit_price,
+        state=state,
+        reason=reason,
+        submitted_at=now,
+        updated_at=now,
+    )
+
+
 def check_expressible(order: Order) -> None:
     """Raise :class:`InvalidOrder` for an order the ledger cannot hold exactly."""
     try:
@@ -99,23 +122,7 @@ class MatchingEngine:
     ) -> OrderRecord:
         """Check and record ``order`` (accepted or rejected); an accepted order joins the
         book's working orders."""
-        record = OrderRecord(
-            client_order_id=order.client_order_id,
-            broker_order_id=broker_order_id(order.client_order_id),
-            account=order.account,
-            symbol=order.symbol,
-            side=order.side,
-            type=order.type,
-            time_in_force=order.time_in_force,
-            extended_hours=order.extended_hours,
-            quantity=order.quantity,
-            notional=order.notional,
-            limit_price=order.limit_price,
-            state=OrderState.ACCEPTED,
-            reason="",
-            submitted_at=now,
-            updated_at=now,
-        )
+        record = arrival(order, now)
         problem = _form_problem(order) or self._plan(conn, book, record, now)
         if problem is not None:
             record.state = OrderState.REJECTED
