@@ -185,22 +185,22 @@ def _send(
     if known is not None:
         return known
     first = orders[0]
-    notional = first.notional is not None
-    size: dict[str, Quantity | Money] = (
-        {"notional": Money(sum((o.notional or NO_MONEY for o in orders), NO_MONEY))}
-        if notional
-        else {"quantity": Quantity(sum((o.quantity or NO_SHARES for o in orders), NO_SHARES))}
-    )
+    by_amount = first.notional is not None
     block = Order(
         client_order_id=cid,
         account=broker.omnibus,
         symbol=first.symbol,
         side=first.side,
+        quantity=None
+        if by_amount
+        else Quantity(sum((o.quantity or NO_SHARES for o in orders), NO_SHARES)),
+        notional=Money(sum((o.notional or NO_MONEY for o in orders), NO_MONEY))
+        if by_amount
+        else None,
         type=first.type,
         limit_price=first.limit_price,
         extended_hours=first.extended_hours,
         run=first.run,
-        **size,  # type: ignore[arg-type]
     )
     legs = [
         BlockLeg(

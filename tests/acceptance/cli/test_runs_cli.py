@@ -68,6 +68,8 @@ def _json(args: list[str]) -> list[dict[str, object]]:
         (["--all", "--extended-hours"], "--extended-hours needs --order-type limit"),
         (["--all", "--order-type", "limit", "--limit-offset-bps", "ten"], "is not a number"),
         (["--all", "--algo", "twap", "--algo-slices", "3"], "--algo-window must be 1 to 1440"),
+        (["--account", "A1", "--block-orders"], "--block-orders is for a batch"),
+        (["--all", "--block-orders", "--whole-shares"], "it does not take --whole-shares"),
     ],
 )
 def test_bad_input_is_one_line_exit_1_and_nothing_stored(
@@ -188,3 +190,19 @@ def test_a_twap_run_shows_its_parents_and_children(db: str) -> None:
     broker = CliRunner().invoke(app, ["broker", "orders", "--format", "json", "--db", db])
     sent = {o["client_order_id"] for o in json.loads(broker.stdout)["orders"]}
     assert sent == {c["client_order_id"] for c in children}  # parents are never sent
+
+
+def test_a_run_in_block_orders_sends_one_block_per_symbol_and_side(db: str) -> None:
+    args = ["--as-of", _next_session_time(), "--max-price-age", "120", "--db", db]
+    (run,) = _json(["run", "--model", "balanced", "--policy", "full", "--block-orders", *args])
+    assert run["state"] == "completed", run["reason"]
+    orders = run["orders"]
+    assert isinstance(orders, list) and len(orders) == 4
+    assert all(o["state"] == "filled" for o in orders)
+    done = CliRunner().invoke(app, ["broker", "orders", "--format", "json", "--db", db])
+    blocks = json.loads(done.stdout)["orders"]
+    assert [(b["client_order_id"], b["account"]) for b in blocks] == [
+        (f"{run['id']}-BLOCK-VTI-s", "sim-omnibus"),
+        (f"{run['id']}-BLOCK-BND-b", "sim-omnibus"),
+    ]
+    assert CliRunner().invoke(app, ["reconcile", "--db", db]).exit_code == 0
