@@ -111,10 +111,19 @@ def test_a_partly_filled_block_allocates_what_filled_and_returns_the_rest(
     _reconciled(desk, 3)
 
 
-def test_a_block_whose_answer_is_lost_is_asked_for_not_sent_again(database_url: str) -> None:
-    desk = _block_desk(
-        database_url, 2, faults={"timeout": {"probability": 1, "seconds": 30, "at_most": 1}}
-    )
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"timeout": {"probability": 1, "seconds": 30, "at_most": 1}},
+        {"disconnect": {"probability": 1, "reached": 0, "at_most": 1}},  # never got there
+        {"disconnect": {"probability": 1, "reached": 1, "at_most": 1}},  # got there, answer lost
+    ],
+    ids=["timeout", "lost-before", "lost-after"],
+)
+def test_a_block_whose_answer_is_lost_is_asked_for_not_sent_again(
+    database_url: str, fault: dict[str, Any]
+) -> None:
+    desk = _block_desk(database_url, 2, faults=fault)
     run = _start(desk)
     done = desk.execute(run)
     assert done.state is RunState.COMPLETED, done.reason
