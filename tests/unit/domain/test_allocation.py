@@ -156,3 +156,15 @@ def test_an_example_with_numbers() -> None:
         average,
         Decimal("250.124285714"),
     ]
+
+
+@given(
+    st.integers(1, 10**18).map(lambda n: Decimal(n).scaleb(-9)),
+    st.integers(1, 10**15).map(lambda n: Decimal(n).scaleb(-2)),
+)
+def test_every_part_has_a_price_that_gives_back_its_money(
+    quantity: Decimal, amount: Decimal
+) -> None:
+    """Nine places or, for ten million shares and more, as many as it takes."""
+    price = Allocated(quantity, amount).price(Decimal("250.125"))
+    assert price > 0 and amount_of(quantity, price) == amount

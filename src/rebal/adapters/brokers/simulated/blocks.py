@@ -116,9 +116,10 @@ def allocate(
         raise ValueError(f"the simulated broker has no block order {block}")
     if legs[0].allocated_at is not None:
         return [_allocation(leg) for leg in legs]
-    (omnibus,) = load_books(conn, [OMNIBUS]).values()
-    matching.run_due(conn, omnibus, now)
-    save_books(conn, [omnibus])
+    # lock the rows in the order a block's arrival locks them (by account id)
+    books = load_books(conn, [OMNIBUS, *(AccountId(leg.account) for leg in legs)])
+    matching.run_due(conn, books[OMNIBUS], now)
+    save_books(conn, [books[OMNIBUS]])
     record = find_orders(conn, [block])[block]
     if record.working:
         raise ValueError(
