@@ -126,9 +126,11 @@ def trade_blocks(ex: _Execution, ids: Sequence[ClientOrderId]) -> tuple[RunState
             answers[cid] = ex.ask(partial(broker.cancel, cid))
         else:  # every send's answer was lost and the broker never got it
             _end_unsent(ex, groups[cid], "the block never reached the broker")
-    for cid, answer in answers.items():
-        if answer is not None and answer.state.terminal:
-            _allocate(ex, broker, groups[cid], answer)
+    _allocate(
+        ex,
+        broker,
+        [(groups[c], a) for c, a in answers.items() if a is not None and a.state.terminal],
+    )
     if working:
         return (
             RunState.TIMEOUT,
@@ -145,6 +147,7 @@ def cancel_blocks(ex: _Execution) -> None:
     if not isinstance(broker, TradesBlocks):
         return
     ids = [o.client_order_id for o in ex.stored_run() if o.parent is None]
+    ended = []
     for cid, orders in _open_blocks(ex, ids).items():
         known = ex.ask(partial(broker.order, cid))
         if known is not None and not known.state.terminal:
@@ -152,7 +155,8 @@ def cancel_blocks(ex: _Execution) -> None:
         if known is None:
             _end_unsent(ex, orders, "run canceled")
         elif known.state.terminal:
-            _allocate(ex, broker, orders, known)
+            ended.append((orders, known))
+    _allocate(ex, broker, ended)
 
 
 def _end_unsent(ex: _Execution, orders: Sequence[Order], reason: str) -> None:
@@ -231,80 +235,94 @@ class _Refused(Exception):
 
 
 def _allocate(
-    ex: _Execution, broker: TradesBlocks, orders: Sequence[Order], block: BrokerOrder
+    ex: _Execution, broker: TradesBlocks, ended: Sequence[tuple[Sequence[Order], BrokerOrder]]
 ) -> None:
-    """Allocate the ended ``block``'s fill to its ``orders`` at the broker (once), then record
-    each order's part and fill in the book, with the account's cash and lots, and an event."""
-    mine = [o for o in orders if not o.state.terminal]
-    if not mine:
+    """Allocate each ended block's fill to its orders at the broker (once), then record every
+    order's part and fill in the book, with the accounts' cash and lots, and an event per block,
+    in one unit of work."""
+    ended = [(o, b) for o, b in ended if any(not x.state.terminal for x in o)]
+    if not ended:
         return
-    cid = block.client_order_id
-    if block.state is OrderState.REJECTED and not block.filled_quantity:
-        parts = {o.client_order_id: Allocated(NO_SHARES, NO_MONEY) for o in orders}
-    else:
-        notional = orders[0].notional is not None
-        requests = {
-            o.client_order_id: (o.notional if notional else o.quantity) or NO_SHARES for o in orders
-        }
-        parts = (
-            allocate_block(
-                requests,
-                block.filled_quantity,
-                block.filled_notional,
-                notional=notional,
-                seed=cid,
-            )
-            if block.filled_quantity
-            else {k: Allocated(NO_SHARES, NO_MONEY) for k in requests}
-        )
-        made = ex.ask(
-            partial(
-                broker.allocate,
-                cid,
-                [
-                    Allocation(
+    moved: list[Order] = []
+    fills: list[Fill] = []
+    events = []
+    for orders, block in ended:
+        parts = _parts(ex, broker, orders, block)
+        for o in orders:
+            if o.state.terminal:  # recorded before (a block's orders are recorded together)
+                continue
+            part = parts[o.client_order_id]
+            if part.quantity:
+                fills.append(
+                    Fill(
+                        id=FillId(f"{o.client_order_id}-allocated"),
                         client_order_id=o.client_order_id,
                         account=o.account,
-                        quantity=Quantity(parts[o.client_order_id].quantity),
-                        amount=Money(parts[o.client_order_id].amount),
+                        symbol=o.symbol,
+                        side=o.side,
+                        quantity=Quantity(part.quantity),
+                        price=part.price(block.filled_avg_price or NO_MONEY),
+                        at=block.updated_at,
                     )
-                    for o in orders
-                ],
+                )
+            reason = (
+                o.reason
+                if block.state is OrderState.FILLED
+                else f"block {block.client_order_id} {block.state}: "
+                f"{block.reason or 'by the broker'}"
             )
-        )
-        parts = {a.client_order_id: Allocated(a.quantity, a.amount) for a in made}
-    fills = [
-        Fill(
-            id=FillId(f"{o.client_order_id}-allocated"),
-            client_order_id=o.client_order_id,
-            account=o.account,
-            symbol=o.symbol,
-            side=o.side,
-            quantity=Quantity(parts[o.client_order_id].quantity),
-            price=parts[o.client_order_id].price(block.filled_avg_price or NO_MONEY),
-            at=block.updated_at,
-        )
-        for o in mine
-        if parts[o.client_order_id].quantity
-    ]
-    moved = [
-        o.advance(
-            block.state,
-            filled_quantity=Quantity(parts[o.client_order_id].quantity),
-            filled_notional=Money(parts[o.client_order_id].amount),
-            reason=o.reason
-            if block.state is OrderState.FILLED
-            else f"block {cid} {block.state}: {block.reason or 'by the broker'}",
-        )
-        for o in mine
-    ]
+            moved.append(
+                o.advance(
+                    block.state,
+                    filled_quantity=Quantity(part.quantity),
+                    filled_notional=Money(part.amount),
+                    reason=reason,
+                )
+            )
+        events.append(_allocation_event(block, orders, parts))
     from rebal.services.execution import apply_fills  # the module that imports this one
 
-    with ex.uow("allocate block") as uow:
+    with ex.uow("allocate blocks") as uow:
         uow.orders.update(moved)
         apply_fills(uow, uow.fills.add(fills))
-        uow.runs.note(ex.run, ex.clock.now(), _allocation_event(block, orders, parts))
+        for event in events:
+            uow.runs.note(ex.run, ex.clock.now(), event)
         uow.commit()
+
+
+def _parts(
+    ex: _Execution, broker: TradesBlocks, orders: Sequence[Order], block: BrokerOrder
+) -> dict[ClientOrderId, Allocated]:
+    """Each order's part of the ended ``block``'s fill, as the broker allocated it (asked to
+    allocate it now, or returning what it allocated before); nothing of a rejected block."""
+    if block.state is OrderState.REJECTED and not block.filled_quantity:
+        return {o.client_order_id: Allocated(NO_SHARES, NO_MONEY) for o in orders}
+    notional = orders[0].notional is not None
+    requests = {
+        o.client_order_id: (o.notional if notional else o.quantity) or NO_SHARES for o in orders
+    }
+    parts = (
+        allocate_block(
+            requests,
+            block.filled_quantity,
+            block.filled_notional,
+            notional=notional,
+            seed=block.client_order_id,
+        )
+        if block.filled_quantity
+        else {k: Allocated(NO_SHARES, NO_MONEY) for k in requests}
+    )
+    allocations = [
+        Allocation(
+            client_order_id=o.client_order_id,
+            account=o.account,
+            quantity=Quantity(parts[o.client_order_id].quantity),
+            amount=Money(parts[o.client_order_id].amount),
+        )
+        for o in orders
+    ]
+    made = ex.ask(partial(broker.allocate, block.client_order_id, allocations))
+    return {a.client_order_id: Allocated(a.quantity, a.amount) for a in made}
 
 
 def _text(quantity: Decimal) -> str:

@@ -252,25 +252,56 @@ def _move(
         for who, delta in ((account, change), (OMNIBUS, -change)):
             totals[(who, symbol)] = totals.get((who, symbol), Decimal(0)) + delta
     a, p = t.accounts.c, t.positions.c
-    for (who, symbol), delta in sorted(totals.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        if not delta:
-            continue
-        if symbol is None:
-            conn.execute(sa.update(t.accounts).where(a.account == who).values(cash=a.cash + delta))
-            continue
-        where = (p.account == who) & (p.symbol == symbol)
-        held = conn.execute(sa.select(p.quantity).where(where)).scalar_one_or_none()
-        quantity = (held or NO_SHARES) + delta
+    cash = [
+        {"b_account": w, "delta": d}
+        for (w, sym), d in sorted(totals.items(), key=_key)
+        if sym is None and d
+    ]
+    if cash:
+        conn.execute(
+            sa.update(t.accounts)
+            .where(a.account == sa.bindparam("b_account"))
+            .values(cash=a.cash + sa.bindparam("delta", type_=t.Money)),
+            cash,
+        )
+    shares = {k: d for k, d in totals.items() if k[1] is not None and d}
+    if not shares:
+        return
+    held: dict[tuple[AccountId, Symbol | None], Decimal] = {}
+    whose = sorted({w for w, _ in shares})
+    for k in range(0, len(whose), 500):
+        rows = conn.execute(
+            sa.select(p.account, p.symbol, p.quantity).where(
+                p.account.in_(whose[k : k + 500]), p.symbol.in_(sorted({s for _, s in shares}))
+            )
+        )
+        held.update(((AccountId(w), Symbol(sym)), q) for w, sym, q in rows)
+    added, changed, gone = [], [], []
+    for (who, symbol), delta in sorted(shares.items(), key=_key):
+        before = held.get((who, symbol))
+        quantity = (before or NO_SHARES) + delta
         if quantity < 0:
             raise ValueError(f"account {who} would hold {plain(quantity)} {symbol}")
-        if held is None:
-            conn.execute(
-                sa.insert(t.positions), {"account": who, "symbol": symbol, "quantity": quantity}
-            )
+        where = {"b_account": who, "b_symbol": symbol}
+        if before is None:
+            added.append({"account": who, "symbol": symbol, "quantity": quantity})
         elif quantity == 0:
-            conn.execute(sa.delete(t.positions).where(where))
+            gone.append(where)
         else:
-            conn.execute(sa.update(t.positions).where(where).values(quantity=quantity))
+            changed.append({**where, "quantity": quantity})
+    position = (p.account == sa.bindparam("b_account")) & (p.symbol == sa.bindparam("b_symbol"))
+    for statement, rows_of in (
+        (sa.delete(t.positions).where(position), gone),
+        (sa.update(t.positions).where(position).values(quantity=sa.bindparam("quantity")), changed),
+        (sa.insert(t.positions), added),
+    ):
+        if rows_of:
+            conn.execute(statement, rows_of)
+
+
+def _key(item: tuple[tuple[AccountId, Symbol | None], Decimal]) -> tuple[str, str]:
+    (who, symbol), _ = item
+    return who, symbol or ""
 
 
 def _allocation(row: sa.Row[Any]) -> Allocation:
