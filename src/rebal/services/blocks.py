@@ -126,11 +126,14 @@ def trade_blocks(ex: _Execution, ids: Sequence[ClientOrderId]) -> tuple[RunState
             answers[cid] = ex.ask(partial(broker.cancel, cid))
         else:  # every send's answer was lost and the broker never got it
             _end_unsent(ex, groups[cid], "the block never reached the broker")
-    _allocate(
-        ex,
-        broker,
-        [(groups[c], a) for c, a in answers.items() if a is not None and a.state.terminal],
-    )
+    try:
+        _allocate(
+            ex,
+            broker,
+            [(groups[c], a) for c, a in answers.items() if a is not None and a.state.terminal],
+        )
+    except ValueError as exc:  # a fill too small to give each account a cent: left to operations
+        return RunState.ERROR, f"a block's fill cannot be allocated: {exc}"
     if working:
         return (
             RunState.TIMEOUT,
