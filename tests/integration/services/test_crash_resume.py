@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "crash_stress.py"
 
 
@@ -28,50 +30,37 @@ def _script() -> ModuleType:
     return module
 
 
-KILLS = {"sqlite": 35, "postgresql": 15}
+#: kills per backend: each account trading its own orders; in block orders (--block-orders)
+KILLS = {False: {"sqlite": 35, "postgresql": 15}, True: {"sqlite": 10, "postgresql": 5}}
 
 
+@pytest.mark.parametrize("blocks", [False, True], ids=["own-orders", "block-orders"])
 def test_sigkill_at_random_points_then_resume_trades_each_order_once(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, blocks: bool
 ) -> None:
     crash = _script()
-    kills = KILLS["sqlite" if database_url.startswith("sqlite") else "postgresql"]
+    kills = KILLS[blocks]["sqlite" if database_url.startswith("sqlite") else "postgresql"]
     logs = tmp_path / "logs"
     logs.mkdir()
-    result = crash.stress(database_url, kills, seed=11, accounts=2, logs=logs)
+    accounts = 3 if blocks else 2
+    result = crash.stress(
+        database_url, kills, seed=7 if blocks else 11, accounts=accounts, logs=logs, blocks=blocks
+    )
     assert result.kills >= kills
     for cycle in result.cycles:
-        assert cycle.submits_twice == [], cycle  # no client order id reached the broker twice
+        # no client order id (an account's order, or with blocks a block) reached the broker twice
+        assert cycle.submits_twice == [], cycle
         assert cycle.missing == [] and cycle.not_at_broker == [], cycle  # none missing
-        assert cycle.disagreeing == [], cycle  # the book and the broker agree on each order
-        assert cycle.state == "completed" and cycle.orders == 4, cycle  # a sell, a buy each
-    assert result.reconcile_exit == 0  # positions and cash agree exactly with the broker
-    # the events tell it: a run killed after it began says, each time it is taken up again,
-    # where its orders stood
-    assert sum(c.resumed_events for c in result.cycles) > 0
-    assert all(c.resumed_events < c.processes for c in result.cycles)
-
-
-#: kills of runs in block orders (rebal run --block-orders), on top of the 50 above
-BLOCK_KILLS = {"sqlite": 10, "postgresql": 5}
-
-
-def test_sigkill_of_a_run_in_block_orders_then_resume_sends_each_block_once(
-    database_url: str, tmp_path: Path
-) -> None:
-    crash = _script()
-    kills = BLOCK_KILLS["sqlite" if database_url.startswith("sqlite") else "postgresql"]
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    result = crash.stress(database_url, kills, seed=7, accounts=3, logs=logs, blocks=True)
-    assert result.kills >= kills
-    for cycle in result.cycles:
-        assert cycle.submits_twice == [], cycle  # no block reached the broker twice
-        assert cycle.missing == [] and cycle.not_at_broker == [], cycle
-        # each account's order ended as its block did; every block allocated, the omnibus flat
+        # the book and the broker agree on each order (with blocks: each account's order ended
+        # as its block did, every block was allocated, the omnibus account holds nothing)
         assert cycle.disagreeing == [], cycle
-        assert cycle.state == "completed" and cycle.orders == 6, cycle
-    assert result.reconcile_exit == 0
+        assert cycle.state == "completed" and cycle.orders == 2 * accounts, cycle
+    assert result.reconcile_exit == 0  # positions and cash agree exactly with the broker
+    if not blocks:
+        # the events tell it: a run killed after it began says, each time it is taken up
+        # again, where its orders stood
+        assert sum(c.resumed_events for c in result.cycles) > 0
+    assert all(c.resumed_events < c.processes for c in result.cycles)
 
 
 def test_the_resumed_event_says_where_the_orders_stood() -> None:
