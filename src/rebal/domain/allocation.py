@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from hashlib import blake2b
 from typing import TypeVar
 
@@ -103,7 +103,10 @@ class Allocated:
             return average
         exact = self.amount / self.quantity
         for places in range(QUANTITY_PLACES, _MAX_PRICE_PLACES + 1):
-            price = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+            try:
+                price = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+            except InvalidOperation:  # more digits than a Decimal holds
+                break
             if amount_of(self.quantity, price) == self.amount:
                 return price
         raise ValueError(f"no price gives {self.amount} for {self.quantity} shares")

@@ -160,11 +160,17 @@ def test_an_example_with_numbers() -> None:
 
 @given(
     st.integers(1, 10**18).map(lambda n: Decimal(n).scaleb(-9)),
-    st.integers(1, 10**15).map(lambda n: Decimal(n).scaleb(-2)),
+    st.integers(1, 10**8).map(lambda n: Decimal(n).scaleb(-2)),
+    st.sampled_from((-1, 0, 1)),
 )
 def test_every_part_has_a_price_that_gives_back_its_money(
-    quantity: Decimal, amount: Decimal
+    quantity: Decimal, average: Decimal, leftover: int
 ) -> None:
-    """Nine places or, for ten million shares and more, as many as it takes."""
-    price = Allocated(quantity, amount).price(Decimal("250.125"))
+    """An account's part of a block priced at ``average`` (a cent to a million), with a cent
+    more or less (a leftover): its price gives back its money, in 9 places or, for ten million
+    shares and more, as many as it takes."""
+    amount = amount_of(quantity, average) + leftover * CENT
+    if amount <= 0:
+        return
+    price = Allocated(quantity, amount).price(average)
     assert price > 0 and amount_of(quantity, price) == amount
