@@ -68,7 +68,7 @@ def _harvest_household(
     the substitute at a loss (`trades`, and the harvests before it) or it has no price."""
     s = ctx.settings
     run_buys = tuple(
-        _run_buy(ctx, hh, symbol, trades.buyers.get(symbol)) for symbol in sorted(trades.bought)
+        _run_buy(ctx, hh, symbol, trades.buyers[symbol]) for symbol in sorted(trades.bought)
     )
     guard = ctx.guard_of(hh, run_buys)
     candidates = harvest_candidates(
@@ -115,11 +115,10 @@ def _harvest_household(
     )
 
 
-def _run_buy(ctx: RunContext, household: str, symbol: str, buyer: int | None) -> Transaction:
+def _run_buy(ctx: RunContext, household: str, symbol: str, buyer: int) -> Transaction:
     """This run's buy of `symbol` in `household`, as the wash-sale guard reads it (named by
-    the account `buyer` that buys it, so a blocked harvest can say which)."""
-    account = "(this run)" if buyer is None else str(ctx.ids[buyer])
-    kind = AccountType.TAXABLE if buyer is None else AccountType(ctx.kind[buyer])
+    the account of row `buyer` that buys it first, so a blocked harvest can say which)."""
+    account, kind = str(ctx.ids[buyer]), AccountType(ctx.kind[buyer])
     return Transaction(
         0, ctx.settings.as_of, account, household, kind, symbol, Side.BUY, Decimal(1), ZERO, RUN_BUY
     )

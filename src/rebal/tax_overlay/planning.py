@@ -82,6 +82,7 @@ def plan_taxable(ctx: RunContext, decided: Decisions) -> tuple[Decisions, RunTra
     per household."""
     policy = ctx.proposal.policy
     chosen = (policy >= 0) & (policy != ctx.liquidation) & ctx.is_taxable
+    # Taxable rows the earlier steps re-plan or hold are those of households rebalanced as one.
     chosen[[*decided.replans, *decided.held]] = False
     rows = [int(i) for i in np.flatnonzero(chosen)]
     trades = with_buys(
@@ -93,10 +94,7 @@ def plan_taxable(ctx: RunContext, decided: Decisions) -> tuple[Decisions, RunTra
         before = trades.get(hh, NO_TRADES)
         plan = _plan_account(ctx, i, before)
         plans.append(plan.decisions)
-        after = before
-        for symbol in plan.bought:
-            after = after.buying(i, symbol)
-        trades[hh] = after.losing(plan.lost)
+        trades[hh] = before.buying(i, plan.bought).losing(plan.lost)
     return Decisions.merge(plans), trades
 
 

@@ -32,11 +32,14 @@ class HouseholdTrades:
     lost: frozenset[str] = frozenset()
     buyers: Mapping[str, int] = field(default_factory=dict)
 
-    def buying(self, row: int, symbol: str) -> HouseholdTrades:
-        """These trades and row `row`'s buy of `symbol`."""
-        if symbol in self.bought:
+    def buying(self, row: int, symbols: Iterable[str]) -> HouseholdTrades:
+        """These trades and row `row`'s buys of `symbols` (a symbol bought before keeps its
+        first buyer)."""
+        new = [s for s in dict.fromkeys(symbols) if s not in self.bought]
+        if not new:
             return self
-        return HouseholdTrades(self.bought | {symbol}, self.lost, {**self.buyers, symbol: row})
+        buyers = {**self.buyers, **dict.fromkeys(new, row)}
+        return HouseholdTrades(self.bought | set(new), self.lost, buyers)
 
     def losing(self, symbols: Iterable[str]) -> HouseholdTrades:
         """These trades and loss sales of `symbols`."""
@@ -53,7 +56,7 @@ def with_buys(trades: RunTrades, buys: Iterable[Buy]) -> dict[str, HouseholdTrad
     """`trades` and `buys`, in order (the first buyer of a symbol stays its buyer)."""
     out = dict(trades)
     for hh, i, symbol in buys:
-        out[hh] = out.get(hh, NO_TRADES).buying(i, symbol)
+        out[hh] = out.get(hh, NO_TRADES).buying(i, (symbol,))
     return out
 
 
