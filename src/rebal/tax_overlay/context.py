@@ -51,6 +51,7 @@ class RunContext:
     lots: LotIndex
     guard: WashGuard  # the whole history's guard: its identical groups, `same_security`
     guards: Mapping[str, WashGuard]  # per household with recent trades: its own trades only
+    no_history: WashGuard  # the guard of a household without recent trades
 
     @classmethod
     def of(
@@ -90,6 +91,7 @@ class RunContext:
             lots=LotIndex(tables.holdings),
             guard=guard,
             guards=_household_guards(guard),
+            no_history=replace(guard, recent_buys=(), recent_losses=()),
         )
 
     @property
@@ -109,9 +111,7 @@ class RunContext:
     def guard_of(self, household: str, run_buys: tuple[Transaction, ...] = ()) -> WashGuard:
         """The wash-sale guard of one household (its own recent trades), plus `run_buys` of
         this run."""
-        guard = self.guards.get(household)
-        if guard is None:
-            guard = replace(self.guard, recent_buys=(), recent_losses=())
+        guard = self.guards.get(household, self.no_history)
         return replace(guard, recent_buys=guard.recent_buys + run_buys) if run_buys else guard
 
 
