@@ -58,8 +58,9 @@ def _obstacle(ctx: RunContext, rows: IntArray) -> str | None:
 
 
 def _place(ctx: RunContext, name: str, rows: list[int]) -> Decisions | str:
-    """Place the household's holdings (`rebal.tax.location.locate`); or the reason to treat
-    its accounts alone instead when that cannot bring every position into its band."""
+    """The household's accounts held (inside its bands as one portfolio, no flow) or
+    re-planned to its holdings' placement (`rebal.tax.location.locate`); or the reason to
+    treat them alone instead when the placement cannot bring every position into its band."""
     a, drift = ctx.book.arrays, ctx.proposal.drift
     names: list[str] = []
     for i in rows:
