@@ -42,11 +42,12 @@ import pandas as pd
 
 import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.executors.threads import ThreadExecutor
-from rebal.backtest.data import PriceHistory, load_shipped
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.sweep import LabRun, tabulate
 from rebal.clock import trade_date_today
 from rebal.core.engine import Proposal
 from rebal.io.book_arrays import Book
+from rebal.io.price_history import load_shipped
 from rebal.io.tables import Tables, validate_tables
 from rebal.proposal_output import (
     account_values,
@@ -314,7 +315,7 @@ def backtest(
 
     ``history`` defaults to the shipped monthly Shiller series with ``weights``
     ``{"stocks": 60, "bonds": 40}``; a history of one's own
-    (:func:`rebal.backtest.data.load_prices`) defaults to equal weights. ``start``/``end``
+    (:func:`rebal.io.price_history.load_prices`) defaults to equal weights. ``start``/``end``
     bound the observations (default: from the first date every symbol has a price). Returns
     the run with its metrics table (``.table``, one row per variant).
     """

@@ -22,17 +22,20 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rebal.backtest.data import PriceHistory, load_many, load_shipped, period
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
-from rebal.backtest.rebalances import rebalances, trades_csv, trades_json
+from rebal.backtest.rebalances import rebalances
 from rebal.backtest.schedule import FREQUENCIES
-from rebal.backtest.sweep import LabRun, expand_grid, read_grid, tabulate
+from rebal.backtest.sweep import LabRun, tabulate
 from rebal.backtest.variants import Variant
 from rebal.cli.book_commands import refused
 from rebal.cli.common import err, fail
 from rebal.domain.ids import symbol
 from rebal.errors import InputError
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
+from rebal.io.lab_trades import trades_csv, trades_json
+from rebal.io.price_history import load_many, load_shipped, period
+from rebal.io.sweep_grid import expand_grid, read_grid
 from rebal.services import usecases
 from rebal.services.requests import (
     DEFAULT_FLOW_FREQUENCY,

@@ -20,7 +20,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rebal import api
-from rebal.backtest.data import load_shipped
 from rebal.backtest.engine import Costs
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
@@ -30,6 +29,7 @@ from rebal.cli.main import app
 from rebal.cli.tax import wash_sales_document
 from rebal.core.bands import BandSpec
 from rebal.io.exact_json import exact_json
+from rebal.io.price_history import load_shipped
 from rebal.io.transactions import read_transactions
 from rebal.proposal_output import document_chunks
 from rebal.services.requests import RequestError

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import Costs, simulate
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import CORE_POLICY, Variant, build_plan
 from rebal.core.bands import BandSpec, band_edges, resolve_band_params

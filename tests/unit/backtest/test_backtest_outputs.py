@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rebal.backtest.data import load_shipped
 from rebal.backtest.metrics import money_text
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
 from rebal.cli.main import app
 from rebal.core.bands import BandSpec
+from rebal.io.price_history import load_shipped
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "backtest.md"

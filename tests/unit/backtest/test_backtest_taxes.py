@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
-from rebal.backtest.data import PriceHistory
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import money_text, yearly_taxes
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab

@@ -11,8 +11,8 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import _account_inputs, _review
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import CORE_POLICY, Variant
