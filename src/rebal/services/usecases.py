@@ -77,9 +77,15 @@ def backtest(
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
 ) -> LabSimulation:
-    """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``,
-    holding the request's weights, with its flows (``flow`` on each ``flow_frequency`` date),
-    costs and lots."""
+    """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``
+    (the symbols the request holds, from its ``start`` to its ``end``), holding the request's
+    weights, with its flows (``flow`` on each ``flow_frequency`` date), costs and lots.
+
+    A history without the symbols or the period raises ``ValueError`` naming them."""
+    target = request.target()
+    if target is not None:
+        history = history.select(list(target))
+    history = history.between(request.start, request.end)
     flows = np.zeros(len(history.dates))
     if request.flow:
         flows[request.flow_schedule().mask(history.dates)] = request.flow
