@@ -54,7 +54,7 @@ def propose(
     return run_engine(book, request.config(), on_progress, executor)
 
 
-def backtest_weights(request: BacktestRequest, history: PriceHistory) -> FloatArray:
+def _backtest_weights(request: BacktestRequest, history: PriceHistory) -> FloatArray:
     """The target weights (fractions, one per symbol of ``history``): the request's, or equal
     weights when it gives none."""
     target = request.target()
@@ -92,7 +92,7 @@ def backtest(
     return simulate_lab(
         history,
         list(variants) if variants is not None else [request.variant()],
-        backtest_weights(request, history),
+        _backtest_weights(request, history),
         initial=request.initial,
         flows=flows,
         costs=request.costs(),
