@@ -32,7 +32,7 @@ DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 #: A number as programs write floats: plain decimal notation with an optional exponent
 #: (``1.5e-05``). For the lab's prices, returns and sweep values, which are floats; the book's
 #: money and quantities are exact and take `DECIMAL` only.
-_FLOAT = re.compile(rf"{DECIMAL}(?:[eE][+-]?\d+)?")
+_FLOAT = re.compile(rf"{DECIMAL}(?:[eE][+-]?\d+)?", re.ASCII)
 _PERCENT = rf"{DECIMAL}\s*%?"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 _TRUE = ("true", "yes", "1")
@@ -51,8 +51,8 @@ def mask(values: pd.Series | BoolArray) -> BoolArray:
 
 def parse_float(text: str) -> float | None:
     """``text`` (surrounding space ignored) as a float when it is a number by `_FLOAT`, else
-    None: one cell's reading by the same rule as the columns' (no ``nan``, ``inf`` or ``1_000``;
-    an exponent too large is ``inf``, which the caller refuses as not finite)."""
+    None: one cell's reading by the same rule as the columns' (ASCII digits; no ``nan``, ``inf``
+    or ``1_000``; an exponent too large is ``inf``, which the caller refuses as not finite)."""
     text = text.strip()
     return float(text) if _FLOAT.fullmatch(text) else None
 
