@@ -320,7 +320,8 @@ def backtest(
     price). Returns the run with its metrics table (``.table``, one row per variant).
     """
     request = backtest_request(locals(), shipped=history is None)
-    return tabulate(usecases.backtest(request, load_shipped() if history is None else history))
+    history = load_shipped() if history is None else history
+    return tabulate(usecases.backtest(request, history, executor=ThreadExecutor()))
 
 
 def wash_sales(

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rebal.adapters.executors.threads import ThreadExecutor
 from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
 from rebal.backtest.rebalances import rebalances
@@ -405,7 +406,12 @@ def backtest_command(
         try:
             return tabulate(
                 usecases.backtest(
-                    request, history, chosen, record_weights=record, on_progress=progress
+                    request,
+                    history,
+                    chosen,
+                    record_weights=record,
+                    on_progress=progress,
+                    executor=ThreadExecutor(),
                 )
             )
         except RequestError as exc:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
+from rebal.backtest.engine import LabExecutor
 from rebal.backtest.history import PriceHistory
 from rebal.backtest.lab import LabSimulation, simulate_lab
 from rebal.backtest.variants import Variant
@@ -59,10 +60,12 @@ def backtest(
     *,
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
+    executor: LabExecutor | None = None,
 ) -> LabSimulation:
     """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``
     (the symbols the request holds, from its ``start`` to its ``end``), holding the request's
-    weights, with its flows (``flow`` on each ``flow_frequency`` date), costs and lots.
+    weights, with its flows (``flow`` on each ``flow_frequency`` date), costs and lots; large
+    grids in batches of variants through ``executor``.
 
     A history without the symbols or the period raises ``ValueError`` naming them."""
     target = request.target()
@@ -86,6 +89,7 @@ def backtest(
         on_progress=on_progress,
         tax=request.tax_rates(),
         lots=request.lot_method(),
+        executor=executor,
     )
 
 
