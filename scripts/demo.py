@@ -23,7 +23,8 @@ elsewhere: a batch run is blocked by pre-trade compliance when any household in 
 loss (WASH_SALE), and a pending deposit the simulated custodian does not hold leaves the account
 off its intended allocation (flagged, docs/runs.md).
 
-Everything is deterministic: the same run ids, orders and fills every time. Exit 0 only when
+It is deterministic: the same run ids, orders and fills every time (only the time each run was
+queued, its first event, is the wall clock's: the store stamps it). Exit 0 only when
 every step succeeded and everything reconciles; otherwise the status of the first failing step
 (reconcile's 1 when anything does not reconcile).
 
