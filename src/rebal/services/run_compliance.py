@@ -38,14 +38,19 @@ def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
         found = uow.runs.get(run)
         proposal = uow.proposals.get(found.proposal) if found and found.proposal else None
         proposed = [o for o in (proposal.orders if proposal else ()) if o.side is Side.BUY]
-        quotes = uow.prices.quotes({o.symbol for o in proposed}, proposal.as_of) if proposal else {}
+        quotes = (
+            uow.prices.quotes({o.symbol for o in proposed}, proposal.as_of)
+            if proposal and side is Side.SELL
+            else {}
+        )
     if side is Side.BUY:
         buys = [o for o in stored if o.side is Side.BUY]
         return buys if all(o.state is OrderState.NEW for o in buys) else []
     if any(o.state is not OrderState.NEW for o in stored):
         return []
     # the buys as the run will send them: with its order terms (a limit from the proposal's
-    # quote until the buy leg prices them, the extended-hours flag)
+    # quote until the buy leg prices them, the extended-hours flag); a buy the store holds no
+    # quote of at the proposal's time is checked without them
     terms = OrderTerms.of_config(proposal.config if proposal else None)
     intended = [
         Order(
@@ -57,7 +62,7 @@ def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
             quantity=o.quantity,
             notional=o.notional,
             reason="proposed",
-            **terms.fields(Side.BUY, quotes[o.symbol].price),
+            **(terms.fields(Side.BUY, quotes[o.symbol].price) if o.symbol in quotes else {}),
         )
         for o in proposed
     ]
