@@ -28,9 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rebal.adapters.calendars.exchange import ExchangeCalendar
-from rebal.cli.common import fail
+from rebal.cli.common import as_of_time, fail
 from rebal.cli.db import DbOpt, _store
-from rebal.cli.runs import BrokerConfigOpt, _as_of, _desk, _user
+from rebal.cli.runs import BrokerConfigOpt, _desk, _user
 from rebal.compliance.hours import RunKind
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import RunId
@@ -180,7 +180,7 @@ def scheduler_command(
         max_price_age=timedelta(hours=max_price_age),
     )
     if once:
-        at = _as_of(as_of)
+        at = as_of_time(as_of)
         _print(_one_tick(db, at, settings, execute, broker_config), at, output_format)
         return
     stop = threading.Event()

@@ -34,7 +34,7 @@ from rebal.compliance.facts import (
     RealisedLoss,
     UnknownGainSale,
 )
-from rebal.compliance.hours import RunKind, postponed_to
+from rebal.compliance.hours import AFTER_HOURS, RunKind, extended_window, postponed_to
 from rebal.compliance.rules import ComplianceReport, Violation, check, orders_of_day
 from rebal.domain.account import Account, Holding, Price
 from rebal.domain.ids import AccountId, ClientOrderId, FillId, Symbol, symbol
@@ -89,12 +89,17 @@ class Decision:
     postponed_to: datetime | None
 
 
-def _session_day(calendar: MarketCalendar, now: datetime) -> date | None:
-    """The trading day an order sent at ``now`` works in; ``None`` when the calendar cannot say."""
+def _known(question: Callable[[], _A]) -> _A | None:
+    """The calendar's answer, ``None`` when it has none for the date (a fact unknown)."""
     try:
-        return calendar.next_session(now).day
+        return question()
     except CalendarUnavailable:
         return None
+
+
+def _session_day(calendar: MarketCalendar, now: datetime) -> date | None:
+    """The trading day an order sent at ``now`` works in; ``None`` when the calendar cannot say."""
+    return _known(lambda: calendar.next_session(now).day)
 
 
 def _previous_close(calendar: MarketCalendar, now: datetime) -> datetime | None:
@@ -117,13 +122,18 @@ def _ask(question: Callable[[], _A]) -> _A | None:
 
 
 def market_facts(ports: Ports, now: datetime, symbols: Iterable[Symbol]) -> MarketFacts:
-    """Whether the market is open at ``now`` and the latest quotes of ``symbols``."""
-    try:
-        market_open: bool | None = ports.calendar.is_open(now)
-    except CalendarUnavailable:
-        market_open = None
+    """Whether the market is open at ``now``, the latest quotes of ``symbols``, and the extended
+    hours of the session whose after-hours has not ended at ``now`` (the one trading, or the
+    next: :func:`rebal.compliance.hours.extended_window`)."""
+    calendar = ports.calendar
+    session = _known(lambda: calendar.next_session(now - AFTER_HOURS))
     quotes = ports.prices.quotes(sorted(set(symbols)), now)
-    return MarketFacts(now=now, market_open=market_open, prices=dict(quotes))
+    return MarketFacts(
+        now=now,
+        market_open=_known(lambda: calendar.is_open(now)),
+        prices=dict(quotes),
+        extended_hours=None if session is None else extended_window(session),
+    )
 
 
 def account_facts(

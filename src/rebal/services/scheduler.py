@@ -81,6 +81,7 @@ REASONS = np.array(
         "postponed (pattern day trade) to the next session's open",
         "postponed run: the next session has opened",
         "on-day trigger: already ran on or after its day",
+        "a wide band is breached",
     ],
     dtype=object,
 )
@@ -106,8 +107,9 @@ def read_facts(store: Store, *, actor: str) -> ScheduleFacts:
 
 class Gauge(Protocol):
     """Measures the stored book for a tick (:class:`rebal.gauge.StoreGauge`): each account's
-    value and whether a band is breached, for ``accounts`` in that order, with each one's
-    policy bands (fractions; NaN: the model's)."""
+    value, whether a band is breached and whether a wide band is, for ``accounts`` in that
+    order, with each one's policy bands and wide bands (fractions; NaN: the model's, and twice
+    the band)."""
 
     def __call__(
         self,
@@ -115,7 +117,9 @@ class Gauge(Protocol):
         accounts: Sequence[AccountId],
         band_abs: npt.NDArray[np.float64],
         band_rel: npt.NDArray[np.float64],
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
+        wide_abs: npt.NDArray[np.float64],
+        wide_rel: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]: ...
 
 
 def _codes(values: npt.NDArray[np.object_], codes: Mapping[Any, int]) -> npt.NDArray[np.int8]:
@@ -129,7 +133,14 @@ def _codes(values: npt.NDArray[np.object_], codes: Mapping[Any, int]) -> npt.NDA
 def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts:
     """The core's arrays of the facts, one element per open account (the drift measured by
     ``gauge``)."""
-    value, breached = gauge(store, list(facts.account), facts.band_abs, facts.band_rel)
+    value, breached, wide = gauge(
+        store,
+        list(facts.account),
+        facts.band_abs,
+        facts.band_rel,
+        facts.wide_band_abs,
+        facts.wide_band_rel,
+    )
     return tr.Accounts(
         program=_codes(facts.program, _PROGRAM),
         trigger=_codes(facts.trigger, _TRIGGER),
@@ -144,6 +155,7 @@ def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts
         frequency=_codes(facts.frequency, _FREQUENCY),
         on_day=facts.day,
         resume_at=facts.postponed_until,
+        wide_breached=wide,
     )
 
 

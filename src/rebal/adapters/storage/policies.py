@@ -43,6 +43,8 @@ def _policy(row: sa.Row[Any]) -> InvestmentPolicy:
         band_rel=row.band_rel,
         cadence_days=row.cadence_days,
         cooldown_days=row.cooldown_days,
+        wide_band_abs=row.wide_band_abs,
+        wide_band_rel=row.wide_band_rel,
     )
 
 
@@ -68,6 +70,8 @@ class SqlPolicies(SqlRepository):
                     "band_rel": p.band_rel,
                     "cadence_days": p.cadence_days,
                     "cooldown_days": p.cooldown_days,
+                    "wide_band_abs": p.wide_band_abs,
+                    "wide_band_rel": p.wide_band_rel,
                 }
                 for i, p in enumerate(policies, start=1)
             ],
@@ -164,6 +168,8 @@ class SqlPolicies(SqlRepository):
                 p.c.cooldown_days,
                 _raw(m.c.instant_requested_at),
                 _raw(m.c.postponed_until),
+                _raw(p.c.wide_band_abs),
+                _raw(p.c.wide_band_rel),
             )
             .select_from(a)
             .outerjoin(p, sa.and_(p.c.firm_id == a.c.firm_id, p.c.account_id == a.c.id))
@@ -171,7 +177,7 @@ class SqlPolicies(SqlRepository):
             .where(a.c.firm_id == self._firm, a.c.closed_at.is_(None))
             .order_by(a.c.ordinal),
         )
-        cols = list(zip(*rows, strict=True)) or [()] * 13
+        cols = list(zip(*rows, strict=True)) or [()] * 15
         ids = pd.Index(cols[0], dtype=object)
         pending = fetch_rows(
             self._uow,
@@ -215,6 +221,8 @@ class SqlPolicies(SqlRepository):
             model_changed=(last_version >= 0) & (model_version > last_version),
             instant_requested=np.array([c is not None for c in cols[11]], dtype=bool),
             postponed_until=_utc(cols[12]),
+            wide_band_abs=_floats(cols[13]),
+            wide_band_rel=_floats(cols[14]),
         )
 
 

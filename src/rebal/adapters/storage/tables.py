@@ -353,6 +353,8 @@ policies = sa.Table(
     sa.Column("band_rel", Exact),
     sa.Column("cadence_days", sa.Integer, nullable=False),
     sa.Column("cooldown_days", sa.Integer, nullable=False),
+    sa.Column("wide_band_abs", Exact),  # a tiered trigger's wide bands (0005_policy_tiers)
+    sa.Column("wide_band_rel", Exact),
     sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
 )
 
