@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.brokers.simulated import SimulatedBroker
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.adapters.memory.clock import SimulatedClock
@@ -64,6 +65,7 @@ from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
 from rebal.services.reconcile import book_holdings, reconcile
 from rebal.services.runs import RunRequest, show_run, start_run
+from rebal.warmup import compile_core
 
 #: Tuesday 2026-11-24, 10:00 in New York; the book is priced an hour before.
 START = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -174,6 +176,7 @@ def main() -> None:
     parser.add_argument("--db", help="a database URL (default: a SQLite file in a temp dir)")
     args = parser.parse_args()
     book = sample_shaped(args.accounts)
+    compile_core()  # the kernels loaded (or compiled) before the clock starts
     with tempfile.TemporaryDirectory(prefix="rebal-bench-") as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
         engine = create_engine(url)

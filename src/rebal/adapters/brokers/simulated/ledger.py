@@ -369,6 +369,19 @@ def read_orders(
     return [OrderRecord.from_row(r) for r in rows]
 
 
+def orders_of(
+    conn: sa.Connection, accounts: Sequence[AccountId]
+) -> dict[AccountId, list[BrokerOrder]]:
+    """Every order of each of ``accounts``, oldest first, as reported (an account without any
+    has an empty list)."""
+    found: dict[AccountId, list[BrokerOrder]] = {a: [] for a in accounts}
+    for chunk in _chunks(sorted(found)):
+        for row in conn.execute(_ORDERS.where(t.orders.c.account.in_(chunk))):
+            record = OrderRecord.from_row(row)
+            found[record.account].append(record.reported())
+    return found
+
+
 def read_fills(
     conn: sa.Connection,
     account: AccountId | None = None,
