@@ -237,7 +237,8 @@ class SimulatedBroker:
                         requests.append(request_row(now, "submit", order, "duplicate"))
                         answers[k] = DuplicateOrder(known[order.client_order_id].reported())
                     else:
-                        record = self._matching.receive(conn, book, order, now)
+                        seq = -1 - len(fresh)  # provisional, in the order received
+                        record = self._matching.receive(conn, book, order, now, seq)
                         self._matching.run_due(conn, book, now)
                         known[order.client_order_id] = record
                         fresh.append((k, record))
