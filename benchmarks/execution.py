@@ -47,6 +47,7 @@ on the source named, back to back:
     main, 6ea1791 (two runs)       1,000   1,432    91-104  0.16-0.18 s   76-99
     0ed523b (two runs)             1,000   1,432   205-232  0.15-0.17 s   35-48
     0ed523b                       10,000  14,182       154       2.25 s    40.8
+    0ed523b, PostgreSQL (--db)     1,000   1,432       140       0.25 s    40.7
 
 The aim of 10 is not met: the run is about 40 times the reference insert, at 1,000 and at
 10,000 accounts (docs/runs.md).
