@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from functools import partial
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     buying_power,
     find_orders,
     load_books,
+    orders_of,
     read_fills,
     read_orders,
     read_positions,
@@ -48,6 +50,7 @@ from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Money, Quantity, to_cents
 from rebal.domain.order import Fill, Order
 from rebal.ports.broker import (
+    AccountReport,
     BrokerError,
     BrokerOrder,
     BrokerUnavailable,
@@ -95,12 +98,17 @@ class SimulatedBroker:
 
     # -- faults around a call -----------------------------------------------------------------
 
-    def _call(self, operation: str, subject: str, work: Callable[[], T]) -> T:
-        """Do ``work``, unless the call meets an injected fault: then it is not done (a
-        disconnect before the request reached the broker) or done with its answer lost (a
-        disconnect after, a timeout: the clock moves on by the timeout), and the caller gets
+    def _call(self, operation: str, subject: str, work: Callable[[], T], *also: str) -> T:
+        """Do ``work``, unless the call meets an injected fault (of ``operation``, or of one of
+        the operations it answers for too, ``also``): then it is not done (a disconnect before
+        the request reached the broker) or done with its answer lost (a disconnect after, a
+        timeout: the clock moves on by the timeout), and the caller gets
         :class:`BrokerUnavailable` either way."""
-        lost = self._faults.call(self.engine, operation, subject, self.clock.now())
+        now = self.clock.now()
+        for asked in (operation, *also):
+            lost = self._faults.call(self.engine, asked, subject, now)
+            if lost is not None:
+                break
         if lost is None:
             return work()
         if lost is not Lost.BEFORE:
@@ -109,8 +117,8 @@ class SimulatedBroker:
         if lost is Lost.TIMEOUT:
             seconds = self.settings.faults.timeout.seconds
             self.clock.sleep(seconds)
-            raise BrokerUnavailable(f"{operation} {subject}: no answer within {seconds:g} s")
-        raise BrokerUnavailable(f"{operation} {subject}: connection lost ({lost})")
+            raise BrokerUnavailable(f"{asked} {subject}: no answer within {seconds:g} s")
+        raise BrokerUnavailable(f"{asked} {subject}: connection lost ({lost})")
 
     def _catch_up(self, conn: sa.Connection, account: AccountId) -> AccountBook:
         book = AccountBook.load(conn, account)
@@ -229,7 +237,8 @@ class SimulatedBroker:
                         requests.append(request_row(now, "submit", order, "duplicate"))
                         answers[k] = DuplicateOrder(known[order.client_order_id].reported())
                     else:
-                        record = self._matching.receive(conn, book, order, now)
+                        seq = -1 - len(fresh)  # provisional, in the order received
+                        record = self._matching.receive(conn, book, order, now, seq)
                         self._matching.run_due(conn, book, now)
                         known[order.client_order_id] = record
                         fresh.append((k, record))
@@ -325,18 +334,20 @@ class SimulatedBroker:
         return self._call("buying_power", "", lambda: self._buying_powers(accounts))
 
     def _buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
-        books = self._books_now(accounts)
+        with self.engine.begin() as conn:
+            books = self._books_now(conn, accounts)
         return {a: buying_power(books[a].cash, books[a].working.values()) for a in accounts}
 
-    def _books_now(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountBook]:
-        """The books of ``accounts`` caught up to now and saved, in one transaction; an
+    def _books_now(
+        self, conn: sa.Connection, accounts: Sequence[AccountId]
+    ) -> dict[AccountId, AccountBook]:
+        """The books of ``accounts`` caught up to now and saved in ``conn``'s transaction; an
         account the broker does not keep raises :class:`UnknownAccount`."""
-        with self.engine.begin() as conn:
-            books = self._catch_up_books(conn, accounts)
-            for account in accounts:
-                if account not in books:
-                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
-            save_books(conn, books.values())
+        books = self._catch_up_books(conn, accounts)
+        for account in accounts:
+            if account not in books:
+                raise UnknownAccount(f"the simulated broker keeps no account {account}")
+        save_books(conn, books.values())
         return books
 
     def holdings(
@@ -350,9 +361,31 @@ class SimulatedBroker:
     def _many_holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
-        books = self._books_now(accounts)
+        with self.engine.begin() as conn:
+            books = self._books_now(conn, accounts)
         return {
             a: (books[a].cash, {s: q for s, q in sorted(books[a].positions.items()) if q != 0})
+            for a in accounts
+        }
+
+    def account_reports(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountReport]:
+        """Each account's cash, buying power, positions and orders as of now, in one
+        transaction (the :class:`~rebal.ports.broker.ReportsAccounts` call; it meets the faults
+        of ``cash``, ``buying_power``, ``positions`` and ``orders``)."""
+        work = partial(self._account_reports, accounts)
+        return self._call("cash", "", work, "buying_power", "positions", "orders")
+
+    def _account_reports(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountReport]:
+        with self.engine.begin() as conn:
+            books = self._books_now(conn, accounts)
+            sent = orders_of(conn, accounts)
+        return {
+            a: AccountReport(
+                cash=books[a].cash,
+                buying_power=buying_power(books[a].cash, books[a].working.values()),
+                positions={s: q for s, q in sorted(books[a].positions.items()) if q != 0},
+                orders=sent[a],
+            )
             for a in accounts
         }
 

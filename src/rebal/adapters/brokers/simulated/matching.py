@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from rebal.adapters.brokers.simulated.draws import draw, happens, split
 from rebal.adapters.brokers.simulated.faults import Faults
 from rebal.adapters.brokers.simulated.ledger import (
-    INSERT_ORDER,
     AccountBook,
     OrderRecord,
     plain,
@@ -95,11 +94,13 @@ class MatchingEngine:
     # -- arrival ------------------------------------------------------------------------------
 
     def receive(
-        self, conn: sa.Connection, book: AccountBook, order: Order, now: datetime
+        self, conn: sa.Connection, book: AccountBook, order: Order, now: datetime, seq: int
     ) -> OrderRecord:
-        """Check and record ``order`` (accepted or rejected); an accepted order joins the
-        book's working orders."""
+        """Check ``order`` and make its record (accepted or rejected) under the provisional
+        ``seq`` (negative) until :func:`~.ledger.save_books` stores it; an accepted order joins
+        the book's working orders."""
         record = OrderRecord(
+            seq=seq,
             client_order_id=order.client_order_id,
             broker_order_id=broker_order_id(order.client_order_id),
             account=order.account,
@@ -122,7 +123,7 @@ class MatchingEngine:
             record.reason = problem
             record.plan = ()
             record.next_event_at = record.expires_at = None
-        record.seq = int(conn.execute(INSERT_ORDER, record.values()).scalar_one())
+        book.received.append(record)
         if record.working:
             book.working[record.seq] = record
         return record
