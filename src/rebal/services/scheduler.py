@@ -126,10 +126,11 @@ def _codes(values: npt.NDArray[np.object_], codes: Mapping[Any, int]) -> npt.NDA
     return table[inverse] if len(values) else np.zeros(0, dtype=np.int8)
 
 
-def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts:
-    """The core's arrays of the facts, one element per open account (the drift measured by
-    ``gauge``)."""
-    value, breached = gauge(store, list(facts.account), facts.band_abs, facts.band_rel)
+def core_accounts(
+    facts: ScheduleFacts, value: npt.NDArray[np.float64], breached: npt.NDArray[np.bool_]
+) -> tr.Accounts:
+    """The core's arrays of the facts, one element per open account, with each one's measured
+    ``value`` and ``breached`` flag."""
     return tr.Accounts(
         program=_codes(facts.program, _PROGRAM),
         trigger=_codes(facts.trigger, _TRIGGER),
@@ -145,6 +146,36 @@ def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts
         on_day=facts.day,
         resume_at=facts.postponed_until,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a tick decides on: the facts, and the core's arrays of them with the drift
+    measured (element by element the same accounts, in book order)."""
+
+    facts: ScheduleFacts
+    accounts: tr.Accounts
+
+
+class Reader(Protocol):
+    """Reads the store for a tick: :class:`Fresh` reads everything each time;
+    :class:`rebal.gauge.StoreSnapshot` (the long-running scheduler's) keeps what it read and
+    reads again only what changed since."""
+
+    def __call__(self, store: Store, *, actor: str) -> Reading: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A :class:`Reader` that reads the facts and measures the book with ``gauge`` at every
+    tick (one tick, ``rebal scheduler --once``)."""
+
+    gauge: Gauge
+
+    def __call__(self, store: Store, *, actor: str) -> Reading:
+        facts = read_facts(store, actor=actor)
+        value, breached = self.gauge(store, list(facts.account), facts.band_abs, facts.band_rel)
+        return Reading(facts=facts, accounts=core_accounts(facts, value, breached))
 
 
 #: Executes a started run (through pre-trade compliance, :mod:`rebal.services.execution`) as a
@@ -235,17 +266,18 @@ def tick(
     calendar: MarketCalendar,
     now: datetime,
     planner: Planner,
-    gauge: Gauge,
+    reader: Reader,
     *,
     actor: str,
     settings: TickSettings = TickSettings(),
     execute: Execute | None = None,
 ) -> Tick:
-    """Decide every open account at ``now`` and start (and, with ``execute``, execute) the due
-    runs."""
-    facts = read_facts(store, actor=actor)
+    """Decide every open account at ``now`` (as ``reader`` reads the store) and start (and,
+    with ``execute``, execute) the due runs."""
+    reading = reader(store, actor=actor)
+    facts = reading.facts
     window = window_at(now, calendar, settings.check_days)
-    decided = tr.decide(accounts_of(store, facts, gauge), window, settings.rules)
+    decided = tr.decide(reading.accounts, window, settings.rules)
     outcome = Tick(
         account=facts.account,
         trigger=TRIGGER_NAMES[decided.trigger],
