@@ -73,30 +73,35 @@ def breaches(drift: Drift, band_abs: FloatArray, band_rel: FloatArray) -> BoolAr
     """Per account, whether a band is breached, with the account's own widths where given
     (``band_abs`` / ``band_rel`` per account, NaN where not set) and the drift's elsewhere."""
     breached = np.asarray(drift.any_breach, dtype=bool)
-    own = ~np.isnan(band_abs) | ~np.isnan(band_rel)
-    if not own.any():
+    own = np.flatnonzero(~np.isnan(band_abs) | ~np.isnan(band_rel))
+    if not len(own):
         return breached
-    unset = np.full((len(band_abs), 1), np.nan)
-    params = BandParams(band_abs[:, None], band_rel[:, None], unset, unset, unset, unset)
-    edges = band_edges(drift.target, params)
-    outside = drift.checked & ((drift.weight < edges.band_low) | (drift.weight > edges.band_high))
-    result: BoolArray = np.where(own, any_per_row(outside) | drift.cash_breach, breached)
+    unset = np.full((len(own), 1), np.nan)
+    params = BandParams(band_abs[own, None], band_rel[own, None], unset, unset, unset, unset)
+    edges = band_edges(drift.target[own], params)
+    weight = drift.weight[own]
+    outside = drift.checked[own] & ((weight < edges.band_low) | (weight > edges.band_high))
+    result = breached.copy()
+    result[own] = any_per_row(outside) | drift.cash_breach[own]
     return result
 
 
 def measure(
     book: Book,
-    accounts: Sequence[str],
+    accounts: Sequence[str] | npt.NDArray[np.object_],
     band_abs: FloatArray,
     band_rel: FloatArray,
     config: RunConfig,
+    row: npt.NDArray[np.intp] | None = None,
 ) -> tuple[FloatArray, BoolArray]:
     """The value and breach of each of ``accounts`` (in that order) in ``book``, with their
-    own bands where given: 0 and no breach for an account the book does not hold."""
+    own bands where given: 0 and no breach for an account the book does not hold. ``row``: the
+    book row of each account (-1: not held), when known already."""
     if book.arrays.n_accounts == 0:
         return np.zeros(len(accounts)), np.zeros(len(accounts), dtype=bool)
     drift = propose(book.arrays, config).drift
-    row = pd.Index(book.accounts["account"]).get_indexer(list(accounts))
+    if row is None:
+        row = rows_of(book, accounts)
     found = row >= 0
     at = np.where(found, row, 0)
     abs_of = np.full(book.arrays.n_accounts, np.nan)
@@ -105,6 +110,14 @@ def measure(
     breached = breaches(drift, abs_of, rel_of)
     value = np.nan_to_num(np.asarray(drift.total, dtype=np.float64))
     return np.where(found, value[at], 0.0), np.where(found, breached[at], False)
+
+
+def rows_of(book: Book, accounts: Sequence[str] | npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
+    """The book row of each of ``accounts``, -1 where the book does not hold it."""
+    row: npt.NDArray[np.intp] = pd.Index(book.accounts["account"]).get_indexer(
+        pd.Index(list(accounts))
+    )
+    return row
 
 
 class StoreGauge:
@@ -153,6 +166,7 @@ class _Kept:
     accounts: tr.Accounts  # the core's arrays, the drift measured
     row: pd.Index  # the accounts' ids, in book order
     book: Book  # the whole book as last read in full, at the current prices
+    book_row: npt.NDArray[np.intp]  # the book row of each account
     changed: frozenset[str]  # accounts read again since: ``book`` is stale for them
     overlay: Book | None  # the book of ``changed``, at the current prices
     overlay_at: npt.NDArray[np.intp]  # the position of each of the overlay's accounts
@@ -194,8 +208,9 @@ class StoreSnapshot:
         seen = Changes(entries=(), seq=audit_mark(uow), gaps={})
         facts = uow.policies.schedule_facts()
         book = build_book(read_tables(uow))
+        book_row = rows_of(book, list(facts.account))
         value, breached = measure(
-            book, list(facts.account), facts.band_abs, facts.band_rel, self.config
+            book, list(facts.account), facts.band_abs, facts.band_rel, self.config, book_row
         )
         self.last = "full"
         return _Kept(
@@ -206,6 +221,7 @@ class StoreSnapshot:
             accounts=core_accounts(facts, value, breached),
             row=pd.Index(facts.account, dtype=object),
             book=book,
+            book_row=book_row,
             changed=frozenset(),
             overlay=None,
             overlay_at=np.zeros(0, dtype=np.intp),
@@ -235,7 +251,7 @@ class StoreSnapshot:
             book = with_prices(book, prices)
             overlay = None if overlay is None else with_prices(overlay, prices)
             value, breached = measure(
-                book, list(facts.account), facts.band_abs, facts.band_rel, self.config
+                book, facts.account, facts.band_abs, facts.band_rel, self.config, kept.book_row
             )
             accounts = replace(accounts, value=value, breached=breached)
         if what.accounts:
