@@ -240,6 +240,10 @@ def changes(uow: SqlUnitOfWork, seq: int, gaps: Mapping[int, int]) -> Changes:
 _UNREAD = frozenset({Entity.ORDER, Entity.FILL, Entity.REALISED})
 #: Records keyed by the account they belong to.
 _OF_ACCOUNT = frozenset({Entity.ACCOUNT, Entity.HOLDINGS, Entity.POLICY, Entity.SCHEDULE})
+#: The records whose changes a snapshot follows (any other: everything is read again).
+_READ = frozenset(
+    _UNREAD | _OF_ACCOUNT | {Entity.PRICES, Entity.CASH_FLOW, Entity.RUN, Entity.PROPOSAL}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,39 +260,25 @@ def touched(uow: SqlUnitOfWork, entries: Collection[tuple[str, str]]) -> Touched
     firm, a record of an unknown kind): everything is read again."""
     keys: dict[Entity, set[str]] = defaultdict(set)
     for entity, key in entries:
-        try:
-            keys[Entity(entity)].add(key)
-        except ValueError:
+        if entity not in _READ:
             return None
-    if not set(keys) <= _UNREAD | _OF_ACCOUNT | {
-        Entity.PRICES,
-        Entity.CASH_FLOW,
-        Entity.RUN,
-        Entity.PROPOSAL,
-    }:
-        return None
+        keys[Entity(entity)].add(key)
     accounts = set().union(*(keys[e] for e in _OF_ACCOUNT))
     c, r, a = t.cash_flows, t.runs, t.proposal_accounts
-    queries = []
-    if keys[Entity.CASH_FLOW]:
-        queries.append(
-            sa.select(c.c.account_id).where(
-                c.c.firm_id == uow.firm, *among(c.c.id, keys[Entity.CASH_FLOW])
-            )
-        )
-    proposals = set(keys[Entity.PROPOSAL])
-    if keys[Entity.RUN]:
-        queries.append(
-            sa.select(a.c.account_id)
-            .join(r, sa.and_(r.c.firm_id == a.c.firm_id, r.c.proposal_id == a.c.proposal_id))
-            .where(a.c.firm_id == uow.firm, *among(r.c.id, keys[Entity.RUN]))
-        )
-    if proposals:
-        queries.append(
-            sa.select(a.c.account_id).where(
-                a.c.firm_id == uow.firm, *among(a.c.proposal_id, proposals)
-            )
-        )
-    for query in queries:
-        accounts.update(str(row[0]) for row in fetch_rows(uow, query))
+    queries = [
+        # a deposit or withdrawal: its account
+        sa.select(c.c.account_id).where(
+            c.c.firm_id == uow.firm, *among(c.c.id, keys[Entity.CASH_FLOW])
+        ),
+        # a run (started, or ended: its last rebalance) or a proposal: the accounts it names
+        sa.select(a.c.account_id)
+        .join(r, sa.and_(r.c.firm_id == a.c.firm_id, r.c.proposal_id == a.c.proposal_id))
+        .where(a.c.firm_id == uow.firm, *among(r.c.id, keys[Entity.RUN])),
+        sa.select(a.c.account_id).where(
+            a.c.firm_id == uow.firm, *among(a.c.proposal_id, keys[Entity.PROPOSAL])
+        ),
+    ]
+    for query, entity in zip(queries, (Entity.CASH_FLOW, Entity.RUN, Entity.PROPOSAL), strict=True):
+        if keys[entity]:
+            accounts.update(str(row[0]) for row in fetch_rows(uow, query))
     return Touched(accounts=frozenset(accounts), prices=bool(keys[Entity.PRICES]))
