@@ -1,13 +1,16 @@
 """One scheduler tick: every account of the stored book decided, the due runs created.
 
-A tick at ``now`` reads, in one unit of work, the book, each account's investment policy
+A tick at ``now`` reads the store through a :class:`Reader`: each account's investment policy
 (:mod:`rebal.domain.policy`), the scheduler's marks (an instant request waiting for the market,
 a run postponed to the next open) and each account's last rebalance (from the runs, whoever
-started them). A :class:`Gauge` measures the book's drift (each account's value and breach flag,
-which the threshold and hybrid triggers read; :class:`rebal.gauge.StoreGauge` runs the core's
-drift, an account's policy bands replacing its model's), it builds the market's window
-from the calendar (:func:`rebal.services.scheduling.window_at`) and decides every account at
-once with :func:`rebal.core.triggers.decide`: no Python loop per account decides anything.
+started them), read in bulk in one unit of work, and the book's drift (each account's value and
+breach flag, which the threshold and hybrid triggers read), measured by the core (an account's
+policy bands replacing its model's). :class:`Fresh` reads all of it at every tick (``rebal
+scheduler --once``) and measures with a :class:`Gauge` (:class:`rebal.gauge.StoreGauge`);
+:class:`rebal.gauge.StoreSnapshot`, the long-running scheduler's, keeps what it read and reads
+again only what changed. The tick builds the market's window from the calendar
+(:func:`rebal.services.scheduling.window_at`) and decides every account at once with
+:func:`rebal.core.triggers.decide`: no Python loop per account decides anything.
 
 Each ``run`` decision is then started through :func:`rebal.services.runs.start_run`, whose key
 (account, New York date, type, model version) makes a repeated tick, or two schedulers ticking
