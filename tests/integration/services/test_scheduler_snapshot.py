@@ -4,12 +4,16 @@ after every kind of change to the store, and it reads again only what changed.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import fields, replace
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rundesk import CALENDAR, START, Desk, make_desk, small_book
 
 from rebal.adapters.storage import tables as t
@@ -23,6 +27,7 @@ from rebal.domain.money import Money, Quantity
 from rebal.domain.policy import InvestmentPolicy, Program, TriggerKind
 from rebal.domain.run import RunType, ScopeKind
 from rebal.gauge import StoreGauge, StoreSnapshot
+from rebal.ports.storage import Conflict
 from rebal.proposing import CorePlanner
 from rebal.services.runs import RunRequest, start_run
 from rebal.services.scheduler import Fresh, Reader, Reading, TickSettings, request_instant, tick
@@ -253,3 +258,62 @@ def test_a_change_committed_below_the_last_seen_is_still_read(book_desk: Desk) -
             waiting = changes(uow, waiting.seq, waiting.gaps)
         assert dict(waiting.gaps) == {} and waiting.entries == ()
         uow.rollback()
+
+
+def random_change(uow: SqlUnitOfWork, kind: str, account: int, cents: int) -> None:
+    """One change of ``kind`` to account ``A<account>`` (or to the prices), sized by ``cents``."""
+    name = AccountId(f"A{account}")
+    if kind == "prices":
+        uow.prices.record([Price(symbol=Symbol("BND"), price=Decimal(cents) / 100 + 50, at=START)])
+    elif kind == "holdings":
+        held = Holding(account=name, symbol=Symbol("VTI"), quantity=Quantity(Decimal(cents)))
+        uow.holdings.replace({name: [held]})
+    elif kind == "cash":
+        (stored,) = uow.accounts.get_many([name]).values()
+        uow.accounts.save([replace(stored, cash=Money(Decimal(cents)))])
+    elif kind == "deposit":
+        flow = CashFlow(
+            id=CashFlowId(f"F{cents}-{account}"),
+            account=name,
+            amount=Money(Decimal(cents + 1)),
+            created_at=START,
+        )
+        uow.cash_flows.add(flow)
+    else:
+        band = Decimal(cents % 50 + 1) / 100
+        uow.policies.replace(
+            [InvestmentPolicy(account=name, trigger=TriggerKind.THRESHOLD, band_abs=band)]
+        )
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["prices", "holdings", "cash", "deposit", "policy"]),
+                st.integers(1, 5),
+                st.integers(1, 99_999),
+            ),
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_whatever_changes_between_ticks_the_snapshot_reads_as_a_fresh_read(
+    book_desk: Desk, ticks: list[list[tuple[str, int, int]]]
+) -> None:
+    snapshot, fresh = StoreSnapshot(), Fresh(StoreGauge())
+    snapshot(book_desk.store, actor="test")
+    for changes_of_tick in ticks:
+        for kind, account, cents in changes_of_tick:
+            with suppress(Conflict):  # that deposit's id was drawn before
+                change(book_desk, partial(random_change, kind=kind, account=account, cents=cents))
+        kept = snapshot(book_desk.store, actor="test")
+        assert snapshot.last != "full"
+        assert_alike(kept, fresh(book_desk.store, actor="test"))
