@@ -17,15 +17,15 @@ against the core's ``rebal drift`` over the same book already in memory
   run's fills do), the drift timed right after each tick so that both see the same load; best
   of each. The snapshot's decisions are checked to be the fresh read's.
 
-Measured 2026-12-04 on the shared 2-core machine (load average 7 to 9; the drift alone varied
-from 0.03 s to 0.07 s between runs): ``--once`` 5.8 s, ratio 89 (146 and 229 in earlier runs;
-155 before the snapshot, 2026-12-03); long-running: nothing changed 0.027 s (0.4), after new
-prices 0.095 s (1.5; 2.5 and 5.6 in earlier runs that did not interleave the drift), after 100
-accounts traded 0.29 s (4.5). After new prices the tick is bound by the drift itself (about
-half of it) and the decisions; after a trade by the fixed cost of reading and arranging the
-changed accounts through pandas; ``--once`` by the SQLite driver handing over 600,000 rows one
-tuple at a time (a columnar driver, or a snapshot kept on disk, would be needed for 3). See
-docs/scheduler.md.
+Measured 2026-12-04 on the shared 2-core machine, two runs under a load average of 7 to 9 and
+of 11 to 13 (drift 0.065 s and 0.055 s): ``--once`` 5.8 s and 9.9 s, ratio 89 and 180 (155
+before the snapshot, 2026-12-03); long-running: nothing changed 0.026 s (0.4, 0.5), after new
+prices 0.095 s and 0.16 s (**1.5 and 3.0**), after 100 accounts traded 0.29 s and 0.38 s (4.5,
+6.9). After new prices the tick is bound by the drift itself (about half of it) and the
+decisions (0.4 drift times); after a trade by the fixed cost of reading the changed accounts
+and arranging them through pandas; ``--once`` by the SQLite driver handing over 600,000 rows
+one tuple at a time (a columnar driver, or a snapshot kept on disk, would be needed to reach 3
+there). See docs/scheduler.md.
 
 Run: ``.venv/bin/python benchmarks/scheduler.py [--accounts N]``. Lines
 ``once_ratio_vs_drift=`` and ``traded_ratio_vs_drift=``, then last
