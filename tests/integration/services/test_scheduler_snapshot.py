@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rundesk import CALENDAR, START, Desk, make_desk, small_book
 
 from rebal.adapters.storage import tables as t
-from rebal.adapters.storage.book_frames import GAP_TICKS, audit_mark, changes
+from rebal.adapters.storage.book_frames import GAP_TICKS, MAX_GAPS, audit_mark, changes
 from rebal.adapters.storage.unit_of_work import SqlUnitOfWork
 from rebal.core.engine import RunConfig
 from rebal.domain.account import Account, Holding, Price, Target
@@ -257,6 +257,9 @@ def test_a_change_committed_below_the_last_seen_is_still_read(book_desk: Desk) -
             assert dict(waiting.gaps) == {mark + 3: _}
             waiting = changes(uow, waiting.seq, waiting.gaps)
         assert dict(waiting.gaps) == {} and waiting.entries == ()
+        # too many gaps to follow: the caller reads everything again
+        audit_row(uow, mark + MAX_GAPS + 10, "A4")
+        assert not changes(uow, mark + 4, {}).complete
         uow.rollback()
 
 

@@ -228,10 +228,11 @@ def changes(uow: SqlUnitOfWork, seq: int, gaps: Mapping[int, int]) -> Changes:
     seen = {int(row[0]) for row in rows}
     last = max(seen | {seq})
     later = {s: gaps[s] + 1 for s in waiting if s not in seen and gaps[s] + 1 < GAP_TICKS}
-    fresh = set(range(seq + 1, last + 1)) - seen if last - seq - len(seen) <= MAX_GAPS else None
-    if fresh is None or len(later) + len(fresh) > MAX_GAPS:
+    missing = last - seq - sum(1 for s in seen if s > seq)
+    if missing + len(later) > MAX_GAPS:
         return Changes(entries=(), seq=last, gaps={}, complete=False)
     entries = tuple((str(row[2]), str(row[3])) for row in rows if row[1] == uow.firm)
+    fresh = set(range(seq + 1, last + 1)) - seen
     return Changes(entries=entries, seq=last, gaps=later | dict.fromkeys(fresh, 0))
 
 
