@@ -28,6 +28,7 @@ from rebal.services.book import import_book
 from rebal.services.compliance import blocked_reason, violation_note
 from rebal.services.runs import RunRequest, start_run
 from rebal.services.scheduler import (
+    Fresh,
     TickRow,
     TickSettings,
     postpone,
@@ -47,7 +48,7 @@ def run_tick(desk: Desk, at: datetime, store: SqlStore | None = None, **options)
         CALENDAR,
         at,
         CorePlanner(RunConfig()),
-        StoreGauge(),
+        options.pop("reader", None) or Fresh(StoreGauge()),
         actor="test",
         settings=settings,
         **options,

@@ -191,6 +191,8 @@ proposal_accounts = sa.Table(
     sa.Column("model_version", sa.Integer),
     sa.ForeignKeyConstraint(["firm_id", "proposal_id"], ["proposals.firm_id", "proposals.id"]),
     sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
+    # an account's proposals: the last rebalance of the accounts a tick reads again
+    sa.Index(None, "firm_id", "account_id"),
 )
 
 proposal_orders = sa.Table(
@@ -228,6 +230,7 @@ runs = sa.Table(
     # the run key: starting the same run again finds this one
     sa.UniqueConstraint("firm_id", "scope", "scope_name", "as_of", "type", "model_version"),
     sa.Index(None, "firm_id", "state"),
+    sa.Index(None, "firm_id", "proposal_id"),  # the run of a proposal
 )
 
 run_events = sa.Table(
