@@ -288,7 +288,15 @@ def main() -> None:
         reading = fresh(store, actor="benchmark")
         facts = reading.facts
         gauge_time = best_of(
-            3, lambda: gauge(store, list(facts.account), facts.band_abs, facts.band_rel)
+            3,
+            lambda: gauge(
+                store,
+                list(facts.account),
+                facts.band_abs,
+                facts.band_rel,
+                facts.wide_band_abs,
+                facts.wide_band_rel,
+            ),
         )
         window = window_at(TICK_AT, calendar)
         decide_time = best_of(3, lambda: decide(reading.accounts, window))
