@@ -305,7 +305,6 @@ class RunCompliance:
 
 #: The legs of a run that are checked: ``sells`` before anything is sent (the sells and every
 #: intended buy), ``buys`` before the buys are sent (sized from what the sells raised).
-LEGS = ("sells", "buys")
 _NOTE = re.compile(r"compliance (sells|buys) leg: (\S+) ([A-Z_]+): (.*)", re.DOTALL)
 #: How a blocked run's reason starts.
 BLOCKED = "blocked by compliance: "
