@@ -5,7 +5,9 @@ The order of work, each step its own unit of work so a crash loses at most the s
 0. the process claims the run (:meth:`~rebal.ports.storage.Store.claim`), so no other process
    trades it at the same time;
 1. the run goes ``queued -> in_progress``; the broker opens the run's accounts from the book
-   when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`);
+   when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`),
+   and a ``rebalance`` or ``invest_cash`` run's pending deposits are funded there and settled
+   in the book (:mod:`rebal.services.deposits`);
 2. the sells (stored as intents when the run started) are sent in blocks (:data:`BLOCK`), each
    block's intents marked ``submitted`` and committed *before* the block is sent; an order
    already ``submitted`` after a restart is first looked up at the broker by its client order
@@ -72,11 +74,13 @@ from rebal.ports.broker import (
     ReportsBuyingPower,
     ReportsFills,
     SubmitsMany,
+    TakesDeposits,
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
 from rebal.services.book import SellRelief
 from rebal.services.compliance import RunCompliance
+from rebal.services.deposits import fund_deposits
 from rebal.services.order_terms import OrderTerms
 from rebal.services.reconcile import (
     ALLOCATION_TOLERANCE,
@@ -354,6 +358,11 @@ class _Execution:
             uow.commit()
         if not run.state.terminal and isinstance(self.broker, OpensAccounts):
             self.ask(lambda: self.broker.open_accounts(openings))  # type: ignore[attr-defined]
+        if not run.state.terminal and isinstance(self.broker, TakesDeposits):
+            fund_deposits(
+                self.store, self.broker, run, list(openings), ask=self.ask, clock=self.clock,
+                actor=self.actor,
+            )  # fmt: skip
         return run
 
     def size_buys(self) -> None:

@@ -51,6 +51,7 @@ from rebal.ports.broker import (
     BrokerError,
     BrokerOrder,
     BrokerUnavailable,
+    Deposit,
     DuplicateOrder,
     InvalidOrder,
     Opening,
@@ -65,8 +66,9 @@ T = TypeVar("T")
 
 
 class SimulatedBroker:
-    """A :class:`rebal.ports.broker.Broker` (and :class:`~rebal.ports.broker.OpensAccounts`)
-    over its own ledger in ``database`` (a URL or an engine), created or migrated on first use."""
+    """A :class:`rebal.ports.broker.Broker` (and :class:`~rebal.ports.broker.OpensAccounts`,
+    :class:`~rebal.ports.broker.TakesDeposits`) over its own ledger in ``database`` (a URL or an
+    engine), created or migrated on first use."""
 
     name = "sim"
 
@@ -174,6 +176,43 @@ class SimulatedBroker:
             ]
             conn.execute(sa.insert(t.transfers), cash_in + shares_in)
         return frozenset(new)
+
+    def deposit(self, deposits: Sequence[Deposit]) -> frozenset[str]:
+        """Credit each deposit whose reference the ledger has not taken, as a transfer-in of
+        cash recorded under its reference, all in one transaction (a
+        :class:`~rebal.ports.broker.TakesDeposits` call; like opening accounts, it meets no
+        injected fault); returns the references credited now. An account not open raises
+        :class:`UnknownAccount` and nothing is credited."""
+        wanted = {d.reference: d for d in deposits}
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            r = t.transfers.c.reference
+            taken = set(conn.execute(sa.select(r).where(r.in_(sorted(wanted)))).scalars())
+            new = [d for ref, d in sorted(wanted.items()) if ref not in taken]
+            if not new:
+                return frozenset()
+            books = self._catch_up_books(conn, {d.account for d in new})
+            missing = sorted({d.account for d in new} - set(books))
+            if missing:
+                raise UnknownAccount(f"the simulated broker keeps no account {missing[0]}")
+            for d in new:
+                books[d.account].cash = Money(books[d.account].cash + d.amount)
+            save_books(conn, books.values())
+            conn.execute(
+                sa.insert(t.transfers),
+                [
+                    {
+                        "account": d.account,
+                        "at": now,
+                        "symbol": None,
+                        "quantity": None,
+                        "amount": d.amount,
+                        "reference": d.reference,
+                    }
+                    for d in new
+                ],
+            )
+        return frozenset(d.reference for d in new)
 
     # -- the port -----------------------------------------------------------------------------
 
