@@ -26,14 +26,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, FillId, RunId, Symbol
-from rebal.domain.money import (
-    NO_MONEY,
-    NO_SHARES,
-    Money,
-    Quantity,
-    check_cents,
-    check_quantity,
-)
+from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity, check_cents, check_quantity
 
 
 class Side(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +113,8 @@ def _planned(sell: Order) -> list[tuple[date, Decimal]]:
 
 def _merged(parts: list[RealisedLot]) -> list[tuple[date | None, Decimal]]:
     """The parts in the order relieved (fill by fill), consecutive parts of one lot summed."""
-    out: list[tuple[date | None, Decimal]] = []
-    for p in parts:
-        if out and out[-1][0] == p.acquired:
-            out[-1] = (p.acquired, out[-1][1] + p.quantity)
-        else:
-            out.append((p.acquired, p.quantity))
-    return out
+    runs = groupby(parts, key=lambda p: p.acquired)
+    return [(acquired, sum((p.quantity for p in run), Decimal(0))) for acquired, run in runs]
 
 
 def test_a_harvest_realises_the_lots_it_planned_not_the_oldest(desk: Desk) -> None:
@@ -178,55 +174,48 @@ def test_partial_fills_relieve_the_instructed_lots_in_order(
         desk.broker.close()
 
 
-def _replace_vti(desk: Desk, vti: tuple[Holding, ...]) -> None:
-    """The book's VTI lots changed after the run was planned (a re-import, a correction)."""
+def _stale(desk: Desk, vti: tuple[Holding, ...]) -> tuple[Order, list[tuple[Any, ...]], str]:
+    """A harvest planned on :data:`LOTS`, traded after the book's VTI lots became ``vti`` (a
+    re-import, a correction): its sell, the parts realised (acquired, shares, basis) and the
+    one event saying the instruction no longer matched."""
+    run = _harvest(desk)
+    sell = _sell(desk, run)
     with desk.store.unit_of_work(actor="t", reason="correct the lots") as uow:
         uow.holdings.replace({T1: [*vti, *(h for h in LOTS if h.symbol != VTI)]})
         uow.commit()
-
-
-def _fallback_events(desk: Desk, run: Run) -> list[str]:
+    done = desk.execute(run)
+    assert done.state is RunState.COMPLETED, done.reason
+    parts = [(p.acquired, p.quantity, p.basis) for p in _realised(desk)]
     events = show_run(desk.store, run.id, actor="t").events
-    return [e.reason for e in events if "lot instruction no longer matches" in e.reason]
+    (event,) = [e.reason for e in events if "lot instruction no longer matches" in e.reason]
+    assert event.startswith(f"order {sell.client_order_id}, fill ")
+    assert event.endswith("those shares came off the oldest lots instead")
+    return sell, parts, event
 
 
 def test_a_lot_too_small_falls_back_to_the_oldest_lots_and_says_so(desk: Desk) -> None:
-    run = _harvest(desk)
-    sell = _sell(desk, run)
-    assert sell.lots is not None
-    big = sell.lots.lots[1].lot
     # the 300 lot now holds 30 shares (at the same cost per share), the 280 lot is as it was
-    _replace_vti(desk, (LOTS[0], _lot(VTI, "30", "9000.00", LOSS), LOTS[2]))
-    done = desk.execute(run)
-    assert done.state is RunState.COMPLETED, done.reason
-    parts = _realised(desk)
+    sell, parts, event = _stale(desk, (LOTS[0], _lot(VTI, "30", "9000.00", LOSS), LOTS[2]))
     # the 280 lot and 30 from the 300 lot as named, then the 10 it lacked from the oldest lot
-    assert [(p.acquired, p.quantity, p.basis) for p in parts] == [
+    assert parts == [
         (LATER, Decimal("10"), Decimal("2800.00")),
         (LOSS, Decimal("30"), Decimal("9000.00")),
         (OLD, Decimal("10"), Decimal("1500.00")),
     ]
     assert _vti_lots(desk) == [(Decimal("10"), Decimal("1500.00"), OLD)]
-    (event,) = _fallback_events(desk, run)
-    assert event.startswith(f"order {sell.client_order_id}, fill ")
+    assert sell.lots is not None
+    big = sell.lots.lots[1].lot
     assert f"lot {big} (acquired {LOSS.isoformat()}) holds 30 of the 40 shares named" in event
-    assert event.endswith("those shares came off the oldest lots instead")
 
 
 def test_a_lot_gone_falls_back_to_the_oldest_lots_and_says_so(desk: Desk) -> None:
-    run = _harvest(desk)
-    sell = _sell(desk, run)
-    assert sell.lots is not None
-    small = sell.lots.lots[0].lot
     # the 280 lot was a mistake: those shares were bought at 250 the same day
-    _replace_vti(desk, (LOTS[0], LOTS[1], _lot(VTI, "10", "2500.00", LATER)))
-    done = desk.execute(run)
-    assert done.state is RunState.COMPLETED, done.reason
-    parts = _realised(desk)
+    sell, parts, event = _stale(desk, (LOTS[0], LOTS[1], _lot(VTI, "10", "2500.00", LATER)))
     # the 300 lot's 40 as named; the 10 named from the 280 lot come off the oldest lot instead
-    assert [(p.acquired, p.quantity, p.basis) for p in parts] == [
+    assert parts == [
         (LOSS, Decimal("40"), Decimal("12000.00")),
         (OLD, Decimal("10"), Decimal("1500.00")),
     ]
-    (event,) = _fallback_events(desk, run)
+    assert sell.lots is not None
+    small = sell.lots.lots[0].lot
     assert f"lot {small} (acquired {LATER.isoformat()}) is no longer held" in event

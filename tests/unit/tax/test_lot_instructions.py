@@ -104,13 +104,10 @@ def test_fill_by_fill_every_share_comes_off_once_and_the_basis_is_kept(
     if not changed:
         # the book is as planned: the lots named, in order, exactly, and nothing to say
         assert said == []
-        merged: list[tuple[date | None, Decimal]] = []
-        for p in parts:
-            if merged and merged[-1][0] == p.acquired:
-                merged[-1] = (p.acquired, merged[-1][1] + p.quantity)
-            else:
-                merged.append((p.acquired, p.quantity))
-        assert merged == [(k.acquired, k.quantity) for k in instruction.lots]
+        taken: dict[date | None, Decimal] = {}
+        for p in parts:  # in the order relieved; each lot named once, so first seen = order
+            taken[p.acquired] = taken.get(p.acquired, Decimal(0)) + p.quantity
+        assert list(taken.items()) == [(k.acquired, k.quantity) for k in instruction.lots]
     held = sum((h.quantity for h in book if h.symbol == S), Decimal(0))
     if instruction.quantity <= held:
         assert all(p.cost_basis is not None for p in parts)  # no share without a lot
