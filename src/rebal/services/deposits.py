@@ -4,12 +4,14 @@ A pending deposit (a positive cash flow, an account's ``pending_cash``) is money
 not yet at the custodian. A ``rebalance`` or ``invest_cash`` run proposes with it (the buys it
 pays for are in the proposal), so before the run sends anything the deposit is brought to the
 broker, when the broker takes transfers (:class:`~rebal.ports.broker.TakesDeposits`, the
-simulated custodian): each deposit of the accounts the run opens at the broker that was pending
-when the run was started (one announced later is not in its proposal, and waits for the next
-run) is sent under its cash flow's id (the broker takes a reference once), then, in one unit of
-work, the flow is settled and the account's cash in the book grows by its amount, the run
-getting an event naming each deposit funded. Both ledgers record the transfer and the book's
-audit trail the change (the run's actor, "run R: deposits funded at the broker").
+simulated custodian): each deposit that was pending when the run was started (one announced
+later is not in its proposal, and waits for the next run) of an account the run opens at the
+broker and buys for (an account whose proposal has no buys, one that cannot be priced say, keeps
+its deposit pending for a run that invests it) is sent under its cash flow's id (the broker
+takes a reference once), then, in one unit of work, the flow is settled and the account's cash
+in the book grows by its amount, the run getting an event naming each deposit funded. Both
+ledgers record the transfer and the book's audit trail the change (the run's actor, "run R:
+deposits funded at the broker").
 
 Crash-safe: a process that ends between the two steps leaves the flows pending in the book;
 the resumed run sends them again under the same references, the broker credits none twice, and
@@ -27,6 +29,7 @@ from rebal.domain.cash import CashFlow, CashFlowState
 from rebal.domain.formatting import number_text
 from rebal.domain.ids import AccountId
 from rebal.domain.money import Money
+from rebal.domain.order import Side
 from rebal.domain.run import Run, RunType
 from rebal.ports.broker import Deposit, TakesDeposits
 from rebal.ports.clock import Clock
@@ -46,14 +49,17 @@ def fund_deposits(
     clock: Clock,
     actor: str,
 ) -> None:
-    """Fund the pending deposits of ``accounts`` (those the run opens at the broker) at
-    ``broker``, then settle them in the book (see the module docstring); ``ask`` makes the
-    broker call, tried again while the broker does not answer. Nothing happens for a run whose
-    type does not invest deposits (:data:`FUNDED_RUNS`) or whose accounts have none."""
+    """Fund the pending deposits of ``accounts`` (those the run opens at the broker) that its
+    proposal spends (an account with proposed buys) at ``broker``, then settle them in the book
+    (see the module docstring); ``ask`` makes the broker call, tried again while the broker does
+    not answer. Nothing happens for a run whose type does not invest deposits
+    (:data:`FUNDED_RUNS`) or whose accounts have none."""
     if run.key.type not in FUNDED_RUNS or not accounts:
         return
-    mine = set(accounts)
     with store.unit_of_work(actor=actor, reason=f"run {run.id}: read deposits") as uow:
+        proposal = uow.proposals.get(run.proposal) if run.proposal else None
+        buying = {o.account for o in proposal.orders if o.side is Side.BUY} if proposal else set()
+        mine = set(accounts) & buying
         flows = [
             f
             for f in uow.cash_flows.pending()

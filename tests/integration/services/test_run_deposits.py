@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from rundesk import Desk, flow_desk
 
 from rebal.adapters.brokers.simulated import tables as sim
+from rebal.core.trades import TradeRules
 from rebal.domain.audit import Entity
 from rebal.domain.cash import CashFlow, CashFlowState
 from rebal.domain.ids import AccountId, CashFlowId, Symbol
@@ -149,4 +150,15 @@ def test_a_raise_cash_run_moves_no_deposit(desk: Desk) -> None:
     )
     desk.execute(run)
     assert _state(desk, flow)[0] is CashFlowState.PENDING
+    assert not any(e.startswith("funded ") for e in _events(desk, run))
+
+
+def test_a_deposit_the_proposal_does_not_spend_stays_pending(desk: Desk) -> None:
+    flow = _flow(desk)
+    # every buy is below the minimum trade: the proposal invests nothing, so nothing is funded
+    rules = TradeRules(min_trade_cents=10_000_000)
+    run, _ = desk.start(scope=ScopeKind.ACCOUNT, name="A1", type=RunType.INVEST_CASH, rules=rules)
+    desk.execute(run)
+    assert show_run(desk.store, run.id, actor="t").orders == ()
+    assert _state(desk, flow)[:2] == (CashFlowState.PENDING, Decimal("5000.00"))
     assert not any(e.startswith("funded ") for e in _events(desk, run))
