@@ -39,6 +39,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     request_row,
     save_books,
     share_units,
+    taken_references,
 )
 from rebal.adapters.brokers.simulated.market import Market
 from rebal.adapters.brokers.simulated.matching import MatchingEngine, check_expressible
@@ -186,8 +187,7 @@ class SimulatedBroker:
         wanted = {d.reference: d for d in deposits}
         now = self.clock.now()
         with self.engine.begin() as conn:
-            r = t.transfers.c.reference
-            taken = set(conn.execute(sa.select(r).where(r.in_(sorted(wanted)))).scalars())
+            taken = taken_references(conn, list(wanted))
             new = [d for ref, d in sorted(wanted.items()) if ref not in taken]
             if not new:
                 return frozenset()
