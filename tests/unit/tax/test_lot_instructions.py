@@ -5,7 +5,7 @@ what they cannot place comes off the oldest lots with a line saying so."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
@@ -14,9 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rebal.domain.account import Holding
-from rebal.domain.ids import AccountId, Symbol
+from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Money, Quantity
 from rebal.domain.order import LotInstruction, LotPick, Order, Side
+from rebal.services.order_terms import Algo
+from rebal.services.slicing import slice_order
 from rebal.tax.realised import LOT_MATCH, relieve_sale
 
 A, S, OTHER = AccountId("A"), Symbol("VTI"), Symbol("BND")
@@ -178,3 +180,28 @@ def test_an_order_refuses_an_instruction_that_does_not_add_up() -> None:
         LotInstruction((_pick(0, lot, Decimal(4)), _pick(0, lot, Decimal(1))))
     with pytest.raises(ValueError, match="at most the lot's"):
         _pick(0, lot, Decimal(11))
+
+
+@given(st.integers(1, 7), st.sampled_from(list(Algo)))
+def test_a_sliced_sell_s_children_carry_its_instruction_in_order(slices: int, algo: Algo) -> None:
+    first, second = (
+        _lot(0, Decimal("7.5"), Decimal("900.00")),
+        _lot(1, Decimal(5), Decimal("700.00")),
+    )
+    instruction = LotInstruction((_pick(1, second, Decimal(5)), _pick(0, first, Decimal("7.5"))))
+    parent = Order(
+        client_order_id=ClientOrderId("R-A-VTI-s"),
+        account=A,
+        symbol=S,
+        side=Side.SELL,
+        quantity=Quantity(Decimal("12.5")),
+        lots=instruction,
+    )
+    start = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    children = [s.order for s in slice_order(parent, algo, start, timedelta(hours=1), slices)]
+    placed: dict[str, Decimal] = {}
+    for child in children:
+        assert child.lots is not None and child.lots.quantity == child.quantity
+        for pick in child.lots.lots:
+            placed[pick.lot] = placed.get(pick.lot, Decimal(0)) + pick.quantity
+    assert list(placed.items()) == [(p.lot, p.quantity) for p in instruction.lots]
