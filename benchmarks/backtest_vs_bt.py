@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
-from rebal.backtest.data import PriceHistory, load_prices
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
 from rebal.core.bands import BandSpec
+from rebal.io.price_history import load_prices
 
 ETF6 = Path(__file__).resolve().parents[2] / "shared/data/derived/etf6_daily_adjclose_wide.csv"
 BAND_REL = 0.20

@@ -20,12 +20,10 @@ from rebal.backtest.variants import Variant
 from rebal.core.book import BookArrays
 from rebal.core.engine import ChunkExecutor, Proposal
 from rebal.core.engine import propose as run_engine
-from rebal.core.types import FloatArray
 from rebal.services.requests import (
     BacktestRequest,
     DriftRequest,
     ProposeRequest,
-    RequestError,
     WashSalesRequest,
 )
 from rebal.tax.wash_sales import WashSaleResult, compute_wash_sales
@@ -54,21 +52,6 @@ def propose(
     return run_engine(book, request.config(), on_progress, executor)
 
 
-def backtest_weights(request: BacktestRequest, history: PriceHistory) -> FloatArray:
-    """The target weights (fractions, one per symbol of ``history``): the request's, or equal
-    weights when it gives none."""
-    target = request.target()
-    symbols = list(history.symbols)
-    if target is None:
-        return np.full(len(symbols), 1.0 / len(symbols))
-    missing = sorted(set(target) - set(symbols))
-    if missing:
-        raise RequestError(
-            f"{{0}} names symbols the history lacks: {', '.join(missing)}", "weights"
-        )
-    return np.array([target.get(s, 0.0) for s in symbols])
-
-
 def backtest(
     request: BacktestRequest,
     history: PriceHistory,
@@ -77,16 +60,25 @@ def backtest(
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
 ) -> LabSimulation:
-    """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``,
-    holding the request's weights, with its flows (``flow`` on each ``flow_frequency`` date),
-    costs and lots."""
+    """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``
+    (the symbols the request holds, from its ``start`` to its ``end``), holding the request's
+    weights, with its flows (``flow`` on each ``flow_frequency`` date), costs and lots.
+
+    A history without the symbols or the period raises ``ValueError`` naming them."""
+    target = request.target()
+    if target is not None:
+        history = history.select(list(target))
+    history = history.between(request.start, request.end)
+    count = len(history.symbols)
+    # The request's weights (in the history's symbol order, as selected), else equal ones.
+    weights = np.full(count, 1.0 / count) if target is None else np.array(list(target.values()))
     flows = np.zeros(len(history.dates))
     if request.flow:
         flows[request.flow_schedule().mask(history.dates)] = request.flow
     return simulate_lab(
         history,
         list(variants) if variants is not None else [request.variant()],
-        backtest_weights(request, history),
+        weights,
         initial=request.initial,
         flows=flows,
         costs=request.costs(),
