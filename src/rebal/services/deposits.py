@@ -71,6 +71,9 @@ def fund_deposits(
     credited = ask(lambda: broker.deposit(deposits))
     why = f"run {run.id}: deposits funded at the broker"
     with store.unit_of_work(actor=actor, reason=why) as uow:
+        # two runs funding one account's deposit at once settle it once: the second waits
+        # here, then finds it settled
+        uow.lock("settle deposits")
         settled = []
         for flow in flows:
             current = uow.cash_flows.get(flow.id)

@@ -4,13 +4,15 @@ made before deposits existed is migrated to them. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from simmarket import ACCOUNT, Sim, d, ledger_rows
+from simmarket import ACCOUNT, Sim, SimFactory, d, ledger_rows
 
 from rebal.adapters.brokers.simulated import tables as t
 from rebal.adapters.brokers.simulated.schema import (
@@ -79,3 +81,22 @@ def test_a_ledger_from_before_deposits_is_migrated_to_them(database_url: str) ->
             assert compare_metadata(context, t.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_two_processes_depositing_one_reference_credit_it_once(make_sim: SimFactory) -> None:
+    first, second = make_sim(), make_sim()
+    first.broker.open_account(ACCOUNT, Money(d("100.00")), {})
+    credited: list[frozenset[str]] = []
+    start = threading.Barrier(2)
+
+    def deposit(sim: Sim) -> None:
+        start.wait()
+        credited.append(sim.broker.deposit([_deposit("F1", "50.00")]))
+
+    threads = [threading.Thread(target=deposit, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(credited, key=len) == [frozenset(), frozenset({"F1"})]
+    assert first.broker.cash(ACCOUNT) == d("150.00")

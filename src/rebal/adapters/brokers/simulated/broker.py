@@ -187,31 +187,31 @@ class SimulatedBroker:
         wanted = {d.reference: d for d in deposits}
         now = self.clock.now()
         with self.engine.begin() as conn:
-            taken = taken_references(conn, list(wanted))
-            new = [d for ref, d in sorted(wanted.items()) if ref not in taken]
-            if not new:
-                return frozenset()
-            books = self._catch_up_books(conn, {d.account for d in new})
-            missing = sorted({d.account for d in new} - set(books))
+            # the accounts' rows locked first, so two callers with one reference take turns
+            books = self._catch_up_books(conn, {d.account for d in wanted.values()})
+            missing = sorted({d.account for d in wanted.values()} - set(books))
             if missing:
                 raise UnknownAccount(f"the simulated broker keeps no account {missing[0]}")
+            taken = taken_references(conn, list(wanted))
+            new = [d for ref, d in sorted(wanted.items()) if ref not in taken]
             for d in new:
                 books[d.account].cash = Money(books[d.account].cash + d.amount)
             save_books(conn, books.values())
-            conn.execute(
-                sa.insert(t.transfers),
-                [
-                    {
-                        "account": d.account,
-                        "at": now,
-                        "symbol": None,
-                        "quantity": None,
-                        "amount": d.amount,
-                        "reference": d.reference,
-                    }
-                    for d in new
-                ],
-            )
+            if new:
+                conn.execute(
+                    sa.insert(t.transfers),
+                    [
+                        {
+                            "account": d.account,
+                            "at": now,
+                            "symbol": None,
+                            "quantity": None,
+                            "amount": d.amount,
+                            "reference": d.reference,
+                        }
+                        for d in new
+                    ],
+                )
         return frozenset(d.reference for d in new)
 
     # -- the port -----------------------------------------------------------------------------
