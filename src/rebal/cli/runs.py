@@ -544,6 +544,7 @@ def run_document(view: RunView) -> dict[str, Any]:
                 "filled_quantity": o.filled_quantity,
                 "filled_avg_price": o.filled_avg_price,
                 "reason": o.reason,
+                "lot_instruction": None if o.lots is None else o.lots.as_dict(),
             }
             for o in view.orders
         ],

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, Symbol
-from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
+from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity, check_cents
 from rebal.domain.order import Fill, Order, OrderState, OrderType, Side
 
 
@@ -181,6 +181,34 @@ class OpensAccounts(Protocol):
     def open_accounts(self, openings: Mapping[AccountId, Opening]) -> frozenset[AccountId]:
         """Open each account of ``openings`` that is not open yet, once; an account already
         open is left as it is. Returns the accounts opened now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deposit:
+    """Cash brought to an account at the broker: ``amount`` (positive, whole cents) under
+    ``reference``, the id of the cash flow it settles, by which the broker takes it once."""
+
+    reference: str
+    account: AccountId
+    amount: Money
+
+    def __post_init__(self) -> None:
+        check_cents(self.amount, f"deposit {self.reference}")
+        if not self.amount > 0:
+            raise ValueError(f"deposit {self.reference}: the amount must be positive")
+
+
+@runtime_checkable
+class TakesDeposits(Protocol):
+    """A broker that cash can be transferred to on rebal's word (the simulated custodian; at a
+    real custodian the owner's bank sends it, and the deposit is pending until it arrives)."""
+
+    def deposit(self, deposits: Sequence[Deposit]) -> frozenset[str]:
+        """Credit each deposit whose reference the broker has not taken before, as a transfer-in
+        of cash, all at once; returns the references credited now (a reference already taken
+        is left as it is: asking again after a lost answer never credits twice). Raises
+        :class:`UnknownAccount`, crediting nothing, for an account the broker does not keep."""
         ...
 
 

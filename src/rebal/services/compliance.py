@@ -47,7 +47,7 @@ from rebal.ports.prices import PriceSource
 from rebal.ports.storage import Store
 from rebal.services.runs import EXCHANGE_TZ
 from rebal.tax.rates import AccountType as TaxAccountType
-from rebal.tax.realised import RealisedLot, realised_lots, relieve
+from rebal.tax.realised import RealisedLot, realised_lots, relieve_sale
 from rebal.tax.wash_sales import WINDOW_DAYS, Transaction, WashGuard
 
 #: How far back (and ahead) the calendar is asked for the previous close (the next open): more
@@ -392,11 +392,12 @@ def _clear_gains(
     selling: Sequence[Order], book: Mapping[AccountId, Sequence[Holding]], quotes: _Quotes
 ) -> set[ClientOrderId]:
     """The sells of ``selling`` not yet filled that are estimated at a clear gain: the book's
-    lots they will relieve (oldest first, each account's sells in turn, as execution applies
-    their fills) all have a known basis, and at the symbol's fresh quote each lot's part of the
-    proceeds exceeds its basis by more than ``GAIN_MARGIN`` of that part. A sell at an estimated
-    loss, near break-even, of shares without a basis, in money rather than shares, or without a
-    fresh quote is not among them: its result stays unknown (the check fails closed)."""
+    lots they will relieve (as their lot instructions say, else oldest first; each account's
+    sells in turn, as execution applies their fills) all have a known basis, and at the symbol's
+    fresh quote each lot's part of the proceeds exceeds its basis by more than ``GAIN_MARGIN``
+    of that part. A sell at an estimated loss, near break-even, of shares without a basis, in
+    money rather than shares, or without a fresh quote is not among them: its result stays
+    unknown (the check fails closed)."""
     lots = {account: list(held) for account, held in book.items()}
     gains = set()
     for order in selling:
@@ -405,8 +406,13 @@ def _clear_gains(
         left = order.quantity - order.filled_quantity
         if left <= 0:
             continue
-        lots[order.account], relieved = relieve(
-            lots.get(order.account, []), order.account, order.symbol, left
+        lots[order.account], relieved, _ = relieve_sale(
+            lots.get(order.account, []),
+            order.account,
+            order.symbol,
+            left,
+            order.lots,
+            order.filled_quantity,
         )
         quote = quotes.fresh(order.symbol)
         if quote is None:

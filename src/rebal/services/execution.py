@@ -5,7 +5,9 @@ The order of work, each step its own unit of work so a crash loses at most the s
 0. the process claims the run (:meth:`~rebal.ports.storage.Store.claim`), so no other process
    trades it at the same time;
 1. the run goes ``queued -> in_progress``; the broker opens the run's accounts from the book
-   when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`);
+   when it is a custodian that takes transfers (:class:`~rebal.ports.broker.OpensAccounts`),
+   and a ``rebalance`` or ``invest_cash`` run's pending deposits are funded there and settled
+   in the book (:mod:`rebal.services.deposits`);
 2. the sells (stored as intents when the run started) are sent in blocks (:data:`BLOCK`), each
    block's intents marked ``submitted`` and committed *before* the block is sent; an order
    already ``submitted`` after a restart is first looked up at the broker by its client order
@@ -30,9 +32,10 @@ The order of work, each step its own unit of work so a crash loses at most the s
    percentage points), each break or flag an event of the run and an operations alert.
 
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
-an account's cash moves by each fill's exact amount, a sell takes shares from the symbol's
-lots oldest first (what each lot relieved realised is recorded with it,
-:mod:`rebal.tax.realised`), a buy adds a lot at its cost.
+an account's cash moves by each fill's exact amount, a sell takes shares from the lots its lot
+instruction names or else the symbol's oldest lots (:class:`rebal.services.book.SellRelief`;
+what each lot relieved realised is recorded with it, :mod:`rebal.tax.realised`), a buy adds a
+lot at its cost.
 """
 
 from __future__ import annotations
@@ -73,10 +76,13 @@ from rebal.ports.broker import (
     ReportsBuyingPower,
     ReportsFills,
     SubmitsMany,
+    TakesDeposits,
 )
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store, UnitOfWork
+from rebal.services.book import SellRelief
 from rebal.services.compliance import RunCompliance
+from rebal.services.deposits import fund_deposits
 from rebal.services.order_terms import OrderTerms
 from rebal.services.reconcile import (
     ALLOCATION_TOLERANCE,
@@ -92,7 +98,7 @@ from rebal.services.run_compliance import comply
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, NOT_TRADED, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
-from rebal.tax.realised import RealisedLot, realised_lots, relieve
+from rebal.tax.realised import RealisedLot, realised_lots
 
 T = TypeVar("T")
 
@@ -220,17 +226,19 @@ class _Execution:
         fills = self.ask(partial(self.fills, answers))
         with self.uow("broker report") as uow:
             updated = []
+            orders = {}
             for answer in answers:
                 stored = known.get(answer.client_order_id) or uow.orders.get(answer.client_order_id)
                 if stored is None:
                     continue
+                orders[stored.client_order_id] = stored
                 moved = _moved(stored, answer)
                 if moved is not None:
                     updated.append(moved)
             uow.orders.update(updated)
             _roll_up(uow, {o.parent for o in updated if o.parent is not None})
             new = uow.fills.add(fills)
-            apply_fills(uow, new)
+            apply_fills(uow, new, orders)
             uow.commit()
 
     def release(self, ids: Sequence[ClientOrderId]) -> list[ClientOrderId]:
@@ -362,6 +370,11 @@ class _Execution:
             uow.commit()
         if not run.state.terminal and isinstance(self.broker, OpensAccounts):
             self.ask(lambda: self.broker.open_accounts(openings))  # type: ignore[attr-defined]
+        if not run.state.terminal and isinstance(self.broker, TakesDeposits):
+            fund_deposits(
+                self.store, self.broker, run, list(openings), ask=self.ask, clock=self.clock,
+                actor=self.actor,
+            )  # fmt: skip
         return run
 
     def size_buys(self) -> None:
@@ -658,10 +671,15 @@ def _moved(stored: Order, answer: BrokerOrder) -> Order | None:
     return None if order == stored else order
 
 
-def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
-    """Move the book by ``fills`` (new ones only): cash by each amount, lots oldest first, and
-    record what each sell realised on the lots it relieved."""
+def apply_fills(
+    uow: UnitOfWork, fills: Sequence[Fill], orders: Mapping[ClientOrderId, Order] | None = None
+) -> None:
+    """Move the book by ``fills`` (new ones only): cash by each amount, a sell's lots as its
+    order instructs or oldest first (:class:`rebal.services.book.SellRelief`; ``orders``: the
+    fills' orders when the caller has them), and record what each sell realised on the lots it
+    relieved."""
     by_account = _by_account(sorted(fills, key=lambda f: (f.at, f.id)))
+    relief = SellRelief.of(uow, fills, orders or {})
     accounts = uow.accounts.get_many(list(by_account))
     held = uow.holdings.of_many(list(by_account))
     saved = []
@@ -686,7 +704,7 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
                 )
             else:
                 cash = Money(cash + amount)
-                lots, relieved = relieve(lots, account, fill.symbol, fill.quantity)
+                lots, relieved = relief.relieve(lots, fill)
                 sold = fill.at.astimezone(EXCHANGE_TZ).date()
                 realised += realised_lots(fill.id, sold=sold, proceeds=amount, relieved=relieved)
         saved.append(replace(stored, cash=cash))
@@ -694,6 +712,7 @@ def apply_fills(uow: UnitOfWork, fills: Sequence[Fill]) -> None:
     uow.accounts.save(saved)
     uow.holdings.replace(moved)
     uow.realised.add(realised)
+    relief.record(uow)
 
 
 def execute_run(

@@ -26,7 +26,7 @@ from rebal.tax.account_report import (
     report_json,
     sell_trade,
 )
-from rebal.tax.lots import LotMethod, TaxLot, relieve_lots
+from rebal.tax.lots import LotMethod, LotSale, TaxLot, relieve_lots
 from rebal.tax.money import ZERO, money_shown, shares_shown
 from rebal.tax.plan import TaxPlan, evaluate
 from rebal.tax.rates import AccountType
@@ -95,6 +95,7 @@ def _report(
     account, hh = str(ctx.ids[i]), str(ctx.household[i])
     taxes: list[TradeTax] = []
     lots: dict[str, list[dict[str, Any]]] = {}
+    sales: dict[str, tuple[LotSale, ...]] = {}
     sold: dict[str, Decimal] = {}
     for k in np.flatnonzero(trades.sell_micro[i] > 0):
         symbol = str(ctx.symbols[i, k])
@@ -103,6 +104,7 @@ def _report(
         trade = _sell(ctx, decided, i, symbol, shares, amount, kind, guard)
         taxes.append(trade)
         lots[symbol] = [lot_json(s) for s in trade.sales]
+        sales[symbol] = trade.sales
         sold.update({s.lot_id: s.quantity for s in trade.sales})
     buys: dict[str, Decimal] = {}
     for k in np.flatnonzero(trades.buy_cents[i] > 0):
@@ -136,7 +138,7 @@ def _report(
             if result.outside_band and budget is not None:
                 left = ", ".join(f"{s} {money_shown(v)}" for s, v in result.outside_band.items())
                 notes.append(f"gain budget {money_shown(budget)} left outside the bands: {left}")
-    return AccountTax(tax, lots, "; ".join(notes) or None)
+    return AccountTax(tax, lots, "; ".join(notes) or None, sales)
 
 
 def _given_up(ctx: RunContext, report: AccountTaxReport) -> list[str]:

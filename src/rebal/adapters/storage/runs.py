@@ -8,6 +8,7 @@ a broker order id names one order; a fill reported twice is stored once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rebal.adapters.storage import tables as t
 from rebal.adapters.storage.repositories import SqlRepository, chunks
-from rebal.domain.audit import AuditAction, Entity
+from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.firm import check_firm
 from rebal.domain.ids import (
     AccountId,
@@ -31,6 +32,7 @@ from rebal.domain.ids import (
 from rebal.domain.money import Money, Quantity
 from rebal.domain.order import (
     Fill,
+    LotInstruction,
     Order,
     OrderState,
     OrderType,
@@ -219,6 +221,9 @@ class SqlOrders(SqlRepository):
             reason=row.reason,
             run=None if row.run_id is None else RunId(row.run_id),
             submitted_at=row.submitted_at,
+            lots=None
+            if row.lot_instruction is None
+            else LotInstruction.of_dict(json.loads(row.lot_instruction)),
         )
 
     def _progress(self, order: Order) -> dict[str, Any]:
@@ -261,6 +266,7 @@ class SqlOrders(SqlRepository):
                     "extended_hours": o.extended_hours,
                     "parent": o.parent,
                     "created_at": self._uow.now,
+                    "lot_instruction": None if o.lots is None else record_json(o.lots.as_dict()),
                 }
                 | self._progress(o)
                 for o in orders

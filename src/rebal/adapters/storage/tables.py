@@ -271,6 +271,8 @@ orders = sa.Table(
     sa.Column("created_at", UtcInstant, nullable=False),
     sa.Column("submitted_at", UtcInstant),
     sa.Column("updated_at", UtcInstant, nullable=False),
+    # a sell's lot instruction as canonical JSON, decimals as exact text; NULL: oldest lots first
+    sa.Column("lot_instruction", sa.Text),
     sa.UniqueConstraint("firm_id", "client_order_id"),
     sa.UniqueConstraint("firm_id", "broker_order_id"),
     sa.ForeignKeyConstraint(["firm_id", "run_id"], ["runs.firm_id", "runs.id"]),

@@ -63,7 +63,7 @@ def test_the_ledger_lives_in_its_own_tables_beside_rebals(database_url: str) -> 
         assert names == {"accounts", "sim_alembic_version"} | {x.name for x in LEDGER_TABLES}
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT id FROM accounts")).scalar_one() == 1
-            assert revision(conn) == "0001"
+            assert revision(conn) == "0002"
     finally:
         engine.dispose()
 

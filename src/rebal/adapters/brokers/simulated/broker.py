@@ -41,6 +41,7 @@ from rebal.adapters.brokers.simulated.ledger import (
     request_row,
     save_books,
     share_units,
+    taken_references,
 )
 from rebal.adapters.brokers.simulated.market import Market
 from rebal.adapters.brokers.simulated.matching import MatchingEngine, check_expressible
@@ -54,6 +55,7 @@ from rebal.ports.broker import (
     BrokerError,
     BrokerOrder,
     BrokerUnavailable,
+    Deposit,
     DuplicateOrder,
     InvalidOrder,
     Opening,
@@ -68,8 +70,9 @@ T = TypeVar("T")
 
 
 class SimulatedBroker:
-    """A :class:`rebal.ports.broker.Broker` (and :class:`~rebal.ports.broker.OpensAccounts`)
-    over its own ledger in ``database`` (a URL or an engine), created or migrated on first use."""
+    """A :class:`rebal.ports.broker.Broker` (and :class:`~rebal.ports.broker.OpensAccounts`,
+    :class:`~rebal.ports.broker.TakesDeposits`) over its own ledger in ``database`` (a URL or an
+    engine), created or migrated on first use."""
 
     name = "sim"
 
@@ -182,6 +185,42 @@ class SimulatedBroker:
             ]
             conn.execute(sa.insert(t.transfers), cash_in + shares_in)
         return frozenset(new)
+
+    def deposit(self, deposits: Sequence[Deposit]) -> frozenset[str]:
+        """Credit each deposit whose reference the ledger has not taken, as a transfer-in of
+        cash recorded under its reference, all in one transaction (a
+        :class:`~rebal.ports.broker.TakesDeposits` call; like opening accounts, it meets no
+        injected fault); returns the references credited now. An account not open raises
+        :class:`UnknownAccount` and nothing is credited."""
+        wanted = {d.reference: d for d in deposits}
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            # the accounts' rows locked first, so two callers with one reference take turns
+            books = self._catch_up_books(conn, {d.account for d in wanted.values()})
+            missing = sorted({d.account for d in wanted.values()} - set(books))
+            if missing:
+                raise UnknownAccount(f"the simulated broker keeps no account {missing[0]}")
+            taken = taken_references(conn, list(wanted))
+            new = [d for ref, d in sorted(wanted.items()) if ref not in taken]
+            for d in new:
+                books[d.account].cash = Money(books[d.account].cash + d.amount)
+            save_books(conn, books.values())
+            if new:
+                conn.execute(
+                    sa.insert(t.transfers),
+                    [
+                        {
+                            "account": d.account,
+                            "at": now,
+                            "symbol": None,
+                            "quantity": None,
+                            "amount": d.amount,
+                            "reference": d.reference,
+                        }
+                        for d in new
+                    ],
+                )
+        return frozenset(d.reference for d in new)
 
     # -- the port -----------------------------------------------------------------------------
 

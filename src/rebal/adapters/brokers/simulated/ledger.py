@@ -318,6 +318,16 @@ def find_orders(
     return found
 
 
+def taken_references(conn: sa.Connection, references: Sequence[str]) -> set[str]:
+    """The transfer references among ``references`` the ledger already has."""
+    r = t.transfers.c.reference
+    return {
+        ref
+        for chunk in _chunks(sorted(set(references)))
+        for ref in conn.execute(sa.select(r).where(r.in_(chunk))).scalars()
+    }
+
+
 def request_row(
     at: datetime, operation: str, order: Order | OrderRecord, outcome: str
 ) -> dict[str, Any]:
