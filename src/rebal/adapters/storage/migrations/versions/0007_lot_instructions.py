@@ -1,8 +1,8 @@
 """A sell's lot instruction (specific identification of the lots its fills relieve), kept with
 the order.
 
-Revision ID: 0005_lot_instructions
-Revises: 0004_realised_lots
+Revision ID: 0007_lot_instructions
+Revises: 0006_scheduler_indexes
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_lot_instructions"
-down_revision = "0004_realised_lots"
+revision = "0007_lot_instructions"
+down_revision = "0006_scheduler_indexes"
 branch_labels = None
 depends_on = None
 
