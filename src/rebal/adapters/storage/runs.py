@@ -186,6 +186,7 @@ _ORDER_COLUMNS = [
         "client_order_id", "account_id", "symbol", "side", "quantity", "notional", "type",
         "limit_price", "time_in_force", "extended_hours", "state", "filled_quantity",
         "filled_notional", "broker_order_id", "parent", "reason", "run_id", "submitted_at",
+        "lot_instruction",
     )
 ]  # fmt: skip
 #: The columns a :class:`Fill` is read from.
