@@ -1,4 +1,6 @@
 # Two entry points: `make run` (the main job on the sample book) and `make test` (the whole suite).
+# `make run` proposes for the sample book, then operates on it: a fresh SQLite store
+# (rebal-demo.db), runs through the simulated broker, reconciliation (scripts/demo.py).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -17,6 +19,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/rebal propose --sample --policy rails
+	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -31,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/batch.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info rebal-demo.db rebal-demo.db.claims
 
 # Re-resolve the dependencies from pyproject.toml in a scratch venv and freeze them into constraints.txt.
 lock:

@@ -26,11 +26,13 @@ import numpy as np
 import pandas as pd
 
 import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
-from rebal.backtest.data import PriceHistory, load_prices
+from rebal.adapters.executors.threads import ThreadExecutor
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
 from rebal.core.bands import BandSpec
+from rebal.io.price_history import load_prices
 
 ETF6 = Path(__file__).resolve().parents[2] / "shared/data/derived/etf6_daily_adjclose_wide.csv"
 BAND_REL = 0.20
@@ -117,7 +119,9 @@ def main() -> None:
         for frequency in ("daily", "weekly")
         for band in np.linspace(0.05, 0.50, 250)
     ]
-    sweep_time = best_time(lambda: run_lab(h, grid, weights, initial=CAPITAL), 2)
+    sweep_time = best_time(
+        lambda: run_lab(h, grid, weights, initial=CAPITAL, executor=ThreadExecutor()), 2
+    )
     per_policy = bt_time * len(grid) / sweep_time
     print(
         f"sweep: {len(grid)} policies in {sweep_time:.2f} s "

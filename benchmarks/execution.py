@@ -11,20 +11,46 @@ made, with the store's own insert (``UnitOfWork.insert``, an executemany), the l
 records its orders and fills must write. The run must end ``completed`` with the book
 reconciling exactly, or the benchmark fails.
 
+The numba kernels are loaded (compiled when not cached) before the clock starts, so the figure
+is the run's, not the process's start.
+
 What bounds it: a run writes each order several times (its intent, ``submitted`` before it is
 sent, the broker's answer), the broker writes its own ledger (the order, its fill, the request,
 the account's cash and positions), and each fill moves the account's cash and lots, every change
 with its audit entry: about ten rows written per order where the reference writes two, plus
 reading them back. Orders go out in blocks (:data:`rebal.services.execution.BLOCK`): a block's
-intents are committed ``submitted`` in one transaction, sent in one request, and their answers and
-fills stored in one transaction, so the commits (each a write of the WAL) are per block, not per
-order, and the crash safety of one order holds for a block (scripts/crash_stress.py). What is
-left is per-row Python work in SQLAlchemy and the repositories.
+intents are committed ``submitted`` in one transaction, sent in one request (the broker stores
+the request's orders with one insert), and their answers and fills stored in one transaction, so
+the commits (each a write of the WAL) are per block, not per order, and the crash safety of one
+order holds for a block (scripts/crash_stress.py). Pre-trade compliance asks the broker once per
+leg for every account's cash, buying power, positions and orders
+(:class:`rebal.ports.broker.ReportsAccounts`), not four times per account, and the objects the
+process holds when the run starts are kept out of the collector's full collections while it
+lasts (``execute_run``; they cost a sixth of the time at 2,000 accounts). What is left is
+per-row Python work, spread thin: each order is read back into its domain record about a dozen
+times (by each leg, the compliance checks, the end check and the run's notifications), every
+change's audit entry is the canonical JSON of its record before and after (about six entries
+per order, and an account's whole list of lots each time a fill moves it), the lots of every
+account traded are rewritten per block, and each notification of the run's end is one insert.
+No single read or write is more than a fifth of the run's time (cProfile and per-step timers,
+2,000 accounts).
 
 Measured 2026-12-03 on the shared 2-CPU machine under a load average of about 9: before the
 blocks (one commit per order step) 200 accounts ran at 7 orders/s, ratio 1,619; with them 1,000
-accounts ran at 42-68 orders/s, ratio 44-55. The aim of 10 is not met; 10,000 accounts did not
-finish within 25 minutes on that loaded machine (docs/runs.md).
+accounts ran at 42-68 orders/s, ratio 44-55; 10,000 accounts did not finish within 25 minutes
+(compliance asked the broker four times per account and scanned every order of the leg for
+each account). Measured 2026-12-04 on the same machine under a load average of 9-10 (wall time
+there is about three times the CPU time, so the ratio moves with the load), this benchmark run
+on the source named, back to back:
+
+    source                      accounts  orders  orders/s  bulk insert   ratio
+    main, 6ea1791 (two runs)       1,000   1,432    91-104  0.16-0.18 s   76-99
+    0ed523b (two runs)             1,000   1,432   205-232  0.15-0.17 s   35-48
+    0ed523b                       10,000  14,182       154       2.25 s    40.8
+    0ed523b, PostgreSQL (--db)     1,000   1,432       140       0.25 s    40.7
+
+The aim of 10 is not met: the run is about 40 times the reference insert, at 1,000 and at
+10,000 accounts (docs/runs.md).
 
 Run: ``.venv/bin/python benchmarks/execution.py [--accounts N]``. Prints the run's orders per
 second; last line ``ratio_vs_bulk_insert=<run time / insert time>`` (aim: 10 or less on SQLite).
@@ -44,6 +70,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.brokers.simulated import SimulatedBroker
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.adapters.memory.clock import SimulatedClock
@@ -64,6 +91,7 @@ from rebal.services.compliance import ComplianceConfig, RunCompliance
 from rebal.services.execution import ExecutionSettings, execute_run
 from rebal.services.reconcile import book_holdings, reconcile
 from rebal.services.runs import RunRequest, show_run, start_run
+from rebal.warmup import compile_core
 
 #: Tuesday 2026-11-24, 10:00 in New York; the book is priced an hour before.
 START = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -174,6 +202,7 @@ def main() -> None:
     parser.add_argument("--db", help="a database URL (default: a SQLite file in a temp dir)")
     args = parser.parse_args()
     book = sample_shaped(args.accounts)
+    compile_core()  # the kernels loaded (or compiled) before the clock starts
     with tempfile.TemporaryDirectory(prefix="rebal-bench-") as tmp:
         url = args.db or f"sqlite:///{Path(tmp) / 'bench.db'}"
         engine = create_engine(url)

@@ -42,11 +42,12 @@ import pandas as pd
 
 import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
 from rebal.adapters.executors.threads import ThreadExecutor
-from rebal.backtest.data import PriceHistory, load_shipped
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.sweep import LabRun, tabulate
 from rebal.clock import trade_date_today
 from rebal.core.engine import Proposal
 from rebal.io.book_arrays import Book
+from rebal.io.price_history import load_shipped
 from rebal.io.tables import Tables, validate_tables
 from rebal.proposal_output import (
     account_values,
@@ -72,12 +73,12 @@ from rebal.services.requests import (
     DEFAULT_POLICY,
     DEFAULT_ST_RATE,
     DEFAULT_STATE_RATE,
-    BacktestRequest,
     Bands,
     DriftRequest,
     ProposeRequest,
     TaxOptions,
     WashSalesRequest,
+    backtest_request,
     float_cents,
 )
 from rebal.tax.wash_sales import Transaction, WashSaleResult
@@ -313,36 +314,14 @@ def backtest(
     :func:`propose`; ``band_rel=20`` is a 20 % relative band).
 
     ``history`` defaults to the shipped monthly Shiller series with ``weights``
-    ``{"stocks": 60, "bonds": 40}``; a history of one's own
-    (:func:`rebal.backtest.data.load_prices`) defaults to equal weights. ``start``/``end``
-    bound the observations (default: from the first date every symbol has a price). Returns
-    the run with its metrics table (``.table``, one row per variant).
+    ``{"stocks": 60, "bonds": 40}`` (``rebal.services.requests.SHIPPED_WEIGHTS``); a history of
+    one's own (:func:`rebal.io.price_history.load_prices`) defaults to equal weights.
+    ``start``/``end`` bound the observations (default: from the first date every symbol has a
+    price). Returns the run with its metrics table (``.table``, one row per variant).
     """
-    if history is None:
-        history = load_shipped()
-        weights = {"stocks": 60, "bonds": 40} if weights is None else weights
-    request = BacktestRequest(
-        policy=policy,
-        bands=Bands(band_abs, band_rel, rail_abs, rail_rel, wide_band_abs, wide_band_rel),
-        frequency=frequency,
-        day=day,
-        look=look,
-        cooldown=cooldown,
-        initial=initial,
-        flow=flow,
-        flow_frequency=flow_frequency,
-        cost_bps=cost_bps,
-        cost_fixed=cost_fixed,
-        tax_rate=tax_rate,
-        short_term_rate=short_term_rate,
-        state_rate=state_rate,
-        lots=lots,
-        weights=weights,
-    )
-    target = request.target()
-    if target is not None:
-        history = history.select(list(target))
-    return tabulate(usecases.backtest(request, history.between(start, end)))
+    request = backtest_request(locals(), shipped=history is None)
+    history = load_shipped() if history is None else history
+    return tabulate(usecases.backtest(request, history, executor=ThreadExecutor()))
 
 
 def wash_sales(

@@ -7,7 +7,9 @@ and its lots, with the engine asked for no orders of its own (``RunConfig.trade=
 orders that come back are the harvest's alone: each losing position's loss lots sold (in shares)
 and the proceeds bought in its substitute, the first wash-safe member of its group (never a wash
 sale within the household, this run's other buys and sales included). The trade rules of the
-run (whole shares, the minimum trade) and the cash kept still apply.
+run (whole shares, the minimum trade) and the cash kept still apply. Each sell carries a lot
+instruction naming the lots the harvest chose (:func:`lot_instructions`), so that its fills
+relieve those lots in the book and realise the loss planned.
 
 Each account's reason says what happened: the harvest's rationale (what is sold, what it saves,
 what is bought instead), that an IRA or Roth account has no loss to harvest, or that a taxable
@@ -22,15 +24,18 @@ from dataclasses import dataclass, replace
 
 from rebal.core.engine import RunConfig
 from rebal.domain.book import BookSnapshot
-from rebal.domain.ids import AccountId
-from rebal.domain.money import Money
+from rebal.domain.ids import AccountId, Symbol
+from rebal.domain.money import Money, Quantity
+from rebal.domain.order import LotInstruction, LotPick
 from rebal.domain.run import RunType
 from rebal.io.book_arrays import Book
+from rebal.io.tables import Tables
 from rebal.proposal_output import reasons
 from rebal.proposing import RunPlan, plan_of, stored_tables
 from rebal.tax.harvest import HarvestRules
 from rebal.tax.rates import AccountType
 from rebal.tax_overlay import TaxAwareProposal, TaxSettings, run_tax_aware
+from rebal.tax_overlay.inputs import LotIndex
 
 #: How an account type is named in a reason.
 _NAMES = {AccountType.IRA.value: "IRA", AccountType.ROTH.value: "Roth"}
@@ -57,11 +62,38 @@ class HarvestPlanner:
         if flows:
             raise ValueError("a harvest run moves no cash in or out")
         settings = replace(self.settings, tlh=True)
-        arrays, taxed = run_tax_aware(
-            stored_tables(book), replace(self.config, trade=False), settings
-        )
+        tables = stored_tables(book)
+        arrays, taxed = run_tax_aware(tables, replace(self.config, trade=False), settings)
         why = harvest_reasons(arrays, taxed, settings.harvest_rules)
-        return plan_of(arrays, taxed.proposal, run_type, why)
+        plan = plan_of(arrays, taxed.proposal, run_type, why)
+        return replace(plan, lots=lot_instructions(tables, arrays, taxed))
+
+
+def lot_instructions(
+    tables: Tables, arrays: Book, taxed: TaxAwareProposal
+) -> dict[tuple[AccountId, Symbol], LotInstruction]:
+    """The lot instruction of each sell of ``taxed``: the lot parts its tax report relieves
+    (the harvest's own lots), each pick naming its lot by what ``tables`` hold of it."""
+    index = LotIndex(tables.holdings)
+    ids = arrays.accounts["account"].to_numpy()
+    out = {}
+    for row, tax in taxed.accounts.items():
+        account = str(ids[row])
+        for symbol, sales in tax.sales.items():
+            held = {lot.lot_id: lot for lot in index.lots(account, symbol)}
+            picks = tuple(
+                LotPick(
+                    lot=s.lot_id,
+                    acquired=s.acquired,
+                    lot_quantity=Quantity(held[s.lot_id].quantity),
+                    lot_basis=Money(held[s.lot_id].cost_basis),
+                    quantity=Quantity(s.quantity),
+                )
+                for s in sales
+            )
+            if picks:
+                out[(AccountId(account), Symbol(symbol))] = LotInstruction(picks)
+    return out
 
 
 def harvest_reasons(arrays: Book, taxed: TaxAwareProposal, rules: HarvestRules) -> list[str]:

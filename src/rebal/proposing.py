@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import pandas as pd
@@ -31,7 +31,7 @@ from rebal.core.engine import ChunkExecutor, Proposal, RunConfig, propose
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import Money, from_cents, from_micro, to_cents
-from rebal.domain.order import Side
+from rebal.domain.order import LotInstruction, Side
 from rebal.domain.proposal import AccountProposal, ProposedOrder
 from rebal.domain.run import RunType
 from rebal.io.book_arrays import Book, build_book
@@ -119,6 +119,8 @@ class RunPlan:
 
     accounts: tuple[AccountProposal, ...]
     orders: tuple[tuple[ProposedOrder, Money], ...]  # (order, estimated amount)
+    #: the lot instruction of a sell, by its account and symbol (none: the oldest lots first)
+    lots: Mapping[tuple[AccountId, Symbol], LotInstruction] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

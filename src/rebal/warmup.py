@@ -17,8 +17,8 @@ import numba
 import numpy as np
 
 import rebal.versioned_cache  # noqa: F401 - first: numba's cache for this source version
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import LAB_LOT_METHODS, Costs
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import period_returns
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab

@@ -37,18 +37,23 @@ Conventions (documented in ``docs/backtest.md``):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from rebal.core import kernels
 from rebal.core.bands import BandParams, Edges
-from rebal.core.engine import NO_POLICY, POLICY_NAMES, step_outputs, step_rows, step_scratch
+from rebal.core.engine import (
+    NO_POLICY,
+    POLICY_NAMES,
+    ChunkExecutor,
+    step_outputs,
+    step_rows,
+    step_scratch,
+)
 from rebal.core.kernels import inline_kernel, kernel, row_sum
 from rebal.core.policies import Policy
 from rebal.core.step_arrays import KernelRules, StepInputs, StepOutputs, StepScratch, StepSettings
@@ -57,7 +62,7 @@ from rebal.core.types import BoolArray, FloatArray, IntArray, dense
 from rebal.tax.lots import LotMethod, first_long_term_day
 
 #: Most variants simulated per call of the compiled loop (progress is reported between calls;
-#: calls run on every core at once, the loop releasing the GIL).
+#: calls run through the caller's executor at once, the loop releasing the GIL).
 BATCH = 128
 #: Runs smaller than this (rows x cells per row) stay in the calling thread.
 PARALLEL_CELLS = 1 << 20
@@ -602,19 +607,29 @@ def _walk(
         drift_max[v] = worst_max
 
 
+class LabExecutor(ChunkExecutor, Protocol):
+    """Where the lab's batches of variants run (:class:`rebal.ports.executor.Executor`'s shape):
+    an order-keeping ``map`` and how many items it runs at once."""
+
+    workers: int
+
+
 def in_batches(
     n: int,
     cells_per_row: int,
     work: Callable[[slice], None],
+    executor: LabExecutor | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> None:
-    """Call ``work`` on batches of the rows ``range(n)``, on every core when the work is large.
+    """Call ``work`` on batches of the rows ``range(n)``, through ``executor`` when the work is
+    large (one after the other in this thread when none is given).
 
     ``work`` must release the GIL (a compiled kernel) and write only its own rows.
     ``on_progress`` is called with the fraction of rows done after each batch.
     """
     # Small runs stay in this thread: starting workers would cost more than it saves.
-    workers = 1 if n * cells_per_row < PARALLEL_CELLS else os.cpu_count() or 1
+    parallel = executor is not None and executor.workers > 1 and n * cells_per_row >= PARALLEL_CELLS
+    workers = executor.workers if parallel and executor is not None else 1
     size = min(BATCH, -(-n // workers))  # every worker busy, however few the rows
     batches = [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
@@ -623,11 +638,13 @@ def in_batches(
         return int(rows.stop - rows.start)
 
     done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # threads start on first use
-        for count in pool.map(step, batches) if workers > 1 else map(step, batches):
-            done += count
-            if on_progress is not None:
-                on_progress(done / n)
+    counts = (
+        executor.map(step, batches) if parallel and executor is not None else map(step, batches)
+    )
+    for count in counts:
+        done += count
+        if on_progress is not None:
+            on_progress(done / n)
 
 
 def simulate(
@@ -635,8 +652,10 @@ def simulate(
     *,
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
+    executor: LabExecutor | None = None,
 ) -> SimResult:
-    """Run every variant of ``plan`` over the whole history and return what it recorded.
+    """Run every variant of ``plan`` over the whole history and return what it recorded, the
+    variants in batches through ``executor`` (see :func:`in_batches`).
 
     ``record_weights`` keeps the (V, T, K) weight paths (for plots) and the trades of every
     rebalance (memory grows with V).
@@ -713,7 +732,7 @@ def simulate(
             trades[rows] if record_weights else trades,
         )
 
-    in_batches(n, n_obs * k, run, on_progress)
+    in_batches(n, n_obs * k, run, executor, on_progress)
     return SimResult(
         value=value,
         flow_times=flow_times,

@@ -1,7 +1,7 @@
 """A price history of the lab: prices (T, K) of K symbols on T dates, and its periods.
 
-Apart from the readers (:mod:`rebal.backtest.data`) so that what runs on a history (the lab's
-simulation, the backtest use case) imports no file code.
+Read from files by :mod:`rebal.io.price_history`: what runs on a history (the lab's simulation,
+the backtest use case) takes it as data and imports no file code.
 """
 
 from __future__ import annotations

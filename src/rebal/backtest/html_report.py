@@ -24,7 +24,13 @@ SHOWN_CURVES = 8
 SHOWN_ROWS = 200
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Figure, title: str, ylabel: str) -> str:
+    """The figure's one plot titled, labelled, gridded and with its legend, as base64 PNG."""
+    (ax,) = fig.axes
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     buf = io.BytesIO()
     # A bare Figure (no pyplot) renders with the Agg canvas and leaves no global state behind.
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -49,11 +55,7 @@ def value_curves(run: LabRun) -> str:
     if run.variants[baseline].policy == "never" and baseline not in shown:
         ax.plot(dates, growth[baseline], lw=1.2, color="black", ls="--", label="never (baseline)")
     ax.set_yscale("log")
-    ax.set_ylabel("growth of 1 (log scale)")
-    ax.set_title("Value curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _png(fig, "Value curves", "growth of 1 (log scale)")
 
 
 def weights_with_bands(focus: LabRun) -> str:
@@ -72,11 +74,11 @@ def weights_with_bands(focus: LabRun) -> str:
     ax.plot(
         trades, np.full(len(trades), ax.get_ylim()[0]), "|", color="black", ms=8, label="rebalances"
     )
-    ax.set_ylabel("weight before trading (%)")
-    ax.set_title(f"Weights with tolerance bands: {focus.variants[0].label()}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _png(
+        fig,
+        f"Weights with tolerance bands: {focus.variants[0].label()}",
+        "weight before trading (%)",
+    )
 
 
 def drift_plot(focus: LabRun) -> str:
@@ -89,11 +91,7 @@ def drift_plot(focus: LabRun) -> str:
     dates = _dates(focus)
     ax.plot(dates, drift[-1], lw=0.9, color="grey", label="never (baseline)")
     ax.plot(dates, drift[0], lw=1.0, label=focus.variants[0].label())
-    ax.set_ylabel("max |weight - target| (pp)")
-    ax.set_title("Drift")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _png(fig, "Drift", "max |weight - target| (pp)")
 
 
 def efficient(turnover: np.ndarray, tracking: np.ndarray) -> np.ndarray:
@@ -120,11 +118,11 @@ def frontier(table: pd.DataFrame) -> str:
     order = np.argsort(x[mask])
     ax.plot(x[mask][order], y[mask][order], color="black", lw=0.8, label="efficient frontier")
     ax.set_xlabel("turnover (% per year)")
-    ax.set_ylabel("tracking error vs continuously rebalanced target (% per year)")
-    ax.set_title("Turnover versus tracking error")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _png(
+        fig,
+        "Turnover versus tracking error",
+        "tracking error vs continuously rebalanced target (% per year)",
+    )
 
 
 def _table_html(table: pd.DataFrame) -> str:

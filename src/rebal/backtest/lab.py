@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rebal.backtest.engine import Costs, LabPlan, SimResult, simulate
+from rebal.backtest.engine import Costs, LabExecutor, LabPlan, SimResult, simulate
 from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import compute_metrics
 from rebal.backtest.variants import Variant, build_plan
@@ -50,9 +50,12 @@ def simulate_lab(
     on_progress: Callable[[float], None] | None = None,
     tax: TaxRates | None = None,
     lots: LotMethod = LotMethod.AVERAGE,
+    executor: LabExecutor | None = None,
 ) -> LabSimulation:
     """Simulate ``variants`` holding ``weights`` (K,) over ``history`` and compute their metrics
-    against a never-rebalance baseline (added unless a variant is one).
+    against a never-rebalance baseline (added unless a variant is one), large runs in batches of
+    variants through ``executor`` (the caller's: threads, later a cluster; none runs them in
+    this thread).
 
     Sales relieve tax lots by ``lots`` (``average``, ``fifo``, ``lifo``, ``hifo`` or
     ``min-tax``, which ranks lots by tax per unit at the ``tax`` rates when given); with ``tax``
@@ -95,6 +98,8 @@ def simulate_lab(
         if tax is None
         else (float(tax.short_term_total), float(tax.long_term_total)),
     )
-    result = simulate(plan, record_weights=record_weights, on_progress=on_progress)
-    metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax)
+    result = simulate(
+        plan, record_weights=record_weights, on_progress=on_progress, executor=executor
+    )
+    metrics = compute_metrics(result, plan, history.dates, np.full(n, base_row), tax, executor)
     return LabSimulation(history, len(variants), run_variants, plan, result, metrics)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rebal.backtest.engine import LabPlan, SimResult, in_batches
+from rebal.backtest.engine import LabExecutor, LabPlan, SimResult, in_batches
 from rebal.core.kernels import kernel
 from rebal.core.types import FloatArray, IntArray, dense
 from rebal.tax.rates import TaxRates
@@ -160,8 +160,10 @@ def compute_metrics(
     dates: np.ndarray,
     baseline: IntArray,
     tax: TaxRates | None = None,
+    executor: LabExecutor | None = None,
 ) -> dict[str, FloatArray]:
-    """Return every metric per variant; ``baseline`` (V,) is each variant's never-rebalance row.
+    """Return every metric per variant; ``baseline`` (V,) is each variant's never-rebalance row
+    (the return statistics in batches of variants through ``executor``).
 
     ``realised_st`` and ``realised_lt`` split ``realised_gains`` by holding period. With
     ``tax``, a ``taxes`` column estimates the tax on them (:func:`yearly_taxes`).
@@ -178,7 +180,7 @@ def compute_metrics(
             value[rows], result.flow_times, flow_done[rows], target[rows], asset
         )
 
-    in_batches(len(stats), periods, work)
+    in_batches(len(stats), periods, work, executor)
     growth = stats[:, 0]
     ann = np.where(growth > 0, growth ** (1.0 / years) - 1.0, -1.0)
     metrics = {

@@ -2,30 +2,15 @@
 
 A run recorded with ``record_weights`` keeps, per variant and observation, the weights before
 trading and the value each trade by the policy moved (:attr:`SimResult.trades`). This module
-turns them into one row per rebalance and asset, for ``rebal backtest --trades FILE`` (CSV or
-JSON). Figures are the engine's float64 values, written with every digit (no rounding).
+turns them into one record per rebalance, for ``rebal backtest --trades FILE`` (written as CSV
+or JSON by :mod:`rebal.io.lab_trades`). Figures are the engine's float64 values.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 from rebal.backtest.sweep import LabRun
-
-#: The columns of a trades CSV, one row per rebalance and asset.
-TRADE_COLUMNS = (
-    "variant",
-    "date",
-    "value_before",
-    "value_after",
-    "symbol",
-    "weight_before",
-    "weight_after",
-    "amount",
-)
 
 
 def rebalances(run: LabRun, rows: int) -> list[dict[str, Any]]:
@@ -63,23 +48,3 @@ def rebalances(run: LabRun, rows: int) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-
-def trades_csv(events: list[dict[str, Any]]) -> str:
-    """The rebalances as CSV, one line per rebalance and asset (:data:`TRADE_COLUMNS`); floats
-    with the shortest digits that read back to the same value."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(TRADE_COLUMNS)
-    for event in events:
-        for sym, asset in event["assets"].items():
-            head = [event["variant"], event["date"], event["value_before"], event["value_after"]]
-            writer.writerow(
-                [*head, sym, asset["weight_before"], asset["weight_after"], asset["amount"]]
-            )
-    return buf.getvalue()
-
-
-def trades_json(events: list[dict[str, Any]]) -> str:
-    """The rebalances as a JSON list, one object per rebalance (assets by symbol)."""
-    return json.dumps(events, indent=2) + "\n"

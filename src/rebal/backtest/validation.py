@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from rebal.backtest.data import PriceHistory, load_shipped
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant
@@ -64,9 +64,10 @@ def vanguard_variants() -> list[Variant]:
     return out
 
 
-def reproduce_vanguard(history: PriceHistory | None = None) -> pd.DataFrame:
-    """Return Vanguard's figures and ours for every policy of the study."""
-    source = (history or load_shipped()).between(START, END).select(["STOCKS", "BONDS"])
+def reproduce_vanguard(history: PriceHistory) -> pd.DataFrame:
+    """Return Vanguard's figures and ours for every policy of the study, on ``history``: the
+    shipped series (:func:`rebal.io.price_history.load_shipped`)."""
+    source = history.between(START, END).select(["STOCKS", "BONDS"])
     run = run_lab(source, vanguard_variants(), WEIGHTS, initial=INITIAL)
     rows = []
     for i, ((frequency, threshold), (equity, events)) in enumerate(VANGUARD_2010.items()):

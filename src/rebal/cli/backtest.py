@@ -12,7 +12,6 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,29 +21,34 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rebal.backtest.data import PriceHistory, load_many, load_shipped, period
+from rebal.adapters.executors.threads import ThreadExecutor
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import MONEY_COLUMNS, PERCENT_COLUMNS, money_text
-from rebal.backtest.rebalances import rebalances, trades_csv, trades_json
+from rebal.backtest.rebalances import rebalances
 from rebal.backtest.schedule import FREQUENCIES
-from rebal.backtest.sweep import LabRun, expand_grid, read_grid, tabulate
+from rebal.backtest.sweep import LabRun, tabulate
 from rebal.backtest.variants import Variant
 from rebal.cli.book_commands import refused
 from rebal.cli.common import err, fail
 from rebal.domain.ids import symbol
 from rebal.errors import InputError
 from rebal.io.atomic import write_bytes_atomic, write_text_atomic
+from rebal.io.lab_trades import trades_csv, trades_json
+from rebal.io.price_history import load_many, load_shipped, period
+from rebal.io.sweep_grid import expand_grid, read_grid
 from rebal.services import usecases
 from rebal.services.requests import (
     DEFAULT_FLOW_FREQUENCY,
     DEFAULT_INITIAL,
     DEFAULT_LAB_LOTS,
-    BacktestRequest,
-    Bands,
+    SHIPPED_WEIGHTS,
     RequestError,
+    backtest_request,
 )
 
 SHOWN_ROWS = 30
-SHIPPED_WEIGHTS = "stocks=60,bonds=40"
+#: The shipped series' default weights as ``--weights`` text.
+SHIPPED = ",".join(f"{sym}={percent}" for sym, percent in SHIPPED_WEIGHTS.items())
 
 
 class LabPolicy(StrEnum):
@@ -65,7 +69,7 @@ def _weights(text: str) -> dict[str, str]:
     for item in text.split(","):
         sym, sep, number = item.partition("=")
         if not sep or not sym.strip() or not number.strip():
-            raise fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED_WEIGHTS}")
+            raise fail(f"--weights {item!r}: expected SYMBOL=PERCENT, e.g. {SHIPPED}")
         if symbol(sym) in weights:
             raise fail("--weights names a symbol twice")
         weights[symbol(sym)] = number
@@ -81,27 +85,6 @@ def _history(prices: list[Path], returns: bool) -> PriceHistory:
     except InputError as exc:
         kind = "return" if returns else "price"
         raise fail(f"the {kind} file has problems; nothing was run:\n{exc}") from None
-
-
-def _period(history: PriceHistory, start: str | None, end: str | None) -> PriceHistory:
-    """The observations from ``--start``'s first (default: the first date every symbol has a
-    price) to ``--end``'s last."""
-    try:
-        lo = None if start is None else period(start)[0]
-        hi = None if end is None else period(end)[1]
-    except ValueError:
-        raise fail(f"--start/--end must be YYYY, YYYY-MM or YYYY-MM-DD: {start}, {end}") from None
-    try:
-        return history.between(lo, hi)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-
-
-def _select(history: PriceHistory, symbols: list[str]) -> PriceHistory:
-    try:
-        return history.select(symbols)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
 
 
 #: The results table's columns and headers, in order.
@@ -242,7 +225,7 @@ def backtest_command(
     weights: Annotated[
         str | None,
         typer.Option(
-            help=f"Target weights in percent, e.g. {SHIPPED_WEIGHTS} (the default on "
+            help=f"Target weights in percent, e.g. {SHIPPED} (the default on "
             "the shipped series; equal weights for a --prices file)."
         ),
     ] = None,
@@ -284,7 +267,7 @@ def backtest_command(
     rail_rel: Annotated[
         str | None, typer.Option(help="Relative inner rail (default: half the band).")
     ] = None,
-    wide_abs: Annotated[
+    wide_band_abs: Annotated[
         str | None,
         typer.Option(
             "--wide-band-abs",
@@ -292,7 +275,7 @@ def backtest_command(
             help="Tiered: absolute wide band (default: twice the band).",
         ),
     ] = None,
-    wide_rel: Annotated[
+    wide_band_rel: Annotated[
         str | None,
         typer.Option(
             "--wide-band-rel",
@@ -386,38 +369,24 @@ def backtest_command(
     ] = DEFAULT_LAB_LOTS.value,
 ) -> None:
     """Backtest rebalancing policies on price history and compare their metrics."""
+    options = dict(locals())  # the request's options by name (backtest_request picks them)
     if out is not None and out.suffix not in (".csv", ".parquet"):
         raise fail(f"--out must end in .csv or .parquet: {out}")
     if trades is not None and trades.suffix not in (".csv", ".json"):
         raise fail(f"--trades must end in .csv or .json: {trades}")
+    # The options as the request takes them: the weights parsed, the periods as dates.
+    options["policy"] = policy.value
+    options["weights"] = None if weights is None else _weights(weights)
     try:
-        request = BacktestRequest(
-            policy=policy.value,
-            bands=Bands(band_abs, band_rel, rail_abs, rail_rel, wide_abs, wide_rel),
-            frequency=frequency,
-            day=day,
-            look=look,
-            cooldown=cooldown,
-            initial=initial,
-            flow=flow,
-            flow_frequency=flow_frequency,
-            cost_bps=cost_bps,
-            cost_fixed=cost_fixed,
-            tax_rate=tax_rate,
-            short_term_rate=short_term_rate,
-            state_rate=state_rate,
-            lots=lots,
-            weights=None if weights is None else _weights(weights),
-        )
+        options["start"] = None if start is None else period(start)[0]
+        options["end"] = None if end is None else period(end)[1]
+    except ValueError:
+        raise fail(f"--start/--end must be YYYY, YYYY-MM or YYYY-MM-DD: {start}, {end}") from None
+    try:
+        request = backtest_request(options, shipped=not prices)
     except RequestError as exc:
         raise refused(exc) from None
     history = _history(prices or [], returns)
-    if request.weights is None and prices is None:
-        request = replace(request, weights=_weights(SHIPPED_WEIGHTS))
-    target = request.target()
-    if target is not None:
-        history = _select(history, list(target))
-    history = _period(history, start, end)
     base = request.variant()
     try:
         if grid is not None:
@@ -437,11 +406,18 @@ def backtest_command(
         try:
             return tabulate(
                 usecases.backtest(
-                    request, history, chosen, record_weights=record, on_progress=progress
+                    request,
+                    history,
+                    chosen,
+                    record_weights=record,
+                    on_progress=progress,
+                    executor=ThreadExecutor(),
                 )
             )
         except RequestError as exc:
             raise refused(exc) from None
+        except ValueError as exc:  # the history lacks the symbols or the period
+            raise fail(str(exc)) from None
 
     if len(variants) > 1:
         columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())

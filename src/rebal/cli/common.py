@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -29,3 +31,18 @@ def percent(option: str, text: str | None) -> float | None:
     if not 0 <= value < 1000:
         raise fail(f"{option} must be a non-negative percentage, received {text}")
     return value / 100.0
+
+
+def as_of_time(text: str | None, option: str = "--as-of") -> datetime:
+    """The instant ``text`` gives to ``option`` (ISO 8601 with a time zone); now when absent."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(
+            f"{option} {text!r} is not a time (give ISO 8601, e.g. 2026-11-24T10:00-05:00)"
+        ) from None
+    if at.tzinfo is None:
+        raise fail(f"{option} {text!r} has no time zone (add one, e.g. -05:00 or Z)")
+    return at

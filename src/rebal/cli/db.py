@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +33,10 @@ from rebal.cli.book_commands import (
     SampleOpt,
     _read,
 )
-from rebal.cli.common import err, fail
+from rebal.cli.common import as_of_time, err, fail
 from rebal.clock import SystemClock
+from rebal.domain.account import Price, check_new_quotes
+from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 from rebal.domain.policy import InvestmentPolicy
 from rebal.errors import InputError
@@ -125,13 +128,24 @@ def import_command(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why, for the audit trail.", show_default=False)
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="When the imported prices are quoted (ISO 8601 with a time zone; "
+            "default: the import's time).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Import the four tables (or the sample book) in one transaction.
 
     The store's book becomes the one given: a changed model is a new version, holdings and
     prices are replaced, accounts left out are closed. Bad input: every problem listed, exit
     1, nothing written. ``--policies`` stores the accounts' investment policies with it (the
-    sample book brings its own), or alone for the stored book."""
+    sample book brings its own), or alone for the stored book. ``--as-of`` stamps the prices
+    with a given time instead of the import's (a run ``--as-of`` that time finds them fresh)."""
+    quoted = None if as_of is None else as_of_time(as_of)
     book_given = sample or any(p is not None for p in (models, accounts, holdings, prices))
     if policies is not None and not book_given:
         _import_policies(policies, db, firm, actor, reason)
@@ -156,13 +170,25 @@ def import_command(
             actor=who, reason=reason or f"rebal db import of {given}", firm=FirmId(firm)
         ) as uow,
     ):
-        summary = import_book(uow, book_snapshot(tables, uow.now), step)
+        snapshot = book_snapshot(tables, uow.now if quoted is None else quoted)
+        if quoted is not None:
+            _check_quotes(snapshot, uow.prices.current())
+        summary = import_book(uow, snapshot, step)
         changed = None if read is None else uow.policies.replace(read)
         step("commit")
         uow.commit()
-    _report(summary, shown(store.engine.url), firm)
+    _report(summary, shown(store.engine.url), firm, quoted)
     if read is not None:
         typer.echo(f"  policies  {len(read):>7,}  {changed:,} created, changed or removed")
+
+
+def _check_quotes(snapshot: BookSnapshot, current: Sequence[Price]) -> None:
+    """``--as-of`` quotes no older than the store's current ones (history is recorded forwards);
+    exit 1 before anything is written."""
+    try:
+        check_new_quotes(snapshot.prices, {q.symbol: q for q in current})
+    except ValueError as exc:
+        raise fail(f"--as-of: {exc}; nothing was written") from None
 
 
 def _policies(path: Path, known: set[str]) -> list[InvestmentPolicy]:
@@ -223,7 +249,7 @@ def _accounts(count: int) -> str:
     return f"{count:,} account{'' if count == 1 else 's'}"
 
 
-def _report(summary: ImportSummary, where: str, firm: str) -> None:
+def _report(summary: ImportSummary, where: str, firm: str, quoted: datetime | None) -> None:
     versions = ", ".join(summary.new_versions) or "none"
     retired = f", retired: {', '.join(summary.retired)}" if summary.retired else ""
     typer.echo(f"imported into {where} (firm {firm}):")
@@ -235,7 +261,8 @@ def _report(summary: ImportSummary, where: str, firm: str) -> None:
     typer.echo(
         f"  holdings  {summary.holdings:>7,}  replaced in {_accounts(summary.holdings_changed)}"
     )
-    typer.echo(f"  prices    {summary.prices:>7,}  quoted as of the import")
+    when = "the import" if quoted is None else quoted.isoformat()
+    typer.echo(f"  prices    {summary.prices:>7,}  quoted as of {when}")
 
 
 @db_app.command("export")

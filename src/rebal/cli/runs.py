@@ -45,7 +45,7 @@ from rebal.cli.book_commands import (
     RailRelOpt,
     refused,
 )
-from rebal.cli.common import EXIT_BAD_INPUT, fail
+from rebal.cli.common import EXIT_BAD_INPUT, as_of_time, fail
 from rebal.cli.db import DbOpt, _store
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId, Symbol
@@ -136,20 +136,6 @@ runs_app = typer.Typer(
     help="Rebalance runs: list them, show one, cancel one, resume those a crash interrupted.",
     invoke_without_command=True,
 )
-
-
-def _as_of(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise fail(
-            f"--as-of {text!r} is not a time (give ISO 8601, e.g. 2026-11-24T10:00-05:00)"
-        ) from None
-    if at.tzinfo is None:
-        raise fail(f"--as-of {text!r} has no time zone (add one, e.g. -05:00 or Z)")
-    return at
 
 
 @dataclass
@@ -381,7 +367,7 @@ def run_command(
         ).config()
     except RequestError as exc:
         raise refused(exc) from None
-    at = _as_of(as_of)
+    at = as_of_time(as_of)
     planner, substitute_symbols = _planner(run_type, config, substitutes, at, options)
     if instant:
         if scope is not ScopeKind.ACCOUNT:
@@ -496,7 +482,7 @@ def runs_cancel(
     db: DbOpt = None,
 ) -> None:
     """Cancel a run: a queued one outright, one in progress with its working orders."""
-    at = _as_of(as_of)
+    at = as_of_time(as_of)
     with _desk(db, at, broker_config) as desk:
         cancel_run(desk.store, desk.broker, RunId(run_id), clock=desk.clock, actor=_user())
         _print([show_run(desk.store, RunId(run_id), actor=_user())], output_format)
@@ -514,7 +500,7 @@ def runs_resume(
 ) -> None:
     """Finish a run (or every queued or in-progress run) a crash interrupted; a leg not yet
     sent passes pre-trade compliance first (quotes up to a day old unless configured)."""
-    at = _as_of(as_of)
+    at = as_of_time(as_of)
     checks = _compliance_config(compliance_file)
     with _desk(db, at, broker_config) as desk:
         if run_id is not None:
@@ -575,6 +561,7 @@ def run_document(view: RunView) -> dict[str, Any]:
                 "filled_quantity": o.filled_quantity,
                 "filled_avg_price": o.filled_avg_price,
                 "reason": o.reason,
+                "lot_instruction": None if o.lots is None else o.lots.as_dict(),
             }
             for o in view.orders
         ],

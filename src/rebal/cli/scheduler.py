@@ -2,12 +2,13 @@
 
 ``--once --as-of TIME`` runs one deterministic tick at TIME (what the tests use); without
 ``--once`` a tick runs every ``--interval`` seconds (60) on the wall clock until SIGTERM or
-SIGINT, which stop it between ticks (a tick under way finishes first). ``--dry-run`` decides and
-creates nothing. Created runs are queued (``rebal runs resume`` trades them) unless
-``--execute`` is given: each is then traded through the simulated broker, every leg through
-pre-trade compliance (a run it blocks is ``blocked``; a scheduled run blocked by a pattern day
-trade is ``postponed`` to the next session's open, an instant one is not rescheduled). See
-docs/scheduler.md; the JSON keys are in docs/output.md.
+SIGINT, which stop it between ticks (a tick under way finishes first); it keeps what it read
+between ticks and reads again only what changed (:class:`rebal.gauge.StoreSnapshot`).
+``--dry-run`` decides and creates nothing. Created runs are queued (``rebal runs resume`` trades
+them) unless ``--execute`` is given: each is then traded through the simulated broker, every leg
+through pre-trade compliance (a run it blocks is ``blocked``; a scheduled run blocked by a
+pattern day trade is ``postponed`` to the next session's open, an instant one is not
+rescheduled). See docs/scheduler.md; the JSON keys are in docs/output.md.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ from rich.console import Console
 from rich.table import Table
 
 from rebal.adapters.calendars.exchange import ExchangeCalendar
-from rebal.cli.common import fail
+from rebal.cli.common import as_of_time, fail
 from rebal.cli.db import DbOpt, _store
-from rebal.cli.runs import BrokerConfigOpt, _as_of, _desk, _user
+from rebal.cli.runs import BrokerConfigOpt, _desk, _user
 from rebal.compliance.hours import RunKind
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import RunId
 from rebal.domain.run import Run
-from rebal.gauge import StoreGauge
+from rebal.gauge import StoreGauge, StoreSnapshot
 from rebal.io.exact_json import exact_document
 from rebal.ports.calendar import MarketCalendar
 from rebal.ports.storage import Store
@@ -43,7 +44,7 @@ from rebal.proposing import CorePlanner
 from rebal.services.compliance import ComplianceConfig
 from rebal.services.execution import execute_run
 from rebal.services.runs import RunInputError, canonical
-from rebal.services.scheduler import Execute, TickRow, TickSettings, tick
+from rebal.services.scheduler import Execute, Fresh, Reader, TickRow, TickSettings, tick
 
 
 class TickFormat(StrEnum):
@@ -117,7 +118,12 @@ def _ticker(
 
 
 def _one_tick(
-    db: str | None, at: datetime, settings: TickSettings, execute: bool, broker_config: Any
+    db: str | None,
+    at: datetime,
+    settings: TickSettings,
+    execute: bool,
+    broker_config: Any,
+    reader: Reader,
 ) -> list[TickRow]:
     planner = CorePlanner(RunConfig())
     ticker = _ticker(db, at, execute, broker_config, settings.max_price_age)
@@ -128,7 +134,7 @@ def _one_tick(
                 calendar,
                 at,
                 planner,
-                StoreGauge(),
+                reader,
                 actor=_user(),
                 settings=settings,
                 execute=run,
@@ -180,8 +186,9 @@ def scheduler_command(
         max_price_age=timedelta(hours=max_price_age),
     )
     if once:
-        at = _as_of(as_of)
-        _print(_one_tick(db, at, settings, execute, broker_config), at, output_format)
+        at = as_of_time(as_of)
+        rows = _one_tick(db, at, settings, execute, broker_config, Fresh(StoreGauge()))
+        _print(rows, at, output_format)
         return
     stop = threading.Event()
 
@@ -196,9 +203,10 @@ def scheduler_command(
         flush=True,
     )
     ticks = 0
+    snapshot = StoreSnapshot()  # kept between ticks: each reads what changed since the last
     while not stop.is_set():
         at = datetime.now(UTC)
-        _print(_one_tick(db, at, settings, execute, broker_config), at, output_format)
+        _print(_one_tick(db, at, settings, execute, broker_config, snapshot), at, output_format)
         ticks += 1
         stop.wait(interval)
     print(

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
+from rebal.compliance.hours import Window
 from rebal.domain.account import Price
 from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import Money, Quantity
@@ -53,11 +54,15 @@ class Limits:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketFacts:
     """The market at the instant of the check: ``now`` (timezone-aware), whether the market is
-    open then (``None``: the calendar has no answer for the date) and the latest quotes."""
+    open then (``None``: the calendar has no answer for the date), the latest quotes, and the
+    extended hours of the session trading at ``now`` or next to
+    (:func:`rebal.compliance.hours.extended_window`; ``None``: the calendar has no answer, and
+    an extended-hours order is blocked)."""
 
     now: datetime
     market_open: bool | None
     prices: Mapping[Symbol, Price]
+    extended_hours: Window | None = None
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

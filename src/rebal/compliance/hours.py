@@ -3,14 +3,21 @@ scheduled run blocked by a day trade goes.
 
 Pure functions over the sessions the calendar port gives (:class:`rebal.ports.calendar.Session`,
 open and close as timezone-aware instants): nothing here reads a clock or names a date or an hour
-of the exchange. The one constant is the firm's lead time: managed portfolios are rebalanced an
-hour and a half before the close (14:30 ET for the NYSE's 16:00 close) so that day orders fill
-before it; on an early-close day the run keeps the same lead time (11:30 ET for a 13:00 close).
+of the exchange. The constants are durations from the calendar's open and close:
+
+* the firm's lead time: managed portfolios are rebalanced an hour and a half before the close
+  (14:30 ET for the NYSE's 16:00 close) so that day orders fill before it; on an early-close day
+  the run keeps the same lead time (11:30 ET for a 13:00 close);
+* the extended-hours sessions of US equities around a trading session: the pre-market from five
+  and a half hours before the open (04:00 ET for the 09:30 open) and the after-hours to four
+  hours after the close (20:00 ET for the 16:00 close; 17:00 ET on an early close at 13:00, as
+  the exchanges' late sessions end then). A day with no session has no extended hours either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -19,6 +26,30 @@ from rebal.ports.calendar import Session
 
 #: How long before a session's close the managed run starts.
 MANAGED_RUN_LEAD: Final = timedelta(hours=1, minutes=30)
+#: How long before a session's open its pre-market starts (04:00 ET for a 09:30 open).
+PRE_MARKET: Final = timedelta(hours=5, minutes=30)
+#: How long after a session's close its after-hours session ends (20:00 ET for a 16:00 close).
+AFTER_HOURS: Final = timedelta(hours=4)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A stretch of time in which an order may trade: ``start`` included, ``end`` excluded."""
+
+    start: datetime
+    end: datetime
+
+    def holds(self, at: datetime) -> bool:
+        """Whether ``at`` is in the window."""
+        return self.start <= at < self.end
+
+
+def extended_window(
+    session: Session, before: timedelta = PRE_MARKET, after: timedelta = AFTER_HOURS
+) -> Window:
+    """The window an extended-hours order of ``session`` trades in: from ``before`` its open
+    (the pre-market) to ``after`` its close (the after-hours), the regular session between."""
+    return Window(session.open - before, session.close + after)
 
 
 class RunKind(StrEnum):

@@ -21,7 +21,7 @@ from rebal.compliance.facts import AccountFacts, Limits, MarketFacts
 from rebal.domain.account import Price
 from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import NO_MONEY, Money, amount_of
-from rebal.domain.order import Order, OrderState, Side
+from rebal.domain.order import Order, OrderState, OrderType, Side, TimeInForce
 from rebal.ports.broker import BrokerOrder
 
 
@@ -105,12 +105,40 @@ _O = TypeVar("_O", Order, BrokerOrder)
 
 
 def _market_closed(c: _Check) -> Iterable[Violation]:
-    if c.market.market_open is None:
+    """Regular orders (and a check of no orders) need the regular session; orders flagged
+    extended-hours the extended hours around it."""
+    now = c.market.now.isoformat()
+    if not c.orders or any(not o.extended_hours for o in c.orders):
+        if c.market.market_open is None:
+            yield Violation(Code.MARKET_CLOSED, f"no market calendar for {now}: hours unknown")
+        elif not c.market.market_open:
+            yield Violation(Code.MARKET_CLOSED, f"the market is closed at {now}")
+    if not any(o.extended_hours for o in c.orders):
+        return
+    window = c.market.extended_hours
+    if window is None:
+        yield Violation(Code.MARKET_CLOSED, f"no market calendar for {now}: extended hours unknown")
+    elif not window.holds(c.market.now):
         yield Violation(
-            Code.MARKET_CLOSED, f"no market calendar for {c.market.now.isoformat()}: hours unknown"
+            Code.MARKET_CLOSED,
+            f"the market is closed at {now}, outside extended hours (the next are"
+            f" {window.start.isoformat()} to {window.end.isoformat()})",
         )
-    elif not c.market.market_open:
-        yield Violation(Code.MARKET_CLOSED, f"the market is closed at {c.market.now.isoformat()}")
+
+
+def _extended_limit_only(c: _Check) -> Iterable[Violation]:
+    for order in c.orders:
+        if order.extended_hours and (
+            order.type is not OrderType.LIMIT or order.time_in_force is not TimeInForce.DAY
+        ):
+            yield Violation(
+                Code.EXTENDED_HOURS_LIMIT_ONLY,
+                f"{order.side} of {order.symbol} is flagged extended-hours but is not a limit"
+                f" order good for the day ({order.type}, {order.time_in_force}): extended"
+                " hours take only those",
+                order.symbol,
+                order.client_order_id,
+            )
 
 
 def _cannot_trade(c: _Check) -> Iterable[Violation]:
@@ -384,6 +412,7 @@ def _day_trade(c: _Check) -> Iterable[Violation]:
 #: Every rule, in the order its violations are reported.
 RULES: tuple[Rule, ...] = (
     _market_closed,
+    _extended_limit_only,
     _cannot_trade,
     _unfunded,
     _buying_power,

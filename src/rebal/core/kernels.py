@@ -12,7 +12,7 @@ compiled (numba) so that
 * the backtest lab calls the very same functions inside its own per-observation loop, so a
   simulated rebalance is decided and sized by the code that sizes a live one.
 
-Conventions of the policy kernels (shared with :class:`rebal.core.policies.PolicyInput`):
+Conventions of the policy kernels:
 ``held`` is the market value per slot, ``frozen`` the slots that may not trade (restricted,
 padding), ``cash`` the cash the policy may spend (negative: cash to raise) and the cash the
 account keeps aside, ``target`` the target weights, ``edges`` the lower band edges and the lower
@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
-from rebal.core.types import BoolArray, FloatArray, IntArray
+from rebal.core.types import BoolArray, FloatArray
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -467,60 +467,3 @@ def destination_into(
     else:  # LIQUIDATION: sell everything that may be sold
         out[:] = 0.0
         _keep_frozen(held, frozen, out)
-
-
-@kernel
-def destination(
-    code: int,
-    held: FloatArray,
-    frozen: BoolArray,
-    cash: tuple[float, float],
-    target: FloatArray,
-    edges: tuple[FloatArray, FloatArray, FloatArray],
-    wide_breach: bool,
-    out: FloatArray,
-) -> None:
-    """Write into ``out`` the value each slot should have after policy ``code`` trades (see
-    :func:`destination_into`)."""
-    work = np.empty((WORK_ROWS, held.shape[0]))
-    destination_into(code, held, frozen, cash, target, edges, wide_breach, out, work)
-
-
-@kernel
-def destinations(
-    codes: IntArray,
-    held: FloatArray,
-    frozen: BoolArray,
-    cash: tuple[FloatArray, FloatArray],
-    target: FloatArray,
-    edges: tuple[FloatArray, FloatArray, FloatArray],
-    wide_breach: BoolArray,
-    out: FloatArray,
-) -> None:
-    """:func:`destination` of every account (rows of the (N, K) arrays) under the policy of
-    its code; rows of a negative code (no policy) are left as they are."""
-    work = np.empty((WORK_ROWS, held.shape[1]))
-    spendable, kept = cash
-    band_low, rail_low, rail_high = edges
-    for i in range(held.shape[0]):
-        if codes[i] >= 0:
-            destination_into(
-                codes[i],
-                held[i],
-                frozen[i],
-                (spendable[i], kept[i]),
-                target[i],
-                (band_low[i], rail_low[i], rail_high[i]),
-                wide_breach[i],
-                out[i],
-                work,
-            )
-
-
-@kernel
-def wants_rows(code: int, any_breach: BoolArray, checkable: BoolArray) -> Any:
-    """:func:`wants` of every account."""
-    out = np.empty(any_breach.shape[0], dtype=np.bool_)
-    for i in range(out.shape[0]):
-        out[i] = wants(code, any_breach[i], checkable[i])
-    return out

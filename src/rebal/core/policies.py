@@ -1,10 +1,11 @@
 """Rebalancing policies: small objects that say *whether* to trade and *where to end up*.
 
-A policy reads a :class:`PolicyInput` (the measured drift, the frozen slots and the cash it may
-spend) and returns, for every account and slot at once, the value each position should have
+A policy is a name and the code its compiled kernels know it by (:mod:`rebal.core.kernels`): its
+trigger (``wants``) reads an account's measured drift, its destination (``destination_into``) the
+drift, the frozen slots and the cash it may spend, and gives the value each position should have
 after trading. It knows nothing of shares, rounding or orders: :mod:`rebal.core.trades` turns
 desired values into orders for live use, and the backtest lab applies them continuously. Both
-run the same compiled per-account kernels (:mod:`rebal.core.kernels`), which is the point.
+run the same kernels, inside the core's one step (:mod:`rebal.core.engine`), which is the point.
 
 The policies:
 
@@ -41,32 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from rebal.core import kernels
-from rebal.core.drift import Drift
-from rebal.core.types import BoolArray, FloatArray, any_per_row, dense, dense_as
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyInput:
-    """What a policy reads: drift, frozen slots (N, K), spendable cash (N,) and the cash each
-    account keeps aside (N,; none when not given)."""
-
-    drift: Drift
-    frozen: BoolArray
-    spendable: FloatArray
-    kept: FloatArray | None = None
-
-    @property
-    def held(self) -> FloatArray:
-        """Market value per slot, 0 for padding."""
-        return self.drift.value
-
-
-def whenever_asked(drift: Drift) -> BoolArray:
-    """The trigger of policies that trade whenever they are run: every checkable account."""
-    return any_per_row(drift.checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,35 +51,6 @@ class Policy:
 
     name: str  # the public name, as given to ``--policy``
     code: int  # the kernels' code of the policy
-
-    def wants_trade(self, drift: Drift) -> BoolArray:
-        """Return, per account, whether the policy would trade on this drift."""
-        result: BoolArray = kernels.wants_rows(
-            self.code, dense(drift.any_breach), dense(whenever_asked(drift))
-        )
-        return result
-
-    def desired_values(self, inp: PolicyInput) -> FloatArray:
-        """Return the value each slot should have after trading (N, K)."""
-        drift, edges = inp.drift, inp.drift.edges
-        shape = np.shape(inp.held)
-        result: FloatArray = np.empty(shape)
-        kept = np.zeros(shape[0]) if inp.kept is None else inp.kept
-        kernels.destinations(
-            np.full(shape[0], self.code),
-            dense(inp.held),
-            dense(inp.frozen),
-            (dense_as(inp.spendable, np.float64, shape[:1]), dense_as(kept, np.float64, shape[:1])),
-            dense(drift.target, shape),
-            (
-                dense(edges.band_low, shape),
-                dense(edges.rail_low, shape),
-                dense(edges.rail_high, shape),
-            ),
-            dense(drift.any_wide_breach),
-            result,
-        )
-        return result
 
 
 FULL = Policy("full", kernels.FULL)

@@ -18,8 +18,11 @@ The rules (seed 000's programs, seed 001's monitoring cadence):
   version) runs at the next window whatever the trigger or the quiet period;
 * an **instant** request runs at once when the market trades, otherwise at the next window;
 * a **hybrid** trigger comes due on the calendar and then runs only when a band is breached; a
-  **tiered** one is checked like a threshold; a **manual** one is never scheduled (only an
-  instant request runs it);
+  **manual** one is never scheduled (only an instant request runs it);
+* a **tiered** trigger has two tiers, the tiered policy's: its (inner) band is checked like a
+  threshold's, on the monitoring cadence; its wide band at every window, so a wide-band breach
+  runs even in a small account's quiet period or on a large account's off day (a cooldown and
+  a client-directed cadence still hold it); the rule says which tier acted;
 * a calendar ``frequency`` replaces the program's cadence: the first window of each month,
   quarter or year, or the first window on or after a given day (once);
 * each account's ``cadence_days`` (client-directed) and ``cooldown_days`` (no scheduled run that
@@ -109,6 +112,7 @@ class Why(IntEnum):
     POSTPONED = 14  # postponed (pattern day trade) to a later instant
     RESUMED = 15  # the postponement is over: runs at once
     DONE = 16  # an on-day trigger that has run: nothing more to do
+    WIDE_BREACHED = 17  # a tiered trigger: its wide band is breached
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,8 @@ class Accounts:
     frequency: npt.NDArray[np.int8] = field(default_factory=_empty("int8"))
     on_day: npt.NDArray[np.datetime64] = field(default_factory=_empty("datetime64[D]"))
     resume_at: Instants = field(default_factory=_empty("datetime64[s]"))
+    #: a wide band (the tiered policy's) is breached; empty: none is
+    wide_breached: npt.NDArray[np.bool_] = field(default_factory=_empty("bool"))
 
     def __len__(self) -> int:
         return len(self.program)
@@ -241,6 +247,7 @@ def decide(accounts: Accounts, window: Window, rules: CadenceRules = CadenceRule
     frequency = _or(accounts.frequency, n, Frequency.PROGRAM, np.int8)
     on_day = _or(accounts.on_day, n, np.datetime64("NaT", "D"), "datetime64[D]")
     resume_at = _or(accounts.resume_at, n, NAT, "datetime64[s]").astype("datetime64[s]")
+    wide = _or(accounts.wide_breached, n, False, bool)
     trig = accounts.trigger
     manual = trig == Trigger.MANUAL
     calendar = (trig == Trigger.CALENDAR) | (trig == Trigger.HYBRID)
@@ -262,9 +269,11 @@ def decide(accounts: Accounts, window: Window, rules: CadenceRules = CadenceRule
     cooldown_until = _after(last, _days(cooldown_days))
     in_cooldown = (cooldown_days > 0) & ~never & (cooldown_until > now)
     off_day = threshold & large & (not window.check_day)
+    tiered = trig == Trigger.TIERED
+    wide_tier = tiered & wide  # looked at every window, whatever the monitoring cadence
 
     calendar_due = calendar & ~client_waiting & ~period_waiting & ~in_cooldown
-    checked = threshold & ~client_waiting & ~in_quiet & ~off_day & ~in_cooldown
+    checked = threshold & ~client_waiting & ~in_cooldown & ((~in_quiet & ~off_day) | wide_tier)
     cash = accounts.cash_pending & ~manual
     update = cash | (accounts.model_changed & ~manual & ~in_cooldown)
     wants = calendar_due | checked | update
@@ -278,7 +287,7 @@ def decide(accounts: Accounts, window: Window, rules: CadenceRules = CadenceRule
     next_check = np.full(n, window.next_window_at if window.in_window else window.window_at)
     if window.in_window:
         act = wants & ~ran_this_window
-        runs = act & ((calendar_due & ~looks) | update | accounts.breached)
+        runs = act & ((calendar_due & ~looks) | update | accounts.breached | wide_tier)
         decision[act] = Decision.SKIPPED
         decision[runs] = Decision.RUN
     else:
@@ -291,7 +300,8 @@ def decide(accounts: Accounts, window: Window, rules: CadenceRules = CadenceRule
 
     idle = decision == Decision.NOT_DUE
     later = np.where(client_waiting, client_ready_at, next_check)
-    later = np.where(in_quiet, np.maximum(later, quiet_until), later)
+    # a tiered account's wide band is looked at every window, in the quiet period too
+    later = np.where(in_quiet & ~tiered, np.maximum(later, quiet_until), later)
     later = np.where(in_cooldown, np.maximum(later, cooldown_until), later)
     later = np.where(timed & ~period_begun, np.maximum(later, period_start), later)
     later = np.where(timed & period_begun & done, np.maximum(later, next_period), later)
@@ -333,7 +343,7 @@ def decide(accounts: Accounts, window: Window, rules: CadenceRules = CadenceRule
             Why.TARGET_CHANGE,
             Why.MANUAL,
             Why.RAN,
-            np.where(looks, Why.BREACHED, Why.DUE),
+            np.where(looks, np.where(wide_tier, Why.WIDE_BREACHED, Why.BREACHED), Why.DUE),
             Why.IN_BANDS,
             Why.COOLDOWN,
             Why.CADENCE,

@@ -74,10 +74,6 @@ class ModelVersion:
         """The weight of the model's CASH row, ``None`` when it has none."""
         return next((t.weight for t in self.targets if t.symbol == CASH), None)
 
-    def same_targets(self, other: ModelVersion) -> bool:
-        """Whether ``other`` has the very targets of this version (a re-import changes nothing)."""
-        return self.targets == other.targets
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Account:

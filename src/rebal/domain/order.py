@@ -9,15 +9,21 @@ States and their legal transitions are the table :data:`TRANSITIONS`; :func:`adv
 place that applies it. ``new`` is an intent committed to the store but not yet sent;
 ``submitted`` is sent with no acknowledgement yet (after a crash, the broker must be asked
 before anything is sent again).
+
+A sell may carry a :class:`LotInstruction` (specific identification: which tax lots its shares
+come off, in order): the book applies it when the sell's fills move the lots
+(:func:`rebal.tax.realised.relieve_instructed`); a sell without one relieves the oldest lots
+first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Any, ClassVar, Final
 
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, FillId, RunId, Symbol
 from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity, check_cents, check_quantity
@@ -86,11 +92,107 @@ class IllegalTransition(ValueError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LotPick:
+    """One tax lot a sell is to take shares from: ``quantity`` shares of the lot the planner
+    named ``lot``, known to the book by what it held when planned (acquired on ``acquired``,
+    ``lot_quantity`` shares for ``lot_basis``: the "versus purchase" identification of a lot by
+    its date and cost per share)."""
+
+    lot: str
+    acquired: date
+    lot_quantity: Quantity
+    lot_basis: Money
+    quantity: Quantity
+
+    def __post_init__(self) -> None:
+        what = f"lot {self.lot}"
+        if not (0 < self.quantity <= self.lot_quantity) or self.lot_basis < 0:
+            raise ValueError(
+                f"{what}: take more than nothing and at most the lot's {self.lot_quantity} "
+                f"shares (not {self.quantity}), from a basis not negative"
+            )
+        check_quantity(self.quantity, what)
+        check_quantity(self.lot_quantity, what)
+        check_cents(self.lot_basis, f"{what} basis")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The pick as JSON-ready values (exact decimals)."""
+        return {
+            "lot": self.lot,
+            "acquired": self.acquired.isoformat(),
+            "lot_quantity": self.lot_quantity,
+            "lot_basis": self.lot_basis,
+            "quantity": self.quantity,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LotInstruction:
+    """Specific identification of the lots a sell relieves: ``lots``, taken in this order, one
+    pick per lot, their quantities summing to the order's."""
+
+    lots: tuple[LotPick, ...]
+
+    #: The relief method it instructs (the book's default, without an instruction, is FIFO).
+    method: ClassVar[str] = "specific"
+
+    def __post_init__(self) -> None:
+        if not self.lots:
+            raise ValueError("a lot instruction names at least one lot")
+        names = [p.lot for p in self.lots]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a lot instruction names a lot twice: {', '.join(names)}")
+
+    @property
+    def quantity(self) -> Quantity:
+        """The shares it places: the sum of its picks'."""
+        return Quantity(sum((p.quantity for p in self.lots), NO_SHARES))
+
+    def segment(self, start: Decimal, quantity: Decimal) -> tuple[LotPick, ...]:
+        """The picks that place the instruction's shares from ``start`` (the shares earlier
+        fills of the order took) to ``start + quantity``, in order, each cut to its part of that
+        stretch; fewer shares than ``quantity`` when the stretch runs past the instruction."""
+        out = []
+        before = Decimal(0)
+        for pick in self.lots:
+            low = max(start, before)
+            high = min(start + quantity, before + pick.quantity)
+            before += pick.quantity
+            if high > low:
+                out.append(replace(pick, quantity=Quantity(high - low)))
+        return tuple(out)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The instruction as JSON-ready values (``lot_instruction`` of an order in a run's
+        JSON, and its stored form)."""
+        return {"method": self.method, "lots": [p.as_dict() for p in self.lots]}
+
+    @classmethod
+    def of_dict(cls, data: Mapping[str, Any]) -> LotInstruction:
+        """The instruction :meth:`as_dict` gave (decimals as numbers or their text)."""
+        if data.get("method") != cls.method:
+            raise ValueError(f"unknown lot relief method {data.get('method')!r}")
+        return cls(
+            tuple(
+                LotPick(
+                    lot=str(p["lot"]),
+                    acquired=date.fromisoformat(p["acquired"]),
+                    lot_quantity=Quantity(Decimal(str(p["lot_quantity"]))),
+                    lot_basis=Money(Decimal(str(p["lot_basis"]))),
+                    quantity=Quantity(Decimal(str(p["quantity"]))),
+                )
+                for p in data["lots"]
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
     """One order of one account, as rebal intends it and as far as it has got.
 
     Exactly one of ``quantity`` (shares) and ``notional`` (money) is set. ``parent`` names the
-    order a child slice of a TWAP/VWAP parent belongs to.
+    order a child slice of a TWAP/VWAP parent belongs to. ``lots``, of a sell in shares only, is
+    its lot instruction (``None``: the oldest lots first).
     """
 
     client_order_id: ClientOrderId
@@ -111,6 +213,7 @@ class Order:
     reason: str = ""
     run: RunId | None = None  # the run that placed it
     submitted_at: datetime | None = None  # when it was sent (the watch on delayed orders)
+    lots: LotInstruction | None = None
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.notional is None):
@@ -129,6 +232,13 @@ class Order:
         check_cents(self.notional, f"notional of order {self.client_order_id}")
         if self.submitted_at is not None and self.submitted_at.tzinfo is None:
             raise ValueError(f"order {self.client_order_id}: time must be timezone-aware")
+        if self.lots is not None and (
+            self.side is not Side.SELL or self.lots.quantity != self.quantity
+        ):
+            raise ValueError(
+                f"order {self.client_order_id}: a lot instruction is a sell's in shares, its "
+                f"lots summing to the order's quantity ({self.lots.quantity} vs {self.quantity})"
+            )
 
     @property
     def filled_avg_price(self) -> Decimal | None:
@@ -164,6 +274,7 @@ IDENTITY: Final = (
     "extended_hours",
     "parent",
     "run",
+    "lots",
 )
 
 

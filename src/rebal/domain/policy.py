@@ -12,6 +12,8 @@ The policy is documented per account (seeds 000 and 001) and stored with it:
   first window of each month, quarter or year) or ``on_day`` (the first window on or after
   ``day``, once); none means the program's cadence;
 * ``band_abs`` / ``band_rel``: the account's bands (fractions), replacing the model's;
+* ``wide_band_abs`` / ``wide_band_rel`` of a tiered trigger: its wide bands (fractions, no
+  narrower than the band of the same kind), replacing the tiered policy's twice the band;
 * ``cooldown_days``: no scheduled run within this many days after any rebalance.
 
 A record is checked when it is made (:meth:`InvestmentPolicy.__post_init__`), so a stored policy
@@ -72,6 +74,8 @@ class InvestmentPolicy:
     band_rel: Decimal | None = None
     cadence_days: int = DEFAULT_CADENCE_DAYS
     cooldown_days: int = 0
+    wide_band_abs: Decimal | None = None  # a tiered trigger's wide bands
+    wide_band_rel: Decimal | None = None
 
     def __post_init__(self) -> None:
         if (self.frequency is Frequency.ON_DAY) != (self.day is not None):
@@ -90,10 +94,24 @@ class InvestmentPolicy:
             raise ValueError(f"policy of {self.account}: cadence_days must be at least 1")
         if self.cooldown_days < 0:
             raise ValueError(f"policy of {self.account}: cooldown_days must not be negative")
-        for name in ("band_abs", "band_rel"):
+        for name in ("band_abs", "band_rel", "wide_band_abs", "wide_band_rel"):
             value = getattr(self, name)
             if value is not None and not Decimal(0) <= value < Decimal(10):
                 raise ValueError(f"policy of {self.account}: {name} must be a fraction >= 0")
+        for kind in ("abs", "rel"):
+            wide, band = getattr(self, f"wide_band_{kind}"), getattr(self, f"band_{kind}")
+            if wide is None:
+                continue
+            if self.trigger is not TriggerKind.TIERED:
+                raise ValueError(
+                    f"policy of {self.account}: wide_band_{kind} belongs to a tiered trigger, "
+                    f"not {self.trigger}"
+                )
+            if band is not None and wide < band:
+                raise ValueError(
+                    f"policy of {self.account}: wide_band_{kind} must be no narrower than "
+                    f"band_{kind}"
+                )
 
 
 def default_policy(account: AccountId) -> InvestmentPolicy:

@@ -11,7 +11,7 @@ holdings outside the model in symbol order.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import numpy as np
@@ -73,6 +73,25 @@ def _band_params(
     # The wide band of the tiered policy follows the band; models.csv does not set it.
     nan = np.full(shape, np.nan)
     return BandParams(wide_abs=nan, wide_rel=nan.copy(), **arrays)
+
+
+def slot_prices(
+    symbol: np.ndarray, universe: tuple[str, ...], prices: pd.DataFrame
+) -> tuple[np.ndarray, tuple[Decimal | None, ...]]:
+    """The price of each slot of ``symbol`` (indices into ``universe``; NaN for padding and
+    for a symbol without a price) and each universe symbol's exact price, from the frame of
+    :attr:`rebal.io.tables.Tables.prices`."""
+    of = prices.set_index("symbol").reindex(list(universe))
+    universe_price = of["price"].to_numpy(dtype=np.float64)
+    price = np.where(symbol >= 0, universe_price[symbol], np.nan)
+    return price, tuple(None if pd.isna(p) else p for p in of["price_exact"].to_list())
+
+
+def with_prices(book: Book, prices: pd.DataFrame) -> Book:
+    """``book`` valued at ``prices`` (the frame of :attr:`rebal.io.tables.Tables.prices`): the
+    same accounts and slots, as :func:`build_book` would arrange them at these prices."""
+    price, exact = slot_prices(book.arrays.symbol, book.universe, prices)
+    return replace(book, arrays=replace(book.arrays, price=price), exact_prices=exact)
 
 
 def apply_flows(accounts: pd.DataFrame, flows: Mapping[str, int]) -> pd.DataFrame:
@@ -169,9 +188,7 @@ def build_book(
         rest[rows, slot] = slots["quantity_rest_nano"].to_numpy()
     target = np.zeros(shape)
     target[rows, slot] = slots["weight"].to_numpy()
-    price_of = tables.prices.set_index("symbol")["price"]
-    universe_price = price_of.reindex(universe).to_numpy(dtype=np.float64)
-    price = np.where(symbol >= 0, universe_price[symbol], np.nan)
+    price, exact = slot_prices(symbol, tuple(universe), tables.prices)
 
     restricted = np.zeros(shape, dtype=bool)
     restricted[rows, slot] = slots["restricted"].to_numpy(dtype=bool)
@@ -195,8 +212,6 @@ def build_book(
         can_trade=accounts["can_trade"].to_numpy(dtype=bool),
         liquidate=accounts["liquidate"].to_numpy(dtype=bool),
     )
-    exact_of = tables.prices.set_index("symbol")["price_exact"]
-    exact = tuple(None if pd.isna(p) else p for p in exact_of.reindex(universe).to_list())
     return Book(
         arrays=arrays,
         accounts=accounts,

@@ -4,7 +4,9 @@ Columns (only ``account`` is required; a blank cell takes the default): ``accoun
 ``program`` (managed | client_directed), ``trigger`` (calendar | threshold | hybrid | tiered |
 manual), ``frequency`` (blank | monthly | quarterly | annual | on_day), ``day`` (YYYY-MM-DD,
 for on_day), ``band_abs`` and ``band_rel`` (percentages, as in models.csv), ``cadence_days``
-(whole days, default 7) and ``cooldown_days`` (whole days, default 0). See docs/scheduler.md.
+(whole days, default 7), ``cooldown_days`` (whole days, default 0), and ``wide_band_abs`` and
+``wide_band_rel`` (percentages, a tiered trigger's wide bands, no narrower than the band of the
+same kind on the row). See docs/scheduler.md.
 
 Every problem is collected and raised together as one :class:`~rebal.errors.InputError`
 naming the file, line and column, like the book's four tables; nothing is returned half read.
@@ -19,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rebal.domain.ids import AccountId
 from rebal.domain.policy import (
@@ -31,7 +34,7 @@ from rebal.domain.policy import (
 from rebal.errors import InputError, Problem
 from rebal.io.atomic import write_text_atomic
 from rebal.io.csvfiles import _read
-from rebal.io.sheet import mask
+from rebal.io.sheet import BoolArray, Sheet, mask
 from rebal.io.tables import Schema, _open
 
 POLICIES = Schema(
@@ -45,9 +48,26 @@ POLICIES = Schema(
         "band_rel",
         "cadence_days",
         "cooldown_days",
+        "wide_band_abs",
+        "wide_band_rel",
     ),
 )
 _FREQUENCIES = tuple(f.value for f in Frequency if f is not Frequency.PROGRAM)
+
+
+def _wide_band(sheet: Sheet, kind: str, band: pd.Series, tiered: BoolArray) -> pd.Series:
+    """The column ``wide_band_KIND`` as fractions: given only on a tiered trigger's row, and no
+    narrower than the row's band of the same kind (``band``)."""
+    column = f"wide_band_{kind}"
+    _, wide = sheet.percent(column, required=False, noun=column)
+    given = mask(wide.notna())
+    sheet.flag(given & ~tiered, column, lambda v: f"{column} {v!r} belongs to a tiered trigger")
+    narrower = np.array(
+        [w is not None and b is not None and w < b for w, b in zip(wide, band, strict=True)],
+        dtype=bool,
+    )
+    sheet.flag(narrower, column, lambda v: f"{column} {v!r} is narrower than band_{kind}")
+    return wide
 
 
 def read_policies(path: Path, known: Collection[str] | None = None) -> list[InvestmentPolicy]:
@@ -72,6 +92,9 @@ def read_policies(path: Path, known: Collection[str] | None = None) -> list[Inve
     cooldown, _ = sheet.minor_units(
         "cooldown_days", 0, required=False, floor="nonnegative", noun="cooldown_days"
     )
+    tiered = mask(trigger == TriggerKind.TIERED.value)
+    wide_abs = _wide_band(sheet, "abs", band_abs, tiered)
+    wide_rel = _wide_band(sheet, "rel", band_rel, tiered)
     on_day = mask(frequency == Frequency.ON_DAY.value)
     has_day = mask(sheet.text("day") != "")
     sheet.flag(on_day & ~has_day, "day", lambda _: "missing day (frequency on_day needs one)")
@@ -107,6 +130,8 @@ def read_policies(path: Path, known: Collection[str] | None = None) -> list[Inve
             band_rel=band_rel[i],
             cadence_days=int(cadence_days[i]),
             cooldown_days=int(cooldown[i]),
+            wide_band_abs=wide_abs[i],
+            wide_band_rel=wide_rel[i],
         )
         for i in range(len(sheet))
     ]
@@ -134,6 +159,8 @@ def policies_text(policies: Iterable[InvestmentPolicy]) -> str:
                 _percent(p.band_rel),
                 p.cadence_days,
                 p.cooldown_days,
+                _percent(p.wide_band_abs),
+                _percent(p.wide_band_rel),
             ]
         )
     return out.getvalue()

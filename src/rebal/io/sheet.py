@@ -9,6 +9,7 @@ a Python loop per row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Literal
@@ -28,6 +29,10 @@ TEXT = pd.StringDtype("pyarrow")
 #: Plain decimal notation: optional sign, digits with an optional fraction. No exponent,
 #: no thousands separators, no currency signs, no nan/inf.
 DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+#: A number as programs write floats: plain decimal notation with an optional exponent
+#: (``1.5e-05``). For the lab's prices, returns and sweep values, which are floats; the book's
+#: money and quantities are exact and take `DECIMAL` only.
+_FLOAT = re.compile(rf"{DECIMAL}(?:[eE][+-]?\d+)?", re.ASCII)
 _PERCENT = rf"{DECIMAL}\s*%?"
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 _TRUE = ("true", "yes", "1")
@@ -42,6 +47,14 @@ Floor = Literal["any", "nonnegative", "positive"]
 def mask(values: pd.Series | BoolArray) -> BoolArray:
     """A boolean Series (numpy, masked or Arrow-backed) as a plain numpy mask."""
     return np.asarray(pd.Series(values).to_numpy(dtype=bool, na_value=False))
+
+
+def parse_float(text: str) -> float | None:
+    """``text`` (surrounding space ignored) as a float when it is a number by `_FLOAT`, else
+    None: one cell's reading by the same rule as the columns' (ASCII digits; no ``nan``, ``inf``
+    or ``1_000``; an exponent too large is ``inf``, which the caller refuses as not finite)."""
+    text = text.strip()
+    return float(text) if _FLOAT.fullmatch(text) else None
 
 
 def _not_a_number(value: str) -> str:

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from rebal.domain.ids import AccountId, BrokerOrderId, ClientOrderId, Symbol
-from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity
+from rebal.domain.money import NO_MONEY, NO_SHARES, Money, Quantity, check_cents
 from rebal.domain.order import Fill, Order, OrderState, OrderType, Side
 
 
@@ -184,6 +184,34 @@ class OpensAccounts(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deposit:
+    """Cash brought to an account at the broker: ``amount`` (positive, whole cents) under
+    ``reference``, the id of the cash flow it settles, by which the broker takes it once."""
+
+    reference: str
+    account: AccountId
+    amount: Money
+
+    def __post_init__(self) -> None:
+        check_cents(self.amount, f"deposit {self.reference}")
+        if not self.amount > 0:
+            raise ValueError(f"deposit {self.reference}: the amount must be positive")
+
+
+@runtime_checkable
+class TakesDeposits(Protocol):
+    """A broker that cash can be transferred to on rebal's word (the simulated custodian; at a
+    real custodian the owner's bank sends it, and the deposit is pending until it arrives)."""
+
+    def deposit(self, deposits: Sequence[Deposit]) -> frozenset[str]:
+        """Credit each deposit whose reference the broker has not taken before, as a transfer-in
+        of cash, all at once; returns the references credited now (a reference already taken
+        is left as it is: asking again after a lost answer never credits twice). Raises
+        :class:`UnknownAccount`, crediting nothing, for an account the broker does not keep."""
+        ...
+
+
 @runtime_checkable
 class ReportsHoldings(Protocol):
     """A broker that reports many accounts' settled cash and positions in one request, so that
@@ -228,6 +256,28 @@ class ReportsBuyingPower(Protocol):
 
     def buying_powers(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, Money]:
         """Each account's buying power as :meth:`Broker.buying_power` would answer it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountReport:
+    """One account as the broker stands at one instant: what :meth:`Broker.cash`,
+    :meth:`Broker.buying_power`, :meth:`Broker.positions` and :meth:`Broker.orders` answer."""
+
+    cash: Money
+    buying_power: Money
+    positions: Mapping[Symbol, Quantity]
+    orders: Sequence[BrokerOrder]
+
+
+@runtime_checkable
+class ReportsAccounts(Protocol):
+    """A broker that reports many accounts' cash, buying power, positions and orders in one
+    request, so that a leg's pre-trade check asks once rather than four times per account."""
+
+    def account_reports(self, accounts: Sequence[AccountId]) -> Mapping[AccountId, AccountReport]:
+        """Each account's report, all as of one instant; raises :class:`UnknownAccount` for an
+        account the broker does not keep."""
         ...
 
 

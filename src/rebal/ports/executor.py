@@ -13,6 +13,9 @@ R = TypeVar("R")
 class Executor(Protocol):
     """Runs a function over items, giving the results in the items' order."""
 
+    #: How many items it runs at once (a caller splits its work into at least that many).
+    workers: int
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """``fn`` of every item, in order; results may be computed in parallel."""
         ...

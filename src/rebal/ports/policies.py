@@ -64,6 +64,9 @@ class ScheduleFacts:
     model_changed: npt.NDArray[np.bool_]  # the model has a version newer than the last run's
     instant_requested: npt.NDArray[np.bool_]
     postponed_until: npt.NDArray[np.datetime64]
+    #: a tiered trigger's wide bands (fractions, NaN where not set: twice the band)
+    wide_band_abs: npt.NDArray[np.float64]
+    wide_band_rel: npt.NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.account)

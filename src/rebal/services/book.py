@@ -1,4 +1,5 @@
-"""The book in the store: import a book (the four tables) into it, read it back out.
+"""The book in the store: import a book (the four tables) into it, read it back out, and which
+lots the sells' fills relieve (:class:`SellRelief`).
 
 An import makes the store's book the one given, as of the unit of work's instant, and keeps
 what was there before in the history:
@@ -13,20 +14,30 @@ what was there before in the history:
 * every change is in the audit trail with the unit of work's actor and reason.
 
 All of it happens in the caller's unit of work: the caller commits, or nothing is kept.
+
+A sell fill relieves the lots its order's lot instruction names (a harvest's sells carry one),
+fill after fill in the instructed order: a fill takes the instruction's shares from where the
+order's earlier fills left off. Shares the instruction cannot place (the lot named is gone or
+holds fewer shares, as when the book changed between the plan and the fill) come off the
+symbol's remaining lots oldest first, the book's default, and the run gets an event saying so.
+A sell without an instruction relieves the oldest lots first.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from rebal.domain.account import Account, Holding
 from rebal.domain.book import BookSnapshot
 from rebal.domain.firm import Firm
-from rebal.domain.ids import AccountId, ModelId
+from rebal.domain.ids import AccountId, ClientOrderId, ModelId
 from rebal.domain.money import NO_MONEY
+from rebal.domain.order import Fill, Order, Side
 from rebal.ports.storage import UnitOfWork
+from rebal.tax.realised import relieve, relieve_sale
 
 #: The steps of an import, in order, as :func:`import_book` reports them.
 STEPS = ("models", "accounts", "holdings", "prices")
@@ -119,3 +130,60 @@ def export_book(uow: UnitOfWork) -> BookSnapshot:
         holdings=tuple(uow.holdings.all()),
         prices=tuple(uow.prices.current()),
     )
+
+
+@dataclass(slots=True)
+class SellRelief:
+    """How one batch of new fills relieves lots (see the module docstring): ``orders`` are the
+    instructed sells among their orders, ``placed`` the shares of each instruction already
+    placed, ``notes`` the run events of instructions that no longer matched."""
+
+    orders: dict[ClientOrderId, Order]
+    placed: dict[ClientOrderId, Decimal]
+    notes: list[tuple[Order, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, uow: UnitOfWork, fills: Sequence[Fill], known: Mapping[ClientOrderId, Order]
+    ) -> SellRelief:
+        """The relief of ``fills`` (new, already stored): their orders from ``known`` or the
+        store, and the shares the instructed ones' earlier fills took."""
+        ids = sorted({f.client_order_id for f in fills if f.side is Side.SELL})
+        orders = {cid: known.get(cid) or uow.orders.get(cid) for cid in ids}
+        instructed = {cid: o for cid, o in orders.items() if o is not None and o.lots is not None}
+        new: dict[ClientOrderId, Decimal] = defaultdict(Decimal)
+        for fill in fills:
+            new[fill.client_order_id] += fill.quantity
+        stored = uow.fills.for_orders(sorted(instructed)) if instructed else {}
+        placed = {
+            cid: sum((f.quantity for f in stored.get(cid, ())), Decimal(0)) - new[cid]
+            for cid in instructed
+        }
+        return cls(instructed, placed)
+
+    def relieve(self, lots: list[Holding], fill: Fill) -> tuple[list[Holding], list[Holding]]:
+        """``lots`` less sell ``fill``'s shares, and the shares relieved (a part per lot)."""
+        order = self.orders.get(fill.client_order_id)
+        if order is None:
+            return relieve(lots, fill.account, fill.symbol, fill.quantity)
+        start = self.placed[fill.client_order_id]
+        self.placed[fill.client_order_id] = start + fill.quantity
+        lots, relieved, misses = relieve_sale(
+            lots, fill.account, fill.symbol, fill.quantity, order.lots, start
+        )
+        if misses:
+            self.notes.append(
+                (
+                    order,
+                    f"order {order.client_order_id}, fill {fill.id}: the lot instruction no "
+                    f"longer matches the book: {'; '.join(misses)}; those shares came off the "
+                    "oldest lots instead",
+                )
+            )
+        return lots, relieved
+
+    def record(self, uow: UnitOfWork) -> None:
+        """Each instruction that did not match, an event of its order's run."""
+        for order, text in self.notes:
+            if order.run is not None:
+                uow.runs.note(order.run, uow.now, text)

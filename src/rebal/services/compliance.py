@@ -34,20 +34,20 @@ from rebal.compliance.facts import (
     RealisedLoss,
     UnknownGainSale,
 )
-from rebal.compliance.hours import RunKind, postponed_to
+from rebal.compliance.hours import AFTER_HOURS, RunKind, extended_window, postponed_to
 from rebal.compliance.rules import ComplianceReport, Violation, check, orders_of_day
 from rebal.domain.account import Account, Holding, Price
 from rebal.domain.ids import AccountId, ClientOrderId, FillId, Symbol, symbol
 from rebal.domain.money import amount_of
 from rebal.domain.order import Order, Side
 from rebal.domain.run import RunEvent
-from rebal.ports.broker import Broker, BrokerError
+from rebal.ports.broker import AccountReport, Broker, BrokerError, ReportsAccounts
 from rebal.ports.calendar import CalendarUnavailable, MarketCalendar
 from rebal.ports.prices import PriceSource
 from rebal.ports.storage import Store
 from rebal.services.runs import EXCHANGE_TZ
 from rebal.tax.rates import AccountType as TaxAccountType
-from rebal.tax.realised import RealisedLot, realised_lots, relieve
+from rebal.tax.realised import RealisedLot, realised_lots, relieve_sale
 from rebal.tax.wash_sales import WINDOW_DAYS, Transaction, WashGuard
 
 #: How far back (and ahead) the calendar is asked for the previous close (the next open): more
@@ -89,12 +89,17 @@ class Decision:
     postponed_to: datetime | None
 
 
-def _session_day(calendar: MarketCalendar, now: datetime) -> date | None:
-    """The trading day an order sent at ``now`` works in; ``None`` when the calendar cannot say."""
+def _known(question: Callable[[], _A]) -> _A | None:
+    """The calendar's answer, ``None`` when it has none for the date (a fact unknown)."""
     try:
-        return calendar.next_session(now).day
+        return question()
     except CalendarUnavailable:
         return None
+
+
+def _session_day(calendar: MarketCalendar, now: datetime) -> date | None:
+    """The trading day an order sent at ``now`` works in; ``None`` when the calendar cannot say."""
+    return _known(lambda: calendar.next_session(now).day)
 
 
 def _previous_close(calendar: MarketCalendar, now: datetime) -> datetime | None:
@@ -117,13 +122,18 @@ def _ask(question: Callable[[], _A]) -> _A | None:
 
 
 def market_facts(ports: Ports, now: datetime, symbols: Iterable[Symbol]) -> MarketFacts:
-    """Whether the market is open at ``now`` and the latest quotes of ``symbols``."""
-    try:
-        market_open: bool | None = ports.calendar.is_open(now)
-    except CalendarUnavailable:
-        market_open = None
+    """Whether the market is open at ``now``, the latest quotes of ``symbols``, and the extended
+    hours of the session whose after-hours has not ended at ``now`` (the one trading, or the
+    next: :func:`rebal.compliance.hours.extended_window`)."""
+    calendar = ports.calendar
+    session = _known(lambda: calendar.next_session(now - AFTER_HOURS))
     quotes = ports.prices.quotes(sorted(set(symbols)), now)
-    return MarketFacts(now=now, market_open=market_open, prices=dict(quotes))
+    return MarketFacts(
+        now=now,
+        market_open=_known(lambda: calendar.is_open(now)),
+        prices=dict(quotes),
+        extended_hours=None if session is None else extended_window(session),
+    )
 
 
 def account_facts(
@@ -132,21 +142,24 @@ def account_facts(
     now: datetime,
     household: Household,
     recorded: Sequence[Order] = (),
+    at_broker: AccountReport | None = None,
 ) -> AccountFacts:
     """What the broker, the calendar and rebal's records say of ``account`` at ``now``;
     ``recorded`` are the account's orders rebal stored, counted among the day's orders with the
-    broker's (the broker's view of an order both know)."""
+    broker's (the broker's view of an order both know); ``at_broker``: the broker's answers for
+    the account, asked beforehand with other accounts' (:func:`broker_reports`), else each is
+    asked now."""
     broker, calendar = ports.broker, ports.calendar
     day_start = _previous_close(calendar, now)
     day_orders = None
     if day_start is not None:
-        sent = _ask(lambda: broker.orders(account.id))
+        sent = at_broker.orders if at_broker else _ask(lambda: broker.orders(account.id))
         if sent is not None:
             known = {o.client_order_id for o in sent}
             day_orders = orders_of_day(sent, day_start, now) + orders_of_day(
                 [o for o in recorded if o.client_order_id not in known], day_start, now
             )
-    positions = _ask(lambda: broker.positions(account.id))
+    positions = at_broker.positions if at_broker else _ask(lambda: broker.positions(account.id))
     day = _session_day(calendar, now)
     guard = None
     if household.history is not None and day is not None:
@@ -155,8 +168,10 @@ def account_facts(
         account=account.id,
         household=account.household or account.id,
         can_trade=account.can_trade and account.closed_at is None,
-        cash=_ask(lambda: broker.cash(account.id)),
-        buying_power=_ask(lambda: broker.buying_power(account.id)),
+        cash=at_broker.cash if at_broker else _ask(lambda: broker.cash(account.id)),
+        buying_power=(
+            at_broker.buying_power if at_broker else _ask(lambda: broker.buying_power(account.id))
+        ),
         positions=None if positions is None else dict(positions),
         day_orders=day_orders,
         wash_guard=guard,
@@ -176,12 +191,14 @@ def check_orders(
     kind: RunKind = RunKind.SCHEDULED,
     recorded: Sequence[Order] = (),
     resized_buys: bool = False,
+    at_broker: AccountReport | None = None,
 ) -> Decision:
     """Check ``account``'s ``orders`` at ``now`` against every rule (the account's own
     restricted securities added to the firm's), and say where a scheduled run blocked by a
     pattern day trade goes. ``recorded``: the account's orders rebal stored (earlier runs');
-    ``resized_buys``: the buys are intents sized later (:func:`rebal.compliance.rules.check`)."""
-    facts = account_facts(ports, account, now, household, recorded)
+    ``resized_buys``: the buys are intents sized later (:func:`rebal.compliance.rules.check`);
+    ``at_broker``: the broker's answers, asked beforehand (:func:`account_facts`)."""
+    facts = account_facts(ports, account, now, household, recorded, at_broker)
     held = facts.positions or {}
     market = market_facts(ports, now, [*(o.symbol for o in orders), *held])
     own = replace(limits, restricted=limits.restricted | account.restricted)
@@ -288,7 +305,6 @@ class RunCompliance:
 
 #: The legs of a run that are checked: ``sells`` before anything is sent (the sells and every
 #: intended buy), ``buys`` before the buys are sent (sized from what the sells raised).
-LEGS = ("sells", "buys")
 _NOTE = re.compile(r"compliance (sells|buys) leg: (\S+) ([A-Z_]+): (.*)", re.DOTALL)
 #: How a blocked run's reason starts.
 BLOCKED = "blocked by compliance: "
@@ -376,11 +392,12 @@ def _clear_gains(
     selling: Sequence[Order], book: Mapping[AccountId, Sequence[Holding]], quotes: _Quotes
 ) -> set[ClientOrderId]:
     """The sells of ``selling`` not yet filled that are estimated at a clear gain: the book's
-    lots they will relieve (oldest first, each account's sells in turn, as execution applies
-    their fills) all have a known basis, and at the symbol's fresh quote each lot's part of the
-    proceeds exceeds its basis by more than ``GAIN_MARGIN`` of that part. A sell at an estimated
-    loss, near break-even, of shares without a basis, in money rather than shares, or without a
-    fresh quote is not among them: its result stays unknown (the check fails closed)."""
+    lots they will relieve (as their lot instructions say, else oldest first; each account's
+    sells in turn, as execution applies their fills) all have a known basis, and at the symbol's
+    fresh quote each lot's part of the proceeds exceeds its basis by more than ``GAIN_MARGIN``
+    of that part. A sell at an estimated loss, near break-even, of shares without a basis, in
+    money rather than shares, or without a fresh quote is not among them: its result stays
+    unknown (the check fails closed)."""
     lots = {account: list(held) for account, held in book.items()}
     gains = set()
     for order in selling:
@@ -389,8 +406,13 @@ def _clear_gains(
         left = order.quantity - order.filled_quantity
         if left <= 0:
             continue
-        lots[order.account], relieved = relieve(
-            lots.get(order.account, []), order.account, order.symbol, left
+        lots[order.account], relieved, _ = relieve_sale(
+            lots.get(order.account, []),
+            order.account,
+            order.symbol,
+            left,
+            order.lots,
+            order.filled_quantity,
         )
         quote = quotes.fresh(order.symbol)
         if quote is None:
@@ -426,12 +448,9 @@ def _record(
             if not r.state.terminal or r.updated_at >= since
             for o in uow.orders.for_run(r.id)
         ]
-        sold_by = [
-            (order, fill)
-            for order in orders
-            if order.side is Side.SELL and order.filled_quantity > 0
-            for fill in uow.fills.for_order(order.client_order_id)
-        ]
+        filled = [o for o in orders if o.side is Side.SELL and o.filled_quantity > 0]
+        fills = uow.fills.for_orders([o.client_order_id for o in filled]) if filled else {}
+        sold_by = [(order, fill) for order in filled for fill in fills[order.client_order_id]]
         realised = [lot for lot in uow.realised.since(first) if lot.sold <= today]
         sellers = list(dict.fromkeys(o.account for o in selling if o.side is Side.SELL))
         book = uow.holdings.of_many(sellers) if sellers else {}
@@ -474,6 +493,21 @@ def _record(
     )
 
 
+def broker_reports(
+    broker: Broker, accounts: Sequence[AccountId]
+) -> Mapping[AccountId, AccountReport]:
+    """The broker's answers for ``accounts`` in one request, when it gives them
+    (:class:`~rebal.ports.broker.ReportsAccounts`); empty when it does not or cannot, and then
+    each account is asked on its own, so a fault or an account the broker does not keep leaves
+    only that account's facts unknown."""
+    if not accounts or not isinstance(broker, ReportsAccounts):
+        return {}
+    try:
+        return broker.account_reports(accounts)
+    except BrokerError:
+        return {}
+
+
 def check_leg(
     store: Store,
     broker: Broker,
@@ -494,9 +528,15 @@ def check_leg(
     quotes = _Quotes(compliance.prices.quotes(sold, now), now, limits.max_price_age)
     record = _record(store, now, actor, orders, quotes)
     ports = Ports(calendar=compliance.calendar, broker=broker, prices=compliance.prices)
+    leg: dict[AccountId, list[Order]] = {}
+    for order in orders:
+        leg.setdefault(order.account, []).append(order)
+    recorded: dict[AccountId, list[Order]] = {}
+    for order in record.orders:
+        recorded.setdefault(order.account, []).append(order)
+    answers = broker_reports(broker, [a for a in leg if a in record.accounts])
     reports = []
-    for account_id in dict.fromkeys(o.account for o in orders):
-        mine = [o for o in orders if o.account == account_id]
+    for account_id, mine in leg.items():
         account = record.accounts.get(account_id)
         if account is None:
             unknown = Violation(
@@ -520,8 +560,9 @@ def check_leg(
             limits=limits,
             household=household,
             kind=compliance.kind,
-            recorded=[o for o in record.orders if o.account == account_id],
+            recorded=recorded.get(account_id, []),
             resized_buys=resized_buys,
+            at_broker=answers.get(account_id),
         )
         reports.append(decision.report)
     return tuple(reports)

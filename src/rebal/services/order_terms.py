@@ -3,8 +3,9 @@ every order of the run carries.
 
 ``rebal run --order-type market|limit --limit-offset-bps N --extended-hours --algo twap|vwap
 --algo-window MINUTES --algo-slices N`` sets them; they are kept in the run's proposal settings
-(its canonical JSON config, keys :data:`KEYS`), so a resume trades with the same terms as the
-start. Every order is good for the day (the broker cancels what is unfilled at the close).
+(its canonical JSON config, with the keys of :meth:`OrderTerms.options`), so a resume trades
+with the same terms as the start. Every order is good for the day (the broker cancels what is
+unfilled at the close).
 
 A limit price is derived from the quote at the start of the order's leg: a sell at
 ``quote × (1 − offset)``, a buy at ``quote × (1 + offset)`` (offset = N / 10,000), rounded to
@@ -27,15 +28,6 @@ from rebal.domain.money import CENT
 from rebal.domain.order import OrderType, Side
 
 _BPS: Final = Decimal(10_000)
-#: The keys of the terms in a run's proposal config.
-KEYS: Final = (
-    "order_type",
-    "limit_offset_bps",
-    "extended_hours",
-    "algo",
-    "algo_window_minutes",
-    "algo_slices",
-)
 
 
 class Algo(StrEnum):
@@ -80,7 +72,7 @@ class OrderTerms:
             raise ValueError(f"--algo-slices must be 1 to 1000, not {self.algo_slices}")
 
     def options(self) -> dict[str, Any]:
-        """The terms as the run's config keeps them (:data:`KEYS`)."""
+        """The terms as the run's config keeps them."""
         return {
             "order_type": self.type.value,
             "limit_offset_bps": str(self.limit_offset_bps),

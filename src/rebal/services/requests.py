@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from rebal.backtest.engine import LAB_LOT_METHODS, Costs
 from rebal.backtest.schedule import ScheduleSpec
@@ -68,6 +69,8 @@ DEFAULT_INITIAL = 10_000.0
 DEFAULT_LAB_POLICY = "threshold"
 DEFAULT_FLOW_FREQUENCY = "monthly"
 DEFAULT_LAB_LOTS = LotMethod.AVERAGE
+#: The weights on the shipped series (``stocks``, ``bonds``) when none are given, in percent.
+SHIPPED_WEIGHTS: Mapping[str, Percent] = {"stocks": 60, "bonds": 40}
 
 
 class RequestError(ValueError):
@@ -381,7 +384,10 @@ class BacktestRequest:
     """A backtest of one lab policy: its bands (percent, as :class:`Bands` everywhere), when it
     is reviewed, the money (start, flows, costs) and the tax reporting (rates in percent, the
     lots a sale relieves). ``weights`` are percent per symbol of the history, summing to 100
-    (None: the entry point's default)."""
+    (None: equal weights); ``start`` and ``end`` bound the observations run (default: from the
+    first date every symbol held has a price, to the last).
+
+    :func:`backtest_request` makes one from an entry point's options by name."""
 
     policy: str = DEFAULT_LAB_POLICY
     bands: Bands = field(default_factory=Bands)
@@ -399,6 +405,8 @@ class BacktestRequest:
     state_rate: Percent | None = None
     lots: LotMethod | str = DEFAULT_LAB_LOTS
     weights: Mapping[str, Percent] | None = None
+    start: date | None = None
+    end: date | None = None
 
     def __post_init__(self) -> None:
         self.variant()
@@ -494,6 +502,24 @@ class BacktestRequest:
                 f"{{0}} must add up to 100 (percent), they add up to {total:g}", "weights"
             )
         return {sym: value / 100.0 for sym, value in out.items()}
+
+
+#: The band options of ``rebal backtest`` and ``rebal.api.backtest`` (:class:`Bands`' fields) and
+#: their other options that are :class:`BacktestRequest` fields, by the same names.
+_BANDS = tuple(f.name for f in fields(Bands))
+_BACKTEST_FIELDS = tuple(f.name for f in fields(BacktestRequest) if f.name != "bands")
+
+
+def backtest_request(options: Mapping[str, Any], *, shipped: bool) -> BacktestRequest:
+    """The one translation of a backtest's options (``rebal backtest``'s, ``rebal.api.backtest``'s
+    keywords: both pass their parameters by name) onto a :class:`BacktestRequest`: the band
+    options make its :class:`Bands`, the others are its fields by name, options of the entry
+    point alone (files, outputs) are left out. On the ``shipped`` series the weights default to
+    :data:`SHIPPED_WEIGHTS`."""
+    given = {name: options[name] for name in _BACKTEST_FIELDS if name in options}
+    if shipped and given.get("weights") is None:
+        given["weights"] = SHIPPED_WEIGHTS
+    return BacktestRequest(bands=Bands(**{name: options.get(name) for name in _BANDS}), **given)
 
 
 @dataclass(frozen=True)

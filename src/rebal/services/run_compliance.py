@@ -26,6 +26,7 @@ from rebal.ports.broker import Broker
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store
 from rebal.services.compliance import RunCompliance, blocked_reason, check_leg, violation_note
+from rebal.services.order_terms import OrderTerms
 from rebal.services.run_notices import queue_run_notices
 from rebal.services.runs import client_order_id
 
@@ -36,11 +37,21 @@ def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
         stored = list(uow.orders.for_run(run))
         found = uow.runs.get(run)
         proposal = uow.proposals.get(found.proposal) if found and found.proposal else None
+        proposed = [o for o in (proposal.orders if proposal else ()) if o.side is Side.BUY]
+        quotes = (
+            uow.prices.quotes({o.symbol for o in proposed}, proposal.as_of)
+            if proposal and side is Side.SELL
+            else {}
+        )
     if side is Side.BUY:
         buys = [o for o in stored if o.side is Side.BUY]
         return buys if all(o.state is OrderState.NEW for o in buys) else []
     if any(o.state is not OrderState.NEW for o in stored):
         return []
+    # the buys as the run will send them: with its order terms (a limit from the proposal's
+    # quote until the buy leg prices them, the extended-hours flag); a buy the store holds no
+    # quote of at the proposal's time is checked without them
+    terms = OrderTerms.of_config(proposal.config if proposal else None)
     intended = [
         Order(
             client_order_id=client_order_id(run, o.account, o.symbol, Side.BUY),
@@ -51,9 +62,9 @@ def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
             quantity=o.quantity,
             notional=o.notional,
             reason="proposed",
+            **(terms.fields(Side.BUY, quotes[o.symbol].price) if o.symbol in quotes else {}),
         )
-        for o in (proposal.orders if proposal else ())
-        if o.side is Side.BUY
+        for o in proposed
     ]
     return [*(o for o in stored if o.side is Side.SELL), *intended]
 

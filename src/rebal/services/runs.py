@@ -6,7 +6,8 @@ model version) is unique: starting the same run again returns the stored one and
 nothing. A new run is proposed by a :class:`Planner` on the stored book (restricted to the run's
 accounts) and stored in one unit of work with its proposal and its sell orders as intents
 (state ``new``, with the run's order terms, :mod:`rebal.services.order_terms`: a limit sell's
-price from the quote as of the run), before anything is sent; :mod:`rebal.services.execution`
+price from the quote as of the run; and the planner's lot instruction of a sell, when it has
+one), before anything is sent; :mod:`rebal.services.execution`
 trades it.
 
 Bad input (an unknown account or model, a model with no accounts, an empty book, a price
@@ -31,7 +32,7 @@ from rebal.domain.account import Account
 from rebal.domain.book import BookSnapshot
 from rebal.domain.ids import CASH, AccountId, ClientOrderId, ProposalId, RunId, Symbol
 from rebal.domain.money import Money
-from rebal.domain.order import Order, OrderState, Side
+from rebal.domain.order import LotInstruction, Order, OrderState, Side
 from rebal.domain.proposal import AccountProposal, Proposal, ProposedOrder
 from rebal.domain.run import Run, RunEvent, RunKey, RunState, RunType, ScopeKind
 from rebal.ports.storage import Store, UnitOfWork
@@ -54,6 +55,8 @@ class PlanLike(Protocol):
     def accounts(self) -> tuple[AccountProposal, ...]: ...
     @property
     def orders(self) -> tuple[tuple[ProposedOrder, Money], ...]: ...
+    @property
+    def lots(self) -> Mapping[tuple[AccountId, Symbol], LotInstruction]: ...
 
 
 class Planner(Protocol):
@@ -225,6 +228,7 @@ def start_run(
             raise RunInputError(str(exc)) from None
         outcomes: tuple[AccountProposal, ...] = ()
         orders: tuple[tuple[ProposedOrder, Money], ...] = ()
+        lots: Mapping[tuple[AccountId, Symbol], LotInstruction] = {}
         quotes: dict[Symbol, Decimal] = {}
         if traded:
             book = _snapshot(uow, traded, request)
@@ -232,7 +236,7 @@ def start_run(
                 plan = planner(book, request.type, flows)
             except ValueError as exc:
                 raise RunInputError(str(exc)) from None
-            outcomes, orders = plan.accounts, plan.orders
+            outcomes, orders, lots = plan.accounts, plan.orders, plan.lots
             quotes = {p.symbol: p.price for p in book.prices}
         by_id = {o.account: o for o in outcomes}
         outcomes = tuple(
@@ -271,6 +275,7 @@ def start_run(
                     quantity=o.quantity,
                     run=rid,
                     reason="proposed",
+                    lots=lots.get((o.account, o.symbol)),
                     **terms.fields(o.side, quotes[o.symbol]),
                 )
                 for o, _ in orders

@@ -1,13 +1,16 @@
 """One scheduler tick: every account of the stored book decided, the due runs created.
 
-A tick at ``now`` reads, in one unit of work, the book, each account's investment policy
+A tick at ``now`` reads the store through a :class:`Reader`: each account's investment policy
 (:mod:`rebal.domain.policy`), the scheduler's marks (an instant request waiting for the market,
 a run postponed to the next open) and each account's last rebalance (from the runs, whoever
-started them). A :class:`Gauge` measures the book's drift (each account's value and breach flag,
-which the threshold and hybrid triggers read; :class:`rebal.gauge.StoreGauge` runs the core's
-drift, an account's policy bands replacing its model's), it builds the market's window
-from the calendar (:func:`rebal.services.scheduling.window_at`) and decides every account at
-once with :func:`rebal.core.triggers.decide`: no Python loop per account decides anything.
+started them), read in bulk in one unit of work, and the book's drift (each account's value and
+breach flag, which the threshold and hybrid triggers read), measured by the core (an account's
+policy bands replacing its model's). :class:`Fresh` reads all of it at every tick (``rebal
+scheduler --once``) and measures with a :class:`Gauge` (:class:`rebal.gauge.StoreGauge`);
+:class:`rebal.gauge.StoreSnapshot`, the long-running scheduler's, keeps what it read and reads
+again only what changed. The tick builds the market's window from the calendar
+(:func:`rebal.services.scheduling.window_at`) and decides every account at once with
+:func:`rebal.core.triggers.decide`: no Python loop per account decides anything.
 
 Each ``run`` decision is then started through :func:`rebal.services.runs.start_run`, whose key
 (account, New York date, type, model version) makes a repeated tick, or two schedulers ticking
@@ -81,6 +84,7 @@ REASONS = np.array(
         "postponed (pattern day trade) to the next session's open",
         "postponed run: the next session has opened",
         "on-day trigger: already ran on or after its day",
+        "a wide band is breached",
     ],
     dtype=object,
 )
@@ -106,8 +110,9 @@ def read_facts(store: Store, *, actor: str) -> ScheduleFacts:
 
 class Gauge(Protocol):
     """Measures the stored book for a tick (:class:`rebal.gauge.StoreGauge`): each account's
-    value and whether a band is breached, for ``accounts`` in that order, with each one's
-    policy bands (fractions; NaN: the model's)."""
+    value, whether a band is breached and whether a wide band is, for ``accounts`` in that
+    order, with each one's policy bands and wide bands (fractions; NaN: the model's, and twice
+    the band)."""
 
     def __call__(
         self,
@@ -115,7 +120,9 @@ class Gauge(Protocol):
         accounts: Sequence[AccountId],
         band_abs: npt.NDArray[np.float64],
         band_rel: npt.NDArray[np.float64],
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
+        wide_abs: npt.NDArray[np.float64],
+        wide_rel: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]: ...
 
 
 def _codes(values: npt.NDArray[np.object_], codes: Mapping[Any, int]) -> npt.NDArray[np.int8]:
@@ -126,10 +133,14 @@ def _codes(values: npt.NDArray[np.object_], codes: Mapping[Any, int]) -> npt.NDA
     return table[inverse] if len(values) else np.zeros(0, dtype=np.int8)
 
 
-def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts:
-    """The core's arrays of the facts, one element per open account (the drift measured by
-    ``gauge``)."""
-    value, breached = gauge(store, list(facts.account), facts.band_abs, facts.band_rel)
+def core_accounts(
+    facts: ScheduleFacts,
+    value: npt.NDArray[np.float64],
+    breached: npt.NDArray[np.bool_],
+    wide: npt.NDArray[np.bool_],
+) -> tr.Accounts:
+    """The core's arrays of the facts, one element per open account, with each one's measured
+    ``value``, ``breached`` flag and ``wide`` (wide band breached) flag."""
     return tr.Accounts(
         program=_codes(facts.program, _PROGRAM),
         trigger=_codes(facts.trigger, _TRIGGER),
@@ -144,7 +155,45 @@ def accounts_of(store: Store, facts: ScheduleFacts, gauge: Gauge) -> tr.Accounts
         frequency=_codes(facts.frequency, _FREQUENCY),
         on_day=facts.day,
         resume_at=facts.postponed_until,
+        wide_breached=wide,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a tick decides on: the facts, and the core's arrays of them with the drift
+    measured (element by element the same accounts, in book order)."""
+
+    facts: ScheduleFacts
+    accounts: tr.Accounts
+
+
+class Reader(Protocol):
+    """Reads the store for a tick: :class:`Fresh` reads everything each time;
+    :class:`rebal.gauge.StoreSnapshot` (the long-running scheduler's) keeps what it read and
+    reads again only what changed since."""
+
+    def __call__(self, store: Store, *, actor: str) -> Reading: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """A :class:`Reader` that reads the facts and measures the book with ``gauge`` at every
+    tick (one tick, ``rebal scheduler --once``)."""
+
+    gauge: Gauge
+
+    def __call__(self, store: Store, *, actor: str) -> Reading:
+        facts = read_facts(store, actor=actor)
+        value, breached, wide = self.gauge(
+            store,
+            list(facts.account),
+            facts.band_abs,
+            facts.band_rel,
+            facts.wide_band_abs,
+            facts.wide_band_rel,
+        )
+        return Reading(facts=facts, accounts=core_accounts(facts, value, breached, wide))
 
 
 #: Executes a started run (through pre-trade compliance, :mod:`rebal.services.execution`) as a
@@ -235,17 +284,18 @@ def tick(
     calendar: MarketCalendar,
     now: datetime,
     planner: Planner,
-    gauge: Gauge,
+    reader: Reader,
     *,
     actor: str,
     settings: TickSettings = TickSettings(),
     execute: Execute | None = None,
 ) -> Tick:
-    """Decide every open account at ``now`` and start (and, with ``execute``, execute) the due
-    runs."""
-    facts = read_facts(store, actor=actor)
+    """Decide every open account at ``now`` (as ``reader`` reads the store) and start (and,
+    with ``execute``, execute) the due runs."""
+    reading = reader(store, actor=actor)
+    facts = reading.facts
     window = window_at(now, calendar, settings.check_days)
-    decided = tr.decide(accounts_of(store, facts, gauge), window, settings.rules)
+    decided = tr.decide(reading.accounts, window, settings.rules)
     outcome = Tick(
         account=facts.account,
         trigger=TRIGGER_NAMES[decided.trigger],

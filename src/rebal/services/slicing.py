@@ -9,7 +9,9 @@ twice.
 Sizes are exact in units of the order: a cent of a notional, a micro-share of a quantity (a
 whole share for a whole-share account). Slice ``i`` gets its weight's share of the parent's
 units rounded down, and the last slice the remainder (plus any fraction of the parent finer than
-a unit), so the children sum exactly to the parent. A slice of no unit is not sent.
+a unit), so the children sum exactly to the parent. A slice of no unit is not sent. A sell's lot
+instruction is cut with it: each child carries the picks its shares place, in order
+(:meth:`~rebal.domain.order.LotInstruction.segment`).
 
 * **TWAP**: equal weights.
 * **VWAP**: each slice weighs the volume the intraday profile :data:`VOLUME_PROFILE` expects in
@@ -32,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from rebal.domain.ids import ClientOrderId
 from rebal.domain.money import CENT, MICRO, Money, Quantity
-from rebal.domain.order import Order, OrderState
+from rebal.domain.order import LotInstruction, Order, OrderState
 from rebal.services.order_terms import Algo
 
 _NEW_YORK: Final = ZoneInfo("America/New_York")
@@ -122,9 +124,12 @@ def slice_order(
     amounts = [unit * c for c in counts]
     amounts.append(size - sum(amounts, Decimal(0)))
     out = []
+    placed = Decimal(0)
     for index, amount in enumerate(amounts):
         if amount <= 0:
             continue
+        lots = None if parent.lots is None else LotInstruction(parent.lots.segment(placed, amount))
+        placed += amount
         child = Order(
             client_order_id=child_order_id(parent.client_order_id, index),
             account=parent.account,
@@ -139,6 +144,7 @@ def slice_order(
             parent=parent.client_order_id,
             run=parent.run,
             reason=f"{algo.value} slice {index + 1} of {slices}",
+            lots=lots,
         )
         out.append(Slice(child, times[index]))
     return out

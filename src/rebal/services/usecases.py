@@ -14,18 +14,17 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
+from rebal.backtest.engine import LabExecutor
 from rebal.backtest.history import PriceHistory
 from rebal.backtest.lab import LabSimulation, simulate_lab
 from rebal.backtest.variants import Variant
 from rebal.core.book import BookArrays
 from rebal.core.engine import ChunkExecutor, Proposal
 from rebal.core.engine import propose as run_engine
-from rebal.core.types import FloatArray
 from rebal.services.requests import (
     BacktestRequest,
     DriftRequest,
     ProposeRequest,
-    RequestError,
     WashSalesRequest,
 )
 from rebal.tax.wash_sales import WashSaleResult, compute_wash_sales
@@ -54,21 +53,6 @@ def propose(
     return run_engine(book, request.config(), on_progress, executor)
 
 
-def backtest_weights(request: BacktestRequest, history: PriceHistory) -> FloatArray:
-    """The target weights (fractions, one per symbol of ``history``): the request's, or equal
-    weights when it gives none."""
-    target = request.target()
-    symbols = list(history.symbols)
-    if target is None:
-        return np.full(len(symbols), 1.0 / len(symbols))
-    missing = sorted(set(target) - set(symbols))
-    if missing:
-        raise RequestError(
-            f"{{0}} names symbols the history lacks: {', '.join(missing)}", "weights"
-        )
-    return np.array([target.get(s, 0.0) for s in symbols])
-
-
 def backtest(
     request: BacktestRequest,
     history: PriceHistory,
@@ -76,17 +60,28 @@ def backtest(
     *,
     record_weights: bool = False,
     on_progress: Callable[[float], None] | None = None,
+    executor: LabExecutor | None = None,
 ) -> LabSimulation:
-    """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``,
-    holding the request's weights, with its flows (``flow`` on each ``flow_frequency`` date),
-    costs and lots."""
+    """Simulate the request's policy (or ``variants``, a grid made from it) over ``history``
+    (the symbols the request holds, from its ``start`` to its ``end``), holding the request's
+    weights, with its flows (``flow`` on each ``flow_frequency`` date), costs and lots; large
+    grids in batches of variants through ``executor``.
+
+    A history without the symbols or the period raises ``ValueError`` naming them."""
+    target = request.target()
+    if target is not None:
+        history = history.select(list(target))
+    history = history.between(request.start, request.end)
+    count = len(history.symbols)
+    # The request's weights (in the history's symbol order, as selected), else equal ones.
+    weights = np.full(count, 1.0 / count) if target is None else np.array(list(target.values()))
     flows = np.zeros(len(history.dates))
     if request.flow:
         flows[request.flow_schedule().mask(history.dates)] = request.flow
     return simulate_lab(
         history,
         list(variants) if variants is not None else [request.variant()],
-        backtest_weights(request, history),
+        weights,
         initial=request.initial,
         flows=flows,
         costs=request.costs(),
@@ -94,6 +89,7 @@ def backtest(
         on_progress=on_progress,
         tax=request.tax_rates(),
         lots=request.lot_method(),
+        executor=executor,
     )
 
 

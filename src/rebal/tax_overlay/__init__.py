@@ -29,11 +29,13 @@ and get the empty report. So the Python loop runs over the taxable accounts that
 households and harvest candidates asked for), never over the whole book; selecting them is
 vectorised. Nothing here reads the clock: `TaxSettings.as_of` is given.
 
-The package, one module per step: `settings` (the options and the records returned), `state`
-(what the steps share), `households`, `wash` (wash-sale guards and substitutes), `planning` and
-`quantities` (the taxable accounts' plans, and when not to rebalance), `harvesting`, `reports`
-(tax reports, each sell's lots), `run` (the order of the steps and the splice), and `convert`
-(the engine's integers and floats as `Decimal`).
+The package: `settings` (the options and the records returned), `context` (what every step
+reads, built once), `decisions` (what each step returns: rows re-planned or held, notes, lots,
+problems), `run_trades` (what the run buys and sells at a loss per household, for wash sales
+within the run), one module per step: `households`, `wash` (wash-sale guards and substitutes),
+`planning` and `quantities` (the taxable accounts' plans, and when not to rebalance),
+`harvesting`; `run_reports` (tax reports, each sell's lots), `run` (the steps composed in order,
+and the splice), and `convert` (the engine's integers and floats as `Decimal`).
 """
 
 from rebal.tax_overlay.run import apply_tax, run_tax_aware

@@ -1,10 +1,12 @@
 """A tax-aware run: the engine's proposal, the tax steps in order, the new orders spliced in.
 
-`run_tax_aware` checks the inputs and runs the engine; `apply_tax` runs the steps on a shared
-`RunState` (households, wash-safe buys, taxable plans, harvesting: each may read what the earlier
-ones decided) and `splice` re-makes the orders of the rows they re-planned with the core's own
-`generate_trades` (same tradable mask, cash kept, minimum trade and share rounding), clears the
-orders of the rows held, and reports the tax.
+`run_tax_aware` checks the inputs and runs the engine; `apply_tax` runs the steps in order, each
+a function of the run's `RunContext` and what the earlier steps decided that returns its own
+`Decisions` (households, wash-safe buys, taxable plans, harvesting; the plans also hand the
+harvest what the run buys and sells at a loss per household), and lays them over each other.
+`splice` re-makes the orders of the rows they re-planned with the core's own `generate_trades`
+(same tradable mask, cash kept, minimum trade and share rounding), clears the orders of the
+rows held, and reports the tax.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from rebal.core.trades import Trades, generate_trades
 from rebal.errors import InputError, Problem
 from rebal.io.book_arrays import Book, build_book
 from rebal.io.tables import Tables
+from rebal.tax_overlay.context import RunContext
+from rebal.tax_overlay.decisions import Decisions
 from rebal.tax_overlay.harvesting import harvest
 from rebal.tax_overlay.households import rebalance_households
 from rebal.tax_overlay.inputs import check_lots, substitute_slots
 from rebal.tax_overlay.planning import plan_taxable
 from rebal.tax_overlay.run_reports import tax_reports
 from rebal.tax_overlay.settings import TaxAwareProposal, TaxSettings
-from rebal.tax_overlay.state import RunState
 from rebal.tax_overlay.wash import wash_safe_buys
 
 
@@ -62,19 +65,20 @@ def apply_tax(
     book: Book, tables: Tables, proposal: Proposal, config: RunConfig, settings: TaxSettings
 ) -> TaxAwareProposal:
     """Re-plan the accounts where tax matters and report every trading account's tax."""
-    run = RunState(book, tables, proposal, config, settings)
-    if settings.household:
-        rebalance_households(run)
-    wash_safe_buys(run)
-    plan_taxable(run)
+    ctx = RunContext.of(book, tables, proposal, config, settings)
+    decided = rebalance_households(ctx) if settings.household else Decisions()
+    decided = decided.then(wash_safe_buys(ctx, decided))
+    plans, trades = plan_taxable(ctx, decided)
+    decided = decided.then(plans)
     if settings.tlh:
-        harvest(run)
-    return splice(run)
+        decided = decided.then(harvest(ctx, decided, trades))
+    return splice(ctx, decided)
 
 
-def splice(run: RunState) -> TaxAwareProposal:
-    """Re-make the orders of the re-planned rows, splice them, and report the tax."""
-    a, p = run.book.arrays, run.proposal
+def splice(ctx: RunContext, decided: Decisions) -> TaxAwareProposal:
+    """Re-make the orders of the rows `decided` re-plans, clear those of the rows it holds,
+    splice them, and report the tax."""
+    a, p = ctx.book.arrays, ctx.proposal
     t = p.trades
     fields = {
         "sell_micro": t.sell_micro.copy(),
@@ -85,22 +89,23 @@ def splice(run: RunState) -> TaxAwareProposal:
         "dropped": t.dropped.copy(),
     }
     policy = p.policy.copy()
-    rows = np.array(sorted(set(run.desired) - run.held), dtype=np.int64)
+    replans = decided.replans
+    rows = np.array(sorted(set(replans) - decided.held), dtype=np.int64)
     if rows.size:
-        flow = np.where([run.with_flow[r] for r in rows], a.pending_cents[rows], 0)
+        flow = np.where([replans[r].with_flow for r in rows], a.pending_cents[rows], 0)
         new = generate_trades(
             a.quantity_micro[rows],
             a.price[rows],
-            np.stack([run.desired[r] for r in rows]),
+            np.stack([replans[r].desired for r in rows]),
             a.cash_cents[rows],
             flow,
-            run.keep[rows],
-            run.used[rows] & ~a.restricted[rows] & run.checkable[rows, None],
-            run.config.rules,
+            ctx.keep[rows],
+            ctx.used[rows] & ~a.restricted[rows] & ctx.checkable[rows, None],
+            ctx.config.rules,
         )
         for name, values in fields.items():
             values[rows] = getattr(new, name)
-    held = np.array(sorted(run.held), dtype=np.int64)
+    held = np.array(sorted(decided.held), dtype=np.int64)
     if held.size:
         for name in ("sell_micro", "sell_cents", "buy_cents", "buy_micro", "dropped"):
             fields[name][held] = 0
@@ -119,4 +124,4 @@ def splice(run: RunState) -> TaxAwareProposal:
         unresolved=unresolved,
         unresolved_subject=p.unresolved_subject,
     )
-    return TaxAwareProposal(proposal, tax_reports(run, trades))
+    return TaxAwareProposal(proposal, tax_reports(ctx, decided, trades))

@@ -15,7 +15,7 @@ from typing import Any
 from rebal.core.engine import Proposal
 from rebal.tax.account_report import account_report, report_json
 from rebal.tax.harvest import HarvestRules
-from rebal.tax.lots import LotMethod
+from rebal.tax.lots import LotMethod, LotSale
 from rebal.tax.rates import AccountType, TaxRates
 from rebal.tax.wash_sales import Transaction
 
@@ -52,11 +52,13 @@ class TaxSettings:
 @dataclass(frozen=True)
 class AccountTax:
     """What a tax-aware run adds to one account: the JSON ``tax`` object, the lots each sell
-    consumes (symbol → ``lot`` list) and a note to append to the account's reason."""
+    consumes (symbol → ``lot`` list; ``sales``: the same lot parts, exact) and a note to append
+    to the account's reason."""
 
     tax: dict[str, Any]
     lots: dict[str, list[dict[str, Any]]]
     note: str | None
+    sales: Mapping[str, tuple[LotSale, ...]] = field(default_factory=dict)
 
 
 #: The ``tax`` object of an account that realises no taxable gain (no trade, or IRA/Roth).

@@ -3,7 +3,7 @@ the same clock, and a helper that starts and executes runs: real parts, no mocks
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -71,6 +71,18 @@ def small_book(n: int = 2) -> BookSnapshot:
     return BookSnapshot(
         models={ModelId("balanced"): targets}, accounts=accounts, holdings=holdings, prices=prices
     )
+
+
+def flow_book(flow: str, n: int = 1) -> BookSnapshot:
+    """:func:`small_book` with a pending deposit (positive ``flow``) or withdrawal in A1."""
+    book = small_book(n)
+    first = replace(book.accounts[0], pending_cash=Money(d(flow)))
+    return replace(book, accounts=(first, *book.accounts[1:]))
+
+
+def flow_desk(url: str | None, flow: str, **sim: Any) -> Desk:
+    """The desk of :func:`flow_book` (one account) at ``url``."""
+    return make_desk(url, flow_book(flow), **sim)
 
 
 @dataclass

@@ -20,7 +20,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rebal import api
-from rebal.backtest.data import load_shipped
 from rebal.backtest.engine import Costs
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
@@ -30,9 +29,16 @@ from rebal.cli.main import app
 from rebal.cli.tax import wash_sales_document
 from rebal.core.bands import BandSpec
 from rebal.io.exact_json import exact_json
+from rebal.io.price_history import load_shipped
 from rebal.io.transactions import read_transactions
 from rebal.proposal_output import document_chunks
-from rebal.services.requests import RequestError
+from rebal.services.requests import (
+    SHIPPED_WEIGHTS,
+    BacktestRequest,
+    Bands,
+    RequestError,
+    backtest_request,
+)
 from rebal.tax.lots import LotMethod
 from rebal.tax.rates import TaxRates
 from rebal.testkit import write_book_files
@@ -210,3 +216,32 @@ def test_a_refused_request_says_the_same_from_the_cli_and_the_api(cli_options, a
     result = runner.invoke(app, ["propose", "--sample", *cli_options])
     assert result.exit_code == 1
     assert refused.value.spelled(option_name) in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("cli_options", "api_options"),
+    [
+        (["--band-abs", "5", "--band-rel", "20"], {"band_abs": 5, "band_rel": 20}),
+        (
+            ["--wide-band-rel", "-3", "--policy", "tiered"],
+            {"wide_band_rel": -3, "policy": "tiered"},
+        ),
+        (["--state-rate", "5"], {"state_rate": 5}),
+        (["--weights", "stocks=70,bonds=40"], {"weights": {"stocks": 70, "bonds": 40}}),
+        (["--lots", "specific"], {"lots": "specific"}),
+    ],
+)
+def test_a_refused_backtest_says_the_same_from_the_cli_and_the_api(cli_options, api_options):
+    with pytest.raises(RequestError) as refused:
+        api.backtest(**api_options)
+    result = runner.invoke(app, ["backtest", *cli_options])
+    assert result.exit_code == 1
+    assert refused.value.spelled(option_name) in " ".join(result.output.split())
+
+
+def test_the_backtest_request_takes_the_entry_point_s_options_by_name():
+    options = {"band_rel": 15, "wide_band_abs": 4, "flow": 100.0, "prices": ["p.csv"], "out": None}
+    assert backtest_request(options, shipped=True) == BacktestRequest(
+        bands=Bands(band_rel=15, wide_band_abs=4), flow=100.0, weights=SHIPPED_WEIGHTS
+    )
+    assert backtest_request({}, shipped=False).weights is None

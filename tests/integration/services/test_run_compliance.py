@@ -628,3 +628,24 @@ def test_a_restricted_security_is_never_traded_by_any_run(
             assert done.state in (RunState.ERROR, RunState.COMPLETED), done.reason
         finally:
             desk.broker.close()
+
+
+def test_each_leg_asks_the_broker_once_for_every_accounts_facts(
+    households: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[list[AccountId]] = []
+    reports = households.broker.account_reports
+
+    def counted(accounts: list[AccountId]) -> object:
+        asked.append(list(accounts))
+        return reports(accounts)
+
+    def single(*_: object) -> None:
+        raise AssertionError("a fact was asked account by account")
+
+    monkeypatch.setattr(households.broker, "account_reports", counted)
+    for name in ("cash", "buying_power", "positions", "orders"):
+        monkeypatch.setattr(households.broker, name, single)
+    done = _run(households)
+    assert done.state is RunState.COMPLETED, done.reason
+    assert asked == [[A1, A2], [A1, A2]]  # the sells' leg, then the buys'

@@ -6,16 +6,15 @@ and counted by `rebal reconcile`'s exit code."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
-from rundesk import Desk, make_desk, small_book
+from rundesk import Desk, flow_desk, make_desk, small_book
 from typer.testing import CliRunner
 
 from rebal.cli.main import app
 from rebal.domain.account import Price
-from rebal.domain.ids import CASH, AccountId, Symbol
+from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import Money, Quantity
 from rebal.domain.run import Run, RunState, ScopeKind
 from rebal.ports.outbox import OutboxEntry
@@ -123,13 +122,6 @@ def test_a_book_that_disagrees_with_the_broker_is_a_break_of_the_run(database_ur
         desk.store.engine.dispose()
 
 
-def _flow_desk(database_url: str, flow: str) -> Desk:
-    """A1 of :func:`small_book` with a pending deposit (positive ``flow``) or withdrawal."""
-    book = small_book(1)
-    account = replace(book.accounts[0], pending_cash=Money(Decimal(flow)))
-    return make_desk(database_url, replace(book, accounts=(account,)))
-
-
 def _allocation_flags(desk: Desk, run: Run) -> list[RunFlag]:
     events = show_run(desk.store, run.id, actor="t").events
     return [f for f in run_flags(run.id, events) if f.kind == "allocation"]
@@ -140,46 +132,8 @@ def _checks(desk: Desk, run: Run) -> list[AllocationCheck]:
         return run_allocation(uow, run, book_holdings(uow))
 
 
-def test_a_deposit_traded_as_proposed_is_not_flagged(database_url: str) -> None:
-    desk = _flow_desk(database_url, "5000.00")
-    try:
-        # the deposit has reached the custodian: the buys it pays for fill as proposed
-        desk.broker.open_account(
-            AccountId("A1"), Money(Decimal("6000.00")), {Symbol("VTI"): Quantity(Decimal("40"))}
-        )
-        run, _ = desk.start(policy="full")
-        done = desk.execute(run)
-        assert done.state is RunState.COMPLETED  # nothing resized
-        (check,) = _checks(desk, done)
-        assert not check.flagged
-        # intended after the deposit: 16,000 at 60/40, no cash below zero, weights sum to 1
-        intended = {w.symbol: w.intended for w in check.weights}
-        assert abs(sum(intended.values()) - 1) < Decimal("1e-20") and min(intended.values()) >= 0
-        assert abs(intended[Symbol("VTI")] - Decimal("0.6")) < Decimal("0.005")
-        assert _allocation_flags(desk, run) == []
-    finally:
-        desk.store.engine.dispose()
-
-
-def test_a_deposit_the_broker_does_not_hold_is_flagged_as_uninvested_cash(
-    database_url: str,
-) -> None:
-    desk = _flow_desk(database_url, "5000.00")
-    try:
-        run, _ = desk.start(policy="full")  # the broker opens A1 with the book's 1,000.00
-        done = desk.execute(run)
-        (check,) = _checks(desk, done)
-        assert check.flagged and _allocation_flags(desk, run) != []
-        intended = {w.symbol: w.intended for w in check.weights}
-        assert abs(sum(intended.values()) - 1) < Decimal("1e-20") and min(intended.values()) >= 0
-        reached = {w.symbol: w.reached for w in check.weights}
-        assert reached[CASH] is not None and reached[CASH] > Decimal("0.25")  # 5,000 of 16,000
-    finally:
-        desk.store.engine.dispose()
-
-
 def test_a_withdrawal_traded_as_proposed_is_not_flagged(database_url: str) -> None:
-    desk = _flow_desk(database_url, "-2000.00")
+    desk = flow_desk(database_url, "-2000.00")
     try:
         run, _ = desk.start(policy="full")
         done = desk.execute(run)

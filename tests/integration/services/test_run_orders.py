@@ -195,3 +195,32 @@ def test_vwap_weighs_the_morning_more_than_midday(desk: Desk) -> None:
     # from 10:00: 10:00-11:30 expects 23 % of the day, 11:30-13:00 17 %: 13.6 x 23 / 40
     assert [o.quantity for o in sells] == [d("7.82"), d("5.78")]
     assert all(o.state is OrderState.FILLED for o in sells)
+
+
+@pytest.mark.parametrize(
+    ("advance", "extended", "closed"),
+    [
+        (timedelta(hours=7), True, False),  # 17:00 in New York: the after-hours session
+        (timedelta(hours=7), False, True),  # a regular run after the close
+        (timedelta(hours=10) - timedelta(microseconds=1), True, False),  # just before 20:00
+        (timedelta(hours=10), True, True),  # 20:00: the after-hours session is over
+        (timedelta(hours=18), True, False),  # 04:00 the next day: the pre-market
+        (timedelta(hours=18) - timedelta(microseconds=1), True, True),  # before it opens
+    ],
+)
+def test_an_extended_hours_run_trades_outside_regular_hours_only_in_extended_hours(
+    desk: Desk, advance: timedelta, extended: bool, closed: bool
+) -> None:
+    desk.clock.advance(advance)
+    run = _start(desk, type=OrderType.LIMIT, extended_hours=extended)
+    done = desk.execute(run)
+    if closed:
+        assert done.state is RunState.ERROR
+        assert done.reason.startswith("blocked by compliance: MARKET_CLOSED: the market is closed")
+        assert desk.broker.orders() == []
+        return
+    assert done.state is RunState.COMPLETED, done.reason
+    orders = _orders(desk, run)
+    assert {o.side for o in orders} == {Side.SELL, Side.BUY}
+    assert all(o.extended_hours and o.state is OrderState.FILLED for o in orders)
+    _reconciled(desk, "A1")

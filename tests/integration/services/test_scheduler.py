@@ -28,6 +28,7 @@ from rebal.services.book import import_book
 from rebal.services.compliance import blocked_reason, violation_note
 from rebal.services.runs import RunRequest, start_run
 from rebal.services.scheduler import (
+    Fresh,
     TickRow,
     TickSettings,
     postpone,
@@ -47,7 +48,7 @@ def run_tick(desk: Desk, at: datetime, store: SqlStore | None = None, **options)
         CALENDAR,
         at,
         CorePlanner(RunConfig()),
-        StoreGauge(),
+        options.pop("reader", None) or Fresh(StoreGauge()),
         actor="test",
         settings=settings,
         **options,
@@ -245,15 +246,22 @@ def test_the_gauge_measures_a_database_and_a_memory_store_alike(database_url: st
         import_book(uow, book)
         uow.commit()
     ids = [AccountId("A2"), AccountId("A1"), AccountId("GONE"), AccountId("A3")]
-    bands = np.array([np.nan, 1.0, np.nan, np.nan]), np.full(4, np.nan)
+    unset = np.full(4, np.nan)
+    bands = np.array([np.nan, 1.0, np.nan, np.nan]), unset, unset, np.array([np.nan] * 3 + [2.0])
     on_db = StoreGauge()(desk.store, ids, *bands)
     in_memory = StoreGauge()(memory, ids, *bands)
     desk.store.engine.dispose()
     np.testing.assert_allclose(on_db[0], in_memory[0])
     assert on_db[0].tolist() == pytest.approx([30_000.0, 11_000.0, 0.0, 11_000.0])
     assert on_db[1].tolist() == in_memory[1].tolist()
+    assert on_db[2].tolist() == in_memory[2].tolist()
     # A1 within its own 100-point absolute band; an account the book lacks is never breached
     assert on_db[1].tolist()[1:3] == [False, False]
+    # A1 within twice its own band; A3 (VTI at 91 % of a 60 % target) outside the run's 20 %
+    # band but inside its own wide band of 200 % (the run's wide band, 40 %, would be breached)
+    assert on_db[1].tolist()[3] and on_db[2].tolist()[1:] == [False, False, False]
+    default_wide = StoreGauge()(memory, ids, *bands[:3], unset)
+    assert default_wide[2].tolist()[3]
 
 
 def test_schedule_facts_read_alike_from_a_database_and_from_memory(desk: Desk) -> None:
@@ -271,10 +279,18 @@ def test_schedule_facts_read_alike_from_a_database_and_from_memory(desk: Desk) -
         cadence_days=14,
         cooldown_days=3,
     )
+    tiered = InvestmentPolicy(
+        account=AccountId("A2"),
+        trigger=TriggerKind.TIERED,
+        band_rel=Decimal("0.10"),
+        wide_band_rel=Decimal("0.30"),
+    )
     for store in (desk.store, memory):
         with store.unit_of_work(actor="test", reason="policies") as uow:
-            uow.policies.replace([policy])
+            uow.policies.replace([policy, tiered])
             uow.commit()
+        with store.unit_of_work(actor="test", reason="read") as uow:
+            assert list(uow.policies.all()) == [policy, tiered]
         request_instant(store, AccountId("A2"), WINDOW, actor="test")
         postpone(store, AccountId("A1"), WINDOW + timedelta(days=1), "day trade", actor="test")
         request = RunRequest(
@@ -287,3 +303,33 @@ def test_schedule_facts_read_alike_from_a_database_and_from_memory(desk: Desk) -
         assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fM"), name
     assert on_db.last_run_at[0] == np.datetime64(WINDOW.astimezone(UTC).replace(tzinfo=None), "s")
     assert on_db.marked.tolist() == [True, True]
+    assert np.isnan(on_db.wide_band_rel[0]) and on_db.wide_band_rel[1] == pytest.approx(0.3)
+
+
+def test_a_tiered_accounts_wide_band_runs_it_in_its_quiet_period(desk: Desk) -> None:
+    """Both accounts (11,000, below the value threshold) were rebalanced 100 days ago: in the
+    quiet period. Each holds VTI at 91 % of a 60 % target: outside the run's 20 % band. A1's
+    wide band is the tiered policy's (twice the band, 40 %): breached, A1 runs; A2's own wide
+    band of 100 % holds it (BND at 0 % is on its edge; its inner band waits out the quiet
+    period)."""
+    earlier = WINDOW - timedelta(days=100)
+    for account in ("A1", "A2"):
+        request = RunRequest(
+            scope=ScopeKind.ACCOUNT, name=account, type=RunType.REBALANCE, as_of=earlier
+        )
+        start_run(desk.store, request, CorePlanner(RunConfig()), actor="test")
+    set_policies(
+        desk,
+        InvestmentPolicy(account=AccountId("A1"), trigger=TriggerKind.TIERED),
+        InvestmentPolicy(
+            account=AccountId("A2"), trigger=TriggerKind.TIERED, wide_band_rel=Decimal("1")
+        ),
+    )
+    rows = by_account(run_tick(desk, WINDOW, settings=replace(SETTINGS, dry_run=True)))
+    assert (rows["A1"].trigger, rows["A1"].decision) == ("tiered", "run")
+    assert rows["A1"].reason == "a wide band is breached"
+    assert (rows["A2"].decision, rows["A2"].reason) == (
+        "not_due",
+        "below the value threshold: in the quiet period after the last rebalance",
+    )
+    assert rows["A2"].next_check_at == datetime(2026, 11, 25, 14, 30, tzinfo=ET)  # every window

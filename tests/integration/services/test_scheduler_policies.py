@@ -53,28 +53,59 @@ def test_written_policies_read_back_the_same(tmp_path: Path) -> None:
     assert policies_text(read_policies(again)) == again.read_text()
 
 
+TIERED = """account,trigger,band_abs,band_rel,wide_band_abs,wide_band_rel
+A1,tiered,,10,,30
+A2,tiered,2,,5,
+A3,tiered,,,,
+"""
+
+
+#: Bad wide bands, on the header of TIERED.
+WIDE_CELLS = [
+    (
+        "A1,threshold,,20,,40",
+        "line 2, column wide_band_rel: wide_band_rel '40' belongs to a tiered",
+    ),
+    ("A1,,,,3,", "line 2, column wide_band_abs: wide_band_abs '3' belongs to a tiered trigger"),
+    (
+        "A1,tiered,,20,,10",
+        "line 2, column wide_band_rel: wide_band_rel '10' is narrower than band_rel",
+    ),
+    (
+        "A1,tiered,4,,3,",
+        "line 2, column wide_band_abs: wide_band_abs '3' is narrower than band_abs",
+    ),
+    ("A1,tiered,,,-1,", "line 2, column wide_band_abs: negative wide_band_abs"),
+    ("A1,tiered,,,,wide", "line 2, column wide_band_rel: 'wide' is not a number"),
+]
+
+
 @pytest.mark.parametrize(
-    ("row", "problem"),
+    ("header", "row", "problem"),
     [
-        ("A1,weird,,,,,,,", "line 2, column program: 'weird' is not a valid program"),
-        ("A1,,clock,,,,,,", "line 2, column trigger: 'clock' is not a valid trigger"),
-        ("A1,,threshold,monthly,,,,,", "line 2, column frequency: frequency 'monthly' belongs"),
-        ("A1,,,on_day,,,,,", "line 2, column day: missing day"),
-        ("A1,,,,2027-01-01,,,,", "line 2, column day: day '2027-01-01' is given only with"),
-        ("A1,,,on_day,2027-13-01,,,,", "line 2, column day: '2027-13-01' is not a valid date"),
-        ("A1,,,,,-1,,,", "line 2, column band_abs: negative band_abs"),
-        ("A1,,,,,,,0,", "line 2, column cadence_days: zero cadence_days"),
-        ("A1,,,,,,,1.5,", "line 2, column cadence_days: '1.5' has more than 0 decimal places"),
-        ("A1,,,,,,,,-2", "line 2, column cooldown_days: negative cooldown_days"),
-        ("NOPE,,,,,,,,", "line 2, column account: unknown account 'NOPE'"),
-        (",managed,,,,,,,", "line 2, column account: missing account id"),
-    ],
+        (GOOD.splitlines()[0], row, problem)
+        for row, problem in [
+            ("A1,weird,,,,,,,", "line 2, column program: 'weird' is not a valid program"),
+            ("A1,,clock,,,,,,", "line 2, column trigger: 'clock' is not a valid trigger"),
+            ("A1,,threshold,monthly,,,,,", "line 2, column frequency: frequency 'monthly' belongs"),
+            ("A1,,,on_day,,,,,", "line 2, column day: missing day"),
+            ("A1,,,,2027-01-01,,,,", "line 2, column day: day '2027-01-01' is given only with"),
+            ("A1,,,on_day,2027-13-01,,,,", "line 2, column day: '2027-13-01' is not a valid date"),
+            ("A1,,,,,-1,,,", "line 2, column band_abs: negative band_abs"),
+            ("A1,,,,,,,0,", "line 2, column cadence_days: zero cadence_days"),
+            ("A1,,,,,,,1.5,", "line 2, column cadence_days: '1.5' has more than 0 decimal places"),
+            ("A1,,,,,,,,-2", "line 2, column cooldown_days: negative cooldown_days"),
+            ("NOPE,,,,,,,,", "line 2, column account: unknown account 'NOPE'"),
+            (",managed,,,,,,,", "line 2, column account: missing account id"),
+        ]
+    ]
+    + [(TIERED.splitlines()[0], row, problem) for row, problem in WIDE_CELLS],
 )
 def test_every_bad_cell_is_named_by_file_line_and_column(
-    tmp_path: Path, row: str, problem: str
+    tmp_path: Path, header: str, row: str, problem: str
 ) -> None:
     path = tmp_path / "policies.csv"
-    path.write_text(GOOD.splitlines()[0] + "\n" + row + "\n")
+    path.write_text(header + "\n" + row + "\n")
     with pytest.raises(InputError) as raised:
         read_policies(path, {"A1"})
     assert f"policies.csv {problem}" in str(raised.value)
@@ -129,3 +160,30 @@ def test_db_import_policies_stores_them_and_export_writes_them_back(tmp_path: Pa
     after = tmp_path / "after"  # nothing was written
     assert runner.invoke(app, ["db", "export", "-o", str(after), "--db", url]).exit_code == 0
     assert (after / "policies.csv").read_text() == (out / "policies.csv").read_text()
+
+
+def test_a_tiered_policy_reads_and_writes_its_wide_bands(tmp_path: Path) -> None:
+    path = tmp_path / "policies.csv"
+    path.write_text(TIERED)
+    policies = read_policies(path)
+    assert [(p.band_rel, p.wide_band_rel, p.band_abs, p.wide_band_abs) for p in policies] == [
+        (Decimal("0.10"), Decimal("0.30"), None, None),
+        (None, None, Decimal("0.02"), Decimal("0.05")),
+        (None, None, None, None),
+    ]
+    again = tmp_path / "again.csv"
+    again.write_text(policies_text(policies))
+    assert read_policies(again) == policies
+    assert again.read_text().splitlines()[0].endswith(",cooldown_days,wide_band_abs,wide_band_rel")
+
+
+def test_a_policy_record_refuses_a_wide_band_it_cannot_have() -> None:
+    with pytest.raises(ValueError, match="belongs to a tiered trigger"):
+        InvestmentPolicy(account=AccountId("A1"), wide_band_rel=Decimal("0.4"))
+    with pytest.raises(ValueError, match="no narrower than band_abs"):
+        InvestmentPolicy(
+            account=AccountId("A1"),
+            trigger=TriggerKind.TIERED,
+            band_abs=Decimal("0.05"),
+            wide_band_abs=Decimal("0.04"),
+        )

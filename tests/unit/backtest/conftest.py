@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from rebal.backtest.data import PriceHistory
+from rebal.backtest.history import PriceHistory
 
 
 def generated_history(

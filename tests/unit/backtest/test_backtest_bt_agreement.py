@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebal.backtest.data import PriceHistory
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from labbook import one_account
 
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import Costs, simulate
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.variants import CORE_POLICY, Variant, build_plan
+from rebal.core import kernels
 from rebal.core.bands import BandSpec, band_edges, resolve_band_params
-from rebal.core.book import BookArrays
 from rebal.core.drift import measure_drift
 from rebal.core.engine import NO_POLICY, POLICY_NAMES, RunConfig, propose
 from rebal.core.policies import policy_by_name
@@ -40,28 +41,6 @@ VARIANTS = [
     Variant("rails", BandSpec(band_rel=0.04), ScheduleSpec("daily", cooldown=30)),
     Variant("cash-flow"),
 ]
-
-
-def _book(
-    quantity: np.ndarray, price: np.ndarray, cash: int, flow: int, liquidate: bool
-) -> BookArrays:
-    k = len(price)
-    return BookArrays(
-        symbol=np.arange(k)[None, :],
-        quantity_micro=quantity[None, :].copy(),
-        price=price[None, :].astype(np.float64),
-        target=WEIGHTS[None, :].copy(),
-        overrides=None,
-        restricted=np.zeros((1, k), dtype=bool),
-        cash_cents=np.array([cash], dtype=np.int64),
-        pending_cents=np.array([flow], dtype=np.int64),
-        cash_target=np.zeros(1),
-        cash_overrides=None,
-        has_cash_target=np.zeros(1, dtype=bool),
-        has_model=np.ones(1, dtype=bool),
-        can_trade=np.ones(1, dtype=bool),
-        liquidate=np.array([liquidate]),
-    )
 
 
 def reference(
@@ -101,7 +80,9 @@ def reference(
         due = t == 0 or (name is not None and bool(reviews[t]) and t >= next_review)
         if not due and flow == 0:
             continue
-        book = _book(quantity, prices[t], cash, flow, flow < 0 and flow == -everything)
+        book = one_account(
+            quantity, prices[t], WEIGHTS, cash, flow, flow < 0 and flow == -everything
+        )
         if name is None and t > 0:  # buy and hold
             budget = max(held.sum() + (cash + flow) / 100, 0.0)
             desired = held / held.sum() * budget if held.sum() > 0 else budget * WEIGHTS
@@ -209,7 +190,9 @@ def test_band_triggered_policies_trade_exactly_on_a_breach(seed: int, spec: Band
     edges = band_edges(target, resolve_band_params(spec, (n, k)))
     drift = measure_drift(held, np.zeros(n), target, edges, np.ones((n, k), bool))
     for name in ("bands", "rails", "tiered"):
-        np.testing.assert_array_equal(policy_by_name(name).wants_trade(drift), drift.any_breach)
+        code = policy_by_name(name).code
+        trades = [kernels.wants(code, bool(breach), True) for breach in drift.any_breach]
+        np.testing.assert_array_equal(trades, drift.any_breach)
 
 
 def test_weights_exactly_on_a_band_edge_are_not_a_breach() -> None:

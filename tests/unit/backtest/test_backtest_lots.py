@@ -26,7 +26,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import (
     LAB_LOT_METHODS,
     LOT_NOISE,
@@ -37,6 +36,7 @@ from rebal.backtest.engine import (
     long_term_from,
     simulate,
 )
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant, build_plan

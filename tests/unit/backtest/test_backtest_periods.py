@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rebal.backtest.data import period
 from rebal.cli.main import app
+from rebal.io.price_history import period
 
 runner = CliRunner()
 

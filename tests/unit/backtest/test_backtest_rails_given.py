@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rebal.backtest.data import PriceHistory
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import Variant

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
-from rebal.backtest.data import PriceHistory
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.metrics import money_text, yearly_taxes
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
@@ -178,34 +178,6 @@ def price_file(tmp_path: Path) -> Path:
     return prices
 
 
-def test_cli_reports_taxes_in_the_table_and_the_output(tmp_path: Path) -> None:
-    prices = price_file(tmp_path)
-    out = tmp_path / "results.csv"
-    args = [
-        "backtest",
-        "--prices",
-        str(prices),
-        "--band-rel",
-        "20",
-        "--initial",
-        "1000",
-        "--tax-rate",
-        "15",
-        "--state-rate",
-        "5",
-        "--out",
-        str(out),
-    ]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "taxes" in result.output
-    row = pd.read_csv(out).iloc[0]
-    # Every digit, not cents: 96.875 and 121.875.
-    assert row["realised_gains"] == pytest.approx(218.75, rel=1e-12)
-    assert (row["realised_st"], row["realised_lt"]) == pytest.approx((96.875, 121.875), rel=1e-12)
-    assert row["taxes"] == pytest.approx(43.75, rel=1e-12)
-
-
 @pytest.mark.parametrize(
     ("options", "short", "long", "taxes"),
     [
@@ -227,7 +199,7 @@ def test_cli_reports_taxes_in_the_table_and_the_output(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_cli_lot_method_and_short_term_rate(
+def test_cli_reports_taxes_by_lot_method_and_short_term_rate(
     tmp_path: Path, options: list[str], short: float, long: float, taxes: float
 ) -> None:
     out = tmp_path / "results.csv"
@@ -249,12 +221,13 @@ def test_cli_lot_method_and_short_term_rate(
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "realised ST" in result.output and "realised LT" in result.output
+    for header in ("realised gains", "realised ST", "realised LT", "taxes"):
+        assert header in result.output
     row = pd.read_csv(out).iloc[0]
-    # The CSV holds cents: within half a cent.
-    assert row["realised_st"] == pytest.approx(short, abs=0.0051)
-    assert row["realised_lt"] == pytest.approx(long, abs=0.0051)
-    assert row["taxes"] == pytest.approx(taxes, abs=0.0051)
+    # Every digit, not cents (96.875 and 121.875).
+    assert row["realised_gains"] == pytest.approx(short + long, rel=1e-12)
+    assert (row["realised_st"], row["realised_lt"]) == pytest.approx((short, long), rel=1e-12)
+    assert row["taxes"] == pytest.approx(taxes, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from labbook import one_account
 
-from rebal.backtest.data import PriceHistory
 from rebal.backtest.engine import _account_inputs, _review
+from rebal.backtest.history import PriceHistory
 from rebal.backtest.schedule import ScheduleSpec
 from rebal.backtest.sweep import run_lab
 from rebal.backtest.variants import CORE_POLICY, Variant
@@ -27,29 +28,6 @@ from rebal.core.engine import (
     step_scratch,
 )
 from rebal.core.trades import TradeRules
-
-
-def one_account(
-    quantity: np.ndarray, price: np.ndarray, target: np.ndarray, cash: int, flow: int
-) -> BookArrays:
-    """A book of one account holding ``quantity`` micro-shares, fully in a model of ``target``."""
-    k = len(price)
-    return BookArrays(
-        symbol=np.arange(k)[None, :],
-        quantity_micro=quantity[None, :].astype(np.int64),
-        price=price[None, :].astype(np.float64),
-        target=target[None, :].astype(np.float64),
-        overrides=None,
-        restricted=np.zeros((1, k), dtype=bool),
-        cash_cents=np.array([cash], dtype=np.int64),
-        pending_cents=np.array([flow], dtype=np.int64),
-        cash_target=np.zeros(1),
-        cash_overrides=None,
-        has_cash_target=np.zeros(1, dtype=bool),
-        has_model=np.ones(1, dtype=bool),
-        can_trade=np.ones(1, dtype=bool),
-        liquidate=np.zeros(1, dtype=bool),
-    )
 
 
 def lab_review(

@@ -61,8 +61,9 @@ def test_a_deposit_into_an_account_under_target_is_invested_in_full() -> None:
     target = np.array([0.5, 0.3, 0.2])
     edges = (target * 0.8, target - 0.0053, target + 0.0053)  # band low, rails low and high
     for code in (kernels.RAILS, kernels.TIERED, kernels.CASH_FLOW):
-        out = np.empty(3)
-        kernels.destination(code, held, np.zeros(3, bool), (300.0, 0.0), target, edges, False, out)
+        out, work = np.empty(3), np.empty((kernels.WORK_ROWS, 3))
+        frozen = np.zeros(3, bool)
+        kernels.destination_into(code, held, frozen, (300.0, 0.0), target, edges, False, out, work)
         assert out.sum() == pytest.approx(held.sum() + 300.0, rel=1e-12)
         np.testing.assert_allclose(out, target * (held.sum() + 300.0), rtol=1e-12)
 

@@ -47,8 +47,9 @@ def book(
     frequency=None,
     on_day=None,
     resume=None,
+    wide=None,
 ):
-    """A one-account book; the policy's fields (cadence ... resume) are left to the defaults
+    """A one-account book; the policy's fields (cadence ... wide) are left to the defaults
     unless given."""
     policy = {
         name: np.array([value], dtype=dtype)
@@ -58,6 +59,7 @@ def book(
             ("frequency", frequency, np.int8),
             ("on_day", on_day, "datetime64[D]"),
             ("resume_at", resume, "datetime64[s]"),
+            ("wide_breached", wide, bool),
         )
         if value is not None
     }
@@ -168,6 +170,7 @@ BOOKS = st.integers(min_value=1, max_value=40).flatmap(
             "days": st.lists(st.one_of(st.none(), st.integers(0, 400)), min_size=n, max_size=n),
             "value": st.lists(st.floats(0, 1e6), min_size=n, max_size=n),
             "flags": st.lists(st.tuples(*[st.booleans()] * 4), min_size=n, max_size=n),
+            "wide": st.lists(st.booleans(), min_size=n, max_size=n),
         }
     )
 )
@@ -186,6 +189,7 @@ def accounts_of(b) -> Accounts:
         model_changed=flags[:, 2],
         instant=flags[:, 3],
         cooldown_days=np.array(b["cooldown"], dtype=np.int32),
+        wide_breached=np.array(b["wide"], dtype=bool) & flags[:, 0],  # outside wide: outside
     )
 
 
@@ -254,6 +258,40 @@ def test_a_hybrid_trigger_looks_on_the_calendar_and_acts_only_outside_the_bands(
 def test_a_tiered_trigger_is_checked_like_a_threshold():
     assert one(book(trigger=Trigger.TIERED, breached=True))[:2] == (Decision.RUN, Trigger.TIERED)
     assert one(book(trigger=Trigger.TIERED, breached=False))[0] is Decision.SKIPPED
+    assert why(book(trigger=Trigger.TIERED, breached=True, wide=False)) is Why.BREACHED
+    assert why(book(trigger=Trigger.TIERED, breached=True, wide=True)) is Why.WIDE_BREACHED
+
+
+def test_a_tiered_triggers_wide_band_is_looked_at_every_window():
+    small = dict(trigger=Trigger.TIERED, value=24_999.99, breached=True)
+    quiet = dict(last=RUN_AT - 100 * DAY, **small)
+    # inside its wide band, the inner tier waits out the quiet period, looked at every window
+    decision, _, next_at = one(book(wide=False, **quiet))
+    assert (decision, next_at) == (Decision.NOT_DUE, NEXT_RUN_AT)
+    assert why(book(wide=False, **quiet)) is Why.QUIET
+    # outside it, the account runs at once
+    assert one(book(wide=True, **quiet))[:2] == (Decision.RUN, Trigger.TIERED)
+    assert why(book(wide=True, **quiet)) is Why.WIDE_BREACHED
+    large = dict(trigger=Trigger.TIERED, value=1e6, breached=True)
+    assert one(book(wide=False, **large), window(check_day=False))[0] is Decision.NOT_DUE
+    assert one(book(wide=True, **large), window(check_day=False))[0] is Decision.RUN
+    # a threshold trigger has no wide tier: the quiet period holds whatever the wide band says
+    threshold = dict(quiet, trigger=Trigger.THRESHOLD)
+    assert one(book(wide=True, **threshold))[0] is Decision.NOT_DUE
+
+
+def test_a_cooldown_and_a_client_cadence_hold_the_wide_tier_too():
+    tiered = dict(trigger=Trigger.TIERED, breached=True, wide=True, last=RUN_AT - 3 * DAY)
+    assert one(book(cooldown=5, **tiered))[0] is Decision.NOT_DUE
+    client = dict(tiered, program=Program.CLIENT_DIRECTED)
+    assert one(book(**client))[0] is Decision.NOT_DUE
+    assert one(book(cooldown=2, **tiered))[0] is Decision.RUN
+
+
+def test_the_wide_tier_still_waits_for_the_window():
+    tiered = book(trigger=Trigger.TIERED, breached=True, wide=True, last=RUN_AT - 100 * DAY)
+    decision, _, next_at = one(tiered, window(RUN_AT - 3600, market_open=True))
+    assert (decision, next_at) == (Decision.NOT_DUE, RUN_AT)
 
 
 def test_a_manual_policy_is_never_scheduled_only_asked():

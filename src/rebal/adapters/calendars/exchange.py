@@ -24,6 +24,8 @@ from rebal.ports.calendar import CalendarUnavailable, Session
 
 #: The exchange rebal trades on unless told otherwise.
 DEFAULT_EXCHANGE = "XNYS"
+#: How far past ``end`` the library is asked, so that its range always holds a session.
+_PAD = timedelta(days=7)
 
 
 def _aware(at: datetime) -> datetime:
@@ -45,7 +47,11 @@ class ExchangeCalendar:
                 warnings.filterwarnings(
                     "ignore", "Series.values returning an ndarray", DeprecationWarning
                 )
-                library = xcals.get_calendar(code, start=start.isoformat(), end=end.isoformat())
+                # The library wants a range holding a session, its end after its start: ask a
+                # week more (a range of one day, or of a weekend, is one), keep to ``end``.
+                library = xcals.get_calendar(
+                    code, start=start.isoformat(), end=(end + _PAD).isoformat()
+                )
         except xcals.errors.InvalidCalendarName as exc:
             raise ValueError(f"no exchange calendar named {code!r}") from exc
         self.name = code
@@ -62,6 +68,7 @@ class ExchangeCalendar:
             for day, opened, closed in zip(
                 schedule.index, schedule["open"], schedule["close"], strict=True
             )
+            if day.date() <= end
         ]
         self._days = [s.day for s in self._sessions]
         self._opens = [s.open for s in self._sessions]

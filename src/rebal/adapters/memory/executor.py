@@ -12,6 +12,8 @@ R = TypeVar("R")
 class SerialExecutor:
     """A :class:`rebal.ports.executor.Executor` with no parallelism."""
 
+    workers = 1
+
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """``fn`` of every item, one after the other."""
         return map(fn, items)

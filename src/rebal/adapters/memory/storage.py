@@ -16,10 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
 import numpy as np
+import numpy.typing as npt
 
 from rebal.adapters.memory.outbox import MemoryOutbox
 from rebal.domain.account import (
@@ -627,6 +629,11 @@ class _Audit(_Repository):
         ]
 
 
+def _fractions(values: Iterable[Decimal | None]) -> npt.NDArray[np.float64]:
+    """Bands as the tick's floats, NaN where not set."""
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
 class _Policies(_Repository):
     def replace(self, policies: Sequence[InvestmentPolicy]) -> int:
         missing = [p.account for p in policies if p.account not in self._r.accounts]
@@ -692,12 +699,8 @@ class _Policies(_Repository):
             trigger=np.array([p.trigger.value for p in policies], dtype=object),
             frequency=np.array([p.frequency.value for p in policies], dtype=object),
             day=np.array([p.day for p in policies], dtype="datetime64[D]"),
-            band_abs=np.array(
-                [np.nan if p.band_abs is None else float(p.band_abs) for p in policies]
-            ),
-            band_rel=np.array(
-                [np.nan if p.band_rel is None else float(p.band_rel) for p in policies]
-            ),
+            band_abs=_fractions(p.band_abs for p in policies),
+            band_rel=_fractions(p.band_rel for p in policies),
             cadence_days=np.array([p.cadence_days for p in policies], dtype=np.int32),
             cooldown_days=np.array([p.cooldown_days for p in policies], dtype=np.int32),
             last_run_at=instants([None if r is None else r.at for r in runs]),
@@ -715,4 +718,6 @@ class _Policies(_Repository):
                 [m is not None and m.instant_requested_at is not None for m in marks], dtype=bool
             ),
             postponed_until=instants([None if m is None else m.postponed_until for m in marks]),
+            wide_band_abs=_fractions(p.wide_band_abs for p in policies),
+            wide_band_rel=_fractions(p.wide_band_rel for p in policies),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +43,8 @@ def _policy(row: sa.Row[Any]) -> InvestmentPolicy:
         band_rel=row.band_rel,
         cadence_days=row.cadence_days,
         cooldown_days=row.cooldown_days,
+        wide_band_abs=row.wide_band_abs,
+        wide_band_rel=row.wide_band_rel,
     )
 
 
@@ -68,6 +70,8 @@ class SqlPolicies(SqlRepository):
                     "band_rel": p.band_rel,
                     "cadence_days": p.cadence_days,
                     "cooldown_days": p.cooldown_days,
+                    "wide_band_abs": p.wide_band_abs,
+                    "wide_band_rel": p.wide_band_rel,
                 }
                 for i, p in enumerate(policies, start=1)
             ],
@@ -127,15 +131,22 @@ class SqlPolicies(SqlRepository):
                 AuditAction.UPDATE, Entity.SCHEDULE, mark.account, before, None if empty else mark
             )
 
-    def _last_runs(self, at: sa.ColumnElement[Any]) -> sa.Select[Any]:
-        """Per account: its latest run's ``at`` (the proposal's as-of) and model version."""
+    def _last_runs(
+        self, at: sa.ColumnElement[Any], accounts: Collection[str] | None = None
+    ) -> sa.Select[Any]:
+        """Per account (of ``accounts``, or all): its latest run's ``at`` (the proposal's
+        as-of) and model version."""
         r, p, a = t.runs, t.proposals, t.proposal_accounts
         return (
             sa.select(a.c.account_id, sa.func.max(at), sa.func.max(a.c.model_version))
             .select_from(r)
             .join(p, sa.and_(p.c.firm_id == r.c.firm_id, p.c.id == r.c.proposal_id))
             .join(a, sa.and_(a.c.firm_id == p.c.firm_id, a.c.proposal_id == p.c.id))
-            .where(r.c.firm_id == self._firm, r.c.state.not_in(_NOT_RUN))
+            .where(
+                r.c.firm_id == self._firm,
+                r.c.state.not_in(_NOT_RUN),
+                *among(a.c.account_id, accounts),
+            )
             .group_by(a.c.account_id)
         )
 
@@ -146,7 +157,9 @@ class SqlPolicies(SqlRepository):
             for account, at, version in self._uow.connection.execute(query)
         }
 
-    def schedule_facts(self) -> ScheduleFacts:
+    def schedule_facts(self, accounts: Collection[str] | None = None) -> ScheduleFacts:
+        """The port's facts; with ``accounts``, only those of them that are open (in book
+        order): what a tick's snapshot reads again of the accounts that changed."""
         a, p, m, f, v = t.accounts, t.policies, t.schedule_marks, t.cash_flows, t.model_versions
         rows = fetch_rows(
             self._uow,
@@ -164,23 +177,29 @@ class SqlPolicies(SqlRepository):
                 p.c.cooldown_days,
                 _raw(m.c.instant_requested_at),
                 _raw(m.c.postponed_until),
+                _raw(p.c.wide_band_abs),
+                _raw(p.c.wide_band_rel),
             )
             .select_from(a)
             .outerjoin(p, sa.and_(p.c.firm_id == a.c.firm_id, p.c.account_id == a.c.id))
             .outerjoin(m, sa.and_(m.c.firm_id == a.c.firm_id, m.c.account_id == a.c.id))
-            .where(a.c.firm_id == self._firm, a.c.closed_at.is_(None))
+            .where(a.c.firm_id == self._firm, a.c.closed_at.is_(None), *among(a.c.id, accounts))
             .order_by(a.c.ordinal),
         )
-        cols = list(zip(*rows, strict=True)) or [()] * 13
+        cols = list(zip(*rows, strict=True)) or [()] * 15
         ids = pd.Index(cols[0], dtype=object)
         pending = fetch_rows(
             self._uow,
             sa.select(f.c.account_id)
-            .where(f.c.firm_id == self._firm, f.c.state == CashFlowState.PENDING.value)
+            .where(
+                f.c.firm_id == self._firm,
+                f.c.state == CashFlowState.PENDING.value,
+                *among(f.c.account_id, accounts),
+            )
             .group_by(f.c.account_id)
             .having(sa.func.sum(_raw(f.c.amount)) != 0),
         )
-        runs = fetch_rows(self._uow, self._last_runs(_raw(t.proposals.c.as_of)))
+        runs = fetch_rows(self._uow, self._last_runs(_raw(t.proposals.c.as_of), accounts))
         latest = dict(
             fetch_rows(
                 self._uow,
@@ -215,6 +234,8 @@ class SqlPolicies(SqlRepository):
             model_changed=(last_version >= 0) & (model_version > last_version),
             instant_requested=np.array([c is not None for c in cols[11]], dtype=bool),
             postponed_until=_utc(cols[12]),
+            wide_band_abs=_floats(cols[13]),
+            wide_band_rel=_floats(cols[14]),
         )
 
 
@@ -230,6 +251,14 @@ def fetch_rows(uow: SqlUnitOfWork, query: sa.Select[Any]) -> list[tuple[Any, ...
         return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def among(
+    column: sa.ColumnElement[Any], keys: Collection[Any] | None
+) -> list[sa.ColumnElement[bool]]:
+    """The condition that ``column`` is one of ``keys`` (none when ``keys`` is ``None``: all
+    rows), to spread into a ``where``."""
+    return [] if keys is None else [column.in_(sorted(keys))]
 
 
 def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

@@ -8,6 +8,7 @@ a broker order id names one order; a fill reported twice is stored once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rebal.adapters.storage import tables as t
 from rebal.adapters.storage.repositories import SqlRepository, chunks
-from rebal.domain.audit import AuditAction, Entity
+from rebal.domain.audit import AuditAction, Entity, record_json
 from rebal.domain.firm import check_firm
 from rebal.domain.ids import (
     AccountId,
@@ -31,6 +32,7 @@ from rebal.domain.ids import (
 from rebal.domain.money import Money, Quantity
 from rebal.domain.order import (
     Fill,
+    LotInstruction,
     Order,
     OrderState,
     OrderType,
@@ -177,6 +179,23 @@ class SqlRuns(SqlRepository):
         ]
 
 
+#: The columns an :class:`Order` is read from (a read parses no instant it does not use).
+_ORDER_COLUMNS = [
+    t.orders.c[name]
+    for name in (
+        "client_order_id", "account_id", "symbol", "side", "quantity", "notional", "type",
+        "limit_price", "time_in_force", "extended_hours", "state", "filled_quantity",
+        "filled_notional", "broker_order_id", "parent", "reason", "run_id", "submitted_at",
+        "lot_instruction",
+    )
+]  # fmt: skip
+#: The columns a :class:`Fill` is read from.
+_FILL_COLUMNS = [
+    t.fills.c[name]
+    for name in ("id", "client_order_id", "account_id", "symbol", "side", "quantity", "price", "at")
+]
+
+
 class SqlOrders(SqlRepository):
     """:class:`rebal.ports.storage.OrderRepository`."""
 
@@ -203,6 +222,9 @@ class SqlOrders(SqlRepository):
             reason=row.reason,
             run=None if row.run_id is None else RunId(row.run_id),
             submitted_at=row.submitted_at,
+            lots=None
+            if row.lot_instruction is None
+            else LotInstruction.of_dict(json.loads(row.lot_instruction)),
         )
 
     def _progress(self, order: Order) -> dict[str, Any]:
@@ -245,6 +267,7 @@ class SqlOrders(SqlRepository):
                     "extended_hours": o.extended_hours,
                     "parent": o.parent,
                     "created_at": self._uow.now,
+                    "lot_instruction": None if o.lots is None else record_json(o.lots.as_dict()),
                 }
                 | self._progress(o)
                 for o in orders
@@ -260,7 +283,9 @@ class SqlOrders(SqlRepository):
 
     def _select(self, *where: sa.ColumnElement[bool], for_update: bool = False) -> list[Order]:
         o = t.orders
-        query = sa.select(o).where(o.c.firm_id == self._firm, *where).order_by(o.c.seq)
+        query = (
+            sa.select(*_ORDER_COLUMNS).where(o.c.firm_id == self._firm, *where).order_by(o.c.seq)
+        )
         return [
             self._order(r) for r in self._rows(query.with_for_update() if for_update else query)
         ]
@@ -326,7 +351,9 @@ class SqlFills(SqlRepository):
             for part in chunks([x.id for x in fills])
             for found in map(
                 self._fill,
-                self._rows(sa.select(f).where(f.c.firm_id == self._firm, f.c.id.in_(part))),
+                self._rows(
+                    sa.select(*_FILL_COLUMNS).where(f.c.firm_id == self._firm, f.c.id.in_(part))
+                ),
             )
         }
         new: dict[FillId, Fill] = {}
@@ -366,7 +393,9 @@ class SqlFills(SqlRepository):
         f = t.fills
         found: dict[ClientOrderId, list[Fill]] = {o: [] for o in orders}
         for part in chunks(list(orders)):
-            query = sa.select(f).where(f.c.firm_id == self._firm, f.c.client_order_id.in_(part))
+            query = sa.select(*_FILL_COLUMNS).where(
+                f.c.firm_id == self._firm, f.c.client_order_id.in_(part)
+            )
             for row in self._rows(query.order_by(f.c.seq)):
                 found[ClientOrderId(row.client_order_id)].append(self._fill(row))
         return found
@@ -376,7 +405,7 @@ class SqlFills(SqlRepository):
         return [
             self._fill(r)
             for r in self._rows(
-                sa.select(f)
+                sa.select(*_FILL_COLUMNS)
                 .where(f.c.firm_id == self._firm, f.c.client_order_id == order)
                 .order_by(f.c.seq)
             )

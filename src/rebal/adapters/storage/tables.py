@@ -191,6 +191,8 @@ proposal_accounts = sa.Table(
     sa.Column("model_version", sa.Integer),
     sa.ForeignKeyConstraint(["firm_id", "proposal_id"], ["proposals.firm_id", "proposals.id"]),
     sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
+    # an account's proposals: the last rebalance of the accounts a tick reads again
+    sa.Index(None, "firm_id", "account_id"),
 )
 
 proposal_orders = sa.Table(
@@ -228,6 +230,7 @@ runs = sa.Table(
     # the run key: starting the same run again finds this one
     sa.UniqueConstraint("firm_id", "scope", "scope_name", "as_of", "type", "model_version"),
     sa.Index(None, "firm_id", "state"),
+    sa.Index(None, "firm_id", "proposal_id"),  # the run of a proposal
 )
 
 run_events = sa.Table(
@@ -268,6 +271,8 @@ orders = sa.Table(
     sa.Column("created_at", UtcInstant, nullable=False),
     sa.Column("submitted_at", UtcInstant),
     sa.Column("updated_at", UtcInstant, nullable=False),
+    # a sell's lot instruction as canonical JSON, decimals as exact text; NULL: oldest lots first
+    sa.Column("lot_instruction", sa.Text),
     sa.UniqueConstraint("firm_id", "client_order_id"),
     sa.UniqueConstraint("firm_id", "broker_order_id"),
     sa.ForeignKeyConstraint(["firm_id", "run_id"], ["runs.firm_id", "runs.id"]),
@@ -353,6 +358,8 @@ policies = sa.Table(
     sa.Column("band_rel", Exact),
     sa.Column("cadence_days", sa.Integer, nullable=False),
     sa.Column("cooldown_days", sa.Integer, nullable=False),
+    sa.Column("wide_band_abs", Exact),  # a tiered trigger's wide bands (0005_policy_tiers)
+    sa.Column("wide_band_rel", Exact),
     sa.ForeignKeyConstraint(["firm_id", "account_id"], ["accounts.firm_id", "accounts.id"]),
 )
 

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 from simmarket import ACCOUNT, ET, Sim, SimFactory, d
 
-from rebal.domain.ids import Symbol
+from rebal.domain.ids import AccountId, Symbol
 from rebal.domain.money import amount_of
 from rebal.domain.order import OrderState, TimeInForce
+from rebal.ports.broker import UnknownAccount
 
 
 def test_buys_pay_the_slippage_and_sells_give_it_up_rounded_against_the_order(
@@ -281,3 +282,24 @@ def test_a_quantity_buy_whose_price_rose_beyond_the_cash_is_canceled_not_overdra
     assert ended is not None and ended.state is OrderState.CANCELED
     assert "not enough cash" in ended.reason
     assert sim.broker.cash(ACCOUNT) == d("1000.00")
+
+
+def test_account_reports_answer_as_the_single_calls_in_one_request(make_sim: SimFactory) -> None:
+    sim = make_sim(partial_fills={"probability": 1.0, "max_parts": 3, "interval_seconds": 60})
+    other = AccountId("ACC-2")
+    sim.open("5000.00", VTI="10")
+    sim.open("300.00", account=other)
+    sim.broker.submit(sim.order("sell", "VTI", quantity="4"))
+    sim.broker.submit(sim.order("buy", "BND", notional="1000.00"))  # working: holds cash back
+    sim.wait(30)
+    reports = sim.broker.account_reports([ACCOUNT, other])
+    for account in (ACCOUNT, other):
+        report = reports[account]
+        assert report.cash == sim.broker.cash(account)
+        assert report.buying_power == sim.broker.buying_power(account)
+        assert report.positions == sim.broker.positions(account)
+        assert report.orders == sim.broker.orders(account)
+    assert reports[ACCOUNT].buying_power < reports[ACCOUNT].cash
+    assert reports[other].orders == [] and reports[other].positions == {}
+    with pytest.raises(UnknownAccount):
+        sim.broker.account_reports([ACCOUNT, AccountId("NOPE")])

@@ -65,22 +65,22 @@ def test_the_ledger_lives_in_its_own_tables_beside_rebals(database_url: str) -> 
         assert names == {"accounts", "sim_alembic_version"} | {x.name for x in LEDGER_TABLES}
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT id FROM accounts")).scalar_one() == 1
-            assert revision(conn) == "0002"
+            assert revision(conn) == "0003"
     finally:
         engine.dispose()
 
 
-def test_a_ledger_of_the_first_revision_migrates_to_block_legs(database_url: str) -> None:
+def test_a_ledger_of_revision_0002_migrates_to_block_legs(database_url: str) -> None:
     engine = connect(database_url)
     try:
         with engine.begin() as conn:
             t.metadata.create_all(conn, tables=[x for x in LEDGER_TABLES if x is not t.block_legs])
             conn.execute(sa.text("CREATE TABLE sim_alembic_version (version_num VARCHAR(32))"))
-            conn.execute(sa.text("INSERT INTO sim_alembic_version VALUES ('0001')"))
+            conn.execute(sa.text("INSERT INTO sim_alembic_version VALUES ('0002')"))
         migrate(engine)
         assert t.block_legs.name in sa.inspect(engine).get_table_names()
         with engine.connect() as conn:
-            assert revision(conn) == "0002"
+            assert revision(conn) == "0003"
     finally:
         engine.dispose()
 

@@ -130,3 +130,14 @@ def test_the_fixed_calendar_finds_the_same_next_session(nyse: ExchangeCalendar) 
     for at in (et(2026, 12, 24, 8, 0), et(2026, 12, 24, 12, 0), et(2026, 12, 24, 13, 0)):
         assert fixed.next_session(at) == nyse.next_session(at)
         assert isinstance(fixed.next_session(at), Session)
+
+
+def test_a_calendar_of_one_day_or_of_a_weekend_has_its_sessions_and_no_more() -> None:
+    one = ExchangeCalendar(start=date(2026, 11, 20), end=date(2026, 11, 20))
+    assert [s.day for s in one.sessions(date(2026, 11, 20), date(2026, 11, 20))] == [
+        date(2026, 11, 20)
+    ]
+    weekend = ExchangeCalendar(start=date(2026, 11, 21), end=date(2026, 11, 22))
+    assert list(weekend.sessions(date(2026, 11, 21), date(2026, 11, 22))) == []
+    with pytest.raises(CalendarUnavailable):
+        weekend.session(date(2026, 11, 23))  # the padding asked of the library is not covered

@@ -26,11 +26,9 @@ import sqlalchemy as sa
 
 from rebal.adapters.brokers.simulated import tables as t
 from rebal.adapters.brokers.simulated.ledger import (
-    INSERT_ORDER,
     INSERT_REQUEST,
     OMNIBUS,
     AccountBook,
-    OrderRecord,
     find_orders,
     load_books,
     plain,
@@ -70,17 +68,20 @@ def receive_block(
         matching.run_due(conn, book, now)
     save_books(conn, books.values())
     short = _unfunded(order, legs, books)
-    if short:
-        refused = _refused(conn, order, short, now)
-        conn.execute(INSERT_REQUEST, request_row(now, "submit", refused, refused.state.value))
-        return refused.reported()
-    moves = _funding(order.symbol, order.side, legs)
+    moves = [] if short else _funding(order.symbol, order.side, legs)
     _move(conn, moves)
     (omnibus,) = load_books(conn, [OMNIBUS]).values()
-    record = matching.receive(conn, omnibus, order, now)
-    if record.state is OrderState.REJECTED:
-        _move(conn, [(a, s, -q) for a, s, q in moves])
+    if short:  # refused before the market sees it: recorded rejected, nothing moved
+        record = arrival(order, now, -1, OrderState.REJECTED, short)
+        omnibus.received.append(record)
     else:
+        record = matching.receive(conn, omnibus, order, now, -1)
+        if record.state is OrderState.REJECTED:
+            _move(conn, [(a, s, -q) for a, s, q in moves])
+        else:
+            matching.run_due(conn, omnibus, now)
+    save_books(conn, [omnibus])  # the block stored before its legs name it
+    if record.state is not OrderState.REJECTED:
         conn.execute(
             sa.insert(t.block_legs),
             [
@@ -94,8 +95,6 @@ def receive_block(
                 for leg in legs
             ],
         )
-        matching.run_due(conn, omnibus, now)
-    save_books(conn, [omnibus])
     conn.execute(INSERT_REQUEST, request_row(now, "submit", record, record.state.value))
     return record.reported()
 
@@ -222,13 +221,6 @@ def _unfunded(
                     f"{leg.notional}, account {leg.account} has {power}"
                 )
     return ""
-
-
-def _refused(conn: sa.Connection, order: Order, reason: str, now: datetime) -> OrderRecord:
-    """The block recorded ``rejected`` with ``reason``, nothing moved."""
-    record = arrival(order, now, OrderState.REJECTED, reason)
-    record.seq = int(conn.execute(INSERT_ORDER, record.values()).scalar_one())
-    return record
 
 
 def _funding(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from functools import partial
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -35,12 +36,14 @@ from rebal.adapters.brokers.simulated.ledger import (
     buying_power,
     find_orders,
     load_books,
+    orders_of,
     read_fills,
     read_orders,
     read_positions,
     request_row,
     save_books,
     share_units,
+    taken_references,
 )
 from rebal.adapters.brokers.simulated.market import Market
 from rebal.adapters.brokers.simulated.matching import MatchingEngine, check_expressible
@@ -50,11 +53,13 @@ from rebal.domain.ids import AccountId, ClientOrderId, Symbol
 from rebal.domain.money import Money, Quantity, to_cents
 from rebal.domain.order import Fill, Order
 from rebal.ports.broker import (
+    AccountReport,
     Allocation,
     BlockLeg,
     BrokerError,
     BrokerOrder,
     BrokerUnavailable,
+    Deposit,
     DuplicateOrder,
     InvalidOrder,
     Opening,
@@ -69,8 +74,9 @@ T = TypeVar("T")
 
 
 class SimulatedBroker:
-    """A :class:`rebal.ports.broker.Broker` (and :class:`~rebal.ports.broker.OpensAccounts`)
-    over its own ledger in ``database`` (a URL or an engine), created or migrated on first use."""
+    """A :class:`rebal.ports.broker.Broker` (and :class:`~rebal.ports.broker.OpensAccounts`,
+    :class:`~rebal.ports.broker.TakesDeposits`) over its own ledger in ``database`` (a URL or an
+    engine), created or migrated on first use."""
 
     name = "sim"
 
@@ -99,12 +105,17 @@ class SimulatedBroker:
 
     # -- faults around a call -----------------------------------------------------------------
 
-    def _call(self, operation: str, subject: str, work: Callable[[], T]) -> T:
-        """Do ``work``, unless the call meets an injected fault: then it is not done (a
-        disconnect before the request reached the broker) or done with its answer lost (a
-        disconnect after, a timeout: the clock moves on by the timeout), and the caller gets
+    def _call(self, operation: str, subject: str, work: Callable[[], T], *also: str) -> T:
+        """Do ``work``, unless the call meets an injected fault (of ``operation``, or of one of
+        the operations it answers for too, ``also``): then it is not done (a disconnect before
+        the request reached the broker) or done with its answer lost (a disconnect after, a
+        timeout: the clock moves on by the timeout), and the caller gets
         :class:`BrokerUnavailable` either way."""
-        lost = self._faults.call(self.engine, operation, subject, self.clock.now())
+        now = self.clock.now()
+        for asked in (operation, *also):
+            lost = self._faults.call(self.engine, asked, subject, now)
+            if lost is not None:
+                break
         if lost is None:
             return work()
         if lost is not Lost.BEFORE:
@@ -113,8 +124,8 @@ class SimulatedBroker:
         if lost is Lost.TIMEOUT:
             seconds = self.settings.faults.timeout.seconds
             self.clock.sleep(seconds)
-            raise BrokerUnavailable(f"{operation} {subject}: no answer within {seconds:g} s")
-        raise BrokerUnavailable(f"{operation} {subject}: connection lost ({lost})")
+            raise BrokerUnavailable(f"{asked} {subject}: no answer within {seconds:g} s")
+        raise BrokerUnavailable(f"{asked} {subject}: connection lost ({lost})")
 
     def _catch_up(self, conn: sa.Connection, account: AccountId) -> AccountBook:
         book = AccountBook.load(conn, account)
@@ -178,6 +189,42 @@ class SimulatedBroker:
             ]
             conn.execute(sa.insert(t.transfers), cash_in + shares_in)
         return frozenset(new)
+
+    def deposit(self, deposits: Sequence[Deposit]) -> frozenset[str]:
+        """Credit each deposit whose reference the ledger has not taken, as a transfer-in of
+        cash recorded under its reference, all in one transaction (a
+        :class:`~rebal.ports.broker.TakesDeposits` call; like opening accounts, it meets no
+        injected fault); returns the references credited now. An account not open raises
+        :class:`UnknownAccount` and nothing is credited."""
+        wanted = {d.reference: d for d in deposits}
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            # the accounts' rows locked first, so two callers with one reference take turns
+            books = self._catch_up_books(conn, {d.account for d in wanted.values()})
+            missing = sorted({d.account for d in wanted.values()} - set(books))
+            if missing:
+                raise UnknownAccount(f"the simulated broker keeps no account {missing[0]}")
+            taken = taken_references(conn, list(wanted))
+            new = [d for ref, d in sorted(wanted.items()) if ref not in taken]
+            for d in new:
+                books[d.account].cash = Money(books[d.account].cash + d.amount)
+            save_books(conn, books.values())
+            if new:
+                conn.execute(
+                    sa.insert(t.transfers),
+                    [
+                        {
+                            "account": d.account,
+                            "at": now,
+                            "symbol": None,
+                            "quantity": None,
+                            "amount": d.amount,
+                            "reference": d.reference,
+                        }
+                        for d in new
+                    ],
+                )
+        return frozenset(d.reference for d in new)
 
     # -- block orders (rebal.ports.broker.TradesBlocks) ---------------------------------------
 
@@ -254,7 +301,8 @@ class SimulatedBroker:
                         requests.append(request_row(now, "submit", order, "duplicate"))
                         answers[k] = DuplicateOrder(known[order.client_order_id].reported())
                     else:
-                        record = self._matching.receive(conn, book, order, now)
+                        seq = -1 - len(fresh)  # provisional, in the order received
+                        record = self._matching.receive(conn, book, order, now, seq)
                         self._matching.run_due(conn, book, now)
                         known[order.client_order_id] = record
                         fresh.append((k, record))
@@ -350,18 +398,20 @@ class SimulatedBroker:
         return self._call("buying_power", "", lambda: self._buying_powers(accounts))
 
     def _buying_powers(self, accounts: Sequence[AccountId]) -> dict[AccountId, Money]:
-        books = self._books_now(accounts)
+        with self.engine.begin() as conn:
+            books = self._books_now(conn, accounts)
         return {a: buying_power(books[a].cash, books[a].working.values()) for a in accounts}
 
-    def _books_now(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountBook]:
-        """The books of ``accounts`` caught up to now and saved, in one transaction; an
+    def _books_now(
+        self, conn: sa.Connection, accounts: Sequence[AccountId]
+    ) -> dict[AccountId, AccountBook]:
+        """The books of ``accounts`` caught up to now and saved in ``conn``'s transaction; an
         account the broker does not keep raises :class:`UnknownAccount`."""
-        with self.engine.begin() as conn:
-            books = self._catch_up_books(conn, accounts)
-            for account in accounts:
-                if account not in books:
-                    raise UnknownAccount(f"the simulated broker keeps no account {account}")
-            save_books(conn, books.values())
+        books = self._catch_up_books(conn, accounts)
+        for account in accounts:
+            if account not in books:
+                raise UnknownAccount(f"the simulated broker keeps no account {account}")
+        save_books(conn, books.values())
         return books
 
     def holdings(
@@ -375,9 +425,31 @@ class SimulatedBroker:
     def _many_holdings(
         self, accounts: Sequence[AccountId]
     ) -> dict[AccountId, tuple[Money, Mapping[Symbol, Quantity]]]:
-        books = self._books_now(accounts)
+        with self.engine.begin() as conn:
+            books = self._books_now(conn, accounts)
         return {
             a: (books[a].cash, {s: q for s, q in sorted(books[a].positions.items()) if q != 0})
+            for a in accounts
+        }
+
+    def account_reports(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountReport]:
+        """Each account's cash, buying power, positions and orders as of now, in one
+        transaction (the :class:`~rebal.ports.broker.ReportsAccounts` call; it meets the faults
+        of ``cash``, ``buying_power``, ``positions`` and ``orders``)."""
+        work = partial(self._account_reports, accounts)
+        return self._call("cash", "", work, "buying_power", "positions", "orders")
+
+    def _account_reports(self, accounts: Sequence[AccountId]) -> dict[AccountId, AccountReport]:
+        with self.engine.begin() as conn:
+            books = self._books_now(conn, accounts)
+            sent = orders_of(conn, accounts)
+        return {
+            a: AccountReport(
+                cash=books[a].cash,
+                buying_power=buying_power(books[a].cash, books[a].working.values()),
+                positions={s: q for s, q in sorted(books[a].positions.items()) if q != 0},
+                orders=sent[a],
+            )
             for a in accounts
         }
 

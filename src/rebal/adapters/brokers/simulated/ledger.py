@@ -296,7 +296,7 @@ _POSITION = (t.positions.c.account == sa.bindparam("b_account")) & (
 )
 _UPDATE_POSITION = sa.update(t.positions).where(_POSITION).values(quantity=sa.bindparam("quantity"))
 _DELETE_POSITION = sa.delete(t.positions).where(_POSITION)
-INSERT_ORDER = sa.insert(t.orders).returning(t.orders.c.seq)
+_INSERT_ORDERS = sa.insert(t.orders).returning(t.orders.c.seq, sort_by_parameter_order=True)
 INSERT_REQUEST = sa.insert(t.requests)
 _INSERT_FILLS = sa.insert(t.fills)
 _INSERT_POSITION = sa.insert(t.positions)
@@ -318,6 +318,16 @@ def find_orders(
         rows = conn.execute(_ORDERS.where(t.orders.c.client_order_id.in_(chunk)))
         found.update((o.client_order_id, o) for o in map(OrderRecord.from_row, rows))
     return found
+
+
+def taken_references(conn: sa.Connection, references: Sequence[str]) -> set[str]:
+    """The transfer references among ``references`` the ledger already has."""
+    r = t.transfers.c.reference
+    return {
+        ref
+        for chunk in _chunks(sorted(set(references)))
+        for ref in conn.execute(sa.select(r).where(r.in_(chunk))).scalars()
+    }
 
 
 def request_row(
@@ -371,6 +381,19 @@ def read_orders(
     else:
         rows = conn.execute(_ORDERS)
     return [OrderRecord.from_row(r) for r in rows]
+
+
+def orders_of(
+    conn: sa.Connection, accounts: Sequence[AccountId]
+) -> dict[AccountId, list[BrokerOrder]]:
+    """Every order of each of ``accounts``, oldest first, as reported (an account without any
+    has an empty list)."""
+    found: dict[AccountId, list[BrokerOrder]] = {a: [] for a in accounts}
+    for chunk in _chunks(sorted(found)):
+        for row in conn.execute(_ORDERS.where(t.orders.c.account.in_(chunk))):
+            record = OrderRecord.from_row(row)
+            found[record.account].append(record.reported())
+    return found
 
 
 def read_fills(
@@ -442,7 +465,8 @@ def buying_power(cash: Money, working: Iterable[OrderRecord]) -> Money:
 @dataclass(slots=True)
 class AccountBook:
     """One account's cash, positions and working orders, loaded (and, on PostgreSQL, locked)
-    for one transaction; changes are kept here until :func:`save_books`."""
+    for one transaction; changes are kept here until :func:`save_books`. An order received in
+    the transaction (``received``) goes by a provisional, negative ``seq`` until then."""
 
     account: AccountId
     cash: Money
@@ -450,6 +474,7 @@ class AccountBook:
     working: dict[int, OrderRecord] = field(default_factory=dict)
     fills: list[dict[str, Any]] = field(default_factory=list)
     touched: set[int] = field(default_factory=set)
+    received: list[OrderRecord] = field(default_factory=list)
     _held: frozenset[Symbol] = frozenset()
     _cash_was: Money = NO_MONEY
 
@@ -506,9 +531,29 @@ def load_books(conn: sa.Connection, accounts: Iterable[AccountId]) -> dict[Accou
     return books
 
 
+def _store_received(conn: sa.Connection, books: Sequence[AccountBook]) -> None:
+    """Insert the orders ``books`` received, as they stand now, in one statement, and give each
+    (and its fills) its ``seq``: the database's, in the order received."""
+    received = sorted((r for b in books for r in b.received), key=lambda r: -r.seq)
+    if not received:
+        return
+    rows = conn.execute(_INSERT_ORDERS, [r.values() for r in received])
+    renumbered = {r.seq: int(seq) for r, (seq,) in zip(received, rows, strict=True)}
+    for book in books:
+        book.working = {renumbered.get(k, k): o for k, o in book.working.items()}
+        book.touched = {k for k in book.touched if k not in renumbered}  # inserted as they are
+        for fill in book.fills:
+            fill["order_seq"] = renumbered.get(fill["order_seq"], fill["order_seq"])
+        for record in book.received:
+            record.seq = renumbered[record.seq]
+        book.received = []
+
+
 def save_books(conn: sa.Connection, books: Iterable[AccountBook]) -> None:
-    """Write the changed cash, positions and orders (those in ``touched``) and the new fills
-    of ``books``, each kind with one statement for the lot."""
+    """Write the orders received, the changed cash, positions and orders (those in
+    ``touched``) and the new fills of ``books``, each kind with one statement for the lot."""
+    books = list(books)
+    _store_received(conn, books)
     cash: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []

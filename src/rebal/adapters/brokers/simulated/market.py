@@ -3,8 +3,9 @@ what price, and how much a notional buys.
 
 * **Hours** come from the calendar: an order trades from its session's open (included) to its
   close (excluded); an extended-hours order also before the open and after the close by the
-  settings' margins. A day order expires at the end of the session it was sent in (or, sent
-  while the market is closed, the next one).
+  settings' margins (by default the pre-market and after-hours of
+  :mod:`rebal.compliance.hours`, the window pre-trade compliance allows). A day order expires
+  at the end of the session it was sent in (or, sent while the market is closed, the next one).
 * **Price**: the quote at the fill's instant moved against the order by the slippage (buys pay
   more, sells get less) and rounded against it to the settings' decimals.
 * **Amounts**: a fill moves exactly ``amount_of(quantity, price)`` of cash; a notional buy
@@ -14,24 +15,16 @@ what price, and how much a notional buys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from rebal.adapters.brokers.simulated.settings import SimulatorSettings
+from rebal.compliance.hours import Window, extended_window
 from rebal.domain.money import QUANTITY_STEP, Money, Quantity
 from rebal.domain.order import OrderType, Side
 from rebal.ports.calendar import MarketCalendar
 
 _BPS = Decimal(10_000)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A stretch of time in which an order may trade: ``start`` included, ``end`` excluded."""
-
-    start: datetime
-    end: datetime
 
 
 class Market:
@@ -47,8 +40,7 @@ class Market:
     def window(self, at: datetime, extended: bool) -> Window:
         """The window trading at ``at`` or, when none is, the next one."""
         before, after = (self._before, self._after) if extended else (timedelta(0), timedelta(0))
-        session = self.calendar.next_session(at - after)
-        return Window(session.open - before, session.close + after)
+        return extended_window(self.calendar.next_session(at - after), before, after)
 
     def fill_price(self, quote: Decimal, side: Side) -> Decimal:
         """``quote`` moved and rounded against the order."""

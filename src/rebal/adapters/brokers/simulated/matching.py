@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from rebal.adapters.brokers.simulated.draws import draw, happens, split
 from rebal.adapters.brokers.simulated.faults import Faults
 from rebal.adapters.brokers.simulated.ledger import (
-    INSERT_ORDER,
     AccountBook,
     OrderRecord,
     plain,
@@ -55,10 +54,16 @@ def broker_order_id(client_order_id: ClientOrderId) -> BrokerOrderId:
 
 
 def arrival(
-    order: Order, now: datetime, state: OrderState = OrderState.ACCEPTED, reason: str = ""
+    order: Order,
+    now: datetime,
+    seq: int,
+    state: OrderState = OrderState.ACCEPTED,
+    reason: str = "",
 ) -> OrderRecord:
-    """``order`` as the ledger records it when it arrives at ``now``, before any plan."""
+    """``order`` as the ledger records it when it arrives at ``now``, before any plan, under
+    the provisional ``seq`` (negative) until :func:`~.ledger.save_books` stores it."""
     return OrderRecord(
+        seq=seq,
         client_order_id=order.client_order_id,
         broker_order_id=broker_order_id(order.client_order_id),
         account=order.account,
@@ -118,18 +123,19 @@ class MatchingEngine:
     # -- arrival ------------------------------------------------------------------------------
 
     def receive(
-        self, conn: sa.Connection, book: AccountBook, order: Order, now: datetime
+        self, conn: sa.Connection, book: AccountBook, order: Order, now: datetime, seq: int
     ) -> OrderRecord:
-        """Check and record ``order`` (accepted or rejected); an accepted order joins the
-        book's working orders."""
-        record = arrival(order, now)
+        """Check ``order`` and make its record (accepted or rejected) under the provisional
+        ``seq`` (negative) until :func:`~.ledger.save_books` stores it; an accepted order joins
+        the book's working orders."""
+        record = arrival(order, now, seq)
         problem = _form_problem(order) or self._plan(conn, book, record, now)
         if problem is not None:
             record.state = OrderState.REJECTED
             record.reason = problem
             record.plan = ()
             record.next_event_at = record.expires_at = None
-        record.seq = int(conn.execute(INSERT_ORDER, record.values()).scalar_one())
+        book.received.append(record)
         if record.working:
             book.working[record.seq] = record
         return record

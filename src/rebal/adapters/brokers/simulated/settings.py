@@ -9,12 +9,14 @@ faults. ``docs/broker.md`` lists every key with an example.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rebal.adapters.config_file import ConfigFileError, read_config
+from rebal.compliance.hours import AFTER_HOURS, PRE_MARKET
 
 #: The broker calls a timeout or a disconnect can be injected into.
 Operation = Literal[
@@ -50,8 +52,8 @@ class ExtendedHours(_Strict):
     defaults are the pre-market from 04:00 and the after-hours to 20:00 New York time, as
     durations from the calendar's open and close, so an early close moves them too)."""
 
-    before_open_minutes: int = Field(default=330, ge=0, le=720)
-    after_close_minutes: int = Field(default=240, ge=0, le=720)
+    before_open_minutes: int = Field(default=PRE_MARKET // timedelta(minutes=1), ge=0, le=720)
+    after_close_minutes: int = Field(default=AFTER_HOURS // timedelta(minutes=1), ge=0, le=720)
 
 
 class CallFault(_Strict):

@@ -1,11 +1,11 @@
 """The simulated broker's own ledger: its tables, apart from rebal's book.
 
 The broker is a counterparty, so it keeps its own record of what it was sent and what it did:
-accounts and their cash, positions, the transfers that opened them, every order received, every
-fill, every request that reached it, and every fault the simulator injected. Reconciliation
-compares rebal's book against this record. The tables live in their own ``MetaData``, all named
-``sim_*``, with their own migration history (``sim_alembic_version``), in the same database as
-the book by default.
+accounts and their cash, positions, the transfers that opened or funded them, every order
+received, every fill, every request that reached it, and every fault the simulator injected.
+Reconciliation compares rebal's book against this record. The tables live in their own
+``MetaData``, all named ``sim_*``, with their own migration history (``sim_alembic_version``),
+in the same database as the book by default.
 
 Money and quantities are exact: stored as integers of their smallest unit (cents; 10^-9 of a
 share or of a price), never as floating point, so SQLite and PostgreSQL hold the same values.
@@ -123,7 +123,8 @@ positions = sa.Table(
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
-#: What opened an account: one row for its cash, one per position brought in.
+#: What opened an account (one row for its cash, one per position brought in) and each deposit
+#: since, under its reference (the cash flow it settles; NULL for an opening), taken once.
 transfers = sa.Table(
     "sim_transfers",
     metadata,
@@ -133,6 +134,8 @@ transfers = sa.Table(
     sa.Column("symbol", SymbolKey, nullable=True),  # NULL: cash
     sa.Column("quantity", Shares, nullable=True),
     sa.Column("amount", Money, nullable=True),
+    sa.Column("reference", OrderKey, nullable=True),
+    sa.Index("ix_sim_transfers_reference", "reference", unique=True),
 )
 
 orders = sa.Table(

@@ -1,4 +1,4 @@
-"""Price histories for the backtest lab: the shipped Shiller series and users' CSV files.
+"""Read the backtest lab's price histories: the shipped Shiller series and users' CSV files.
 
 A history is a (T, K) array of positive prices (or total-return index levels) on T strictly
 increasing dates for K symbols. Users' files come in two shapes:
@@ -22,6 +22,10 @@ Every problem found (unparsable date or price, gap, duplicate, non-positive pric
 -100 % or less, unsorted dates) is collected and raised as one
 :class:`rebal.errors.InputError` naming the file and the line, so nothing is simulated on a
 half-read history.
+
+Numbers are read by :func:`rebal.io.sheet.parse_float` and symbols normalised by
+:func:`rebal.domain.ids.symbol`, as in every other file; the lab
+(:mod:`rebal.backtest`) takes the :class:`PriceHistory` made here and reads no file.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rebal.backtest.history import PriceHistory as PriceHistory  # what the readers return
+from rebal.backtest.history import PriceHistory
 from rebal.core.types import FloatArray
 from rebal.domain.ids import symbol
 from rebal.errors import InputError, Problem
+from rebal.io.sheet import parse_float
 
 SHIPPED_NAME = "shiller_us_stock_bond_monthly.csv"
 LONG_HEADERS = (("date", "symbol", "price"), ("date", "symbol", "return"))
@@ -139,12 +144,13 @@ def _number(
     if not text:
         problems.append(Problem(label, line, column, f"missing {what} (gap)"))
         return math.nan
-    try:
-        percent = what == "return" and text.endswith("%")
-        value = float(text[:-1]) / 100.0 if percent else float(text)
-    except ValueError:
+    percent = what == "return" and text.endswith("%")
+    value = parse_float(text[:-1] if percent else text)
+    if value is None:
         problems.append(Problem(label, line, column, f"not a number: {text!r}"))
         return math.nan
+    if percent:
+        value /= 100.0
     if not math.isfinite(value):
         problems.append(Problem(label, line, column, f"not a finite number: {text!r}"))
         return math.nan

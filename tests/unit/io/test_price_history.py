@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rebal.backtest.data import load_many, load_prices, load_shipped
 from rebal.errors import InputError
+from rebal.io.price_history import load_many, load_prices, load_shipped
+from rebal.io.sheet import parse_float
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "data"
@@ -233,3 +236,38 @@ def test_several_files_report_what_does_not_fit_together(
     with pytest.raises(InputError) as caught:
         load_many([a, _write(tmp_path, second, "b.csv")])
     assert expected in str(caught.value)
+
+
+def test_numbers_as_programs_write_floats_load(tmp_path: Path) -> None:
+    # pandas writes a small return as 1.5e-05: the exponent is read, as Python reads it.
+    text = "date,A,B\n2020-01-31,1e2,+.5\n2020-02-29,1.01E2,0.55\n"
+    np.testing.assert_array_equal(
+        load_prices(_write(tmp_path, text)).prices, [[100, 0.5], [101, 0.55]]
+    )
+    returns = "date,A\n2020-01-31,0\n2020-02-29,1.5e-05\n2020-03-31,2e-1%\n"
+    levels = load_prices(_write(tmp_path, returns, "r.csv"), returns=True).prices[:, 0]
+    np.testing.assert_allclose(levels, [1, 1.000015, 1.000015 * 1.002])
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("nan", "not a number: 'nan'"),
+        ("inf", "not a number: 'inf'"),
+        ("1_000", "not a number: '1_000'"),
+        ("1,5", "not a number: '1,5'"),
+        ("1e999", "not a finite number: '1e999'"),
+    ],
+)
+def test_what_is_not_a_price_is_named(tmp_path: Path, cell: str, expected: str) -> None:
+    text = f'date,A\n2020-01-02,1\n2020-01-03,"{cell}"\n'
+    with pytest.raises(InputError) as caught:
+        load_prices(_write(tmp_path, text))
+    assert f"prices.csv line 3, column A: {expected}" in str(caught.value)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_finite_float_reads_back_as_written(value: float) -> None:
+    # str and repr of a float (1e-05, 1.5e+300, -0.0) and the shortest round trip.
+    assert parse_float(repr(value)) == value
+    assert parse_float(f" {value:.17g} ") == value

@@ -1,7 +1,7 @@
 """Block orders: the legs each block order was funded by and allocated to (``sim_block_legs``).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from rebal.adapters.brokers.simulated.tables import block_legs
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
