@@ -8,26 +8,46 @@ before the buys,
 it covers the buys as sized from the cash the sells actually raised, against the broker's buying
 power then. A leg an earlier attempt of the run already began sending is not checked again.
 
-A run with any violation is blocked: in one unit of work each violation is recorded as a run
-event (:func:`rebal.services.compliance.violation_note`), the run's unsent intents are canceled,
-the run ends ``error`` with the reason ``blocked by compliance: CODE: message; ...`` and its
-``run.blocked`` alert goes to the outbox (:mod:`rebal.services.run_notices`).
+Each violation is recorded as a run event (:func:`rebal.services.compliance.violation_note`).
+When some accounts of the leg pass and the others break a rule that concerns them alone, the
+failing accounts are held back (:func:`_hold`) and the others go: in one unit of work each held
+account's unsent intents are canceled with the reason ``blocked by compliance: CODE: message;
+...`` (its violations), an event names the accounts held, and a ``run.held`` alert per held
+account goes to the outbox (:func:`rebal.services.run_notices.held_notice`). The run's events
+are what keeps the hold: :func:`held_accounts` reads them back, so sizing the buys (also after a
+crash and resume) leaves the held accounts out and the run's end lists them.
+
+The whole run is blocked instead when every account of the leg fails (a single-account run
+always), when a violation is run-wide (``MARKET_CLOSED``: the market's hours, or no calendar to
+tell them), or when the broker does not answer (it is asked for its accounts once before any
+account is held, so a fact missing because the broker is unreachable never holds only some
+accounts): in one unit of work the run's unsent intents are canceled, the run ends ``error``
+with the reason ``blocked by compliance: CODE: message; ...`` and its ``run.blocked`` alert goes
+to the outbox (:mod:`rebal.services.run_notices`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from rebal.compliance.rules import ComplianceReport
-from rebal.domain.ids import RunId
+from rebal.compliance.codes import Code
+from rebal.compliance.rules import ComplianceReport, Violation
+from rebal.domain.ids import AccountId, RunId
 from rebal.domain.order import Order, OrderState, Side
-from rebal.domain.run import Run, RunState
-from rebal.ports.broker import Broker
+from rebal.domain.run import Run, RunEvent, RunState
+from rebal.ports.broker import Broker, BrokerError
 from rebal.ports.clock import Clock
 from rebal.ports.storage import Store
-from rebal.services.compliance import RunCompliance, blocked_reason, check_leg, violation_note
+from rebal.services.compliance import (
+    RecordedViolation,
+    RunCompliance,
+    blocked_reason,
+    check_leg,
+    recorded_violations,
+    violation_note,
+)
 from rebal.services.order_terms import OrderTerms
-from rebal.services.run_notices import queue_run_notices
+from rebal.services.run_notices import held_notice, queue_run_notices
 from rebal.services.runs import client_order_id
 
 
@@ -101,6 +121,78 @@ def _block(
         return done
 
 
+#: Violations that concern every account of a run alike: one of them blocks the whole run.
+RUN_WIDE = frozenset({Code.MARKET_CLOSED})
+
+
+def held_accounts(events: Iterable[RunEvent]) -> dict[AccountId, str]:
+    """The accounts a run's ``events`` record as held back by compliance, each with its
+    reason (``blocked by compliance: CODE: message; ...``), in the order they were held. Only
+    a run not blocked as a whole holds accounts: every violation of it is an account's."""
+    found: dict[AccountId, list[RecordedViolation]] = {}
+    for recorded in recorded_violations(events):
+        found.setdefault(recorded.account, []).append(recorded)
+    reports = [
+        ComplianceReport(account, kept[0].at, tuple(Violation(v.code, v.message) for v in kept))
+        for account, kept in found.items()
+    ]
+    return {r.account: blocked_reason([r]) for r in reports}
+
+
+def _answers(broker: Broker) -> bool:
+    """Whether the broker answers at all (asked for its accounts)."""
+    try:
+        broker.accounts()
+    except BrokerError:
+        return False
+    return True
+
+
+def _hold(
+    store: Store,
+    run: RunId,
+    leg: str,
+    reports: Sequence[ComplianceReport],
+    *,
+    clock: Clock,
+    actor: str,
+    channels: Sequence[str],
+) -> Run:
+    """Hold back the accounts of ``reports`` (each failed) and let the run go on."""
+    now = clock.now()
+    with store.unit_of_work(actor=actor, reason=f"run {run}: accounts held by compliance") as uow:
+        current = uow.runs.get(run, for_update=True)
+        assert current is not None
+        if current.state.terminal:
+            return current
+        reasons = {r.account: blocked_reason([r]) for r in reports}
+        for report in reports:
+            for violation in report.violations:
+                uow.runs.note(run, now, violation_note(leg, report.account, violation))
+        uow.orders.update(
+            [
+                o.advance(OrderState.CANCELED, reason=reasons[o.account])
+                for o in uow.orders.for_run(run)
+                if o.state is OrderState.NEW and o.account in reasons
+            ]
+        )
+        uow.runs.note(
+            run,
+            now,
+            f"compliance held back {len(reasons)} account(s) at the {leg} leg, their unsent "
+            f"orders canceled: {', '.join(reasons)}; the run's other accounts trade",
+        )
+        for report in reports:
+            violations = [
+                RecordedViolation(now, leg, report.account, v.code, v.message)
+                for v in report.violations
+            ]
+            notice = held_notice(run, report.account, now, reasons[report.account], violations)
+            uow.outbox.add(notice, channels)
+        uow.commit()
+        return current
+
+
 def comply(
     store: Store,
     broker: Broker,
@@ -113,7 +205,7 @@ def comply(
     channels: Sequence[str],
 ) -> Run | None:
     """Check ``run``'s ``side`` leg about to be sent: the run, ended ``error``, when blocked;
-    ``None`` when the leg may go."""
+    ``None`` when the leg may go (its failing accounts held back, when only some fail)."""
     orders = _leg(store, run, side, actor)
     if not orders:
         return None
@@ -126,7 +218,12 @@ def comply(
         actor=actor,
         resized_buys=side is Side.SELL,
     )
-    if all(r.passed for r in reports):
+    failed = [r for r in reports if not r.passed]
+    if not failed:
         return None
     leg = "sells" if side is Side.SELL else "buys"
-    return _block(store, run, leg, reports, clock=clock, actor=actor, channels=channels)
+    run_wide = any(r.codes & RUN_WIDE for r in failed)
+    if len(failed) == len(reports) or run_wide or not _answers(broker):
+        return _block(store, run, leg, reports, clock=clock, actor=actor, channels=channels)
+    done = _hold(store, run, leg, failed, clock=clock, actor=actor, channels=channels)
+    return done if done.state.terminal else None
