@@ -444,8 +444,10 @@ def test_wash_sale_a_household_sale_at_a_loss_or_near_break_even_holds_the_buyer
     try:
         done = _run(desk)
         assert done.state is RunState.COMPLETED_ADJUSTED, done.reason
-        assert "account A2 held back: blocked by compliance: WASH_SALE: buying VTI may wash a" \
+        assert (
+            "account A2 held back: blocked by compliance: WASH_SALE: buying VTI may wash a"
             " loss: VTI was sold in account A1" in done.reason
+        )
         assert "buying BND" not in done.reason
         assert {(v.leg, v.account) for v in _violations(desk, done)} == {("sells", A2)}
         assert {o.account for o in desk.broker.orders()} == {A1}
