@@ -10,7 +10,9 @@ docs/runs.md.
 Pre-trade compliance always runs (docs/compliance.md): ``--compliance-config FILE`` gives the
 firm's restricted list, position limits, quote age and barred accounts. A run it blocks is
 printed as any other, each violation goes to stderr on a line of its own starting with its
-code, and the command exits 1.
+code, and the command exits 1. An account a run of several holds back (its other accounts
+trading) has its violations printed the same way, but the command exits 0 unless a run was
+blocked.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from rebal.io.exact_json import exact_document
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.compliance import (
+    BLOCKED,
     ComplianceConfig,
     ComplianceConfigError,
     RunCompliance,
@@ -186,12 +189,12 @@ def _compliance_config(path: Path | None) -> ComplianceConfig:
 
 
 def _report_blocked(views: list[RunView]) -> None:
-    """Each violation of a blocked run on stderr, one line each starting with its code; exit 1
-    when any run was blocked."""
+    """Each violation of a run on stderr (a run blocked, or an account a run held back), one
+    line each starting with its code; exit 1 when any run was blocked."""
     blocked = False
     for view in views:
+        blocked |= view.run.state is RunState.ERROR and view.run.reason.startswith(BLOCKED)
         for v in recorded_violations(view.events):
-            blocked = True
             sys.stderr.write(  # one line each, never wrapped: scripts read them
                 f"{v.code}: {v.message} (account {v.account}, {v.leg} leg, run {view.run.id})\n"
             )
