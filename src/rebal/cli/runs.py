@@ -60,10 +60,10 @@ from rebal.io.exact_json import exact_document
 from rebal.ports.storage import Store
 from rebal.proposing import CorePlanner
 from rebal.services.compliance import (
-    BLOCKED,
     ComplianceConfig,
     ComplianceConfigError,
     RunCompliance,
+    blocked,
     compliance_config,
     recorded_violations,
 )
@@ -71,6 +71,7 @@ from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
 from rebal.services.order_terms import Algo, OrderTerms
 from rebal.services.reconcile import run_flags
 from rebal.services.requests import Bands, ProposeRequest, RequestError, TaxOptions
+from rebal.services.run_compliance import held_accounts
 from rebal.services.runs import (
     DEFAULT_MAX_PRICE_AGE,
     EXCHANGE_TZ,
@@ -191,14 +192,14 @@ def _compliance_config(path: Path | None) -> ComplianceConfig:
 def _report_blocked(views: list[RunView]) -> None:
     """Each violation of a run on stderr (a run blocked, or an account a run held back), one
     line each starting with its code; exit 1 when any run was blocked."""
-    blocked = False
+    stopped = False
     for view in views:
-        blocked |= view.run.state is RunState.ERROR and view.run.reason.startswith(BLOCKED)
+        stopped |= blocked(view.run)
         for v in recorded_violations(view.events):
             sys.stderr.write(  # one line each, never wrapped: scripts read them
                 f"{v.code}: {v.message} (account {v.account}, {v.leg} leg, run {view.run.id})\n"
             )
-    if blocked:
+    if stopped:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -557,6 +558,10 @@ def run_document(view: RunView) -> dict[str, Any]:
             for f in run_flags(run.id, view.events)
         ],
         "violations": [v.to_row() for v in recorded_violations(view.events)],
+        "held": [
+            {"account": account, "reason": reason}
+            for account, reason in ({} if blocked(run) else held_accounts(view.events)).items()
+        ],
     }
 
 

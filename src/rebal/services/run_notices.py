@@ -42,7 +42,7 @@ from rebal.domain.notification import Notification, NotificationKind
 from rebal.domain.order import Order, OrderState
 from rebal.domain.run import Run, RunState
 from rebal.ports.storage import UnitOfWork
-from rebal.services.compliance import BLOCKED, RecordedViolation, recorded_violations
+from rebal.services.compliance import RecordedViolation, blocked, recorded_violations
 from rebal.services.reconcile import AccountReconciliation, AllocationCheck, break_text
 
 _ALERTS = {RunState.TIMEOUT: "order.delayed", RunState.ERROR: "run.error"}
@@ -162,12 +162,8 @@ def queue_run_notices(uow: UnitOfWork, run: Run, channels: Sequence[str]) -> Non
         return
     proposal = uow.proposals.get(run.proposal) if run.proposal else None
     reasons = {a.account: a.reason for a in proposal.accounts} if proposal else {}
-    blocked = (
-        recorded_violations(uow.runs.events(run.id))
-        if run.state is RunState.ERROR and run.reason.startswith(BLOCKED)
-        else []
-    )
-    for notice in run_notices(run, uow.orders.for_run(run.id), reasons, blocked):
+    violations = recorded_violations(uow.runs.events(run.id)) if blocked(run) else []
+    for notice in run_notices(run, uow.orders.for_run(run.id), reasons, violations):
         uow.outbox.add(notice, channels)
 
 
