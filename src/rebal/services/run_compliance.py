@@ -10,7 +10,7 @@ power then. A leg an earlier attempt of the run already began sending is not che
 
 Each violation is recorded as a run event (:func:`rebal.services.compliance.violation_note`).
 When some accounts of the leg pass and the others break a rule that concerns them alone, the
-failing accounts are held back (:func:`_hold`) and the others go: in one unit of work each held
+failing accounts are held back (:func:`_stop`) and the others go: in one unit of work each held
 account's unsent intents are canceled with the reason ``blocked by compliance: CODE: message;
 ...`` (its violations), an event names the accounts held, and a ``run.held`` alert per held
 account goes to the outbox (:func:`rebal.services.run_notices.held_notice`). The run's events
@@ -89,38 +89,6 @@ def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
     return [*(o for o in stored if o.side is Side.SELL), *intended]
 
 
-def _block(
-    store: Store,
-    run: RunId,
-    leg: str,
-    reports: Sequence[ComplianceReport],
-    *,
-    clock: Clock,
-    actor: str,
-    channels: Sequence[str],
-) -> Run:
-    now = clock.now()
-    with store.unit_of_work(actor=actor, reason=f"run {run}: blocked by compliance") as uow:
-        current = uow.runs.get(run, for_update=True)
-        assert current is not None
-        if current.state.terminal:
-            return current
-        for report in reports:
-            for violation in report.violations:
-                uow.runs.note(run, now, violation_note(leg, report.account, violation))
-        uow.orders.update(
-            [
-                o.advance(OrderState.CANCELED, reason="blocked by compliance")
-                for o in uow.orders.for_run(run)
-                if o.state is OrderState.NEW
-            ]
-        )
-        done = uow.runs.transition(run, RunState.ERROR, now, blocked_reason(reports))
-        queue_run_notices(uow, done, channels)
-        uow.commit()
-        return done
-
-
 #: Violations that concern every account of a run alike: one of them blocks the whole run.
 RUN_WIDE = frozenset({Code.MARKET_CLOSED})
 
@@ -148,32 +116,43 @@ def _answers(broker: Broker) -> bool:
     return True
 
 
-def _hold(
+def _stop(
     store: Store,
     run: RunId,
     leg: str,
     reports: Sequence[ComplianceReport],
     *,
+    whole: bool,
     clock: Clock,
     actor: str,
     channels: Sequence[str],
 ) -> Run:
-    """Hold back the accounts of ``reports`` (each failed) and let the run go on."""
+    """Record the violations of ``reports`` at ``leg`` and, in the same unit of work, block the
+    run (``whole``: it ends ``error``) or hold back the accounts that failed (it goes on)."""
     now = clock.now()
-    with store.unit_of_work(actor=actor, reason=f"run {run}: accounts held by compliance") as uow:
+    why = "blocked by compliance" if whole else "accounts held by compliance"
+    with store.unit_of_work(actor=actor, reason=f"run {run}: {why}") as uow:
         current = uow.runs.get(run, for_update=True)
         assert current is not None
         if current.state.terminal:
             return current
-        reasons = {r.account: blocked_reason([r]) for r in reports}
-        for report in reports:
+        failed = [r for r in reports if not r.passed]
+        for report in failed:
             for violation in report.violations:
                 uow.runs.note(run, now, violation_note(leg, report.account, violation))
+        unsent = [o for o in uow.orders.for_run(run) if o.state is OrderState.NEW]
+        if whole:
+            uow.orders.update([o.advance(OrderState.CANCELED, reason=why) for o in unsent])
+            done = uow.runs.transition(run, RunState.ERROR, now, blocked_reason(reports))
+            queue_run_notices(uow, done, channels)
+            uow.commit()
+            return done
+        reasons = {r.account: blocked_reason([r]) for r in failed}
         uow.orders.update(
             [
                 o.advance(OrderState.CANCELED, reason=reasons[o.account])
-                for o in uow.orders.for_run(run)
-                if o.state is OrderState.NEW and o.account in reasons
+                for o in unsent
+                if o.account in reasons
             ]
         )
         uow.runs.note(
@@ -182,7 +161,7 @@ def _hold(
             f"compliance held back {len(reasons)} account(s) at the {leg} leg, their unsent "
             f"orders canceled: {', '.join(reasons)}; the run's other accounts trade",
         )
-        for report in reports:
+        for report in failed:
             violations = [
                 RecordedViolation(now, leg, report.account, v.code, v.message)
                 for v in report.violations
@@ -223,7 +202,6 @@ def comply(
         return None
     leg = "sells" if side is Side.SELL else "buys"
     run_wide = any(r.codes & RUN_WIDE for r in failed)
-    if len(failed) == len(reports) or run_wide or not _answers(broker):
-        return _block(store, run, leg, reports, clock=clock, actor=actor, channels=channels)
-    done = _hold(store, run, leg, failed, clock=clock, actor=actor, channels=channels)
+    whole = len(failed) == len(reports) or run_wide or not _answers(broker)
+    done = _stop(store, run, leg, reports, whole=whole, clock=clock, actor=actor, channels=channels)
     return done if done.state.terminal else None
