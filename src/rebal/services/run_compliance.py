@@ -52,12 +52,18 @@ from rebal.services.runs import client_order_id
 
 
 def _leg(store: Store, run: RunId, side: Side, actor: str) -> list[Order]:
-    """The orders to check before ``side`` is sent (empty: nothing to check)."""
+    """The orders to check before ``side`` is sent (empty: nothing to check), the accounts
+    the run holds back left out."""
     with store.unit_of_work(actor=actor, reason=f"run {run}: read the {side} leg") as uow:
-        stored = list(uow.orders.for_run(run))
+        held = held_accounts(uow.runs.events(run))  # never checked (nor sent) again
+        stored = [o for o in uow.orders.for_run(run) if o.account not in held]
         found = uow.runs.get(run)
         proposal = uow.proposals.get(found.proposal) if found and found.proposal else None
-        proposed = [o for o in (proposal.orders if proposal else ()) if o.side is Side.BUY]
+        proposed = [
+            o
+            for o in (proposal.orders if proposal else ())
+            if o.side is Side.BUY and o.account not in held
+        ]
         quotes = (
             uow.prices.quotes({o.symbol for o in proposed}, proposal.as_of)
             if proposal and side is Side.SELL

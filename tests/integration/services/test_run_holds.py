@@ -177,6 +177,7 @@ def test_a_resume_after_the_hold_never_sends_the_held_accounts_orders(batch: Des
     assert crashed.comply(Side.SELL) is None  # A3 held back, then the process dies
     again = _crashed(batch, run)
     again.begin()
+    assert again.comply(Side.SELL) is None  # nothing sent yet: A1 and A2 checked again, not A3
     again.send([o for o in again.stored_run() if o.state is OrderState.NEW])  # dies again
     done = batch.execute(run)
     _assert_held_a3(batch, done, "sells")
