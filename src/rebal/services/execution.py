@@ -46,7 +46,7 @@ from __future__ import annotations
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -500,17 +500,23 @@ class _Execution:
             for o in orders
             if o.state is not OrderState.FILLED or o.reason.startswith("resized")
         ] + [f"account {a} held back: {reason}" for a, reason in held.items()]
-        check = self.end_check([o for o in orders if o.account not in held])
+        check = self.end_check(orders, held)
         if adjusted:
             return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted), check)
         return self.end(RunState.COMPLETED, f"{len(orders)} orders filled", check)
 
-    def end_check(self, orders: Sequence[Order]) -> Callable[[UnitOfWork], None]:
+    def end_check(
+        self, orders: Sequence[Order], held_back: Collection[AccountId] = ()
+    ) -> Callable[[UnitOfWork], None]:
         """The check a finished run ends with, in its final unit of work: the book of each
         account it traded against the broker's (asked now, before that unit of work begins)
         and the allocation reached against the one intended; each break and each flag is an
-        event of the run and an alert in the outbox, and one event sums it up."""
-        accounts = sorted({o.account for o in orders})
+        event of the run and an alert in the outbox, and one event sums it up. An account
+        compliance ``held_back`` is reconciled only when it traded before it was held, and its
+        allocation is not checked (the run did not take it to the intended one)."""
+        accounts = sorted(
+            {o.account for o in orders if o.account not in held_back or o.filled_quantity > 0}
+        )
         held = self.ask(partial(broker_holdings, self.broker, accounts)) if accounts else {}
 
         def check(uow: UnitOfWork) -> None:
@@ -522,7 +528,7 @@ class _Execution:
                 for a in accounts
                 if a in book
             ]
-            checks = run_allocation(uow, run, book)
+            checks = run_allocation(uow, run, {a: h for a, h in book.items() if a not in held_back})
             broken = note_breaks(uow, run.id, compared)
             flagged = flag_run(uow, run.id, checks)
             for notice in check_notices(run.id, self.clock.now(), checks, compared):
