@@ -10,7 +10,9 @@ docs/runs.md.
 Pre-trade compliance always runs (docs/compliance.md): ``--compliance-config FILE`` gives the
 firm's restricted list, position limits, quote age and barred accounts. A run it blocks is
 printed as any other, each violation goes to stderr on a line of its own starting with its
-code, and the command exits 1.
+code, and the command exits 1. An account a run of several holds back (its other accounts
+trading) has its violations printed the same way, but the command exits 0 unless a run was
+blocked.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from rebal.services.compliance import (
     ComplianceConfig,
     ComplianceConfigError,
     RunCompliance,
+    blocked,
     compliance_config,
     recorded_violations,
 )
@@ -70,6 +73,7 @@ from rebal.services.execution import ExecutionSettings, cancel_run, execute_run
 from rebal.services.order_terms import Algo, OrderTerms
 from rebal.services.reconcile import run_flags
 from rebal.services.requests import Bands, ProposeRequest, RequestError, TaxOptions
+from rebal.services.run_compliance import held_accounts
 from rebal.services.runs import (
     DEFAULT_MAX_PRICE_AGE,
     EXCHANGE_TZ,
@@ -188,16 +192,16 @@ def _compliance_config(path: Path | None) -> ComplianceConfig:
 
 
 def _report_blocked(views: list[RunView]) -> None:
-    """Each violation of a blocked run on stderr, one line each starting with its code; exit 1
-    when any run was blocked."""
-    blocked = False
+    """Each violation of a run on stderr (a run blocked, or an account a run held back), one
+    line each starting with its code; exit 1 when any run was blocked."""
+    stopped = False
     for view in views:
+        stopped |= blocked(view.run)
         for v in recorded_violations(view.events):
-            blocked = True
             sys.stderr.write(  # one line each, never wrapped: scripts read them
                 f"{v.code}: {v.message} (account {v.account}, {v.leg} leg, run {view.run.id})\n"
             )
-    if blocked:
+    if stopped:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -571,6 +575,10 @@ def run_document(view: RunView) -> dict[str, Any]:
             for f in run_flags(run.id, view.events)
         ],
         "violations": [v.to_row() for v in recorded_violations(view.events)],
+        "held": [
+            {"account": account, "reason": reason}
+            for account, reason in ({} if blocked(run) else held_accounts(view.events)).items()
+        ],
     }
 
 

@@ -40,7 +40,7 @@ from rebal.domain.account import Account, Holding, Price
 from rebal.domain.ids import AccountId, ClientOrderId, FillId, Symbol, symbol
 from rebal.domain.money import amount_of
 from rebal.domain.order import Order, Side
-from rebal.domain.run import RunEvent
+from rebal.domain.run import Run, RunEvent, RunState
 from rebal.ports.broker import AccountReport, Broker, BrokerError, ReportsAccounts
 from rebal.ports.calendar import CalendarUnavailable, MarketCalendar
 from rebal.ports.prices import PriceSource
@@ -346,6 +346,12 @@ def recorded_violations(events: Iterable[RunEvent]) -> list[RecordedViolation]:
                 RecordedViolation(event.at, match[1], AccountId(match[2]), Code(match[3]), match[4])
             )
     return found
+
+
+def blocked(run: Run) -> bool:
+    """Whether pre-trade compliance blocked ``run`` as a whole (it ended ``error``, its reason
+    ``blocked by compliance: ...``)."""
+    return run.state is RunState.ERROR and run.reason.startswith(BLOCKED)
 
 
 def blocked_reason(reports: Iterable[ComplianceReport]) -> str:

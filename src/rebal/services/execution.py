@@ -22,14 +22,17 @@ The order of work, each step its own unit of work so a crash loses at most the s
    broker's buying power; fractional accounts buy notional amounts, whole-share runs whole
    quantities at the current price; their intents are committed, then sent and awaited as in 2-3;
 5. before each leg is sent, pre-trade compliance checks it (before the sells: the sells and
-   every intended buy; before the buys: the buys as sized): a run with any violation sends
-   nothing more and ends ``error``, "blocked by compliance: ..." (rebal.services.run_compliance);
+   every intended buy; before the buys: the buys as sized): an account in violation, while
+   others of the leg pass, is held back (its unsent orders canceled, its buys never sized; the
+   others trade), otherwise a run with any violation sends nothing more and ends ``error``,
+   "blocked by compliance: ..." (rebal.services.run_compliance);
 6. the run ends ``completed``, or ``completed_adjusted`` listing each order dropped, resized or
-   not fully filled and why, or ``timeout`` when orders were still working at the end of the
-   wait (they are canceled), or ``error`` when the broker could not be reached; a completed
-   run's final unit of work also checks each account it traded (:meth:`_Execution.end_check`:
-   the book against the broker, the allocation reached against the proposal's within 0.5
-   percentage points), each break or flag an event of the run and an operations alert.
+   not fully filled and each account held back, and why, or ``timeout`` when orders were still
+   working at the end of the wait (they are canceled), or ``error`` when the broker could not be
+   reached; a completed run's final unit of work also checks each account it traded
+   (:meth:`_Execution.end_check`: the book against the broker, the allocation reached against
+   the proposal's within 0.5 percentage points), each break or flag an event of the run and an
+   operations alert.
 
 Fills are recorded once (by fill id) in the same unit of work that applies them to the book:
 an account's cash moves by each fill's exact amount, a sell takes shares from the lots its lot
@@ -43,7 +46,7 @@ from __future__ import annotations
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -95,7 +98,7 @@ from rebal.services.reconcile import (
     note_breaks,
     run_allocation,
 )
-from rebal.services.run_compliance import comply
+from rebal.services.run_compliance import comply, held_accounts
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, NOT_TRADED, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
@@ -381,7 +384,10 @@ class _Execution:
     def size_buys(self) -> None:
         """Store the run's buy intents, sized from what the sells raised (once)."""
         proposal = self.proposal()
-        buyers = sorted({o.account for o in proposal.orders if o.side is Side.BUY})
+        with self.uow("read holds") as uow:
+            held = held_accounts(uow.runs.events(self.run))
+        buys = [o for o in proposal.orders if o.side is Side.BUY and o.account not in held]
+        buyers = sorted({o.account for o in buys})
         powers = (
             dict(self.ask(partial(self.broker.buying_powers, buyers)))
             if isinstance(self.broker, ReportsBuyingPower)
@@ -395,7 +401,6 @@ class _Execution:
                 return
             whole = bool(json.loads(proposal.config or "{}").get("whole_shares", False))
             terms = OrderTerms.of_config(proposal.config)
-            buys = [o for o in proposal.orders if o.side is Side.BUY]
             symbols = {o.symbol for o in proposal.orders}
             then = uow.prices.quotes(symbols, proposal.as_of)
             now = uow.prices.quotes(symbols, self.clock.now())
@@ -443,14 +448,14 @@ class _Execution:
                     self.size_buys()
                 if self.state().state.terminal:
                     return self.state()
+                blocked = self.comply(side)
+                if blocked is not None:
+                    return blocked
                 ids = [
                     o.client_order_id
                     for o in self.stored_run()
                     if o.side is side and o.parent is None
                 ]
-                blocked = self.comply(side)
-                if blocked is not None:
-                    return blocked
                 if trades_in_blocks(self.config()):
                     ending = trade_blocks(self, ids)
                     if ending is not None:
@@ -474,7 +479,8 @@ class _Execution:
 
     def comply(self, side: Side) -> Run | None:
         """Pre-trade compliance of the leg about to be sent (rebal.services.run_compliance):
-        the run, ended ``error``, when blocked; ``None`` when the leg may go."""
+        the run, ended ``error``, when blocked; ``None`` when the leg may go (less the
+        accounts held back)."""
         assert self.compliance is not None, "execute_run always checks compliance"
         return comply(
             self.store,
@@ -499,23 +505,31 @@ class _Execution:
             return list(uow.orders.for_run(self.run))
 
     def finish(self) -> Run:
-        orders = self.stored_run()
+        with self.uow("read orders and holds") as uow:
+            orders = list(uow.orders.for_run(self.run))
+            held = held_accounts(uow.runs.events(self.run))
         adjusted = [
             f"{o.client_order_id} {o.state}: {o.reason}"
             for o in orders
             if o.state is not OrderState.FILLED or o.reason.startswith("resized")
-        ]
-        check = self.end_check(orders)
+        ] + [f"account {a} held back: {reason}" for a, reason in held.items()]
+        check = self.end_check(orders, held)
         if adjusted:
             return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted), check)
         return self.end(RunState.COMPLETED, f"{len(orders)} orders filled", check)
 
-    def end_check(self, orders: Sequence[Order]) -> Callable[[UnitOfWork], None]:
+    def end_check(
+        self, orders: Sequence[Order], held_back: Collection[AccountId] = ()
+    ) -> Callable[[UnitOfWork], None]:
         """The check a finished run ends with, in its final unit of work: the book of each
         account it traded against the broker's (asked now, before that unit of work begins)
         and the allocation reached against the one intended; each break and each flag is an
-        event of the run and an alert in the outbox, and one event sums it up."""
-        accounts = sorted({o.account for o in orders})
+        event of the run and an alert in the outbox, and one event sums it up. An account
+        compliance ``held_back`` is reconciled only when it traded before it was held, and its
+        allocation is not checked (the run did not take it to the intended one)."""
+        accounts = sorted(
+            {o.account for o in orders if o.account not in held_back or o.filled_quantity > 0}
+        )
         held = self.ask(partial(broker_holdings, self.broker, accounts)) if accounts else {}
 
         def check(uow: UnitOfWork) -> None:
@@ -527,7 +541,7 @@ class _Execution:
                 for a in accounts
                 if a in book
             ]
-            checks = run_allocation(uow, run, book)
+            checks = run_allocation(uow, run, {a: h for a, h in book.items() if a not in held_back})
             broken = note_breaks(uow, run.id, compared)
             flagged = flag_run(uow, run.id, checks)
             for notice in check_notices(run.id, self.clock.now(), checks, compared):

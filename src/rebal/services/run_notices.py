@@ -10,6 +10,11 @@ final transition (so a run never ends without them, and none is left for a run t
   ``account``, ``code``, ``message``, as its events record them);
 * a canceled run produces nothing (someone asked for it).
 
+An account a run of several holds back for its violations, while the run's other accounts
+trade, raises an ``alert`` (topic ``run.held``, :func:`held_notice`) per held account, with the
+account, the leg, the reason and the ``violations`` as a ``run.blocked`` alert lists them,
+written with the hold itself.
+
 A scheduled run blocked by a pattern day trade and postponed to the next session's open raises
 an ``alert`` (topic ``run.postponed``, :func:`postponed_notice`) with the reason and the time it
 waits for, written with the postponement itself.
@@ -37,7 +42,7 @@ from rebal.domain.notification import Notification, NotificationKind
 from rebal.domain.order import Order, OrderState
 from rebal.domain.run import Run, RunState
 from rebal.ports.storage import UnitOfWork
-from rebal.services.compliance import RecordedViolation, recorded_violations
+from rebal.services.compliance import RecordedViolation, blocked, recorded_violations
 from rebal.services.reconcile import AccountReconciliation, AllocationCheck, break_text
 
 _ALERTS = {RunState.TIMEOUT: "order.delayed", RunState.ERROR: "run.error"}
@@ -125,6 +130,31 @@ def postponed_notice(
     )
 
 
+def held_notice(
+    run: RunId,
+    account: AccountId,
+    at: datetime,
+    reason: str,
+    violations: Sequence[RecordedViolation],
+) -> Notification:
+    """The alert that ``run`` held back ``account`` at ``at`` for ``violations`` (its
+    ``reason`` ``blocked by compliance: ...``), its other accounts trading."""
+    return Notification(
+        id=f"{run}-{account}-held",
+        kind=NotificationKind.ALERT,
+        topic="run.held",
+        created_at=at,
+        account=account,
+        run=run,
+        subject=f"run {run} held back account {account}: {reason}",
+        payload={
+            "leg": violations[0].leg if violations else "",
+            "reason": reason,
+            "violations": [_violation(v) for v in violations],
+        },
+    )
+
+
 def queue_run_notices(uow: UnitOfWork, run: Run, channels: Sequence[str]) -> None:
     """Add the notifications of ``run``'s end to the outbox of ``uow`` (the unit of work that
     ended it) on each of ``channels``."""
@@ -132,8 +162,8 @@ def queue_run_notices(uow: UnitOfWork, run: Run, channels: Sequence[str]) -> Non
         return
     proposal = uow.proposals.get(run.proposal) if run.proposal else None
     reasons = {a.account: a.reason for a in proposal.accounts} if proposal else {}
-    blocked = recorded_violations(uow.runs.events(run.id)) if run.state is RunState.ERROR else []
-    for notice in run_notices(run, uow.orders.for_run(run.id), reasons, blocked):
+    violations = recorded_violations(uow.runs.events(run.id)) if blocked(run) else []
+    for notice in run_notices(run, uow.orders.for_run(run.id), reasons, violations):
         uow.outbox.add(notice, channels)
 
 

@@ -118,3 +118,24 @@ def test_a_bad_configuration_is_refused_naming_the_key_and_nothing_is_stored(
     broken.write_text("restricted = [\n")
     done = _run(db, "--compliance-config", str(broken))
     assert done.exit_code == 1 and "broken.toml:" in done.output
+
+
+def test_an_account_in_violation_is_held_back_the_others_trade_exit_0(
+    db: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "compliance.toml"
+    config.write_text('cannot_trade = ["A2"]\n')
+    done = _run(db, "--compliance-config", str(config))
+    assert done.exit_code == 0, done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["state"] == "completed_adjusted"
+    reason = "blocked by compliance: ACCOUNT_CANNOT_TRADE: account A2 is not allowed to trade"
+    assert run["held"] == [{"account": "A2", "reason": reason}]
+    assert f"account A2 held back: {reason}" in run["reason"]
+    assert [(v["leg"], v["account"]) for v in run["violations"]] == [("sells", "A2")]
+    assert done.stderr.strip().splitlines() == [
+        "ACCOUNT_CANNOT_TRADE: account A2 is not allowed to trade (account A2, sells leg, "
+        f"run {run['id']})"
+    ]
+    assert {o["account"] for o in _broker_orders(db)} == {"A1"}
+    assert {o["reason"] for o in run["orders"] if o["account"] == "A2"} == {reason}
