@@ -98,7 +98,7 @@ from rebal.services.reconcile import (
     note_breaks,
     run_allocation,
 )
-from rebal.services.run_compliance import comply, held_accounts
+from rebal.services.run_compliance import comply, held_accounts, held_lines
 from rebal.services.run_notices import check_notices, queue_run_notices
 from rebal.services.runs import EXCHANGE_TZ, NOT_TRADED, RunInputError, client_order_id
 from rebal.services.slicing import Slice, rolled_up, slice_order
@@ -507,12 +507,15 @@ class _Execution:
     def finish(self) -> Run:
         with self.uow("read orders and holds") as uow:
             orders = list(uow.orders.for_run(self.run))
-            held = held_accounts(uow.runs.events(self.run))
+            events = list(uow.runs.events(self.run))
+            held = held_accounts(events)
+        # a held account's canceled orders are said once, by its line (the events name each)
         adjusted = [
             f"{o.client_order_id} {o.state}: {o.reason}"
             for o in orders
-            if o.state is not OrderState.FILLED or o.reason.startswith("resized")
-        ] + [f"account {a} held back: {reason}" for a, reason in held.items()]
+            if (o.state is not OrderState.FILLED or o.reason.startswith("resized"))
+            and not (o.account in held and o.state is OrderState.CANCELED)
+        ] + held_lines(events)
         check = self.end_check(orders, held)
         if adjusted:
             return self.end(RunState.COMPLETED_ADJUSTED, "; ".join(adjusted), check)

@@ -113,6 +113,17 @@ def held_accounts(events: Iterable[RunEvent]) -> dict[AccountId, str]:
     return {r.account: blocked_reason([r]) for r in reports}
 
 
+def held_lines(events: Iterable[RunEvent]) -> list[str]:
+    """One line per account the run's ``events`` record as held back, naming the codes of its
+    violations (their messages are the events themselves): what a finished run's reason says."""
+    codes: dict[AccountId, list[str]] = {}
+    for recorded in recorded_violations(events):
+        kept = codes.setdefault(recorded.account, [])
+        if recorded.code not in kept:
+            kept.append(recorded.code)
+    return [f"account {a} held back by compliance ({', '.join(c)})" for a, c in codes.items()]
+
+
 def _answers(broker: Broker) -> bool:
     """Whether the broker answers at all (asked for its accounts)."""
     try:

@@ -131,7 +131,7 @@ def test_an_account_in_violation_is_held_back_the_others_trade_exit_0(
     assert run["state"] == "completed_adjusted"
     reason = "blocked by compliance: ACCOUNT_CANNOT_TRADE: account A2 is not allowed to trade"
     assert run["held"] == [{"account": "A2", "reason": reason}]
-    assert f"account A2 held back: {reason}" in run["reason"]
+    assert run["reason"] == "account A2 held back by compliance (ACCOUNT_CANNOT_TRADE)"
     assert [(v["leg"], v["account"]) for v in run["violations"]] == [("sells", "A2")]
     assert done.stderr.strip().splitlines() == [
         "ACCOUNT_CANNOT_TRADE: account A2 is not allowed to trade (account A2, sells leg, "

@@ -82,7 +82,7 @@ def _crashed(desk: Desk, run: Run) -> _Execution:
 def _assert_held_a3(desk: Desk, done: Run, leg: str) -> None:
     """A3 held back at ``leg`` and sent nothing then; A1 and A2 traded and reconciled."""
     assert done.state is RunState.COMPLETED_ADJUSTED, done.reason
-    assert f"account A3 held back: {HELD}" in done.reason
+    assert "account A3 held back by compliance (RESTRICTED_SECURITY)" in done.reason
     sent = desk.broker.orders()
     assert {(o.account, o.side) for o in sent if o.state is OrderState.FILLED} >= {
         (a, s) for a in (A1, A2) for s in (Side.SELL, Side.BUY)
@@ -120,7 +120,7 @@ def test_a_batch_holds_back_the_account_in_violation_and_the_others_trade(batch:
     assert batch.broker.orders(A3) == []
     held = [o for o in _orders(batch, done) if o.account == A3]
     assert [(o.side, o.state, o.reason) for o in held] == [(Side.SELL, OrderState.CANCELED, HELD)]
-    assert f"{held[0].client_order_id} canceled: {HELD}" in done.reason
+    assert held[0].client_order_id not in done.reason  # said once, by the account's line
 
 
 def test_a_batch_holds_back_an_account_at_the_buy_leg(batch: Desk) -> None:
