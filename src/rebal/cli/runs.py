@@ -606,8 +606,9 @@ def _print(views: list[RunView], output_format: RunFormat, title: bool = False) 
         return
     v = views[0]
     r = v.run
+    scope = "the whole book" if r.key.scope is ScopeKind.BOOK else f"{r.key.scope} {r.key.name}"
     console.print(
-        f"run {r.id}: {r.key.type.value} of {r.key.scope.value} {r.key.name} as of "
+        f"run {r.id}: {r.key.type.value} of {scope} as of "
         f"{r.key.as_of}: [bold]{r.state.value}[/] ({r.reason})",
         highlight=False,
     )

@@ -83,6 +83,19 @@ def test_the_demo_trades_and_reconciles_a_small_book(
     ]
 
 
+def test_the_demo_runs_the_whole_book_by_default(
+    book: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert DEMO.main(["--db", str(tmp_path / "demo.db"), "--book", str(book)]) == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("run R")]  # its line, not its orders
+    assert "rebalance of the whole book as of 2026-11-20: completed" in line
+    assert out.rstrip().endswith(
+        "runs: 1 (1 completed); orders: 5, 5 filled, 0 partly filled, 0 unfilled;"
+        " everything reconciles"
+    )
+
+
 def test_the_demo_fails_when_a_step_fails(book: Path, tmp_path: Path) -> None:
     args = ["--db", str(tmp_path / "demo.db"), "--book", str(book), "--account", "NOPE"]
     assert DEMO.main(args) == 1
