@@ -20,8 +20,8 @@ The steps are the commands a user types (docs/runs.md), in this order, on a fres
 managed run (1 h 30 before the 16:00 close, ``rebal calendar``) is at 14:30. On the sample book
 the run ends ``completed_adjusted``: pre-trade compliance holds back the few accounts that would
 buy what another account of their household sells the same day, possibly at a loss (WASH_SALE,
-printed on stderr), the other accounts trade, their pending deposits funded at the simulated custodian
-first.
+printed on stderr), the other accounts trade, their pending deposits funded at the simulated
+custodian first.
 
 It is deterministic: the same run ids, orders and fills every time (only the time each run was
 queued, its first event, is the wall clock's: the store stamps it). Exit 0 only when
