@@ -40,6 +40,7 @@ from rebal.io.tables import Tables, validate_tables
 from rebal.proposal_output import reasons, status_labels, trades_frame
 from rebal.services import usecases
 from rebal.services.requests import DriftRequest, ProposeRequest
+from rebal.services.scheduler import PolicyTerms
 from rebal.tax_overlay import TaxAwareProposal, run_tax_aware
 
 
@@ -128,6 +129,17 @@ class CorePlanner:
     """Proposes with the core's engine under ``config`` (policy, bands, trade rules)."""
 
     config: RunConfig
+
+    def for_policy(self, terms: PolicyTerms) -> CorePlanner:
+        """This planner trading an account's own policy terms: ``tiered`` for a tiered
+        trigger; its own bands (each kind it sets, the other kind unset) and wide bands."""
+        bands = self.config.bands
+        if terms.own_bands:
+            bands = replace(bands, band_abs=terms.band_abs, band_rel=terms.band_rel)
+        if terms.own_wide:
+            bands = replace(bands, wide_abs=terms.wide_abs, wide_rel=terms.wide_rel)
+        policy = "tiered" if terms.tiered else self.config.policy
+        return CorePlanner(replace(self.config, policy=policy, bands=bands))
 
     def __call__(
         self, book: BookSnapshot, run_type: RunType, flows: Mapping[AccountId, Money]

@@ -24,10 +24,11 @@ is ``postponed`` to the next session's open (the calendar's, 9:30 ET on the NYSE
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,7 @@ from rebal.ports.policies import ScheduleFacts, ScheduleMark
 from rebal.ports.storage import Conflict, Store
 from rebal.services.compliance import recorded_violations
 from rebal.services.run_notices import CHANNELS, postponed_notice
-from rebal.services.runs import Planner, RunInputError, RunRequest, start_run
+from rebal.services.runs import Planner, RunInputError, RunRequest, canonical, start_run
 from rebal.services.scheduling import EVERY_TRADING_DAY, window_at
 
 _PROGRAM = {
@@ -279,6 +280,62 @@ class Tick:
         )
 
 
+def _width(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTerms:
+    """What an account's own investment policy changes in the run the scheduler starts for it:
+    a tiered trigger trades the ``tiered`` policy, and bands and wide bands the policy sets
+    (fractions; ``None``: not set) replace the run's, so the run trades by the bands its trigger
+    was measured with."""
+
+    tiered: bool
+    band_abs: float | None
+    band_rel: float | None
+    wide_abs: float | None
+    wide_rel: float | None
+
+    @classmethod
+    def of(cls, facts: ScheduleFacts, i: int) -> PolicyTerms | None:
+        """The terms of the ``i``-th account's policy; ``None`` when it changes nothing."""
+        terms = cls(
+            tiered=facts.trigger[i] == TriggerKind.TIERED,
+            band_abs=_width(facts.band_abs[i]),
+            band_rel=_width(facts.band_rel[i]),
+            wide_abs=_width(facts.wide_band_abs[i]),
+            wide_rel=_width(facts.wide_band_rel[i]),
+        )
+        return terms if terms.tiered or terms.own_bands or terms.own_wide else None
+
+    @property
+    def own_bands(self) -> bool:
+        """Whether the policy sets its own band."""
+        return self.band_abs is not None or self.band_rel is not None
+
+    @property
+    def own_wide(self) -> bool:
+        """Whether the policy sets its own wide band."""
+        return self.wide_abs is not None or self.wide_rel is not None
+
+    def options(self) -> dict[str, object]:
+        """What the run's config records of them (as ``rebal run``'s options, in percent)."""
+        out: dict[str, object] = {"policy": "tiered"} if self.tiered else {}
+        names = {"band_abs": self.band_abs, "band_rel": self.band_rel}
+        names |= {"wide_band_abs": self.wide_abs, "wide_band_rel": self.wide_rel}
+        return out | {k: round(v * 100, 10) for k, v in names.items() if v is not None}
+
+
+@runtime_checkable
+class PolicyPlanner(Protocol):
+    """A planner that can trade an account's own policy terms (the core's planner)."""
+
+    def for_policy(self, terms: PolicyTerms) -> Planner:
+        """This planner with ``terms`` applied."""
+        ...
+
+
 def tick(
     store: Store,
     calendar: MarketCalendar,
@@ -309,9 +366,10 @@ def tick(
     marked = facts.marked
     for i in np.flatnonzero(decided.decision == tr.Decision.RUN).tolist():
         kind = RunKind.INSTANT if decided.trigger[i] == tr.Trigger.INSTANT else RunKind.SCHEDULED
+        terms = PolicyTerms.of(facts, i)
         started = _start(
             store,
-            planner,
+            planner.for_policy(terms) if terms and isinstance(planner, PolicyPlanner) else planner,
             outcome.row(i),
             bool(facts.can_trade[i]),
             now,
@@ -321,6 +379,7 @@ def tick(
             calendar,
             marked=bool(marked[i]),
             actor=actor,
+            terms=terms,
         )
         outcome.set(i, started)
     return outcome
@@ -339,17 +398,22 @@ def _start(
     *,
     marked: bool,
     actor: str,
+    terms: PolicyTerms | None = None,
 ) -> TickRow:
-    """Start one due run (idempotently), then execute it when asked."""
+    """Start one due run (idempotently), with the account's own policy ``terms`` when it has
+    any, then execute it when asked."""
     account = row.account
     if not can_trade:
         return _blocked(row, f"{Code.ACCOUNT_CANNOT_TRADE}: the account cannot trade")
+    config = settings.config
+    if terms is not None:
+        config = canonical(json.loads(config) | terms.options())
     request = RunRequest(
         scope=ScopeKind.ACCOUNT,
         name=account,
         type=RunType.REBALANCE,
         as_of=now,
-        config=settings.config,
+        config=config,
         max_price_age=settings.max_price_age,
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from rebal.adapters.storage.unit_of_work import SqlStore
 from rebal.compliance.codes import Code
 from rebal.compliance.hours import RunKind
 from rebal.compliance.rules import ComplianceReport, Violation
+from rebal.core.bands import BandSpec
 from rebal.core.engine import RunConfig
 from rebal.domain.ids import AccountId, RunId, Symbol
 from rebal.domain.money import Money
@@ -29,6 +31,7 @@ from rebal.services.compliance import blocked_reason, violation_note
 from rebal.services.runs import RunRequest, start_run
 from rebal.services.scheduler import (
     Fresh,
+    PolicyTerms,
     TickRow,
     TickSettings,
     postpone,
@@ -333,3 +336,44 @@ def test_a_tiered_accounts_wide_band_runs_it_in_its_quiet_period(desk: Desk) -> 
         "below the value threshold: in the quiet period after the last rebalance",
     )
     assert rows["A2"].next_check_at == datetime(2026, 11, 25, 14, 30, tzinfo=ET)  # every window
+
+
+def _proposal_of(desk: Desk, run_id: RunId | None):  # type: ignore[no-untyped-def]
+    with desk.store.unit_of_work(actor="test", reason="read") as uow:
+        run = uow.runs.get(run_id) if run_id else None
+        assert run is not None and run.proposal is not None
+        return uow.proposals.get(run.proposal)
+
+
+def test_a_tiered_accounts_scheduled_run_trades_its_own_policy_and_bands(desk: Desk) -> None:
+    """A1's policy is tiered with its own 10 % relative band: the run the scheduler starts for it
+    trades `tiered` with that band, as `rebal run --policy tiered --band-rel 10` would; A2's
+    threshold policy sets nothing of its own, so its run trades the scheduler's configured
+    policy."""
+    set_policies(
+        desk,
+        InvestmentPolicy(
+            account=AccountId("A1"), trigger=TriggerKind.TIERED, band_rel=Decimal("0.1")
+        ),
+        InvestmentPolicy(account=AccountId("A2"), trigger=TriggerKind.THRESHOLD),
+    )
+    rows = by_account(run_tick(desk, WINDOW))
+    assert rows["A1"].decision == rows["A2"].decision == "run"
+    tiered = _proposal_of(desk, rows["A1"].run_id)
+    assert json.loads(tiered.config) == {"policy": "tiered", "band_rel": 10.0}
+    assert json.loads(_proposal_of(desk, rows["A2"].run_id).config) == {}
+    # the same orders as a run of A1 asked for with that policy and band (the next day's key)
+    bands = BandSpec(band_abs=None, band_rel=0.1)
+    request = RunRequest(
+        scope=ScopeKind.ACCOUNT,
+        name="A1",
+        type=RunType.REBALANCE,
+        as_of=WINDOW + timedelta(days=1),
+        max_price_age=SETTINGS.max_price_age,
+    )
+    planner = CorePlanner(RunConfig(policy="tiered", bands=bands))
+    asked, _ = start_run(desk.store, request, planner, actor="test")
+    expected = _proposal_of(desk, asked.id)
+    assert tiered.orders and tiered.orders == expected.orders
+    rails = CorePlanner(RunConfig())
+    assert rails.for_policy(PolicyTerms(False, None, None, None, None)).config == RunConfig()
