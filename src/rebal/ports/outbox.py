@@ -7,7 +7,7 @@ records each attempt; an entry once delivered is never sent again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -34,6 +34,10 @@ class Outbox(Protocol):
     def add(self, notification: Notification, channels: Sequence[str]) -> None:
         """Queue ``notification`` on each channel; a notification id already queued on a channel
         is left as it is (adding is idempotent)."""
+        ...
+
+    def add_all(self, notifications: Iterable[Notification], channels: Sequence[str]) -> None:
+        """:meth:`add` each of ``notifications``, in one write."""
         ...
 
     def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEntry]:

@@ -547,8 +547,9 @@ class _Execution:
             checks = run_allocation(uow, run, {a: h for a, h in book.items() if a not in held_back})
             broken = note_breaks(uow, run.id, compared)
             flagged = flag_run(uow, run.id, checks)
-            for notice in check_notices(run.id, self.clock.now(), checks, compared):
-                uow.outbox.add(notice, self.settings.channels)
+            uow.outbox.add_all(
+                check_notices(run.id, self.clock.now(), checks, compared), self.settings.channels
+            )
             uow.runs.note(
                 run.id,
                 self.clock.now(),

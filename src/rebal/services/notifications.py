@@ -7,7 +7,7 @@ ends ``failed`` with the reason, for operations to look at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -99,8 +99,11 @@ class StoredOutbox:
         self._actor = actor
 
     def add(self, notification: Notification, channels: Sequence[str]) -> None:
+        self.add_all([notification], channels)
+
+    def add_all(self, notifications: Iterable[Notification], channels: Sequence[str]) -> None:
         with self._store.unit_of_work(actor=self._actor, reason="queue a notification") as uow:
-            uow.outbox.add(notification, channels)
+            uow.outbox.add_all(notifications, channels)
             uow.commit()
 
     def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEntry]:

@@ -163,8 +163,7 @@ def queue_run_notices(uow: UnitOfWork, run: Run, channels: Sequence[str]) -> Non
     proposal = uow.proposals.get(run.proposal) if run.proposal else None
     reasons = {a.account: a.reason for a in proposal.accounts} if proposal else {}
     violations = recorded_violations(uow.runs.events(run.id)) if blocked(run) else []
-    for notice in run_notices(run, uow.orders.for_run(run.id), reasons, violations):
-        uow.outbox.add(notice, channels)
+    uow.outbox.add_all(run_notices(run, uow.orders.for_run(run.id), reasons, violations), channels)
 
 
 def _trade(order: Order) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from rebal.domain.notification import DeliveryState, Notification
@@ -27,10 +27,15 @@ class MemoryOutbox:
         return self._where()
 
     def add(self, notification: Notification, channels: Sequence[str]) -> None:
-        for channel in channels:
-            self._entries.setdefault(
-                (notification.id, channel), OutboxEntry(notification=notification, channel=channel)
-            )
+        self.add_all([notification], channels)
+
+    def add_all(self, notifications: Iterable[Notification], channels: Sequence[str]) -> None:
+        for notification in notifications:
+            for channel in channels:
+                self._entries.setdefault(
+                    (notification.id, channel),
+                    OutboxEntry(notification=notification, channel=channel),
+                )
 
     def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEntry]:
         pending = [

@@ -3,13 +3,14 @@
 The outbox is a repository of the unit of work: a notification is added on the same connection
 and in the same transaction as the run event it reports, so a rolled-back event leaves no
 notification and a committed one always has it. Adding is ``INSERT ... ON CONFLICT DO NOTHING``
-on (firm, notification id, channel), so a notification written twice is queued once.
+on (firm, notification id, channel), so a notification written twice is queued once; the
+notifications of one event (a run's end, its end check) go in one executemany.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,11 +29,11 @@ class SqlOutbox(SqlRepository):
     """:class:`rebal.ports.outbox.Outbox` in the ``outbox`` table."""
 
     def add(self, notification: Notification, channels: Sequence[str]) -> None:
-        if not channels:
-            return
-        n = notification
-        rows = [
-            {
+        self.add_all([notification], channels)
+
+    def add_all(self, notifications: Iterable[Notification], channels: Sequence[str]) -> None:
+        rows = {
+            (n.id, channel): {
                 "firm_id": self._firm,
                 "notification_id": n.id,
                 "channel": channel,
@@ -49,12 +50,15 @@ class SqlOutbox(SqlRepository):
                 "delivered_at": None,
                 "last_error": "",
             }
-            for channel in dict.fromkeys(channels)
-        ]
+            for n in notifications
+            for channel in channels
+        }
+        if not rows:
+            return
         insert = (postgresql.insert if self._uow.dialect == "postgresql" else sqlite.insert)(
             t.outbox
         )
-        self._uow.execute(insert.on_conflict_do_nothing(), rows)
+        self._uow.execute(insert.on_conflict_do_nothing(), list(rows.values()))
 
     def due(self, now: datetime, limit: int = 100) -> Sequence[OutboxEntry]:
         o = t.outbox.c
