@@ -67,12 +67,19 @@ class Scaled(TypeDecorator[Decimal]):
             raise ValueError(f"{value} is too large to store ({PRECISION} digits at most)")
         return int(fixed.scaleb(self.scale)) if dialect.name == "sqlite" else fixed
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        shift = -self.scale
+
+        def units(value: Any) -> Decimal | None:  # SQLite's BIGINT has no processor of its own
+            return None if value is None else Decimal(int(value)).scaleb(shift)
+
+        return units  # built once per dialect: a read is one call per value, no dispatch
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-self.scale)
-        return Decimal(value).quantize(self._step)
+        """On PostgreSQL (SQLite's values are read by :meth:`result_processor`)."""
+        return None if value is None else Decimal(value).quantize(self._step)
 
 
 class Exact(TypeDecorator[Decimal]):
