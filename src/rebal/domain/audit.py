@@ -9,13 +9,14 @@ record on every backend, so the trail itself can be compared and searched.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from functools import cache
-from typing import TypeVar
+from functools import partial
+from operator import attrgetter, methodcaller
+from typing import Any, TypeVar
 
 from rebal.domain.ids import DEFAULT_FIRM, FirmId
 
@@ -80,26 +81,39 @@ def record_json(value: object) -> str:
     )
 
 
-@cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(kind))
-
-
 def _plain(value: object) -> object:
     """What JSON cannot say itself, in terms it can (the encoder recurses into the result)."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return {name: getattr(value, name) for name in _field_names(type(value))}
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, frozenset | set):
-        return sorted(value, key=str)
-    raise TypeError(f"cannot record a {type(value).__name__} in the audit trail")
+    kind = type(value)
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS[kind] = _converter(kind)
+    return convert(value)
+
+
+#: :func:`_converter` of each type met so far.
+_CONVERTERS: dict[type, Callable[[Any], object]] = {}
+
+
+def _converter(kind: type) -> Callable[[Any], object]:
+    """How :func:`_plain` says a value of ``kind``: found once per type, not tested per value."""
+    if issubclass(kind, Decimal):
+        return _decimal_text
+    if issubclass(kind, Enum):
+        return attrgetter("value")
+    if issubclass(kind, datetime | date):
+        return methodcaller("isoformat")
+    if is_dataclass(kind):
+        names = tuple(f.name for f in fields(kind))
+        return lambda value: {name: getattr(value, name) for name in names}
+    if issubclass(kind, Mapping):
+        return dict
+    if issubclass(kind, frozenset | set):
+        return partial(sorted, key=str)
+    raise TypeError(f"cannot record a {kind.__name__} in the audit trail")
+
+
+def _decimal_text(value: Decimal) -> str:
+    return format(value, "f")
 
 
 def changed_records(
