@@ -31,9 +31,12 @@ per-row Python work, spread thin: each order is read back into its domain record
 times (by each leg, the compliance checks, the end check and the run's notifications), every
 change's audit entry is the canonical JSON of its record before and after (about six entries
 per order, and an account's whole list of lots each time a fill moves it), the lots of every
-account traded are rewritten per block, and each notification of the run's end is one insert.
-No single read or write is more than a fifth of the run's time (cProfile and per-step timers,
-2,000 accounts).
+account traded are rewritten per block. No single read or write is more than a fifth of the
+run's time (cProfile and per-step timers, 2,000 accounts; at 300 accounts no function has more
+than 6% of it by itself). The audit JSON's encoder finds how to say each type once (not an
+isinstance chain per value), SQLite's scaled decimals are read by one call per value, and the
+notifications of a run's end and of its end check go to the outbox in one executemany: about 5%
+off the run, within the shared machine's noise.
 
 Measured 2026-12-03 on the shared 2-CPU machine under a load average of about 9: before the
 blocks (one commit per order step) 200 accounts ran at 7 orders/s, ratio 1,619; with them 1,000
@@ -48,6 +51,13 @@ on the source named, back to back:
     0ed523b (two runs)             1,000   1,432   205-232  0.15-0.17 s   35-48
     0ed523b                       10,000  14,182       154       2.25 s    40.8
     0ed523b, PostgreSQL (--db)     1,000   1,432       140       0.25 s    40.7
+
+Then on 2026-12-04 under a load average of about 1.8, three runs each, alternating:
+
+    source                      accounts  orders  orders/s  bulk insert       ratio
+    main, f35cefc                  1,000   1,432   626-679  0.049-0.055 s   38-47
+    audit JSON, decimal reads,     1,000   1,432   656-734  0.057-0.060 s   32-39
+      outbox in one insert
 
 The aim of 10 is not met: the run is about 40 times the reference insert, at 1,000 and at
 10,000 accounts (docs/runs.md).
