@@ -52,7 +52,7 @@ from rebal.core.drift import Drift
 from rebal.core.engine import RunConfig, propose
 from rebal.core.types import any_per_row
 from rebal.domain.ids import AccountId
-from rebal.io.book_arrays import Book, build_book, with_prices
+from rebal.io.book_arrays import Book, build_book, build_few, with_prices
 from rebal.ports.policies import ScheduleFacts
 from rebal.ports.storage import Store
 from rebal.proposing import arrays_of
@@ -321,7 +321,7 @@ class StoreSnapshot:
             at = kept.row.get_indexer(pd.Index(part.account))
             if len(part) != len(changed) or (at < 0).any():  # an account closed
                 return None
-            overlay = build_book(read_tables(uow, changed, models=kept.models, prices=prices))
+            overlay = build_few(read_tables(uow, changed, models=kept.models, prices=prices))
             value, breached, wide = measure_facts(overlay, part, self.config)
             facts = _merged(facts, at, part)
             accounts = _merged(accounts, at, core_accounts(part, value, breached, wide))
