@@ -118,6 +118,33 @@ def apply_flows(accounts: pd.DataFrame, flows: Mapping[str, int]) -> pd.DataFram
     return accounts.assign(pending_cents=accounts["pending_cents"] + extra)
 
 
+def _book(
+    accounts: pd.DataFrame,
+    *,
+    universe: tuple[str, ...],
+    exact_prices: tuple[Decimal | None, ...],
+    rest_nano: np.ndarray | None,
+    **slots: Any,
+) -> Book:
+    """The book of ``accounts`` with the arrays of its slots and of its models' CASH rows
+    (``slots``: the other fields of :class:`~rebal.core.book.BookArrays`)."""
+    arrays = BookArrays(
+        cash_cents=accounts["cash_cents"].to_numpy(dtype=np.int64),
+        pending_cents=accounts["pending_cents"].to_numpy(dtype=np.int64),
+        has_model=(accounts["model"] != "").to_numpy(),
+        can_trade=accounts["can_trade"].to_numpy(dtype=bool),
+        liquidate=accounts["liquidate"].to_numpy(dtype=bool),
+        **slots,
+    )
+    return Book(
+        arrays=arrays,
+        accounts=accounts,
+        universe=universe,
+        exact_prices=exact_prices,
+        rest_nano=rest_nano,
+    )
+
+
 def build_book(
     tables: Tables,
     flows: Mapping[str, int] | None = None,
@@ -203,25 +230,17 @@ def build_book(
     cash = cash_rows.reindex(accounts["model"])
     has_cash_target = cash["weight"].notna().to_numpy()
     one = np.arange(n)
-    arrays = BookArrays(
+    return _book(
+        accounts,
         symbol=symbol,
         quantity_micro=quantity,
         price=price,
         target=target,
         overrides=_band_params(slots, rows, slot, shape),
         restricted=restricted,
-        cash_cents=accounts["cash_cents"].to_numpy(dtype=np.int64),
-        pending_cents=accounts["pending_cents"].to_numpy(dtype=np.int64),
         cash_target=cash["weight"].fillna(0.0).to_numpy(dtype=np.float64),
         cash_overrides=_band_params(cash.reset_index(drop=True), one, np.zeros(n, int), (n, 1)),
         has_cash_target=has_cash_target,
-        has_model=(accounts["model"] != "").to_numpy(),
-        can_trade=accounts["can_trade"].to_numpy(dtype=bool),
-        liquidate=accounts["liquidate"].to_numpy(dtype=bool),
-    )
-    return Book(
-        arrays=arrays,
-        accounts=accounts,
         universe=tuple(universe),
         exact_prices=exact,
         rest_nano=rest,
@@ -283,7 +302,8 @@ def build_few(tables: Tables) -> Book:
     cash_widths = np.array(
         [unset if c is None else c[1] for c in cash_of], dtype=np.float64
     ).reshape(n, len(_BAND_COLUMNS))
-    arrays = BookArrays(
+    return _book(
+        accounts,
         symbol=symbol,
         quantity_micro=quantity,
         price=price,
@@ -295,8 +315,6 @@ def build_few(tables: Tables) -> Book:
             shape,
         ),
         restricted=restricted,
-        cash_cents=accounts["cash_cents"].to_numpy(dtype=np.int64),
-        pending_cents=accounts["pending_cents"].to_numpy(dtype=np.int64),
         cash_target=np.array([0.0 if c is None else c[0] for c in cash_of], dtype=np.float64),
         cash_overrides=_band_params(
             dict(zip(_BAND_COLUMNS, cash_widths.T, strict=True)),
@@ -305,13 +323,6 @@ def build_few(tables: Tables) -> Book:
             (n, 1),
         ),
         has_cash_target=np.array([c is not None for c in cash_of], dtype=bool),
-        has_model=(accounts["model"] != "").to_numpy(),
-        can_trade=accounts["can_trade"].to_numpy(dtype=bool),
-        liquidate=accounts["liquidate"].to_numpy(dtype=bool),
-    )
-    return Book(
-        arrays=arrays,
-        accounts=accounts,
         universe=universe,
         exact_prices=exact,
         rest_nano=rest if rest.any() else None,
