@@ -11,7 +11,7 @@ holdings outside the model in symbol order.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -247,6 +247,11 @@ def build_book(
     )
 
 
+def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The values of ``columns`` row by row, as Python objects (faster than ``itertuples``)."""
+    return zip(*(frame[c].tolist() for c in columns), strict=True)
+
+
 def build_few(tables: Tables) -> Book:
     """The book :func:`build_book` arranges of ``tables`` (no flows, no extra slots), arranged
     account by account in Python: for a few accounts (a scheduler snapshot's changed ones),
@@ -257,20 +262,20 @@ def build_few(tables: Tables) -> Book:
     columns = ["model", "symbol", "weight", *_BAND_COLUMNS]
     securities: dict[str, list[tuple[str, float, tuple[float, ...]]]] = defaultdict(list)
     cash: dict[str, tuple[float, tuple[float, ...]]] = {}
-    for model, symbol, weight, *limits in tables.models[columns].itertuples(index=False):
+    for model, symbol, weight, *limits in _rows(tables.models, columns):
         if symbol == CASH:
             cash[model] = (float(weight), tuple(limits))
         else:
             securities[model].append((symbol, float(weight), tuple(limits)))
     held: dict[str, dict[str, list[int]]] = defaultdict(dict)
-    holdings = tables.holdings[["account", "symbol", "quantity_micro", "quantity_rest_nano"]]
-    for account, symbol, micro, rest in holdings.itertuples(index=False):
+    held_columns = ["account", "symbol", "quantity_micro", "quantity_rest_nano"]
+    for account, symbol, micro, rest in _rows(tables.holdings, held_columns):
         total = held[account].setdefault(symbol, [0, 0])
         total[0] += int(micro)
         total[1] += int(rest)
     unset = (np.nan,) * len(_BAND_COLUMNS)
     slots: list[list[tuple[str, float, tuple[float, ...], list[int]]]] = []
-    for account, model in zip(accounts["account"], accounts["model"], strict=True):
+    for account, model in _rows(accounts, ["account", "model"]):
         mine = held.get(account, {})
         named = securities.get(model, [])
         inside = {symbol for symbol, _, _ in named}
@@ -281,23 +286,40 @@ def build_few(tables: Tables) -> Book:
     k = max((len(row) for row in slots), default=0) or 1
     shape = (n, k)
     code: dict[str, int] = {}
-    symbol = np.full(shape, -1, dtype=np.int64)
-    quantity = np.zeros(shape, dtype=np.int64)
-    rest = np.zeros(shape, dtype=np.int64)
-    target = np.zeros(shape)
-    restricted = np.zeros(shape, dtype=bool)
-    rows, cols, limits = [], [], []
-    for i, (row, banned) in enumerate(zip(slots, accounts["restricted"], strict=True)):
+    rows: list[int] = []
+    cols: list[int] = []
+    codes: list[int] = []
+    micros: list[int] = []
+    nanos: list[int] = []
+    weights: list[float] = []
+    bans: list[bool] = []
+    slot_limits: list[tuple[float, ...]] = []
+    for i, (row, banned) in enumerate(zip(slots, accounts["restricted"].tolist(), strict=True)):
         for j, (name, weight, widths, (micro, nano)) in enumerate(row):
-            symbol[i, j] = code.setdefault(name, len(code))
-            quantity[i, j], rest[i, j], target[i, j] = micro, nano, weight
-            restricted[i, j] = name in banned
             rows.append(i)
             cols.append(j)
-            limits.append(widths)
+            codes.append(code.setdefault(name, len(code)))
+            micros.append(micro)
+            nanos.append(nano)
+            weights.append(weight)
+            bans.append(name in banned)
+            slot_limits.append(widths)
     universe = tuple(code)
+
+    def laid_out(values: list[Any], fill: Any, dtype: Any) -> np.ndarray:
+        out = np.full(shape, fill, dtype=dtype)
+        out[rows, cols] = values
+        return out
+
+    symbol = laid_out(codes, -1, np.int64)
+    quantity = laid_out(micros, 0, np.int64)
+    rest = laid_out(nanos, 0, np.int64)
+    target = laid_out(weights, 0.0, np.float64)
+    restricted = laid_out(bans, False, bool)
     price, exact = slot_prices(symbol, universe, tables.prices)
-    slot_widths = np.array(limits, dtype=np.float64).reshape(len(limits), len(_BAND_COLUMNS))
+    slot_widths = np.array(slot_limits, dtype=np.float64).reshape(
+        len(slot_limits), len(_BAND_COLUMNS)
+    )
     cash_of = [cash.get(model) for model in accounts["model"]]
     cash_widths = np.array(
         [unset if c is None else c[1] for c in cash_of], dtype=np.float64
