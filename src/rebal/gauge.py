@@ -16,9 +16,10 @@ what the audit trail says changed since (:func:`rebal.adapters.storage.book_fram
 * nothing: the facts and the measured drift are those of the last tick (one small query);
 * the prices: the kept book is valued at the new prices and its drift measured again, in memory;
 * some accounts (their holdings, cash, policy, mark, cash flows, or a run or proposal naming
-  them): those accounts' facts and rows are read again, measured on a book of their own, and
-  replace theirs in the kept arrays (and are read again, with the prices, until the next full
-  read);
+  them): those accounts' facts and rows are read again (the model versions and prices as
+  kept), arranged account by account (:func:`rebal.io.book_arrays.build_few`), measured on a
+  book of their own, and replace theirs in the kept arrays (and are read again, with the
+  prices, until the next full read);
 * anything else (a model version, a new or closed account, a firm, more than
   :data:`OVERLAY_LIMIT` accounts since the last full read): everything is read again, as it
   is every :attr:`StoreSnapshot.full_every` ticks in any case (a change written around the
