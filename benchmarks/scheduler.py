@@ -27,9 +27,9 @@ of 2 to 3 (drift 0.024 s): after 100 accounts traded 0.088 s (3.6) before, 0.057
 after; at ``--accounts 20000`` (drift 0.004 s) 0.037 to 0.056 s (8.8 to 13.3) before, 0.026 to
 0.028 s (5.8 to 5.9) after. After new prices the tick is bound by the drift itself (about half
 of it) and the decisions (0.4 drift times); after a trade by the fixed cost of reading the
-changed accounts (a third to a half), arranging and measuring them; ``--once`` by the SQLite driver
-handing over 600,000 rows one tuple at a time (a columnar driver, or a snapshot kept on disk,
-would be needed to reach 3 there). See docs/scheduler.md.
+changed accounts (a third to a half), arranging and measuring them; ``--once`` by the SQLite
+driver handing over 600,000 rows one tuple at a time (a columnar driver, or a snapshot kept on
+disk, would be needed to reach 3 there). See docs/scheduler.md.
 
 Run: ``.venv/bin/python benchmarks/scheduler.py [--accounts N]``. Lines
 ``once_ratio_vs_drift=`` and ``traded_ratio_vs_drift=``, then last
