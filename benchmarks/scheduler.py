@@ -21,11 +21,15 @@ Measured 2026-12-04 on the shared 2-core machine, two runs under a load average 
 of 11 to 13 (drift 0.065 s and 0.055 s): ``--once`` 5.8 s and 9.9 s, ratio 89 and 180 (155
 before the snapshot, 2026-12-03); long-running: nothing changed 0.026 s (0.4, 0.5), after new
 prices 0.095 s and 0.16 s (**1.5 and 3.0**), after 100 accounts traded 0.29 s and 0.38 s (4.5,
-6.9). After new prices the tick is bound by the drift itself (about half of it) and the
-decisions (0.4 drift times); after a trade by the fixed cost of reading the changed accounts
-and arranging them through pandas; ``--once`` by the SQLite driver handing over 600,000 rows
-one tuple at a time (a columnar driver, or a snapshot kept on disk, would be needed to reach 3
-there). See docs/scheduler.md.
+6.9). Again 2026-12-04 after the changed accounts were arranged without pandas
+(:func:`rebal.io.book_arrays.build_few`), before and after back to back under a load average
+of 2 to 3 (drift 0.024 s): after 100 accounts traded 0.088 s (3.6) before, 0.057 s (**2.4**)
+after; at ``--accounts 20000`` (drift 0.004 s) 0.037 to 0.056 s (8.8 to 13.3) before, 0.026 to
+0.028 s (5.8 to 5.9) after. After new prices the tick is bound by the drift itself (about half
+of it) and the decisions (0.4 drift times); after a trade by the fixed cost of reading the
+changed accounts (a third to a half), arranging and measuring them; ``--once`` by the SQLite
+driver handing over 600,000 rows one tuple at a time (a columnar driver, or a snapshot kept on
+disk, would be needed to reach 3 there). See docs/scheduler.md.
 
 Run: ``.venv/bin/python benchmarks/scheduler.py [--accounts N]``. Lines
 ``once_ratio_vs_drift=`` and ``traded_ratio_vs_drift=``, then last

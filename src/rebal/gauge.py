@@ -16,9 +16,10 @@ what the audit trail says changed since (:func:`rebal.adapters.storage.book_fram
 * nothing: the facts and the measured drift are those of the last tick (one small query);
 * the prices: the kept book is valued at the new prices and its drift measured again, in memory;
 * some accounts (their holdings, cash, policy, mark, cash flows, or a run or proposal naming
-  them): those accounts' facts and rows are read again, measured on a book of their own, and
-  replace theirs in the kept arrays (and are read again, with the prices, until the next full
-  read);
+  them): those accounts' facts and rows are read again (the model versions and prices as
+  kept), arranged account by account (:func:`rebal.io.book_arrays.build_few`), measured on a
+  book of their own, and replace theirs in the kept arrays (and are read again, with the
+  prices, until the next full read);
 * anything else (a model version, a new or closed account, a firm, more than
   :data:`OVERLAY_LIMIT` accounts since the last full read): everything is read again, as it
   is every :attr:`StoreSnapshot.full_every` ticks in any case (a change written around the
@@ -52,7 +53,7 @@ from rebal.core.drift import Drift
 from rebal.core.engine import RunConfig, propose
 from rebal.core.types import any_per_row
 from rebal.domain.ids import AccountId
-from rebal.io.book_arrays import Book, build_book, with_prices
+from rebal.io.book_arrays import Book, build_book, build_few, with_prices
 from rebal.ports.policies import ScheduleFacts
 from rebal.ports.storage import Store
 from rebal.proposing import arrays_of
@@ -227,6 +228,8 @@ class _Kept:
     accounts: tr.Accounts  # the core's arrays, the drift measured
     row: pd.Index  # the accounts' ids, in book order
     book: Book  # the whole book as last read in full, at the current prices
+    models: pd.DataFrame  # the model versions' frame as last read in full
+    prices: pd.DataFrame  # the current prices' frame
     book_row: npt.NDArray[np.intp]  # the book row of each account
     changed: frozenset[str]  # accounts read again since: ``book`` is stale for them
     overlay: Book | None  # the book of ``changed``, at the current prices
@@ -268,7 +271,8 @@ class StoreSnapshot:
         rest is read is read again at the next tick, never missed)."""
         seen = Changes(entries=(), seq=audit_mark(uow), gaps={})
         facts = uow.policies.schedule_facts()
-        book = build_book(read_tables(uow))
+        tables = read_tables(uow)
+        book = build_book(tables)
         book_row = rows_of(book, list(facts.account))
         value, breached, wide = measure_facts(book, facts, self.config, book_row)
         self.last = "full"
@@ -280,6 +284,8 @@ class StoreSnapshot:
             accounts=core_accounts(facts, value, breached, wide),
             row=pd.Index(facts.account, dtype=object),
             book=book,
+            models=tables.models,
+            prices=tables.prices,
             book_row=book_row,
             changed=frozenset(),
             overlay=None,
@@ -303,7 +309,7 @@ class StoreSnapshot:
         changed = kept.changed | what.accounts
         if len(changed) > OVERLAY_LIMIT:
             return None
-        facts, accounts, book = kept.facts, kept.accounts, kept.book
+        facts, accounts, book, prices = kept.facts, kept.accounts, kept.book, kept.prices
         overlay, at = kept.overlay, kept.overlay_at
         if what.prices:
             prices = read_prices(uow)
@@ -316,7 +322,7 @@ class StoreSnapshot:
             at = kept.row.get_indexer(pd.Index(part.account))
             if len(part) != len(changed) or (at < 0).any():  # an account closed
                 return None
-            overlay = build_book(read_tables(uow, changed))
+            overlay = build_few(read_tables(uow, changed, models=kept.models, prices=prices))
             value, breached, wide = measure_facts(overlay, part, self.config)
             facts = _merged(facts, at, part)
             accounts = _merged(accounts, at, core_accounts(part, value, breached, wide))
@@ -338,6 +344,7 @@ class StoreSnapshot:
             facts=facts,
             accounts=accounts,
             book=book,
+            prices=prices,
             changed=changed,
             overlay=overlay,
             overlay_at=at,

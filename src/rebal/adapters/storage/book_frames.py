@@ -53,10 +53,18 @@ def _restricted(ids: pd.Index, banned: dict[str, set[str]]) -> np.ndarray:
     return restricted
 
 
-def read_tables(uow: SqlUnitOfWork, only: Collection[str] | None = None) -> Tables:
+def read_tables(
+    uow: SqlUnitOfWork,
+    only: Collection[str] | None = None,
+    *,
+    models: pd.DataFrame | None = None,
+    prices: pd.DataFrame | None = None,
+) -> Tables:
     """The store's book (open accounts, latest model versions, current prices) as the
     :class:`~rebal.io.tables.Tables` the core's book is built from, in book order; with
-    ``only``, only those of these accounts that are open (what changed, for a tick's snapshot)."""
+    ``only``, only those of these accounts that are open (what changed, for a tick's snapshot).
+    ``models`` and ``prices``: the frames of :func:`read_models` and :func:`read_prices` when
+    already read (a snapshot keeps them: the changed accounts' rows alone are read again)."""
     a, h, f, r = t.accounts, t.holdings, t.cash_flows, t.account_restrictions
     open_ = sa.and_(a.c.firm_id == uow.firm, a.c.closed_at.is_(None), *among(a.c.id, only))
     accounts = fetch_rows(
@@ -136,7 +144,17 @@ def read_tables(uow: SqlUnitOfWork, only: Collection[str] | None = None) -> Tabl
     holdings = holdings[ids.get_indexer(holdings["account"]) >= 0]
     nano = holdings.pop("nano").to_numpy(dtype=np.int64)
     holdings["quantity_micro"], holdings["quantity_rest_nano"] = nano // 1000, nano % 1000
-    models = [
+    return Tables(
+        models=read_models(uow) if models is None else models,
+        accounts=frame.reset_index(drop=True),
+        holdings=holdings,
+        prices=read_prices(uow) if prices is None else prices,
+    )
+
+
+def read_models(uow: SqlUnitOfWork) -> pd.DataFrame:
+    """The latest model versions as the frame of :attr:`rebal.io.tables.Tables.models`."""
+    rows = [
         {
             "model": v.model,
             "symbol": target.symbol,
@@ -151,21 +169,16 @@ def read_tables(uow: SqlUnitOfWork, only: Collection[str] | None = None) -> Tabl
         for v in uow.models.current()
         for target in v.targets
     ]
-    return Tables(
-        models=pd.DataFrame(
-            models,
-            columns=[
-                "model",
-                "symbol",
-                "weight",
-                *_LIMITS,
-                "weight_exact",
-                *(f"{c}_exact" for c in _LIMITS),
-            ],
-        ),
-        accounts=frame.reset_index(drop=True),
-        holdings=holdings,
-        prices=read_prices(uow),
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "symbol",
+            "weight",
+            *_LIMITS,
+            "weight_exact",
+            *(f"{c}_exact" for c in _LIMITS),
+        ],
     )
 
 
