@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,16 +12,15 @@ from typer.testing import CliRunner
 from rebal.adapters.calendars.exchange import ExchangeCalendar
 from rebal.cli.main import app
 
+#: When the test books' prices are quoted (``db import --as-of``): a Tuesday's regular session.
+QUOTED_AT = "2026-11-24T14:00:00-05:00"
+
 
 def _next_session_time() -> str:
-    """Half an hour into the next session after now (the prices are quoted at the import)."""
-    now = datetime.now(UTC)
-    calendar = ExchangeCalendar.around(now, days_before=5, days_after=15)
-    at = (
-        now + timedelta(minutes=1)
-        if calendar.is_open(now)
-        else (calendar.next_open(now) + timedelta(minutes=30))
-    )
+    """Half an hour after the prices were quoted, in the same session: the runs' time, fixed so
+    that no test depends on the wall clock (a weekend would make the quotes stale)."""
+    at = datetime.fromisoformat(QUOTED_AT) + timedelta(minutes=30)
+    assert ExchangeCalendar(start=at.date(), end=at.date()).is_open(at)
     return at.isoformat()
 
 
@@ -41,7 +40,7 @@ def stored_book(folder: Path, files: dict[str, str]) -> str:
     runner = CliRunner()
     assert runner.invoke(app, ["db", "init", "--db", url]).exit_code == 0
     args = [f"--{n.removesuffix('.csv')}={folder / n}" for n in files]
-    done = runner.invoke(app, ["db", "import", *args, "--db", url])
+    done = runner.invoke(app, ["db", "import", *args, "--as-of", QUOTED_AT, "--db", url])
     assert done.exit_code == 0, done.output
     return url
 
@@ -82,7 +81,7 @@ def test_bad_input_is_one_line_exit_1_and_nothing_stored(
 
 
 def test_run_trades_once_and_shows_the_documented_keys(db: str) -> None:
-    as_of = _next_session_time()  # after the import, which quotes the prices at its own time
+    as_of = _next_session_time()  # after the import, which quotes the prices then
     (run,) = _json(
         [
             "run",
