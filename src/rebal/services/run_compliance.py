@@ -103,25 +103,28 @@ def held_accounts(events: Iterable[RunEvent]) -> dict[AccountId, str]:
     """The accounts a run's ``events`` record as held back by compliance, each with its
     reason (``blocked by compliance: CODE: message; ...``), in the order they were held. Only
     a run not blocked as a whole holds accounts: every violation of it is an account's."""
+    reports = [
+        ComplianceReport(account, kept[0].at, tuple(Violation(v.code, v.message) for v in kept))
+        for account, kept in _recorded_by_account(events).items()
+    ]
+    return {r.account: blocked_reason([r]) for r in reports}
+
+
+def _recorded_by_account(events: Iterable[RunEvent]) -> dict[AccountId, list[RecordedViolation]]:
+    """The violations the run's ``events`` record, by account, in the order they were held."""
     found: dict[AccountId, list[RecordedViolation]] = {}
     for recorded in recorded_violations(events):
         found.setdefault(recorded.account, []).append(recorded)
-    reports = [
-        ComplianceReport(account, kept[0].at, tuple(Violation(v.code, v.message) for v in kept))
-        for account, kept in found.items()
-    ]
-    return {r.account: blocked_reason([r]) for r in reports}
+    return found
 
 
 def held_lines(events: Iterable[RunEvent]) -> list[str]:
     """One line per account the run's ``events`` record as held back, naming the codes of its
     violations (their messages are the events themselves): what a finished run's reason says."""
-    codes: dict[AccountId, list[str]] = {}
-    for recorded in recorded_violations(events):
-        kept = codes.setdefault(recorded.account, [])
-        if recorded.code not in kept:
-            kept.append(recorded.code)
-    return [f"account {a} held back by compliance ({', '.join(c)})" for a, c in codes.items()]
+    return [
+        f"account {a} held back by compliance ({', '.join(dict.fromkeys(v.code for v in kept))})"
+        for a, kept in _recorded_by_account(events).items()
+    ]
 
 
 def _answers(broker: Broker) -> bool:
